@@ -1,0 +1,70 @@
+"""Afflux contracts: the one import path for every event, the envelope and the topics."""
+
+from afflux_contracts.attribution import (
+    ConversionAttributed,
+    ConversionRejected,
+    ConversionStatus,
+    RejectionReason,
+)
+from afflux_contracts.codec import DecodeError, decode, encode, headers
+from afflux_contracts.envelope import Envelope
+from afflux_contracts.event import EVENT_TYPES, Event
+from afflux_contracts.ids import derived_event_id, new_event_id
+from afflux_contracts.partners import (
+    Billing,
+    BillingFrequency,
+    OfferCreated,
+    OfferStatus,
+    OfferStatusChanged,
+    PartnerCreated,
+    PartnerStatus,
+    PartnerStatusChanged,
+    PayoutType,
+    RelationshipSet,
+    Terms,
+    Visibility,
+)
+from afflux_contracts.topics import ALL_TOPICS, ATTRIBUTION, PARTNERS, PAYOUTS, TRACKING, Topic
+from afflux_contracts.tracking import ClickOutcome, ClickRecorded, ConversionReported
+from afflux_contracts.values import Money, minor_units, round_money, utc_now
+
+__all__ = [
+    "ALL_TOPICS",
+    "ATTRIBUTION",
+    "EVENT_TYPES",
+    "PARTNERS",
+    "PAYOUTS",
+    "TRACKING",
+    "Billing",
+    "BillingFrequency",
+    "ClickOutcome",
+    "ClickRecorded",
+    "ConversionAttributed",
+    "ConversionRejected",
+    "ConversionReported",
+    "ConversionStatus",
+    "DecodeError",
+    "Envelope",
+    "Event",
+    "Money",
+    "OfferCreated",
+    "OfferStatus",
+    "OfferStatusChanged",
+    "PartnerCreated",
+    "PartnerStatus",
+    "PartnerStatusChanged",
+    "PayoutType",
+    "RejectionReason",
+    "RelationshipSet",
+    "Terms",
+    "Topic",
+    "Visibility",
+    "decode",
+    "derived_event_id",
+    "encode",
+    "headers",
+    "minor_units",
+    "new_event_id",
+    "round_money",
+    "utc_now",
+]

@@ -1,0 +1,38 @@
+"""The topic registry: every topic's name, partitioning rule and dead-letter topic.
+
+Names are part of the public contract (ARCHITECTURE.md, "The log"); ``v1``
+changes only with a breaking schema change, which we avoid.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Topic:
+    """A Kafka topic of the Afflux log, keyed as ``key_rule`` says."""
+
+    name: str
+    key_rule: str
+    partitions: int = 4
+
+    @property
+    def dlq(self) -> str:
+        """Where a consumer parks messages of this topic it cannot decode or process."""
+        return f"{self.name}.dlq"
+
+
+PARTNERS = Topic("afflux.partners.v1", key_rule="aggregate id (partner, offer or relationship)")
+TRACKING = Topic("afflux.tracking.v1", key_rule="transaction_id (coupon conversions: coupon code)")
+ATTRIBUTION = Topic("afflux.attribution.v1", key_rule="partner_id")
+PAYOUTS = Topic("afflux.payouts.v1", key_rule="partner_id")
+
+ALL_TOPICS: tuple[Topic, ...] = (PARTNERS, TRACKING, ATTRIBUTION, PAYOUTS)
+
+
+def topic_named(name: str) -> Topic:
+    for topic in ALL_TOPICS:
+        if topic.name == name:
+            return topic
+    raise KeyError(f"no Afflux topic named {name!r}")

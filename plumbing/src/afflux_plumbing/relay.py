@@ -1,0 +1,100 @@
+"""The transactional outbox: publish a service's stored events from its notification log.
+
+A state change and its outbox entry are the same row (eventsourcing's
+notification log), so nothing is published that was not committed and nothing
+committed goes unpublished. The relay publishes in notification order, awaits
+every ack, then records how far it got. A crash between the two re-sends the
+batch with the same event_ids, which consumers drop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import psycopg
+from eventsourcing.domain import DomainEventProtocol
+from eventsourcing.persistence import Notification, Tracking
+
+from afflux_contracts import Envelope
+from afflux_plumbing.metrics import RELAY_POSITION, RELAYED
+from afflux_plumbing.publish import Publisher
+from afflux_plumbing.store import TrackedApplication
+
+log = logging.getLogger(__name__)
+
+ToEnvelope = Callable[[DomainEventProtocol[Any]], Envelope[Any] | None]
+"""Maps a stored domain event to the contract envelope to publish (None: internal only)."""
+
+RELAY_TRACKING_NAME = "outbox-relay"
+
+
+class OutboxRelay:
+    """Publishes ``app``'s new domain events, mapped by ``to_envelope``, in order."""
+
+    def __init__(
+        self,
+        app: TrackedApplication,
+        publisher: Publisher,
+        to_envelope: ToEnvelope,
+        *,
+        database_url: str,
+        batch_size: int = 500,
+        idle_delay: float = 0.05,
+    ) -> None:
+        self.app = app
+        self.publisher = publisher
+        self.to_envelope = to_envelope
+        self.database_url = database_url
+        self.batch_size = batch_size
+        self.idle_delay = idle_delay
+
+    async def run(self) -> None:
+        """Relay until cancelled, but only while this process holds the service's relay
+        lock: N instances of a service still publish each event in order, once."""
+        lock = await psycopg.AsyncConnection.connect(self.database_url, autocommit=True)
+        try:
+            await self._wait_for_lock(lock)
+            while True:
+                published = await self.relay_once()
+                if published == 0:
+                    await asyncio.sleep(self.idle_delay)
+        finally:
+            await lock.close()
+
+    async def _wait_for_lock(self, lock: psycopg.AsyncConnection[Any]) -> None:
+        key = f"afflux-outbox-relay:{self.app.schema}.{self.app.name}"
+        while True:
+            cursor = await lock.execute("SELECT pg_try_advisory_lock(hashtext(%s))", (key,))
+            row = await cursor.fetchone()
+            if row is not None and row[0]:
+                return
+            await asyncio.sleep(1.0)
+
+    async def relay_once(self) -> int:
+        """Publish the next batch; return how many notifications it covered."""
+        recorder = self.app.tracked_recorder
+        start = await asyncio.to_thread(recorder.max_tracking_id, RELAY_TRACKING_NAME)
+        notifications: list[Notification] = list(
+            await asyncio.to_thread(
+                recorder.select_notifications, start, self.batch_size, None, (),
+                inclusive_of_start=start is None,
+            )
+        )
+        if not notifications:
+            return 0
+        envelopes = [
+            envelope
+            for notification in notifications
+            if (envelope := self.to_envelope(self.app.mapper.to_domain_event(notification)))
+            is not None
+        ]
+        if envelopes:
+            await self.publisher.publish_all(envelopes)
+        last = notifications[-1].id
+        await asyncio.to_thread(recorder.insert_tracking, Tracking(RELAY_TRACKING_NAME, last))
+        RELAYED.inc(len(envelopes))
+        RELAY_POSITION.set(last)
+        return len(notifications)

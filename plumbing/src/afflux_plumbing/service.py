@@ -1,0 +1,105 @@
+"""One service process: its HTTP app and its background workers (consumers, relay)
+on one event loop, started and stopped together.
+
+A worker that fails for good (say, a consumer whose stored position is beyond
+the log end) stops the process with a clear error instead of limping on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from contextlib import suppress
+from typing import Any
+
+import uvicorn
+from fastapi import FastAPI
+
+from afflux_plumbing.consume import Handler, TrackedConsumer
+from afflux_plumbing.publish import Publisher
+from afflux_plumbing.relay import OutboxRelay, ToEnvelope
+from afflux_plumbing.settings import ServiceSettings
+from afflux_plumbing.store import TrackedApplication
+
+log = logging.getLogger(__name__)
+
+
+class ServiceRuntime:
+    """Owns a service's Kafka clients and background workers."""
+
+    def __init__(self, settings: ServiceSettings) -> None:
+        self.settings = settings
+        self.publisher = Publisher(settings.kafka_bootstrap_servers, client_id=settings.consumer_group)
+        self.consumers: list[TrackedConsumer] = []
+        self.relays: list[OutboxRelay] = []
+        self._started = False
+
+    def consume(self, store: TrackedApplication, topics: Sequence[str], handler: Handler) -> None:
+        self.consumers.append(
+            TrackedConsumer(
+                store=store,
+                topics=topics,
+                handler=handler,
+                bootstrap_servers=self.settings.kafka_bootstrap_servers,
+                group_id=self.settings.consumer_group,
+                dead_letters=self.publisher,
+            )
+        )
+
+    def relay(self, app: TrackedApplication, to_envelope: ToEnvelope) -> None:
+        self.relays.append(
+            OutboxRelay(app, self.publisher, to_envelope, database_url=self.settings.database_url)
+        )
+
+    async def ready(self) -> bool:
+        return self._started and all(consumer.assigned for consumer in self.consumers)
+
+    def _workers(self) -> list[Callable[[], Awaitable[None]]]:
+        return [c.run for c in self.consumers] + [r.run for r in self.relays]
+
+    async def serve(self, app: FastAPI, on_stop: Callable[[], Any] | None = None) -> int:
+        """Run HTTP and workers until a signal or a worker failure; return the exit code."""
+        await self.publisher.start()
+        server = uvicorn.Server(
+            uvicorn.Config(app, host=self.settings.host, port=self.settings.port,
+                           log_level="warning", access_log=False, lifespan="on")
+        )
+        tasks = [asyncio.create_task(work(), name=getattr(work, "__qualname__", "worker"))
+                 for work in self._workers()]
+        self._started = True
+        failure: list[BaseException] = []
+
+        def stop_on_failure(task: asyncio.Task[None]) -> None:
+            if not task.cancelled() and task.exception() is not None:
+                failure.append(task.exception())  # type: ignore[arg-type]
+                log.error("%s stopped: %s", task.get_name(), task.exception())
+                server.should_exit = True
+
+        for task in tasks:
+            task.add_done_callback(stop_on_failure)
+        try:
+            await server.serve()
+        finally:
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with suppress(asyncio.CancelledError, Exception):
+                    await task
+            await self.publisher.stop()
+            if on_stop is not None:
+                on_stop()
+        if failure:
+            print(f"{self.settings.service_name}: {failure[0]}", file=sys.stderr)
+            return 1
+        return 0
+
+
+def configure_logging() -> None:
+    logging.basicConfig(
+        level=logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    logging.getLogger("aiokafka").setLevel(logging.WARNING)

@@ -1,0 +1,37 @@
+"""Service configuration, read once from the environment at process start."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ServiceSettings(BaseSettings):
+    """What every Afflux service needs: where PostgreSQL and Kafka are, who is admin,
+    and where to listen.
+
+    A subclass names the service and declares ``port`` and ``db_schema`` with its own
+    ``AFFLUX_<SERVICE>_PORT`` / ``AFFLUX_<SERVICE>_SCHEMA`` aliases.
+    """
+
+    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
+
+    service_name: ClassVar[str]
+
+    database_url: str = Field(validation_alias="DATABASE_URL")
+    kafka_bootstrap_servers: str = Field(validation_alias="KAFKA_BOOTSTRAP_SERVERS")
+    admin_token: str = Field(default="", validation_alias="AFFLUX_ADMIN_TOKEN")
+    host: str = Field(default="127.0.0.1", validation_alias="AFFLUX_HOST")
+    group_prefix: str = Field(default="afflux", validation_alias="AFFLUX_CONSUMER_GROUP_PREFIX")
+    port: int
+    db_schema: str
+
+    @property
+    def consumer_group(self) -> str:
+        return f"{self.group_prefix}-{self.service_name}"
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.host}:{self.port}"
