@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar, cast
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -44,7 +44,8 @@ class Envelope(BaseModel, Generic[E]):
         causation_id: str | None = None,
     ) -> Envelope[E]:
         """Envelope a new fact; ids and times default to "now, freshly minted"."""
-        return Envelope[type(payload)](  # type: ignore[index]
+        typed: Any = cast(Any, Envelope)[type(payload)]
+        return cast(Envelope[E], typed(
             event_id=event_id or new_event_id(),
             event_type=payload.event_type,
             schema_version=payload.schema_version,
@@ -53,7 +54,7 @@ class Envelope(BaseModel, Generic[E]):
             correlation_id=correlation_id,
             causation_id=causation_id,
             payload=payload,
-        )
+        ))
 
     @property
     def key(self) -> str:

@@ -9,7 +9,7 @@ readers ignore fields they do not know.
 from __future__ import annotations
 
 from abc import abstractmethod
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
@@ -27,7 +27,7 @@ class Event(BaseModel):
     schema_version: ClassVar[int] = 1
     topic: ClassVar[Topic]
 
-    def __init_subclass__(cls, **kwargs: object) -> None:
+    def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         if "topic" in cls.__dict__:
             cls.event_type = cls.__name__

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from enum import StrEnum
 from typing import ClassVar
 
@@ -63,7 +64,7 @@ class Billing(BaseModel):
 
     currency: Currency
     frequency: BillingFrequency = BillingFrequency.MONTHLY
-    minimum_payout: DecimalString = Field(default=0)
+    minimum_payout: DecimalString = Field(default=Decimal(0))
 
 
 class PartnerCreated(Event):
