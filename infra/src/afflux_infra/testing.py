@@ -9,43 +9,48 @@ group prefix, so tests share a broker without seeing each other's state.
 from __future__ import annotations
 
 import asyncio
-import os
+import contextlib
 import secrets
-import subprocess
-import sys
-import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import ExitStack, suppress
 from dataclasses import dataclass, field
+from typing import TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 import psycopg
 import pytest
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.structs import ConsumerRecord
+from fastapi import FastAPI
 from psycopg import sql
 
-from afflux_infra.embedded import EmbeddedBroker, EmbeddedPostgres, free_port
-from afflux_infra.provision import ensure_topics
+from afflux_infra.platform import Infrastructure, start_infrastructure
+from afflux_plumbing.service import ServiceRuntime
+
+T = TypeVar("T")
 
 
 @dataclass
-class Infrastructure:
-    """Where the test PostgreSQL server and Kafka broker are."""
+class SessionInfrastructure:
+    """The session's PostgreSQL server and broker; every test gets a database of its own."""
 
-    server_url: str
-    bootstrap_servers: str
-    kind: str
+    server: Infrastructure
     databases: list[str] = field(default_factory=list)
+
+    @property
+    def bootstrap_servers(self) -> str:
+        return self.server.bootstrap_servers
 
     def new_database(self) -> str:
         name = f"afflux_test_{secrets.token_hex(6)}"
-        with psycopg.connect(self.server_url, autocommit=True) as conn:
+        with psycopg.connect(self.server.database_url, autocommit=True) as conn:
             conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
         self.databases.append(name)
-        return url_for_database(self.server_url, name)
+        return url_for_database(self.server.database_url, name)
 
     def drop_databases(self) -> None:
-        with psycopg.connect(self.server_url, autocommit=True) as conn:
+        with psycopg.connect(self.server.database_url, autocommit=True) as conn:
             for name in self.databases:
                 with suppress(psycopg.Error):
                     conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
@@ -57,59 +62,22 @@ def url_for_database(server_url: str, name: str) -> str:
     return urlunsplit(parts._replace(path=f"/{name}"))
 
 
-def _docker_answers() -> bool:
-    try:
-        import docker
-
-        client = docker.from_env(timeout=3)
-        return bool(client.ping())
-    except Exception:
-        return False
-
-
-def _start_infrastructure(stack: ExitStack) -> Infrastructure:
-    server_url = os.environ.get("DATABASE_URL")
-    bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
-    kind = "environment"
-    docker = (server_url is None or bootstrap is None) and _docker_answers()
-    if server_url is None and docker:
-        from testcontainers.postgres import PostgresContainer
-
-        container = stack.enter_context(PostgresContainer("postgres:16", driver=None))
-        server_url, kind = container.get_connection_url(), "testcontainers"
-    elif server_url is None:
-        embedded_pg = EmbeddedPostgres().start()
-        stack.callback(embedded_pg.stop)
-        server_url, kind = embedded_pg.url, "embedded"
-    if bootstrap is None and docker:
-        from testcontainers.kafka import KafkaContainer
-
-        kafka = stack.enter_context(KafkaContainer().with_kraft())
-        bootstrap = kafka.get_bootstrap_server()
-    elif bootstrap is None:
-        broker = EmbeddedBroker().start()
-        stack.callback(broker.stop)
-        bootstrap = broker.bootstrap_servers
-    asyncio.run(ensure_topics(bootstrap))
-    return Infrastructure(server_url=server_url, bootstrap_servers=bootstrap, kind=kind)
-
-
 @pytest.fixture(scope="session")
-def infra() -> Iterator[Infrastructure]:
+def infra() -> Iterator[SessionInfrastructure]:
     with ExitStack() as stack:
-        infrastructure = _start_infrastructure(stack)
+        infrastructure = SessionInfrastructure(start_infrastructure(stack, containers=True))
         yield infrastructure
         infrastructure.drop_databases()
 
 
 @pytest.fixture
-def database_url(infra: Infrastructure) -> str:
+def database_url(infra: SessionInfrastructure) -> str:
     """A fresh, empty database for this test."""
     return infra.new_database()
 
 
 @pytest.fixture
-def kafka_bootstrap(infra: Infrastructure) -> str:
+def kafka_bootstrap(infra: SessionInfrastructure) -> str:
     return infra.bootstrap_servers
 
 
@@ -119,60 +87,65 @@ def group_prefix() -> str:
     return f"test-{secrets.token_hex(4)}"
 
 
-@dataclass
-class ServiceProcess:
-    """One Afflux service running as its own OS process, as in production."""
+@contextlib.asynccontextmanager
+async def serving(runtime: ServiceRuntime, app: FastAPI, timeout: float = 60.0) -> AsyncIterator[str]:
+    """Run a service (HTTP on its settings' port, plus its consumers and relay) inside
+    the test's event loop; yield its base URL once /readyz answers 200."""
+    task = asyncio.create_task(runtime.serve(app))
+    base_url = runtime.settings.base_url
+    try:
+        async with httpx.AsyncClient(base_url=base_url) as client:
+            deadline = asyncio.get_running_loop().time() + timeout
+            while True:
+                if task.done():
+                    raise RuntimeError(f"service stopped while starting: {task.result()}")
+                with suppress(httpx.HTTPError):
+                    if (await client.get("/readyz")).status_code == 200:
+                        break
+                if asyncio.get_running_loop().time() > deadline:
+                    raise TimeoutError(f"service at {base_url} not ready after {timeout}s")
+                await asyncio.sleep(0.05)
+        yield base_url
+    finally:
+        runtime.request_exit()
+        with suppress(asyncio.CancelledError, Exception):
+            await asyncio.wait_for(task, timeout=30)
 
-    module: str
-    env: dict[str, str]
-    port: int = field(default_factory=free_port)
-    process: subprocess.Popen[bytes] | None = None
-    log_path: str | None = None
 
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+async def eventually(check: Callable[[], T], timeout: float = 20.0, interval: float = 0.1) -> T:
+    """Poll ``check`` (sync, run in a thread) until it returns a truthy value; return it."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        result = await asyncio.to_thread(check)
+        if result:
+            return result
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s (last: {result!r})")
+        await asyncio.sleep(interval)
 
-    def start(self, timeout: float = 60.0) -> ServiceProcess:
-        port_key = f"AFFLUX_{self.module.removeprefix('afflux_').upper()}_PORT"
-        env = {**os.environ, **self.env, port_key: str(self.port)}
-        self.log_path = self.log_path or f"/tmp/{self.module}-{self.port}.log"
-        with open(self.log_path, "ab") as log:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", self.module], env=env, stdout=log, stderr=subprocess.STDOUT
-            )
-        self.wait_healthy(timeout)
-        return self
 
-    def wait_healthy(self, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            assert self.process is not None
-            if self.process.poll() is not None:
-                raise RuntimeError(f"{self.module} exited with {self.process.returncode}:\n{self.logs()}")
-            with suppress(httpx.HTTPError):
-                if httpx.get(f"{self.url}/readyz", timeout=1).status_code == 200:
-                    return
-            time.sleep(0.1)
-        raise TimeoutError(f"{self.module} not ready after {timeout}s:\n{self.logs()}")
+async def read_topic(
+    bootstrap_servers: str, topic: str, partitions: int
+) -> list[ConsumerRecord[bytes, bytes]]:
+    """Every record on ``topic`` from offset 0 up to now, across its partitions.
 
-    def logs(self) -> str:
-        if self.log_path is None or not os.path.exists(self.log_path):
-            return ""
-        with open(self.log_path, errors="replace") as log:
-            return log.read()[-4000:]
-
-    def kill9(self) -> None:
-        """Crash it: no shutdown hooks, no flushing, like a power cut."""
-        if self.process is not None and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait()
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+    Done means: at or past the reported end offsets *and* two polls in a row found
+    nothing, because some brokers (Tansu 0.x) report an end offset short of the last
+    records of a multi-record batch."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        assigned = [TopicPartition(topic, p) for p in range(partitions)]
+        consumer.assign(assigned)
+        await consumer.seek_to_beginning(*assigned)
+        ends = await consumer.end_offsets(assigned)
+        records: list[ConsumerRecord[bytes, bytes]] = []
+        idle_polls = 0
+        while idle_polls < 2 or [tp for tp in assigned if await consumer.position(tp) < ends[tp]]:
+            batch = await consumer.getmany(timeout_ms=300, max_records=5000)
+            idle_polls = 0 if batch else idle_polls + 1
+            for tp_records in batch.values():
+                records.extend(tp_records)
+        return records
+    finally:
+        await consumer.stop()

@@ -1,0 +1,86 @@
+"""``afflux``: the operator's command line. ``afflux run`` is what ``make run`` does."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from contextlib import ExitStack
+from types import FrameType
+
+import typer
+
+from afflux_infra.platform import Platform, start_infrastructure
+from afflux_infra.processes import DEFAULT_PORTS
+
+app = typer.Typer(help="Afflux: partner performance-marketing backend.", no_args_is_help=True)
+
+
+class _Stop(Exception):
+    """SIGTERM, handled like Ctrl-C."""
+
+
+def _raise_stop(signum: int, frame: FrameType | None) -> None:
+    raise _Stop
+
+
+@app.callback()
+def main() -> None:
+    """Afflux operator commands."""
+
+
+@app.command()
+def run(
+    broker_port: int = typer.Option(0, help="Port of the embedded broker (0: any free port)."),
+    timeout: float = typer.Option(120.0, help="Seconds to wait for every service to be healthy."),
+) -> None:
+    """Run the whole platform: PostgreSQL and Kafka from DATABASE_URL / KAFKA_BOOTSTRAP_SERVERS,
+    or embedded ones when unset, and the four services as processes. Ctrl-C stops it all."""
+    signal.signal(signal.SIGTERM, _raise_stop)
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # even if started with SIGINT ignored
+    with ExitStack() as stack:
+        try:
+            typer.echo("starting infrastructure ...")
+            infrastructure = start_infrastructure(stack, broker_port=broker_port)
+            ports = {name: int(os.environ.get(f"AFFLUX_{name.upper()}_PORT", port))
+                     for name, port in DEFAULT_PORTS.items()}
+            token = os.environ.get("AFFLUX_ADMIN_TOKEN") or Platform(infrastructure).admin_token
+            platform = Platform(infrastructure, admin_token=token, ports=ports)
+            stack.callback(platform.stop)
+            typer.echo("starting services ...")
+            platform.start(timeout=timeout, path="/healthz")
+            _print_banner(platform)
+            _watch(platform)
+        except (KeyboardInterrupt, _Stop):
+            typer.echo("\nstopping ...")
+        except (RuntimeError, TimeoutError) as error:
+            typer.echo(f"afflux: {error}", err=True)
+            raise typer.Exit(1) from error
+    typer.echo("stopped.")
+
+
+def _print_banner(platform: Platform) -> None:
+    infra = platform.infrastructure
+    typer.echo("")
+    typer.echo(f"Afflux is running ({infra.kind} infrastructure). Ctrl-C stops everything.")
+    for name, service in platform.services.items():
+        typer.echo(f"  {name:<12} {service.url}   (docs: {service.url}/docs)")
+    typer.echo(f"  {'postgresql':<12} {infra.database_url}")
+    typer.echo(f"  {'kafka':<12} {infra.bootstrap_servers}")
+    typer.echo(f"\n  admin token  {platform.admin_token}")
+    typer.echo(f"  export AFFLUX_ADMIN_TOKEN='{platform.admin_token}'\n")
+
+
+def _watch(platform: Platform) -> None:
+    """Wait for Ctrl-C; a service that exits on its own brings the platform down with a
+    clear message, rather than leaving a half-working platform."""
+    while True:
+        for name, service in platform.services.items():
+            if not service.running:
+                code = service.process.returncode if service.process else None
+                raise RuntimeError(f"service {name} exited with code {code}; stopping the platform")
+        time.sleep(0.5)
+
+
+if __name__ == "__main__":
+    app()

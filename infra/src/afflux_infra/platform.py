@@ -1,0 +1,111 @@
+"""The whole platform in one place: infrastructure (from the environment, or embedded, or
+containers in tests) plus the four services as processes. ``make run`` and the
+end-to-end tests are built from these same pieces."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from afflux_infra.embedded import EmbeddedBroker, EmbeddedPostgres
+from afflux_infra.processes import DEFAULT_PORTS, ServiceProcess
+from afflux_infra.provision import ensure_topics
+
+
+@dataclass(frozen=True)
+class Infrastructure:
+    """Where PostgreSQL and the Kafka-API broker are, and what provided them."""
+
+    database_url: str
+    bootstrap_servers: str
+    kind: str
+
+
+def docker_answers() -> bool:
+    try:
+        import docker
+
+        return bool(docker.from_env(timeout=3).ping())
+    except Exception:
+        return False
+
+
+def start_infrastructure(stack: ExitStack, *, containers: bool = False,
+                         broker_port: int = 0) -> Infrastructure:
+    """``DATABASE_URL`` / ``KAFKA_BOOTSTRAP_SERVERS`` when set; else testcontainers when
+    ``containers`` and a Docker engine answers; else the embedded servers. Whatever is
+    started is stopped when ``stack`` closes. The topics exist on return."""
+    database_url = os.environ.get("DATABASE_URL")
+    bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+    kind = "environment"
+    use_docker = containers and (database_url is None or bootstrap is None) and docker_answers()
+    if database_url is None and use_docker:
+        from testcontainers.postgres import PostgresContainer
+
+        database_url = stack.enter_context(PostgresContainer("postgres:16", driver=None)).get_connection_url()
+        kind = "testcontainers"
+    elif database_url is None:
+        postgres = EmbeddedPostgres().start()
+        stack.callback(postgres.stop)
+        database_url, kind = postgres.url, "embedded"
+    if bootstrap is None and use_docker:
+        from testcontainers.kafka import KafkaContainer
+
+        bootstrap = stack.enter_context(KafkaContainer().with_kraft()).get_bootstrap_server()
+    elif bootstrap is None:
+        broker = EmbeddedBroker(port=broker_port).start()
+        stack.callback(broker.stop)
+        bootstrap = broker.bootstrap_servers
+    asyncio.run(ensure_topics(bootstrap))
+    return Infrastructure(database_url=database_url, bootstrap_servers=bootstrap, kind=kind)
+
+
+@dataclass
+class Platform:
+    """The four services, started against one infrastructure with one admin token."""
+
+    infrastructure: Infrastructure
+    admin_token: str = field(default_factory=lambda: secrets.token_urlsafe(24))
+    ports: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_PORTS))
+    log_dir: Path | None = None
+    extra_env: dict[str, str] = field(default_factory=dict)
+    services: dict[str, ServiceProcess] = field(default_factory=dict)
+
+    def env(self) -> dict[str, str]:
+        return {
+            "DATABASE_URL": self.infrastructure.database_url,
+            "KAFKA_BOOTSTRAP_SERVERS": self.infrastructure.bootstrap_servers,
+            "AFFLUX_ADMIN_TOKEN": self.admin_token,
+            "AFFLUX_TRACKING_URL": f"http://127.0.0.1:{self.ports['tracking']}",
+            **self.extra_env,
+        }
+
+    def service(self, name: str) -> ServiceProcess:
+        """The service's process (not started)."""
+        if name not in self.services:
+            log_path = None if self.log_dir is None else self.log_dir / f"{name}.log"
+            self.services[name] = ServiceProcess(name, self.env(), self.ports[name], log_path)
+        return self.services[name]
+
+    def start(self, timeout: float = 90.0, path: str = "/readyz") -> Platform:
+        """Start every service at once, then wait for each to answer ``path``."""
+        for name in self.ports:
+            self.service(name).start()
+        for name in self.ports:
+            self.services[name].wait_until(path, timeout)
+        return self
+
+    def url(self, name: str) -> str:
+        return self.service(name).url
+
+    def stop(self) -> None:
+        for service in self.services.values():
+            if service.running:
+                assert service.process is not None
+                service.process.terminate()
+        for service in self.services.values():
+            service.stop()
