@@ -1,17 +1,15 @@
 from __future__ import annotations
 
-import asyncio
 import secrets
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
 from aiokafka import AIOKafkaProducer
+from tally import Tally
 
 from afflux_infra.provision import ensure_topics
 from afflux_plumbing.eventstore import ensure_schema, postgres_env
 from afflux_plumbing.publish import Publisher
-
-from tally import Tally
 
 
 @pytest.fixture
@@ -44,15 +42,3 @@ async def publisher(kafka_bootstrap: str) -> AsyncIterator[Publisher]:
     await pub.start()
     yield pub
     await pub.stop()
-
-
-async def eventually(check, timeout: float = 20.0, interval: float = 0.1):  # type: ignore[no-untyped-def]
-    """Poll ``check`` (sync, run in a thread) until it returns a truthy value."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        result = await asyncio.to_thread(check)
-        if result:
-            return result
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"condition not met within {timeout}s (last: {result!r})")
-        await asyncio.sleep(interval)

@@ -6,10 +6,14 @@ PostgreSQL schema; eventsourcing never creates schemas, so we do.
 
 from __future__ import annotations
 
+from typing import Any, TypeVar
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import psycopg
+from eventsourcing.application import Application
 from psycopg import sql
+
+A = TypeVar("A", bound=Application[Any])
 
 
 def postgres_env(database_url: str, schema: str) -> dict[str, str]:
@@ -40,3 +44,10 @@ def postgres_env(database_url: str, schema: str) -> dict[str, str]:
 def ensure_schema(database_url: str, schema: str) -> None:
     with psycopg.connect(database_url, autocommit=True) as conn:
         conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
+
+
+def open_store(store_type: type[A], database_url: str, schema: str) -> A:
+    """Open a service's event-sourced application in its own schema, creating the schema
+    (eventsourcing creates the tables, but never the schema)."""
+    ensure_schema(database_url, schema)
+    return store_type(env=postgres_env(database_url, schema))

@@ -52,6 +52,9 @@ async def _api_error(_: Request, error: Exception) -> Response:
 async def _validation_error(_: Request, error: Exception) -> Response:
     assert isinstance(error, RequestValidationError)
     first = error.errors()[0] if error.errors() else {"loc": (), "msg": "invalid request"}
+    if first.get("type") == "json_invalid":
+        body = error_body("invalid_request", "the request body is not valid JSON")
+        return JSONResponse(body, status_code=422)
     location = [str(part) for part in first.get("loc", ()) if part not in ("body", "query", "path")]
     field = ".".join(location) or None
     message = f"{field}: {first['msg']}" if field else str(first["msg"])

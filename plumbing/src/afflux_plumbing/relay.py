@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import psycopg
 from eventsourcing.domain import DomainEventProtocol
 from eventsourcing.persistence import Notification, Tracking
 
-from afflux_contracts import Envelope
+from afflux_contracts import Envelope, Event, derived_event_id
 from afflux_plumbing.metrics import RELAY_POSITION, RELAYED
 from afflux_plumbing.publish import Publisher
 from afflux_plumbing.store import TrackedApplication
@@ -98,3 +98,34 @@ class OutboxRelay:
         RELAYED.inc(len(envelopes))
         RELAY_POSITION.set(last)
         return len(notifications)
+
+
+Translate = Callable[[Any], Event]
+"""Builds the public contract event from one kind of stored domain event."""
+
+
+def publishing(producer: str, translations: Mapping[str, Translate]) -> ToEnvelope:
+    """A service's ``ToEnvelope``: stored domain events whose eventsourcing ``TOPIC`` is in
+    ``translations`` are published as the contract event it builds; others stay internal.
+
+    The envelope's event_id is derived from the stored event (originator id and version),
+    so a relay that re-sends after a crash re-sends the same event_id, and consumers drop
+    it; occurred_at is when the change was recorded. Domain events may carry
+    ``correlation_id`` / ``causation_id`` attributes, which the envelope keeps."""
+
+    def to_envelope(domain_event: Any) -> Envelope[Any] | None:
+        translate = translations.get(getattr(type(domain_event), "TOPIC", ""))
+        if translate is None:
+            return None
+        return Envelope.wrap(
+            translate(domain_event),
+            producer=producer,
+            event_id=derived_event_id(
+                domain_event.timestamp, domain_event.originator_id, domain_event.originator_version
+            ),
+            occurred_at=domain_event.timestamp,
+            correlation_id=getattr(domain_event, "correlation_id", None),
+            causation_id=getattr(domain_event, "causation_id", None),
+        )
+
+    return to_envelope

@@ -10,9 +10,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from contextlib import suppress
-from typing import Any
+from typing import Any, TypeVar
 
 import uvicorn
 from fastapi import FastAPI
@@ -35,15 +35,20 @@ class ServiceRuntime:
         self.consumers: list[TrackedConsumer] = []
         self.relays: list[OutboxRelay] = []
         self._started = False
+        self._server: uvicorn.Server | None = None
 
-    def consume(self, store: TrackedApplication, topics: Sequence[str], handler: Handler) -> None:
+    def consume(
+        self, store: TrackedApplication, topics: Sequence[str], handler: Handler, *, group: str
+    ) -> None:
+        """Apply ``topics`` to ``store``. Each consumer of a service names its own ``group``,
+        so that one waiting for a fact (``RetryLater``) never blocks another's topics."""
         self.consumers.append(
             TrackedConsumer(
                 store=store,
                 topics=topics,
                 handler=handler,
                 bootstrap_servers=self.settings.kafka_bootstrap_servers,
-                group_id=self.settings.consumer_group,
+                group_id=f"{self.settings.consumer_group}-{group}",
                 dead_letters=self.publisher,
             )
         )
@@ -53,10 +58,15 @@ class ServiceRuntime:
             OutboxRelay(app, self.publisher, to_envelope, database_url=self.settings.database_url)
         )
 
+    def request_exit(self) -> None:
+        """Ask a running ``serve`` to stop as if signalled (used by in-process tests)."""
+        if self._server is not None:
+            self._server.should_exit = True
+
     async def ready(self) -> bool:
         return self._started and all(consumer.assigned for consumer in self.consumers)
 
-    def _workers(self) -> list[Callable[[], Awaitable[None]]]:
+    def _workers(self) -> list[Callable[[], Coroutine[Any, Any, None]]]:
         return [c.run for c in self.consumers] + [r.run for r in self.relays]
 
     async def serve(self, app: FastAPI, on_stop: Callable[[], Any] | None = None) -> int:
@@ -66,6 +76,7 @@ class ServiceRuntime:
             uvicorn.Config(app, host=self.settings.host, port=self.settings.port,
                            log_level="warning", access_log=False, lifespan="on")
         )
+        self._server = server
         tasks = [asyncio.create_task(work(), name=getattr(work, "__qualname__", "worker"))
                  for work in self._workers()]
         self._started = True
@@ -94,6 +105,27 @@ class ServiceRuntime:
             print(f"{self.settings.service_name}: {failure[0]}", file=sys.stderr)
             return 1
         return 0
+
+
+Built = tuple[ServiceRuntime, FastAPI, Callable[[], Any]]
+"""What a service's ``build(settings)`` returns: its runtime, its HTTP app, and what to
+close when it stops (its stores)."""
+
+S = TypeVar("S", bound=ServiceSettings)
+
+
+def run_service(settings_type: type[S], build: Callable[[S], Built]) -> None:
+    """The body of every service's ``main``: settings from the environment, build, serve
+    until SIGINT/SIGTERM or a worker failure, exit with its code."""
+    configure_logging()
+    settings = settings_type()
+
+    async def serve() -> int:
+        # Kafka clients bind to the running loop when created, so build inside it.
+        runtime, app, close = build(settings)
+        return await runtime.serve(app, on_stop=close)
+
+    sys.exit(asyncio.run(serve()))
 
 
 def configure_logging() -> None:

@@ -31,7 +31,7 @@ Params = Sequence[Any] | Mapping[str, Any]
 class Write:
     """One SQL statement against a view, to run inside the applying transaction."""
 
-    statement: sql.Composable
+    statement: sql.Composed | sql.SQL
     params: Params = ()
 
 
@@ -92,11 +92,12 @@ class TrackedRecorder(PostgresProcessRecorder):
 
     def has_inbox_entry(self, event_id: UUID) -> bool:
         with self.datastore.get_connection() as conn, conn.cursor() as curs:
-            curs.execute(sql.SQL("SELECT 1 FROM {} WHERE event_id = %s").format(self.inbox_table), (event_id,))
+            statement = sql.SQL("SELECT 1 FROM {} WHERE event_id = %s").format(self.inbox_table)
+            curs.execute(statement, (event_id,))
             return curs.fetchone() is not None
 
 
-class TrackedApplication(Application):
+class TrackedApplication(Application[Any]):
     """A service's event-sourced application whose store can also apply consumed messages.
 
     Subclasses pin ``name`` (it names the tables) and list their view tables in
@@ -138,7 +139,7 @@ class TrackedApplication(Application):
     def apply(self, changes: Changes, position: Position, event_id: UUID | None) -> bool:
         """Commit ``changes`` with the position and event_id; False if the event_id had
         already been applied (only the position is recorded then)."""
-        processing = ProcessingEvent(position.tracking())
+        processing: ProcessingEvent[Any] = ProcessingEvent(position.tracking())
         inbox = (event_id, position) if event_id is not None else None
         processing.collect_events(*changes.aggregates, inbox=inbox, writes=changes.writes)
         try:
@@ -158,12 +159,13 @@ class TrackedApplication(Application):
 
     def stored_offset(self, topic: str, partition: int) -> int | None:
         """The last offset of ``topic#partition`` this service applied, if any."""
-        return self.tracked_recorder.max_tracking_id(tracking_name(topic, partition))
+        stored: int | None = self.tracked_recorder.max_tracking_id(tracking_name(topic, partition))
+        return stored
 
     def has_applied(self, event_id: UUID) -> bool:
         return self.tracked_recorder.has_inbox_entry(event_id)
 
-    def query(self, statement: sql.Composable, params: Params = ()) -> list[DictRow]:
+    def query(self, statement: sql.Composed | sql.SQL, params: Params = ()) -> list[DictRow]:
         """Read view rows (outside any applying transaction)."""
         with self.tracked_recorder.datastore.get_connection() as conn, conn.cursor() as curs:
             curs.execute(statement, params)
