@@ -4,15 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import secrets
+import time
 from collections.abc import AsyncIterator
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from conftest import eventually
+from prometheus_client import REGISTRY
 from tally import Tally, partner_created
 
 from afflux_contracts import encode
+from afflux_infra.provision import ensure_topics
+from afflux_infra.testing import eventually
 from afflux_plumbing.consume import PositionBeyondLogEnd, TrackedConsumer
+from afflux_plumbing.eventstore import ensure_schema, postgres_env
 from afflux_plumbing.positions import Position
 from afflux_plumbing.publish import Publisher
 from afflux_plumbing.store import Changes
@@ -29,9 +34,15 @@ async def running(consumer: TrackedConsumer) -> AsyncIterator[asyncio.Task[None]
             await task
 
 
-def consumer_for(tally: Tally, topic: str, bootstrap: str, publisher: Publisher, group: str) -> TrackedConsumer:
+def consumer_for(
+    tally: Tally, topic: str, bootstrap: str, publisher: Publisher, group: str
+) -> TrackedConsumer:
     return TrackedConsumer(store=tally, topics=[topic], handler=tally.handle,
                            bootstrap_servers=bootstrap, group_id=group, dead_letters=publisher)
+
+
+def consumed(topic: str, outcome: str) -> float:
+    return REGISTRY.get_sample_value("afflux_consumed_total", {"topic": topic, "outcome": outcome}) or 0.0
 
 
 async def send(producer: AIOKafkaProducer, topic: str, value: bytes | None, key: bytes = b"k") -> int:
@@ -55,6 +66,9 @@ async def test_position_commits_with_the_projection_and_restart_resumes_from_it(
     async with running(consumer_for(tally, topic, kafka_bootstrap, publisher, f"{group_prefix}-b")):
         await eventually(lambda: tally.stored_offset(topic, 0) == 2)
     assert tally.counts() == {"ann": 1, "bob": 1, "cy": 1}
+    # Resumed means resumed: the earlier records were not even read again.
+    assert consumed(topic, "duplicate") == 0
+    assert consumed(topic, "applied") == 3
 
 
 async def test_event_id_already_applied_under_another_offset_is_ignored(
@@ -111,3 +125,63 @@ async def test_stored_position_beyond_the_log_end_stops_the_consumer_with_a_clea
     with pytest.raises(PositionBeyondLogEnd, match=r"beyond the log end"):
         await asyncio.wait_for(consumer.run(), timeout=30)
     assert tally.counts() == {}
+
+
+async def test_position_at_the_end_of_a_multi_record_batch_resumes_instead_of_stopping(
+    tally: Tally, topic: str, kafka_bootstrap: str, publisher: Publisher,
+    raw_producer: AIOKafkaProducer, group_prefix: str,
+) -> None:
+    # One produce request, one batch of five records: some brokers report the end of
+    # this log as 1 (the batch's base offset + 1) although offsets 0..4 are readable.
+    sent = [await raw_producer.send(topic, encode(partner_created(f"b{n}")), key=b"k") for n in range(5)]
+    for delivery in sent:
+        await delivery
+    async with running(consumer_for(tally, topic, kafka_bootstrap, publisher, f"{group_prefix}-a")):
+        await eventually(lambda: tally.stored_offset(topic, 0) == 4)
+    restarted = consumer_for(tally, topic, kafka_bootstrap, publisher, f"{group_prefix}-b")
+    async with running(restarted) as task:
+        await eventually(lambda: task.done() or restarted.assigned)
+        await send(raw_producer, topic, encode(partner_created("after")))
+        await eventually(lambda: task.done() or tally.stored_offset(topic, 0) == 5)
+        assert not task.done(), task.exception()
+    assert sum(tally.counts().values()) == 6
+
+
+class SlowToLookUp(Tally):
+    """A store whose stored position of partition 1 takes a while to read, as a slow
+    database or a probe of the log would: partition 0 is sought long before 1 is."""
+
+    def stored_offset(self, topic: str, partition: int) -> int | None:
+        if partition == 1:
+            time.sleep(2.0)
+        return super().stored_offset(topic, partition)
+
+
+def stored(store: Tally, topic: str) -> tuple[int | None, int | None]:
+    """Both partitions' stored positions, read without the slow lookup."""
+    return Tally.stored_offset(store, topic, 0), Tally.stored_offset(store, topic, 1)
+
+
+async def test_partition_sought_early_is_consumed_while_others_are_still_being_sought(
+    database_url: str, kafka_bootstrap: str, publisher: Publisher,
+    raw_producer: AIOKafkaProducer, group_prefix: str,
+) -> None:
+    topic = f"test.plumbing.{secrets.token_hex(4)}"
+    await ensure_topics(kafka_bootstrap, [(topic, 2), (f"{topic}.dlq", 2)])
+    ensure_schema(database_url, "tally")
+    store = SlowToLookUp(env=postgres_env(database_url, "tally"))
+    try:
+        for name, partition in (("p0-a", 0), ("p0-b", 0), ("p1-a", 1)):
+            await raw_producer.send_and_wait(topic, encode(partner_created(name)), partition=partition)
+        async with running(consumer_for(store, topic, kafka_bootstrap, publisher, f"{group_prefix}-a")):
+            await eventually(lambda: stored(store, topic) == (1, 0), timeout=30)
+
+        for name in ("p0-c", "p0-d", "p0-e"):
+            await raw_producer.send_and_wait(topic, encode(partner_created(name)), partition=0)
+        # A new group: the records after the stored position of partition 0 are fetched as
+        # soon as it is sought, while partition 1's position is still being read.
+        async with running(consumer_for(store, topic, kafka_bootstrap, publisher, f"{group_prefix}-b")):
+            await eventually(lambda: stored(store, topic) == (4, 0), timeout=30)
+        assert store.counts() == {name: 1 for name in ("p0-a", "p0-b", "p0-c", "p0-d", "p0-e", "p1-a")}
+    finally:
+        store.close()

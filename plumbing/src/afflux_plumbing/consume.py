@@ -18,7 +18,7 @@ from contextlib import suppress
 
 import psycopg
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
-from aiokafka.errors import CommitFailedError, KafkaError
+from aiokafka.errors import CommitFailedError, KafkaError, OffsetOutOfRangeError
 from aiokafka.structs import ConsumerRecord
 from eventsourcing.persistence import IntegrityError, InterfaceError, OperationalError
 
@@ -35,6 +35,7 @@ Handler = Callable[[Envelope[Event]], Changes]
 
 TRANSIENT_ERRORS = (OperationalError, InterfaceError, psycopg.OperationalError)
 MAX_ATTEMPTS = 3
+SEEK_ATTEMPTS = 10
 
 
 class RetryLater(Exception):
@@ -54,17 +55,41 @@ class PositionBeyondLogEnd(RuntimeError):
 
 
 class _SeekToStoredPositions(ConsumerRebalanceListener):  # type: ignore[misc]
-    def __init__(self, consumer: AIOKafkaConsumer, store: TrackedApplication) -> None:
+    def __init__(self, consumer: AIOKafkaConsumer, store: TrackedApplication, bootstrap_servers: str) -> None:
         self.consumer = consumer
         self.store = store
-        self.error: PositionBeyondLogEnd | None = None
+        self.bootstrap_servers = bootstrap_servers
+        self.error: Exception | None = None
         self.assigned: set[TopicPartition] = set()
 
     async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
         self.assigned -= set(revoked)
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        """Seek each partition to its stored position before any of its records is applied.
+
+        aiokafka starts fetching a new assignment (from the group's committed offset)
+        while this callback runs, so the partitions stay paused until they are sought,
+        and each is marked ready the moment its seek is done: a record fetched from a
+        sought partition is never mistaken for one fetched before the seek. A failure
+        must never leave partitions silently unconsumed: transient broker errors are
+        retried, anything else stops the consumer with the error."""
         partitions = sorted(assigned)
+        self.consumer.pause(*partitions)
+        for attempt in range(1, SEEK_ATTEMPTS + 1):
+            try:
+                await self._seek_to_stored_positions([tp for tp in partitions if tp not in self.assigned])
+                self.consumer.resume(*partitions)
+                return
+            except (KafkaError, *TRANSIENT_ERRORS) as error:
+                log.warning("seeking %s failed (attempt %d): %r", partitions, attempt, error)
+                await asyncio.sleep(1.0)
+            except Exception as error:
+                self.error = error
+                return
+        self.error = RuntimeError(f"could not seek {partitions} to their stored positions")
+
+    async def _seek_to_stored_positions(self, partitions: list[TopicPartition]) -> None:
         if not partitions:
             return
         ends = await self.consumer.end_offsets(partitions)
@@ -72,18 +97,35 @@ class _SeekToStoredPositions(ConsumerRebalanceListener):  # type: ignore[misc]
             stored = await asyncio.to_thread(self.store.stored_offset, tp.topic, tp.partition)
             if stored is None:
                 await self.consumer.seek_to_beginning(tp)
-            elif stored + 1 > ends[tp]:
-                self.error = PositionBeyondLogEnd(
+            elif stored + 1 > ends[tp] and not await self._still_on_the_log(tp, stored):
+                raise PositionBeyondLogEnd(
                     f"stored position {tp.topic}#{tp.partition}@{stored} of "
                     f"{self.store.name} is beyond the log end ({ends[tp]}): the log was "
-                    "reset or truncated; refusing to skip or re-read. Rebuild the store "
-                    "or restore the log before restarting."
+                    "reset or truncated. Refusing to consume: reset the service's "
+                    "projection (or restore the log) and restart."
                 )
-                self.consumer.pause(*partitions)
-                return
             else:
                 self.consumer.seek(tp, stored + 1)
-        self.assigned |= assigned
+            self.assigned.add(tp)
+
+    async def _still_on_the_log(self, tp: TopicPartition, offset: int) -> bool:
+        """Whether the record at ``offset`` can still be read.
+
+        The reported end offset is not enough on its own: some Kafka-API brokers (Tansu
+        0.x) report the base offset of the last batch + 1 as the end, short of the records
+        later in that batch. Reading the record itself settles it."""
+        probe = AIOKafkaConsumer(bootstrap_servers=self.bootstrap_servers, enable_auto_commit=False,
+                                 auto_offset_reset="none")
+        await probe.start()
+        try:
+            probe.assign([tp])
+            probe.seek(tp, offset)
+            batch = await probe.getmany(tp, timeout_ms=10_000)
+            return any(record.offset == offset for record in batch.get(tp, []))
+        except OffsetOutOfRangeError:
+            return False
+        finally:
+            await probe.stop()
 
 
 class TrackedConsumer:
@@ -99,6 +141,7 @@ class TrackedConsumer:
         group_id: str,
         dead_letters: Publisher,
         retry_delay: float = 0.2,
+        fetch_max_wait_ms: int = 100,
     ) -> None:
         self.store = store
         self.topics = list(topics)
@@ -113,8 +156,11 @@ class TrackedConsumer:
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             max_poll_records=500,
+            # Some brokers (Tansu) answer a fetch only when its wait is over, not when data
+            # arrives: a short wait keeps a hop's latency low at a few idle fetches a second.
+            fetch_max_wait_ms=fetch_max_wait_ms,
         )
-        self._listener = _SeekToStoredPositions(self._consumer, store)
+        self._listener = _SeekToStoredPositions(self._consumer, store, bootstrap_servers)
 
     @property
     def assigned(self) -> bool:
@@ -129,7 +175,11 @@ class TrackedConsumer:
                 batches = await self._consumer.getmany(timeout_ms=500)
                 if self._listener.error is not None:
                     raise self._listener.error
-                for records in batches.values():
+                for tp, records in batches.items():
+                    if tp not in self._listener.assigned:
+                        # Fetched from the group's offset before the listener sought the
+                        # stored position; that seek makes the consumer fetch them again.
+                        continue
                     for record in records:
                         await self._consume(record)
                 if batches:
@@ -188,7 +238,8 @@ class TrackedConsumer:
                 await asyncio.sleep(1.0)
             except Exception as error:
                 failures += 1
-                log.exception("applying %s at %s failed (attempt %d)", envelope.event_type, position, failures)
+                log.exception("applying %s at %s failed (attempt %d)",
+                              envelope.event_type, position, failures)
                 if failures >= MAX_ATTEMPTS:
                     await self._dead_letter(record, position, f"handler failed: {error!r}")
                     return "dead_lettered"
