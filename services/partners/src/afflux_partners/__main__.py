@@ -1,0 +1,3 @@
+from afflux_partners.entrypoints.main import main
+
+main()

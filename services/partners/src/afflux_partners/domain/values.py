@@ -1,0 +1,76 @@
+"""The partners context's vocabulary: statuses, visibility, commission terms, billing.
+
+These are the domain's own types (plain Python), not the published contract's:
+``application/published.py`` translates them, so the two can evolve apart.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from enum import StrEnum
+
+
+class PartnerStatus(StrEnum):
+    PENDING = "pending"
+    ACTIVE = "active"
+    INACTIVE = "inactive"
+    SUSPENDED = "suspended"
+    REJECTED = "rejected"
+
+
+class OfferStatus(StrEnum):
+    ACTIVE = "active"
+    PAUSED = "paused"
+    PENDING = "pending"
+    DELETED = "deleted"
+
+
+class Visibility(StrEnum):
+    PUBLIC = "public"
+    REQUIRE_APPROVAL = "require_approval"
+    PRIVATE = "private"
+
+
+class PayoutType(StrEnum):
+    CPA = "cpa"
+    CPS = "cps"
+    CPA_CPS = "cpa_cps"
+    CPC = "cpc"
+
+    @property
+    def takes_amount(self) -> bool:
+        """A flat amount per conversion (CPA) or per click (CPC)."""
+        return self in (PayoutType.CPA, PayoutType.CPC, PayoutType.CPA_CPS)
+
+    @property
+    def takes_percent(self) -> bool:
+        """A share of the sale amount (CPS / RevShare)."""
+        return self in (PayoutType.CPS, PayoutType.CPA_CPS)
+
+
+class BillingFrequency(StrEnum):
+    WEEKLY = "weekly"
+    BIWEEKLY = "biweekly"
+    MONTHLY = "monthly"
+    MANUAL = "manual"
+
+
+@dataclass(frozen=True)
+class Terms:
+    """How a result is priced, for the partner (payout) or the advertiser (revenue):
+    a flat ``amount`` in the offer's currency, a ``percent`` of the sale, or both."""
+
+    type: PayoutType
+    amount: Decimal | None = None
+    percent: Decimal | None = None
+
+
+@dataclass(frozen=True)
+class Billing:
+    """When a partner is paid: its statement frequency, and the minimum balance below
+    which it carries over to the next period."""
+
+    currency: str
+    frequency: BillingFrequency = BillingFrequency.MONTHLY
+    minimum_payout: Decimal = Decimal(0)

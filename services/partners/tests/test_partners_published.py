@@ -1,0 +1,114 @@
+"""Stored domain events -> public envelopes: total, faithful after a store round trip,
+and with ids that survive a re-send (pure, no I/O)."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from typing import Any
+
+from eventsourcing.domain import Aggregate, CanMutateAggregate
+from eventsourcing.persistence import DatetimeAsISO, DecimalAsStr, JSONTranscoder, Mapper, UUIDAsHex
+
+import afflux_contracts as contracts
+from afflux_contracts import Envelope, RelationshipSet
+from afflux_partners.application.published import TRANSLATIONS, to_envelope
+from afflux_partners.application.transcodings import register_value_transcodings
+from afflux_partners.domain import values
+from afflux_partners.domain.offer import Offer
+from afflux_partners.domain.partner import Partner
+from afflux_partners.domain.relationship import Relationship
+
+
+def stored_and_loaded(aggregate: Aggregate) -> list[Any]:
+    """The aggregate's new events as the relay sees them: encoded to the store and back."""
+    transcoder = JSONTranscoder()
+    for transcoding in (UUIDAsHex(), DecimalAsStr(), DatetimeAsISO()):
+        transcoder.register(transcoding)
+    register_value_transcodings(transcoder)
+    mapper: Mapper[Any] = Mapper(transcoder=transcoder)
+    return [mapper.to_domain_event(mapper.to_stored_event(e)) for e in aggregate.collect_events()]
+
+
+def published(aggregate: Aggregate) -> list[Envelope[Any]]:
+    envelopes = [to_envelope(e) for e in stored_and_loaded(aggregate)]
+    assert all(e is not None for e in envelopes)
+    return [e for e in envelopes if e is not None]
+
+
+def test_every_stored_event_type_is_published() -> None:
+    stored_topics = {
+        getattr(event_class, "TOPIC", None)
+        for aggregate in (Partner, Offer, Relationship)
+        for name, event_class in vars(aggregate).items()
+        if isinstance(event_class, type) and issubclass(event_class, CanMutateAggregate) and name != "Event"
+    }
+    assert len(stored_topics) == 6
+    assert stored_topics == set(TRANSLATIONS)
+
+
+def test_domain_vocabulary_matches_the_contract() -> None:
+    for ours, theirs in [
+        (values.PartnerStatus, contracts.PartnerStatus),
+        (values.OfferStatus, contracts.OfferStatus),
+        (values.Visibility, contracts.Visibility),
+        (values.PayoutType, contracts.PayoutType),
+        (values.BillingFrequency, contracts.BillingFrequency),
+    ]:
+        assert {m.value for m in ours} == {m.value for m in theirs}
+
+
+def test_partner_events_keep_every_field_and_are_keyed_by_partner_id() -> None:
+    partner = Partner.create("Ann", "ann@example.com", type="creator", tags=["vip"],
+                             billing=values.Billing("USD", values.BillingFrequency.WEEKLY, Decimal("50.00")))
+    partner.change_status(values.PartnerStatus.INACTIVE)
+    created, changed = published(partner)
+    assert created.event_type == "PartnerCreated" and created.producer == "partners"
+    assert created.key == partner.partner_id
+    assert json.loads(created.payload.model_dump_json()) == {
+        "partner_id": partner.partner_id, "name": "Ann", "email": "ann@example.com", "type": "creator",
+        "status": "active", "tags": ["vip"],
+        "billing": {"currency": "USD", "frequency": "weekly", "minimum_payout": "50.00"},
+    }
+    assert changed.event_type == "PartnerStatusChanged"
+    assert changed.payload.model_dump(mode="json") == {"partner_id": partner.partner_id, "status": "inactive"}
+
+
+def test_offer_terms_survive_the_store_as_exact_decimal_strings() -> None:
+    offer = Offer.create("Shoes", "https://shop.example/?t={transaction_id}", "eur",
+                         values.Terms(values.PayoutType.CPA_CPS, Decimal("2.50"), Decimal("7.5")),
+                         revenue=values.Terms(values.PayoutType.CPS, percent=Decimal("12.00")),
+                         fallback_url="https://shop.example/sorry")
+    (created,) = published(offer)
+    payload = json.loads(created.payload.model_dump_json())
+    assert payload["payout"] == {"type": "cpa_cps", "amount": "2.50", "percent": "7.5"}
+    assert payload["revenue"] == {"type": "cps", "amount": None, "percent": "12.00"}
+    assert (payload["currency"], payload["attribution_window_days"]) == ("EUR", 30)
+    assert created.key == offer.offer_id
+
+
+def test_relationship_created_and_updated_both_publish_the_whole_state_keyed_by_the_pair() -> None:
+    relationship = Relationship.create("o1", "p1", approved=False, coupon_codes=["ANN10"])
+    relationship.update(True, payout=values.Terms(values.PayoutType.CPA, Decimal("9")),
+                        coupon_codes=["ANN10", "ANN20"], postback_url="https://ann.example/pb")
+    first, second = published(relationship)
+    assert isinstance(first.payload, RelationshipSet) and isinstance(second.payload, RelationshipSet)
+    assert first.key == second.key == "o1:p1"
+    assert (first.payload.approved, first.payload.coupon_codes) == (False, ("ANN10",))
+    assert second.payload.model_dump(mode="json") == {
+        "offer_id": "o1", "partner_id": "p1", "approved": True,
+        "payout": {"type": "cpa", "amount": "9", "percent": None}, "revenue": None,
+        "coupon_codes": ["ANN10", "ANN20"], "postback_url": "https://ann.example/pb",
+    }
+
+
+def test_event_ids_are_derived_from_the_stored_event_so_a_resend_keeps_them() -> None:
+    partner = Partner.create("Ann", "ann@example.com")
+    partner.change_status(values.PartnerStatus.SUSPENDED)
+    events = stored_and_loaded(partner)
+    once = [to_envelope(e) for e in events]
+    again = [to_envelope(e) for e in events]
+    assert [e.event_id for e in once if e] == [e.event_id for e in again if e]
+    assert len({e.event_id for e in once if e}) == 2
+    assert all(e is not None and e.event_id.version == 7 for e in once)
+    assert [e.occurred_at for e in once if e] == [e.timestamp for e in events]
