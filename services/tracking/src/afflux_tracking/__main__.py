@@ -1,0 +1,3 @@
+from afflux_tracking.entrypoints.main import main
+
+main()

@@ -1,0 +1,26 @@
+"""The tracking process: the routing-view consumer and the public HTTP edge on one loop."""
+
+from __future__ import annotations
+
+from afflux_contracts import PARTNERS
+from afflux_plumbing.eventstore import open_store
+from afflux_plumbing.service import Built, ServiceRuntime, run_service
+from afflux_tracking.application.intake import Intake
+from afflux_tracking.application.routing import Tracking
+from afflux_tracking.entrypoints.http import create_app
+from afflux_tracking.settings import TrackingSettings
+
+
+def build(settings: TrackingSettings) -> Built:
+    """Wire the store, the partners consumer and the app. The store is also reachable as
+    ``app.state.tracking`` (operators' shells and tests read the view through it)."""
+    store = open_store(Tracking, settings.database_url, settings.db_schema)
+    runtime = ServiceRuntime(settings)
+    runtime.consume(store, [PARTNERS.name], store.apply_partner_event, group="partners")
+    app = create_app(Intake(store, runtime.publisher, settings.publish_timeout), runtime.ready)
+    app.state.tracking = store
+    return runtime, app, store.close
+
+
+def main() -> None:
+    run_service(TrackingSettings, build)

@@ -1,0 +1,107 @@
+"""Helpers for tracking's integration tests: partners events to feed the routing view,
+and reading back what the service put on ``afflux.tracking.v1``."""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import httpx
+
+from afflux_contracts import (
+    TRACKING,
+    Envelope,
+    Event,
+    OfferCreated,
+    OfferStatus,
+    PartnerCreated,
+    PartnerStatus,
+    PayoutType,
+    RelationshipSet,
+    Terms,
+    Visibility,
+    decode,
+)
+from afflux_infra.testing import eventually, read_topic
+from afflux_plumbing.publish import Publisher
+from afflux_tracking.application.routing import Tracking
+
+
+def fresh_id(kind: str) -> str:
+    """An id no other test (or earlier run on the same broker) uses."""
+    return f"{kind}-{secrets.token_hex(6)}"
+
+
+def offer_created(
+    offer_id: str,
+    destination_url: str,
+    *,
+    status: OfferStatus = OfferStatus.ACTIVE,
+    visibility: Visibility = Visibility.REQUIRE_APPROVAL,
+    fallback_url: str | None = None,
+) -> OfferCreated:
+    return OfferCreated(
+        offer_id=offer_id, name=f"offer {offer_id}", destination_url=destination_url, status=status,
+        visibility=visibility, currency="USD", payout=Terms(type=PayoutType.CPA, amount="5"),
+        fallback_url=fallback_url,
+    )
+
+
+def partner_created(partner_id: str, status: PartnerStatus = PartnerStatus.ACTIVE) -> PartnerCreated:
+    return PartnerCreated(partner_id=partner_id, name=partner_id, email=f"{partner_id}@example.com",
+                          status=status)
+
+
+def approval(offer_id: str, partner_id: str, approved: bool = True) -> RelationshipSet:
+    return RelationshipSet(offer_id=offer_id, partner_id=partner_id, approved=approved)
+
+
+@dataclass
+class PartnersLog:
+    """Publishes partners events as the partners service would, and waits until the
+    tracking view has applied them."""
+
+    publisher: Publisher
+    store: Tracking
+
+    async def publish(self, *events: Event, occurred_at: datetime | None = None) -> None:
+        envelopes = [Envelope.wrap(event, producer="test", occurred_at=occurred_at) for event in events]
+        for envelope in envelopes:
+            await self.publisher.publish(envelope)
+        for envelope in envelopes:
+            await eventually(lambda e=envelope: self.store.has_applied(e.event_id))  # type: ignore[misc]
+
+
+@dataclass(frozen=True)
+class OnLog:
+    """One record of ``afflux.tracking.v1``: its decoded payload, its key and its JSON."""
+
+    payload: Any
+    key: str
+    wire: dict[str, Any]
+
+
+async def tracking_records(bootstrap: str, matches: Callable[[Any], bool]) -> list[OnLog]:
+    """Every record on ``afflux.tracking.v1`` (all partitions, from the beginning up to
+    the current end) whose payload ``matches``."""
+    found: list[OnLog] = []
+    for record in await read_topic(bootstrap, TRACKING.name, TRACKING.partitions):
+        payload = decode(record.value).payload
+        if matches(payload):
+            key = record.key.decode() if record.key else ""
+            found.append(OnLog(payload, key, json.loads(record.value or b"")))
+    return found
+
+
+@dataclass
+class RunningTracking:
+    """The service under test: its HTTP client, its store, and the partners log feeding it."""
+
+    client: httpx.AsyncClient
+    store: Tracking
+    partners: PartnersLog
+    bootstrap: str
