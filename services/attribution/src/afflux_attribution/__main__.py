@@ -1,0 +1,3 @@
+from afflux_attribution.entrypoints.main import main
+
+main()

@@ -1,0 +1,255 @@
+"""Attribution's view tables on PostgreSQL, and the statements that write and read them.
+
+Every insert is idempotent on its natural key, so a redelivered message (already
+guarded by the inbox) could not double anything either. Terms are kept as versions
+keyed by ``effective_from``; two versions of one offer (or relationship) stamped the
+same instant are two facts of one key, delivered in order, so the later one wins.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from psycopg import sql
+from psycopg.rows import DictRow
+
+from afflux_attribution.domain.conversion import Conversion
+from afflux_attribution.domain.rules import Click
+from afflux_attribution.domain.terms import OfferTerms, PricingTerms, RelationshipTerms
+from afflux_contracts import ClickOutcome, OfferStatus, PayoutType
+
+VIEW_DDL: Sequence[str] = (
+    """CREATE TABLE IF NOT EXISTS {schema}.offer_terms (
+        offer_id text NOT NULL,
+        effective_from timestamptz NOT NULL,
+        currency text NOT NULL,
+        payout_type text NOT NULL,
+        payout_amount numeric,
+        payout_percent numeric,
+        revenue_type text,
+        revenue_amount numeric,
+        revenue_percent numeric,
+        attribution_window_days integer NOT NULL,
+        status text NOT NULL,
+        PRIMARY KEY (offer_id, effective_from)
+    )""",
+    """CREATE TABLE IF NOT EXISTS {schema}.relationship_terms (
+        offer_id text NOT NULL,
+        partner_id text NOT NULL,
+        effective_from timestamptz NOT NULL,
+        approved boolean NOT NULL,
+        payout_type text,
+        payout_amount numeric,
+        payout_percent numeric,
+        revenue_type text,
+        revenue_amount numeric,
+        revenue_percent numeric,
+        PRIMARY KEY (offer_id, partner_id, effective_from)
+    )""",
+    """CREATE TABLE IF NOT EXISTS {schema}.partners (
+        partner_id text PRIMARY KEY,
+        status text NOT NULL,
+        status_at timestamptz NOT NULL
+    )""",
+    """CREATE TABLE IF NOT EXISTS {schema}.clicks (
+        transaction_id text PRIMARY KEY,
+        offer_id text NOT NULL,
+        partner_id text NOT NULL,
+        clicked_at timestamptz NOT NULL,
+        outcome text NOT NULL
+    )""",
+    """CREATE TABLE IF NOT EXISTS {schema}.credited_orders (
+        offer_id text NOT NULL,
+        order_id text NOT NULL,
+        conversion_id text NOT NULL,
+        PRIMARY KEY (offer_id, order_id)
+    )""",
+    """CREATE TABLE IF NOT EXISTS {schema}.conversions (
+        conversion_id text PRIMARY KEY,
+        status text NOT NULL,
+        reason text,
+        message text,
+        event text NOT NULL,
+        transaction_id text,
+        partner_id text,
+        offer_id text,
+        order_id text,
+        currency text,
+        payout numeric,
+        revenue numeric,
+        sale_amount numeric,
+        clicked_at timestamptz,
+        converted_at timestamptz NOT NULL,
+        decided_at timestamptz NOT NULL
+    )""",
+)
+
+OFFER_TERMS_COLUMNS = (
+    "offer_id", "effective_from", "currency", "payout_type", "payout_amount", "payout_percent",
+    "revenue_type", "revenue_amount", "revenue_percent", "attribution_window_days", "status",
+)
+RELATIONSHIP_TERMS_COLUMNS = (
+    "offer_id", "partner_id", "effective_from", "approved", "payout_type", "payout_amount",
+    "payout_percent", "revenue_type", "revenue_amount", "revenue_percent",
+)
+CONVERSION_COLUMNS = (
+    "conversion_id", "status", "reason", "message", "event", "transaction_id", "partner_id",
+    "offer_id", "order_id", "currency", "payout", "revenue", "sale_amount", "clicked_at",
+    "converted_at", "decided_at",
+)
+
+
+def insert(
+    table: sql.Identifier, columns: Sequence[str], conflict: Sequence[str] = (), *, later_wins: bool = False
+) -> sql.Composed:
+    """``INSERT`` of named parameters; on a ``conflict`` key, keep the row, or (with
+    ``later_wins``) take the new values. No ``conflict``: a duplicate key raises."""
+    statement = sql.SQL("INSERT INTO {table} ({columns}) VALUES ({values})").format(
+        table=table,
+        columns=sql.SQL(", ").join(map(sql.Identifier, columns)),
+        values=sql.SQL(", ").join(map(sql.Placeholder, columns)),
+    )
+    if not conflict:
+        return statement
+    keys = sql.SQL(", ").join(map(sql.Identifier, conflict))
+    if not later_wins:
+        return statement + sql.SQL(" ON CONFLICT ({}) DO NOTHING").format(keys)
+    updates = sql.SQL(", ").join(
+        sql.SQL("{0} = EXCLUDED.{0}").format(sql.Identifier(column))
+        for column in columns if column not in conflict
+    )
+    return statement + sql.SQL(" ON CONFLICT ({}) DO UPDATE SET {}").format(keys, updates)
+
+
+def newest_status(table: sql.Identifier) -> sql.Composed:
+    """Upsert a partner's status unless the row already holds a newer one."""
+    return sql.SQL(
+        "INSERT INTO {table} AS prior (partner_id, status, status_at) "
+        "VALUES (%(partner_id)s, %(status)s, %(status_at)s) "
+        "ON CONFLICT (partner_id) DO UPDATE SET status = EXCLUDED.status, status_at = EXCLUDED.status_at "
+        "WHERE prior.status_at <= EXCLUDED.status_at"
+    ).format(table=table)
+
+
+def select_where(table: sql.Identifier, *keys: str, order_by: str | None = None) -> sql.Composed:
+    """``SELECT *`` of the rows matching every ``key`` (named parameters)."""
+    statement = sql.SQL("SELECT * FROM {table} WHERE {conditions}").format(
+        table=table,
+        conditions=sql.SQL(" AND ").join(
+            sql.SQL("{} = {}").format(sql.Identifier(key), sql.Placeholder(key)) for key in keys
+        ),
+    )
+    if order_by is not None:
+        statement += sql.SQL(" ORDER BY {}").format(sql.Identifier(order_by))
+    return statement
+
+
+def utc(value: datetime) -> datetime:
+    """A timestamptz as read (in the session's time zone), in UTC, as everywhere else."""
+    return value.astimezone(UTC)
+
+
+def terms_columns(prefix: str, terms: PricingTerms | None) -> dict[str, Any]:
+    return {
+        f"{prefix}_type": terms.type.value if terms else None,
+        f"{prefix}_amount": terms.amount if terms else None,
+        f"{prefix}_percent": terms.percent if terms else None,
+    }
+
+
+def terms_from(row: DictRow, prefix: str) -> PricingTerms | None:
+    if row[f"{prefix}_type"] is None:
+        return None
+    return PricingTerms(PayoutType(row[f"{prefix}_type"]), row[f"{prefix}_amount"], row[f"{prefix}_percent"])
+
+
+def offer_terms_row(terms: OfferTerms) -> dict[str, Any]:
+    return {
+        "offer_id": terms.offer_id,
+        "effective_from": terms.effective_from,
+        "currency": terms.currency,
+        **terms_columns("payout", terms.payout),
+        **terms_columns("revenue", terms.revenue),
+        "attribution_window_days": terms.attribution_window_days,
+        "status": terms.status.value,
+    }
+
+
+def offer_terms_from(row: DictRow) -> OfferTerms:
+    payout = terms_from(row, "payout")
+    assert payout is not None, "offer_terms.payout_type is NOT NULL"
+    return OfferTerms(
+        offer_id=row["offer_id"],
+        effective_from=utc(row["effective_from"]),
+        currency=row["currency"],
+        payout=payout,
+        revenue=terms_from(row, "revenue"),
+        attribution_window_days=row["attribution_window_days"],
+        status=OfferStatus(row["status"]),
+    )
+
+
+def relationship_terms_row(terms: RelationshipTerms) -> dict[str, Any]:
+    return {
+        "offer_id": terms.offer_id,
+        "partner_id": terms.partner_id,
+        "effective_from": terms.effective_from,
+        "approved": terms.approved,
+        **terms_columns("payout", terms.payout),
+        **terms_columns("revenue", terms.revenue),
+    }
+
+
+def relationship_terms_from(row: DictRow) -> RelationshipTerms:
+    return RelationshipTerms(
+        offer_id=row["offer_id"],
+        partner_id=row["partner_id"],
+        effective_from=utc(row["effective_from"]),
+        approved=row["approved"],
+        payout=terms_from(row, "payout"),
+        revenue=terms_from(row, "revenue"),
+    )
+
+
+def click_row(click: Click) -> dict[str, Any]:
+    return {
+        "transaction_id": click.transaction_id,
+        "offer_id": click.offer_id,
+        "partner_id": click.partner_id,
+        "clicked_at": click.clicked_at,
+        "outcome": click.outcome.value,
+    }
+
+
+def click_from(row: DictRow) -> Click:
+    return Click(
+        transaction_id=row["transaction_id"],
+        offer_id=row["offer_id"],
+        partner_id=row["partner_id"],
+        clicked_at=utc(row["clicked_at"]),
+        outcome=ClickOutcome(row["outcome"]),
+    )
+
+
+def conversion_row(conversion: Conversion) -> dict[str, Any]:
+    """The conversions view row of a decided conversion."""
+    return {
+        "conversion_id": conversion.conversion_id,
+        "status": conversion.status.value,
+        "reason": conversion.reason,
+        "message": conversion.message,
+        "event": conversion.event,
+        "transaction_id": conversion.transaction_id,
+        "partner_id": conversion.partner_id,
+        "offer_id": conversion.offer_id,
+        "order_id": conversion.order_id,
+        "currency": conversion.currency,
+        "payout": conversion.payout,
+        "revenue": conversion.revenue,
+        "sale_amount": conversion.sale_amount,
+        "clicked_at": conversion.clicked_at,
+        "converted_at": conversion.converted_at,
+        "decided_at": conversion.decided_at,
+    }

@@ -1,0 +1,78 @@
+"""The commercial terms attribution prices by, and which version of them is in force.
+
+Terms change over time (an offer is paused, a partner gets a custom payout), and a
+conversion is priced once, with the terms in force when it happened (ARCHITECTURE.md,
+"Replay"). So terms are kept as versions stamped ``effective_from`` (the partners
+event's ``occurred_at``) and looked up by the conversion's time.
+
+The codes (payout type, offer status) are the published vocabulary of
+``afflux.partners.v1``: attribution reads them, it does not define them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from afflux_contracts import OfferStatus, PayoutType
+
+
+@dataclass(frozen=True)
+class PricingTerms:
+    """How one conversion is priced: a flat ``amount`` (CPA), a ``percent`` of the sale
+    (CPS), both (CPA+CPS), or nothing per conversion (CPC pays per click)."""
+
+    type: PayoutType
+    amount: Decimal | None = None
+    percent: Decimal | None = None
+
+
+@dataclass(frozen=True)
+class OfferTerms:
+    """One version of an offer's terms, in force from ``effective_from`` on."""
+
+    offer_id: str
+    effective_from: datetime
+    currency: str
+    payout: PricingTerms
+    revenue: PricingTerms | None
+    attribution_window_days: int
+    status: OfferStatus
+
+
+@dataclass(frozen=True)
+class RelationshipTerms:
+    """One version of what is customised for one partner on one offer."""
+
+    offer_id: str
+    partner_id: str
+    effective_from: datetime
+    approved: bool
+    payout: PricingTerms | None = None
+    revenue: PricingTerms | None = None
+
+
+def offer_terms_in_force(versions: Sequence[OfferTerms], at: datetime) -> OfferTerms | None:
+    """The latest version that took effect at or before ``at``.
+
+    When every version is later than ``at``, the earliest one: a conversion is only
+    priced when its click exists, so the offer existed when the click was made, and a
+    first version stamped after the conversion only shows the two services' clocks
+    disagreeing. ``None`` only when no version is known at all.
+    """
+    if not versions:
+        return None
+    ordered = sorted(versions, key=lambda version: version.effective_from)
+    earlier = [version for version in ordered if version.effective_from <= at]
+    return earlier[-1] if earlier else ordered[0]
+
+
+def relationship_terms_in_force(
+    versions: Sequence[RelationshipTerms], at: datetime
+) -> RelationshipTerms | None:
+    """The latest version that took effect at or before ``at``; a custom payout set
+    after the conversion does not reach back to it."""
+    earlier = [version for version in versions if version.effective_from <= at]
+    return max(earlier, key=lambda version: version.effective_from) if earlier else None
