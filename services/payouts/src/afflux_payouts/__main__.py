@@ -1,0 +1,3 @@
+from afflux_payouts.entrypoints.main import main
+
+main()

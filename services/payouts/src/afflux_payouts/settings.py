@@ -1,0 +1,16 @@
+"""The payouts service's configuration, from the environment (see ServiceSettings)."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from pydantic import Field
+
+from afflux_plumbing.settings import ServiceSettings
+
+
+class PayoutsSettings(ServiceSettings):
+    service_name: ClassVar[str] = "payouts"
+
+    port: int = Field(default=8004, validation_alias="AFFLUX_PAYOUTS_PORT")
+    db_schema: str = Field(default="payouts", validation_alias="AFFLUX_PAYOUTS_SCHEMA")

@@ -1,0 +1,49 @@
+"""One payouts service per test module: consumer-group joins cost seconds, so the
+integration tests share a running service and keep apart by random partner ids."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import AsyncIterator, Iterator
+from typing import Protocol
+
+import pytest
+from payouts_fixtures import RunningPayouts
+
+from afflux_payouts.application.payouts import Payouts
+from afflux_plumbing.eventstore import open_store
+from afflux_plumbing.publish import Publisher
+
+
+class SessionInfra(Protocol):
+    """What these fixtures use of the session's ``infra`` fixture (afflux_infra.testing)."""
+
+    @property
+    def bootstrap_servers(self) -> str: ...
+
+    def new_database(self) -> str: ...
+
+
+@pytest.fixture(scope="module")
+async def payouts(infra: SessionInfra) -> AsyncIterator[RunningPayouts]:
+    service = RunningPayouts(infra.new_database(), infra.bootstrap_servers, f"test-{secrets.token_hex(4)}")
+    await service.start()
+    yield service
+    await service.stop()
+
+
+@pytest.fixture(scope="module")
+async def attribution_log(infra: SessionInfra) -> AsyncIterator[Publisher]:
+    """Publishes to ``afflux.attribution.v1`` as the attribution service would."""
+    publisher = Publisher(infra.bootstrap_servers, client_id="payouts-test")
+    await publisher.start()
+    yield publisher
+    await publisher.stop()
+
+
+@pytest.fixture(scope="module")
+def ledger(payouts: RunningPayouts) -> Iterator[Payouts]:
+    """The running service's store, opened a second time to read what HTTP does not show."""
+    store = open_store(Payouts, payouts.database_url, "payouts")
+    yield store
+    store.close()

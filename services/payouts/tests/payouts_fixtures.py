@@ -1,0 +1,133 @@
+"""Builders of attribution decisions and a restartable payouts service, for the tests."""
+
+from __future__ import annotations
+
+import secrets
+from contextlib import AsyncExitStack
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import httpx
+from aiokafka.structs import ConsumerRecord
+
+from afflux_contracts import (
+    ATTRIBUTION,
+    ConversionAttributed,
+    ConversionRejected,
+    ConversionStatus,
+    Envelope,
+    Money,
+    RejectionReason,
+)
+from afflux_infra.embedded import free_port
+from afflux_infra.testing import read_topic, serving
+from afflux_payouts.entrypoints.main import build
+from afflux_payouts.settings import PayoutsSettings
+
+ADMIN_TOKEN = "payouts-test-admin-token"
+ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+BASE_TIME = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+
+
+def new_id(prefix: str) -> str:
+    return f"{prefix}-{secrets.token_hex(6)}"
+
+
+def attributed(
+    partner_id: str,
+    amount: str,
+    currency: str = "USD",
+    *,
+    conversion_id: str | None = None,
+    status: ConversionStatus = ConversionStatus.APPROVED,
+    converted_at: datetime = BASE_TIME,
+    offer_id: str = "offer-1",
+) -> Envelope[ConversionAttributed]:
+    """A ConversionAttributed as attribution would publish it, paying ``amount``."""
+    decision = ConversionAttributed(
+        conversion_id=conversion_id or new_id("conv"),
+        transaction_id=new_id("tx"),
+        partner_id=partner_id,
+        offer_id=offer_id,
+        event="sale",
+        payout=Money(amount=Decimal(amount), currency=currency),
+        status=status,
+        clicked_at=converted_at - timedelta(minutes=5),
+        converted_at=converted_at,
+    )
+    return Envelope.wrap(decision, producer="test")
+
+
+def rejected(
+    partner_id: str, reason: RejectionReason = RejectionReason.DUPLICATE
+) -> Envelope[ConversionRejected]:
+    decision = ConversionRejected(
+        conversion_id=new_id("conv"),
+        reason=reason,
+        message="order already paid",
+        partner_id=partner_id,
+        offer_id="offer-1",
+        converted_at=BASE_TIME,
+    )
+    return Envelope.wrap(decision, producer="test")
+
+
+def republished(envelope: Envelope[Any]) -> Envelope[Any]:
+    """The same decision under a new event_id, as a re-publishing producer would send it."""
+    return Envelope.wrap(envelope.payload, producer="test")
+
+
+class RunningPayouts:
+    """The payouts service in the test's event loop, on one database, restartable."""
+
+    def __init__(self, database_url: str, kafka_bootstrap: str, group_prefix: str) -> None:
+        self.database_url = database_url
+        self.kafka_bootstrap = kafka_bootstrap
+        self.group_prefix = group_prefix
+        self.base_url = ""
+        self._stack: AsyncExitStack | None = None
+
+    async def start(self) -> None:
+        settings = PayoutsSettings(
+            DATABASE_URL=self.database_url,
+            KAFKA_BOOTSTRAP_SERVERS=self.kafka_bootstrap,
+            AFFLUX_CONSUMER_GROUP_PREFIX=self.group_prefix,
+            AFFLUX_ADMIN_TOKEN=ADMIN_TOKEN,
+            port=free_port(),
+        )
+        runtime, app, close = build(settings)
+        stack = AsyncExitStack()
+        stack.callback(close)
+        self.base_url = await stack.enter_async_context(serving(runtime, app))
+        self._stack = stack
+
+    async def stop(self) -> None:
+        if self._stack is not None:
+            stack, self._stack = self._stack, None
+            await stack.aclose()
+
+    def get(self, path: str, **params: Any) -> httpx.Response:
+        """A blocking admin GET: only from a thread (``eventually``), never on the loop the
+        service runs on."""
+        return httpx.get(f"{self.base_url}{path}", params=params, headers=ADMIN, timeout=10)
+
+    async def fetch(self, path: str, headers: dict[str, str] | None = None, **params: Any) -> httpx.Response:
+        """An admin GET from the test's event loop (the one the service runs on)."""
+        async with httpx.AsyncClient(base_url=self.base_url, timeout=10) as client:
+            return await client.get(path, params=params, headers=ADMIN if headers is None else headers)
+
+    def balances(self, partner_id: str) -> dict[str, dict[str, str]]:
+        response = self.get(f"/v1/partners/{partner_id}/balance")
+        assert response.status_code == 200, response.text
+        body: dict[str, dict[str, str]] = response.json()["balances"]
+        return body
+
+
+def usd(accrued: str = "0.00", pending: str = "0.00") -> dict[str, str]:
+    return {"accrued": accrued, "pending": pending, "payable": "0.00", "paid": "0.00"}
+
+
+async def dead_letters(bootstrap: str) -> list[ConsumerRecord[bytes, bytes]]:
+    """Every record on the attribution DLQ so far."""
+    return await read_topic(bootstrap, ATTRIBUTION.dlq, ATTRIBUTION.partitions)
