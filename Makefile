@@ -1,0 +1,39 @@
+# Afflux: `make run` starts the platform, `make test` runs every test.
+# Both install what they need: uv (pinned, into .tools/) and the locked workspace (.venv/).
+
+SHELL := /bin/bash
+PYTHON ?= python3
+UV_VERSION := 0.13.9
+UV := .tools/bin/uv
+PYTEST_ARGS ?=
+
+.PHONY: install run test test-fast schemas lint clean
+
+$(UV):
+	$(PYTHON) -m venv .tools
+	.tools/bin/python -m pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
+
+.venv/.synced: $(UV) uv.lock pyproject.toml */pyproject.toml services/*/pyproject.toml
+	$(UV) sync --frozen --all-packages --python 3.11
+	@touch $@
+
+install: .venv/.synced ## install uv and the locked dependencies
+
+run: install ## run the whole platform (embedded PostgreSQL + Kafka unless DATABASE_URL / KAFKA_BOOTSTRAP_SERVERS are set)
+	$(UV) run --frozen --no-sync afflux run
+
+test: install ## every test: unit, integration, contract, end-to-end and crash
+	$(UV) run --frozen --no-sync pytest $(PYTEST_ARGS)
+
+test-fast: install ## everything but the slow tests that start real service processes
+	$(UV) run --frozen --no-sync pytest -m "not slow" $(PYTEST_ARGS)
+
+schemas: install ## write contracts/schemas/*.json (commit the result)
+	$(UV) run --frozen --no-sync python -m afflux_contracts.export
+
+lint: install ## ruff and mypy
+	$(UV) run --frozen --no-sync ruff check .
+	$(UV) run --frozen --no-sync mypy contracts/src plumbing/src infra/src services/*/src
+
+clean:
+	rm -rf .venv .tools .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,93 @@
+"""The public HTTP contract, as a newcomer would call it: a small admin client for the
+cross-service tests (no shortcuts into the services' internals)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+
+from afflux_infra.platform import Platform
+
+
+@dataclass
+class AdminApi:
+    platform: Platform
+
+    def _client(self, service: str) -> httpx.Client:
+        return httpx.Client(base_url=self.platform.url(service), timeout=10,
+                            headers={"Authorization": f"Bearer {self.platform.admin_token}"})
+
+    def post(self, service: str, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        with self._client(service) as client:
+            response = client.post(path, json=body)
+        assert response.status_code in (200, 201), response.text
+        return dict(response.json())
+
+    def put(self, service: str, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        with self._client(service) as client:
+            response = client.put(path, json=body)
+        assert response.status_code == 200, response.text
+        return dict(response.json())
+
+    def get(self, service: str, path: str) -> httpx.Response:
+        with self._client(service) as client:
+            return client.get(path)
+
+    def create_partner(self, name: str) -> str:
+        return str(self.post("partners", "/v1/partners",
+                             {"name": name, "email": f"{name.lower()}@partners.example"})["partner_id"])
+
+    def create_cps_offer(self, percent: str) -> str:
+        return str(self.post("partners", "/v1/offers", {
+            "name": "Winter sale", "currency": "USD",
+            "destination_url": "https://shop.example/landing?tid={transaction_id}&s1={sub1}",
+            "payout": {"type": "cps", "percent": percent},
+        })["offer_id"])
+
+    def approve(self, offer_id: str, partner_id: str) -> None:
+        self.put("partners", f"/v1/offers/{offer_id}/partners/{partner_id}", {"approved": True})
+
+    def tracking_link(self, offer_id: str, partner_id: str) -> str:
+        response = self.get("partners", f"/v1/offers/{offer_id}/partners/{partner_id}/tracking-link")
+        assert response.status_code == 200, response.text
+        return str(response.json()["url"])
+
+    def balance(self, partner_id: str, currency: str = "USD") -> dict[str, Decimal]:
+        response = self.get("payouts", f"/v1/partners/{partner_id}/balance")
+        assert response.status_code == 200, response.text
+        buckets = response.json()["balances"].get(currency, {})
+        return {bucket: Decimal(amount) for bucket, amount in buckets.items()}
+
+    def accrued(self, partner_id: str) -> Decimal:
+        return self.balance(partner_id).get("accrued", Decimal(0))
+
+
+def follow_tracking_link(url: str, sub1: str = "", timeout: float = 30.0) -> str:
+    """Click the link like a browser would (without following the redirect) and return the
+    click's transaction_id from the 302's Location. A link is 404 until the tracking
+    service has seen the offer, the partner and the approval on the log."""
+    deadline = time.monotonic() + timeout
+    while True:
+        response = httpx.get(url, params={"sub1": sub1} if sub1 else None, follow_redirects=False)
+        if response.status_code == 302 and response.headers["location"].startswith("https://shop.example/"):
+            return parse_qs(urlsplit(response.headers["location"]).query)["tid"][0]
+        assert response.status_code in (302, 404), response.text
+        if time.monotonic() > deadline:
+            raise AssertionError(f"tracking link never redirected to the offer: {response.status_code}")
+        time.sleep(0.1)
+
+
+def wait_for(check: Any, timeout: float = 60.0, interval: float = 0.05) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s (last: {result!r})")
+        time.sleep(interval)

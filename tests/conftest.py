@@ -1,0 +1,53 @@
+"""Cross-service fixtures: the four services as real processes on real infrastructure."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+from collections.abc import Iterator
+
+import pytest
+
+from afflux_infra.embedded import EmbeddedBroker, free_port
+from afflux_infra.platform import Infrastructure, Platform
+from afflux_infra.processes import DEFAULT_PORTS
+from afflux_infra.provision import ensure_topics
+from afflux_infra.testing import SessionInfrastructure
+
+
+@pytest.fixture(scope="module")
+def bootstrap_for_platform(infra: SessionInfrastructure) -> Iterator[str]:
+    """A broker whose topics hold only this test's events.
+
+    The services of a fresh platform read every topic from offset 0; on the session's
+    shared broker they would first wade through every other test's events (and time
+    that, too). With an external broker (KAFKA_BOOTSTRAP_SERVERS) we share it anyway."""
+    if os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
+        yield infra.bootstrap_servers
+        return
+    broker = EmbeddedBroker().start()
+    try:
+        asyncio.run(ensure_topics(broker.bootstrap_servers))
+        yield broker.bootstrap_servers
+    finally:
+        broker.stop()
+
+
+@pytest.fixture(scope="module")
+def platform(infra: SessionInfrastructure, bootstrap_for_platform: str,
+             tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
+    """Partners, tracking, attribution and payouts, each its own OS process, on free ports,
+    with a database and consumer groups of their own."""
+    infrastructure = Infrastructure(database_url=infra.new_database(),
+                                    bootstrap_servers=bootstrap_for_platform, kind=infra.server.kind)
+    running = Platform(
+        infrastructure,
+        ports={name: free_port() for name in DEFAULT_PORTS},
+        log_dir=tmp_path_factory.mktemp("platform-logs"),
+        extra_env={"AFFLUX_CONSUMER_GROUP_PREFIX": f"e2e-{secrets.token_hex(4)}"},
+    )
+    try:
+        yield running.start()
+    finally:
+        running.stop()
