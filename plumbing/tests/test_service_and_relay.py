@@ -11,9 +11,9 @@ import pytest
 from psycopg import sql
 from tally import Note, Tally, partner_created
 
-from afflux_contracts import PARTNERS, Envelope, Event, PartnerCreated, decode, derived_event_id
+from afflux_contracts import PARTNERS, Envelope, Event, PartnerCreated, derived_event_id
 from afflux_infra.embedded import free_port
-from afflux_infra.testing import eventually, read_topic, serving
+from afflux_infra.testing import eventually, read_envelopes, serving
 from afflux_plumbing.http import service_app
 from afflux_plumbing.positions import Position
 from afflux_plumbing.publish import Publisher
@@ -39,8 +39,8 @@ def note_to_envelope(domain_event: Any) -> Envelope[PartnerCreated]:
 
 async def read_events(bootstrap: str, wanted: set[UUID]) -> list[Envelope[Event]]:
     """Every envelope on the partners topic whose event_id is in ``wanted``."""
-    records = await read_topic(bootstrap, PARTNERS.name, PARTNERS.partitions)
-    return [e for e in (decode(r.value) for r in records) if e.event_id in wanted]
+    envelopes = await read_envelopes(bootstrap, PARTNERS.name, PARTNERS.partitions)
+    return [e for _, e in envelopes if e.event_id in wanted]
 
 
 async def test_relay_publishes_committed_events_and_resends_them_with_the_same_ids_after_a_crash(

@@ -25,6 +25,7 @@ from aiokafka.structs import ConsumerRecord
 from fastapi import FastAPI
 from psycopg import sql
 
+from afflux_contracts import DecodeError, Envelope, Event, decode
 from afflux_infra.platform import Infrastructure, start_infrastructure
 from afflux_plumbing.service import ServiceRuntime
 
@@ -149,3 +150,18 @@ async def read_topic(
         return records
     finally:
         await consumer.stop()
+
+
+async def read_envelopes(
+    bootstrap_servers: str, topic: str, partitions: int
+) -> list[tuple[ConsumerRecord[bytes, bytes], Envelope[Event]]]:
+    """Every decodable record on ``topic`` (as ``read_topic``), with its envelope.
+
+    Tests share one broker, and some put undecodable bytes on a topic on purpose (to
+    prove they are dead-lettered); a test reading the log for its own events skips them
+    rather than failing on another test's garbage."""
+    found = []
+    for record in await read_topic(bootstrap_servers, topic, partitions):
+        with suppress(DecodeError):
+            found.append((record, decode(record.value)))
+    return found

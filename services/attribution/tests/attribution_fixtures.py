@@ -27,10 +27,9 @@ from afflux_contracts import (
     PayoutType,
     RelationshipSet,
     Terms,
-    decode,
     utc_now,
 )
-from afflux_infra.testing import eventually, read_topic
+from afflux_infra.testing import eventually, read_envelopes
 from afflux_plumbing.publish import Publisher
 
 ADMIN_TOKEN = "attribution-test-admin-token"
@@ -140,8 +139,8 @@ class RunningAttribution:
         """Every record on ``afflux.attribution.v1`` (all partitions, from the beginning
         to the current end) about ``conversion_id``."""
         found: list[OnLog] = []
-        for record in await read_topic(self.bootstrap, ATTRIBUTION.name, ATTRIBUTION.partitions):
-            envelope = decode(record.value)
+        on_log = await read_envelopes(self.bootstrap, ATTRIBUTION.name, ATTRIBUTION.partitions)
+        for record, envelope in on_log:
             if getattr(envelope.payload, "conversion_id", None) == conversion_id:
                 key = record.key.decode() if record.key else ""
                 found.append(OnLog(envelope, key, json.loads(record.value or b"")))

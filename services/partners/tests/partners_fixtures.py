@@ -10,8 +10,8 @@ from typing import Any
 
 import httpx
 
-from afflux_contracts import PARTNERS, Envelope, Event, decode
-from afflux_infra.testing import read_topic
+from afflux_contracts import PARTNERS, Envelope, Event
+from afflux_infra.testing import read_envelopes
 from afflux_partners.settings import PartnersSettings
 
 ADMIN_TOKEN = "partners-test-admin-token"
@@ -60,8 +60,8 @@ def assert_error(response: httpx.Response, status: int, code: str, field: str | 
 async def read_partners_topic(bootstrap: str) -> list[Published]:
     """Every record now on the partners topic, all partitions from the beginning (other
     tests share the broker: callers filter by their own ids)."""
-    return [Published(r.key.decode() if r.key else "", decode(r.value))
-            for r in await read_topic(bootstrap, PARTNERS.name, PARTNERS.partitions)]
+    return [Published(r.key.decode() if r.key else "", envelope)
+            for r, envelope in await read_envelopes(bootstrap, PARTNERS.name, PARTNERS.partitions)]
 
 
 async def published_until(

@@ -24,9 +24,8 @@ from afflux_contracts import (
     RelationshipSet,
     Terms,
     Visibility,
-    decode,
 )
-from afflux_infra.testing import eventually, read_topic
+from afflux_infra.testing import eventually, read_envelopes
 from afflux_plumbing.publish import Publisher
 from afflux_tracking.application.routing import Tracking
 
@@ -89,8 +88,8 @@ async def tracking_records(bootstrap: str, matches: Callable[[Any], bool]) -> li
     """Every record on ``afflux.tracking.v1`` (all partitions, from the beginning up to
     the current end) whose payload ``matches``."""
     found: list[OnLog] = []
-    for record in await read_topic(bootstrap, TRACKING.name, TRACKING.partitions):
-        payload = decode(record.value).payload
+    for record, envelope in await read_envelopes(bootstrap, TRACKING.name, TRACKING.partitions):
+        payload = envelope.payload
         if matches(payload):
             key = record.key.decode() if record.key else ""
             found.append(OnLog(payload, key, json.loads(record.value or b"")))
