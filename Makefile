@@ -7,7 +7,7 @@ UV_VERSION := 0.13.9
 UV := .tools/bin/uv
 PYTEST_ARGS ?=
 
-.PHONY: install run test test-fast schemas lint clean
+.PHONY: install run test test-fast bench schemas lint clean
 
 $(UV):
 	$(PYTHON) -m venv .tools
@@ -27,6 +27,9 @@ test: install ## every test: unit, integration, contract, end-to-end and crash
 
 test-fast: install ## everything but the slow tests that start real service processes
 	$(UV) run --frozen --no-sync pytest -m "not slow" $(PYTEST_ARGS)
+
+bench: install ## speed and memory figures, each beside a baseline measured in the same run
+	$(UV) run --frozen --no-sync pytest tests/load -o python_files='bench_*.py' -s -q -p no:cacheprovider $(PYTEST_ARGS)
 
 schemas: install ## write contracts/schemas/*.json (commit the result)
 	$(UV) run --frozen --no-sync python -m afflux_contracts.export
