@@ -2,22 +2,34 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import AsyncIterator, Iterator
+from typing import TypeVar
 
 import pytest
 from aiokafka import AIOKafkaProducer
-from tally import Tally
+from tally import Roster, Tally
 
 from afflux_infra.provision import ensure_topics
 from afflux_plumbing.eventstore import ensure_schema, postgres_env
 from afflux_plumbing.publish import Publisher
 
+T = TypeVar("T", bound=Tally)
+
+
+def opened(store_type: type[T], database_url: str, schema: str) -> Iterator[T]:
+    ensure_schema(database_url, schema)
+    store = store_type(env=postgres_env(database_url, schema))
+    yield store
+    store.close()
+
 
 @pytest.fixture
 def tally(database_url: str) -> Iterator[Tally]:
-    ensure_schema(database_url, "tally")
-    app = Tally(env=postgres_env(database_url, "tally"))
-    yield app
-    app.close()
+    yield from opened(Tally, database_url, "tally")
+
+
+@pytest.fixture
+def roster(database_url: str) -> Iterator[Roster]:
+    yield from opened(Roster, database_url, "roster")
 
 
 @pytest.fixture

@@ -50,9 +50,10 @@ TARGETS = {
     "click redirects/s": 0.10,
     "postbacks answered/s": 0.10,
     "conversions/s end to end": 0.10,
-    "payouts fold/s": 0.05,
+    "payouts fold/s": 0.25,
 }
-"""The least share of its baseline each throughput must reach."""
+"""The least share of its baseline each throughput must reach. The fold commits runs of
+records, not one record at a time: at a commit per record it would stay near 10%."""
 LATENCY_HOPS_TARGET = 10.0
 """Postback → balance may take at most this many bare log hops (it takes two, plus an
 outbox poll and three PostgreSQL transactions)."""

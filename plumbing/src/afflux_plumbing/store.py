@@ -6,20 +6,29 @@ aggregates, rows of its views, its position in the log and the event_id it
 applied) commits in a single transaction, so a crash anywhere leaves either
 all of it or none of it. We build that on eventsourcing's process recorder,
 whose ``_insert_events`` hook already runs inside the event-store transaction.
+
+A *run* of consecutive records of one partition can also commit as one
+transaction (``apply_run``): a commit per record would cap a consumer at the
+database's commit rate. Inside a run every read of the store from the applying
+thread (views and aggregates alike) goes through the run's own connection, so a
+record sees what the records before it in the run wrote, exactly as if each had
+committed on its own.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 from uuid import UUID
 
 from eventsourcing.application import Application, ProcessingEvent
 from eventsourcing.domain import Aggregate
-from eventsourcing.persistence import IntegrityError, ProcessRecorder
+from eventsourcing.persistence import IntegrityError, ProcessRecorder, StoredEvent, Tracking
 from eventsourcing.postgres import PostgresDatastore, PostgresProcessRecorder
-from psycopg import Cursor, sql
+from psycopg import Connection, Cursor, sql
 from psycopg.rows import DictRow
 
 from afflux_plumbing.positions import Position, tracking_name
@@ -43,8 +52,24 @@ class Changes:
     writes: Sequence[Write] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class RunItem:
+    """One record of a run: where it was read, its event_id, and how to compute its
+    changes (called inside the run's transaction, after the record's inbox claim)."""
+
+    position: Position
+    event_id: UUID
+    changes: Callable[[], Changes]
+
+
 class AlreadyApplied(Exception):
     """The message's event_id is in the inbox: it was applied before, under another offset."""
+
+
+class _RunConnection(threading.local):
+    """The connection of the run the current thread is applying, if any."""
+
+    connection: Connection[DictRow] | None = None
 
 
 class TrackedRecorder(PostgresProcessRecorder):
@@ -72,19 +97,57 @@ class TrackedRecorder(PostgresProcessRecorder):
                 "position text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())"
             ).format(self.inbox_table)
         )
+        self._run = _RunConnection()
+        self._pooled_connection = datastore.get_connection
+        # Every read and write of this store goes through ``get_connection``: inside a run,
+        # hand out the run's connection, so the run's handlers see its uncommitted writes.
+        datastore.get_connection = self._connection  # type: ignore[method-assign]
+
+    @contextmanager
+    def _connection(self) -> Iterator[Connection[DictRow]]:
+        if self._run.connection is not None:
+            yield self._run.connection  # the run returns it to the pool when it ends
+        else:
+            with self._pooled_connection() as connection:
+                yield connection
+
+    @contextmanager
+    def run_transaction(self) -> Iterator[Cursor[DictRow]]:
+        """One transaction on a pooled connection that this thread's reads share until it ends."""
+        with self.datastore.transaction(commit=True) as curs:
+            self._run.connection = curs.connection
+            try:
+                yield curs
+            finally:
+                self._run.connection = None
+
+    def claim_inbox(self, curs: Cursor[DictRow], event_id: UUID, position: Position) -> bool:
+        """Record ``event_id`` as applied at ``position``; False if it already was."""
+        curs.execute(
+            sql.SQL(
+                "INSERT INTO {} (event_id, position) VALUES (%s, %s) "
+                "ON CONFLICT DO NOTHING RETURNING event_id"
+            ).format(self.inbox_table),
+            (event_id, str(position)),
+        )
+        return curs.fetchone() is not None
+
+    def insert_in_run(self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent],
+                      writes: Sequence[Write]) -> None:
+        """One record's new domain events (in notification order) and view writes."""
+        if stored_events:
+            self._insert_stored_events(curs, stored_events)
+        for write in writes:
+            curs.execute(write.statement, write.params)
+
+    def track_run(self, curs: Cursor[DictRow], tracking: Tracking) -> None:
+        self._insert_tracking(curs, tracking)
 
     def _insert_events(self, curs: Cursor[DictRow], stored_events: Sequence[Any], **kwargs: Any) -> None:
         inbox: tuple[UUID, Position] | None = kwargs.get("inbox")
         if inbox is not None:
             event_id, position = inbox
-            curs.execute(
-                sql.SQL(
-                    "INSERT INTO {} (event_id, position) VALUES (%s, %s) "
-                    "ON CONFLICT DO NOTHING RETURNING event_id"
-                ).format(self.inbox_table),
-                (event_id, str(position)),
-            )
-            if curs.fetchone() is None:
+            if not self.claim_inbox(curs, event_id, position):
                 raise AlreadyApplied(f"event {event_id} was already applied ({position})")
         super()._insert_events(curs, stored_events, **kwargs)
         for write in kwargs.get("writes", ()):
@@ -149,6 +212,29 @@ class TrackedApplication(Application[Any]):
             return False
         self._notify(recordings)
         return True
+
+    def apply_run(self, run: Sequence[RunItem]) -> list[bool]:
+        """Commit a run of consecutive records of one partition in one transaction, with
+        the last one's position; return, per record, whether it was applied (False: its
+        event_id had been applied before).
+
+        Each record's changes are computed and written in turn, inside the transaction,
+        so each sees the ones before it. Whatever a record's changes raise propagates
+        with nothing of the run committed: the caller applies the records one by one."""
+        recorder = self.tracked_recorder
+        applied: list[bool] = []
+        with recorder.run_transaction() as curs:
+            for item in run:
+                fresh = recorder.claim_inbox(curs, item.event_id, item.position)
+                applied.append(fresh)
+                if fresh:
+                    changes = item.changes()
+                    processing: ProcessingEvent[Any] = ProcessingEvent()
+                    processing.collect_events(*changes.aggregates)
+                    stored = [self.mapper.to_stored_event(e) for e in processing.events]
+                    recorder.insert_in_run(curs, stored, changes.writes)
+            recorder.track_run(curs, run[-1].position.tracking())
+        return applied
 
     def record_position(self, position: Position) -> None:
         try:

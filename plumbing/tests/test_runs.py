@@ -1,0 +1,144 @@
+"""Runs: consecutive records of a partition committed as one transaction, against a real
+PostgreSQL (the store) and a real broker (the consumer)."""
+
+from __future__ import annotations
+
+import threading
+from functools import partial
+from uuid import uuid4
+
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from tally import Roster, partner_created
+from test_consumer import consumed, consumer_for, running
+
+from afflux_contracts import encode
+from afflux_infra.testing import eventually
+from afflux_plumbing.consume import RetryLater, Unprocessable
+from afflux_plumbing.positions import Position
+from afflux_plumbing.publish import Publisher
+from afflux_plumbing.store import Changes, RunItem
+
+TOPIC = "test.runs"
+
+
+def run_of(store: Roster, *names: str, first_offset: int = 0) -> list[RunItem]:
+    return [RunItem(Position(TOPIC, 0, first_offset + n), uuid4(),
+                    partial(store.handle, partner_created(name)))
+            for n, name in enumerate(names)]
+
+
+def test_each_record_of_a_run_sees_the_view_rows_and_aggregates_the_records_before_it_wrote(
+    roster: Roster,
+) -> None:
+    applied = roster.apply_run(run_of(roster, "ann", "bob", "ann", "ann"))
+
+    assert applied == [True, True, True, True]
+    assert roster.arrivals() == [("ann", 0), ("ann", 1), ("ann", 2), ("bob", 0)]
+    assert roster.cards() == ["ann", "bob"]  # the card issued earlier in the run was seen
+    assert roster.counts() == {"ann": 3, "bob": 1}
+    assert roster.stored_offset(TOPIC, 0) == 3
+
+
+def test_an_event_id_seen_earlier_in_the_run_or_before_it_is_not_applied_again(roster: Roster) -> None:
+    [first] = run_of(roster, "cy")
+    redelivered = RunItem(Position(TOPIC, 0, 1), first.event_id, first.changes)
+    assert roster.apply_run([first, redelivered]) == [True, False]
+    again = RunItem(Position(TOPIC, 0, 2), first.event_id, first.changes)
+    assert roster.apply_run([again, *run_of(roster, "dee", first_offset=3)]) == [False, True]
+
+    assert roster.counts() == {"cy": 1, "dee": 1}
+    assert roster.stored_offset(TOPIC, 0) == 3
+
+
+def test_a_run_with_a_failing_record_commits_nothing_of_the_run(roster: Roster) -> None:
+    roster.apply_run(run_of(roster, "eve"))
+    roster.refusals["gus"] = RuntimeError("gus is refused")
+
+    with pytest.raises(RuntimeError, match="gus is refused"):
+        roster.apply_run(run_of(roster, "fay", "eve", "gus", "hal", first_offset=1))
+
+    assert roster.counts() == {"eve": 1}
+    assert roster.arrivals() == [("eve", 0)]
+    assert roster.cards() == ["eve"]
+    assert roster.stored_offset(TOPIC, 0) == 0
+
+
+def test_reads_from_other_threads_do_not_see_a_run_before_it_commits(roster: Roster) -> None:
+    seen_meanwhile: list[dict[str, int]] = []
+
+    def read_from_another_thread() -> Changes:
+        reader = threading.Thread(target=lambda: seen_meanwhile.append(roster.counts()))
+        reader.start()
+        reader.join()
+        return Changes()
+
+    reading = RunItem(Position(TOPIC, 0, 1), uuid4(), read_from_another_thread)
+    roster.apply_run([*run_of(roster, "kim"), reading])
+
+    assert seen_meanwhile == [{}]  # "kim" was written in the run, not yet committed
+    assert roster.counts() == {"kim": 1}
+
+
+async def send_in_one_batch(producer: AIOKafkaProducer, topic: str, *names: str) -> None:
+    deliveries = [await producer.send(topic, encode(partner_created(name)), key=b"k") for name in names]
+    for delivery in deliveries:
+        await delivery
+
+
+async def test_a_record_parked_in_the_middle_of_a_run_is_applied_once_after_the_ones_before_it(
+    roster: Roster, topic: str, kafka_bootstrap: str, publisher: Publisher,
+    raw_producer: AIOKafkaProducer, group_prefix: str,
+) -> None:
+    roster.refusals["late"] = RetryLater("its offer has not arrived")
+    await send_in_one_batch(raw_producer, topic, "a", "b", "late", "c", "d")
+
+    async with running(consumer_for(roster, topic, kafka_bootstrap, publisher, group_prefix)):
+        await eventually(lambda: roster.stored_offset(topic, 0) == 1)  # a and b, one at a time
+        assert roster.counts() == {"a": 1, "b": 1}
+        del roster.refusals["late"]
+        await eventually(lambda: roster.stored_offset(topic, 0) == 4)
+
+    assert roster.counts() == {"a": 1, "b": 1, "late": 1, "c": 1, "d": 1}
+    assert roster.arrivals() == [("a", 0), ("b", 0), ("c", 0), ("d", 0), ("late", 0)]
+    assert consumed(topic, "applied") == 5
+
+
+async def test_an_unprocessable_record_in_a_run_is_dead_lettered_and_the_rest_apply_once(
+    roster: Roster, topic: str, kafka_bootstrap: str, publisher: Publisher,
+    raw_producer: AIOKafkaProducer, group_prefix: str,
+) -> None:
+    roster.refusals["bad"] = Unprocessable("bad can never be applied")
+    await send_in_one_batch(raw_producer, topic, "p", "q", "bad", "r")
+
+    async with running(consumer_for(roster, topic, kafka_bootstrap, publisher, group_prefix)):
+        await eventually(lambda: roster.stored_offset(topic, 0) == 3)
+
+    assert roster.counts() == {"p": 1, "q": 1, "r": 1}
+    assert roster.attempts["bad"] == 2  # in the run, then alone
+    dlq = AIOKafkaConsumer(f"{topic}.dlq", bootstrap_servers=kafka_bootstrap,
+                           auto_offset_reset="earliest", enable_auto_commit=False)
+    await dlq.start()
+    try:
+        batch = await dlq.getmany(timeout_ms=5000)
+    finally:
+        await dlq.stop()
+    [dead] = batch[TopicPartition(f"{topic}.dlq", 0)]
+    assert dict(dead.headers)["dlq.reason"] == b"unprocessable: bad can never be applied"
+    assert dict(dead.headers)["dlq.source"] == f"{topic}#0@2".encode()
+
+
+async def test_a_fetch_of_many_records_commits_in_runs_with_every_record_counted_once(
+    roster: Roster, topic: str, kafka_bootstrap: str, publisher: Publisher,
+    raw_producer: AIOKafkaProducer, group_prefix: str,
+) -> None:
+    names = [f"n{n % 7}" for n in range(250)]
+    await send_in_one_batch(raw_producer, topic, *names)
+
+    async with running(consumer_for(roster, topic, kafka_bootstrap, publisher, group_prefix)):
+        await eventually(lambda: roster.stored_offset(topic, 0) == 249)
+
+    assert roster.counts() == {f"n{k}": names.count(f"n{k}") for k in range(7)}
+    assert roster.arrivals() == sorted((f"n{k}", i) for k in range(7) for i in range(names.count(f"n{k}")))
+    assert sorted(roster.cards()) == [f"n{k}" for k in range(7)]
+    assert roster.attempts.total() == 250  # every run committed: no record was applied one by one
