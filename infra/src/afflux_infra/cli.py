@@ -52,6 +52,10 @@ def run(
             _print_banner(platform)
             _watch(platform)
         except (KeyboardInterrupt, _Stop):
+            # Launchers (uv run, make) pass the same Ctrl-C on to us again: a second
+            # interrupt must not cut the shutdown short and leave servers behind.
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
             typer.echo("\nstopping ...")
         except (RuntimeError, TimeoutError) as error:
             typer.echo(f"afflux: {error}", err=True)
