@@ -65,6 +65,16 @@ def test_afflux_run_serves_every_service_with_the_given_token_and_a_double_ctrl_
         assert output.read_text().rstrip().endswith("stopped.")
         assert not [name for name, port in ports.items() if listening(port)]
     finally:
-        if launcher.poll() is None:
+        stop(launcher)
+
+
+def stop(launcher: subprocess.Popen[bytes]) -> None:
+    """Whatever the test's outcome, let the launcher stop what it started (SIGKILL would
+    orphan the services, the broker and PostgreSQL, which run in sessions of their own)."""
+    if launcher.poll() is None:
+        os.killpg(launcher.pid, signal.SIGTERM)
+        try:
+            launcher.wait(timeout=90)
+        except subprocess.TimeoutExpired:
             os.killpg(launcher.pid, signal.SIGKILL)
             launcher.wait()
