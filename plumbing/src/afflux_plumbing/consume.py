@@ -6,7 +6,8 @@ is only a hint for lag tools. On (re)assignment each partition is sought to
 its stored position + 1, so a restart resumes exactly where the store is.
 
 Records of a partition are applied in order. The records of one fetch go in runs
-of up to ``RUN_LIMIT``, each committed as one transaction with its last position
+of up to ``RUN_LIMIT`` (a lone record is a run of one), each committed as one
+transaction with its last position
 (one commit per record would cap the consumer at the database's commit rate). A
 run that fails in any way commits nothing, and its records are then applied one
 at a time, each with its own retries, parking and dead-lettering: a failure never
@@ -220,24 +221,25 @@ class TrackedConsumer:
         await self._apply_run(run)
 
     async def _apply_run(self, run: Sequence[Decoded]) -> None:
-        if len(run) > 1:
-            started = time.perf_counter()
-            items = [RunItem(_position(record), envelope.event_id, partial(self.handler, envelope))
-                     for record, envelope in run]
-            try:
-                applied = await asyncio.to_thread(self.store.apply_run, items)
-            except Exception as error:
-                level = logging.INFO if isinstance(error, RetryLater) else logging.WARNING
-                log.log(level, "a run of %d records from %s did not commit (%r); applying them one by one",
-                        len(run), items[0].position, error)
-            else:
-                per_record = (time.perf_counter() - started) / len(run)
-                for (record, _), fresh in zip(run, applied, strict=True):
-                    CONSUMED.labels(topic=record.topic, outcome="applied" if fresh else "duplicate").inc()
-                    APPLY_SECONDS.labels(topic=record.topic).observe(per_record)
-                return
-        for record, envelope in run:
-            await self._consume(record, envelope)
+        """Commit ``run`` as one transaction; if anything fails, apply its records one by one."""
+        if not run:
+            return
+        started = time.perf_counter()
+        items = [RunItem(_position(record), envelope.event_id, partial(self.handler, envelope))
+                 for record, envelope in run]
+        try:
+            applied = await asyncio.to_thread(self.store.apply_run, items)
+        except Exception as error:
+            level = logging.INFO if isinstance(error, RetryLater) else logging.WARNING
+            log.log(level, "a run of %d records from %s did not commit (%r); applying them one by one",
+                    len(run), items[0].position, error)
+            for record, envelope in run:
+                await self._consume(record, envelope)
+            return
+        per_record = (time.perf_counter() - started) / len(run)
+        for (record, _), fresh in zip(run, applied, strict=True):
+            CONSUMED.labels(topic=record.topic, outcome="applied" if fresh else "duplicate").inc()
+            APPLY_SECONDS.labels(topic=record.topic).observe(per_record)
 
     async def _consume(self, record: ConsumerRecord[bytes, bytes], envelope: Envelope[Event]) -> None:
         """Apply one record in a transaction of its own, with retries, parking and the DLQ."""

@@ -137,8 +137,7 @@ class TrackedRecorder(PostgresProcessRecorder):
         """One record's new domain events (in notification order) and view writes."""
         if stored_events:
             self._insert_stored_events(curs, stored_events)
-        for write in writes:
-            curs.execute(write.statement, write.params)
+        _execute(curs, writes)
 
     def track_run(self, curs: Cursor[DictRow], tracking: Tracking) -> None:
         self._insert_tracking(curs, tracking)
@@ -150,8 +149,7 @@ class TrackedRecorder(PostgresProcessRecorder):
             if not self.claim_inbox(curs, event_id, position):
                 raise AlreadyApplied(f"event {event_id} was already applied ({position})")
         super()._insert_events(curs, stored_events, **kwargs)
-        for write in kwargs.get("writes", ()):
-            curs.execute(write.statement, write.params)
+        _execute(curs, kwargs.get("writes", ()))
 
     def has_inbox_entry(self, event_id: UUID) -> bool:
         with self.datastore.get_connection() as conn, conn.cursor() as curs:
@@ -229,10 +227,9 @@ class TrackedApplication(Application[Any]):
                 applied.append(fresh)
                 if fresh:
                     changes = item.changes()
-                    processing: ProcessingEvent[Any] = ProcessingEvent()
-                    processing.collect_events(*changes.aggregates)
-                    stored = [self.mapper.to_stored_event(e) for e in processing.events]
-                    recorder.insert_in_run(curs, stored, changes.writes)
+                    events = [e for aggregate in changes.aggregates for e in aggregate.collect_events()]
+                    recorder.insert_in_run(curs, [self.mapper.to_stored_event(e) for e in events],
+                                           changes.writes)
             recorder.track_run(curs, run[-1].position.tracking())
         return applied
 
@@ -256,3 +253,8 @@ class TrackedApplication(Application[Any]):
         with self.tracked_recorder.datastore.get_connection() as conn, conn.cursor() as curs:
             curs.execute(statement, params)
             return curs.fetchall()
+
+
+def _execute(curs: Cursor[DictRow], writes: Sequence[Write]) -> None:
+    for write in writes:
+        curs.execute(write.statement, write.params)
