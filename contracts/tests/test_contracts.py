@@ -12,6 +12,7 @@ from contract_samples import CONVERTED, SAMPLES
 
 from afflux_contracts import (
     EVENT_TYPES,
+    ConversionAttributed,
     ConversionReported,
     DecodeError,
     Envelope,
@@ -52,16 +53,21 @@ def test_committed_schemas_are_what_make_schemas_writes() -> None:
     assert committed == rendered_schemas(), "contracts changed: run `make schemas` and commit"
 
 
+def sample(kind: type[Event]) -> Event:
+    """The one sample of ``kind`` (samples are looked up by type, not position)."""
+    return next(event for event in SAMPLES if isinstance(event, kind))
+
+
 def test_money_travels_as_a_decimal_string_never_a_float() -> None:
-    wire = json.loads(encode(envelope_of(SAMPLES[7])))
+    wire = json.loads(encode(envelope_of(sample(ConversionAttributed))))
     assert wire["payload"]["payout"] == {"amount": "9.60", "currency": "USD"}
     assert wire["payload"]["sale_amount"] == "120.00"
-    assert decode(encode(envelope_of(SAMPLES[7]))).payload.payout.amount == Decimal("9.60")  # type: ignore[attr-defined]
+    assert decode(encode(envelope_of(sample(ConversionAttributed)))).payload.payout.amount == Decimal("9.60")  # type: ignore[attr-defined]
 
 
 def test_schema_rejects_a_float_amount() -> None:
     schema = json.loads((SCHEMA_DIR / "ConversionAttributed.json").read_text())
-    wire = json.loads(encode(envelope_of(SAMPLES[7])))
+    wire = json.loads(encode(envelope_of(sample(ConversionAttributed))))
     wire["payload"]["payout"]["amount"] = 9.6
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate(wire, schema)
@@ -83,7 +89,7 @@ def test_undecodable_values_raise_decode_error_with_the_reason(value: bytes | No
 
 
 def test_unknown_fields_are_ignored_so_producers_can_add_fields() -> None:
-    wire = json.loads(encode(envelope_of(SAMPLES[6])))
+    wire = json.loads(encode(envelope_of(sample(ConversionReported))))
     wire["payload"]["added_in_a_later_version"] = "x"
     assert isinstance(decode(json.dumps(wire).encode()).payload, ConversionReported)
 

@@ -13,6 +13,7 @@ from afflux_contracts.ids import derived_event_id, new_event_id
 from afflux_contracts.partners import (
     Billing,
     BillingFrequency,
+    ConversionSecurity,
     OfferCreated,
     OfferStatus,
     OfferStatusChanged,
@@ -25,7 +26,13 @@ from afflux_contracts.partners import (
     Visibility,
 )
 from afflux_contracts.topics import ALL_TOPICS, ATTRIBUTION, PARTNERS, PAYOUTS, TRACKING, Topic
-from afflux_contracts.tracking import ClickOutcome, ClickRecorded, ConversionReported
+from afflux_contracts.tracking import (
+    ClickMethod,
+    ClickOutcome,
+    ClickRecorded,
+    ConversionReported,
+    ImpressionRecorded,
+)
 from afflux_contracts.values import Money, minor_units, round_money, utc_now
 
 __all__ = [
@@ -37,15 +44,18 @@ __all__ = [
     "TRACKING",
     "Billing",
     "BillingFrequency",
+    "ClickMethod",
     "ClickOutcome",
     "ClickRecorded",
     "ConversionAttributed",
     "ConversionRejected",
     "ConversionReported",
+    "ConversionSecurity",
     "ConversionStatus",
     "DecodeError",
     "Envelope",
     "Event",
+    "ImpressionRecorded",
     "Money",
     "OfferCreated",
     "OfferStatus",

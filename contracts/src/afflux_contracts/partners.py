@@ -67,6 +67,20 @@ class Billing(BaseModel):
     minimum_payout: DecimalString = Field(default=Decimal(0))
 
 
+class ConversionSecurity(BaseModel):
+    """Who may report a conversion on an offer. The postback token itself never travels
+    on the log: only its SHA-256 (hex), which tracking compares a presented token with."""
+
+    model_config = ConfigDict(frozen=True)
+
+    token_required: bool = True
+    token_sha256: str | None = None
+    allowed_ips: tuple[str, ...] = ()
+    """IP addresses or CIDR networks a postback may come from (empty: any)."""
+    pixel_allowed: bool = False
+    """Whether the browser conversion pixel (``/pixel``, no token) may report conversions."""
+
+
 class PartnerCreated(Event):
     topic: ClassVar = PARTNERS
 
@@ -105,6 +119,8 @@ class OfferCreated(Event):
     revenue: Terms | None = None
     attribution_window_days: int = 30
     fallback_url: str | None = None
+    conversion_security: ConversionSecurity | None = None
+    """``None`` only on offers created before conversion security existed: no check."""
 
     def partition_key(self) -> str:
         return self.offer_id

@@ -18,6 +18,19 @@ class ClickOutcome(StrEnum):
     OFFER_INACTIVE = "offer_inactive"
     PARTNER_INACTIVE = "partner_inactive"
     PARTNER_NOT_APPROVED = "partner_not_approved"
+    BOT = "bot"
+    """The user agent is a known crawler, monitor or headless tool (not a person)."""
+    PREFETCH = "prefetch"
+    """A browser's speculative prefetch or a ``HEAD`` probe: nobody followed the link."""
+
+
+class ClickMethod(StrEnum):
+    """How the click reached the tracker."""
+
+    REDIRECT = "redirect"
+    """A visitor followed the tracking link (``GET /c/...``) and was redirected."""
+    DIRECT = "direct"
+    """Direct linking: the advertiser's page registered the click (``POST /v1/clicks``)."""
 
 
 class ClickRecorded(Event):
@@ -37,6 +50,9 @@ class ClickRecorded(Event):
     ip: str | None = None
     user_agent: str | None = None
     referer: str | None = None
+    unique: bool = True
+    """The first click of this visitor on this link within the unique-click period."""
+    method: ClickMethod = ClickMethod.REDIRECT
 
     @property
     def valid(self) -> bool:
@@ -46,8 +62,38 @@ class ClickRecorded(Event):
         return self.transaction_id
 
 
+class ImpressionRecorded(Event):
+    """A partner's creative was shown (``GET /i/{offer_id}/{partner_id}``, a 1x1 GIF)."""
+
+    topic: ClassVar = TRACKING
+
+    impression_id: str
+    offer_id: str
+    partner_id: str
+    impressed_at: UtcDatetime
+    outcome: ClickOutcome = ClickOutcome.VALID
+    sub1: str | None = None
+    sub2: str | None = None
+    sub3: str | None = None
+    sub4: str | None = None
+    sub5: str | None = None
+    ip: str | None = None
+    user_agent: str | None = None
+    referer: str | None = None
+
+    def partition_key(self) -> str:
+        return self.impression_id
+
+
 class ConversionReported(Event):
-    """An advertiser's report of a conversion, exactly as received and validated."""
+    """An advertiser's report of a conversion, exactly as received and validated.
+
+    ``conversion_id`` is a function of the report (offer, transaction_id or coupon,
+    event, order_id) or of its ``Idempotency-Key``, so a retried postback carries the
+    same one. A retry whose first attempt's acknowledgement was lost can put the same
+    report on the log twice (different event_id): it is one conversion, and consumers
+    apply a conversion_id once.
+    """
 
     topic: ClassVar = TRACKING
 
@@ -60,7 +106,10 @@ class ConversionReported(Event):
     order_id: str | None = None
     reported_at: UtcDatetime
     method: str = "postback"
+    """``postback`` (server to server, token checked) or ``pixel`` (browser, no token)."""
     ip: str | None = None
+    offer_id: str | None = None
+    """The offer the report was checked against (its token, IPs, pixel switch)."""
 
     def partition_key(self) -> str:
         key = self.transaction_id or self.coupon_code
