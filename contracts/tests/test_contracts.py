@@ -81,6 +81,9 @@ def test_schema_rejects_a_float_amount() -> None:
         (b"[1, 2]", "not a JSON object"),
         (b'{"event_type": "NoSuchEvent"}', "unknown event_type"),
         (b'{"event_type": "ConversionReported", "payload": {}}', "violates its schema"),
+        (b"[" * 100_000 + b"]" * 100_000, "RecursionError"),
+        (b'{"event_type": "PartnerCreated", "payload": ' + b'{"a": ' * 100_000 + b"1" + b"}" * 100_001,
+         "RecursionError"),
     ],
 )
 def test_undecodable_values_raise_decode_error_with_the_reason(value: bytes | None, reason: str) -> None:

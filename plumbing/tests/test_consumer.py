@@ -114,6 +114,20 @@ async def test_undecodable_record_goes_to_the_dlq_with_its_reason_and_consumptio
     assert dict(records[1].headers)["dlq.source"] == f"{topic}#0@1".encode()
 
 
+async def test_deeply_nested_json_is_dead_lettered_instead_of_crashing_the_consumer(
+    tally: Tally, topic: str, kafka_bootstrap: str, publisher: Publisher,
+    raw_producer: AIOKafkaProducer, group_prefix: str,
+) -> None:
+    await send(raw_producer, topic, b"[" * 100_000 + b"]" * 100_000)
+    await send(raw_producer, topic, encode(partner_created("hal")))
+    consumer = consumer_for(tally, topic, kafka_bootstrap, publisher, group_prefix)
+    async with running(consumer) as task:
+        await eventually(lambda: task.done() or tally.stored_offset(topic, 0) == 1)
+        assert not task.done(), task.exception()
+    assert tally.counts() == {"hal": 1}
+    assert consumed(topic, "dead_lettered") == 1
+
+
 async def test_stored_position_beyond_the_log_end_stops_the_consumer_with_a_clear_error(
     tally: Tally, topic: str, kafka_bootstrap: str, publisher: Publisher,
     raw_producer: AIOKafkaProducer, group_prefix: str,

@@ -32,7 +32,21 @@ def headers(envelope: Envelope[Any]) -> list[tuple[str, bytes]]:
 
 
 def decode(value: bytes | None) -> Envelope[Event]:
-    """Parse and validate a record value; raise ``DecodeError`` saying what is wrong."""
+    """Parse and validate a record value; raise ``DecodeError`` saying what is wrong.
+
+    Any other failure of parsing (a ``RecursionError`` from deeply nested JSON, say)
+    is a ``DecodeError`` too: bytes on a topic are untrusted input, and a consumer
+    that let such an error through would crash on the same record at every restart
+    instead of dead-lettering it."""
+    try:
+        return _decode(value)
+    except DecodeError:
+        raise
+    except Exception as error:
+        raise DecodeError(f"value cannot be parsed: {type(error).__name__}: {error}") from error
+
+
+def _decode(value: bytes | None) -> Envelope[Event]:
     if value is None:
         raise DecodeError("record has no value")
     try:
