@@ -67,7 +67,9 @@ async def test_a_created_offer_has_its_defaults_and_money_as_decimal_strings(
     offer_id = offer.pop("offer_id")
     assert HEX32.match(offer_id)
     assert datetime.fromisoformat(offer.pop("created_at")).tzinfo is not None
+    assert len(offer.pop("postback_token")) >= 40
     assert offer == {
+        "conversion_security": {"token_required": True, "allowed_ips": [], "pixel_allowed": False},
         "name": "Running shoes", "destination_url": offer_body()["destination_url"], "status": "active",
         "visibility": "require_approval", "currency": "EUR",
         "payout": {"type": "cpa", "amount": "12.50", "percent": None},
@@ -246,3 +248,31 @@ async def test_admin_routes_need_the_admin_bearer_token(partners_service: Runnin
         assert_error(await anonymous.post("/v1/offers", json=offer_body(), headers=wrong), 403, "forbidden")
         assert_error(await anonymous.get("/v1/partners/" + "0" * 32, headers=wrong), 403, "forbidden")
         assert (await anonymous.get("/healthz")).status_code == 200
+
+
+async def test_each_offer_gets_its_own_postback_token(admin: httpx.AsyncClient) -> None:
+    first = await create(admin, "/v1/offers", offer_body())
+    second = await create(admin, "/v1/offers", offer_body())
+    assert first["postback_token"] != second["postback_token"]
+    read = await admin.get(f"/v1/offers/{first['offer_id']}")
+    assert read.json()["postback_token"] == first["postback_token"]
+
+
+async def test_allowed_ips_are_kept_canonical_and_garbage_is_refused(admin: httpx.AsyncClient) -> None:
+    security = {"allowed_ips": ["203.0.113.7", "198.51.100.0/24", "2001:db8::1"], "pixel_allowed": True}
+    offer = await create(admin, "/v1/offers", offer_body(conversion_security=security))
+    assert offer["conversion_security"] == {
+        "token_required": True, "allowed_ips": ["203.0.113.7/32", "198.51.100.0/24", "2001:db8::1/128"],
+        "pixel_allowed": True,
+    }
+    garbage = offer_body(conversion_security={"allowed_ips": ["10.0.0.300"]})
+    response = await admin.post("/v1/offers", json=garbage)
+    assert_error(response, 422, "invalid_ip", "conversion_security.allowed_ips")
+
+
+@pytest.mark.parametrize("destination", [
+    "https://{sub1}.shop.example/", "https://shop.example{sub2}/x", "https://{transaction_id}/",
+])
+async def test_a_macro_in_the_destination_host_is_refused(admin: httpx.AsyncClient, destination: str) -> None:
+    response = await admin.post("/v1/offers", json=offer_body(destination_url=destination))
+    assert_error(response, 422, "invalid_url", "destination_url")

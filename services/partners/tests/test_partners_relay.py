@@ -3,6 +3,7 @@ the outbox relay as contract events, in order per key, once."""
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 import httpx
@@ -88,6 +89,10 @@ async def test_every_change_is_published_with_contract_fields_in_order_per_key(
         "payout": {"type": "cpa", "amount": "12.50", "percent": None},
         "revenue": {"type": "cps", "amount": None, "percent": "10"},
         "attribution_window_days": 14, "fallback_url": None,
+        "conversion_security": {  # the token itself never goes on the log: only its hash
+            "token_required": True, "allowed_ips": [], "pixel_allowed": False,
+            "token_sha256": hashlib.sha256(offer["postback_token"].encode()).hexdigest(),
+        },
     }
     assert offer_events[1].status == "paused"
 

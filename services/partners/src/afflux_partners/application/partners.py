@@ -8,6 +8,7 @@ always reflects every change this service has acknowledged.
 from __future__ import annotations
 
 import re
+import secrets
 from collections.abc import Callable, Iterable
 from typing import ClassVar, TypeVar
 from uuid import UUID
@@ -23,6 +24,7 @@ from afflux_partners.domain.partner import Partner
 from afflux_partners.domain.relationship import Relationship, relationship_id
 from afflux_partners.domain.values import (
     Billing,
+    ConversionSecurity,
     OfferStatus,
     PartnerStatus,
     Terms,
@@ -38,6 +40,11 @@ _PUBLIC_ID = re.compile(r"[0-9a-f]{32}")
 ATTEMPTS = 3
 """How often a command is retried when another writer changed the same aggregate
 between our read and our write (optimistic concurrency)."""
+
+
+def new_postback_token() -> str:
+    """An offer's postback secret: 32 random bytes, URL-safe (it travels in a query string)."""
+    return secrets.token_urlsafe(32)
 
 
 class Partners(TrackedApplication):
@@ -88,10 +95,12 @@ class Partners(TrackedApplication):
         revenue: Terms | None = None,
         attribution_window_days: int = 30,
         fallback_url: str | None = None,
+        conversion_security: ConversionSecurity | None = None,
     ) -> Offer:
         offer = Offer.create(
             name, destination_url, currency, payout, status=status, visibility=visibility,
             revenue=revenue, attribution_window_days=attribution_window_days, fallback_url=fallback_url,
+            conversion_security=conversion_security, postback_token=new_postback_token(),
         )
         self.save(offer)
         return offer

@@ -8,11 +8,13 @@ after a crash sends the same id and consumers drop the duplicate.
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 from afflux_contracts import (
     Billing,
     BillingFrequency,
+    ConversionSecurity,
     Event,
     OfferCreated,
     OfferStatus,
@@ -50,6 +52,19 @@ def contract_billing(billing: values.Billing | None) -> Billing | None:
     )
 
 
+def contract_security(security: values.ConversionSecurity | None,
+                      token: str | None) -> ConversionSecurity | None:
+    """The offer's conversion security as published: the token only as its SHA-256."""
+    if security is None:
+        return None
+    return ConversionSecurity(
+        token_required=security.token_required,
+        token_sha256=hashlib.sha256(token.encode()).hexdigest() if token is not None else None,
+        allowed_ips=security.allowed_ips,
+        pixel_allowed=security.pixel_allowed,
+    )
+
+
 def _partner_created(event: Any) -> Event:
     return PartnerCreated(
         partner_id=event.originator_id.hex,
@@ -78,6 +93,8 @@ def _offer_created(event: Any) -> Event:
         revenue=contract_terms(event.revenue),
         attribution_window_days=event.attribution_window_days,
         fallback_url=event.fallback_url,
+        conversion_security=contract_security(getattr(event, "conversion_security", None),
+                                              getattr(event, "postback_token", None)),
     )
 
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from eventsourcing.persistence import JSONTranscoder, Transcoding
 
-from afflux_partners.domain.values import Billing, BillingFrequency, PayoutType, Terms
+from afflux_partners.domain.values import Billing, BillingFrequency, ConversionSecurity, PayoutType, Terms
 
 
 def _decimal(value: str | None) -> Decimal | None:
@@ -49,7 +49,20 @@ class BillingAsDict(Transcoding):
         return Billing(data["currency"], BillingFrequency(data["frequency"]), Decimal(data["minimum_payout"]))
 
 
+class ConversionSecurityAsDict(Transcoding):
+    type = ConversionSecurity
+    name = "partners.conversion_security"
+
+    def encode(self, obj: ConversionSecurity) -> dict[str, Any]:
+        return {"token_required": obj.token_required, "allowed_ips": list(obj.allowed_ips),
+                "pixel_allowed": obj.pixel_allowed}
+
+    def decode(self, data: dict[str, Any]) -> ConversionSecurity:
+        return ConversionSecurity(data["token_required"], tuple(data["allowed_ips"]), data["pixel_allowed"])
+
+
 def register_value_transcodings(transcoder: JSONTranscoder) -> None:
     """Teach an event-store transcoder the partners context's value objects."""
     transcoder.register(TermsAsDict())
     transcoder.register(BillingAsDict())
+    transcoder.register(ConversionSecurityAsDict())

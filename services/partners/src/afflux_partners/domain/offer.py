@@ -8,12 +8,13 @@ from afflux_partners.domain.rules import (
     RuleViolation,
     StatusChangeRefused,
     check_attribution_window,
+    check_conversion_security,
     check_currency,
     check_http_url,
     check_name,
     check_terms,
 )
-from afflux_partners.domain.values import OfferStatus, Terms, Visibility
+from afflux_partners.domain.values import ConversionSecurity, OfferStatus, Terms, Visibility
 
 INITIAL_STATUSES = frozenset({OfferStatus.ACTIVE, OfferStatus.PAUSED, OfferStatus.PENDING})
 
@@ -49,8 +50,12 @@ class Offer(Aggregate):
         revenue: Terms | None = None,
         attribution_window_days: int = 30,
         fallback_url: str | None = None,
+        conversion_security: ConversionSecurity | None = None,
+        postback_token: str | None = None,
     ) -> Offer:
-        """A new offer, if what it is given passes the rules."""
+        """A new offer, if what it is given passes the rules. ``postback_token`` is the
+        secret an advertiser's server presents with each postback (the application draws
+        it; the domain does no I/O)."""
         if status not in INITIAL_STATUSES:
             raise RuleViolation(
                 "status", f"a new offer is active, paused or pending, not {status}", "invalid_status"
@@ -65,6 +70,8 @@ class Offer(Aggregate):
             revenue=check_terms(revenue, "revenue") if revenue is not None else None,
             attribution_window_days=check_attribution_window(attribution_window_days),
             fallback_url=check_http_url(fallback_url, "fallback_url") if fallback_url is not None else None,
+            conversion_security=check_conversion_security(conversion_security or ConversionSecurity()),
+            postback_token=postback_token,
         )
 
     @event("Created", topic=OFFER_CREATED)
@@ -79,6 +86,8 @@ class Offer(Aggregate):
         revenue: Terms | None,
         attribution_window_days: int,
         fallback_url: str | None,
+        conversion_security: ConversionSecurity | None = None,
+        postback_token: str | None = None,
     ) -> None:
         self.name = name
         self.destination_url = destination_url
@@ -89,6 +98,9 @@ class Offer(Aggregate):
         self.revenue = revenue
         self.attribution_window_days = attribution_window_days
         self.fallback_url = fallback_url
+        # Offers recorded before conversion security existed have neither: no check.
+        self.conversion_security = conversion_security
+        self.postback_token = postback_token
 
     @property
     def offer_id(self) -> str:

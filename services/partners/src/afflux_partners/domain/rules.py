@@ -9,12 +9,13 @@ not make history unreadable.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Iterable
 from decimal import Decimal
 from urllib.parse import urlsplit
 
-from afflux_partners.domain.values import Billing, Terms
+from afflux_partners.domain.values import Billing, ConversionSecurity, Terms
 
 MAX_INTEGER_DIGITS = 12
 MAX_DECIMAL_PLACES = 8
@@ -22,6 +23,7 @@ MAX_URL_LENGTH = 2048
 MAX_NAME_LENGTH = 200
 MAX_LABEL_LENGTH = 64
 ATTRIBUTION_WINDOW_DAYS = range(1, 366)
+MAX_ALLOWED_IPS = 100
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s.]+(\.[^@\s.]+)+$")
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
@@ -78,7 +80,9 @@ def check_email(value: str, field: str = "email") -> str:
 
 def check_http_url(value: str, field: str) -> str:
     """An absolute http(s) URL. Macros such as ``{transaction_id}`` or ``{sub1}`` may
-    appear anywhere: the tracker fills them in at redirect time."""
+    appear in its path, query and fragment (the tracker fills them in, URL-encoded, at
+    redirect time), never in its scheme or host: a partner's sub must not be able to
+    choose where a visitor goes (an open redirect)."""
     if len(value) > MAX_URL_LENGTH:
         raise RuleViolation(field, f"must be at most {MAX_URL_LENGTH} characters", "invalid_url")
     if _SPACE_OR_CONTROL.search(value):
@@ -89,6 +93,9 @@ def check_http_url(value: str, field: str) -> str:
         raise RuleViolation(field, f"is not a URL ({error})", "invalid_url") from error
     if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
         raise RuleViolation(field, "must be an absolute http:// or https:// URL", "invalid_url")
+    if "{" in parts.netloc or "}" in parts.netloc:
+        raise RuleViolation(field, "macros may not appear in the host: only in the path, query or "
+                            "fragment", "invalid_url")
     return value
 
 
@@ -177,3 +184,19 @@ def check_coupon_codes(codes: Iterable[str], field: str = "coupon_codes") -> tup
             raise RuleViolation(field, f"{code!r} is listed twice", "invalid_coupon_code")
         kept[code.upper()] = code
     return tuple(kept.values())
+
+
+def check_conversion_security(security: ConversionSecurity,
+                              field: str = "conversion_security") -> ConversionSecurity:
+    """Allowed IPs are IP addresses or CIDR networks, kept in canonical form, at most
+    ``MAX_ALLOWED_IPS`` of them."""
+    if len(security.allowed_ips) > MAX_ALLOWED_IPS:
+        raise RuleViolation(f"{field}.allowed_ips", f"at most {MAX_ALLOWED_IPS} entries", "invalid_ip")
+    networks: dict[str, None] = {}
+    for entry in security.allowed_ips:
+        try:
+            networks.setdefault(str(ipaddress.ip_network(entry.strip(), strict=False)))
+        except ValueError:
+            raise RuleViolation(f"{field}.allowed_ips", f"{entry[:60]!r} is not an IP address or "
+                                "CIDR network", "invalid_ip") from None
+    return ConversionSecurity(security.token_required, tuple(networks), security.pixel_allowed)

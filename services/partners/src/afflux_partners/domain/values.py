@@ -74,3 +74,14 @@ class Billing:
     currency: str
     frequency: BillingFrequency = BillingFrequency.MONTHLY
     minimum_payout: Decimal = Decimal(0)
+
+
+@dataclass(frozen=True)
+class ConversionSecurity:
+    """Who may report a conversion on an offer: a server that knows the offer's postback
+    token (unless ``token_required`` is off), from one of ``allowed_ips`` (IPs or CIDR
+    networks; empty: anywhere); and browsers through the pixel, if ``pixel_allowed``."""
+
+    token_required: bool = True
+    allowed_ips: tuple[str, ...] = ()
+    pixel_allowed: bool = False

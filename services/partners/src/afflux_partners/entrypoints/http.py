@@ -81,6 +81,8 @@ def offer_routes(store: Partners, settings: PartnersSettings) -> APIRouter:
             status=body.status, visibility=body.visibility,
             revenue=body.revenue.to_domain() if body.revenue is not None else None,
             attribution_window_days=body.attribution_window_days, fallback_url=body.fallback_url,
+            conversion_security=body.conversion_security.to_domain()
+            if body.conversion_security is not None else None,
         )
         return OfferOut.of(offer)
 

@@ -20,6 +20,7 @@ from afflux_partners.domain.relationship import Relationship
 from afflux_partners.domain.values import (
     Billing,
     BillingFrequency,
+    ConversionSecurity,
     OfferStatus,
     PartnerStatus,
     PayoutType,
@@ -65,6 +66,21 @@ class PartnerStatusIn(Request):
     status: PartnerStatus
 
 
+class ConversionSecurityIn(Request):
+    token_required: StrictBool = True
+    allowed_ips: list[Annotated[str, Field(max_length=64)]] = Field(default_factory=list, max_length=100)
+    pixel_allowed: StrictBool = False
+
+    def to_domain(self) -> ConversionSecurity:
+        return ConversionSecurity(self.token_required, tuple(self.allowed_ips), self.pixel_allowed)
+
+
+class ConversionSecurityOut(BaseModel):
+    token_required: bool
+    allowed_ips: list[str]
+    pixel_allowed: bool
+
+
 class OfferIn(Request):
     name: str
     destination_url: str
@@ -75,6 +91,7 @@ class OfferIn(Request):
     revenue: TermsIn | None = None
     attribution_window_days: int = 30
     fallback_url: str | None = None
+    conversion_security: ConversionSecurityIn | None = None
 
 
 class OfferStatusIn(Request):
@@ -144,6 +161,10 @@ class OfferOut(BaseModel):
     revenue: TermsOut | None
     attribution_window_days: int
     fallback_url: str | None
+    conversion_security: ConversionSecurityOut | None
+    postback_token: str | None = Field(
+        description="the secret an advertiser's server sends with each postback (`token` or the "
+                    "X-Afflux-Postback-Token header); shown to admins only")
     created_at: datetime
 
     @classmethod
@@ -161,6 +182,8 @@ class OfferOut(BaseModel):
             revenue=TermsOut.of(offer.revenue),
             attribution_window_days=offer.attribution_window_days,
             fallback_url=offer.fallback_url,
+            conversion_security=_security_out(offer.conversion_security),
+            postback_token=offer.postback_token,
             created_at=offer.created_on,
         )
 
@@ -189,3 +212,11 @@ class RelationshipOut(BaseModel):
 
 class TrackingLinkOut(BaseModel):
     url: str
+
+
+def _security_out(security: ConversionSecurity | None) -> ConversionSecurityOut | None:
+    if security is None:
+        return None
+    return ConversionSecurityOut(token_required=security.token_required,
+                                 allowed_ips=list(security.allowed_ips),
+                                 pixel_allowed=security.pixel_allowed)
