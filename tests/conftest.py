@@ -28,7 +28,7 @@ def bootstrap_for_platform(infra: SessionInfrastructure) -> Iterator[str]:
         return
     broker = EmbeddedBroker().start()
     try:
-        asyncio.run(ensure_topics(broker.bootstrap_servers))
+        asyncio.run(ensure_topics(broker.bootstrap_servers, replication=broker.replication_factor))
         yield broker.bootstrap_servers
     finally:
         broker.stop()

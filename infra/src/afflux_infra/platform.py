@@ -13,7 +13,7 @@ from pathlib import Path
 
 from afflux_infra.embedded import EmbeddedBroker, EmbeddedPostgres
 from afflux_infra.processes import DEFAULT_PORTS, ServiceProcess
-from afflux_infra.provision import ensure_topics
+from afflux_infra.provision import REPLICATION_ENV, ensure_topics
 
 
 @dataclass(frozen=True)
@@ -52,6 +52,10 @@ def start_infrastructure(stack: ExitStack, *, containers: bool = False,
         postgres = EmbeddedPostgres().start()
         stack.callback(postgres.stop)
         database_url, kind = postgres.url, "embedded"
+    if bootstrap is None:
+        # A single broker of our own (a container has one too) can keep one replica:
+        # say so for every provisioning in this process and the services it starts.
+        os.environ.setdefault(REPLICATION_ENV, str(EmbeddedBroker.replication_factor))
     if bootstrap is None and use_docker:
         from testcontainers.kafka import KafkaContainer
 
