@@ -1,7 +1,10 @@
 """The HTTP edge every service shares: one error shape, admin auth, health and metrics.
 
 Errors are ``4xx {"error": {"code", "message", "field"}}``: nothing a caller
-sends may produce a 5xx.
+sends may produce a 5xx. What a caller can make a service do is bounded here for
+every service: body size, JSON nesting and query-string length (``http_limits``,
+``http_json``), and the label values of the HTTP metrics (a label value is a time
+series, so a caller choosing them could grow Prometheus without end).
 """
 
 from __future__ import annotations
@@ -12,13 +15,16 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from fastapi import Depends, FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import Scope
 
+from afflux_plumbing.http_json import ExactJsonRoute, adopt_routes
+from afflux_plumbing.http_limits import MAX_BODY_BYTES, MAX_QUERY_BYTES, RequestLimits
 from afflux_plumbing.metrics import HTTP_REQUESTS, HTTP_SECONDS
 
 ReadinessCheck = Callable[[], Awaitable[bool]]
@@ -27,12 +33,14 @@ ReadinessCheck = Callable[[], Awaitable[bool]]
 class ApiError(Exception):
     """An error a caller can fix, answered as the shared 4xx shape."""
 
-    def __init__(self, status: int, code: str, message: str, field: str | None = None) -> None:
+    def __init__(self, status: int, code: str, message: str, field: str | None = None,
+                 headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
         self.field = field
+        self.headers = headers
 
 
 class NotFound(ApiError):
@@ -46,14 +54,18 @@ def error_body(code: str, message: str, field: str | None = None) -> dict[str, A
 
 async def _api_error(_: Request, error: Exception) -> Response:
     assert isinstance(error, ApiError)
-    return JSONResponse(error_body(error.code, error.message, error.field), status_code=error.status)
+    return JSONResponse(error_body(error.code, error.message, error.field), status_code=error.status,
+                        headers=error.headers)
 
 
 async def _validation_error(_: Request, error: Exception) -> Response:
     assert isinstance(error, RequestValidationError)
     first = error.errors()[0] if error.errors() else {"loc": (), "msg": "invalid request"}
     if first.get("type") == "json_invalid":
-        body = error_body("invalid_request", "the request body is not valid JSON")
+        context = first.get("ctx")
+        reason = context.get("error") if isinstance(context, dict) else None
+        message = "the request body is not valid JSON" + (f": {reason}" if reason else "")
+        body = error_body("invalid_request", message)
         return JSONResponse(body, status_code=422)
     location = [str(part) for part in first.get("loc", ()) if part not in ("body", "query", "path")]
     field = ".".join(location) or None
@@ -63,7 +75,8 @@ async def _validation_error(_: Request, error: Exception) -> Response:
 
 async def _http_error(_: Request, error: Exception) -> Response:
     assert isinstance(error, StarletteHTTPException)
-    code = {401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed"}
+    code = {401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
+            413: "payload_too_large", 414: "uri_too_long"}
     return JSONResponse(
         error_body(code.get(error.status_code, "http_error"), str(error.detail)),
         status_code=error.status_code,
@@ -79,6 +92,22 @@ async def _unexpected_error(_: Request, error: Exception) -> Response:
     )
 
 
+class Unauthorized(ApiError):
+    """401 with the ``WWW-Authenticate`` challenge RFC 6750 asks of a bearer-token API.
+
+    A wrong token is a 401 too, not a 403: the caller is not authenticated as anyone
+    (the contract has a single admin identity, so there is nothing to be forbidden)."""
+
+    def __init__(self, message: str, challenge: str = "Bearer") -> None:
+        super().__init__(401, "unauthorized", message, headers={"WWW-Authenticate": challenge})
+
+
+def same_secret(given: str, expected: str) -> bool:
+    """Constant-time comparison as bytes: ``hmac.compare_digest`` refuses ``str`` with
+    non-ASCII characters (a TypeError, so a 500), and a header may carry any byte."""
+    return bool(expected) and hmac.compare_digest(given.encode(), expected.encode())
+
+
 def admin_auth(admin_token: str) -> Any:
     """A dependency that admits only ``Authorization: Bearer <AFFLUX_ADMIN_TOKEN>``."""
     bearer = HTTPBearer(auto_error=False)
@@ -86,17 +115,44 @@ def admin_auth(admin_token: str) -> Any:
     def require_admin(
         credentials: HTTPAuthorizationCredentials | None = Depends(bearer),  # noqa: B008
     ) -> None:
-        if credentials is None or credentials.scheme.lower() != "bearer":
-            raise ApiError(401, "unauthorized", "admin endpoints need Authorization: Bearer <token>")
-        if not admin_token or not hmac.compare_digest(credentials.credentials, admin_token):
-            raise ApiError(403, "forbidden", "the admin token is not valid")
+        if credentials is None:
+            raise Unauthorized("admin endpoints need Authorization: Bearer <token>")
+        if not same_secret(credentials.credentials, admin_token):
+            raise Unauthorized("the admin token is not valid", 'Bearer error="invalid_token"')
 
     return Depends(require_admin)
 
 
-def service_app(title: str, readiness: ReadinessCheck, **kwargs: Any) -> FastAPI:
-    """A FastAPI app with the shared error shape, /healthz, /readyz, /metrics and /docs."""
-    app = FastAPI(title=title, docs_url="/docs", openapi_url="/openapi.json", **kwargs)
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
+def metric_labels(scope: Scope) -> tuple[str, str]:
+    """(method, route) labels from a closed set: a standard method else ``other``; the
+    route's template (``/v1/offers/{offer_id}``) else ``unmatched``."""
+    method = scope.get("method", "")
+    route = getattr(scope.get("route"), "path", None)
+    return (method if method in KNOWN_METHODS else "other",
+            route if isinstance(route, str) else "unmatched")
+
+
+class ServiceApp(FastAPI):
+    """FastAPI whose routes, the app's own and those of every included router, read
+    JSON bodies exactly (``http_json``)."""
+
+    def include_router(self, router: APIRouter, *args: Any, **kwargs: Any) -> None:
+        adopt_routes(router)
+        super().include_router(router, *args, **kwargs)
+
+
+def service_app(
+    title: str, readiness: ReadinessCheck, *, max_body_bytes: int = MAX_BODY_BYTES,
+    max_query_bytes: int = MAX_QUERY_BYTES, **kwargs: Any,
+) -> FastAPI:
+    """A FastAPI app with the shared error shape, request bounds, exact JSON numbers,
+    /healthz, /readyz, /metrics and /docs."""
+    app = ServiceApp(title=title, docs_url="/docs", openapi_url="/openapi.json", **kwargs)
+    app.router.route_class = ExactJsonRoute
+    app.add_middleware(RequestLimits, max_body_bytes=max_body_bytes, max_query_bytes=max_query_bytes)
     app.add_exception_handler(ApiError, _api_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
@@ -105,11 +161,15 @@ def service_app(title: str, readiness: ReadinessCheck, **kwargs: Any) -> FastAPI
     @app.middleware("http")
     async def measure(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
         started = time.perf_counter()
-        response = await call_next(request)
-        route = getattr(request.scope.get("route"), "path", "unmatched")
-        HTTP_REQUESTS.labels(request.method, route, str(response.status_code)).inc()
-        HTTP_SECONDS.labels(route).observe(time.perf_counter() - started)
-        return response
+        status = 500  # what the caller gets if the app raises
+        try:
+            response = await call_next(request)
+            status = response.status_code
+            return response
+        finally:
+            method, route = metric_labels(request.scope)
+            HTTP_REQUESTS.labels(method, route, str(status)).inc()
+            HTTP_SECONDS.labels(route).observe(time.perf_counter() - started)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:
