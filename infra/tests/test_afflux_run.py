@@ -56,7 +56,7 @@ def test_afflux_run_serves_every_service_with_the_given_token_and_a_double_ctrl_
         assert all(f"http://127.0.0.1:{port}" in banner for port in ports.values())
         partners = f"http://127.0.0.1:{ports['partners']}/v1/partners/no-such-partner"
         assert httpx.get(partners, headers={"Authorization": f"Bearer {TOKEN}"}).status_code == 404
-        assert httpx.get(partners, headers={"Authorization": "Bearer guessed"}).status_code == 403
+        assert httpx.get(partners, headers={"Authorization": "Bearer guessed"}).status_code == 401
 
         os.killpg(launcher.pid, signal.SIGINT)
         time.sleep(0.3)

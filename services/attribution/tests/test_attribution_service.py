@@ -166,4 +166,4 @@ async def test_conversions_are_only_shown_to_the_admin(attribution: RunningAttri
                                                headers={"Authorization": "Bearer nope"})
 
     assert (anonymous.status_code, anonymous.json()["error"]["code"]) == (401, "unauthorized")
-    assert (wrong_token.status_code, wrong_token.json()["error"]["code"]) == (403, "forbidden")
+    assert (wrong_token.status_code, wrong_token.json()["error"]["code"]) == (401, "unauthorized")

@@ -184,7 +184,7 @@ async def test_admin_token_is_required(payouts: RunningPayouts) -> None:
     path = "/v1/partners/p-1/balance"
     assert (await payouts.fetch(path, headers={})).status_code == 401
     wrong = await payouts.fetch(path, headers={"Authorization": "Bearer wrong"})
-    assert (wrong.status_code, wrong.json()["error"]["code"]) == (403, "forbidden")
+    assert (wrong.status_code, wrong.json()["error"]["code"]) == (401, "unauthorized")
 
 
 async def test_restart_on_the_same_database_counts_old_and_new_conversions_exactly_once(
