@@ -1,0 +1,54 @@
+"""Every service's app, built as its own tests build it (``build(settings)`` on a
+database of its own), for tests of the HTTP edge that span all services.
+
+Partners is also served (its relay running), because a partners write waits for its
+events to be on the log before answering; the others are only called in-process.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import AsyncIterator, Callable
+from contextlib import AsyncExitStack
+from typing import Any
+
+import pytest
+from security_fixtures import ADMIN_TOKEN, ServiceApp
+
+from afflux_attribution.entrypoints.main import build as build_attribution
+from afflux_attribution.settings import AttributionSettings
+from afflux_infra.embedded import free_port
+from afflux_infra.testing import SessionInfrastructure, serving
+from afflux_partners.entrypoints.main import build as build_partners
+from afflux_partners.settings import PartnersSettings
+from afflux_payouts.entrypoints.main import build as build_payouts
+from afflux_payouts.settings import PayoutsSettings
+from afflux_plumbing.service import Built
+from afflux_plumbing.settings import ServiceSettings
+from afflux_tracking.entrypoints.main import build as build_tracking
+from afflux_tracking.settings import TrackingSettings
+
+BUILDS: dict[str, tuple[type[ServiceSettings], Callable[[Any], Built]]] = {
+    "partners": (PartnersSettings, build_partners),
+    "tracking": (TrackingSettings, build_tracking),
+    "attribution": (AttributionSettings, build_attribution),
+    "payouts": (PayoutsSettings, build_payouts),
+}
+SERVED = {"partners"}
+
+
+@pytest.fixture(scope="module")
+async def service_apps(infra: SessionInfrastructure) -> AsyncIterator[dict[str, ServiceApp]]:
+    apps: dict[str, ServiceApp] = {}
+    async with AsyncExitStack() as stack:
+        for name, (settings_type, build) in BUILDS.items():
+            settings = settings_type(
+                database_url=infra.new_database(), kafka_bootstrap_servers=infra.bootstrap_servers,
+                admin_token=ADMIN_TOKEN, group_prefix=f"test-{secrets.token_hex(4)}", port=free_port(),
+            )
+            runtime, app, close = build(settings)
+            stack.callback(close)
+            if name in SERVED:
+                await stack.enter_async_context(serving(runtime, app))
+            apps[name] = ServiceApp(name, app)
+        yield apps

@@ -1,0 +1,53 @@
+"""What the security tests share: the admin token, the services under test and the
+operations their OpenAPI documents."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import httpx
+from fastapi import FastAPI
+
+ADMIN_TOKEN = "security-test-admin-token-7f3a"
+ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+PUBLIC_SERVICES = frozenset({"tracking"})
+"""Services whose routes the contract opens to browsers and advertiser servers."""
+HTTP_METHODS = ("get", "put", "post", "delete", "patch", "head", "options")
+
+
+@dataclass(frozen=True)
+class ServiceApp:
+    name: str
+    app: FastAPI
+
+    def client(self, **kwargs: object) -> httpx.AsyncClient:
+        transport = httpx.ASGITransport(app=self.app)
+        return httpx.AsyncClient(transport=transport, base_url=f"http://{self.name}", **kwargs)  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class Operation:
+    method: str
+    path: str
+
+    @property
+    def concrete_path(self) -> str:
+        """The path with every parameter filled in."""
+        return re.sub(r"\{[^}]+\}", "x-1", self.path)
+
+
+def operations(app: FastAPI) -> Iterator[Operation]:
+    """Every operation the app's OpenAPI document lists."""
+    for path, item in app.openapi()["paths"].items():
+        for method in HTTP_METHODS:
+            if method in item:
+                yield Operation(method.upper(), path)
+
+
+def assert_error_shape(response: httpx.Response, status: int) -> None:
+    assert response.status_code == status, response.text
+    error = response.json()["error"]
+    assert set(error) == {"code", "message", "field"}, error
+    assert isinstance(error["code"], str) and isinstance(error["message"], str) and error["message"]
