@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from prometheus_client import REGISTRY
+from psycopg import sql
 from tally import Tally, partner_created
 
 from afflux_contracts import encode
@@ -18,6 +19,15 @@ from afflux_infra.provision import ensure_topics
 from afflux_infra.testing import eventually
 from afflux_plumbing.consume import PositionBeyondLogEnd, TrackedConsumer
 from afflux_plumbing.eventstore import ensure_schema, postgres_env
+from afflux_plumbing.logcheck import (
+    ClusterChanged,
+    LogMismatch,
+    LogStartPastPosition,
+    RecordBehindPosition,
+    check_stored_position,
+    cluster_id,
+    remember_cluster,
+)
 from afflux_plumbing.positions import Position
 from afflux_plumbing.publish import Publisher
 from afflux_plumbing.store import Changes
@@ -199,3 +209,49 @@ async def test_partition_sought_early_is_consumed_while_others_are_still_being_s
         assert store.counts() == {name: 1 for name in ("p0-a", "p0-b", "p0-c", "p0-d", "p0-e", "p1-a")}
     finally:
         store.close()
+
+
+async def test_consumer_that_finds_another_cluster_than_its_positions_came_from_stops(
+    tally: Tally, topic: str, kafka_bootstrap: str, publisher: Publisher,
+    raw_producer: AIOKafkaProducer, group_prefix: str,
+) -> None:
+    await send(raw_producer, topic, encode(partner_created("ida")))
+    async with running(consumer_for(tally, topic, kafka_bootstrap, publisher, f"{group_prefix}-a")):
+        await eventually(lambda: tally.stored_offset(topic, 0) == 0)
+    # The cluster this store consumed from is remembered beside its positions ...
+    remember_cluster(tally, await cluster_id(kafka_bootstrap))
+    with pytest.raises(ClusterChanged):
+        remember_cluster(tally, "another-cluster")
+    # ... and a store whose positions came from another cluster refuses this one.
+    tally.query(sql.SQL("UPDATE {} SET cluster_id = 'old-cluster' RETURNING 1").format(
+        tally.table("log_cluster")))
+    await send(raw_producer, topic, encode(partner_created("jo")))
+    consumer = consumer_for(tally, topic, kafka_bootstrap, publisher, f"{group_prefix}-b")
+    with pytest.raises(LogMismatch, match="old-cluster"):
+        await asyncio.wait_for(consumer.run(), timeout=30)
+    assert tally.counts() == {"ida": 1}
+
+
+async def test_records_behind_the_stored_position_after_a_rewind_stop_the_consumer(
+    tally: Tally, topic: str, kafka_bootstrap: str, publisher: Publisher,
+    raw_producer: AIOKafkaProducer, group_prefix: str,
+) -> None:
+    for name in ("kim", "lou", "max"):
+        await send(raw_producer, topic, encode(partner_created(name)))
+    consumer = consumer_for(tally, topic, kafka_bootstrap, publisher, group_prefix)
+    task = asyncio.create_task(consumer.run())
+    await eventually(lambda: tally.stored_offset(topic, 0) == 2)
+    # What a client does on its own after a log reset when allowed to: rewind.
+    consumer._consumer.seek(TopicPartition(topic, 0), 0)
+    with pytest.raises(RecordBehindPosition):
+        await asyncio.wait_for(task, timeout=30)
+    assert consumed(topic, "duplicate") == 0
+    assert tally.counts() == {"kim": 1, "lou": 1, "max": 1}
+
+
+def test_log_starting_past_the_next_record_needed_is_a_log_mismatch() -> None:
+    tp = TopicPartition("afflux.tracking.v1", 0)
+    check_stored_position(tp, stored=9, beginning=10, store="Tally")  # nothing we need is gone
+    with pytest.raises(LogStartPastPosition, match=r"now starts at 11, but Tally needs 10"):
+        check_stored_position(tp, stored=9, beginning=11, store="Tally")
+    assert issubclass(PositionBeyondLogEnd, LogMismatch)

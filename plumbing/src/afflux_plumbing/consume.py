@@ -25,11 +25,19 @@ from functools import partial
 
 import psycopg
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
-from aiokafka.errors import CommitFailedError, KafkaError, OffsetOutOfRangeError
+from aiokafka.errors import CommitFailedError, KafkaError, NoOffsetForPartitionError, OffsetOutOfRangeError
 from aiokafka.structs import ConsumerRecord
 from eventsourcing.persistence import IntegrityError, InterfaceError, OperationalError
 
 from afflux_contracts import DecodeError, Envelope, Event, decode
+from afflux_plumbing.logcheck import (
+    REMEDY,
+    PositionBeyondLogEnd,
+    check_record_offset,
+    check_stored_position,
+    cluster_id,
+    remember_cluster,
+)
 from afflux_plumbing.metrics import APPLY_SECONDS, CONSUMED, DEAD_LETTERED
 from afflux_plumbing.positions import Position
 from afflux_plumbing.publish import Publisher
@@ -59,13 +67,6 @@ class Unprocessable(Exception):
     """The record is well-formed but can never be applied; it goes to the DLQ."""
 
 
-class PositionBeyondLogEnd(RuntimeError):
-    """The stored position is past the end of the log: the log was reset or truncated.
-
-    Consuming on would either skip records or re-read old ones into a store that
-    already has them, so the consumer stops and an operator decides."""
-
-
 class _SeekToStoredPositions(ConsumerRebalanceListener):  # type: ignore[misc]
     def __init__(self, consumer: AIOKafkaConsumer, store: TrackedApplication, bootstrap_servers: str) -> None:
         self.consumer = consumer
@@ -73,6 +74,8 @@ class _SeekToStoredPositions(ConsumerRebalanceListener):  # type: ignore[misc]
         self.bootstrap_servers = bootstrap_servers
         self.error: Exception | None = None
         self.assigned: set[TopicPartition] = set()
+        self.expected: dict[TopicPartition, int] = {}
+        """Per sought partition, the lowest offset that may arrive next."""
 
     async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
         self.assigned -= set(revoked)
@@ -104,20 +107,23 @@ class _SeekToStoredPositions(ConsumerRebalanceListener):  # type: ignore[misc]
     async def _seek_to_stored_positions(self, partitions: list[TopicPartition]) -> None:
         if not partitions:
             return
+        beginnings = await self.consumer.beginning_offsets(partitions)
         ends = await self.consumer.end_offsets(partitions)
         for tp in partitions:
             stored = await asyncio.to_thread(self.store.stored_offset, tp.topic, tp.partition)
             if stored is None:
-                await self.consumer.seek_to_beginning(tp)
+                self.consumer.seek(tp, beginnings[tp])
+                self.expected[tp] = beginnings[tp]
             elif stored + 1 > ends[tp] and not await self._still_on_the_log(tp, stored):
                 raise PositionBeyondLogEnd(
                     f"stored position {tp.topic}#{tp.partition}@{stored} of "
                     f"{self.store.name} is beyond the log end ({ends[tp]}): the log was "
-                    "reset or truncated. Refusing to consume: reset the service's "
-                    "projection (or restore the log) and restart."
+                    f"reset or truncated. {REMEDY}"
                 )
             else:
+                check_stored_position(tp, stored, beginnings[tp], self.store.name)
                 self.consumer.seek(tp, stored + 1)
+                self.expected[tp] = stored + 1
             self.assigned.add(tp)
 
     async def _still_on_the_log(self, tp: TopicPartition, offset: int) -> bool:
@@ -161,12 +167,15 @@ class TrackedConsumer:
         self.group_id = group_id
         self.dead_letters = dead_letters
         self.retry_delay = retry_delay
+        self.bootstrap_servers = bootstrap_servers
         self._consumer = AIOKafkaConsumer(
             bootstrap_servers=bootstrap_servers,
             group_id=group_id,
             client_id=group_id,
             enable_auto_commit=False,
-            auto_offset_reset="earliest",
+            # Never rewind or skip on our own: every partition is sought to its stored
+            # position, and an offset the log no longer has is a LogMismatch.
+            auto_offset_reset="none",
             max_poll_records=500,
             # Some brokers (Tansu) answer a fetch only when its wait is over, not when data
             # arrives: a short wait keeps a hop's latency low at a few idle fetches a second.
@@ -179,12 +188,15 @@ class TrackedConsumer:
         return bool(self._listener.assigned)
 
     async def run(self) -> None:
-        """Consume until cancelled; raise ``PositionBeyondLogEnd`` if the log is behind us."""
+        """Consume until cancelled; raise a ``LogMismatch`` if the log is not the one our
+        positions came from (another cluster, reset, truncated, or rewound under us)."""
         await self._consumer.start()
         try:
+            seen = await cluster_id(self.bootstrap_servers)
+            await asyncio.to_thread(remember_cluster, self.store, seen)
             self._consumer.subscribe(self.topics, listener=self._listener)
             while True:
-                batches = await self._consumer.getmany(timeout_ms=500)
+                batches = await self._fetch()
                 if self._listener.error is not None:
                     raise self._listener.error
                 for tp, records in batches.items():
@@ -192,12 +204,35 @@ class TrackedConsumer:
                         # Fetched from the group's offset before the listener sought the
                         # stored position; that seek makes the consumer fetch them again.
                         continue
+                    check_record_offset(tp, records[0].offset, self._listener.expected[tp], self.store.name)
                     await self._consume_in_runs(records)
+                    self._listener.expected[tp] = records[-1].offset + 1
                 if batches:
                     await self._commit_hint()
         finally:
             with suppress(KafkaError):
                 await self._consumer.stop()
+
+    async def _fetch(self) -> dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]:
+        """The next records; an offset out of range on a sought partition is a
+        ``PositionBeyondLogEnd`` (with ``auto_offset_reset="none"`` aiokafka reports it
+        rather than rewinding). Before its seek a partition has no position of ours yet,
+        so errors about the group's offset for it are moot: the seek replaces it."""
+        try:
+            batches: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]] = (
+                await self._consumer.getmany(timeout_ms=500))
+            return batches
+        except NoOffsetForPartitionError:
+            return {}
+        except OffsetOutOfRangeError as error:
+            sought = self._listener.assigned
+            out_of_range = {tp: offset for tp, offset in error.args[0].items() if tp in sought}
+            if not out_of_range:
+                return {}
+            raise PositionBeyondLogEnd(
+                f"{self.store.name} reads {out_of_range}, which the log no longer has: the log "
+                f"was reset or truncated. {REMEDY}"
+            ) from error
 
     async def _commit_hint(self) -> None:
         with suppress(CommitFailedError, KafkaError):
