@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from afflux_tracking.domain.links import Subs, click_macros, fill_macros, new_transaction_id
+from afflux_tracking.domain.links import Subs, click_macros, fill_macros, new_transaction_id, parse_transaction_id
 
 TID = "0123456789abcdef0123456789abcdef"
 NO_SUBS = Subs()
@@ -56,7 +56,16 @@ def test_template_without_macros_is_kept_and_made_header_safe() -> None:
     )
 
 
-def test_transaction_ids_are_32_hex_characters_and_unique() -> None:
-    ids = {new_transaction_id() for _ in range(1000)}
+def test_transaction_ids_are_32_random_hex_characters_then_the_offer_and_unique() -> None:
+    ids = {new_transaction_id("0f1e2d3c") for _ in range(1000)}
     assert len(ids) == 1000
-    assert all(re.fullmatch(r"[0-9a-f]{32}", tid) for tid in ids)
+    assert all(re.fullmatch(r"[0-9a-f]{32}-0f1e2d3c", tid) for tid in ids)
+    assert all(parse_transaction_id(tid) == (tid, "0f1e2d3c") for tid in ids)
+
+
+def test_an_offer_id_that_cannot_travel_in_a_transaction_id_leaves_the_bare_hex() -> None:
+    tid = new_transaction_id("offer with spaces")
+    assert re.fullmatch(r"[0-9a-f]{32}", tid)
+    assert parse_transaction_id(tid) == (tid, None)
+    assert parse_transaction_id(tid.upper()) == (tid, None)
+    assert parse_transaction_id("zz" + tid[2:]) is None

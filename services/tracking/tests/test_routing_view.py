@@ -10,7 +10,7 @@ from datetime import timedelta
 
 import httpx
 import pytest
-from tracking_fixtures import approval, fresh_id, offer_created, partner_created
+from tracking_fixtures import POSTBACK_TOKEN, approval, fresh_id, offer_created, partner_created, security
 
 from afflux_contracts import (
     ClickRecorded,
@@ -28,8 +28,11 @@ from afflux_plumbing.eventstore import open_store
 from afflux_plumbing.positions import Position
 from afflux_plumbing.publish import Publisher
 from afflux_plumbing.store import Changes
-from afflux_tracking.application.intake import Intake
+from afflux_plumbing.catch_up import LogCatchUp
+from afflux_tracking.application.intake import Intake, IntakeSettings
 from afflux_tracking.application.routing import Tracking
+from afflux_tracking.application.routing import _security
+from afflux_tracking.domain.links import new_transaction_id
 from afflux_tracking.domain.routing import LinkState, OfferRoute, PartnerRoute
 from afflux_tracking.entrypoints.http import create_app
 
@@ -80,7 +83,8 @@ def test_view_ends_the_same_whatever_the_arrival_order_and_redelivery(store: Tra
     republished = [envelope.model_copy(update={"event_id": fresh_event.event_id})
                    for envelope, fresh_event in zip(envelopes, history(offer_id, partner_id), strict=True)]
     final = LinkState(
-        offer=OfferRoute(offer_id, DESTINATION, OfferStatus.DELETED, Visibility.PRIVATE, FALLBACK),
+        offer=OfferRoute(offer_id, DESTINATION, OfferStatus.DELETED, Visibility.PRIVATE, FALLBACK,
+                         _security(security())),
         partner=PartnerRoute(partner_id, PartnerStatus.ACTIVE),
         approved=True,
     )
@@ -92,6 +96,8 @@ def test_view_ends_the_same_whatever_the_arrival_order_and_redelivery(store: Tra
     assert not any(feed.apply(envelope) for envelope in shuffle.sample(envelopes, len(envelopes)))
     # Re-sent under new event_ids (a producer retry), in yet another order: nothing changes.
     assert all(feed.apply(envelope) for envelope in shuffle.sample(republished, len(republished)))
+    assert store.link(offer_id, partner_id) == final
+    store.load_view()  # a restart rebuilds the memory view from the committed tables
     assert store.link(offer_id, partner_id) == final
 
 
@@ -121,10 +127,13 @@ async def test_click_and_postback_answer_503_when_the_log_does_not_acknowledge(s
     async def ready() -> bool:
         return True
 
-    app = create_app(Intake(store, unreachable, publish_timeout=0.3), ready)
+    partners_log = LogCatchUp(store, "afflux.partners.v1", f"127.0.0.1:{free_port()}")
+    intake = Intake(store, unreachable, partners_log, IntakeSettings(publish_timeout=0.3, catch_up_timeout=0.3))
+    app = create_app(intake, ready)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
         click = await client.get(f"/c/{offer_id}/{partner_id}")
-        postback = await client.get("/postback", params={"transaction_id": "0" * 32})
+        postback = await client.get("/postback", params={
+            "transaction_id": new_transaction_id(offer_id), "token": POSTBACK_TOKEN})
 
     assert click.status_code == 503
     assert "Location" not in click.headers

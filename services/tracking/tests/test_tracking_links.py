@@ -47,7 +47,7 @@ async def test_valid_click_redirects_to_the_filled_destination_and_is_on_the_log
 
     assert response.status_code == 302
     transaction_id = response.headers["X-Afflux-Transaction-Id"]
-    assert re.fullmatch(r"[0-9a-f]{32}", transaction_id)
+    assert re.fullmatch(rf"[0-9a-f]{{32}}-{offer_id}", transaction_id)
     expected = (f"https://shop.example/land?tid={transaction_id}&o={offer_id}&p={partner_id}"
                 "&s1=summer%20sale&s2=a%26b%3D%C3%BC")
     assert response.headers["Location"] == expected

@@ -3,6 +3,7 @@ and reading back what the service put on ``afflux.tracking.v1``."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import secrets
 from collections.abc import Callable
@@ -14,6 +15,7 @@ import httpx
 
 from afflux_contracts import (
     TRACKING,
+    ConversionSecurity,
     Envelope,
     Event,
     OfferCreated,
@@ -30,6 +32,17 @@ from afflux_plumbing.publish import Publisher
 from afflux_tracking.application.routing import Tracking
 
 
+POSTBACK_TOKEN = "test-postback-token"
+"""Every test offer's postback token (tracking sees only its SHA-256)."""
+
+
+def security(*, token_required: bool = True, allowed_ips: tuple[str, ...] = (),
+             pixel_allowed: bool = False) -> ConversionSecurity:
+    return ConversionSecurity(token_required=token_required,
+                              token_sha256=hashlib.sha256(POSTBACK_TOKEN.encode()).hexdigest(),
+                              allowed_ips=allowed_ips, pixel_allowed=pixel_allowed)
+
+
 def fresh_id(kind: str) -> str:
     """An id no other test (or earlier run on the same broker) uses."""
     return f"{kind}-{secrets.token_hex(6)}"
@@ -42,11 +55,12 @@ def offer_created(
     status: OfferStatus = OfferStatus.ACTIVE,
     visibility: Visibility = Visibility.REQUIRE_APPROVAL,
     fallback_url: str | None = None,
+    conversion_security: ConversionSecurity | None = None,
 ) -> OfferCreated:
     return OfferCreated(
         offer_id=offer_id, name=f"offer {offer_id}", destination_url=destination_url, status=status,
         visibility=visibility, currency="USD", payout=Terms(type=PayoutType.CPA, amount="5"),
-        fallback_url=fallback_url,
+        fallback_url=fallback_url, conversion_security=conversion_security or security(),
     )
 
 
@@ -55,8 +69,10 @@ def partner_created(partner_id: str, status: PartnerStatus = PartnerStatus.ACTIV
                           status=status)
 
 
-def approval(offer_id: str, partner_id: str, approved: bool = True) -> RelationshipSet:
-    return RelationshipSet(offer_id=offer_id, partner_id=partner_id, approved=approved)
+def approval(offer_id: str, partner_id: str, approved: bool = True,
+             coupon_codes: tuple[str, ...] = ()) -> RelationshipSet:
+    return RelationshipSet(offer_id=offer_id, partner_id=partner_id, approved=approved,
+                           coupon_codes=coupon_codes)
 
 
 @dataclass

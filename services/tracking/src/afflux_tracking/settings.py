@@ -7,6 +7,7 @@ from typing import ClassVar
 from pydantic import Field
 
 from afflux_plumbing.settings import ServiceSettings
+from afflux_tracking.application.intake import IntakeSettings
 
 
 class TrackingSettings(ServiceSettings):
@@ -15,8 +16,23 @@ class TrackingSettings(ServiceSettings):
     port: int = Field(default=8002, validation_alias="AFFLUX_TRACKING_PORT")
     db_schema: str = Field(default="tracking", validation_alias="AFFLUX_TRACKING_SCHEMA")
     publish_timeout: float = Field(
-        default=5.0,
+        default=2.0,
         gt=0,
         validation_alias="AFFLUX_TRACKING_PUBLISH_TIMEOUT",
         description="seconds a click or postback waits for the broker's ack before answering 503",
     )
+    catch_up_timeout: float = Field(
+        default=3.0,
+        gt=0,
+        validation_alias="AFFLUX_TRACKING_CATCH_UP_TIMEOUT",
+        description="seconds a refused or unknown link waits for the partners log to be caught up",
+    )
+    unique_click_hours: float = Field(
+        default=24.0,
+        gt=0,
+        validation_alias="AFFLUX_TRACKING_UNIQUE_CLICK_HOURS",
+        description="a visitor's next click on the same link within this period is not unique",
+    )
+
+    def intake(self) -> IntakeSettings:
+        return IntakeSettings(self.publish_timeout, self.catch_up_timeout, self.unique_click_hours * 3600)

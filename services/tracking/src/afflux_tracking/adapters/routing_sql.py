@@ -37,6 +37,9 @@ VIEW_DDL: Sequence[str] = (
         set_at timestamptz NOT NULL,
         PRIMARY KEY (offer_id, partner_id)
     )""",
+    # Added with conversion security and the coupon register (older schemas gain them).
+    "ALTER TABLE {schema}.offers ADD COLUMN IF NOT EXISTS security jsonb",
+    "ALTER TABLE {schema}.relationships ADD COLUMN IF NOT EXISTS coupon_codes text[] NOT NULL DEFAULT '{{}}'",
 )
 
 
@@ -68,18 +71,6 @@ def newest_wins(
     return statement, (*keys.values(), *values.values(), occurred_at)
 
 
-def link_query(
-    offers: sql.Identifier, partners: sql.Identifier, relationships: sql.Identifier
-) -> sql.Composed:
-    """One round trip, three primary-key lookups: everything a click needs. An offer
-    whose status changed before its OfferCreated arrived has no destination yet and
-    reads as unknown."""
-    return sql.SQL(
-        "SELECT o.offer_id, o.destination_url, o.fallback_url, o.visibility, "
-        "o.status AS offer_status, p.partner_id, p.status AS partner_status, r.approved "
-        "FROM (SELECT %(offer_id)s::text AS offer_id, %(partner_id)s::text AS partner_id) AS link "
-        "LEFT JOIN {offers} AS o ON o.offer_id = link.offer_id AND o.destination_url IS NOT NULL "
-        "LEFT JOIN {partners} AS p ON p.partner_id = link.partner_id "
-        "LEFT JOIN {relationships} AS r "
-        "ON r.offer_id = link.offer_id AND r.partner_id = link.partner_id"
-    ).format(offers=offers, partners=partners, relationships=relationships)
+def select_all(table: sql.Identifier) -> sql.Composed:
+    """Every row of a view table: the memory view is rebuilt from them at start."""
+    return sql.SQL("SELECT * FROM {}").format(table)

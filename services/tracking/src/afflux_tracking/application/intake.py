@@ -1,27 +1,47 @@
-"""The hot path's use cases: record a click or a conversion report on the log, and
-only then tell the caller where to go (effectively-once starts with acks=all)."""
+"""The hot path's use cases: record a click, an impression or a conversion report on the
+log, and only then tell the caller where to go (effectively-once starts with acks=all).
+
+Routing reads the in-memory view. A link the view refuses (unknown, or known but not
+allowed) may have been changed a moment ago, so before a refusal is final the view
+catches up with the partners log; a link handed out by the partners API therefore works
+on its first click.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from prometheus_client import Counter
 
-from afflux_contracts import ClickRecorded, ConversionReported, Envelope, utc_now
+from afflux_contracts import (
+    ClickMethod,
+    ClickOutcome,
+    ClickRecorded,
+    ConversionReported,
+    Envelope,
+    ImpressionRecorded,
+    utc_now,
+)
 from afflux_tracking.application.routing import Tracking
 from afflux_tracking.domain.links import Subs, click_macros, fill_macros, new_transaction_id
-from afflux_tracking.domain.postbacks import ConversionReport, new_conversion_id
-from afflux_tracking.domain.routing import ClickDecision, UnknownLink, decide_click
+from afflux_tracking.domain.postbacks import ConversionReport, InvalidPostback, conversion_id_for
+from afflux_tracking.domain.routing import ClickDecision, OfferRoute, UnknownLink, decide_click
+from afflux_tracking.domain.security import Refusal
+from afflux_tracking.domain.unique import UniqueClicks
 
 PRODUCER = "tracking"
 
 log = logging.getLogger(__name__)
 
 CLICKS = Counter("afflux_tracking_clicks_total", "Clicks recorded, by outcome", ["outcome"])
-CONVERSIONS = Counter("afflux_tracking_conversions_reported_total", "Conversion reports recorded")
+IMPRESSIONS = Counter("afflux_tracking_impressions_total", "Impressions recorded, by outcome", ["outcome"])
+CONVERSIONS = Counter("afflux_tracking_conversions_reported_total", "Conversion reports recorded",
+                      ["method"])
+REFUSED = Counter("afflux_tracking_reports_refused_total", "Conversion reports refused", ["reason"])
 
 
 class Publishes(Protocol):
@@ -31,9 +51,23 @@ class Publishes(Protocol):
     async def publish(self, envelope: Envelope[Any]) -> Any: ...
 
 
+class CatchesUp(Protocol):
+    """What intake needs of the plumbing ``LogCatchUp`` on the partners log."""
+
+    async def caught_up(self, timeout: float) -> bool: ...
+
+
 class Unavailable(Exception):
-    """The log or the routing view cannot be reached: nothing was recorded, the caller
-    should retry (never a redirect for a click that is not on the log)."""
+    """The log cannot be reached: nothing was recorded, the caller should retry (never a
+    redirect for a click that is not on the log)."""
+
+
+class ReportRefused(Exception):
+    """A conversion report the offer's security refuses (401/403); nothing is recorded."""
+
+    def __init__(self, refusal: Refusal) -> None:
+        super().__init__(refusal.value)
+        self.refusal = refusal
 
 
 @dataclass(frozen=True)
@@ -46,6 +80,11 @@ class Visit:
     ip: str | None = None
     user_agent: str | None = None
     referer: str | None = None
+    traffic: ClickOutcome = ClickOutcome.VALID
+    """What the request itself says: a person (``valid``), a bot or a prefetch."""
+    visitor: str | None = None
+    """Who, for unique clicks: the visitor cookie, else IP and user agent."""
+    method: ClickMethod = ClickMethod.REDIRECT
 
 
 @dataclass(frozen=True)
@@ -56,27 +95,32 @@ class RecordedClick:
     decision: ClickDecision
 
 
-class Intake:
-    """Clicks and conversion reports onto ``afflux.tracking.v1``."""
+@dataclass
+class IntakeSettings:
+    publish_timeout: float = 2.0
+    catch_up_timeout: float = 3.0
+    unique_click_seconds: float = 24 * 3600.0
 
-    def __init__(self, store: Tracking, publisher: Publishes, publish_timeout: float = 5.0) -> None:
-        self.store = store
-        self.publisher = publisher
-        self.publish_timeout = publish_timeout
+
+@dataclass
+class Intake:
+    """Clicks, impressions and conversion reports onto ``afflux.tracking.v1``."""
+
+    store: Tracking
+    publisher: Publishes
+    partners_log: CatchesUp
+    settings: IntakeSettings = field(default_factory=IntakeSettings)
+
+    def __post_init__(self) -> None:
+        self.unique = UniqueClicks(self.settings.unique_click_seconds)
 
     async def record_click(self, visit: Visit) -> RecordedClick | UnknownLink:
         """Route the click by the view, put it on the log with its outcome, return it.
         A link to an unknown offer or partner is not a click and is not recorded."""
-        try:
-            link = await asyncio.to_thread(self.store.link, visit.offer_id, visit.partner_id)
-        except Exception as error:
-            # Database down, pool closed or exhausted: no way to route, so nothing to record.
-            log.exception("routing view unavailable for %s/%s", visit.offer_id, visit.partner_id)
-            raise Unavailable("the routing view is unavailable") from error
-        decision = decide_click(link)
+        decision = await self._route(visit)
         if isinstance(decision, UnknownLink):
             return decision
-        transaction_id = new_transaction_id()
+        transaction_id = new_transaction_id(visit.offer_id)
         redirect_url = None
         if decision.target is not None:
             macros = click_macros(transaction_id, visit.offer_id, visit.partner_id, visit.subs)
@@ -91,16 +135,42 @@ class Intake:
             ip=visit.ip,
             user_agent=visit.user_agent,
             referer=visit.referer,
+            unique=self._unique(visit, decision),
+            method=visit.method,
             **visit.subs.as_dict(),
         )
         await self._publish(Envelope.wrap(click, producer=PRODUCER, occurred_at=click.clicked_at))
         CLICKS.labels(outcome=click.outcome.value).inc()
         return RecordedClick(click, decision)
 
-    async def report_conversion(self, report: ConversionReport, ip: str | None) -> ConversionReported:
-        """Put a validated postback on the log, keyed by its transaction_id (or coupon)."""
+    async def record_impression(self, visit: Visit) -> ImpressionRecorded | UnknownLink:
+        """An impression of a partner's creative, routed by the same rules as a click."""
+        decision = await self._route(visit)
+        if isinstance(decision, UnknownLink):
+            return decision
+        impression = ImpressionRecorded(
+            impression_id=new_transaction_id(visit.offer_id), offer_id=visit.offer_id,
+            partner_id=visit.partner_id, impressed_at=utc_now(), outcome=decision.outcome,
+            ip=visit.ip, user_agent=visit.user_agent, referer=visit.referer, **visit.subs.as_dict(),
+        )
+        await self._publish(Envelope.wrap(impression, producer=PRODUCER, occurred_at=impression.impressed_at))
+        IMPRESSIONS.labels(outcome=impression.outcome.value).inc()
+        return impression
+
+    async def report_conversion(
+        self, report: ConversionReport, ip: str | None, *, idempotency_key: str | None = None,
+        pixel: bool = False,
+    ) -> ConversionReported:
+        """Check a validated report against its offer's security, then put it on the log,
+        keyed by its transaction_id (or coupon), under an id that is the same for a retry."""
+        offer = await self._reported_offer(report)
+        refusal = self._refusal(offer, report, ip, pixel)
+        if refusal is not None:
+            REFUSED.labels(reason=refusal.value).inc()
+            raise ReportRefused(refusal)
+        method = "pixel" if pixel else "postback"
         conversion = ConversionReported(
-            conversion_id=new_conversion_id(),
+            conversion_id=conversion_id_for(report, offer.offer_id, idempotency_key),
             transaction_id=report.transaction_id,
             coupon_code=report.coupon_code,
             event=report.event,
@@ -108,23 +178,76 @@ class Intake:
             currency=report.currency,
             order_id=report.order_id,
             reported_at=utc_now(),
-            method="postback",
+            method=method,
             ip=ip,
+            offer_id=offer.offer_id,
         )
         await self._publish(
             Envelope.wrap(conversion, producer=PRODUCER, occurred_at=conversion.reported_at)
         )
-        CONVERSIONS.inc()
+        CONVERSIONS.labels(method=method).inc()
         return conversion
+
+    async def _route(self, visit: Visit) -> ClickDecision | UnknownLink:
+        decision = decide_click(self.store.link(visit.offer_id, visit.partner_id), visit.traffic)
+        if isinstance(decision, ClickDecision) and decision.outcome is visit.traffic:
+            return decision  # the link allows it: nothing the view could have missed matters
+        if not await self.partners_log.caught_up(self.settings.catch_up_timeout):
+            log.warning("deciding %s/%s without catching up with the partners log",
+                        visit.offer_id, visit.partner_id)
+        return decide_click(self.store.link(visit.offer_id, visit.partner_id), visit.traffic)
+
+    def _unique(self, visit: Visit, decision: ClickDecision) -> bool:
+        if not decision.valid:
+            return False
+        visitor = visit.visitor or f"{visit.ip}|{visit.user_agent}"
+        return self.unique.is_unique(visitor, visit.offer_id, visit.partner_id, time.monotonic())
+
+    async def _reported_offer(self, report: ConversionReport) -> OfferRoute:
+        """The offer a report is checked against: the one its transaction_id or
+        ``offer_id`` names, else the one its coupon code is registered on."""
+        offer = self._offer_of(report)
+        if offer is None:
+            await self.partners_log.caught_up(self.settings.catch_up_timeout)
+            offer = self._offer_of(report)
+        if offer is not None:
+            return offer
+        if report.offer_id is not None:
+            field = "transaction_id" if report.transaction_id else "offer_id"
+            raise InvalidPostback(field, f"offer {report.offer_id!r} does not exist")
+        if report.transaction_id is not None:
+            raise InvalidPostback("offer_id", "this transaction_id does not name its offer: add offer_id")
+        offers = self.store.view.coupon_offers(report.coupon_code or "")
+        if offers:
+            raise InvalidPostback("offer_id", f"coupon code {report.coupon_code!r} is on several offers: "
+                                  "add offer_id")
+        raise InvalidPostback("coupon_code", f"coupon code {report.coupon_code!r} is not registered")
+
+    def _offer_of(self, report: ConversionReport) -> OfferRoute | None:
+        if report.offer_id is not None:
+            return self.store.view.offer(report.offer_id)
+        if report.transaction_id is None and report.coupon_code is not None:
+            offers = self.store.view.coupon_offers(report.coupon_code)
+            if len(offers) == 1:
+                return self.store.view.offer(offers[0])
+        return None
+
+    @staticmethod
+    def _refusal(offer: OfferRoute, report: ConversionReport, ip: str | None, pixel: bool) -> Refusal | None:
+        if offer.security is None:
+            return None  # an offer from before conversion security existed
+        if pixel:
+            return offer.security.check_pixel()
+        return offer.security.check_postback(report.token, ip)
 
     async def _publish(self, envelope: Envelope[Any]) -> None:
         try:
-            await asyncio.wait_for(self.publisher.publish(envelope), self.publish_timeout)
+            await asyncio.wait_for(self.publisher.publish(envelope), self.settings.publish_timeout)
         except Exception as error:
             # Whatever kept the broker from acknowledging (unreachable, no leader, closed
             # producer, slower than a visitor can wait), the fact is not known to be on the
             # log and the caller must not be told otherwise. A send that completes after
             # the timeout leaves a recorded click nobody followed: harmless, unlike the
-            # opposite.
+            # opposite. A postback retried after the 503 gets the same conversion_id.
             log.error("could not publish %s %s: %r", envelope.event_type, envelope.event_id, error)
             raise Unavailable("the event log is unavailable") from error

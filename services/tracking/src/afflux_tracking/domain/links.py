@@ -21,9 +21,29 @@ _MACRO = re.compile(r"\{(" + "|".join(MACRO_NAMES) + r")\}")
 _LOCATION_SAFE = ":/?#[]@!$&'()*+,;=%"
 
 
-def new_transaction_id() -> str:
-    """A click's unique id: 32 lowercase hex characters (a random UUID4)."""
-    return uuid4().hex
+_TRANSACTION_ID = re.compile(r"([0-9a-fA-F]{32})(?:-([A-Za-z0-9_-]{1,64}))?")
+TRANSACTION_ID_PATTERN = _TRANSACTION_ID.pattern
+
+
+def new_transaction_id(offer_id: str) -> str:
+    """A click's unique id: 32 random lowercase hex characters, then ``-`` and the offer's
+    id, so a postback that carries only the transaction_id names the offer whose token
+    and allowed IPs it must satisfy. An offer id that cannot travel that way (not
+    ``[A-Za-z0-9_-]{1,64}``) leaves the bare 32 hex: its postbacks name ``offer_id``."""
+    random_part = uuid4().hex
+    if _TRANSACTION_ID.fullmatch(f"{random_part}-{offer_id}"):
+        return f"{random_part}-{offer_id}"
+    return random_part
+
+
+def parse_transaction_id(value: str) -> tuple[str, str | None] | None:
+    """A transaction_id in canonical form (hex part lower-cased) and the offer it names,
+    or ``None`` if it is not one this tracker issues."""
+    match = _TRANSACTION_ID.fullmatch(value)
+    if match is None:
+        return None
+    random_part, offer_id = match.group(1).lower(), match.group(2)
+    return (f"{random_part}-{offer_id}" if offer_id else random_part), offer_id
 
 
 @dataclass(frozen=True)

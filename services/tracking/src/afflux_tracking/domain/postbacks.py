@@ -7,13 +7,16 @@ conversions are kept and reported, not refused at the door.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
-from uuid import uuid4
 
-POSTBACK_FIELDS = ("transaction_id", "coupon_code", "event", "amount", "currency", "order_id")
+from afflux_tracking.domain.links import parse_transaction_id
+
+POSTBACK_FIELDS = ("transaction_id", "coupon_code", "event", "amount", "currency", "order_id",
+                   "offer_id", "token")
 """The parameters a postback may carry; any others are ignored."""
 
 MAX_AMOUNT_PLACES = 4
@@ -21,7 +24,6 @@ MAX_AMOUNT_DIGITS = 15
 MAX_TEXT = 200
 MAX_EVENT = 100
 
-_TRANSACTION_ID = re.compile(r"[0-9a-fA-F]{32}")
 _AMOUNT = re.compile(rf"[0-9]{{1,{MAX_AMOUNT_DIGITS}}}(\.[0-9]+)?")
 _CURRENCY = re.compile(r"[A-Za-z]{3}")
 
@@ -45,10 +47,22 @@ class ConversionReport:
     amount: Decimal | None
     currency: str | None
     order_id: str | None
+    offer_id: str | None = None
+    """The offer the report names: the one in its transaction_id, or its ``offer_id``."""
+    token: str | None = None
 
 
-def new_conversion_id() -> str:
-    return uuid4().hex
+def conversion_id_for(report: ConversionReport, offer_id: str, idempotency_key: str | None) -> str:
+    """The conversion's id, a function of what identifies the report: the caller's
+    ``Idempotency-Key`` (per offer), else (offer, transaction_id or coupon, event,
+    order_id). A retried postback (after a timeout or a 503) gets the same id, so it is
+    one conversion however often it reaches the log."""
+    if idempotency_key is not None:
+        basis: tuple[str, ...] = ("idempotency-key", offer_id, idempotency_key)
+    else:
+        basis = ("report", offer_id, report.transaction_id or "",
+                 (report.coupon_code or "").upper(), report.event, report.order_id or "")
+    return hashlib.sha256("\x1f".join(basis).encode("utf-8", "surrogatepass")).hexdigest()[:32]
 
 
 def parse_postback(params: Mapping[str, str]) -> ConversionReport:
@@ -59,15 +73,24 @@ def parse_postback(params: Mapping[str, str]) -> ConversionReport:
     coupon_code = given.get("coupon_code")
     if transaction_id is None and coupon_code is None:
         raise InvalidPostback("transaction_id", "a conversion needs a transaction_id or a coupon_code")
-    if transaction_id is not None and not _TRANSACTION_ID.fullmatch(transaction_id):
-        raise InvalidPostback("transaction_id", "transaction_id must be the 32 hex characters of a click")
+    offer_id = _bounded(given, "offer_id", MAX_TEXT)
+    if transaction_id is not None:
+        parsed = parse_transaction_id(transaction_id)
+        if parsed is None:
+            raise InvalidPostback("transaction_id", "transaction_id must be the one a click was given")
+        transaction_id, named = parsed
+        if named is not None and offer_id is not None and named != offer_id:
+            raise InvalidPostback("offer_id", "offer_id is not the offer of this transaction_id")
+        offer_id = named or offer_id
     return ConversionReport(
-        transaction_id=transaction_id.lower() if transaction_id is not None else None,
+        transaction_id=transaction_id,
         coupon_code=_bounded(given, "coupon_code", MAX_TEXT),
         event=_event(given.get("event", "conversion")),
         amount=_amount(given.get("amount")),
         currency=_currency(given.get("currency")),
         order_id=_bounded(given, "order_id", MAX_TEXT),
+        offer_id=offer_id,
+        token=_bounded(given, "token", MAX_TEXT),
     )
 
 

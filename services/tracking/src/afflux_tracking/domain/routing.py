@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from afflux_contracts import ClickOutcome, OfferStatus, PartnerStatus, Visibility
+from afflux_tracking.domain.security import PostbackSecurity
 
 
 @dataclass(frozen=True)
@@ -22,6 +23,8 @@ class OfferRoute:
     status: OfferStatus
     visibility: Visibility
     fallback_url: str | None = None
+    security: PostbackSecurity | None = None
+    """Who may report its conversions (``None``: an offer from before security existed)."""
 
 
 @dataclass(frozen=True)
@@ -93,11 +96,14 @@ def may_run(visibility: Visibility, approved: bool | None) -> bool:
     return approved is True
 
 
-def decide_click(link: LinkState) -> ClickDecision | UnknownLink:
-    """Route one click on ``link``."""
+def decide_click(link: LinkState, traffic: ClickOutcome = ClickOutcome.VALID) -> ClickDecision | UnknownLink:
+    """Route one click on ``link``; ``traffic`` is what the visitor's request itself says
+    (a bot or a prefetch), checked after the link's own rules."""
     if link.offer is None or link.partner is None:
         return UnknownLink(offer_known=link.offer is not None, partner_known=link.partner is not None)
     outcome = click_outcome(link.offer, link.partner, link.approved)
+    if outcome is ClickOutcome.VALID:
+        outcome = traffic
     if outcome is ClickOutcome.VALID:
         return ClickDecision(outcome, link.offer.destination_url)
     return ClickDecision(outcome, link.offer.fallback_url or None)
@@ -108,5 +114,7 @@ REFUSALS: dict[ClickOutcome, str] = {
     ClickOutcome.OFFER_INACTIVE: "the offer is not active",
     ClickOutcome.PARTNER_INACTIVE: "the partner is not active",
     ClickOutcome.PARTNER_NOT_APPROVED: "the partner is not approved to run this offer",
+    ClickOutcome.BOT: "the visitor is an automated client",
+    ClickOutcome.PREFETCH: "the request is a prefetch or a probe, not a visit",
 }
 """Why an invalid click was not sent to the offer, in words a visitor can read."""

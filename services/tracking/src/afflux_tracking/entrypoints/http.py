@@ -1,37 +1,89 @@
-"""Tracking's public HTTP edge: tracking-link redirects and conversion postbacks.
+"""Tracking's public HTTP edge: tracking links, impressions, direct clicks, conversion
+postbacks and the conversion pixel.
 
-Both routes are unauthenticated (browsers and advertiser servers call them) and both
-answer only after their event is acknowledged by the broker.
+Every route is unauthenticated at the HTTP level (browsers and advertiser servers call
+them); conversion reports are checked against their offer's postback token, allowed
+IPs and pixel switch. Each route answers only after its event is acknowledged by the
+broker. Clicks and impressions are served by the bare ASGI ``TrackingEdge`` in front of
+this app; the routes below document them and answer the same way.
 """
 
 from __future__ import annotations
 
-from typing import Annotated
+from dataclasses import replace
+from typing import Annotated, Any
 
-from fastapi import FastAPI, Query, Request
+from fastapi import FastAPI, Header, Query, Request
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, ConfigDict, Field
 
+from afflux_contracts import ClickMethod
 from afflux_plumbing.http import NotFound, ReadinessCheck, error_body, service_app
-from afflux_tracking.application.intake import Intake, Unavailable, Visit
-from afflux_tracking.domain.links import Subs
+from afflux_tracking.application.intake import Intake, ReportRefused, Unavailable
 from afflux_tracking.domain.postbacks import InvalidPostback, parse_postback
-from afflux_tracking.domain.routing import REFUSALS, UnknownLink
+from afflux_tracking.domain.routing import UnknownLink
+from afflux_tracking.domain.security import REFUSAL_MESSAGES, Refusal
+from afflux_tracking.entrypoints.edge import (
+    GIF,
+    MAX_SUB,
+    BadVisit,
+    Raw,
+    TrackingEdge,
+    respond_click,
+    respond_impression,
+    visit_of,
+)
 from afflux_tracking.entrypoints.postback_params import postback_params
 
-MAX_SUB = 500
-MAX_HEADER_KEPT = 2000
-TRANSACTION_HEADER = "X-Afflux-Transaction-Id"
-NO_STORE = {"Cache-Control": "no-store"}  # every visit is a new click: never cache a redirect
+TOKEN_HEADER = "X-Afflux-Postback-Token"
+MAX_IDEMPOTENCY_KEY = 200
+NO_STORE = {"Cache-Control": "no-store"}
 
 Sub = Annotated[str | None, Query(max_length=MAX_SUB, description="partner's own parameter")]
 Param = Annotated[str | None, Query()]
+Id = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
+SubField = Annotated[str | None, Field(default=None, max_length=MAX_SUB)]
+
+
+class DirectClickIn(BaseModel):
+    """A click registered by the advertiser's page (direct linking: no redirect)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    offer_id: Id
+    partner_id: Id
+    sub1: SubField = None
+    sub2: SubField = None
+    sub3: SubField = None
+    sub4: SubField = None
+    sub5: SubField = None
+
+
+class DirectClickOut(BaseModel):
+    transaction_id: str
+    outcome: str
+    unique: bool
 
 
 def create_app(intake: Intake, readiness: ReadinessCheck) -> FastAPI:
+    """The tracking app; the bare click/impression edge is its outermost middleware (added
+    last), so a click passes no other middleware and no router."""
     app = service_app("Afflux tracking", readiness)
+    app.add_middleware(CORSMiddleware, allow_origins=["*"], allow_methods=["GET", "POST"],
+                       allow_headers=["Content-Type", "Idempotency-Key", TOKEN_HEADER],
+                       expose_headers=["X-Afflux-Transaction-Id"], max_age=600)
     app.add_exception_handler(Unavailable, _unavailable)
     app.add_exception_handler(InvalidPostback, _invalid_postback)
+    app.add_exception_handler(ReportRefused, _refused)
+    app.add_exception_handler(BadVisit, _bad_visit)
+    _link_routes(app, intake)
+    _conversion_routes(app, intake)
+    app.add_middleware(TrackingEdge, intake=intake)
+    return app
 
+
+def _link_routes(app: FastAPI, intake: Intake) -> None:
     @app.get("/c/{offer_id}/{partner_id}", status_code=302, tags=["tracking"],
              responses={302: {"description": "redirect to the offer (or its fallback URL)"},
                         404: {"description": "unknown link, or refused click with no fallback"},
@@ -40,53 +92,92 @@ def create_app(intake: Intake, readiness: ReadinessCheck) -> FastAPI:
         offer_id: str, partner_id: str, request: Request,
         sub1: Sub = None, sub2: Sub = None, sub3: Sub = None, sub4: Sub = None, sub5: Sub = None,
     ) -> Response:
-        """Record a click and send the visitor where the offer allows."""
-        visit = Visit(
-            offer_id=offer_id,
-            partner_id=partner_id,
-            subs=Subs(sub1, sub2, sub3, sub4, sub5),
-            ip=request.client.host if request.client else None,
-            user_agent=_header(request, "user-agent"),
-            referer=_header(request, "referer"),
-        )
+        """Record a click and send the visitor where the offer allows. Bots, prefetches
+        and ``HEAD`` probes are recorded as such and never reach the offer."""
+        return _response(await respond_click(intake, request.scope, offer_id, partner_id))
+
+    @app.get("/i/{offer_id}/{partner_id}", tags=["tracking"],
+             responses={200: {"content": {"image/gif": {}}, "description": "a 1x1 transparent GIF"}})
+    async def impression(
+        offer_id: str, partner_id: str, request: Request,
+        sub1: Sub = None, sub2: Sub = None, sub3: Sub = None, sub4: Sub = None, sub5: Sub = None,
+    ) -> Response:
+        """Record an impression of a partner's creative."""
+        return _response(await respond_impression(intake, request.scope, offer_id, partner_id))
+
+    @app.post("/v1/clicks", tags=["tracking"], response_model=DirectClickOut,
+              responses={404: {"description": "unknown offer or partner"}})
+    async def direct_click(body: DirectClickIn, request: Request) -> Any:
+        """Direct linking: the advertiser's landing page registers the click (CORS open)
+        and keeps the transaction_id for its postback."""
+        visit, _ = visit_of(request.scope, body.offer_id, body.partner_id)
+        visit = replace(visit, method=ClickMethod.DIRECT, subs=replace(
+            visit.subs, sub1=body.sub1, sub2=body.sub2, sub3=body.sub3, sub4=body.sub4, sub5=body.sub5))
         recorded = await intake.record_click(visit)
         if isinstance(recorded, UnknownLink):
             raise NotFound("link_not_found", recorded.message)
-        headers = {**NO_STORE, TRANSACTION_HEADER: recorded.click.transaction_id}
-        if recorded.click.redirect_url is None:
-            outcome = recorded.decision.outcome
-            message = f"{REFUSALS[outcome]} and it has no fallback URL; the click was recorded"
-            return JSONResponse(error_body(outcome.value, message), status_code=404, headers=headers)
-        return Response(status_code=302, headers={**headers, "Location": recorded.click.redirect_url})
+        click = recorded.click
+        return DirectClickOut(transaction_id=click.transaction_id, outcome=click.outcome.value,
+                              unique=click.unique)
 
-    @app.get("/postback", tags=["conversions"])
+
+def _conversion_routes(app: FastAPI, intake: Intake) -> None:
+    refusals: dict[int | str, dict[str, Any]] = {
+        401: {"description": "missing or wrong postback token; nothing recorded"},
+        403: {"description": "not from an allowed IP (or pixel not allowed); nothing recorded"},
+        503: {"description": "the report could not be recorded; retry (same conversion_id)"},
+    }
+
+    @app.get("/postback", tags=["conversions"], responses=refusals)
     async def postback_get(
         request: Request,
         transaction_id: Param = None, event: Param = None, amount: Param = None,
         currency: Param = None, order_id: Param = None, coupon_code: Param = None,
+        offer_id: Param = None, token: Param = None,
+        x_afflux_postback_token: Annotated[str | None, Header()] = None,
+        idempotency_key: Annotated[str | None, Header(max_length=MAX_IDEMPOTENCY_KEY)] = None,
     ) -> dict[str, str]:
         """Report a conversion by server-to-server postback (query string)."""
-        return await _report(request, dict(request.query_params))
+        return await _report(request, dict(request.query_params), x_afflux_postback_token, idempotency_key)
 
-    @app.post("/postback", tags=["conversions"])
-    async def postback_post(request: Request) -> dict[str, str]:
+    @app.post("/postback", tags=["conversions"], responses=refusals)
+    async def postback_post(
+        request: Request,
+        x_afflux_postback_token: Annotated[str | None, Header()] = None,
+        idempotency_key: Annotated[str | None, Header(max_length=MAX_IDEMPOTENCY_KEY)] = None,
+    ) -> dict[str, str]:
         """Report a conversion with the same parameters in the query string, a
         form-encoded body or a JSON object."""
-        return await _report(request, await postback_params(request))
+        params = await postback_params(request)
+        return await _report(request, params, x_afflux_postback_token, idempotency_key)
 
-    async def _report(request: Request, params: dict[str, str]) -> dict[str, str]:
+    @app.get("/pixel", tags=["conversions"], responses={
+        200: {"content": {"image/gif": {}}, "description": "a 1x1 transparent GIF"}, **refusals})
+    async def pixel(
+        request: Request,
+        transaction_id: Param = None, event: Param = None, amount: Param = None,
+        currency: Param = None, order_id: Param = None, coupon_code: Param = None, offer_id: Param = None,
+    ) -> Response:
+        """Report a conversion from the shopper's browser (offers that allow the pixel)."""
+        report = parse_postback(dict(request.query_params))
+        await intake.report_conversion(report, _ip(request), pixel=True)
+        return Response(GIF, media_type="image/gif", headers=NO_STORE)
+
+    async def _report(request: Request, params: dict[str, str], header_token: str | None,
+                      idempotency_key: str | None) -> dict[str, str]:
         report = parse_postback(params)
-        ip = request.client.host if request.client else None
-        conversion = await intake.report_conversion(report, ip)
+        if header_token:
+            report = replace(report, token=header_token)
+        conversion = await intake.report_conversion(report, _ip(request), idempotency_key=idempotency_key)
         return {"conversion_id": conversion.conversion_id}
 
-    return app
+
+def _ip(request: Request) -> str | None:
+    return request.client.host if request.client else None
 
 
-def _header(request: Request, name: str) -> str | None:
-    """A request header as recorded on the click (bounded: headers are caller input)."""
-    value = request.headers.get(name)
-    return value[:MAX_HEADER_KEPT] if value is not None else None
+def _response(raw: Raw) -> Response:
+    return Response(raw.body, status_code=raw.status, headers=dict(raw.headers))
 
 
 async def _unavailable(_: Request, error: Exception) -> Response:
@@ -101,3 +192,15 @@ async def _invalid_postback(_: Request, error: Exception) -> Response:
     assert isinstance(error, InvalidPostback)
     return JSONResponse(error_body("invalid_request", error.message, error.field), status_code=422)
 
+
+async def _bad_visit(_: Request, error: Exception) -> Response:
+    assert isinstance(error, BadVisit)
+    return JSONResponse(error_body("invalid_request", error.message, error.field), status_code=422)
+
+
+async def _refused(_: Request, error: Exception) -> Response:
+    assert isinstance(error, ReportRefused)
+    refusal = error.refusal
+    status = 401 if refusal in (Refusal.TOKEN_MISSING, Refusal.TOKEN_INVALID) else 403
+    field = "token" if status == 401 else None
+    return JSONResponse(error_body(refusal.value, REFUSAL_MESSAGES[refusal], field), status_code=status)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from afflux_contracts import PARTNERS
+from afflux_plumbing.catch_up import LogCatchUp
 from afflux_plumbing.eventstore import open_store
 from afflux_plumbing.service import Built, ServiceRuntime, run_service
 from afflux_tracking.application.intake import Intake
@@ -17,7 +18,9 @@ def build(settings: TrackingSettings) -> Built:
     store = open_store(Tracking, settings.database_url, settings.db_schema)
     runtime = ServiceRuntime(settings)
     runtime.consume(store, [PARTNERS.name], store.apply_partner_event, group="partners")
-    app = create_app(Intake(store, runtime.publisher, settings.publish_timeout), runtime.ready)
+    partners_log = LogCatchUp(store, PARTNERS.name, settings.kafka_bootstrap_servers)
+    app = create_app(Intake(store, runtime.publisher, partners_log, settings.intake()), runtime.ready)
+    app.router.add_event_handler("shutdown", partners_log.stop)
     app.state.tracking = store
     return runtime, app, store.close
 

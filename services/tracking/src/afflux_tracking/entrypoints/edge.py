@@ -1,0 +1,227 @@
+"""The hot path as a bare ASGI layer: tracking-link clicks (``GET|HEAD /c/{offer}/{partner}``)
+and impressions (``GET /i/{offer}/{partner}``) are answered here, in front of FastAPI,
+which serves everything else (postbacks, direct clicks, health, metrics, OpenAPI).
+
+A click costs a dictionary lookup in the memory view, one envelope and one acks=all
+publish; routing, validation and dependency injection per request would cost more
+than that. FastAPI still documents both routes, and its handlers call the same
+``respond_*`` functions, so there is one implementation.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+from collections.abc import Awaitable, Callable, MutableMapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qsl
+
+from afflux_contracts import ClickOutcome
+from afflux_plumbing.http import error_body
+from afflux_tracking.application.intake import Intake, Unavailable, Visit
+from afflux_tracking.domain.links import SUB_NAMES, Subs
+from afflux_tracking.domain.routing import REFUSALS, UnknownLink
+from afflux_tracking.domain.visitors import traffic_outcome
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+log = logging.getLogger(__name__)
+
+MAX_SUB = 500
+MAX_QUERY = 8192
+MAX_QUERY_FIELDS = 50
+MAX_HEADER_KEPT = 2000
+VISITOR_COOKIE = "afx_v"
+VISITOR_COOKIE_SECONDS = 400 * 24 * 3600
+TRANSACTION_HEADER = "X-Afflux-Transaction-Id"
+GIF = (b"GIF89a\x01\x00\x01\x00\x80\x00\x00\x00\x00\x00\xff\xff\xff!\xf9\x04\x01\x00\x00\x00\x00"
+       b",\x00\x00\x00\x00\x01\x00\x01\x00\x00\x02\x02D\x01\x00;")
+"""A transparent 1x1 GIF: what an impression or a conversion pixel answers."""
+
+_CONTROL = {chr(code) for code in (*range(0x20), 0x7F)}
+
+
+@dataclass(frozen=True)
+class Raw:
+    """A finished response: status, headers, body."""
+
+    status: int
+    headers: list[tuple[str, str]]
+    body: bytes = b""
+
+
+class BadVisit(ValueError):
+    def __init__(self, field: str | None, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+        self.message = message
+
+
+def _json(status: int, document: dict[str, Any], headers: list[tuple[str, str]] | None = None) -> Raw:
+    return Raw(status, [("content-type", "application/json"), ("cache-control", "no-store"),
+                        *(headers or [])], json.dumps(document).encode())
+
+
+def _error(status: int, code: str, message: str, field: str | None = None,
+           headers: list[tuple[str, str]] | None = None) -> Raw:
+    return _json(status, error_body(code, message, field), headers)
+
+
+def _gif(status: int = 200) -> Raw:
+    return Raw(status, [("content-type", "image/gif"), ("cache-control", "no-store")], GIF)
+
+
+def query_params(scope: Scope) -> dict[str, str]:
+    """The query string's parameters (first value wins), bounded in size and count."""
+    raw: bytes = scope.get("query_string", b"")
+    if len(raw) > MAX_QUERY:
+        raise BadVisit(None, f"the query string must be at most {MAX_QUERY} bytes")
+    try:
+        pairs = parse_qsl(raw.decode("latin-1"), keep_blank_values=True, max_num_fields=MAX_QUERY_FIELDS)
+    except ValueError as error:
+        raise BadVisit(None, f"the query string cannot be read: {error}") from error
+    params: dict[str, str] = {}
+    for name, value in pairs:
+        params.setdefault(name, value)
+    return params
+
+
+def subs_of(params: dict[str, str]) -> Subs:
+    """sub1..sub5 as given (empty is absent); too long or with control characters: refused."""
+    values: dict[str, str | None] = {}
+    for name in SUB_NAMES:
+        value = params.get(name) or None
+        if value is not None and len(value) > MAX_SUB:
+            raise BadVisit(name, f"{name} must be at most {MAX_SUB} characters")
+        if value is not None and not _CONTROL.isdisjoint(value):
+            raise BadVisit(name, f"{name} must not contain control characters")
+        values[name] = value
+    return Subs(**values)
+
+
+def headers_of(scope: Scope) -> dict[str, str]:
+    return {name.decode("latin-1"): value.decode("latin-1") for name, value in scope.get("headers", ())}
+
+
+def _kept(value: str | None) -> str | None:
+    return value[:MAX_HEADER_KEPT] if value is not None else None
+
+
+def visitor_cookie(headers: dict[str, str]) -> str | None:
+    for part in headers.get("cookie", "").split(";"):
+        name, _, value = part.strip().partition("=")
+        if name == VISITOR_COOKIE and 0 < len(value) <= 64:
+            return value
+    return None
+
+
+def visit_of(scope: Scope, offer_id: str, partner_id: str) -> tuple[Visit, str | None]:
+    """The visit a request on a link makes, and a new visitor cookie to set (if any)."""
+    headers = headers_of(scope)
+    subs = subs_of(query_params(scope))
+    client = scope.get("client")
+    user_agent = _kept(headers.get("user-agent"))
+    cookie = visitor_cookie(headers)
+    new_cookie = None if cookie is not None else secrets.token_hex(16)
+    visit = Visit(
+        offer_id=offer_id, partner_id=partner_id, subs=subs,
+        ip=client[0] if client else None, user_agent=user_agent, referer=_kept(headers.get("referer")),
+        traffic=traffic_outcome(scope["method"], user_agent, headers),
+        visitor=cookie,
+    )
+    return visit, new_cookie
+
+
+async def respond_click(intake: Intake, scope: Scope, offer_id: str, partner_id: str) -> Raw:
+    """Record a click and answer where its visitor goes."""
+    try:
+        visit, new_cookie = visit_of(scope, offer_id, partner_id)
+        recorded = await intake.record_click(visit)
+    except BadVisit as error:
+        return _error(422, "invalid_request", error.message, error.field)
+    except Unavailable as error:
+        return _unavailable(error)
+    if isinstance(recorded, UnknownLink):
+        return _error(404, "link_not_found", recorded.message)
+    headers = [("cache-control", "no-store"), (TRANSACTION_HEADER.lower(), recorded.click.transaction_id)]
+    if new_cookie is not None and visit.traffic is ClickOutcome.VALID:
+        secure = "; Secure" if scope.get("scheme") == "https" else ""
+        headers.append(("set-cookie", f"{VISITOR_COOKIE}={new_cookie}; Max-Age={VISITOR_COOKIE_SECONDS}; "
+                                      f"Path=/; HttpOnly; SameSite=Lax{secure}"))
+    if recorded.click.redirect_url is None:
+        outcome = recorded.decision.outcome
+        message = f"{REFUSALS[outcome]} and it has no fallback URL; the click was recorded"
+        return _error(404, outcome.value, message, headers=headers[1:])
+    return Raw(302, [*headers, ("location", recorded.click.redirect_url)])
+
+
+async def respond_impression(intake: Intake, scope: Scope, offer_id: str, partner_id: str) -> Raw:
+    """Record an impression and answer the 1x1 GIF."""
+    try:
+        visit, _ = visit_of(scope, offer_id, partner_id)
+        recorded = await intake.record_impression(visit)
+    except BadVisit as error:
+        return _error(422, "invalid_request", error.message, error.field)
+    except Unavailable as error:
+        return _unavailable(error)
+    if isinstance(recorded, UnknownLink):
+        return _error(404, "link_not_found", recorded.message)
+    return _gif()
+
+
+def _unavailable(error: Exception) -> Raw:
+    return _error(503, "unavailable", f"{error}; nothing was recorded, retry shortly",
+                  headers=[("retry-after", "1")])
+
+
+async def send_raw(send: Send, raw: Raw, head_only: bool = False) -> None:
+    headers = [(name.encode("latin-1"), value.encode("latin-1")) for name, value in raw.headers]
+    headers.append((b"content-length", str(len(raw.body)).encode()))
+    await send({"type": "http.response.start", "status": raw.status, "headers": headers})
+    await send({"type": "http.response.body", "body": b"" if head_only else raw.body})
+
+
+class TrackingEdge:
+    """ASGI middleware: answers ``/c/..`` and ``/i/..`` itself, passes the rest to ``app``."""
+
+    def __init__(self, app: ASGIApp, intake: Intake) -> None:
+        self.app = app
+        self.intake = intake
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            link = _link(scope["path"])
+            if link is not None:
+                kind, offer_id, partner_id = link
+                if kind == "c" and scope["method"] in ("GET", "HEAD"):
+                    raw = await self._guarded(respond_click, scope, offer_id, partner_id)
+                    await send_raw(send, raw, head_only=scope["method"] == "HEAD")
+                    return
+                if kind == "i" and scope["method"] == "GET":
+                    await send_raw(send, await self._guarded(respond_impression, scope, offer_id, partner_id))
+                    return
+        await self.app(scope, receive, send)
+
+    async def _guarded(self, respond: Callable[[Intake, Scope, str, str], Awaitable[Raw]],
+                       scope: Scope, offer_id: str, partner_id: str) -> Raw:
+        try:
+            return await respond(self.intake, scope, offer_id, partner_id)
+        except Exception:
+            log.exception("tracking request %s failed", scope["path"][:200])
+            return _error(500, "internal_error", "the request could not be completed; retry later")
+
+
+def _link(path: str) -> tuple[str, str, str] | None:
+    """``("c"|"i", offer_id, partner_id)`` for a link path, else ``None``."""
+    if len(path) < 6 or path[0] != "/" or path[2] != "/" or path[1] not in "ci":
+        return None
+    parts = path[3:].split("/")
+    if len(parts) != 2 or not parts[0] or not parts[1]:
+        return None
+    return path[1], parts[0], parts[1]
