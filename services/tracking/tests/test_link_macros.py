@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import re
 
-from afflux_tracking.domain.links import Subs, click_macros, fill_macros, new_transaction_id, parse_transaction_id
+from afflux_tracking.domain.links import (
+    Subs,
+    click_macros,
+    fill_macros,
+    new_transaction_id,
+    parse_transaction_id,
+)
 
 TID = "0123456789abcdef0123456789abcdef"
 NO_SUBS = Subs()

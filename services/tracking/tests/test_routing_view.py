@@ -24,14 +24,13 @@ from afflux_contracts import (
     utc_now,
 )
 from afflux_infra.embedded import free_port
+from afflux_plumbing.catch_up import LogCatchUp
 from afflux_plumbing.eventstore import open_store
 from afflux_plumbing.positions import Position
 from afflux_plumbing.publish import Publisher
 from afflux_plumbing.store import Changes
-from afflux_plumbing.catch_up import LogCatchUp
 from afflux_tracking.application.intake import Intake, IntakeSettings
-from afflux_tracking.application.routing import Tracking
-from afflux_tracking.application.routing import _security
+from afflux_tracking.application.routing import Tracking, _security
 from afflux_tracking.domain.links import new_transaction_id
 from afflux_tracking.domain.routing import LinkState, OfferRoute, PartnerRoute
 from afflux_tracking.entrypoints.http import create_app
@@ -128,7 +127,8 @@ async def test_click_and_postback_answer_503_when_the_log_does_not_acknowledge(s
         return True
 
     partners_log = LogCatchUp(store, "afflux.partners.v1", f"127.0.0.1:{free_port()}")
-    intake = Intake(store, unreachable, partners_log, IntakeSettings(publish_timeout=0.3, catch_up_timeout=0.3))
+    settings = IntakeSettings(publish_timeout=0.3, catch_up_timeout=0.3)
+    intake = Intake(store, unreachable, partners_log, settings)
     app = create_app(intake, ready)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
         click = await client.get(f"/c/{offer_id}/{partner_id}")

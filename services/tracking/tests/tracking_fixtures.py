@@ -31,7 +31,6 @@ from afflux_infra.testing import eventually, read_envelopes
 from afflux_plumbing.publish import Publisher
 from afflux_tracking.application.routing import Tracking
 
-
 POSTBACK_TOKEN = "test-postback-token"
 """Every test offer's postback token (tracking sees only its SHA-256)."""
 

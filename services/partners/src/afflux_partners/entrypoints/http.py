@@ -37,8 +37,9 @@ from afflux_partners.settings import PartnersSettings
 from afflux_plumbing.acknowledge import published
 from afflux_plumbing.http import ReadinessCheck, admin_auth, error_body, service_app
 
-PENDING: dict[int | str, dict[str, Any]] = {202: {"description": "recorded, not yet on the log (it will be published); "
-                                "header X-Afflux-Log: pending"}}
+PENDING: dict[int | str, dict[str, Any]] = {
+    202: {"description": "recorded, not yet on the log (it will be published); header X-Afflux-Log: pending"}
+}
 
 
 async def _rule_violation(_: Request, error: Exception) -> Response:
