@@ -19,6 +19,8 @@ from hypothesis import strategies as st
 from schemathesis import GenerationMode
 from security_fixtures import ADMIN, ServiceApp
 
+pytestmark = pytest.mark.fuzz
+
 FUZZED = ("partners", "attribution", "payouts")
 EXAMPLES = int(os.environ.get("AFFLUX_FUZZ_EXAMPLES", "6"))
 
