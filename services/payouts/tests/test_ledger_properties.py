@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from uuid import UUID, uuid4
+from uuid import UUID
 
 from hypothesis import given
 from hypothesis import strategies as st
@@ -39,7 +39,7 @@ def decisions(draw: st.DrawFn) -> list[Delivery]:
                                          ConversionStatus.PENDING])),
             clicked_at=BASE, converted_at=BASE + timedelta(minutes=index),
         )
-        made.append((decision, uuid4()))
+        made.append((decision, draw(st.uuids())))
     return made
 
 
@@ -48,7 +48,7 @@ def redelivered(draw: st.DrawFn, originals: Sequence[Delivery]) -> list[Delivery
     """The originals, shuffled, some delivered again as they were and some re-published
     under a new event_id (as a producer that retries does)."""
     again = draw(st.lists(st.sampled_from(originals), max_size=10)) if originals else []
-    republished = [(decision, uuid4()) for decision, _ in
+    republished = [(decision, draw(st.uuids())) for decision, _ in
                    (draw(st.lists(st.sampled_from(originals), max_size=5)) if originals else [])]
     return draw(st.permutations([*originals, *again, *republished]))
 
