@@ -13,6 +13,14 @@ import httpx
 
 from afflux_infra.platform import Platform
 
+POSTBACK_TOKENS: dict[str, str] = {}
+"""offer_id → postback token, for every offer these tests created."""
+
+
+def postback_token(transaction_id: str) -> str:
+    """The token of the offer a transaction_id names (its part after the 32 hex)."""
+    return POSTBACK_TOKENS[transaction_id.split("-", 1)[1]]
+
 
 @dataclass
 class AdminApi:
@@ -42,12 +50,14 @@ class AdminApi:
         return str(self.post("partners", "/v1/partners",
                              {"name": name, "email": f"{name.lower()}@partners.example"})["partner_id"])
 
-    def create_cps_offer(self, percent: str) -> str:
-        return str(self.post("partners", "/v1/offers", {
+    def create_cps_offer(self, percent: str, **extra: Any) -> str:
+        offer = self.post("partners", "/v1/offers", {
             "name": "Winter sale", "currency": "USD",
             "destination_url": "https://shop.example/landing?tid={transaction_id}&s1={sub1}",
-            "payout": {"type": "cps", "percent": percent},
-        })["offer_id"])
+            "payout": {"type": "cps", "percent": percent}, **extra,
+        })
+        POSTBACK_TOKENS[offer["offer_id"]] = offer["postback_token"]
+        return str(offer["offer_id"])
 
     def approve(self, offer_id: str, partner_id: str) -> None:
         self.put("partners", f"/v1/offers/{offer_id}/partners/{partner_id}", {"approved": True})

@@ -9,7 +9,7 @@ from decimal import Decimal
 
 import httpx
 import pytest
-from afflux_api import AdminApi, follow_tracking_link, wait_for
+from afflux_api import AdminApi, follow_tracking_link, postback_token, wait_for
 
 from afflux_infra.platform import Platform
 
@@ -33,7 +33,7 @@ def test_an_8_percent_offer_pays_the_partner_9_60_usd_for_a_120_sale(
         started = time.perf_counter()
         postback = httpx.post(f"{platform.url('tracking')}/postback", params={
             "transaction_id": transaction_id, "amount": "120.00", "currency": "USD",
-            "order_id": f"order-{run}"})
+            "order_id": f"order-{run}", "token": postback_token(transaction_id)})
         assert postback.status_code == 200, postback.text
         wait_for(lambda run=run: api.accrued(partner_id) == Decimal("9.60") * run, timeout=60, interval=0.01)
         latencies.append(time.perf_counter() - started)
@@ -52,16 +52,19 @@ def test_an_8_percent_offer_pays_the_partner_9_60_usd_for_a_120_sale(
 
 
 def test_a_second_postback_for_the_same_order_is_rejected_and_pays_nothing(platform: Platform) -> None:
+    """Two clicks, one order: the second report is another conversion, a duplicate order."""
     api = AdminApi(platform)
     partner_id = api.create_partner("Coupons")
     offer_id = api.create_cps_offer(percent="8")
     api.approve(offer_id, partner_id)
-    transaction_id = follow_tracking_link(api.tracking_link(offer_id, partner_id))
+    link = api.tracking_link(offer_id, partner_id)
 
     conversion_ids = []
     for _ in range(2):
+        transaction_id = follow_tracking_link(link)
         response = httpx.get(f"{platform.url('tracking')}/postback", params={
-            "transaction_id": transaction_id, "amount": "120.00", "order_id": "same-order"})
+            "transaction_id": transaction_id, "amount": "120.00", "order_id": "same-order",
+            "token": postback_token(transaction_id)})
         assert response.status_code == 200, response.text
         conversion_ids.append(response.json()["conversion_id"])
 

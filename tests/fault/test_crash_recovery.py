@@ -11,7 +11,7 @@ from decimal import Decimal
 
 import httpx
 import pytest
-from afflux_api import AdminApi, follow_tracking_link, wait_for
+from afflux_api import AdminApi, follow_tracking_link, postback_token, wait_for
 from afflux_log import envelopes_on
 
 from afflux_contracts import ATTRIBUTION, ConversionAttributed, ConversionRejected, round_money
@@ -50,7 +50,9 @@ def conversions_to_send(transaction_ids: list[str]) -> list[Postback]:
     for n in range(CONVERSIONS):
         if n % DUPLICATE_EVERY == DUPLICATE_EVERY - 1:
             original = postbacks[rng.randrange(len(postbacks))]
-            postbacks.append(Postback(rng.choice(transaction_ids), original.order_id, original.amount))
+            # another click: the very same report would be the same conversion (a retry)
+            other = rng.choice([tid for tid in transaction_ids if tid != original.transaction_id])
+            postbacks.append(Postback(other, original.order_id, original.amount))
         else:
             amount = Decimal(rng.randrange(100, 50_000)) / 100
             postbacks.append(Postback(rng.choice(transaction_ids), f"order-{n}", amount))
@@ -69,6 +71,7 @@ async def post_all(tracking_url: str, stream: Stream) -> None:
                 try:
                     response = await client.get("/postback", params={
                         "transaction_id": postback.transaction_id, "amount": str(postback.amount),
+                        "token": postback_token(postback.transaction_id),
                         "currency": "USD", "order_id": postback.order_id})
                     break
                 except httpx.TransportError:

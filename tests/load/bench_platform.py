@@ -30,7 +30,7 @@ import psutil
 import psycopg
 import psycopg.sql
 import pytest
-from afflux_api import AdminApi, follow_tracking_link, wait_for
+from afflux_api import AdminApi, follow_tracking_link, postback_token, wait_for
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from afflux_contracts import ATTRIBUTION, ConversionAttributed, ConversionStatus, Envelope, Money, utc_now
@@ -167,7 +167,8 @@ async def test_click_and_postback_rates(idle_rss: dict[str, float], platform: Pl
         async def postback(n: int) -> None:
             response = await client.get("/postback", params={
                 "transaction_id": transaction_ids[n % len(transaction_ids)], "amount": str(amounts[n]),
-                "currency": "USD", "order_id": f"bench-{secrets.token_hex(6)}"})
+                "currency": "USD", "order_id": f"bench-{secrets.token_hex(6)}",
+                "token": postback_token(transaction_ids[n % len(transaction_ids)])})
             assert response.status_code == 200, response.text
         started = time.perf_counter()
         answered = await hammer(client, POSTBACKS, postback)
@@ -287,7 +288,7 @@ async def test_postback_to_balance_latency(platform: Platform, offer: Offer, rep
             started = time.perf_counter()
             response = await client.get("/postback", params={
                 "transaction_id": transaction_id, "amount": "100.00",
-                "order_id": f"latency-{secrets.token_hex(6)}"})
+                "order_id": f"latency-{secrets.token_hex(6)}", "token": postback_token(transaction_id)})
             assert response.status_code == 200, response.text
             await asyncio.to_thread(wait_for, lambda a=accrued: offer.api.accrued(offer.partner_id) == a + 8,
                                     60, 0.01)

@@ -83,7 +83,7 @@ class Visit:
     traffic: ClickOutcome = ClickOutcome.VALID
     """What the request itself says: a person (``valid``), a bot or a prefetch."""
     visitor: str | None = None
-    """Who, for unique clicks: the visitor cookie, else IP and user agent."""
+    """The visitor cookie it sent, or the one its answer sets (for unique clicks)."""
     method: ClickMethod = ClickMethod.REDIRECT
 
 
@@ -200,8 +200,10 @@ class Intake:
     def _unique(self, visit: Visit, decision: ClickDecision) -> bool:
         if not decision.valid:
             return False
-        visitor = visit.visitor or f"{visit.ip}|{visit.user_agent}"
-        return self.unique.is_unique(visitor, visit.offer_id, visit.partner_id, time.monotonic())
+        keys: tuple[str, ...] = (f"ip:{visit.ip}|{visit.user_agent}",)
+        if visit.visitor is not None:
+            keys = (f"cookie:{visit.visitor}", *keys)
+        return self.unique.is_unique(keys, visit.offer_id, visit.partner_id, time.monotonic())
 
     async def _reported_offer(self, report: ConversionReport) -> OfferRoute:
         """The offer a report is checked against: the one its transaction_id or

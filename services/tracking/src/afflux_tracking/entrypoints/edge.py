@@ -133,7 +133,7 @@ def visit_of(scope: Scope, offer_id: str, partner_id: str) -> tuple[Visit, str |
         offer_id=offer_id, partner_id=partner_id, subs=subs,
         ip=client[0] if client else None, user_agent=user_agent, referer=_kept(headers.get("referer")),
         traffic=traffic_outcome(scope["method"], user_agent, headers),
-        visitor=cookie,
+        visitor=cookie or new_cookie,
     )
     return visit, new_cookie
 
