@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 from fastapi import FastAPI
@@ -51,3 +52,16 @@ def assert_error_shape(response: httpx.Response, status: int) -> None:
     error = response.json()["error"]
     assert set(error) == {"code", "message", "field"}, error
     assert isinstance(error["code"], str) and isinstance(error["message"], str) and error["message"]
+
+
+def contract_violation(status: int, body: Any) -> str | None:
+    """What is wrong with an answer, by the public HTTP contract; None if nothing."""
+    if status >= 500:
+        return f"server error {status}: {body!r}"
+    if 400 <= status < 500:
+        error = body.get("error") if isinstance(body, dict) else None
+        if not isinstance(error, dict) or set(error) != {"code", "message", "field"}:
+            return f"{status} outside the error shape: {body!r}"
+        if not isinstance(error["code"], str) or not isinstance(error["message"], str):
+            return f"{status} with a malformed error: {body!r}"
+    return None

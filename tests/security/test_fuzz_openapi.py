@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 from typing import Any
 
 import pytest
@@ -17,25 +18,12 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from schemathesis import GenerationMode
-from security_fixtures import ADMIN, ServiceApp
+from security_fixtures import ADMIN, ServiceApp, contract_violation
 
 pytestmark = pytest.mark.fuzz
 
 FUZZED = ("partners", "attribution", "payouts")
 EXAMPLES = int(os.environ.get("AFFLUX_FUZZ_EXAMPLES", "6"))
-
-
-def contract_violation(status: int, body: Any) -> str | None:
-    """What is wrong with an answer, by the public HTTP contract; None if nothing."""
-    if status >= 500:
-        return f"server error {status}: {body!r}"
-    if 400 <= status < 500:
-        error = body.get("error") if isinstance(body, dict) else None
-        if not isinstance(error, dict) or set(error) != {"code", "message", "field"}:
-            return f"{status} outside the error shape: {body!r}"
-        if not isinstance(error["code"], str) or not isinstance(error["message"], str):
-            return f"{status} with a malformed error: {body!r}"
-    return None
 
 
 def _json(response: Any) -> Any:
@@ -45,10 +33,22 @@ def _json(response: Any) -> Any:
         return response.text
 
 
-def fuzz_operation(operation: Any) -> str | None:
+def cases(operation: Any, known_ids: dict[str, str]) -> st.SearchStrategy[Any]:
+    """Valid and invalid requests; half of them on ids that exist, so that they get past
+    the 404 into the domain's rules."""
+    modes = (GenerationMode.POSITIVE, GenerationMode.NEGATIVE)
+    strategies = [operation.as_strategy(mode, headers=ADMIN) for mode in modes]
+    wanted = set(re.findall(r"\{([^}]+)\}", operation.path))
+    if wanted and wanted <= set(known_ids):
+        existing = {name: known_ids[name] for name in wanted}
+        strategies += [operation.as_strategy(mode, headers=ADMIN, path_parameters=existing)
+                       for mode in modes]
+    return st.one_of(strategies)
+
+
+def fuzz_operation(operation: Any, known_ids: dict[str, str]) -> str | None:
     """Run one operation's examples; the shrunk failing example, if any, as a curl line."""
-    strategy = st.one_of(operation.as_strategy(GenerationMode.POSITIVE, headers=ADMIN),
-                         operation.as_strategy(GenerationMode.NEGATIVE, headers=ADMIN))
+    strategy = cases(operation, known_ids)
 
     @settings(max_examples=EXAMPLES, deadline=None, database=None, derandomize=EXAMPLES <= 50,
               suppress_health_check=list(HealthCheck))
@@ -65,20 +65,33 @@ def fuzz_operation(operation: Any) -> str | None:
     return None
 
 
-def fuzz_service(service: ServiceApp) -> list[str]:
+def fuzz_service(service: ServiceApp, known_ids: dict[str, str]) -> list[str]:
     schema = schemathesis.openapi.from_asgi("/openapi.json", service.app)
     failures = []
     for result in schema.get_all_operations():
-        failure = fuzz_operation(result.ok())
+        failure = fuzz_operation(result.ok(), known_ids)
         if failure is not None:
             failures.append(failure)
     return failures
+
+
+async def existing_ids(partners: ServiceApp) -> dict[str, str]:
+    """A partner and an offer to aim requests at."""
+    async with partners.client(headers=ADMIN) as client:
+        partner = await client.post("/v1/partners", json={"name": "Fuzz", "email": "fuzz@example.com"})
+        offer = await client.post("/v1/offers", json={
+            "name": "Fuzz", "destination_url": "https://shop.example/?t={transaction_id}",
+            "currency": "USD", "payout": {"type": "cpa", "amount": "1.00"}})
+    assert partner.status_code in (201, 202) and offer.status_code in (201, 202), (partner.text, offer.text)
+    return {"partner_id": partner.json()["partner_id"], "offer_id": offer.json()["offer_id"]}
 
 
 @pytest.mark.parametrize("name", FUZZED)
 async def test_no_request_gets_a_5xx_and_every_4xx_has_the_error_shape(
     service_apps: dict[str, ServiceApp], name: str
 ) -> None:
+    service = service_apps[name]
+    known_ids = await existing_ids(service) if name == "partners" else {}
     # In a worker thread: the served partners app's relay runs on this loop meanwhile.
-    failures = await asyncio.to_thread(fuzz_service, service_apps[name])
+    failures = await asyncio.to_thread(fuzz_service, service, known_ids)
     assert not failures, "\n".join(failures)
