@@ -2,8 +2,9 @@
 caller sends, valid or not, the answer is never a 5xx and every 4xx is the contract's
 error shape.
 
-Short by default (``make test``); set ``AFFLUX_FUZZ_EXAMPLES`` (say 500) for a long run
-of that many examples per operation and generation mode.
+Short by default (``make test``); for a long run set ``AFFLUX_FUZZ_EXAMPLES`` (say 500
+examples per operation and generation mode) and lift the per-test timeout:
+``AFFLUX_FUZZ_EXAMPLES=500 make test PYTEST_ARGS='-m fuzz -o timeout=0'``.
 """
 
 from __future__ import annotations

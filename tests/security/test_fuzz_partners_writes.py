@@ -4,7 +4,8 @@ else, so that requests reach the domain's rules. Money goes in as JSON numbers o
 size and precision as well as strings. Whatever the body: no 5xx, every 4xx in the
 contract's error shape, and an accepted amount is stored with every digit.
 
-Short by default; ``AFFLUX_FUZZ_EXAMPLES`` scales it like the OpenAPI fuzzing.
+Short by default; ``AFFLUX_FUZZ_EXAMPLES`` scales it like the OpenAPI fuzzing
+(``test_fuzz_openapi.py`` says how to run it long).
 """
 
 from __future__ import annotations
