@@ -29,6 +29,7 @@ test-fast: install ## everything but the slow tests that start real service proc
 	$(UV) run --frozen --no-sync pytest -m "not slow" $(PYTEST_ARGS)
 
 bench: install ## speed and memory figures, each beside a baseline measured in the same run
+	@command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
 	$(UV) run --frozen --no-sync pytest tests/load -o python_files='bench_*.py' -s -q -p no:cacheprovider $(PYTEST_ARGS)
 
 schemas: install ## write contracts/schemas/*.json (commit the result)
