@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import secrets
+import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
 from typing import Any
@@ -20,6 +21,8 @@ from urllib.parse import parse_qsl
 
 from afflux_contracts import ClickOutcome
 from afflux_plumbing.http import error_body
+from afflux_plumbing.http_limits import MAX_QUERY_BYTES
+from afflux_plumbing.metrics import HTTP_REQUESTS, HTTP_SECONDS
 from afflux_tracking.application.intake import Intake, Unavailable, Visit
 from afflux_tracking.domain.links import SUB_NAMES, Subs
 from afflux_tracking.domain.routing import REFUSALS, UnknownLink
@@ -34,7 +37,6 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 log = logging.getLogger(__name__)
 
 MAX_SUB = 500
-MAX_QUERY = 8192
 MAX_QUERY_FIELDS = 50
 MAX_HEADER_KEPT = 2000
 VISITOR_COOKIE = "afx_v"
@@ -45,6 +47,8 @@ GIF = (b"GIF89a\x01\x00\x01\x00\x80\x00\x00\x00\x00\x00\xff\xff\xff!\xf9\x04\x01
 """A transparent 1x1 GIF: what an impression or a conversion pixel answers."""
 
 _CONTROL = {chr(code) for code in (*range(0x20), 0x7F)}
+CLICK_ROUTE = "/c/{offer_id}/{partner_id}"
+IMPRESSION_ROUTE = "/i/{offer_id}/{partner_id}"
 
 
 @dataclass(frozen=True)
@@ -57,10 +61,13 @@ class Raw:
 
 
 class BadVisit(ValueError):
-    def __init__(self, field: str | None, message: str) -> None:
+    def __init__(self, field: str | None, message: str, status: int = 422,
+                 code: str = "invalid_request") -> None:
         super().__init__(message)
         self.field = field
         self.message = message
+        self.status = status
+        self.code = code
 
 
 def _json(status: int, document: dict[str, Any], headers: list[tuple[str, str]] | None = None) -> Raw:
@@ -80,8 +87,8 @@ def _gif(status: int = 200) -> Raw:
 def query_params(scope: Scope) -> dict[str, str]:
     """The query string's parameters (first value wins), bounded in size and count."""
     raw: bytes = scope.get("query_string", b"")
-    if len(raw) > MAX_QUERY:
-        raise BadVisit(None, f"the query string must be at most {MAX_QUERY} bytes")
+    if len(raw) > MAX_QUERY_BYTES:  # the shared bound every other route has (plumbing)
+        raise BadVisit(None, f"the query string is longer than {MAX_QUERY_BYTES} bytes", 414, "uri_too_long")
     try:
         pairs = parse_qsl(raw.decode("latin-1"), keep_blank_values=True, max_num_fields=MAX_QUERY_FIELDS)
     except ValueError as error:
@@ -144,7 +151,7 @@ async def respond_click(intake: Intake, scope: Scope, offer_id: str, partner_id:
         visit, new_cookie = visit_of(scope, offer_id, partner_id)
         recorded = await intake.record_click(visit)
     except BadVisit as error:
-        return _error(422, "invalid_request", error.message, error.field)
+        return _error(error.status, error.code, error.message, error.field)
     except Unavailable as error:
         return _unavailable(error)
     if isinstance(recorded, UnknownLink):
@@ -167,7 +174,7 @@ async def respond_impression(intake: Intake, scope: Scope, offer_id: str, partne
         visit, _ = visit_of(scope, offer_id, partner_id)
         recorded = await intake.record_impression(visit)
     except BadVisit as error:
-        return _error(422, "invalid_request", error.message, error.field)
+        return _error(error.status, error.code, error.message, error.field)
     except Unavailable as error:
         return _unavailable(error)
     if isinstance(recorded, UnknownLink):
@@ -200,13 +207,21 @@ class TrackingEdge:
             if link is not None:
                 kind, offer_id, partner_id = link
                 if kind == "c" and scope["method"] in ("GET", "HEAD"):
-                    raw = await self._guarded(respond_click, scope, offer_id, partner_id)
-                    await send_raw(send, raw, head_only=scope["method"] == "HEAD")
+                    await self._answer(respond_click, CLICK_ROUTE, scope, send, offer_id, partner_id)
                     return
                 if kind == "i" and scope["method"] == "GET":
-                    await send_raw(send, await self._guarded(respond_impression, scope, offer_id, partner_id))
+                    await self._answer(respond_impression, IMPRESSION_ROUTE, scope, send,
+                                       offer_id, partner_id)
                     return
         await self.app(scope, receive, send)
+
+    async def _answer(self, respond: Callable[[Intake, Scope, str, str], Awaitable[Raw]], route: str,
+                      scope: Scope, send: Send, offer_id: str, partner_id: str) -> None:
+        started = time.perf_counter()
+        raw = await self._guarded(respond, scope, offer_id, partner_id)
+        await send_raw(send, raw, head_only=scope["method"] == "HEAD")
+        HTTP_REQUESTS.labels(scope["method"], route, str(raw.status)).inc()
+        HTTP_SECONDS.labels(route).observe(time.perf_counter() - started)
 
     async def _guarded(self, respond: Callable[[Intake, Scope, str, str], Awaitable[Raw]],
                        scope: Scope, offer_id: str, partner_id: str) -> Raw:

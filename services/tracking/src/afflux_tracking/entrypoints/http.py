@@ -195,7 +195,7 @@ async def _invalid_postback(_: Request, error: Exception) -> Response:
 
 async def _bad_visit(_: Request, error: Exception) -> Response:
     assert isinstance(error, BadVisit)
-    return JSONResponse(error_body("invalid_request", error.message, error.field), status_code=422)
+    return JSONResponse(error_body(error.code, error.message, error.field), status_code=error.status)
 
 
 async def _refused(_: Request, error: Exception) -> Response:

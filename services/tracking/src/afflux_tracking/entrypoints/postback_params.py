@@ -3,7 +3,6 @@ query string, a form-encoded body or a JSON object (body values win over the que
 
 from __future__ import annotations
 
-import json
 from decimal import Decimal
 from typing import Any
 from urllib.parse import parse_qsl
@@ -11,6 +10,7 @@ from urllib.parse import parse_qsl
 from fastapi import Request
 
 from afflux_plumbing.http import ApiError
+from afflux_plumbing.http_json import loads_exact
 from afflux_tracking.domain.postbacks import POSTBACK_FIELDS, InvalidPostback
 
 MAX_BODY_BYTES = 64 * 1024
@@ -52,15 +52,11 @@ def _form_params(body: bytes) -> dict[str, str]:
     return dict(pairs)
 
 
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not a number")
-
-
 def _json_params(body: bytes) -> dict[str, str]:
     """A JSON object's fields as strings; numbers are read as exact decimals, never floats."""
     try:
-        document = json.loads(body, parse_float=Decimal, parse_constant=_reject_constant)
-    except (ValueError, RecursionError) as error:  # ValueError covers JSONDecodeError, bad UTF-8
+        document = loads_exact(body)
+    except ValueError as error:  # JSONDecodeError (also past the nesting bound), bad UTF-8
         raise ApiError(422, "invalid_request", f"the JSON body cannot be read: {error}") from error
     if not isinstance(document, dict):
         raise ApiError(422, "invalid_request", "the JSON body must be an object")
