@@ -20,14 +20,14 @@ from afflux_plumbing.metrics import PUBLISHED
 class Publisher:
     """An acks=all producer; ``publish`` returns only once the broker has the record."""
 
-    def __init__(self, bootstrap_servers: str, client_id: str) -> None:
+    def __init__(self, bootstrap_servers: str, client_id: str, request_timeout_ms: int = 15_000) -> None:
         self._producer = AIOKafkaProducer(
             bootstrap_servers=bootstrap_servers,
             client_id=client_id,
             acks="all",
             enable_idempotence=False,
             linger_ms=0,
-            request_timeout_ms=15_000,
+            request_timeout_ms=request_timeout_ms,
         )
 
     async def start(self) -> None:

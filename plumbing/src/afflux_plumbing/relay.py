@@ -16,10 +16,11 @@ from typing import Any
 
 import psycopg
 from eventsourcing.domain import DomainEventProtocol
-from eventsourcing.persistence import Notification, Tracking
+from eventsourcing.persistence import IntegrityError, Notification, Tracking
 
 from afflux_contracts import Envelope, Event, derived_event_id
 from afflux_plumbing.metrics import RELAY_POSITION, RELAYED
+from afflux_plumbing.outage import OUTAGES, Backoff, Health
 from afflux_plumbing.publish import Publisher
 from afflux_plumbing.store import TrackedApplication
 
@@ -29,6 +30,11 @@ ToEnvelope = Callable[[DomainEventProtocol[Any]], Envelope[Any] | None]
 """Maps a stored domain event to the contract envelope to publish (None: internal only)."""
 
 RELAY_TRACKING_NAME = "outbox-relay"
+
+
+class LockLost(Exception):
+    """This relay no longer holds (or never held) the service's relay lock: another may
+    be publishing, so it steps back and waits for the lock again."""
 
 
 class OutboxRelay:
@@ -43,6 +49,7 @@ class OutboxRelay:
         database_url: str,
         batch_size: int = 500,
         idle_delay: float = 0.05,
+        lock_poll: float = 1.0,
     ) -> None:
         self.app = app
         self.publisher = publisher
@@ -50,28 +57,71 @@ class OutboxRelay:
         self.database_url = database_url
         self.batch_size = batch_size
         self.idle_delay = idle_delay
+        self.lock_poll = lock_poll
+        self.health = Health()
+        self.holds_lock = False
+
+    @property
+    def lock_key(self) -> str:
+        return f"afflux-outbox-relay:{self.app.schema}.{self.app.name}"
 
     async def run(self) -> None:
         """Relay until cancelled, but only while this process holds the service's relay
-        lock: N instances of a service still publish each event in order, once."""
-        lock = await psycopg.AsyncConnection.connect(self.database_url, autocommit=True)
-        try:
-            await self._wait_for_lock(lock)
-            while True:
-                published = await self.relay_once()
-                if published == 0:
-                    await asyncio.sleep(self.idle_delay)
-        finally:
-            await lock.close()
+        lock: N instances of a service still publish each event in order, once.
+
+        An outage of the broker or the database is retried with backoff (not-ready
+        meanwhile); a lost lock sends the relay back to waiting for it."""
+        backoff = Backoff()
+        while True:
+            try:
+                await self._relay_while_locked(backoff)
+            except LockLost as lost:
+                log.warning("outbox relay of %s stepped back: %s", self.app.name, lost)
+                await asyncio.sleep(self.lock_poll)  # let the relay that took over keep it
+            except OUTAGES as error:
+                self.health.failed(f"outbox relay of {self.app.name}", error)
+                await backoff.wait()
+
+    async def _relay_while_locked(self, backoff: Backoff) -> None:
+        async with await psycopg.AsyncConnection.connect(self.database_url, autocommit=True) as lock:
+            try:
+                await self._wait_for_lock(lock)
+                while True:
+                    await self._check_lock(lock)
+                    published = await self.relay_once()
+                    self.health.recovered()
+                    backoff.reset()
+                    if published == 0:
+                        await asyncio.sleep(self.idle_delay)
+            finally:
+                self.holds_lock = False
 
     async def _wait_for_lock(self, lock: psycopg.AsyncConnection[Any]) -> None:
-        key = f"afflux-outbox-relay:{self.app.schema}.{self.app.name}"
+        """Session-level advisory lock on ``lock``'s connection: held while it lives."""
         while True:
-            cursor = await lock.execute("SELECT pg_try_advisory_lock(hashtext(%s))", (key,))
+            cursor = await lock.execute("SELECT pg_try_advisory_lock(hashtext(%s))", (self.lock_key,))
             row = await cursor.fetchone()
             if row is not None and row[0]:
-                return
-            await asyncio.sleep(1.0)
+                self.holds_lock = True
+                return  # healthy again only once a batch goes through
+            self.health.recovered()  # another relay publishes; waiting for it is healthy
+            await asyncio.sleep(self.lock_poll)
+
+    async def _check_lock(self, lock: psycopg.AsyncConnection[Any]) -> None:
+        """Before each batch: is our lock connection alive and the lock still ours? A
+        dropped connection releases the lock, and another relay may have taken it."""
+        try:
+            cursor = await lock.execute(
+                "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted "
+                "AND pid = pg_backend_pid() AND objsubid = 1 "
+                "AND ((classid::bigint << 32) | objid::bigint) = hashtext(%s)::bigint)",
+                (self.lock_key,),
+            )
+            row = await cursor.fetchone()
+        except psycopg.Error as error:
+            raise LockLost(f"the lock connection failed: {error!r}") from error
+        if row is None or not row[0]:
+            raise LockLost("the relay lock is no longer held by this relay")
 
     async def relay_once(self) -> int:
         """Publish the next batch; return how many notifications it covered."""
@@ -94,10 +144,20 @@ class OutboxRelay:
         if envelopes:
             await self.publisher.publish_all(envelopes)
         last = notifications[-1].id
-        await asyncio.to_thread(recorder.insert_tracking, Tracking(RELAY_TRACKING_NAME, last))
+        await self._record_progress(last)
         RELAYED.inc(len(envelopes))
         RELAY_POSITION.set(last)
         return len(notifications)
+
+    async def _record_progress(self, last: int) -> None:
+        """Record that everything up to ``last`` is published. If another relay recorded
+        this far (or further) already, it holds the lock now: what we sent again is
+        dropped by consumers by event_id, and we step back."""
+        recorder = self.app.tracked_recorder
+        try:
+            await asyncio.to_thread(recorder.insert_tracking, Tracking(RELAY_TRACKING_NAME, last))
+        except IntegrityError as error:
+            raise LockLost(f"another relay already recorded position {last}: {error}") from error
 
 
 Translate = Callable[[Any], Event]
