@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import time
@@ -10,6 +11,7 @@ from types import FrameType
 
 import typer
 
+from afflux_infra import dlq
 from afflux_infra.platform import Platform, start_infrastructure
 from afflux_infra.processes import DEFAULT_PORTS
 
@@ -84,6 +86,58 @@ def _watch(platform: Platform) -> None:
                 code = service.process.returncode if service.process else None
                 raise RuntimeError(f"service {name} exited with code {code}; stopping the platform")
         time.sleep(0.5)
+
+
+dlq_app = typer.Typer(help="Inspect and redrive dead letters (records a consumer could not apply).",
+                      no_args_is_help=True)
+app.add_typer(dlq_app, name="dlq")
+
+
+def _bootstrap() -> str:
+    bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+    if not bootstrap:
+        typer.echo("afflux dlq: set KAFKA_BOOTSTRAP_SERVERS to the cluster's brokers", err=True)
+        raise typer.Exit(2)
+    return bootstrap
+
+
+@dlq_app.command("list")
+def dlq_list(topic: str = typer.Argument(help="Source topic (or its .dlq), e.g. afflux.tracking.v1")) -> None:
+    """One line per dead letter: its DLQ position, where it came from, and why."""
+    try:
+        letters = asyncio.run(dlq.dead_letters(_bootstrap(), topic))
+    except LookupError as error:
+        typer.echo(f"afflux dlq: {error}", err=True)
+        raise typer.Exit(1) from error
+    for letter in letters:
+        typer.echo(f"{letter.record.partition}\t{letter.record.offset}\t{letter.source}\t{letter.reason}")
+
+
+@dlq_app.command("show")
+def dlq_show(topic: str, partition: int, offset: int) -> None:
+    """One dead letter in full: headers and value."""
+    letter = _letter(topic, partition, offset)
+    typer.echo(f"position: {letter.position}\nsource:   {letter.source}\nreason:   {letter.reason}")
+    for key, value in letter.record.headers:
+        typer.echo(f"header {key}: {value.decode(errors='replace')}")
+    typer.echo((letter.record.value or b"").decode(errors="replace"))
+
+
+@dlq_app.command("redrive")
+def dlq_redrive(topic: str, partition: int, offset: int) -> None:
+    """Re-publish a dead letter's original bytes to its source topic; consumers apply it
+    once (its event_id is unchanged)."""
+    letter = _letter(topic, partition, offset)
+    metadata = asyncio.run(dlq.redrive(_bootstrap(), letter))
+    typer.echo(f"redriven {letter.position} to {metadata.topic}#{metadata.partition}@{metadata.offset}")
+
+
+def _letter(topic: str, partition: int, offset: int) -> dlq.DeadLetter:
+    try:
+        return asyncio.run(dlq.dead_letter(_bootstrap(), topic, partition, offset))
+    except LookupError as error:
+        typer.echo(f"afflux dlq: {error}", err=True)
+        raise typer.Exit(1) from error
 
 
 if __name__ == "__main__":

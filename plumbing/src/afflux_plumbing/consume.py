@@ -22,12 +22,12 @@ import time
 from collections.abc import Callable, Sequence
 from contextlib import suppress
 from functools import partial
+from typing import TypeVar
 
-import psycopg
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import CommitFailedError, KafkaError, NoOffsetForPartitionError, OffsetOutOfRangeError
 from aiokafka.structs import ConsumerRecord
-from eventsourcing.persistence import IntegrityError, InterfaceError, OperationalError
+from eventsourcing.persistence import IntegrityError
 
 from afflux_contracts import DecodeError, Envelope, Event, decode
 from afflux_plumbing.logcheck import (
@@ -39,6 +39,8 @@ from afflux_plumbing.logcheck import (
     remember_cluster,
 )
 from afflux_plumbing.metrics import APPLY_SECONDS, CONSUMED, DEAD_LETTERED
+from afflux_plumbing.outage import DATABASE_OUTAGES, OUTAGES, Backoff, Health, retrying
+from afflux_plumbing.parking import Parked, Parking
 from afflux_plumbing.positions import Position
 from afflux_plumbing.publish import Publisher
 from afflux_plumbing.store import Changes, RunItem, TrackedApplication
@@ -48,19 +50,21 @@ log = logging.getLogger(__name__)
 Handler = Callable[[Envelope[Event]], Changes]
 """Turns one envelope into the changes it causes. Runs in a worker thread; may read views."""
 
-TRANSIENT_ERRORS = (OperationalError, InterfaceError, psycopg.OperationalError)
+TRANSIENT_ERRORS = DATABASE_OUTAGES
 MAX_ATTEMPTS = 3
-SEEK_ATTEMPTS = 10
 RUN_LIMIT = 100
 """Most records committed in one transaction: bounds how long a run holds the event
 store's insert lock and how much work a failed run repeats one record at a time."""
 
+T = TypeVar("T")
 Decoded = tuple[ConsumerRecord[bytes, bytes], Envelope[Event]]
 
 
 class RetryLater(Exception):
     """A fact this record depends on has not arrived yet (e.g. an offer from another
-    topic); the record is parked and retried, never skipped."""
+    topic); the record is parked and retried, never skipped: its partition waits (the
+    consumer's others go on), for at most the consumer's ``retry_later_limit``, after
+    which the record goes to the DLQ to be redriven."""
 
 
 class Unprocessable(Exception):
@@ -68,10 +72,12 @@ class Unprocessable(Exception):
 
 
 class _SeekToStoredPositions(ConsumerRebalanceListener):  # type: ignore[misc]
-    def __init__(self, consumer: AIOKafkaConsumer, store: TrackedApplication, bootstrap_servers: str) -> None:
+    def __init__(self, consumer: AIOKafkaConsumer, store: TrackedApplication, bootstrap_servers: str,
+                 health: Health) -> None:
         self.consumer = consumer
         self.store = store
         self.bootstrap_servers = bootstrap_servers
+        self.health = health
         self.error: Exception | None = None
         self.assigned: set[TopicPartition] = set()
         self.expected: dict[TopicPartition, int] = {}
@@ -87,22 +93,24 @@ class _SeekToStoredPositions(ConsumerRebalanceListener):  # type: ignore[misc]
         while this callback runs, so the partitions stay paused until they are sought,
         and each is marked ready the moment its seek is done: a record fetched from a
         sought partition is never mistaken for one fetched before the seek. A failure
-        must never leave partitions silently unconsumed: transient broker errors are
-        retried, anything else stops the consumer with the error."""
+        must never leave partitions silently unconsumed: an outage of the broker or the
+        database is retried with backoff (not-ready meanwhile), anything else stops the
+        consumer with the error."""
         partitions = sorted(assigned)
         self.consumer.pause(*partitions)
-        for attempt in range(1, SEEK_ATTEMPTS + 1):
+        backoff = Backoff(first=0.5)
+        while True:
             try:
                 await self._seek_to_stored_positions([tp for tp in partitions if tp not in self.assigned])
                 self.consumer.resume(*partitions)
+                self.health.recovered()
                 return
-            except (KafkaError, *TRANSIENT_ERRORS) as error:
-                log.warning("seeking %s failed (attempt %d): %r", partitions, attempt, error)
-                await asyncio.sleep(1.0)
+            except OUTAGES as error:
+                self.health.failed(f"seeking {partitions}", error)
+                await backoff.wait()
             except Exception as error:
                 self.error = error
                 return
-        self.error = RuntimeError(f"could not seek {partitions} to their stored positions")
 
     async def _seek_to_stored_positions(self, partitions: list[TopicPartition]) -> None:
         if not partitions:
@@ -160,6 +168,7 @@ class TrackedConsumer:
         dead_letters: Publisher,
         retry_delay: float = 0.2,
         fetch_max_wait_ms: int = 100,
+        retry_later_limit: float = 300.0,
     ) -> None:
         self.store = store
         self.topics = list(topics)
@@ -168,6 +177,8 @@ class TrackedConsumer:
         self.dead_letters = dead_letters
         self.retry_delay = retry_delay
         self.bootstrap_servers = bootstrap_servers
+        self.health = Health()
+        self.parking = Parking(limit=retry_later_limit, first_delay=retry_delay)
         self._consumer = AIOKafkaConsumer(
             bootstrap_servers=bootstrap_servers,
             group_id=group_id,
@@ -181,21 +192,27 @@ class TrackedConsumer:
             # arrives: a short wait keeps a hop's latency low at a few idle fetches a second.
             fetch_max_wait_ms=fetch_max_wait_ms,
         )
-        self._listener = _SeekToStoredPositions(self._consumer, store, bootstrap_servers)
+        self._listener = _SeekToStoredPositions(self._consumer, store, bootstrap_servers, self.health)
 
     @property
     def assigned(self) -> bool:
         return bool(self._listener.assigned)
+
+    @property
+    def ready(self) -> bool:
+        """Assigned partitions, and the database and broker answering its last attempts."""
+        return self.assigned and self.health.ok
 
     async def run(self) -> None:
         """Consume until cancelled; raise a ``LogMismatch`` if the log is not the one our
         positions came from (another cluster, reset, truncated, or rewound under us)."""
         await self._consumer.start()
         try:
-            seen = await cluster_id(self.bootstrap_servers)
-            await asyncio.to_thread(remember_cluster, self.store, seen)
+            seen = await retrying(lambda: cluster_id(self.bootstrap_servers), self.health, "cluster id")
+            await self._db("checking the cluster id", remember_cluster, self.store, seen)
             self._consumer.subscribe(self.topics, listener=self._listener)
             while True:
+                self._resume_due()
                 batches = await self._fetch()
                 if self._listener.error is not None:
                     raise self._listener.error
@@ -205,13 +222,29 @@ class TrackedConsumer:
                         # stored position; that seek makes the consumer fetch them again.
                         continue
                     check_record_offset(tp, records[0].offset, self._listener.expected[tp], self.store.name)
-                    await self._consume_in_runs(records)
+                    try:
+                        await self._consume_in_runs(records)
+                    except Parked as parked:
+                        self._pause_at(tp, parked)
+                        continue
                     self._listener.expected[tp] = records[-1].offset + 1
                 if batches:
                     await self._commit_hint()
         finally:
             with suppress(KafkaError):
                 await self._consumer.stop()
+
+    def _pause_at(self, tp: TopicPartition, parked: Parked) -> None:
+        """Hold ``tp`` back at its parked record (re-read from the log when due)."""
+        log.info("%s", parked)
+        self._consumer.pause(tp)
+        self._consumer.seek(tp, parked.position.offset)
+        self._listener.expected[tp] = parked.position.offset
+
+    def _resume_due(self) -> None:
+        for tp in self.parking.take_due():
+            if tp in self._listener.assigned:
+                self._consumer.resume(tp)
 
     async def _fetch(self) -> dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]:
         """The next records; an offset out of range on a sought partition is a
@@ -280,11 +313,13 @@ class TrackedConsumer:
         """Apply one record in a transaction of its own, with retries, parking and the DLQ."""
         position = _position(record)
         started = time.perf_counter()
-        if await asyncio.to_thread(self.store.has_applied, envelope.event_id):
-            await asyncio.to_thread(self.store.record_position, position)
+        if await self._db(f"checking {envelope.event_id} at {position}", self.store.has_applied,
+                          envelope.event_id):
+            await self._db(f"recording {position}", self.store.record_position, position)
             CONSUMED.labels(topic=record.topic, outcome="duplicate").inc()
             return
         outcome = await self._apply_with_retries(record, position, envelope)
+        self.parking.settled(position)
         CONSUMED.labels(topic=record.topic, outcome=outcome).inc()
         APPLY_SECONDS.labels(topic=record.topic).observe(time.perf_counter() - started)
 
@@ -296,25 +331,27 @@ class TrackedConsumer:
             try:
                 changes = await asyncio.to_thread(self.handler, envelope)
                 applied = await asyncio.to_thread(self.store.apply, changes, position, envelope.event_id)
+                self.health.recovered()
                 return "applied" if applied else "duplicate"
             except RetryLater as wait:
-                log.info("parking %s at %s: %s", envelope.event_type, position, wait)
-                await asyncio.sleep(min(5.0, self.retry_delay * 2 ** min(failures, 5)))
-                failures += 1
+                if not self.parking.expired(position):
+                    raise self.parking.park(position, f"{envelope.event_type}: {wait}") from wait
+                await self._dead_letter(
+                    record, position, f"retry later: still waiting after {self.parking.limit:g}s: {wait}")
+                return "dead_lettered"
             except Unprocessable as error:
                 await self._dead_letter(record, position, f"unprocessable: {error}")
                 return "dead_lettered"
             except IntegrityError as error:
-                if await asyncio.to_thread(
-                    self.store.tracked_recorder.has_tracking_id, position.tracking_name, position.offset
-                ):
+                if await self._db(f"checking {position}", self.store.tracked_recorder.has_tracking_id,
+                                  position.tracking_name, position.offset):
                     return "duplicate"
                 failures += 1
                 if failures >= MAX_ATTEMPTS:
                     await self._dead_letter(record, position, f"constraint violated: {error}")
                     return "dead_lettered"
             except TRANSIENT_ERRORS as error:
-                log.warning("database unavailable at %s, retrying: %s", position, error)
+                self.health.failed(f"applying {position}", error)
                 await asyncio.sleep(1.0)
             except Exception as error:
                 failures += 1
@@ -333,10 +370,17 @@ class TrackedConsumer:
         record_headers = [*record.headers, ("dlq.reason", reason.encode()),
                           ("dlq.source", str(position).encode()),
                           ("dlq.consumer", self.group_id.encode())]
-        await self.dead_letters.send_raw(f"{record.topic}.dlq", record.value, record.key, record_headers)
-        await asyncio.to_thread(self.store.record_position, position)
+        await retrying(lambda: self.dead_letters.send_raw(f"{record.topic}.dlq", record.value, record.key,
+                                                          record_headers),
+                       self.health, f"dead-lettering {position}")
+        await self._db(f"recording {position}", self.store.record_position, position)
         DEAD_LETTERED.labels(topic=record.topic).inc()
         CONSUMED.labels(topic=record.topic, outcome="dead_lettered").inc()
+
+
+    async def _db(self, what: str, call: Callable[..., T], *args: object) -> T:
+        """``call(*args)`` in a worker thread, retried with backoff while the database is away."""
+        return await retrying(lambda: asyncio.to_thread(call, *args), self.health, what, DATABASE_OUTAGES)
 
 
 def _position(record: ConsumerRecord[bytes, bytes]) -> Position:

@@ -15,6 +15,7 @@ from contextlib import suppress
 from typing import Any, TypeVar
 
 import uvicorn
+import uvloop
 from fastapi import FastAPI
 
 from afflux_plumbing.consume import Handler, TrackedConsumer
@@ -41,7 +42,7 @@ class ServiceRuntime:
         self, store: TrackedApplication, topics: Sequence[str], handler: Handler, *, group: str
     ) -> None:
         """Apply ``topics`` to ``store``. Each consumer of a service names its own ``group``,
-        so that one waiting for a fact (``RetryLater``) never blocks another's topics."""
+        so that one waiting for a fact (``RetryLater``) never delays another's topics."""
         self.consumers.append(
             TrackedConsumer(
                 store=store,
@@ -50,6 +51,7 @@ class ServiceRuntime:
                 bootstrap_servers=self.settings.kafka_bootstrap_servers,
                 group_id=f"{self.settings.consumer_group}-{group}",
                 dead_letters=self.publisher,
+                retry_later_limit=self.settings.retry_later_limit,
             )
         )
 
@@ -64,7 +66,10 @@ class ServiceRuntime:
             self._server.should_exit = True
 
     async def ready(self) -> bool:
-        return self._started and all(consumer.assigned for consumer in self.consumers)
+        """Started, every consumer assigned, and no worker failing to reach the broker or
+        the database (they retry meanwhile: an outage makes a service not-ready, not dead)."""
+        return (self._started and all(consumer.ready for consumer in self.consumers)
+                and all(relay.health.ok for relay in self.relays))
 
     def _workers(self) -> list[Callable[[], Coroutine[Any, Any, None]]]:
         return [c.run for c in self.consumers] + [r.run for r in self.relays]
@@ -125,7 +130,10 @@ def run_service(settings_type: type[S], build: Callable[[S], Built]) -> None:
         runtime, app, close = build(settings)
         return await runtime.serve(app, on_stop=close)
 
-    sys.exit(asyncio.run(serve()))
+    # uvloop, as uvicorn itself would pick: this loop is created here, not by uvicorn.
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        code = runner.run(serve())
+    sys.exit(code)
 
 
 def configure_logging() -> None:

@@ -25,6 +25,8 @@ class ServiceSettings(BaseSettings):
     admin_token: str = Field(default="", validation_alias="AFFLUX_ADMIN_TOKEN")
     host: str = Field(default="127.0.0.1", validation_alias="AFFLUX_HOST")
     group_prefix: str = Field(default="afflux", validation_alias="AFFLUX_CONSUMER_GROUP_PREFIX")
+    retry_later_limit: float = Field(default=300.0, validation_alias="AFFLUX_RETRY_LATER_LIMIT")
+    """Seconds a record may wait for a fact (``RetryLater``) before it goes to the DLQ."""
     port: int
     db_schema: str
 
