@@ -236,7 +236,7 @@ class TrackedConsumer:
 
     def _pause_at(self, tp: TopicPartition, parked: Parked) -> None:
         """Hold ``tp`` back at its parked record (re-read from the log when due)."""
-        log.info("%s", parked)
+        log.debug("%s", parked)
         self._consumer.pause(tp)
         self._consumer.seek(tp, parked.position.offset)
         self._listener.expected[tp] = parked.position.offset
@@ -335,6 +335,7 @@ class TrackedConsumer:
                 return "applied" if applied else "duplicate"
             except RetryLater as wait:
                 if not self.parking.expired(position):
+                    log.info("parking %s at %s: %s", envelope.event_type, position, wait)
                     raise self.parking.park(position, f"{envelope.event_type}: {wait}") from wait
                 await self._dead_letter(
                     record, position, f"retry later: still waiting after {self.parking.limit:g}s: {wait}")
