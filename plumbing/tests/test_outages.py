@@ -21,7 +21,7 @@ from test_consumer import consumer_for, send
 from test_service_and_relay import note_to_envelope
 
 from afflux_contracts import PARTNERS, Envelope, decode, encode
-from afflux_infra.embedded import EmbeddedBroker
+from afflux_infra.embedded import EmbeddedBroker, free_port
 from afflux_infra.provision import ensure_topics
 from afflux_infra.testing import SessionInfrastructure, eventually, read_envelopes
 from afflux_plumbing.positions import Position
@@ -225,3 +225,31 @@ async def test_relay_that_finds_its_position_recorded_by_another_steps_back_inst
             assert not task.done(), task.exception()
     finally:
         await slow_publisher.stop()
+
+
+async def test_consumer_started_before_its_broker_waits_for_it_instead_of_dying(
+    tally: Tally, publisher: Publisher, group_prefix: str,
+) -> None:
+    topic = "test.plumbing.late-broker"
+    broker = EmbeddedBroker(port=free_port())  # not started yet: nothing listens there
+    consumer = consumer_for(tally, topic, broker.bootstrap_servers, publisher, group_prefix)
+    task = asyncio.create_task(consumer.run())
+    try:
+        async with stopped_when_done(task):
+            await eventually(lambda: task.done() or not consumer.health.ok, timeout=30)
+            assert not task.done(), task.exception()
+            assert not consumer.ready
+            broker.start()
+            await ensure_topics(broker.bootstrap_servers, [(topic, 1)], replication=1)
+            producer = AIOKafkaProducer(bootstrap_servers=broker.bootstrap_servers, acks="all")
+            await producer.start()
+            try:
+                await send(producer, topic, encode(partner_created("ann")))
+            finally:
+                await producer.stop()
+            await eventually(lambda: task.done() or tally.stored_offset(topic, 0) == 0, timeout=60)
+            assert not task.done(), task.exception()
+            assert consumer.ready
+        assert tally.counts() == {"ann": 1}
+    finally:
+        broker.stop()

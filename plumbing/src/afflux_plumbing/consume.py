@@ -205,8 +205,9 @@ class TrackedConsumer:
 
     async def run(self) -> None:
         """Consume until cancelled; raise a ``LogMismatch`` if the log is not the one our
-        positions came from (another cluster, reset, truncated, or rewound under us)."""
-        await self._consumer.start()
+        positions came from (another cluster, reset, truncated, or rewound under us). A
+        broker that is not there yet is waited for (not-ready meanwhile)."""
+        await retrying(self._consumer.start, self.health, "connecting to the broker", (KafkaError,))
         try:
             seen = await retrying(lambda: cluster_id(self.bootstrap_servers), self.health, "cluster id")
             await self._db("checking the cluster id", remember_cluster, self.store, seen)
