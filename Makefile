@@ -7,7 +7,7 @@ UV_VERSION := 0.13.9
 UV := .tools/bin/uv
 PYTEST_ARGS ?=
 
-.PHONY: install run test test-fast bench schemas lint clean
+.PHONY: install run test test-fast chaos bench schemas lint clean
 
 $(UV):
 	$(PYTHON) -m venv .tools
@@ -22,11 +22,14 @@ install: .venv/.synced ## install uv and the locked dependencies
 run: install ## run the whole platform (embedded PostgreSQL + Kafka unless DATABASE_URL / KAFKA_BOOTSTRAP_SERVERS are set)
 	$(UV) run --frozen --no-sync afflux run
 
-test: install ## every test: unit, integration, contract, end-to-end and crash
+test: install ## every test: unit, integration, contract, end-to-end, crash and the chaos suite's short form
 	$(UV) run --frozen --no-sync pytest $(PYTEST_ARGS)
 
 test-fast: install ## everything but the slow tests that start real service processes
 	$(UV) run --frozen --no-sync pytest -m "not slow" $(PYTEST_ARGS)
+
+chaos: install ## the fault suite's long form: every fault under load, 30 s broker pause, table of what each did (~15 min)
+	AFFLUX_CHAOS_LONG=1 $(UV) run --frozen --no-sync pytest tests/chaos -m chaos $(PYTEST_ARGS)
 
 bench: install ## speed and memory figures, each beside a baseline measured in the same run
 	@command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
