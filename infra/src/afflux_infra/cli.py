@@ -125,8 +125,7 @@ def dlq_show(topic: str, partition: int, offset: int) -> None:
 
 @dlq_app.command("redrive")
 def dlq_redrive(topic: str, partition: int, offset: int) -> None:
-    """Re-publish a dead letter's original bytes to its source topic; consumers apply it
-    once (its event_id is unchanged)."""
+    """Re-publish a dead letter's original bytes to its source topic (same event_id: applied once)."""
     letter = _letter(topic, partition, offset)
     metadata = asyncio.run(dlq.redrive(_bootstrap(), letter))
     typer.echo(f"redriven {letter.position} to {metadata.topic}#{metadata.partition}@{metadata.offset}")
