@@ -140,12 +140,14 @@ class TrackedConsumer:
                         # stored position; that seek makes the consumer fetch them again.
                         continue
                     check_record_offset(tp, records[0].offset, self._listener.expected[tp], self.store.name)
+                    seeks = self._listener.seeks[tp]
                     try:
                         await self._consume_in_runs(records)
                     except Parked as parked:
                         self._pause_at(tp, parked)
                         continue
-                    self._listener.expected[tp] = records[-1].offset + 1
+                    if self._listener.seeks[tp] == seeks:  # else a rebalance re-sought it meanwhile
+                        self._listener.expected[tp] = records[-1].offset + 1
                 if batches:
                     await self._commit_hint()
         finally:

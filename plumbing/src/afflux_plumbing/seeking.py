@@ -36,6 +36,9 @@ class SeekToStoredPositions(ConsumerRebalanceListener):  # type: ignore[misc]
         self.assigned: set[TopicPartition] = set()
         self.expected: dict[TopicPartition, int] = {}
         """Per sought partition, the lowest offset that may arrive next."""
+        self.seeks: dict[TopicPartition, int] = {}
+        """How often each partition was sought: a consumer that applied a batch while a
+        rebalance re-sought its partition must not move ``expected`` past the new seek."""
 
     async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
         self.assigned -= set(revoked)
@@ -86,6 +89,7 @@ class SeekToStoredPositions(ConsumerRebalanceListener):  # type: ignore[misc]
                 check_stored_position(tp, stored, beginnings[tp], self.store.name)
                 self.consumer.seek(tp, stored + 1)
                 self.expected[tp] = stored + 1
+            self.seeks[tp] = self.seeks.get(tp, 0) + 1
             self.assigned.add(tp)
 
     async def _still_on_the_log(self, tp: TopicPartition, offset: int) -> bool:
