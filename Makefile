@@ -28,7 +28,7 @@ test: install ## every test: unit, integration, contract, end-to-end, crash and 
 test-fast: install ## everything but the slow tests that start real service processes
 	$(UV) run --frozen --no-sync pytest -m "not slow" $(PYTEST_ARGS)
 
-chaos: install ## the fault suite's long form: every fault under load, 30 s broker pause, table of what each did (~15 min)
+chaos: install ## the fault suite's long form: every fault under load, 30 s broker pause, table of what each did (~8 min on 2 cores)
 	AFFLUX_CHAOS_LONG=1 $(UV) run --frozen --no-sync pytest tests/chaos -m chaos $(PYTEST_ARGS)
 
 bench: install ## speed and memory figures, each beside a baseline measured in the same run
