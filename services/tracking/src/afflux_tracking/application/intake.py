@@ -193,8 +193,12 @@ class Intake:
         if isinstance(decision, ClickDecision) and decision.outcome is visit.traffic:
             return decision  # the link allows it: nothing the view could have missed matters
         if not await self.partners_log.caught_up(self.settings.catch_up_timeout):
-            log.warning("deciding %s/%s without catching up with the partners log",
+            # The view may be stale (a restart still joining the log, a broker away): a
+            # refusal now could wrongly turn away a link handed out a moment ago, and a
+            # 404 is final. Nothing is recorded; the visitor retries.
+            log.warning("cannot catch up with the partners log to decide %s/%s",
                         visit.offer_id, visit.partner_id)
+            raise Unavailable("the partners log cannot be read to decide this link")
         return decide_click(self.store.link(visit.offer_id, visit.partner_id), visit.traffic)
 
     def _unique(self, visit: Visit, decision: ClickDecision) -> bool:
