@@ -138,6 +138,6 @@ async def test_click_and_postback_answer_503_when_the_log_does_not_acknowledge(s
     assert click.status_code == 503
     assert "Location" not in click.headers
     assert click.json()["error"]["code"] == "unavailable"
-    assert "event log" in click.json()["error"]["message"]
+    assert "log" in click.json()["error"]["message"]
     assert postback.status_code == 503
     assert postback.json()["error"]["code"] == "unavailable"
