@@ -5,6 +5,11 @@ notification log), so nothing is published that was not committed and nothing
 committed goes unpublished. The relay publishes in notification order, awaits
 every ack, then records how far it got. A crash between the two re-sends the
 batch with the same event_ids, which consumers drop.
+
+One relay per service publishes at a time: it holds a PostgreSQL advisory lock on
+a connection of its own and checks, before each batch, that the connection lives
+and the lock is still its own. If another relay recorded a position first (the
+lock changed hands mid-batch), it steps back and waits for the lock again.
 """
 
 from __future__ import annotations
