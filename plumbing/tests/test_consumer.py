@@ -255,3 +255,30 @@ def test_log_starting_past_the_next_record_needed_is_a_log_mismatch() -> None:
     with pytest.raises(LogStartPastPosition, match=r"now starts at 11, but Tally needs 10"):
         check_stored_position(tp, stored=9, beginning=11, store="Tally")
     assert issubclass(PositionBeyondLogEnd, LogMismatch)
+
+
+async def test_replica_consumers_each_read_every_partition_side_by_side(
+    tally: Tally, database_url: str, kafka_bootstrap: str, publisher: Publisher,
+    raw_producer: AIOKafkaProducer, group_prefix: str,
+) -> None:
+    """``every_partition``: no group, so two replicas under the same name do not split the
+    partitions between them (each keeps a whole view, as every tracking instance must)."""
+    topic = f"test.plumbing.replica.{secrets.token_hex(4)}"
+    await ensure_topics(kafka_bootstrap, [(topic, 3), (f"{topic}.dlq", 1)])
+    names = ("ann", "bob", "cy", "dee", "eve", "fay")
+    for name in names:
+        await send(raw_producer, topic, encode(partner_created(name)), key=name.encode())
+
+    def replica(store: Tally) -> TrackedConsumer:
+        return TrackedConsumer(store=store, topics=[topic], handler=store.handle,
+                               bootstrap_servers=kafka_bootstrap, group_id=f"{group_prefix}-replica",
+                               dead_letters=publisher, every_partition=True)
+
+    ensure_schema(database_url, "tally_replica")
+    other = Tally(env=postgres_env(database_url, "tally_replica"))
+    try:
+        async with running(replica(tally)), running(replica(other)):
+            await eventually(lambda: sum(tally.counts().values()) == sum(other.counts().values()) == 6)
+        assert tally.counts() == other.counts() == dict.fromkeys(names, 1)
+    finally:
+        other.close()

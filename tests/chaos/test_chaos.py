@@ -205,15 +205,6 @@ async def test_fault_loses_nothing_and_counts_nothing_twice(chaos: Chaos, name: 
     await under_load(chaos, name, fault)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: for a few seconds after tracking restarts from kill -9, a link the partners API "
-    "has just handed out (its partner, offer and approval on the log) answers 404 "
-    "link_not_found on its first click. Tracking's partners consumer cannot be assigned "
-    "until the killed process's group membership expires (session timeout), so "
-    "LogCatchUp.caught_up (plumbing/catch_up.py) times out after catch_up_timeout (3 s), "
-    "and Intake._route (tracking) then decides on its stale view instead of answering 503. "
-    "Reproduction: kill -9 tracking, restart it, as soon as /healthz answers create a "
-    "partner, approve it, get its link, click it once."))
 async def test_a_link_handed_out_while_tracking_restarts_works_on_its_first_click(chaos: Chaos) -> None:
     platform = chaos.platform
     tracking = platform.services["tracking"]

@@ -86,7 +86,12 @@ class TrackedConsumer:
         retry_delay: float = 0.2,
         fetch_max_wait_ms: int = 100,
         retry_later_limit: float = 300.0,
+        every_partition: bool = False,
     ) -> None:
+        """``every_partition``: read every partition of ``topics`` in this process, outside
+        any consumer group (a replica of a view, such as tracking's routing view: each
+        instance needs all of it, and a restarted instance must not wait for the group to
+        expire its predecessor's membership). ``group_id`` then only names the consumer."""
         self.store = store
         self.topics = list(topics)
         self.handler = handler
@@ -94,11 +99,12 @@ class TrackedConsumer:
         self.dead_letters = dead_letters
         self.retry_delay = retry_delay
         self.bootstrap_servers = bootstrap_servers
+        self.every_partition = every_partition
         self.health = Health()
         self.parking = Parking(limit=retry_later_limit, first_delay=retry_delay)
         self._consumer = AIOKafkaConsumer(
             bootstrap_servers=bootstrap_servers,
-            group_id=group_id,
+            group_id=None if every_partition else group_id,
             client_id=group_id,
             enable_auto_commit=False,
             # Never rewind or skip on our own: every partition is sought to its stored
@@ -128,7 +134,10 @@ class TrackedConsumer:
         try:
             seen = await retrying(lambda: cluster_id(self.bootstrap_servers), self.health, "cluster id")
             await self._db("checking the cluster id", remember_cluster, self.store, seen)
-            self._consumer.subscribe(self.topics, listener=self._listener)
+            if self.every_partition:
+                await self._assign_every_partition()
+            else:
+                self._consumer.subscribe(self.topics, listener=self._listener)
             while True:
                 self._resume_due()
                 batches = await self._fetch()
@@ -148,11 +157,27 @@ class TrackedConsumer:
                         continue
                     if self._listener.seeks[tp] == seeks:  # else a rebalance re-sought it meanwhile
                         self._listener.expected[tp] = records[-1].offset + 1
-                if batches:
+                if batches and not self.every_partition:
                     await self._commit_hint()
         finally:
             with suppress(KafkaError):
                 await self._consumer.stop()
+
+    async def _assign_every_partition(self) -> None:
+        """Assign all partitions the topics have now, sought to their stored positions
+        (partitions added later are read from the next start)."""
+        partitions = await retrying(self._partitions, self.health, "reading the topics' partitions",
+                                    (KafkaError,))
+        self._consumer.assign(partitions)
+        await self._listener.on_partitions_assigned(set(partitions))
+
+    async def _partitions(self) -> list[TopicPartition]:
+        await self._consumer.topics()  # metadata of every topic, ours included
+        found = [TopicPartition(topic, partition) for topic in self.topics
+                 for partition in sorted(self._consumer.partitions_for_topic(topic) or ())]
+        if not found:
+            raise KafkaError(f"no partitions known yet for {self.topics}")
+        return found
 
     def _pause_at(self, tp: TopicPartition, parked: Parked) -> None:
         """Hold ``tp`` back at its parked record (re-read from the log when due)."""

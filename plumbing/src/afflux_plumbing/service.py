@@ -39,10 +39,13 @@ class ServiceRuntime:
         self._server: uvicorn.Server | None = None
 
     def consume(
-        self, store: TrackedApplication, topics: Sequence[str], handler: Handler, *, group: str
+        self, store: TrackedApplication, topics: Sequence[str], handler: Handler, *, group: str,
+        every_partition: bool = False,
     ) -> None:
         """Apply ``topics`` to ``store``. Each consumer of a service names its own ``group``,
-        so that one waiting for a fact (``RetryLater``) never delays another's topics."""
+        so that one waiting for a fact (``RetryLater``) never delays another's topics.
+        ``every_partition``: a replica reading all partitions outside any group (see
+        ``TrackedConsumer``)."""
         self.consumers.append(
             TrackedConsumer(
                 store=store,
@@ -52,6 +55,7 @@ class ServiceRuntime:
                 group_id=f"{self.settings.consumer_group}-{group}",
                 dead_letters=self.publisher,
                 retry_later_limit=self.settings.retry_later_limit,
+                every_partition=every_partition,
             )
         )
 
