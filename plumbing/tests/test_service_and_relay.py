@@ -3,6 +3,8 @@ real broker and PostgreSQL."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from typing import Any, ClassVar
 from uuid import UUID
 
@@ -66,6 +68,26 @@ async def test_relay_publishes_committed_events_and_resends_them_with_the_same_i
     published = await read_events(kafka_bootstrap, {e.event_id for e in stored})
     assert sorted(e.payload.name for e in published) == ["ann", "ann", "bob", "bob"]  # type: ignore[attr-defined]
     assert {e.event_id for e in published} == {e.event_id for e in stored}
+
+
+async def test_a_relay_idling_between_polls_wakes_on_a_commit_of_its_own_process(
+    tally: Tally, kafka_bootstrap: str, database_url: str, publisher: Publisher,
+) -> None:
+    """Postback → balance crosses two outboxes: a relay must not sit out its poll interval
+    when this process has just committed events (other instances are polled for)."""
+    relay = OutboxRelay(tally, publisher, note_to_envelope, database_url=database_url, idle_delay=30.0)
+    task = asyncio.create_task(relay.run())
+    try:
+        await eventually(lambda: relay.holds_lock)
+        await asyncio.sleep(0.2)  # idle now: nothing to publish
+        tally.apply(Changes(aggregates=[Note("woken")]), Position("seed", 0, 1), None)
+        # published long before the 30 s poll would have looked
+        await eventually(lambda: tally.tracked_recorder.max_tracking_id(RELAY_TRACKING_NAME) is not None,
+                         timeout=5.0, interval=0.01)
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 async def test_service_answers_health_and_readiness_then_stops_on_request(

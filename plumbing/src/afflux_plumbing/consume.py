@@ -84,7 +84,7 @@ class TrackedConsumer:
         group_id: str,
         dead_letters: Publisher,
         retry_delay: float = 0.2,
-        fetch_max_wait_ms: int = 100,
+        fetch_max_wait_ms: int = 25,
         retry_later_limit: float = 300.0,
         every_partition: bool = False,
     ) -> None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Mapping
+from contextlib import suppress
 from typing import Any
 
 import psycopg
@@ -65,6 +66,9 @@ class OutboxRelay:
         self.lock_poll = lock_poll
         self.health = Health()
         self.holds_lock = False
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._new_events = asyncio.Event()
+        app.on_commit(self._wake)
 
     @property
     def lock_key(self) -> str:
@@ -76,6 +80,7 @@ class OutboxRelay:
 
         An outage of the broker or the database is retried with backoff (not-ready
         meanwhile); a lost lock sends the relay back to waiting for it."""
+        self._loop = asyncio.get_running_loop()
         backoff = Backoff()
         while True:
             try:
@@ -97,9 +102,22 @@ class OutboxRelay:
                     self.health.recovered()
                     backoff.reset()
                     if published == 0:
-                        await asyncio.sleep(self.idle_delay)
+                        await self._idle()
             finally:
                 self.holds_lock = False
+
+    def _wake(self) -> None:
+        """From the thread that committed new events: look now, not at the next poll."""
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(self._new_events.set)
+
+    async def _idle(self) -> None:
+        """Until this process commits new events, or ``idle_delay`` passes (another
+        instance of the service may have committed some)."""
+        with suppress(TimeoutError):
+            await asyncio.wait_for(self._new_events.wait(), self.idle_delay)
+        self._new_events.clear()
 
     async def _wait_for_lock(self, lock: psycopg.AsyncConnection[Any]) -> None:
         """Session-level advisory lock on ``lock``'s connection: held while it lives."""

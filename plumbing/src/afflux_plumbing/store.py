@@ -172,7 +172,21 @@ class TrackedApplication(Application[Any]):
 
     def __init__(self, env: Mapping[str, str] | None = None) -> None:
         super().__init__(env)
+        self._on_commit: list[Callable[[], None]] = []
         self._create_views()
+
+    def on_commit(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` (from the committing thread) after each commit that may have
+        recorded new domain events: the outbox relay wakes on it instead of polling."""
+        self._on_commit.append(callback)
+
+    def _notify(self, recordings: Any) -> None:
+        super()._notify(recordings)
+        self._committed()
+
+    def _committed(self) -> None:
+        for callback in self._on_commit:
+            callback()
 
     def construct_recorder(self) -> ProcessRecorder:
         return self.factory.process_recorder()
@@ -231,6 +245,7 @@ class TrackedApplication(Application[Any]):
                     recorder.insert_in_run(curs, [self.mapper.to_stored_event(e) for e in events],
                                            changes.writes)
             recorder.track_run(curs, run[-1].position.tracking())
+        self._committed()
         return applied
 
     def record_position(self, position: Position) -> None:
