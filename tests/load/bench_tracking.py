@@ -4,7 +4,7 @@ the same run with wrk (a native load generator, not a Python client on the same 
 with the rest of the platform running. Also postbacks/s, and click latency at a fixed
 1,000 clicks/s.
 
-Targets (ARCHITECTURE.md, issue 6): durable clicks ≥ 0.5× the bare redirect; p99 under
+Targets (ARCHITECTURE.md, issue 6): durable clicks ≥ 0.5x the bare redirect; p99 under
 10 ms at 1,000 clicks/s.
 """
 
