@@ -12,6 +12,8 @@ from afflux_contracts import (
     ConversionAttributed,
     ConversionRejected,
     ConversionReported,
+    ConversionStatus,
+    ConversionStatusChanged,
     ConversionSecurity,
     Event,
     ImpressionRecorded,
@@ -25,6 +27,7 @@ from afflux_contracts import (
     PayoutType,
     RejectionReason,
     RelationshipSet,
+    StatusChange,
     Terms,
 )
 
@@ -64,4 +67,9 @@ SAMPLES: list[Event] = [
                        message="order ORDER-1001 was already credited on offer o1",
                        transaction_id="a" * 32, partner_id="p1", offer_id="o1",
                        order_id="ORDER-1001", converted_at=CONVERTED),
+    ConversionStatusChanged(conversion_id="c" * 32, partner_id="p1", offer_id="o1",
+                            status=StatusChange.REVERSED, previous_status=ConversionStatus.APPROVED,
+                            payout=Money(amount=Decimal("9.60"), currency="USD"),
+                            reason="chargeback", note="bank dispute #4471",
+                            changed_at=datetime(2026, 11, 20, 8, 0, tzinfo=UTC)),
 ]

@@ -4,7 +4,9 @@ from afflux_contracts.attribution import (
     ConversionAttributed,
     ConversionRejected,
     ConversionStatus,
+    ConversionStatusChanged,
     RejectionReason,
+    StatusChange,
 )
 from afflux_contracts.codec import DecodeError, decode, encode, headers
 from afflux_contracts.envelope import Envelope
@@ -52,6 +54,7 @@ __all__ = [
     "ConversionReported",
     "ConversionSecurity",
     "ConversionStatus",
+    "ConversionStatusChanged",
     "DecodeError",
     "Envelope",
     "Event",
@@ -66,6 +69,7 @@ __all__ = [
     "PayoutType",
     "RejectionReason",
     "RelationshipSet",
+    "StatusChange",
     "Terms",
     "Topic",
     "Visibility",

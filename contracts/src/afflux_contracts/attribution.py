@@ -69,3 +69,34 @@ class ConversionRejected(Event):
 
     def partition_key(self) -> str:
         return self.partner_id or self.transaction_id or self.conversion_id
+
+
+class StatusChange(StrEnum):
+    """What an advertiser's review did to a decided conversion. ``adjusted`` keeps it
+    approved with a new payout; the others are the status it moved to."""
+
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    REVERSED = "reversed"
+    ADJUSTED = "adjusted"
+
+
+class ConversionStatusChanged(Event):
+    """A reviewed conversion: approved, rejected, reversed (refund, chargeback) or
+    adjusted to a new payout. ``payout`` is what the conversion earns after the change
+    (the new amount for ``adjusted``); a reversal after payment is clawed back by payouts."""
+
+    topic: ClassVar = ATTRIBUTION
+
+    conversion_id: str
+    partner_id: str
+    offer_id: str
+    status: StatusChange
+    previous_status: ConversionStatus
+    payout: Money
+    reason: str | None = None
+    note: str | None = None
+    changed_at: UtcDatetime
+
+    def partition_key(self) -> str:
+        return self.partner_id
