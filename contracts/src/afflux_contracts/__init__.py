@@ -27,7 +27,8 @@ from afflux_contracts.partners import (
     Terms,
     Visibility,
 )
-from afflux_contracts.topics import ALL_TOPICS, ATTRIBUTION, PARTNERS, PAYOUTS, TRACKING, Topic
+from afflux_contracts.postbacks import PartnerPostbackDelivered, PartnerPostbackFailed
+from afflux_contracts.topics import ALL_TOPICS, ATTRIBUTION, PARTNERS, PAYOUTS, POSTBACKS, TRACKING, Topic
 from afflux_contracts.tracking import (
     ClickMethod,
     ClickOutcome,
@@ -43,6 +44,7 @@ __all__ = [
     "EVENT_TYPES",
     "PARTNERS",
     "PAYOUTS",
+    "POSTBACKS",
     "TRACKING",
     "Billing",
     "BillingFrequency",
@@ -64,6 +66,8 @@ __all__ = [
     "OfferStatus",
     "OfferStatusChanged",
     "PartnerCreated",
+    "PartnerPostbackDelivered",
+    "PartnerPostbackFailed",
     "PartnerStatus",
     "PartnerStatusChanged",
     "PayoutType",

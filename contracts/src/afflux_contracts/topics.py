@@ -27,8 +27,9 @@ PARTNERS = Topic("afflux.partners.v1", key_rule="aggregate id (partner, offer or
 TRACKING = Topic("afflux.tracking.v1", key_rule="transaction_id (coupon conversions: coupon code)")
 ATTRIBUTION = Topic("afflux.attribution.v1", key_rule="partner_id")
 PAYOUTS = Topic("afflux.payouts.v1", key_rule="partner_id")
+POSTBACKS = Topic("afflux.postbacks.v1", key_rule="partner_id")
 
-ALL_TOPICS: tuple[Topic, ...] = (PARTNERS, TRACKING, ATTRIBUTION, PAYOUTS)
+ALL_TOPICS: tuple[Topic, ...] = (PARTNERS, TRACKING, ATTRIBUTION, PAYOUTS, POSTBACKS)
 
 
 def topic_named(name: str) -> Topic:
