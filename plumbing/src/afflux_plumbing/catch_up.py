@@ -14,15 +14,21 @@ import asyncio
 import logging
 import time
 from contextlib import suppress
+from typing import Protocol
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
 
-from afflux_plumbing.store import TrackedApplication
-
 log = logging.getLogger(__name__)
 
 POLL_SECONDS = 0.01
+
+
+class Positions(Protocol):
+    """Where a reader of the topic is: a ``TrackedConsumer`` (from memory, cheap) or its
+    ``TrackedApplication`` (the committed positions in PostgreSQL)."""
+
+    def stored_offset(self, topic: str, partition: int) -> int | None: ...
 
 
 class _Round:
@@ -36,7 +42,7 @@ class _Round:
 class LogCatchUp:
     """Waits until ``store`` has applied ``topic`` up to the end it has now."""
 
-    def __init__(self, store: TrackedApplication, topic: str, bootstrap_servers: str) -> None:
+    def __init__(self, store: Positions, topic: str, bootstrap_servers: str) -> None:
         self.store = store
         self.topic = topic
         self._client = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers, enable_auto_commit=False)

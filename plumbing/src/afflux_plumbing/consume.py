@@ -117,6 +117,16 @@ class TrackedConsumer:
         )
         self._listener = SeekToStoredPositions(self._consumer, store, bootstrap_servers, self.health)
 
+    def stored_offset(self, topic: str, partition: int) -> int | None:
+        """The last offset of ``topic#partition`` this consumer has applied and committed,
+        from memory (``None``: not sought yet, or nothing applied). Catching up with the
+        log (``LogCatchUp``) reads it instead of asking the database on every poll."""
+        tp = TopicPartition(topic, partition)
+        if tp not in self._listener.assigned or tp not in self._listener.expected:
+            return None
+        applied = self._listener.expected[tp] - 1
+        return applied if applied >= 0 else None
+
     @property
     def assigned(self) -> bool:
         return bool(self._listener.assigned)

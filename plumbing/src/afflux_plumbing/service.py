@@ -41,13 +41,12 @@ class ServiceRuntime:
     def consume(
         self, store: TrackedApplication, topics: Sequence[str], handler: Handler, *, group: str,
         every_partition: bool = False,
-    ) -> None:
+    ) -> TrackedConsumer:
         """Apply ``topics`` to ``store``. Each consumer of a service names its own ``group``,
         so that one waiting for a fact (``RetryLater``) never delays another's topics.
         ``every_partition``: a replica reading all partitions outside any group (see
         ``TrackedConsumer``)."""
-        self.consumers.append(
-            TrackedConsumer(
+        consumer = TrackedConsumer(
                 store=store,
                 topics=topics,
                 handler=handler,
@@ -57,7 +56,8 @@ class ServiceRuntime:
                 retry_later_limit=self.settings.retry_later_limit,
                 every_partition=every_partition,
             )
-        )
+        self.consumers.append(consumer)
+        return consumer
 
     def relay(self, app: TrackedApplication, to_envelope: ToEnvelope) -> None:
         self.relays.append(

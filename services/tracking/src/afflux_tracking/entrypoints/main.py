@@ -18,9 +18,9 @@ def build(settings: TrackingSettings) -> Built:
     store = open_store(Tracking, settings.database_url, settings.db_schema)
     runtime = ServiceRuntime(settings)
     # Every instance needs the whole routing view: a replica of the partners log, no group.
-    runtime.consume(store, [PARTNERS.name], store.apply_partner_event, group="partners",
-                    every_partition=True)
-    partners_log = LogCatchUp(store, PARTNERS.name, settings.kafka_bootstrap_servers)
+    consumer = runtime.consume(store, [PARTNERS.name], store.apply_partner_event, group="partners",
+                               every_partition=True)
+    partners_log = LogCatchUp(consumer, PARTNERS.name, settings.kafka_bootstrap_servers)
     app = create_app(Intake(store, runtime.publisher, partners_log, settings.intake()), runtime.ready)
     app.router.add_event_handler("shutdown", partners_log.stop)
     app.state.tracking = store
