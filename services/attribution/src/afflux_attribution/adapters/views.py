@@ -84,6 +84,13 @@ VIEW_DDL: Sequence[str] = (
         converted_at timestamptz NOT NULL,
         decided_at timestamptz NOT NULL
     )""",
+    "ALTER TABLE {schema}.conversions ADD COLUMN IF NOT EXISTS note text",
+    "ALTER TABLE {schema}.conversions ADD COLUMN IF NOT EXISTS changed_at timestamptz",
+    # The admin listing's order (keyset pagination), and its filters.
+    """CREATE INDEX IF NOT EXISTS conversions_by_time
+        ON {schema}.conversions (converted_at, conversion_id)""",
+    """CREATE INDEX IF NOT EXISTS conversions_by_partner
+        ON {schema}.conversions (partner_id, converted_at, conversion_id)""",
 )
 
 OFFER_TERMS_COLUMNS = (
@@ -97,8 +104,10 @@ RELATIONSHIP_TERMS_COLUMNS = (
 CONVERSION_COLUMNS = (
     "conversion_id", "status", "reason", "message", "event", "transaction_id", "partner_id",
     "offer_id", "order_id", "currency", "payout", "revenue", "sale_amount", "clicked_at",
-    "converted_at", "decided_at",
+    "converted_at", "decided_at", "note", "changed_at",
 )
+REVIEW_COLUMNS = ("status", "reason", "message", "note", "payout", "changed_at")
+"""What a review changes in a conversion's row."""
 
 
 def insert(
@@ -252,4 +261,36 @@ def conversion_row(conversion: Conversion) -> dict[str, Any]:
         "clicked_at": conversion.clicked_at,
         "converted_at": conversion.converted_at,
         "decided_at": conversion.decided_at,
+        "note": conversion.note,
+        "changed_at": conversion.changed_at,
     }
+
+
+def update_review(table: sql.Identifier) -> sql.Composed:
+    """Set a reviewed conversion's ``REVIEW_COLUMNS`` (named parameters) by conversion_id."""
+    return sql.SQL("UPDATE {table} SET {sets} WHERE conversion_id = %(conversion_id)s").format(
+        table=table,
+        sets=sql.SQL(", ").join(
+            sql.SQL("{} = {}").format(sql.Identifier(c), sql.Placeholder(c)) for c in REVIEW_COLUMNS
+        ),
+    )
+
+
+def select_conversions(table: sql.Identifier, filters: Sequence[str], *, since: bool, until: bool,
+                       after: bool) -> sql.Composed:
+    """Up to %(limit)s conversions in (converted_at, conversion_id) order: those whose
+    ``filters`` columns equal their parameters, converted at or after %(since)s and before
+    %(until)s when asked, strictly after the page key (%(after_at)s, %(after_id)s) when ``after``."""
+    conditions: list[sql.Composable] = [
+        sql.SQL("{} = {}").format(sql.Identifier(c), sql.Placeholder(c)) for c in filters
+    ]
+    if since:
+        conditions.append(sql.SQL("converted_at >= %(since)s"))
+    if until:
+        conditions.append(sql.SQL("converted_at < %(until)s"))
+    if after:
+        conditions.append(sql.SQL("(converted_at, conversion_id) > (%(after_at)s, %(after_id)s)"))
+    where = sql.SQL(" WHERE ") + sql.SQL(" AND ").join(conditions) if conditions else sql.SQL("")
+    return sql.SQL(
+        "SELECT * FROM {table}{where} ORDER BY converted_at, conversion_id LIMIT %(limit)s"
+    ).format(table=table, where=where)

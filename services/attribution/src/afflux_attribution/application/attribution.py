@@ -7,12 +7,21 @@ keeps the click index and decides each reported conversion: it gathers the facts
 and records the decision as a new Conversion aggregate, its conversions-view row and,
 for a credited order, the dedupe row, in the one transaction that also records the
 consumer's position.
+
+The admin's review (approve, reject, reverse, adjust) changes a decided Conversion
+and its row in one transaction; the outbox relay publishes the change.
 """
 
 from __future__ import annotations
 
-from dataclasses import replace
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import datetime
+from decimal import Decimal
 from typing import Any, ClassVar
+
+from eventsourcing.application import AggregateNotFoundError
+from eventsourcing.persistence import IntegrityError
 
 from afflux_attribution.adapters import views
 from afflux_attribution.domain.conversion import Conversion
@@ -34,10 +43,45 @@ from afflux_contracts import (
     PartnerCreated,
     PartnerStatusChanged,
     RelationshipSet,
+    StatusChange,
     Terms,
 )
 from afflux_plumbing.consume import RetryLater
 from afflux_plumbing.store import Changes, TrackedApplication, Write
+
+ATTEMPTS = 3
+"""Tries of a review that loses a race with another review of the same conversion."""
+
+
+class UnknownConversion(LookupError):
+    """No decided conversion has this id (or no credited order has this offer and order_id)."""
+
+
+class ConcurrentReview(Exception):
+    """Another review of the same conversion kept winning the race."""
+
+
+@dataclass(frozen=True)
+class ConversionFilter:
+    partner_id: str | None = None
+    offer_id: str | None = None
+    status: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+@dataclass(frozen=True)
+class PageKey:
+    """Where a page of conversions ends: the listing's sort key of its last row."""
+
+    converted_at: datetime
+    conversion_id: str
+
+
+@dataclass(frozen=True)
+class ConversionPage:
+    rows: list[dict[str, Any]]
+    next: PageKey | None
 
 
 class Attribution(TrackedApplication):
@@ -138,6 +182,46 @@ class Attribution(TrackedApplication):
                                          "conversion_id": report.conversion_id}))
         return Changes(aggregates=[conversion], writes=writes)
 
+    # -- the advertiser's review ---------------------------------------------------------
+
+    def change_status(self, conversion_id: str, status: StatusChange, reason: str | None = None,
+                      note: str | None = None) -> Conversion:
+        """Approve, reject or reverse a decided conversion (``TransitionRefused`` if its
+        status does not allow it, ``UnknownConversion`` if it is not decided)."""
+        return self._review(conversion_id, lambda c: c.change_status(status, reason, note))
+
+    def adjust(self, conversion_id: str, payout: Decimal, reason: str | None = None,
+               note: str | None = None) -> Conversion:
+        """Give an approved conversion a new payout, in its currency."""
+        return self._review(conversion_id, lambda c: c.adjust(payout, reason, note))
+
+    def conversion_of_order(self, offer_id: str, order_id: str) -> str:
+        """The conversion_id an order was credited by on an offer."""
+        statement = views.select_where(self.table("credited_orders"), "offer_id", "order_id")
+        rows = self.query(statement, {"offer_id": offer_id, "order_id": order_id})
+        if not rows:
+            raise UnknownConversion(f"no conversion of order {order_id!r} was credited on offer {offer_id!r}")
+        return str(rows[0]["conversion_id"])
+
+    def _review(self, conversion_id: str, change: Callable[[Conversion], None]) -> Conversion:
+        """Apply ``change`` to the conversion and save it with its row, again on a lost race
+        (the retry sees the winner's status, so a second reversal is refused, not doubled)."""
+        for _ in range(ATTEMPTS):
+            try:
+                conversion: Conversion = self.repository.get(Conversion.create_id(conversion_id))
+            except AggregateNotFoundError:
+                raise UnknownConversion(f"no decided conversion has id {conversion_id!r}") from None
+            change(conversion)
+            row = views.conversion_row(conversion)
+            write = Write(views.update_review(self.table("conversions")),
+                          {c: row[c] for c in (*views.REVIEW_COLUMNS, "conversion_id")})
+            try:
+                self.save(conversion, writes=[write])
+            except IntegrityError:
+                continue
+            return conversion
+        raise ConcurrentReview(f"conversion {conversion_id} was reviewed concurrently; retry")
+
     # -- reads ---------------------------------------------------------------------------
 
     def click(self, transaction_id: str) -> Click | None:
@@ -166,6 +250,24 @@ class Attribution(TrackedApplication):
         rows = self.query(views.select_where(self.table("conversions"), "conversion_id"),
                           {"conversion_id": conversion_id})
         return dict(rows[0]) if rows else None
+
+    def conversions(self, where: ConversionFilter, limit: int,
+                    after: PageKey | None = None) -> ConversionPage:
+        """One page of the decided conversions matching ``where``, in (converted_at,
+        conversion_id) order."""
+        asked = (("partner_id", where.partner_id), ("offer_id", where.offer_id), ("status", where.status))
+        filters = {key: value for key, value in asked if value is not None}
+        params: dict[str, Any] = {**filters, "limit": limit + 1, "since": where.since, "until": where.until}
+        if after is not None:
+            params |= {"after_at": after.converted_at, "after_id": after.conversion_id}
+        statement = views.select_conversions(self.table("conversions"), list(filters),
+                                             since=where.since is not None, until=where.until is not None,
+                                             after=after is not None)
+        rows = [dict(row) for row in self.query(statement, params)]
+        if len(rows) <= limit:
+            return ConversionPage(rows, None)
+        last = rows[limit - 1]
+        return ConversionPage(rows[:limit], PageKey(views.utc(last["converted_at"]), last["conversion_id"]))
 
 
 def pricing_terms(terms: Terms) -> PricingTerms:

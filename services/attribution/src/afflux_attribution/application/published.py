@@ -4,7 +4,7 @@ The only module that knows both the domain and the published contract. Stored ev
 are matched by their stored topic (fixed forever). The envelope's event_id is derived
 from the stored event, so a relay that re-sends after a crash sends the same id, and
 ``occurred_at`` is when the decision was made. The causation id is the
-ConversionReported envelope the decision answers; the correlation id is the click's
+ConversionReported envelope the decision answers (a review has none); the correlation id is the click's
 transaction_id, which ties click, conversion and commission together.
 """
 
@@ -13,14 +13,20 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from afflux_attribution.domain.conversion import CONVERSION_ATTRIBUTED, CONVERSION_REJECTED
+from afflux_attribution.domain.conversion import (
+    CONVERSION_ATTRIBUTED,
+    CONVERSION_REJECTED,
+    CONVERSION_STATUS_CHANGED,
+)
 from afflux_contracts import (
     ConversionAttributed,
     ConversionRejected,
     ConversionStatus,
+    ConversionStatusChanged,
     Event,
     Money,
     RejectionReason,
+    StatusChange,
 )
 from afflux_plumbing.relay import Translate, publishing
 
@@ -61,9 +67,24 @@ def _rejected(event: Any) -> Event:
     )
 
 
+def _status_changed(event: Any) -> Event:
+    return ConversionStatusChanged(
+        conversion_id=event.conversion_id,
+        partner_id=event.partner_id,
+        offer_id=event.offer_id,
+        status=StatusChange(event.change),
+        previous_status=ConversionStatus(event.previous_status),
+        payout=Money(amount=event.payout, currency=event.currency),
+        reason=event.reason,
+        note=event.note,
+        changed_at=event.timestamp,
+    )
+
+
 TRANSLATIONS: dict[str, Translate] = {
     CONVERSION_ATTRIBUTED: _attributed,
     CONVERSION_REJECTED: _rejected,
+    CONVERSION_STATUS_CHANGED: _status_changed,
 }
 """Every stored event topic of this service that is published, and its public event."""
 

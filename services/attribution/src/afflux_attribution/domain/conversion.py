@@ -6,19 +6,26 @@ made instead of making a second one. Its first event is the decision itself, sto
 with what the public ConversionAttributed / ConversionRejected need, plus the
 causation (the ConversionReported envelope) and correlation (the click's
 transaction_id) ids that let an auditor follow a payout back to its click.
+
+After the decision, the advertiser's review changes it (``StatusChanged``), along
+the transitions of ``REVIEW_TRANSITIONS``: a pending conversion is approved or
+rejected, an approved one reversed (refund, chargeback) or adjusted to a new payout,
+a rejected one approved on appeal. Anything else is refused, naming the status the
+conversion is in. Only a priced conversion can earn, so one that attribution
+rejected before pricing (no click, duplicate...) cannot be approved.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
 from uuid import UUID, uuid5
 
 from eventsourcing.domain import Aggregate
 
 from afflux_attribution.domain.rules import Attributed, ConversionReport, Decision
-from afflux_contracts import ConversionStatus
+from afflux_contracts import ConversionStatus, StatusChange, minor_units
 
 NAMESPACE = UUID("c4225025-7a7b-4e3c-abc8-8471ee61c1c4")
 """Conversion ids map to aggregate ids in this namespace: never change it."""
@@ -28,6 +35,31 @@ NAMESPACE = UUID("c4225025-7a7b-4e3c-abc8-8471ee61c1c4")
 CONVERSION = "afflux_attribution:Conversion"
 CONVERSION_ATTRIBUTED = "afflux_attribution:Conversion.Attributed"
 CONVERSION_REJECTED = "afflux_attribution:Conversion.Rejected"
+CONVERSION_STATUS_CHANGED = "afflux_attribution:Conversion.StatusChanged"
+
+_APPROVED = frozenset({StatusChange.REVERSED, StatusChange.ADJUSTED})
+REVIEW_TRANSITIONS: dict[ConversionStatus, frozenset[StatusChange]] = {
+    ConversionStatus.PENDING: frozenset({StatusChange.APPROVED, StatusChange.REJECTED}),
+    ConversionStatus.APPROVED: _APPROVED,
+    ConversionStatus.ATTRIBUTED: _APPROVED,
+    ConversionStatus.REJECTED: frozenset({StatusChange.APPROVED}),
+    ConversionStatus.REVERSED: frozenset(),
+}
+"""The review changes each status allows (a reversal is final)."""
+
+
+class TransitionRefused(Exception):
+    """A review change the conversion's current status does not allow."""
+
+    def __init__(self, conversion_id: str, status: ConversionStatus, message: str) -> None:
+        super().__init__(message)
+        self.conversion_id = conversion_id
+        self.status = status
+        self.message = message
+
+
+class InvalidPayout(ValueError):
+    """An adjusted payout that is negative or finer than the currency's minor unit."""
 
 
 class Conversion(Aggregate):
@@ -49,9 +81,11 @@ class Conversion(Aggregate):
         revenue: Decimal | None
         reason: str | None
         message: str | None
+        note: str | None
         clicked_at: datetime | None
         converted_at: datetime
         decided_at: datetime
+        changed_at: datetime | None
 
     class Created(Aggregate.Created):
         """What every decision records; never stored on its own (``decide`` stores an
@@ -85,8 +119,9 @@ class Conversion(Aggregate):
             conversion.clicked_at = self.clicked_at
             conversion.converted_at = self.converted_at
             conversion.decided_at = self.timestamp
-            conversion.reason = conversion.message = None
+            conversion.reason = conversion.message = conversion.note = None
             conversion.payout = conversion.revenue = None
+            conversion.changed_at = None
 
     class Attributed(Created):
         """Credited to ``partner_id`` and priced in ``currency`` with the terms in force.
@@ -145,3 +180,78 @@ class Conversion(Aggregate):
         if isinstance(decision, Attributed):
             return cls._create(cls.Attributed, payout=decision.payout, revenue=decision.revenue, **facts)
         return cls._create(cls.Rejected, reason=decision.reason.value, message=decision.message, **facts)
+
+    class StatusChanged(Aggregate.Event):
+        """The advertiser's review: ``change`` from ``previous_status``; ``payout`` is what
+        the conversion earns afterwards (the new amount when adjusted)."""
+
+        TOPIC = CONVERSION_STATUS_CHANGED
+
+        conversion_id: str
+        partner_id: str
+        offer_id: str
+        currency: str
+        change: str
+        previous_status: str
+        payout: Decimal
+        reason: str | None
+        note: str | None
+        correlation_id: str | None
+
+        def apply(self, aggregate: Any) -> None:
+            conversion: Conversion = aggregate
+            if self.change != StatusChange.ADJUSTED:
+                conversion.status = ConversionStatus(self.change)
+            conversion.payout = self.payout
+            conversion.reason = self.reason
+            conversion.message = None
+            conversion.note = self.note
+            conversion.changed_at = self.timestamp
+
+    def change_status(self, status: StatusChange, reason: str | None = None, note: str | None = None) -> None:
+        """Approve, reject or reverse; ``TransitionRefused`` unless the status allows it."""
+        if status is StatusChange.ADJUSTED:
+            raise ValueError("an adjustment names its new payout: use adjust()")
+        self._review(status, self._check(status), reason, note)
+
+    def adjust(self, payout: Decimal, reason: str | None = None, note: str | None = None) -> None:
+        """Keep the conversion approved with a new ``payout``, in its currency, exactly:
+        ``InvalidPayout`` if negative or finer than the currency's minor unit (never rounded)."""
+        self._check(StatusChange.ADJUSTED)
+        assert self.currency is not None  # priced, so _check passed
+        if not payout.is_finite() or payout < 0:
+            raise InvalidPayout(f"a payout cannot be {payout}")
+        try:
+            in_minor_units = payout.quantize(Decimal(1).scaleb(-minor_units(self.currency)))
+        except InvalidOperation:
+            in_minor_units = None
+        if in_minor_units is None or in_minor_units != payout:
+            raise InvalidPayout(f"{payout} is not an exact amount of {self.currency} "
+                                f"(at most {minor_units(self.currency)} decimal places)")
+        self._review(StatusChange.ADJUSTED, in_minor_units, reason, note)
+
+    def _review(self, change: StatusChange, payout: Decimal, reason: str | None, note: str | None) -> None:
+        self.trigger_event(
+            self.StatusChanged, conversion_id=self.conversion_id, partner_id=self.partner_id,
+            offer_id=self.offer_id, currency=self.currency, change=change.value,
+            previous_status=self.status.value, payout=payout, reason=reason, note=note,
+            correlation_id=self.transaction_id,
+        )
+
+    def _check(self, change: StatusChange) -> Decimal:
+        """The current payout, if ``change`` is allowed now; else ``TransitionRefused``."""
+        if change not in REVIEW_TRANSITIONS[self.status]:
+            allowed = sorted(c.value for c in REVIEW_TRANSITIONS[self.status])
+            detail = f"it can be {', '.join(allowed)}" if allowed else "that is final"
+            raise TransitionRefused(
+                self.conversion_id, self.status,
+                f"conversion {self.conversion_id} is {self.status.value}: it cannot be {change.value} "
+                f"({detail})",
+            )
+        if self.payout is None or self.partner_id is None or self.offer_id is None:
+            raise TransitionRefused(
+                self.conversion_id, self.status,
+                f"conversion {self.conversion_id} is {self.status.value} ({self.reason}) at attribution, "
+                f"was never credited to a partner and priced, so it cannot be {change.value}",
+            )
+        return self.payout

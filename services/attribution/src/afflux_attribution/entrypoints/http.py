@@ -1,28 +1,52 @@
-"""Attribution's admin HTTP API: how a reported conversion was decided."""
+"""Attribution's admin HTTP API: how a reported conversion was decided, the listing of
+decided conversions, and the advertiser's review (status changes and adjustments).
+
+A review is answered once its ConversionStatusChanged is on the log (``200``), or
+with ``202`` when the log cannot be reached in time: the change is kept and the
+outbox publishes it later (``X-Afflux-Log`` says which).
+"""
 
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+import base64
+import binascii
+import json
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any, Literal
 
-from fastapi import FastAPI
-from pydantic import BaseModel
+from fastapi import FastAPI, Query
+from fastapi.responses import JSONResponse, Response
+from pydantic import AwareDatetime, BaseModel, Field
 
-from afflux_attribution.application.attribution import Attribution
-from afflux_contracts import ConversionStatus, Money, RejectionReason
+from afflux_attribution.adapters.views import conversion_row
+from afflux_attribution.application.attribution import (
+    Attribution,
+    ConcurrentReview,
+    ConversionFilter,
+    PageKey,
+    UnknownConversion,
+)
+from afflux_attribution.domain.conversion import Conversion, InvalidPayout, TransitionRefused
+from afflux_contracts import ConversionStatus, Money, StatusChange
 from afflux_contracts.values import DecimalString, UtcDatetime
-from afflux_plumbing.http import NotFound, ReadinessCheck, admin_auth, service_app
+from afflux_plumbing.acknowledge import published
+from afflux_plumbing.http import ApiError, NotFound, ReadinessCheck, admin_auth, service_app
 
 
 class ConversionView(BaseModel):
     """A decided conversion. Money is in the offer's currency; ``sale_amount`` is in
-    ``currency`` (the reported one, else the offer's). Fields that do not apply (a
-    rejected conversion's payout, an unknown click's partner) are left out."""
+    ``currency`` (the reported one, else the offer's). ``reason`` is attribution's
+    rejection code, or the reviewer's reason after a review (with its ``note`` and
+    ``changed_at``). Fields that do not apply (a conversion rejected before pricing has
+    no payout, an unknown click no partner) are left out."""
 
     conversion_id: str
     status: ConversionStatus
-    reason: RejectionReason | None = None
+    reason: str | None = None
     message: str | None = None
+    note: str | None = None
     event: str
     partner_id: str | None = None
     offer_id: str | None = None
@@ -35,6 +59,7 @@ class ConversionView(BaseModel):
     clicked_at: UtcDatetime | None = None
     converted_at: UtcDatetime
     decided_at: UtcDatetime
+    changed_at: UtcDatetime | None = None
 
     @classmethod
     def of(cls, row: dict[str, Any]) -> ConversionView:
@@ -46,23 +71,135 @@ class ConversionView(BaseModel):
         )
 
 
-def create_app(store: Attribution, readiness: ReadinessCheck, admin_token: str) -> FastAPI:
-    app = service_app("Afflux attribution", readiness)
+class ConversionsPage(BaseModel):
+    conversions: list[ConversionView]
+    next: str | None
 
-    @app.get("/v1/conversions/{conversion_id}", tags=["conversions"], dependencies=[admin_auth(admin_token)],
+
+class StatusIn(BaseModel):
+    status: Literal["approved", "rejected", "reversed"]
+    reason: str | None = Field(None, min_length=1, max_length=200)
+    note: str | None = Field(None, max_length=2000)
+
+
+class AdjustIn(BaseModel):
+    payout: str = Field(pattern=r"^[0-9]{1,15}(\.[0-9]{1,8})?$",
+                        description="the new payout, a decimal string in the conversion's currency")
+    reason: str | None = Field(None, min_length=1, max_length=200)
+    note: str | None = Field(None, max_length=2000)
+
+
+REVIEW_RESPONSES: dict[int | str, dict[str, Any]] = {
+    202: {"description": "recorded; not on the log yet (published later)"},
+    404: {"description": "no decided conversion with this id"},
+    409: {"description": "the conversion's status does not allow this change"},
+}
+
+
+def encode_cursor(key: PageKey) -> str:
+    raw = json.dumps([key.converted_at.astimezone(UTC).isoformat(), key.conversion_id], separators=(",", ":"))
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> PageKey:
+    """The page key of an opaque ``next`` cursor; 422 for anything this service did not issue."""
+    try:
+        converted_at, conversion_id = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        instant = datetime.fromisoformat(converted_at)
+        if not isinstance(conversion_id, str) or instant.tzinfo is None:
+            raise ValueError(cursor)
+    except (binascii.Error, UnicodeDecodeError, ValueError, TypeError) as error:
+        message = f"not a conversions cursor: {cursor!r}"
+        raise ApiError(422, "invalid_request", message, field="after") from error
+    return PageKey(instant.astimezone(UTC), conversion_id)
+
+
+def create_app(store: Attribution, readiness: ReadinessCheck, admin_token: str,
+               publish_timeout: float = 5.0) -> FastAPI:
+    app = service_app("Afflux attribution", readiness)
+    admin = [admin_auth(admin_token)]
+
+    @app.get("/v1/conversions/{conversion_id}", tags=["conversions"], dependencies=admin,
              response_model=ConversionView, response_model_exclude_none=True,
              responses={404: {"description": "no decision on this conversion_id"}})
     async def get_conversion(conversion_id: str) -> ConversionView:
-        """How attribution decided a conversion: ``approved`` (attributed and priced) or
-        ``rejected`` with its reason.
+        """How attribution decided a conversion, and where the review left it: ``approved``
+        (attributed and priced), ``pending`` (held for review), ``rejected`` with its
+        reason, or ``reversed``.
 
         A conversion the tracker accepted is decided asynchronously, once its report is
         read from the log; until then it is not known here and the answer is 404, like
-        for a conversion_id never reported (this service cannot tell the two apart, so
-        it does not answer ``pending``)."""
+        for a conversion_id never reported (this service cannot tell the two apart yet)."""
         row = await asyncio.to_thread(store.conversion, conversion_id)
         if row is None:
             raise NotFound("conversion_not_found", f"no decided conversion has id {conversion_id}")
         return ConversionView.of(row)
+
+    @app.get("/v1/conversions", tags=["conversions"], dependencies=admin, response_model=ConversionsPage,
+             response_model_exclude_none=True)
+    async def list_conversions(
+        partner_id: str | None = Query(None),
+        offer_id: str | None = Query(None),
+        status: ConversionStatus | None = Query(None),  # noqa: B008
+        since: AwareDatetime | None = Query(None, alias="from", description="converted at or after"),  # noqa: B008
+        until: AwareDatetime | None = Query(None, alias="to", description="converted before"),  # noqa: B008
+        limit: int = Query(100, ge=1, le=500, description="page size"),
+        after: str | None = Query(None, description="the `next` cursor of the previous page"),
+    ) -> ConversionsPage:
+        """Decided conversions, oldest conversion first (then by conversion_id); ``next``
+        is the cursor of the following page, absent on the last one."""
+        key = decode_cursor(after) if after is not None else None
+        where = ConversionFilter(partner_id, offer_id, status.value if status else None, since, until)
+        page = await asyncio.to_thread(store.conversions, where, limit, key)
+        return ConversionsPage(conversions=[ConversionView.of(row) for row in page.rows],
+                               next=encode_cursor(page.next) if page.next is not None else None)
+
+    def reviewed(conversion: Conversion) -> Response:
+        on_log = published(store, publish_timeout)
+        body = ConversionView.of(conversion_row(conversion)).model_dump(mode="json", exclude_none=True)
+        return JSONResponse(body, status_code=200 if on_log else 202,
+                            headers={"X-Afflux-Log": "published" if on_log else "pending"})
+
+    def change_status(conversion_id: str, body: StatusIn) -> Response:
+        return reviewed(store.change_status(conversion_id, StatusChange(body.status), body.reason, body.note))
+
+    @app.post("/v1/conversions/{conversion_id}/status", tags=["review"], dependencies=admin,
+              response_model=ConversionView, responses=REVIEW_RESPONSES)
+    def post_status(conversion_id: str, body: StatusIn) -> Response:
+        """Approve (also on appeal of a rejection), reject, or reverse (refund, chargeback:
+        clawed back by payouts, also after payment) a decided conversion."""
+        return change_status(conversion_id, body)
+
+    @app.post("/v1/offers/{offer_id}/orders/{order_id}/status", tags=["review"], dependencies=admin,
+              response_model=ConversionView, responses=REVIEW_RESPONSES)
+    def post_order_status(offer_id: str, order_id: str, body: StatusIn) -> Response:
+        """The same, for the conversion that credited ``order_id`` on the offer."""
+        return change_status(store.conversion_of_order(offer_id, order_id), body)
+
+    @app.post("/v1/conversions/{conversion_id}/adjust", tags=["review"], dependencies=admin,
+              response_model=ConversionView, responses=REVIEW_RESPONSES)
+    def post_adjust(conversion_id: str, body: AdjustIn) -> Response:
+        """Give an approved conversion a new payout (exact, in its currency: never rounded)."""
+        try:
+            conversion = store.adjust(conversion_id, Decimal(body.payout), body.reason, body.note)
+        except InvalidPayout as error:
+            raise ApiError(422, "invalid_payout", str(error), field="payout") from error
+        return reviewed(conversion)
+
+    @app.exception_handler(UnknownConversion)
+    async def unknown(_: Any, error: UnknownConversion) -> Response:
+        return JSONResponse({"error": {"code": "conversion_not_found", "message": str(error), "field": None}},
+                            status_code=404)
+
+    @app.exception_handler(TransitionRefused)
+    async def refused(_: Any, error: TransitionRefused) -> Response:
+        return JSONResponse({"error": {"code": "transition_refused", "message": error.message,
+                                       "field": "status", "current_status": error.status.value}},
+                            status_code=409)
+
+    @app.exception_handler(ConcurrentReview)
+    async def concurrent(_: Any, error: ConcurrentReview) -> Response:
+        return JSONResponse({"error": {"code": "concurrent_update", "message": str(error), "field": None}},
+                            status_code=409)
 
     return app

@@ -21,7 +21,7 @@ def build(settings: AttributionSettings) -> Built:
     runtime.consume(store, [PARTNERS.name], store.apply_partners_event, group="partners")
     runtime.consume(store, [TRACKING.name], store.apply_tracking_event, group="tracking")
     runtime.relay(store, to_envelope)
-    app = create_app(store, runtime.ready, settings.admin_token)
+    app = create_app(store, runtime.ready, settings.admin_token, settings.publish_timeout)
     app.state.attribution = store
     return runtime, app, store.close
 
