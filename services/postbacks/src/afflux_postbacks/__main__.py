@@ -1,0 +1,3 @@
+from afflux_postbacks.entrypoints.main import main
+
+main()

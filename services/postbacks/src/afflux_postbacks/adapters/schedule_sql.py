@@ -1,0 +1,185 @@
+"""The schedule and the delivery log: tables and SQL.
+
+``deliveries`` is both the schedule (rows ``owed`` or ``pending`` with their
+``next_attempt_at``) and the log's summary (one row per delivery, whatever became
+of it); ``attempts`` keeps every call. A delivery is ``owed`` from the moment its
+decision is applied (same transaction as the consumer's position) until its URL is
+filled in, then ``pending`` until it ends ``delivered``, ``failed`` or ``skipped``
+(the relationship has no postback URL).
+
+A worker claims due rows by moving their ``next_attempt_at`` a lease ahead; the
+``UPDATE`` re-checks that they are still due, so two workers never claim one row,
+and a worker that dies leaves its rows to be claimed again when the lease ends.
+"""
+
+from __future__ import annotations
+
+from psycopg import sql
+
+VIEW_DDL = [
+    """CREATE TABLE IF NOT EXISTS {schema}.relationships (
+        offer_id text NOT NULL,
+        partner_id text NOT NULL,
+        postback_url text,
+        set_at timestamptz NOT NULL,
+        PRIMARY KEY (offer_id, partner_id)
+    )""",
+    # Only clicks that carry a sub: the rest would be rows nobody ever reads.
+    """CREATE TABLE IF NOT EXISTS {schema}.click_subs (
+        transaction_id text PRIMARY KEY,
+        sub1 text, sub2 text, sub3 text, sub4 text, sub5 text
+    )""",
+    """CREATE TABLE IF NOT EXISTS {schema}.deliveries (
+        seq bigserial UNIQUE,
+        delivery_id text PRIMARY KEY,
+        conversion_id text NOT NULL,
+        partner_id text NOT NULL,
+        offer_id text NOT NULL,
+        facts jsonb NOT NULL,
+        correlation_id text,
+        status text NOT NULL CHECK (status IN ('owed', 'pending', 'delivered', 'failed', 'skipped')),
+        template text,
+        url text,
+        url_masked text,
+        host text,
+        attempts integer NOT NULL DEFAULT 0,
+        owed_at timestamptz NOT NULL,
+        next_attempt_at timestamptz NOT NULL,
+        last_status_code integer,
+        last_error text,
+        updated_at timestamptz NOT NULL
+    )""",
+    """CREATE INDEX IF NOT EXISTS deliveries_due ON {schema}.deliveries (next_attempt_at)
+        WHERE status IN ('owed', 'pending')""",
+    "CREATE INDEX IF NOT EXISTS deliveries_by_partner ON {schema}.deliveries (partner_id, seq)",
+    """CREATE TABLE IF NOT EXISTS {schema}.attempts (
+        delivery_id text NOT NULL,
+        attempt integer NOT NULL,
+        url text NOT NULL,
+        status_code integer,
+        latency_ms numeric NOT NULL,
+        error text,
+        attempted_at timestamptz NOT NULL,
+        PRIMARY KEY (delivery_id, attempt)
+    )""",
+]
+
+DELIVERY_COLUMNS = sql.SQL(
+    "seq, delivery_id, conversion_id, partner_id, offer_id, facts, correlation_id, status, template, url, "
+    "url_masked, host, attempts, owed_at, next_attempt_at, last_status_code, last_error, updated_at"
+)
+
+
+def upsert_relationship(table: sql.Identifier) -> sql.Composed:
+    """The newest RelationshipSet of an (offer, partner) wins, whatever order they come in."""
+    return sql.SQL(
+        "INSERT INTO {t} (offer_id, partner_id, postback_url, set_at) VALUES (%s, %s, %s, %s) "
+        "ON CONFLICT (offer_id, partner_id) DO UPDATE SET postback_url = EXCLUDED.postback_url, "
+        "set_at = EXCLUDED.set_at WHERE {t}.set_at <= EXCLUDED.set_at"
+    ).format(t=table)
+
+
+def insert_click_subs(table: sql.Identifier) -> sql.Composed:
+    return sql.SQL(
+        "INSERT INTO {} (transaction_id, sub1, sub2, sub3, sub4, sub5) VALUES (%s, %s, %s, %s, %s, %s) "
+        "ON CONFLICT (transaction_id) DO NOTHING"
+    ).format(table)
+
+
+def insert_owed(table: sql.Identifier) -> sql.Composed:
+    """A delivery owed from now; the same decision applied again changes nothing."""
+    return sql.SQL(
+        "INSERT INTO {} (delivery_id, conversion_id, partner_id, offer_id, facts, correlation_id, status, "
+        "owed_at, next_attempt_at, updated_at) VALUES (%s, %s, %s, %s, %s, %s, 'owed', now(), now(), now()) "
+        "ON CONFLICT (delivery_id) DO NOTHING"
+    ).format(table)
+
+
+def claim_owed(table: sql.Identifier) -> sql.Composed:
+    return sql.SQL(
+        "UPDATE {t} SET next_attempt_at = now() + make_interval(secs => %(lease)s) WHERE delivery_id IN ("
+        "SELECT delivery_id FROM {t} WHERE status = 'owed' AND next_attempt_at <= now() "
+        "ORDER BY next_attempt_at LIMIT %(limit)s FOR UPDATE SKIP LOCKED) RETURNING {c}"
+    ).format(t=table, c=DELIVERY_COLUMNS)
+
+
+def due_pending(table: sql.Identifier) -> sql.Composed:
+    """Up to ``per_host`` due deliveries per host, hosts in ``busy`` left out."""
+    return sql.SQL(
+        "SELECT delivery_id FROM (SELECT delivery_id, next_attempt_at, row_number() OVER "
+        "(PARTITION BY host ORDER BY next_attempt_at) AS rank FROM {t} WHERE status = 'pending' "
+        "AND next_attempt_at <= now() AND NOT (host = ANY(%(busy)s))) ranked "
+        "WHERE rank <= %(per_host)s ORDER BY next_attempt_at LIMIT %(limit)s"
+    ).format(t=table)
+
+
+def claim_pending(table: sql.Identifier) -> sql.Composed:
+    return sql.SQL(
+        "UPDATE {t} SET next_attempt_at = now() + make_interval(secs => %(lease)s) "
+        "WHERE delivery_id = ANY(%(ids)s) AND status = 'pending' AND next_attempt_at <= now() RETURNING {c}"
+    ).format(t=table, c=DELIVERY_COLUMNS)
+
+
+def resolve(table: sql.Identifier) -> sql.Composed:
+    return sql.SQL(
+        "UPDATE {} SET status = 'pending', template = %(template)s, url = %(url)s, "
+        "url_masked = %(url_masked)s, host = %(host)s, next_attempt_at = now(), updated_at = now() "
+        "WHERE delivery_id = %(delivery_id)s AND status = 'owed'"
+    ).format(table)
+
+
+def defer(table: sql.Identifier) -> sql.Composed:
+    return sql.SQL(
+        "UPDATE {} SET next_attempt_at = now() + make_interval(secs => %(delay)s), updated_at = now() "
+        "WHERE delivery_id = %(delivery_id)s AND status IN ('owed', 'pending')"
+    ).format(table)
+
+
+def skip(table: sql.Identifier) -> sql.Composed:
+    return sql.SQL(
+        "UPDATE {} SET status = 'skipped', last_error = %(reason)s, updated_at = now() "
+        "WHERE delivery_id = %(delivery_id)s AND status = 'owed'"
+    ).format(table)
+
+
+def insert_attempt(table: sql.Identifier) -> sql.Composed:
+    return sql.SQL(
+        "INSERT INTO {} (delivery_id, attempt, url, status_code, latency_ms, error, attempted_at) "
+        "VALUES (%(delivery_id)s, %(attempt)s, %(url)s, %(status_code)s, %(latency_ms)s, %(error)s, now()) "
+        "ON CONFLICT DO NOTHING"
+    ).format(table)
+
+
+def after_attempt(table: sql.Identifier) -> sql.Composed:
+    return sql.SQL(
+        "UPDATE {} SET status = %(status)s, attempts = %(attempt)s, next_attempt_at = %(next_attempt_at)s, "
+        "last_status_code = %(status_code)s, last_error = %(error)s, updated_at = now() "
+        "WHERE delivery_id = %(delivery_id)s AND status = 'pending'"
+    ).format(table)
+
+
+def select_postback_url(table: sql.Identifier) -> sql.Composed:
+    return sql.SQL("SELECT postback_url FROM {} WHERE offer_id = %s AND partner_id = %s").format(table)
+
+
+def select_click_subs(table: sql.Identifier) -> sql.Composed:
+    return sql.SQL("SELECT sub1, sub2, sub3, sub4, sub5 FROM {} WHERE transaction_id = %s").format(table)
+
+
+def select_page(table: sql.Identifier, *, partner: bool, status: bool, after: bool) -> sql.Composed:
+    conditions = [sql.SQL("TRUE")]
+    if partner:
+        conditions.append(sql.SQL("partner_id = %(partner_id)s"))
+    if status:
+        conditions.append(sql.SQL("status = %(status)s"))
+    if after:
+        conditions.append(sql.SQL("seq > %(after)s"))
+    return sql.SQL("SELECT {} FROM {} WHERE {} ORDER BY seq LIMIT %(limit)s").format(
+        DELIVERY_COLUMNS, table, sql.SQL(" AND ").join(conditions))
+
+
+def select_attempts(table: sql.Identifier) -> sql.Composed:
+    return sql.SQL(
+        "SELECT delivery_id, attempt, url, status_code, latency_ms, error, attempted_at FROM {} "
+        "WHERE delivery_id = ANY(%s) ORDER BY delivery_id, attempt"
+    ).format(table)

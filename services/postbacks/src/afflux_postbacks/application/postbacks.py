@@ -1,0 +1,206 @@
+"""The postbacks store: what the consumers apply, and what the worker records.
+
+Three consumers apply to it. The partners consumer keeps each relationship's
+postback URL; the tracking consumer keeps the subs of clicks that carry any; the
+attribution consumer makes a delivery *owed* for each attributed conversion, in the
+transaction that records its position, so a decision applied is a postback that
+will be sent, whatever crashes after. The worker then records every attempt and,
+once a delivery ends, its outcome: a ``PostbackOutcome`` whose one event the outbox
+relay publishes on ``afflux.postbacks.v1``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, ClassVar
+
+from psycopg import sql
+from psycopg.types.json import Jsonb
+
+from afflux_contracts import ClickRecorded, ConversionAttributed, Envelope, Event, RelationshipSet
+from afflux_plumbing.store import Changes, TrackedApplication, Write
+from afflux_postbacks.adapters import schedule_sql
+from afflux_postbacks.domain.outcome import PostbackOutcome, delivery_id_for
+from afflux_postbacks.domain.retries import AttemptResult, RetryPolicy, retryable
+
+LEASE_SECONDS = 120.0
+"""How long a claimed delivery is a worker's own: longer than a call and its queueing."""
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One row of the schedule / delivery log."""
+
+    seq: int
+    delivery_id: str
+    conversion_id: str
+    partner_id: str
+    offer_id: str
+    facts: dict[str, str | None]
+    correlation_id: str | None
+    status: str
+    template: str | None
+    url: str | None
+    url_masked: str | None
+    host: str | None
+    attempts: int
+    owed_at: datetime
+    next_attempt_at: datetime
+    last_status_code: int | None
+    last_error: str | None
+    updated_at: datetime
+
+
+class Postbacks(TrackedApplication):
+    """The schedule, the delivery log, and the views that fill a postback's macros."""
+
+    name = "Postbacks"
+    view_ddl: ClassVar = schedule_sql.VIEW_DDL
+
+    # -- consuming -------------------------------------------------------------------
+
+    def apply_partners_event(self, envelope: Envelope[Event]) -> Changes:
+        payload = envelope.payload
+        if isinstance(payload, RelationshipSet):
+            return Changes(writes=[Write(schedule_sql.upsert_relationship(self.table("relationships")),
+                                         (payload.offer_id, payload.partner_id, payload.postback_url,
+                                          envelope.occurred_at))])
+        return Changes()
+
+    def apply_tracking_event(self, envelope: Envelope[Event]) -> Changes:
+        payload = envelope.payload
+        if isinstance(payload, ClickRecorded):
+            subs = (payload.sub1, payload.sub2, payload.sub3, payload.sub4, payload.sub5)
+            if any(subs):
+                return Changes(writes=[Write(schedule_sql.insert_click_subs(self.table("click_subs")),
+                                             (payload.transaction_id, *subs))])
+        return Changes()
+
+    def apply_attribution_event(self, envelope: Envelope[Event]) -> Changes:
+        payload = envelope.payload
+        if not isinstance(payload, ConversionAttributed):
+            return Changes()
+        facts = {
+            "transaction_id": payload.transaction_id,
+            "conversion_id": payload.conversion_id,
+            "event": payload.event,
+            "payout": format(payload.payout.amount, "f"),
+            "currency": payload.payout.currency,
+            "status": payload.status.value,
+            "offer_id": payload.offer_id,
+            "partner_id": payload.partner_id,
+        }
+        write = Write(schedule_sql.insert_owed(self.table("deliveries")), (
+            delivery_id_for(payload.conversion_id), payload.conversion_id, payload.partner_id,
+            payload.offer_id, Jsonb(facts), envelope.correlation_id or payload.transaction_id))
+        return Changes(writes=[write])
+
+    # -- the worker's reads and writes ---------------------------------------------------
+
+    def postback_url(self, offer_id: str, partner_id: str) -> str | None:
+        statement = schedule_sql.select_postback_url(self.table("relationships"))
+        rows = self.query(statement, (offer_id, partner_id))
+        return rows[0]["postback_url"] if rows else None
+
+    def click_subs(self, transaction_id: str) -> dict[str, str | None] | None:
+        rows = self.query(schedule_sql.select_click_subs(self.table("click_subs")), (transaction_id,))
+        return dict(rows[0]) if rows else None
+
+    def claim_owed(self, limit: int) -> list[Delivery]:
+        return self._write_returning(schedule_sql.claim_owed(self.table("deliveries")),
+                                     {"lease": LEASE_SECONDS, "limit": limit})
+
+    def claim_due(self, busy_hosts: list[str], per_host: int, limit: int) -> list[Delivery]:
+        """Due deliveries, at most ``per_host`` of one host, none of ``busy_hosts``."""
+        table = self.table("deliveries")
+        ids = [row["delivery_id"] for row in self.query(
+            schedule_sql.due_pending(table), {"busy": busy_hosts, "per_host": per_host, "limit": limit})]
+        if not ids:
+            return []
+        return self._write_returning(schedule_sql.claim_pending(table), {"lease": LEASE_SECONDS, "ids": ids})
+
+    def resolve(self, delivery: Delivery, template: str, url: str, url_masked: str, host: str) -> None:
+        self._write(schedule_sql.resolve(self.table("deliveries")), {
+            "delivery_id": delivery.delivery_id, "template": template, "url": url,
+            "url_masked": url_masked, "host": host})
+
+    def defer(self, delivery: Delivery, delay: float) -> None:
+        self._write(schedule_sql.defer(self.table("deliveries")),
+                    {"delivery_id": delivery.delivery_id, "delay": delay})
+
+    def skip(self, delivery: Delivery, reason: str) -> None:
+        self._write(schedule_sql.skip(self.table("deliveries")),
+                    {"delivery_id": delivery.delivery_id, "reason": reason})
+
+    def record_attempt(self, delivery: Delivery, result: AttemptResult, policy: RetryPolicy,
+                       now: datetime) -> str:
+        """Log one call and decide what follows: ``delivered``, ``pending`` (retry at the
+        policy's time) or ``failed``; a final outcome is stored for the outbox in the same
+        transaction. Returns the delivery's new status."""
+        attempt = delivery.attempts + 1
+        next_at: datetime | None = delivery.next_attempt_at
+        error = result.error
+        if result.ok:
+            status = "delivered"
+        elif result.refused or not retryable(result.status_code):
+            status = "failed"
+        else:
+            next_at = policy.next_attempt(attempt, delivery.owed_at, now)
+            status = "pending" if next_at is not None else "failed"
+            if next_at is None:
+                error = f"{result.error}; still failing after {attempt} attempts, given up"
+        writes = [
+            Write(schedule_sql.insert_attempt(self.table("attempts")), {
+                "delivery_id": delivery.delivery_id, "attempt": attempt, "url": delivery.url_masked or "",
+                "status_code": result.status_code,
+                "latency_ms": Decimal(result.latency * 1000).quantize(Decimal("0.1")),
+                "error": result.error}),
+            Write(schedule_sql.after_attempt(self.table("deliveries")), {
+                "delivery_id": delivery.delivery_id, "status": status, "attempt": attempt,
+                "next_attempt_at": next_at, "status_code": result.status_code, "error": error}),
+        ]
+        if status == "pending":
+            with self.tracked_recorder.datastore.transaction(commit=True) as curs:
+                for write in writes:
+                    curs.execute(write.statement, write.params)
+            return status
+        outcome = PostbackOutcome.record(
+            delivery_id=delivery.delivery_id, conversion_id=delivery.conversion_id,
+            partner_id=delivery.partner_id, offer_id=delivery.offer_id, url=delivery.url_masked or "",
+            attempts=attempt, status_code=result.status_code,
+            error=None if status == "delivered" else (error or "failed"),
+            correlation_id=delivery.correlation_id)
+        self.save(outcome, writes=writes)
+        return status
+
+    # -- the delivery log ------------------------------------------------------------------
+
+    def page(self, *, partner_id: str | None, status: str | None, after: int | None,
+             limit: int) -> list[Delivery]:
+        statement = schedule_sql.select_page(self.table("deliveries"), partner=partner_id is not None,
+                                             status=status is not None, after=after is not None)
+        rows = self.query(statement, {"partner_id": partner_id, "status": status, "after": after,
+                                      "limit": limit})
+        return [_delivery(row) for row in rows]
+
+    def attempts(self, delivery_ids: list[str]) -> list[dict[str, Any]]:
+        rows = self.query(schedule_sql.select_attempts(self.table("attempts")), (delivery_ids,))
+        return [dict(row) for row in rows]
+
+    def _write(self, statement: sql.Composed, params: dict[str, Any]) -> None:
+        with self.tracked_recorder.datastore.transaction(commit=True) as curs:
+            curs.execute(statement, params)
+
+    def _write_returning(self, statement: sql.Composed,
+                         params: dict[str, Any]) -> list[Delivery]:
+        with self.tracked_recorder.datastore.transaction(commit=True) as curs:
+            curs.execute(statement, params)
+            return [_delivery(row) for row in curs.fetchall()]
+
+
+def _delivery(row: Any) -> Delivery:
+    facts = row["facts"]
+    return Delivery(**{**row, "facts": json.loads(facts) if isinstance(facts, str) else dict(facts)})

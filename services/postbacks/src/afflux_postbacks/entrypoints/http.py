@@ -1,0 +1,116 @@
+"""The postbacks admin API: the delivery log."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+from datetime import datetime
+from typing import Literal
+
+from fastapi import FastAPI, Query
+from pydantic import BaseModel
+
+from afflux_plumbing.http import ApiError, ReadinessCheck, admin_auth, service_app
+from afflux_postbacks.application.postbacks import Delivery, Postbacks
+
+Status = Literal["owed", "pending", "delivered", "failed", "skipped"]
+
+
+class AttemptOut(BaseModel):
+    attempt: int
+    url: str
+    status_code: int | None
+    latency_ms: str
+    error: str | None
+    attempted_at: str
+
+
+class DeliveryOut(BaseModel):
+    """One partner postback. ``url`` is the URL called with its secrets masked (none
+    yet while ``owed``); ``status``: ``owed`` (URL not filled yet), ``pending`` (to be
+    called or retried at ``next_attempt_at``), ``delivered``, ``failed`` (given up) or
+    ``skipped`` (the relationship has no postback URL)."""
+
+    delivery_id: str
+    conversion_id: str
+    partner_id: str
+    offer_id: str
+    status: Status
+    url: str | None
+    attempts: int
+    last_status_code: int | None
+    last_error: str | None
+    next_attempt_at: str | None
+    owed_at: str
+    updated_at: str
+    attempt_log: list[AttemptOut]
+
+
+class DeliveriesPage(BaseModel):
+    postbacks: list[DeliveryOut]
+    next: str | None
+
+
+def _iso(value: datetime) -> str:
+    return value.isoformat().replace("+00:00", "Z")
+
+
+def encode_cursor(seq: int) -> str:
+    return base64.urlsafe_b64encode(f"pb:{seq}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> int:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        prefix, _, seq = raw.partition(":")
+        if prefix != "pb":
+            raise ValueError(prefix)
+        return int(seq)
+    except (binascii.Error, UnicodeDecodeError, ValueError) as error:
+        message = f"not a postbacks cursor: {cursor!r}"
+        raise ApiError(422, "invalid_request", message, field="after") from error
+
+
+def create_app(store: Postbacks, readiness: ReadinessCheck, admin_token: str) -> FastAPI:
+    app = service_app("Afflux postbacks", readiness)
+
+    @app.get("/v1/postbacks", tags=["postbacks"], dependencies=[admin_auth(admin_token)],
+             response_model=DeliveriesPage)
+    async def postbacks(
+        partner_id: str | None = Query(None, max_length=200),
+        status: Status | None = Query(None),  # noqa: B008
+        limit: int = Query(50, ge=1, le=500, description="page size"),
+        after: str | None = Query(None, max_length=100,
+                                  description="the `next` cursor of the previous page"),
+    ) -> DeliveriesPage:
+        """The delivery log, oldest first: each postback owed to a partner, its URL (secrets
+        masked), status, attempts and last error, with every attempt."""
+        after_seq = decode_cursor(after) if after is not None else None
+        rows = await asyncio.to_thread(store.page, partner_id=partner_id, status=status, after=after_seq,
+                                       limit=limit + 1)
+        page = rows[:limit]
+        attempts = await asyncio.to_thread(store.attempts, [row.delivery_id for row in page]) if page else []
+        by_delivery: dict[str, list[AttemptOut]] = {}
+        for attempt in attempts:
+            by_delivery.setdefault(attempt["delivery_id"], []).append(AttemptOut(
+                attempt=attempt["attempt"], url=attempt["url"], status_code=attempt["status_code"],
+                latency_ms=str(attempt["latency_ms"]), error=attempt["error"],
+                attempted_at=_iso(attempt["attempted_at"])))
+        return DeliveriesPage(
+            postbacks=[_out(row, by_delivery.get(row.delivery_id, [])) for row in page],
+            next=encode_cursor(page[-1].seq) if len(rows) > limit else None,
+        )
+
+    return app
+
+
+def _out(row: Delivery, attempts: list[AttemptOut]) -> DeliveryOut:
+    waiting = row.status in ("owed", "pending")
+    return DeliveryOut(
+        delivery_id=row.delivery_id, conversion_id=row.conversion_id, partner_id=row.partner_id,
+        offer_id=row.offer_id, status=row.status,
+        url=row.url_masked, attempts=row.attempts, last_status_code=row.last_status_code,
+        last_error=row.last_error, next_attempt_at=_iso(row.next_attempt_at) if waiting else None,
+        owed_at=_iso(row.owed_at), updated_at=_iso(row.updated_at), attempt_log=attempts,
+    )

@@ -1,0 +1,65 @@
+"""The postbacks process: three consumers, the delivery worker, the outbox relay and the
+delivery-log API on one loop."""
+
+from __future__ import annotations
+
+import asyncio
+from contextlib import suppress
+
+from afflux_contracts import ATTRIBUTION, PARTNERS, TRACKING
+from afflux_plumbing.catch_up import LogCatchUp
+from afflux_plumbing.eventstore import open_store
+from afflux_plumbing.service import Built, ServiceRuntime, run_service
+from afflux_postbacks.adapters.sender import PostbackSender
+from afflux_postbacks.application.postbacks import Postbacks
+from afflux_postbacks.application.published import to_envelope
+from afflux_postbacks.application.worker import DeliveryWorker
+from afflux_postbacks.domain.retries import RetryPolicy
+from afflux_postbacks.entrypoints.http import create_app
+from afflux_postbacks.settings import PostbacksSettings
+
+
+def build(settings: PostbacksSettings) -> Built:
+    """Wire the store, its consumers (each in its own group), the worker, the relay that
+    publishes outcomes, and the app. The worker runs with the app (started and stopped
+    by its lifespan: ServiceRuntime runs only consumers and relays); the store is
+    ``app.state.postbacks``."""
+    store = open_store(Postbacks, settings.database_url, settings.db_schema)
+    runtime = ServiceRuntime(settings)
+    runtime.consume(store, [PARTNERS.name], store.apply_partners_event, group="partners")
+    runtime.consume(store, [TRACKING.name], store.apply_tracking_event, group="tracking")
+    runtime.consume(store, [ATTRIBUTION.name], store.apply_attribution_event, group="attribution")
+    runtime.relay(store, to_envelope)
+    sender = PostbackSender(timeout=settings.call_timeout, allow_private=settings.allow_private)
+    partners_log = LogCatchUp(store, PARTNERS.name, settings.kafka_bootstrap_servers)
+    tracking_log = LogCatchUp(store, TRACKING.name, settings.kafka_bootstrap_servers)
+    worker = DeliveryWorker(
+        store, sender.call, RetryPolicy(settings.retry_first, settings.retry_cap, settings.give_up_after),
+        per_host=settings.per_host, partners_log=partners_log, tracking_log=tracking_log)
+
+    async def ready() -> bool:
+        return await runtime.ready() and worker.health.ok
+
+    app = create_app(store, ready, settings.admin_token)
+    running: list[asyncio.Task[None]] = []
+
+    async def start_worker() -> None:
+        running.append(asyncio.create_task(worker.run(), name="postback worker"))
+
+    async def stop_worker() -> None:
+        for task in running:
+            task.cancel()
+            with suppress(asyncio.CancelledError, Exception):
+                await task
+        await sender.close()
+        await partners_log.stop()
+        await tracking_log.stop()
+
+    app.router.add_event_handler("startup", start_worker)
+    app.router.add_event_handler("shutdown", stop_worker)
+    app.state.postbacks = store
+    return runtime, app, store.close
+
+
+def main() -> None:
+    run_service(PostbacksSettings, build)

@@ -1,0 +1,52 @@
+"""One running postbacks service per test module (consumer-group joins are slow), on a
+database and consumer groups of its own, with a partner's receiver on loopback."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import AsyncIterator, Iterator
+from typing import Protocol
+
+import pytest
+from postbacks_fixtures import Receiver, RunningPostbacks
+
+from afflux_plumbing.publish import Publisher
+
+
+class SessionInfra(Protocol):
+    """What these fixtures use of the session's ``infra`` fixture (afflux_infra.testing)."""
+
+    @property
+    def bootstrap_servers(self) -> str: ...
+
+    def new_database(self) -> str: ...
+
+
+@pytest.fixture(scope="module")
+async def postbacks(infra: SessionInfra) -> AsyncIterator[RunningPostbacks]:
+    """Loopback receivers allowed, quick retries (0.1 s doubling), two calls per host."""
+    service = RunningPostbacks(
+        infra.new_database(), infra.bootstrap_servers, f"test-{secrets.token_hex(4)}",
+        AFFLUX_POSTBACKS_ALLOW_PRIVATE=True, AFFLUX_POSTBACKS_RETRY_FIRST=0.1,
+        AFFLUX_POSTBACKS_RETRY_CAP=1.0, AFFLUX_POSTBACKS_GIVE_UP_AFTER=20.0,
+        AFFLUX_POSTBACKS_TIMEOUT=5.0, AFFLUX_POSTBACKS_PER_HOST=2,
+    )
+    await service.start()
+    yield service
+    await service.stop()
+
+
+@pytest.fixture(scope="module")
+async def log(infra: SessionInfra) -> AsyncIterator[Publisher]:
+    """Publishes to the partners, tracking and attribution topics as those services would."""
+    publisher = Publisher(infra.bootstrap_servers, client_id="postbacks-test")
+    await publisher.start()
+    yield publisher
+    await publisher.stop()
+
+
+@pytest.fixture(scope="module")
+def receiver() -> Iterator[Receiver]:
+    running = Receiver().start()
+    yield running
+    running.stop()

@@ -1,0 +1,164 @@
+"""A partner's receiver on loopback, builders of the events postbacks reads, and a
+restartable postbacks service, for the tests."""
+
+from __future__ import annotations
+
+import secrets
+import threading
+import time
+from contextlib import AsyncExitStack
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+
+from afflux_contracts import ClickRecorded, ConversionAttributed, Envelope, Money, RelationshipSet
+from afflux_infra.embedded import free_port
+from afflux_infra.testing import serving
+from afflux_postbacks.application.postbacks import Postbacks
+from afflux_postbacks.entrypoints.main import build
+from afflux_postbacks.settings import PostbacksSettings
+
+ADMIN_TOKEN = "postbacks-test-admin-token"
+ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+BASE_TIME = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+
+
+def new_id(prefix: str) -> str:
+    return f"{prefix}-{secrets.token_hex(6)}"
+
+
+@dataclass
+class Received:
+    path: str
+    query: dict[str, list[str]]
+    headers: dict[str, str]
+    at: float
+
+
+@dataclass
+class Receiver:
+    """A partner's tracker on 127.0.0.1: records every call; ``fail[path] = n`` answers
+    500 to the first n calls of ``path``, ``delay[path]`` seconds before answering,
+    ``redirect[path]`` answers 302 there."""
+
+    calls: list[Received] = field(default_factory=list)
+    fail: dict[str, int] = field(default_factory=dict)
+    delay: dict[str, float] = field(default_factory=dict)
+    redirect: dict[str, str] = field(default_factory=dict)
+    port: int = 0
+    _server: ThreadingHTTPServer | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def start(self) -> Receiver:
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                parts = urlsplit(self.path)
+                with receiver._lock:
+                    receiver.calls.append(Received(parts.path, parse_qs(parts.query, keep_blank_values=True),
+                                                   dict(self.headers.items()), time.monotonic()))
+                    failing = receiver.fail.get(parts.path, 0)
+                    if failing:
+                        receiver.fail[parts.path] = failing - 1
+                time.sleep(receiver.delay.get(parts.path, 0.0))
+                if parts.path in receiver.redirect:
+                    self.send_response(302)
+                    self.send_header("Location", receiver.redirect[parts.path])
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                body = b"nope" if failing else b"ok"
+                self.send_response(500 if failing else 200)
+                self.send_header("Set-Cookie", "tracker=1; Path=/")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self.port = self._server.server_address[1]
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+
+    def url(self, path: str, host: str = "127.0.0.1") -> str:
+        return f"http://{host}:{self.port}{path}"
+
+    def calls_to(self, path: str) -> list[Received]:
+        with self._lock:
+            return [call for call in self.calls if call.path == path]
+
+
+def relationship(offer_id: str, partner_id: str, postback_url: str | None) -> Envelope[RelationshipSet]:
+    return Envelope.wrap(RelationshipSet(offer_id=offer_id, partner_id=partner_id, approved=True,
+                                         postback_url=postback_url), producer="test")
+
+
+def click(transaction_id: str, offer_id: str, partner_id: str, **subs: str) -> Envelope[ClickRecorded]:
+    return Envelope.wrap(ClickRecorded(transaction_id=transaction_id, offer_id=offer_id,
+                                       partner_id=partner_id, clicked_at=BASE_TIME, **subs), producer="test")
+
+
+def attributed(transaction_id: str, offer_id: str, partner_id: str, *, payout: str = "9.60",
+               event: str = "sale", conversion_id: str | None = None) -> Envelope[ConversionAttributed]:
+    return Envelope.wrap(ConversionAttributed(
+        conversion_id=conversion_id or new_id("conv"), transaction_id=transaction_id, partner_id=partner_id,
+        offer_id=offer_id, event=event, payout=Money(amount=Decimal(payout), currency="USD"),
+        clicked_at=BASE_TIME, converted_at=BASE_TIME + timedelta(minutes=5)), producer="test")
+
+
+class RunningPostbacks:
+    """The postbacks service in the test's event loop, on one database, restartable."""
+
+    def __init__(self, database_url: str, kafka_bootstrap: str, group_prefix: str, **settings: Any) -> None:
+        self.database_url = database_url
+        self.kafka_bootstrap = kafka_bootstrap
+        self.group_prefix = group_prefix
+        self.settings = settings
+        self.base_url = ""
+        self.store: Postbacks | None = None
+        self._stack: AsyncExitStack | None = None
+
+    async def start(self) -> None:
+        settings = PostbacksSettings(
+            DATABASE_URL=self.database_url, KAFKA_BOOTSTRAP_SERVERS=self.kafka_bootstrap,
+            AFFLUX_CONSUMER_GROUP_PREFIX=self.group_prefix, AFFLUX_ADMIN_TOKEN=ADMIN_TOKEN,
+            port=free_port(), **self.settings,
+        )
+        runtime, app, close = build(settings)
+        self.store = app.state.postbacks
+        stack = AsyncExitStack()
+        stack.callback(close)
+        self.base_url = await stack.enter_async_context(serving(runtime, app))
+        self._stack = stack
+
+    async def stop(self) -> None:
+        if self._stack is not None:
+            stack, self._stack = self._stack, None
+            await stack.aclose()
+
+    def postbacks(self, **params: Any) -> dict[str, Any]:
+        """A blocking admin GET of the delivery log: only from a thread (``eventually``)."""
+        response = httpx.get(f"{self.base_url}/v1/postbacks", params=params, headers=ADMIN, timeout=10)
+        assert response.status_code == 200, response.text
+        body: dict[str, Any] = response.json()
+        return body
+
+    def ended(self, partner_id: str, count: int = 1) -> list[dict[str, Any]] | None:
+        """The partner's postbacks once ``count`` of them have ended (else None)."""
+        rows: list[dict[str, Any]] = self.postbacks(partner_id=partner_id)["postbacks"]
+        done = [row for row in rows if row["status"] in ("delivered", "failed", "skipped")]
+        return rows if len(done) >= count else None

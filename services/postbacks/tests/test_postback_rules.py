@@ -1,0 +1,91 @@
+"""The pure rules of a postback: macros, masking, retries, which addresses are refused."""
+
+from __future__ import annotations
+
+import ipaddress
+import random
+from datetime import UTC, datetime, timedelta
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+
+from afflux_postbacks.domain.macros import fill, idempotency_key, masked, uses_subs
+from afflux_postbacks.domain.retries import RetryPolicy, retryable
+from afflux_postbacks.domain.safety import Refused, checked_url, first_allowed, forbidden
+
+NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+
+
+def test_macro_values_are_url_encoded_whole_so_a_sub_cannot_add_a_parameter() -> None:
+    url = fill("https://t.example/pb?tid={transaction_id}&s1={sub1}&p={payout}&x={unknown}",
+               {"transaction_id": "tx 1", "sub1": "a&token=stolen", "payout": "9.60"})
+    query = parse_qs(urlsplit(url).query)
+    assert query == {"tid": ["tx 1"], "s1": ["a&token=stolen"], "p": ["9.60"], "x": ["{unknown}"]}
+
+
+def test_a_macro_without_a_value_becomes_empty() -> None:
+    assert fill("https://t.example/?s2={sub2}&c={currency}", {"currency": "USD"}) == \
+        "https://t.example/?s2=&c=USD"
+
+
+def test_uses_subs_only_when_a_sub_macro_is_in_the_template() -> None:
+    assert uses_subs("https://t.example/?a={sub3}")
+    assert not uses_subs("https://t.example/?a={transaction_id}&b=sub1")
+
+
+def test_secret_query_values_and_passwords_are_masked_in_the_log() -> None:
+    shown = masked("https://user:hunter2@t.example/pb?cid=c1&token=abc&api_key=k&Secret=s&payout=1")
+    assert "hunter2" not in shown and "abc" not in shown and "=k" not in shown and "=s&" not in shown
+    assert shown == "https://user:***@t.example/pb?cid=c1&token=***&api_key=***&Secret=***&payout=1"
+    assert masked("https://t.example/pb?cid=c1") == "https://t.example/pb?cid=c1"
+
+
+def test_idempotency_key_is_stable_per_conversion_and_url() -> None:
+    assert idempotency_key("c1", "https://a/") == idempotency_key("c1", "https://a/")
+    assert idempotency_key("c1", "https://a/") != idempotency_key("c2", "https://a/")
+    assert idempotency_key("c1", "https://a/") != idempotency_key("c1", "https://b/")
+
+
+@pytest.mark.parametrize(("status", "again"), [(None, True), (500, True), (503, True), (429, True),
+                                               (408, True), (404, False), (400, False), (302, False)])
+def test_no_answer_5xx_and_not_now_4xx_are_retried_other_answers_are_final(
+    status: int | None, again: bool
+) -> None:
+    assert retryable(status) is again
+
+
+def test_backoff_doubles_with_jitter_up_to_the_cap_then_gives_up() -> None:
+    policy = RetryPolicy(first=5.0, cap=60.0, give_up_after=300.0)
+    rng = random.Random(7)
+    waits = []
+    for attempts in range(1, 6):
+        at = policy.next_attempt(attempts, NOW, NOW, rng)
+        assert at is not None
+        waits.append((at - NOW).total_seconds())
+    for attempts, wait in enumerate(waits, start=1):
+        full = min(60.0, 5.0 * 2 ** (attempts - 1))
+        assert full * 0.5 <= wait <= full
+    assert policy.next_attempt(3, NOW, NOW + timedelta(seconds=299), rng) is None
+
+
+@pytest.mark.parametrize("address", ["127.0.0.1", "10.1.2.3", "192.168.0.1", "172.16.0.5", "169.254.169.254",
+                                     "::1", "fe80::1", "0.0.0.0", "100.64.0.1", "::ffff:127.0.0.1",
+                                     "224.0.0.1", "fc00::1"])
+def test_private_loopback_link_local_and_reserved_addresses_are_forbidden(address: str) -> None:
+    assert forbidden(ipaddress.ip_address(address)) is not None
+    with pytest.raises(Refused):
+        first_allowed([address], allow_private=False)
+    assert first_allowed([address], allow_private=True) == str(ipaddress.ip_address(address))
+
+
+def test_a_host_resolving_to_any_private_address_is_refused_whole() -> None:
+    assert forbidden(ipaddress.ip_address("93.184.216.34")) is None
+    with pytest.raises(Refused, match=r"10\.0\.0\.1 is private"):
+        first_allowed(["93.184.216.34", "10.0.0.1"], allow_private=False)
+
+
+@pytest.mark.parametrize("url", ["ftp://t.example/x", "file:///etc/passwd", "javascript:alert(1)",
+                                 "http:///nohost", "https://t.example:99999/"])
+def test_only_http_and_https_urls_with_a_host_are_called(url: str) -> None:
+    with pytest.raises(Refused):
+        checked_url(url)
