@@ -37,7 +37,7 @@ def run(
     timeout: float = typer.Option(120.0, help="Seconds to wait for every service to be healthy."),
 ) -> None:
     """Run the whole platform: PostgreSQL and Kafka from DATABASE_URL / KAFKA_BOOTSTRAP_SERVERS,
-    or embedded ones when unset, and the four services as processes. Ctrl-C stops it all."""
+    or embedded ones when unset, and the five services as processes. Ctrl-C stops it all."""
     signal.signal(signal.SIGTERM, _raise_stop)
     signal.signal(signal.SIGINT, signal.default_int_handler)  # even if started with SIGINT ignored
     with ExitStack() as stack:

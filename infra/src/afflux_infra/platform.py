@@ -1,5 +1,5 @@
 """The whole platform in one place: infrastructure (from the environment, or embedded, or
-containers in tests) plus the four services as processes. ``make run`` and the
+containers in tests) plus the five services as processes. ``make run`` and the
 end-to-end tests are built from these same pieces."""
 
 from __future__ import annotations
@@ -70,7 +70,7 @@ def start_infrastructure(stack: ExitStack, *, containers: bool = False,
 
 @dataclass
 class Platform:
-    """The four services, started against one infrastructure with one admin token."""
+    """The five services, started against one infrastructure with one admin token."""
 
     infrastructure: Infrastructure
     admin_token: str = field(default_factory=lambda: secrets.token_urlsafe(24))

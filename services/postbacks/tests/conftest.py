@@ -5,21 +5,11 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import AsyncIterator, Iterator
-from typing import Protocol
 
 import pytest
-from postbacks_fixtures import Receiver, RunningPostbacks
+from postbacks_fixtures import Receiver, RunningPostbacks, SessionInfra
 
 from afflux_plumbing.publish import Publisher
-
-
-class SessionInfra(Protocol):
-    """What these fixtures use of the session's ``infra`` fixture (afflux_infra.testing)."""
-
-    @property
-    def bootstrap_servers(self) -> str: ...
-
-    def new_database(self) -> str: ...
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
@@ -30,6 +30,15 @@ BASE_TIME = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
 def new_id(prefix: str) -> str:
     return f"{prefix}-{secrets.token_hex(6)}"
+
+
+class SessionInfra(Protocol):
+    """What these tests use of the session's ``infra`` fixture (afflux_infra.testing)."""
+
+    @property
+    def bootstrap_servers(self) -> str: ...
+
+    def new_database(self) -> str: ...
 
 
 @dataclass

@@ -1,0 +1,106 @@
+"""Partner postbacks over the real processes, through the public HTTP contract only: a
+click with a sub, an advertiser's postback, attribution, and the partner's own
+tracker (a real HTTP server on loopback) receiving the conversion with its macros."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from afflux_api import AdminApi, follow_tracking_link, postback_token, wait_for
+from postbacks_fixtures import Receiver
+
+from afflux_infra.embedded import free_port
+from afflux_infra.platform import Infrastructure, Platform
+from afflux_infra.processes import DEFAULT_PORTS
+from afflux_infra.testing import SessionInfrastructure
+
+pytestmark = pytest.mark.slow
+
+MACROS = ("?tid={transaction_id}&cid={conversion_id}&ev={event}&p={payout}&cur={currency}"
+          "&s1={sub1}&s2={sub2}&st={status}&o={offer_id}&key=partner-secret")
+
+
+@pytest.fixture(scope="module")
+def platform(infra: SessionInfrastructure, bootstrap_for_platform: str,
+             tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
+    """Every service as its own process; postbacks may call loopback (the receiver is
+    there) and retries quickly (0.2 s, doubling)."""
+    running = Platform(
+        Infrastructure(database_url=infra.new_database(), bootstrap_servers=bootstrap_for_platform,
+                       kind=infra.server.kind),
+        ports={name: free_port() for name in DEFAULT_PORTS},
+        log_dir=tmp_path_factory.mktemp("platform-logs"),
+        extra_env={"AFFLUX_CONSUMER_GROUP_PREFIX": f"e2e-{secrets.token_hex(4)}",
+                   "AFFLUX_POSTBACKS_ALLOW_PRIVATE": "true", "AFFLUX_POSTBACKS_RETRY_FIRST": "0.2"},
+    )
+    try:
+        yield running.start()
+    finally:
+        running.stop()
+
+
+@pytest.fixture(scope="module")
+def receiver() -> Iterator[Receiver]:
+    running = Receiver().start()
+    yield running
+    running.stop()
+
+
+def delivery_log(api: AdminApi, partner_id: str) -> list[dict[str, Any]]:
+    response = api.get("postbacks", f"/v1/postbacks?partner_id={partner_id}")
+    assert response.status_code == 200, response.text
+    rows: list[dict[str, Any]] = response.json()["postbacks"]
+    return rows
+
+
+def convert(platform: Platform, api: AdminApi, receiver_url: str, sub1: str) -> tuple[str, str, str, str]:
+    """A partner whose relationship has ``receiver_url`` as postback URL, a click with
+    ``sub1`` and a 120.00 USD sale: (partner_id, offer_id, transaction_id, conversion_id)."""
+    partner_id = api.create_partner("Tracker")
+    offer_id = api.create_cps_offer(percent="8")
+    api.put("partners", f"/v1/offers/{offer_id}/partners/{partner_id}",
+            {"approved": True, "postback_url": receiver_url})
+    transaction_id = follow_tracking_link(api.tracking_link(offer_id, partner_id), sub1=sub1)
+    response = httpx.get(f"{platform.url('tracking')}/postback", params={
+        "transaction_id": transaction_id, "amount": "120.00", "currency": "USD",
+        "order_id": f"order-{secrets.token_hex(4)}", "token": postback_token(transaction_id)})
+    assert response.status_code == 200, response.text
+    return partner_id, offer_id, transaction_id, str(response.json()["conversion_id"])
+
+
+def test_an_attributed_conversion_reaches_the_partners_tracker_with_its_macros(
+    platform: Platform, receiver: Receiver,
+) -> None:
+    api = AdminApi(platform)
+    path = f"/pb/{secrets.token_hex(4)}"
+    partner_id, offer_id, transaction_id, conversion_id = convert(
+        platform, api, receiver.url(path) + MACROS, sub1="spring mail & co")
+
+    [call] = wait_for(lambda: receiver.calls_to(path), timeout=60)
+    assert call.query == {"tid": [transaction_id], "cid": [conversion_id], "ev": ["conversion"],
+                          "p": ["9.60"], "cur": ["USD"], "s1": ["spring mail & co"], "s2": [""],
+                          "st": ["approved"], "o": [offer_id], "key": ["partner-secret"]}
+    [row] = wait_for(lambda: [r for r in delivery_log(api, partner_id) if r["status"] == "delivered"])
+    assert row["conversion_id"] == conversion_id and row["attempts"] == 1
+    assert "partner-secret" not in row["url"] and "key=***" in row["url"]
+
+
+def test_a_tracker_failing_its_first_three_calls_gets_the_fourth(
+    platform: Platform, receiver: Receiver,
+) -> None:
+    api = AdminApi(platform)
+    path = f"/flaky/{secrets.token_hex(4)}"
+    receiver.fail[path] = 3
+    partner_id, _, _, conversion_id = convert(platform, api, receiver.url(path) + "?cid={conversion_id}",
+                                              sub1="")
+    [row] = wait_for(lambda: [r for r in delivery_log(api, partner_id) if r["status"] == "delivered"],
+                     timeout=60)
+    calls = receiver.calls_to(path)
+    assert [call.query["cid"] for call in calls] == [[conversion_id]] * 4
+    assert row["attempts"] == 4
+    assert [attempt["status_code"] for attempt in row["attempt_log"]] == [500, 500, 500, 200]
+    assert len({call.headers["Idempotency-Key"] for call in calls}) == 1
