@@ -16,9 +16,11 @@ from afflux_contracts import (
     ConversionAttributed,
     ConversionRejected,
     ConversionStatus,
+    ConversionStatusChanged,
     Envelope,
     Money,
     RejectionReason,
+    StatusChange,
 )
 from afflux_infra.embedded import free_port
 from afflux_infra.testing import read_topic, serving
@@ -131,3 +133,19 @@ def usd(accrued: str = "0.00", pending: str = "0.00") -> dict[str, str]:
 async def dead_letters(bootstrap: str) -> list[ConsumerRecord[bytes, bytes]]:
     """Every record on the attribution DLQ so far."""
     return await read_topic(bootstrap, ATTRIBUTION.dlq, ATTRIBUTION.partitions)
+
+
+def status_changed(
+    decision: Envelope[ConversionAttributed], status: StatusChange, amount: str | None = None,
+    previous: ConversionStatus = ConversionStatus.APPROVED,
+) -> Envelope[ConversionStatusChanged]:
+    """The review of ``decision`` as attribution would publish it: its payout afterwards is
+    ``amount`` (an adjustment's new one), else the decision's."""
+    made = decision.payload
+    change = ConversionStatusChanged(
+        conversion_id=made.conversion_id, partner_id=made.partner_id, offer_id=made.offer_id,
+        status=status, previous_status=previous,
+        payout=Money(amount=Decimal(amount), currency=made.payout.currency) if amount else made.payout,
+        reason="review", changed_at=made.converted_at + timedelta(days=3),
+    )
+    return Envelope.wrap(change, producer="test")

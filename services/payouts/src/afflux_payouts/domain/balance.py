@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 from decimal import Decimal
 
 from afflux_contracts import round_money
-from afflux_payouts.domain.ledger import Bucket, LedgerEntry
+from afflux_payouts.domain.ledger import Bucket, Correction, LedgerEntry
 
 ZERO = Decimal(0)
 
@@ -48,16 +48,24 @@ BucketTotal = tuple[str, Bucket, Decimal]
 
 
 def balances_from_totals(totals: Iterable[BucketTotal]) -> dict[str, Balance]:
-    """Fold per-bucket totals (as the store sums them in SQL) into one balance per currency."""
+    """Fold per-bucket totals (as the store sums them in SQL) into one balance per currency;
+    void commissions count nowhere."""
     balances: dict[str, Balance] = {}
     for currency, bucket, amount in totals:
+        if bucket is Bucket.VOID:
+            continue
         balances[currency] = balances.get(currency, Balance(currency)).add(bucket, amount)
     return dict(sorted(balances.items()))
 
 
-def fold_balances(entries: Iterable[LedgerEntry]) -> dict[str, Balance]:
-    """A partner's balances from its ledger entries: the pure fold replay relies on."""
-    return balances_from_totals((e.currency, e.bucket, e.amount) for e in entries)
+def fold_balances(
+    entries: Iterable[LedgerEntry], corrections: Iterable[Correction] = ()
+) -> dict[str, Balance]:
+    """A partner's balances from its ledger entries and corrections: the pure fold replay
+    relies on."""
+    totals = [*((e.currency, e.bucket, e.amount) for e in entries),
+              *((c.currency, c.bucket, c.amount) for c in corrections)]
+    return balances_from_totals(totals)
 
 
 def formatted_balances(balances: Mapping[str, Balance]) -> dict[str, dict[str, str]]:
