@@ -25,6 +25,8 @@ from afflux_payouts.entrypoints.main import build as build_payouts
 from afflux_payouts.settings import PayoutsSettings
 from afflux_plumbing.service import Built
 from afflux_plumbing.settings import ServiceSettings
+from afflux_postbacks.entrypoints.main import build as build_postbacks
+from afflux_postbacks.settings import PostbacksSettings
 from afflux_tracking.entrypoints.main import build as build_tracking
 from afflux_tracking.settings import TrackingSettings
 
@@ -33,6 +35,7 @@ BUILDS: dict[str, tuple[type[ServiceSettings], Callable[[Any], Built]]] = {
     "tracking": (TrackingSettings, build_tracking),
     "attribution": (AttributionSettings, build_attribution),
     "payouts": (PayoutsSettings, build_payouts),
+    "postbacks": (PostbacksSettings, build_postbacks),
 }
 SERVED = {"partners"}
 

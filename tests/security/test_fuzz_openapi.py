@@ -1,4 +1,4 @@
-"""Schemathesis over the OpenAPI of partners, attribution and payouts: whatever a
+"""Schemathesis over the OpenAPI of partners, attribution, payouts and postbacks: whatever a
 caller sends, valid or not, the answer is never a 5xx and every 4xx is the contract's
 error shape.
 
@@ -23,7 +23,7 @@ from security_fixtures import ADMIN, ServiceApp, contract_violation
 
 pytestmark = pytest.mark.fuzz
 
-FUZZED = ("partners", "attribution", "payouts")
+FUZZED = ("partners", "attribution", "payouts", "postbacks")
 EXAMPLES = int(os.environ.get("AFFLUX_FUZZ_EXAMPLES", "6"))
 
 
