@@ -57,7 +57,7 @@ def test_a_reversal_after_approval_voids_the_commission_and_the_balance_is_zero(
     ledger.review(StatusChange.REVERSED, decision=sale)
 
     assert ledger.entry.bucket is Bucket.VOID and ledger.corrections == []
-    assert ledger.balances() == {}
+    assert ledger.balances() == {"USD": Balance("USD")}
     assert fold_balances([ledger.entry, commission(attributed("p-1", "1.00"))]) == \
         {"USD": Balance("USD", accrued=Decimal("1.00"))}
 
@@ -90,7 +90,7 @@ def test_a_rejected_commission_accrues_again_on_appeal() -> None:
     held = attributed("p-1", "3.00", status=ConversionStatus.PENDING)
     ledger = Ledger(held)
     ledger.review(StatusChange.REJECTED, decision=held)
-    assert ledger.balances() == {}
+    assert ledger.balances() == {"USD": Balance("USD")}
 
     ledger.review(StatusChange.APPROVED, decision=held)
 

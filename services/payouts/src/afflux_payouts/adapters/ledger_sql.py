@@ -120,11 +120,11 @@ def select_entry(ledger: sql.Identifier) -> sql.Composed:
 
 
 def select_bucket_totals(ledger: sql.Identifier, corrections: sql.Identifier) -> sql.Composed:
-    """A partner's sums per currency and bucket, of its commissions (void ones count
-    nowhere) and corrections; parameters: the partner_id, twice."""
+    """A partner's sums per currency and bucket, of its commissions and corrections
+    (the fold leaves 'void' out); parameters: the partner_id, twice."""
     return sql.SQL(
         "SELECT currency, bucket, sum(amount) AS total FROM ("
-        "SELECT currency, bucket, amount FROM {} WHERE partner_id = %s AND bucket <> 'void' "
+        "SELECT currency, bucket, amount FROM {} WHERE partner_id = %s "
         "UNION ALL SELECT currency, bucket, amount FROM {} WHERE partner_id = %s"
         ") AS lines GROUP BY currency, bucket ORDER BY currency, bucket"
     ).format(ledger, corrections)

@@ -48,13 +48,13 @@ BucketTotal = tuple[str, Bucket, Decimal]
 
 
 def balances_from_totals(totals: Iterable[BucketTotal]) -> dict[str, Balance]:
-    """Fold per-bucket totals (as the store sums them in SQL) into one balance per currency;
-    void commissions count nowhere."""
+    """Fold per-bucket totals (as the store sums them in SQL) into one balance per currency.
+    Void commissions count in no bucket, but their currency is shown (at zero when nothing
+    else is left: a reversed sale leaves a zero balance, not none)."""
     balances: dict[str, Balance] = {}
     for currency, bucket, amount in totals:
-        if bucket is Bucket.VOID:
-            continue
-        balances[currency] = balances.get(currency, Balance(currency)).add(bucket, amount)
+        balance = balances.get(currency, Balance(currency))
+        balances[currency] = balance if bucket is Bucket.VOID else balance.add(bucket, amount)
     return dict(sorted(balances.items()))
 
 
