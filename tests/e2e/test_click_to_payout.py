@@ -70,7 +70,7 @@ def test_a_second_postback_for_the_same_order_is_rejected_and_pays_nothing(platf
 
     def decided(conversion_id: str) -> dict[str, str] | None:
         response = api.get("attribution", f"/v1/conversions/{conversion_id}")
-        return response.json() if response.status_code == 200 else None
+        return response.json() if response.status_code == 200 and "decided_at" in response.json() else None
 
     first, second = (wait_for(lambda c=c: decided(c), timeout=60) for c in conversion_ids)
     assert first["payout"] == {"amount": "9.60", "currency": "USD"}

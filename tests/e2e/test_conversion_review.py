@@ -34,7 +34,7 @@ def test_reversed_sales_pay_nothing_and_an_adjusted_one_pays_its_new_amount(plat
             "order_id": order_id, "token": postback_token(transaction_id)})
         assert response.status_code == 200, response.text
         conversion_id = str(response.json()["conversion_id"])
-        wait_for(lambda: api.get("attribution", f"/v1/conversions/{conversion_id}").status_code == 200)
+        wait_for(lambda: "decided_at" in api.get("attribution", f"/v1/conversions/{conversion_id}").json())
         return conversion_id
 
     first = sale("order-1")

@@ -113,11 +113,13 @@ class RunningAttribution:
         return await self.publisher.publish(envelope)
 
     async def decided(self, conversion_id: str, timeout: float = 20.0) -> dict[str, Any]:
-        """The service's answer on a conversion, once it has decided it."""
+        """The service's answer on a conversion, once it has decided it (a report read
+        but not decided answers ``pending`` without ``decided_at``)."""
         def answer() -> Any:
             url = f"{str(self.client.base_url).rstrip('/')}/v1/conversions/{conversion_id}"
             response = httpx.get(url, headers=ADMIN)
-            return response.json() if response.status_code == 200 else None
+            decided = response.status_code == 200 and "decided_at" in response.json()
+            return response.json() if decided else None
         return await eventually(answer, timeout=timeout)
 
     async def applied(self, delivery: RecordMetadata) -> None:

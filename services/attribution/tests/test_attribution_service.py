@@ -83,7 +83,7 @@ async def test_one_order_reported_on_two_clicks_is_credited_once(attribution: Ru
         [("approved", None), ("rejected", "duplicate")]
 
 
-async def test_conversion_whose_offer_arrives_later_is_parked_then_attributed(
+async def test_conversion_whose_offer_arrives_later_answers_pending_while_parked_then_is_attributed(
     attribution: RunningAttribution, caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.INFO, logger="afflux_plumbing.consume")
@@ -94,14 +94,23 @@ async def test_conversion_whose_offer_arrives_later_is_parked_then_attributed(
     def parked() -> bool:
         return any("parking ConversionReported" in r.getMessage() for r in caplog.records)
     await eventually(parked)
-    assert (await attribution.client.get(f"/v1/conversions/{reported.payload.conversion_id}",
-                                         headers=ADMIN)).status_code == 404
+    waiting = await attribution.client.get(f"/v1/conversions/{reported.payload.conversion_id}",
+                                           headers=ADMIN)
+    assert waiting.status_code == 200, waiting.text
+    assert (waiting.json()["status"], waiting.json()["reason"]) == ("pending", "awaiting_offer_terms")
+    assert (waiting.json()["transaction_id"], waiting.json()["offer_id"]) == (transaction_id, offer_id)
+    assert "decided_at" not in waiting.json() and "payout" not in waiting.json()
+    # The parked report holds up its partition: an id not seen cannot be called never reported.
+    unseen = await attribution.client.get(f"/v1/conversions/{fresh_id('conv')}", headers=ADMIN)
+    assert (unseen.status_code, unseen.json()["error"]["code"]) == (503, "not_known_yet")
+    assert unseen.headers["Retry-After"] == "1"
 
     await attribution.offer(payout=cps("8"), offer_id=offer_id, partner_id=partner_id)
     conversion = await attribution.decided(reported.payload.conversion_id)
 
     assert conversion["status"] == "approved"
     assert conversion["payout"] == {"amount": "9.60", "currency": "USD"}
+    assert attribution.store.held(reported.payload.conversion_id) is None
 
 
 async def test_the_same_report_delivered_twice_is_decided_and_published_once(

@@ -89,6 +89,15 @@ VIEW_DDL: Sequence[str] = (
     # The admin listing's order (keyset pagination), and its filters.
     """CREATE INDEX IF NOT EXISTS conversions_by_time
         ON {schema}.conversions (converted_at, conversion_id)""",
+    # Reports read but not decided yet (parked until their offer's terms arrive).
+    """CREATE TABLE IF NOT EXISTS {schema}.held_reports (
+        conversion_id text PRIMARY KEY,
+        event text NOT NULL,
+        transaction_id text,
+        offer_id text,
+        converted_at timestamptz NOT NULL,
+        message text NOT NULL
+    )""",
     """CREATE INDEX IF NOT EXISTS conversions_by_partner
         ON {schema}.conversions (partner_id, converted_at, conversion_id)""",
 )
@@ -106,6 +115,7 @@ CONVERSION_COLUMNS = (
     "offer_id", "order_id", "currency", "payout", "revenue", "sale_amount", "clicked_at",
     "converted_at", "decided_at", "note", "changed_at",
 )
+HELD_COLUMNS = ("conversion_id", "event", "transaction_id", "offer_id", "converted_at", "message")
 REVIEW_COLUMNS = ("status", "reason", "message", "note", "payout", "changed_at")
 """What a review changes in a conversion's row."""
 
@@ -140,6 +150,16 @@ def newest_status(table: sql.Identifier) -> sql.Composed:
         "ON CONFLICT (partner_id) DO UPDATE SET status = EXCLUDED.status, status_at = EXCLUDED.status_at "
         "WHERE prior.status_at <= EXCLUDED.status_at"
     ).format(table=table)
+
+
+def delete_where(table: sql.Identifier, *keys: str) -> sql.Composed:
+    """``DELETE`` of the rows matching every ``key`` (named parameters)."""
+    return sql.SQL("DELETE FROM {table} WHERE {conditions}").format(
+        table=table,
+        conditions=sql.SQL(" AND ").join(
+            sql.SQL("{} = {}").format(sql.Identifier(key), sql.Placeholder(key)) for key in keys
+        ),
+    )
 
 
 def select_where(table: sql.Identifier, *keys: str, order_by: str | None = None) -> sql.Composed:

@@ -166,7 +166,9 @@ class Attribution(TrackedApplication):
         if click is not None:
             offer = offer_terms_in_force(self.offer_terms(click.offer_id), report.converted_at)
             if offer is None:
-                raise RetryLater(f"conversion {report.conversion_id}: offer {click.offer_id} not known yet")
+                message = f"conversion {report.conversion_id}: offer {click.offer_id} not known yet"
+                self._hold(report, click.offer_id, message)
+                raise RetryLater(message)
             relationship = relationship_terms_in_force(
                 self.relationship_terms(click.offer_id, click.partner_id), report.converted_at
             )
@@ -175,12 +177,27 @@ class Attribution(TrackedApplication):
         decision = attribute(report, click, offer, relationship, credited)
         conversion = Conversion.decide(report, decision, causation_id)
         writes = [Write(views.insert(self.table("conversions"), views.CONVERSION_COLUMNS),
-                        views.conversion_row(conversion))]
+                        views.conversion_row(conversion)),
+                  Write(views.delete_where(self.table("held_reports"), "conversion_id"),
+                        {"conversion_id": report.conversion_id})]
         if isinstance(decision, Attributed) and report.order_id is not None:
             dedupe = views.insert(self.table("credited_orders"), ("offer_id", "order_id", "conversion_id"))
             writes.append(Write(dedupe, {"offer_id": decision.click.offer_id, "order_id": report.order_id,
                                          "conversion_id": report.conversion_id}))
         return Changes(aggregates=[conversion], writes=writes)
+
+    def _hold(self, report: ConversionReport, offer_id: str, message: str) -> None:
+        """Note a report that is parked, so that it answers ``pending`` meanwhile.
+
+        Committed at once on a connection of its own, outside the transaction of the
+        record (which commits nothing, since the record is parked): it only states that
+        the report was read, and the decision deletes it."""
+        statement = views.insert(self.table("held_reports"), views.HELD_COLUMNS, ("conversion_id",))
+        row = {"conversion_id": report.conversion_id, "event": report.event,
+               "transaction_id": report.transaction_id, "offer_id": offer_id,
+               "converted_at": report.converted_at, "message": message}
+        with self.tracked_recorder.datastore.pool.connection() as connection, connection.transaction():
+            connection.execute(statement, row)
 
     # -- the advertiser's review ---------------------------------------------------------
 
@@ -248,6 +265,12 @@ class Attribution(TrackedApplication):
     def conversion(self, conversion_id: str) -> dict[str, Any] | None:
         """The conversions-view row of a decided conversion; ``None`` if not decided (yet)."""
         rows = self.query(views.select_where(self.table("conversions"), "conversion_id"),
+                          {"conversion_id": conversion_id})
+        return dict(rows[0]) if rows else None
+
+    def held(self, conversion_id: str) -> dict[str, Any] | None:
+        """A report read but not decided yet (parked), if this is one."""
+        rows = self.query(views.select_where(self.table("held_reports"), "conversion_id"),
                           {"conversion_id": conversion_id})
         return dict(rows[0]) if rows else None
 

@@ -14,7 +14,7 @@ import binascii
 import json
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from fastapi import FastAPI, Query
 from fastapi.responses import JSONResponse, Response
@@ -58,7 +58,7 @@ class ConversionView(BaseModel):
     currency: str | None = None
     clicked_at: UtcDatetime | None = None
     converted_at: UtcDatetime
-    decided_at: UtcDatetime
+    decided_at: UtcDatetime | None = None
     changed_at: UtcDatetime | None = None
 
     @classmethod
@@ -69,6 +69,21 @@ class ConversionView(BaseModel):
             payout=Money(amount=row["payout"], currency=currency) if row["payout"] is not None else None,
             revenue=Money(amount=row["revenue"], currency=currency) if row["revenue"] is not None else None,
         )
+
+
+    @classmethod
+    def held(cls, row: dict[str, Any]) -> ConversionView:
+        """A report read but not decided yet: ``pending``, with what it waits for."""
+        return cls(conversion_id=row["conversion_id"], status=ConversionStatus.PENDING,
+                   reason="awaiting_offer_terms", message=row["message"], event=row["event"],
+                   transaction_id=row["transaction_id"], offer_id=row["offer_id"],
+                   converted_at=row["converted_at"])
+
+
+class TrackingLog(Protocol):
+    """What the app needs of the plumbing ``LogCatchUp`` on the tracking log."""
+
+    async def caught_up(self, timeout: float) -> bool: ...
 
 
 class ConversionsPage(BaseModel):
@@ -114,26 +129,42 @@ def decode_cursor(cursor: str) -> PageKey:
     return PageKey(instant.astimezone(UTC), conversion_id)
 
 
-def create_app(store: Attribution, readiness: ReadinessCheck, admin_token: str,
-               publish_timeout: float = 5.0) -> FastAPI:
+def create_app(store: Attribution, readiness: ReadinessCheck, admin_token: str, tracking_log: TrackingLog,
+               publish_timeout: float = 5.0, catch_up_timeout: float = 3.0) -> FastAPI:
     app = service_app("Afflux attribution", readiness)
     admin = [admin_auth(admin_token)]
 
     @app.get("/v1/conversions/{conversion_id}", tags=["conversions"], dependencies=admin,
              response_model=ConversionView, response_model_exclude_none=True,
-             responses={404: {"description": "no decision on this conversion_id"}})
+             responses={404: {"description": "this conversion_id was never reported"},
+                        503: {"description": "the tracking log cannot be read to its end now: retry"}})
     async def get_conversion(conversion_id: str) -> ConversionView:
         """How attribution decided a conversion, and where the review left it: ``approved``
-        (attributed and priced), ``pending`` (held for review), ``rejected`` with its
-        reason, or ``reversed``.
+        (attributed and priced), ``pending`` (held for review, or reported and not decided
+        yet), ``rejected`` with its reason, or ``reversed``.
 
-        A conversion the tracker accepted is decided asynchronously, once its report is
-        read from the log; until then it is not known here and the answer is 404, like
-        for a conversion_id never reported (this service cannot tell the two apart yet)."""
-        row = await asyncio.to_thread(store.conversion, conversion_id)
-        if row is None:
-            raise NotFound("conversion_not_found", f"no decided conversion has id {conversion_id}")
-        return ConversionView.of(row)
+        A conversion the tracker accepted is on the tracking log; one not known here is
+        looked for by catching up with that log first, so 404 means never reported. When
+        the log cannot be read to its end in time (a report parked ahead of it, the broker
+        away), the answer is 503 with ``Retry-After``, never a final 404."""
+        async def known() -> ConversionView | None:
+            row = await asyncio.to_thread(store.conversion, conversion_id)
+            if row is not None:
+                return ConversionView.of(row)
+            held = await asyncio.to_thread(store.held, conversion_id)
+            return ConversionView.held(held) if held is not None else None
+
+        view = await known()
+        if view is not None:
+            return view
+        caught_up = await tracking_log.caught_up(catch_up_timeout)
+        view = await known()
+        if view is not None:
+            return view
+        if not caught_up:
+            raise ApiError(503, "not_known_yet", f"conversion {conversion_id} is not known yet and the "
+                           "tracking log could not be read to its end: retry", headers={"Retry-After": "1"})
+        raise NotFound("conversion_not_found", f"no conversion with id {conversion_id} was reported")
 
     @app.get("/v1/conversions", tags=["conversions"], dependencies=admin, response_model=ConversionsPage,
              response_model_exclude_none=True)

@@ -7,6 +7,7 @@ from afflux_attribution.application.published import to_envelope
 from afflux_attribution.entrypoints.http import create_app
 from afflux_attribution.settings import AttributionSettings
 from afflux_contracts import PARTNERS, TRACKING
+from afflux_plumbing.catch_up import LogCatchUp
 from afflux_plumbing.eventstore import open_store
 from afflux_plumbing.service import Built, ServiceRuntime, run_service
 
@@ -21,7 +22,10 @@ def build(settings: AttributionSettings) -> Built:
     runtime.consume(store, [PARTNERS.name], store.apply_partners_event, group="partners")
     runtime.consume(store, [TRACKING.name], store.apply_tracking_event, group="tracking")
     runtime.relay(store, to_envelope)
-    app = create_app(store, runtime.ready, settings.admin_token, settings.publish_timeout)
+    # "Never reported" is only said once every report on the tracking log is applied.
+    tracking_log = LogCatchUp(store, TRACKING.name, settings.kafka_bootstrap_servers)
+    app = create_app(store, runtime.ready, settings.admin_token, tracking_log, settings.publish_timeout)
+    app.router.add_event_handler("shutdown", tracking_log.stop)
     app.state.attribution = store
     return runtime, app, store.close
 
