@@ -6,7 +6,7 @@ from __future__ import annotations
 import secrets
 import threading
 import time
-from contextlib import AsyncExitStack
+from contextlib import AsyncExitStack, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -83,11 +83,12 @@ class Receiver:
                     self.end_headers()
                     return
                 body = b"nope" if failing else b"ok"
-                self.send_response(500 if failing else 200)
-                self.send_header("Set-Cookie", "tracker=1; Path=/")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+                with suppress(OSError):  # the caller may be gone (killed, timed out)
+                    self.send_response(500 if failing else 200)
+                    self.send_header("Set-Cookie", "tracker=1; Path=/")
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body)
 
             def log_message(self, format: str, *args: Any) -> None:
                 pass

@@ -26,9 +26,6 @@ from afflux_postbacks.adapters import schedule_sql
 from afflux_postbacks.domain.outcome import PostbackOutcome, delivery_id_for
 from afflux_postbacks.domain.retries import AttemptResult, RetryPolicy, retryable
 
-LEASE_SECONDS = 120.0
-"""How long a claimed delivery is a worker's own: longer than a call and its queueing."""
-
 
 @dataclass(frozen=True)
 class Delivery:
@@ -109,18 +106,20 @@ class Postbacks(TrackedApplication):
         rows = self.query(schedule_sql.select_click_subs(self.table("click_subs")), (transaction_id,))
         return dict(rows[0]) if rows else None
 
-    def claim_owed(self, limit: int) -> list[Delivery]:
+    def claim_owed(self, limit: int, lease: float) -> list[Delivery]:
+        """Up to ``limit`` owed deliveries, this caller's for ``lease`` seconds."""
         return self._write_returning(schedule_sql.claim_owed(self.table("deliveries")),
-                                     {"lease": LEASE_SECONDS, "limit": limit})
+                                     {"lease": lease, "limit": limit})
 
-    def claim_due(self, busy_hosts: list[str], per_host: int, limit: int) -> list[Delivery]:
-        """Due deliveries, at most ``per_host`` of one host, none of ``busy_hosts``."""
+    def claim_due(self, busy_hosts: list[str], per_host: int, limit: int, lease: float) -> list[Delivery]:
+        """Due deliveries, at most ``per_host`` of one host, none of ``busy_hosts``, this
+        caller's for ``lease`` seconds (then claimable again: its caller may have died)."""
         table = self.table("deliveries")
         ids = [row["delivery_id"] for row in self.query(
             schedule_sql.due_pending(table), {"busy": busy_hosts, "per_host": per_host, "limit": limit})]
         if not ids:
             return []
-        return self._write_returning(schedule_sql.claim_pending(table), {"lease": LEASE_SECONDS, "ids": ids})
+        return self._write_returning(schedule_sql.claim_pending(table), {"lease": lease, "ids": ids})
 
     def resolve(self, delivery: Delivery, template: str, url: str, url_masked: str, host: str) -> None:
         self._write(schedule_sql.resolve(self.table("deliveries")), {

@@ -47,8 +47,10 @@ class DeliveryWorker:
     """Delivers the store's owed postbacks through ``call``."""
 
     def __init__(self, store: Postbacks, call: Call, policy: RetryPolicy, *, per_host: int,
-                 partners_log: CatchUp, tracking_log: CatchUp, batch: int = 200,
+                 partners_log: CatchUp, tracking_log: CatchUp, lease: float, batch: int = 200,
                  idle_delay: float = 0.05) -> None:
+        """``lease``: how long a claimed delivery stays this worker's; longer than a call
+        and its wait for a slot, and how long a crash delays what was claimed."""
         self.store = store
         self.call = call
         self.policy = policy
@@ -56,6 +58,7 @@ class DeliveryWorker:
         self.partners_log = partners_log
         self.tracking_log = tracking_log
         self.batch = batch
+        self.lease = lease
         self.idle_delay = idle_delay
         self.health = Health()
         self.in_flight: dict[str, int] = defaultdict(int)
@@ -85,6 +88,11 @@ class DeliveryWorker:
                     self.health.failed("postback worker", error)
                     await backoff.wait()
                     continue
+                except Exception as error:  # a bug must not stop deliveries silently
+                    log.exception("postback worker round failed")
+                    self.health.failed("postback worker", error)
+                    await backoff.wait()
+                    continue
                 if resolved == 0 and dispatched == 0:
                     with suppress(TimeoutError):
                         await asyncio.wait_for(self._wake_up.wait(), self.idle_delay)
@@ -97,7 +105,7 @@ class DeliveryWorker:
                     await task
 
     async def _resolve_owed(self) -> int:
-        owed = await asyncio.to_thread(self.store.claim_owed, self.batch)
+        owed = await asyncio.to_thread(self.store.claim_owed, self.batch, self.lease)
         if owed:
             await asyncio.gather(*(self._resolve(delivery) for delivery in owed))
         return len(owed)
@@ -131,7 +139,8 @@ class DeliveryWorker:
 
     async def _dispatch_due(self) -> int:
         busy = [host for host, count in self.in_flight.items() if count >= self.per_host]
-        due = await asyncio.to_thread(self.store.claim_due, busy, self.per_host, self.batch)
+        due = await asyncio.to_thread(self.store.claim_due, busy, self.per_host, self.batch,
+                                      self.lease)
         for delivery in due:
             host = delivery.host or ""
             self.in_flight[host] += 1

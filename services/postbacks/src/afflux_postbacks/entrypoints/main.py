@@ -35,7 +35,9 @@ def build(settings: PostbacksSettings) -> Built:
     tracking_log = LogCatchUp(store, TRACKING.name, settings.kafka_bootstrap_servers)
     worker = DeliveryWorker(
         store, sender.call, RetryPolicy(settings.retry_first, settings.retry_cap, settings.give_up_after),
-        per_host=settings.per_host, partners_log=partners_log, tracking_log=tracking_log)
+        per_host=settings.per_host, partners_log=partners_log, tracking_log=tracking_log,
+        # A call, a wait for a slot (claims are at most per_host ahead), and a margin.
+        lease=3 * settings.call_timeout + 5)
 
     async def ready() -> bool:
         return await runtime.ready() and worker.health.ok
