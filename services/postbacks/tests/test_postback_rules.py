@@ -37,7 +37,7 @@ def test_secret_query_values_and_passwords_are_masked_in_the_log() -> None:
     shown = masked("https://user:hunter2@t.example/pb?cid=c1&token=abc&api_key=k&Secret=s&payout=1")
     assert "hunter2" not in shown and "abc" not in shown and "=k" not in shown and "=s&" not in shown
     assert shown == "https://user:***@t.example/pb?cid=c1&token=***&api_key=***&Secret=***&payout=1"
-    assert masked("https://t.example/pb?cid=c1") == "https://t.example/pb?cid=c1"
+    assert masked("https://t.example/pb?cid=c1&s1=a%20b+c&e=") == "https://t.example/pb?cid=c1&s1=a%20b+c&e="
 
 
 def test_idempotency_key_is_stable_per_conversion_and_url() -> None:

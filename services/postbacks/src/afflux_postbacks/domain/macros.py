@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Mapping
-from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
+from urllib.parse import quote, unquote_plus, urlsplit, urlunsplit
 
 MACROS = ("transaction_id", "conversion_id", "event", "payout", "currency", "sub1", "sub2", "sub3",
           "sub4", "sub5", "status", "offer_id", "partner_id")
@@ -42,12 +42,15 @@ def masked(url: str) -> str:
         userinfo, _, hostport = netloc.rpartition("@")
         user = userinfo.split(":", 1)[0]
         netloc = f"{user}:{MASK}@{hostport}" if ":" in userinfo else netloc
-    pairs = parse_qsl(parts.query, keep_blank_values=True)
-    if any(_secret(name) for name, _ in pairs):
-        query = urlencode([(name, MASK if _secret(name) else value) for name, value in pairs], safe="*")
-    else:
-        query = parts.query
+    query = "&".join(_masked_parameter(parameter) for parameter in parts.query.split("&"))
     return urlunsplit(parts._replace(netloc=netloc, query=query))
+
+
+def _masked_parameter(parameter: str) -> str:
+    """One ``name=value`` of a query, its value masked if the name looks secret (the rest
+    is kept exactly as written)."""
+    name, equals, _ = parameter.partition("=")
+    return f"{name}={MASK}" if equals and _secret(unquote_plus(name)) else parameter
 
 
 def _secret(name: str) -> bool:
