@@ -3,6 +3,7 @@ by conversion and by order, adjustments, their refusals, and the listing."""
 
 from __future__ import annotations
 
+import asyncio
 from decimal import Decimal
 
 from attribution_fixtures import ADMIN, RunningAttribution, cpa, fresh_id
@@ -190,3 +191,23 @@ async def test_the_listing_filters_and_pages_with_a_cursor(attribution: RunningA
     window = (await attribution.client.get("/v1/conversions", headers=ADMIN, params={
         "partner_id": partner_id, "from": converted[1], "to": "2999-01-01T00:00:00Z"})).json()
     assert [c["conversion_id"] for c in window["conversions"]] == listed[1:]
+
+
+async def test_two_reversals_racing_each_other_reverse_once(attribution: RunningAttribution) -> None:
+    conversion_id, _, _ = await approved_conversion(attribution)
+    url = f"/v1/conversions/{conversion_id}/status"
+
+    answers = await asyncio.gather(*(attribution.client.post(url, headers=ADMIN, json={"status": "reversed"})
+                                     for _ in range(4)))
+
+    assert sorted(a.status_code for a in answers) == [200, 409, 409, 409]
+    await attribution.relayed()
+    assert len([r for r in await attribution.published(conversion_id)
+                if isinstance(r.envelope.payload, ConversionStatusChanged)]) == 1
+
+
+async def test_a_reason_with_a_nul_character_is_422(attribution: RunningAttribution) -> None:
+    conversion_id, _, _ = await approved_conversion(attribution)
+    response = await attribution.client.post(f"/v1/conversions/{conversion_id}/status", headers=ADMIN,
+                                             json={"status": "reversed", "reason": "re\u0000fund"})
+    assert response.status_code == 422 and response.json()["error"]["field"] is not None

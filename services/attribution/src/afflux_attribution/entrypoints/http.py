@@ -91,17 +91,21 @@ class ConversionsPage(BaseModel):
     next: str | None
 
 
+NO_NUL = r"^[^\x00]*$"
+"""PostgreSQL text cannot hold NUL: refused at the edge (422), not a 5xx inside."""
+
+
 class StatusIn(BaseModel):
     status: Literal["approved", "rejected", "reversed"]
-    reason: str | None = Field(None, min_length=1, max_length=200)
-    note: str | None = Field(None, max_length=2000)
+    reason: str | None = Field(None, min_length=1, max_length=200, pattern=NO_NUL)
+    note: str | None = Field(None, max_length=2000, pattern=NO_NUL)
 
 
 class AdjustIn(BaseModel):
     payout: str = Field(pattern=r"^[0-9]{1,15}(\.[0-9]{1,8})?$",
                         description="the new payout, a decimal string in the conversion's currency")
-    reason: str | None = Field(None, min_length=1, max_length=200)
-    note: str | None = Field(None, max_length=2000)
+    reason: str | None = Field(None, min_length=1, max_length=200, pattern=NO_NUL)
+    note: str | None = Field(None, max_length=2000, pattern=NO_NUL)
 
 
 REVIEW_RESPONSES: dict[int | str, dict[str, Any]] = {

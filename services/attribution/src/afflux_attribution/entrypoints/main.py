@@ -12,6 +12,24 @@ from afflux_plumbing.eventstore import open_store
 from afflux_plumbing.service import Built, ServiceRuntime, run_service
 
 
+class TrackingLog:
+    """A ``LogCatchUp`` on the tracking log, made on first use: its Kafka client belongs to
+    the event loop that serves the app, which may not be the one ``build`` runs on."""
+
+    def __init__(self, store: Attribution, bootstrap_servers: str) -> None:
+        self._store, self._bootstrap = store, bootstrap_servers
+        self._catch_up: LogCatchUp | None = None
+
+    async def caught_up(self, timeout: float) -> bool:
+        if self._catch_up is None:
+            self._catch_up = LogCatchUp(self._store, TRACKING.name, self._bootstrap)
+        return await self._catch_up.caught_up(timeout)
+
+    async def stop(self) -> None:
+        if self._catch_up is not None:
+            await self._catch_up.stop()
+
+
 def build(settings: AttributionSettings) -> Built:
     """Wire the store, its consumers (each in its own group, so a conversion parked
     while its offer is on the way never holds up the partners log that brings it), the
@@ -23,7 +41,7 @@ def build(settings: AttributionSettings) -> Built:
     runtime.consume(store, [TRACKING.name], store.apply_tracking_event, group="tracking")
     runtime.relay(store, to_envelope)
     # "Never reported" is only said once every report on the tracking log is applied.
-    tracking_log = LogCatchUp(store, TRACKING.name, settings.kafka_bootstrap_servers)
+    tracking_log = TrackingLog(store, settings.kafka_bootstrap_servers)
     app = create_app(store, runtime.ready, settings.admin_token, tracking_log, settings.publish_timeout)
     app.router.add_event_handler("shutdown", tracking_log.stop)
     app.state.attribution = store
