@@ -71,7 +71,10 @@ def create_app(store: Payouts, readiness: ReadinessCheck, admin_token: str) -> F
         after: str | None = Query(None, description="the `next` cursor of the previous page"),
     ) -> CommissionsPage:
         """The partner's commissions, oldest conversion first (then by conversion_id).
-        ``status`` is the commission's bucket (pending, accrued, payable, paid)."""
+        ``status`` is the commission's bucket (pending, accrued, payable, paid, or void:
+        rejected or reversed before it was settled); ``amount`` is what it holds now (an
+        adjusted payout). Corrections of settled commissions count in the balance and are
+        not listed here yet."""
         try:
             key = decode_cursor(after) if after is not None else None
         except InvalidCursor as error:
