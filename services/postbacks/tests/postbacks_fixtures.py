@@ -60,6 +60,7 @@ class Receiver:
     delay: dict[str, float] = field(default_factory=dict)
     redirect: dict[str, str] = field(default_factory=dict)
     port: int = 0
+    bind: str = "127.0.0.1"
     _server: ThreadingHTTPServer | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -93,7 +94,7 @@ class Receiver:
             def log_message(self, format: str, *args: Any) -> None:
                 pass
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server = ThreadingHTTPServer((self.bind, 0), Handler)
         self._server.daemon_threads = True
         self.port = self._server.server_address[1]
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
@@ -104,8 +105,8 @@ class Receiver:
             self._server.shutdown()
             self._server.server_close()
 
-    def url(self, path: str, host: str = "127.0.0.1") -> str:
-        return f"http://{host}:{self.port}{path}"
+    def url(self, path: str, host: str | None = None) -> str:
+        return f"http://{host or self.bind}:{self.port}{path}"
 
     def calls_to(self, path: str) -> list[Received]:
         with self._lock:

@@ -52,6 +52,12 @@ VIEW_DDL = [
     """CREATE INDEX IF NOT EXISTS deliveries_due ON {schema}.deliveries (next_attempt_at)
         WHERE status IN ('owed', 'pending')""",
     "CREATE INDEX IF NOT EXISTS deliveries_by_partner ON {schema}.deliveries (partner_id, seq)",
+    # Hosts whose postbacks failed until given up: none of theirs is called until resumed.
+    """CREATE TABLE IF NOT EXISTS {schema}.paused_hosts (
+        host text PRIMARY KEY,
+        paused_at timestamptz NOT NULL,
+        reason text NOT NULL
+    )""",
     """CREATE TABLE IF NOT EXISTS {schema}.attempts (
         delivery_id text NOT NULL,
         attempt integer NOT NULL,
@@ -103,14 +109,40 @@ def claim_owed(table: sql.Identifier) -> sql.Composed:
     ).format(t=table, c=DELIVERY_COLUMNS)
 
 
-def due_pending(table: sql.Identifier) -> sql.Composed:
-    """Up to ``per_host`` due deliveries per host, hosts in ``busy`` left out."""
+def due_pending(table: sql.Identifier, paused: sql.Identifier) -> sql.Composed:
+    """Up to ``per_host`` due deliveries per host, hosts in ``busy`` and paused ones left out."""
     return sql.SQL(
         "SELECT delivery_id FROM (SELECT delivery_id, next_attempt_at, row_number() OVER "
         "(PARTITION BY host ORDER BY next_attempt_at) AS rank FROM {t} WHERE status = 'pending' "
-        "AND next_attempt_at <= now() AND NOT (host = ANY(%(busy)s))) ranked "
+        "AND next_attempt_at <= now() AND NOT (host = ANY(%(busy)s)) "
+        "AND host NOT IN (SELECT host FROM {p})) ranked "
         "WHERE rank <= %(per_host)s ORDER BY next_attempt_at LIMIT %(limit)s"
-    ).format(t=table)
+    ).format(t=table, p=paused)
+
+
+def pause_host(paused: sql.Identifier) -> sql.Composed:
+    return sql.SQL(
+        "INSERT INTO {} (host, paused_at, reason) VALUES (%(host)s, now(), %(reason)s) ON CONFLICT DO NOTHING"
+    ).format(paused)
+
+
+def select_paused(paused: sql.Identifier, deliveries: sql.Identifier) -> sql.Composed:
+    return sql.SQL(
+        "SELECT p.host, p.paused_at, p.reason, (SELECT count(*) FROM {d} d WHERE d.host = p.host "
+        "AND d.status = 'pending') AS waiting FROM {p} p ORDER BY p.paused_at, p.host"
+    ).format(p=paused, d=deliveries)
+
+
+def resume_host(paused: sql.Identifier) -> sql.Composed:
+    return sql.SQL("DELETE FROM {} WHERE host = %(host)s RETURNING host").format(paused)
+
+
+def due_now(deliveries: sql.Identifier) -> sql.Composed:
+    """A resumed host's waiting deliveries, due at once."""
+    return sql.SQL(
+        "UPDATE {} SET next_attempt_at = now(), updated_at = now() "
+        "WHERE host = %(host)s AND status = 'pending'"
+    ).format(deliveries)
 
 
 def claim_pending(table: sql.Identifier) -> sql.Composed:

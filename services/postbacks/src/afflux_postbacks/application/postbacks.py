@@ -115,8 +115,9 @@ class Postbacks(TrackedApplication):
         """Due deliveries, at most ``per_host`` of one host, none of ``busy_hosts``, this
         caller's for ``lease`` seconds (then claimable again: its caller may have died)."""
         table = self.table("deliveries")
-        ids = [row["delivery_id"] for row in self.query(
-            schedule_sql.due_pending(table), {"busy": busy_hosts, "per_host": per_host, "limit": limit})]
+        statement = schedule_sql.due_pending(table, self.table("paused_hosts"))
+        params = {"busy": busy_hosts, "per_host": per_host, "limit": limit}
+        ids = [row["delivery_id"] for row in self.query(statement, params)]
         if not ids:
             return []
         return self._write_returning(schedule_sql.claim_pending(table), {"lease": lease, "ids": ids})
@@ -135,22 +136,27 @@ class Postbacks(TrackedApplication):
                     {"delivery_id": delivery.delivery_id, "reason": reason})
 
     def record_attempt(self, delivery: Delivery, result: AttemptResult, policy: RetryPolicy,
-                       now: datetime) -> str:
+                       now: datetime) -> tuple[str, bool]:
         """Log one call and decide what follows: ``delivered``, ``pending`` (retry at the
         policy's time) or ``failed``; a final outcome is stored for the outbox in the same
-        transaction. Returns the delivery's new status."""
+        transaction. A delivery given up because its host kept failing until its retry time
+        ran out pauses the host (nothing more is called there until an operator resumes
+        it). Returns the delivery's new status and whether its host was paused."""
         attempt = delivery.attempts + 1
         next_at: datetime | None = delivery.next_attempt_at
         error = result.error
+        pause = False
         if result.ok:
             status = "delivered"
         elif result.refused or not retryable(result.status_code):
             status = "failed"
         else:
-            next_at = policy.next_attempt(attempt, delivery.owed_at, now)
-            status = "pending" if next_at is not None else "failed"
-            if next_at is None:
+            retry_at = policy.next_attempt(attempt, delivery.owed_at, now)
+            status = "pending" if retry_at is not None else "failed"
+            next_at = retry_at or delivery.next_attempt_at
+            if retry_at is None:
                 error = f"{result.error}; still failing after {attempt} attempts, given up"
+                pause = bool(delivery.host)
         writes = [
             Write(schedule_sql.insert_attempt(self.table("attempts")), {
                 "delivery_id": delivery.delivery_id, "attempt": attempt, "url": delivery.url_masked or "",
@@ -161,11 +167,14 @@ class Postbacks(TrackedApplication):
                 "delivery_id": delivery.delivery_id, "status": status, "attempt": attempt,
                 "next_attempt_at": next_at, "status_code": result.status_code, "error": error}),
         ]
+        if pause:
+            writes.append(Write(schedule_sql.pause_host(self.table("paused_hosts")), {
+                "host": delivery.host, "reason": f"conversion {delivery.conversion_id}: {error}"}))
         if status == "pending":
             with self.tracked_recorder.datastore.transaction(commit=True) as curs:
                 for write in writes:
                     curs.execute(write.statement, write.params)
-            return status
+            return status, pause
         outcome = PostbackOutcome.record(
             delivery_id=delivery.delivery_id, conversion_id=delivery.conversion_id,
             partner_id=delivery.partner_id, offer_id=delivery.offer_id, url=delivery.url_masked or "",
@@ -173,7 +182,24 @@ class Postbacks(TrackedApplication):
             error=None if status == "delivered" else (error or "failed"),
             correlation_id=delivery.correlation_id)
         self.save(outcome, writes=writes)
-        return status
+        return status, pause
+
+    def paused_hosts(self) -> list[dict[str, Any]]:
+        """Paused hosts, with how many deliveries wait for each."""
+        statement = schedule_sql.select_paused(self.table("paused_hosts"), self.table("deliveries"))
+        return [dict(row) for row in self.query(statement)]
+
+    def resume_host(self, host: str) -> int | None:
+        """Unpause ``host`` and make its waiting deliveries due now; how many (None: it was
+        not paused)."""
+        with self.tracked_recorder.datastore.transaction(commit=True) as curs:
+            curs.execute(schedule_sql.resume_host(self.table("paused_hosts")), {"host": host})
+            if curs.fetchone() is None:
+                return None
+            curs.execute(schedule_sql.due_now(self.table("deliveries")), {"host": host})
+            resumed: int = curs.rowcount
+        self._committed()
+        return resumed
 
     # -- the delivery log ------------------------------------------------------------------
 

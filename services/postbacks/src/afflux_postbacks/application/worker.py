@@ -33,6 +33,8 @@ log = logging.getLogger(__name__)
 
 ATTEMPTS = Counter("afflux_postback_attempts_total", "Partner postback calls", ["outcome"])
 OUTCOMES = Counter("afflux_postback_outcomes_total", "Partner postbacks ended", ["status"])
+HOST_PAUSES = Counter("afflux_postback_host_pauses_total",
+                      "Hosts paused after failing until a postback was given up (alert on it)")
 CALL_SECONDS = Histogram("afflux_postback_call_seconds", "Partner postback call latency",
                          buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
 
@@ -157,9 +159,14 @@ class DeliveryWorker:
                 result = await self.call(delivery.url, idempotency_key(delivery.conversion_id, delivery.url))
             CALL_SECONDS.observe(result.latency)
             ATTEMPTS.labels("ok" if result.ok else "refused" if result.refused else "error").inc()
-            status = await self._record(delivery, result)
+            status, paused = await self._record(delivery, result)
             if status != "pending":
                 OUTCOMES.labels(status).inc()
+            if paused:
+                HOST_PAUSES.inc()
+                log.error("postbacks to host %s are paused: they kept failing until conversion %s was "
+                          "given up (%s); resume with POST /v1/postbacks/paused-hosts/%s/resume",
+                          host, delivery.conversion_id, result.error, host)
             if status == "failed":
                 log.warning("postback %s of conversion %s to partner %s failed for good: %s",
                             delivery.delivery_id, delivery.conversion_id, delivery.partner_id, result.error)
@@ -173,7 +180,7 @@ class DeliveryWorker:
                 self._slots.pop(host, None)
             self._wake()
 
-    async def _record(self, delivery: Delivery, result: AttemptResult) -> str:
+    async def _record(self, delivery: Delivery, result: AttemptResult) -> tuple[str, bool]:
         backoff = Backoff()
         while True:
             try:

@@ -8,10 +8,10 @@ import binascii
 from datetime import datetime
 from typing import Literal
 
-from fastapi import FastAPI, Query
+from fastapi import FastAPI, Path, Query
 from pydantic import BaseModel
 
-from afflux_plumbing.http import ApiError, ReadinessCheck, admin_auth, service_app
+from afflux_plumbing.http import ApiError, NotFound, ReadinessCheck, admin_auth, service_app
 from afflux_postbacks.application.postbacks import Delivery, Postbacks
 
 Status = Literal["owed", "pending", "delivered", "failed", "skipped"]
@@ -45,6 +45,23 @@ class DeliveryOut(BaseModel):
     owed_at: str
     updated_at: str
     attempt_log: list[AttemptOut]
+
+
+class PausedHost(BaseModel):
+    host: str
+    paused_at: str
+    reason: str
+    waiting: int
+
+
+class PausedHosts(BaseModel):
+    hosts: list[PausedHost]
+
+
+class Resumed(BaseModel):
+    host: str
+    resumed: int
+    """Deliveries made due at once."""
 
 
 class DeliveriesPage(BaseModel):
@@ -101,6 +118,26 @@ def create_app(store: Postbacks, readiness: ReadinessCheck, admin_token: str) ->
             postbacks=[_out(row, by_delivery.get(row.delivery_id, [])) for row in page],
             next=encode_cursor(page[-1].seq) if len(rows) > limit else None,
         )
+
+    @app.get("/v1/postbacks/paused-hosts", tags=["postbacks"], dependencies=[admin_auth(admin_token)],
+             response_model=PausedHosts)
+    async def paused_hosts() -> PausedHosts:
+        """Hosts whose postbacks kept failing until one was given up: nothing more is called
+        there (their deliveries wait, ``pending``) until resumed."""
+        rows = await asyncio.to_thread(store.paused_hosts)
+        return PausedHosts(hosts=[PausedHost(host=row["host"], paused_at=_iso(row["paused_at"]),
+                                             reason=row["reason"], waiting=row["waiting"]) for row in rows])
+
+    @app.post("/v1/postbacks/paused-hosts/{host}/resume", tags=["postbacks"],
+              dependencies=[admin_auth(admin_token)], response_model=Resumed,
+              responses={404: {"description": "the host is not paused"}})
+    async def resume(host: str = Path(max_length=300)) -> Resumed:
+        """Call a paused host again: its waiting deliveries are due at once (each keeps its
+        retry schedule after that)."""
+        resumed = await asyncio.to_thread(store.resume_host, host)
+        if resumed is None:
+            raise NotFound("host_not_paused", f"postbacks to {host} are not paused")
+        return Resumed(host=host, resumed=resumed)
 
     return app
 
