@@ -12,6 +12,7 @@ relay publishes on ``afflux.postbacks.v1``.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -137,6 +138,27 @@ class Postbacks(TrackedApplication):
 
     def record_attempt(self, delivery: Delivery, result: AttemptResult, policy: RetryPolicy,
                        now: datetime) -> tuple[str, bool]:
+        """``record_attempts`` of one call."""
+        return self.record_attempts([(delivery, result)], policy, now)[0]
+
+    def record_attempts(self, calls: Sequence[tuple[Delivery, AttemptResult]], policy: RetryPolicy,
+                        now: datetime) -> list[tuple[str, bool]]:
+        """Record calls that ended about now, in one transaction (one commit per call would
+        cap deliveries at the database's commit rate); per call, its new status and whether
+        its host was paused."""
+        decided = [self._after_call(delivery, result, policy, now) for delivery, result in calls]
+        writes = [write for _, _, call_writes, _ in decided for write in call_writes]
+        outcomes = [outcome for _, _, _, outcome in decided if outcome is not None]
+        if outcomes:
+            self.save(*outcomes, writes=writes)
+        else:
+            with self.tracked_recorder.datastore.transaction(commit=True) as curs:
+                for write in writes:
+                    curs.execute(write.statement, write.params)
+        return [(status, pause) for status, pause, _, _ in decided]
+
+    def _after_call(self, delivery: Delivery, result: AttemptResult, policy: RetryPolicy,
+                    now: datetime) -> tuple[str, bool, list[Write], PostbackOutcome | None]:
         """Log one call and decide what follows: ``delivered``, ``pending`` (retry at the
         policy's time) or ``failed``; a final outcome is stored for the outbox in the same
         transaction. A delivery given up because its host kept failing until its retry time
@@ -171,18 +193,14 @@ class Postbacks(TrackedApplication):
             writes.append(Write(schedule_sql.pause_host(self.table("paused_hosts")), {
                 "host": delivery.host, "reason": f"conversion {delivery.conversion_id}: {error}"}))
         if status == "pending":
-            with self.tracked_recorder.datastore.transaction(commit=True) as curs:
-                for write in writes:
-                    curs.execute(write.statement, write.params)
-            return status, pause
+            return status, pause, writes, None
         outcome = PostbackOutcome.record(
             delivery_id=delivery.delivery_id, conversion_id=delivery.conversion_id,
             partner_id=delivery.partner_id, offer_id=delivery.offer_id, url=delivery.url_masked or "",
             attempts=attempt, status_code=result.status_code,
             error=None if status == "delivered" else (error or "failed"),
             correlation_id=delivery.correlation_id)
-        self.save(outcome, writes=writes)
-        return status, pause
+        return status, pause, writes, outcome
 
     def paused_hosts(self) -> list[dict[str, Any]]:
         """Paused hosts, with how many deliveries wait for each."""

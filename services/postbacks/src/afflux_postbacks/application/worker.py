@@ -65,6 +65,8 @@ class DeliveryWorker:
         self.health = Health()
         self.in_flight: dict[str, int] = defaultdict(int)
         self._slots: dict[str, asyncio.Semaphore] = {}
+        self._ended: asyncio.Queue[tuple[Delivery, AttemptResult, asyncio.Future[tuple[str, bool]]]] = (
+            asyncio.Queue())
         self._tasks: set[asyncio.Task[None]] = set()
         self._wake_up = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -79,6 +81,7 @@ class DeliveryWorker:
         """Resolve and dispatch until cancelled; outages are waited out (not-ready meanwhile)."""
         self._loop = asyncio.get_running_loop()
         backoff = Backoff()
+        recorder = asyncio.create_task(self._recorder(), name="postback recorder")
         try:
             while True:
                 try:
@@ -105,6 +108,9 @@ class DeliveryWorker:
             for task in list(self._tasks):
                 with suppress(asyncio.CancelledError, Exception):
                     await task
+            recorder.cancel()
+            with suppress(asyncio.CancelledError, Exception):
+                await recorder
 
     async def _resolve_owed(self) -> int:
         owed = await asyncio.to_thread(self.store.claim_owed, self.batch, self.lease)
@@ -181,11 +187,32 @@ class DeliveryWorker:
             self._wake()
 
     async def _record(self, delivery: Delivery, result: AttemptResult) -> tuple[str, bool]:
-        backoff = Backoff()
+        """Hand the call to the recorder, which writes the calls that ended meanwhile together."""
+        recorded: asyncio.Future[tuple[str, bool]] = asyncio.get_running_loop().create_future()
+        await self._ended.put((delivery, result, recorded))
+        return await recorded
+
+    async def _recorder(self) -> None:
         while True:
-            try:
-                return await asyncio.to_thread(self.store.record_attempt, delivery, result, self.policy,
-                                               datetime.now(UTC))
-            except OUTAGES as error:
-                self.health.failed(f"recording postback {delivery.delivery_id}", error)
-                await backoff.wait()
+            batch = [await self._ended.get()]
+            while not self._ended.empty() and len(batch) < self.batch:
+                batch.append(self._ended.get_nowait())
+            calls = [(delivery, result) for delivery, result, _ in batch]
+            backoff = Backoff()
+            while True:
+                try:
+                    statuses = await asyncio.to_thread(self.store.record_attempts, calls, self.policy,
+                                                       datetime.now(UTC))
+                    break
+                except OUTAGES as error:
+                    self.health.failed(f"recording {len(calls)} postback calls", error)
+                    await backoff.wait()
+                except Exception as error:
+                    statuses = []
+                    for _, _, recorded in batch:
+                        if not recorded.done():
+                            recorded.set_exception(error)
+                    break
+            for (_, _, recorded), status in zip(batch, statuses, strict=False):
+                if not recorded.done():
+                    recorded.set_result(status)
