@@ -24,8 +24,10 @@ from psycopg.types.json import Jsonb
 from afflux_contracts import ClickRecorded, ConversionAttributed, Envelope, Event, RelationshipSet
 from afflux_plumbing.store import Changes, TrackedApplication, Write
 from afflux_postbacks.adapters import schedule_sql
+from afflux_postbacks.domain.macros import fill, masked, uses_subs
 from afflux_postbacks.domain.outcome import PostbackOutcome, delivery_id_for
 from afflux_postbacks.domain.retries import AttemptResult, RetryPolicy, retryable
+from afflux_postbacks.domain.safety import Refused, checked_url
 
 
 @dataclass(frozen=True)
@@ -123,10 +125,33 @@ class Postbacks(TrackedApplication):
             return []
         return self._write_returning(schedule_sql.claim_pending(table), {"lease": lease, "ids": ids})
 
-    def resolve(self, delivery: Delivery, template: str, url: str, url_masked: str, host: str) -> None:
-        self._write(schedule_sql.resolve(self.table("deliveries")), {
-            "delivery_id": delivery.delivery_id, "template": template, "url": url,
-            "url_masked": url_masked, "host": host})
+    def resolve(self, delivery: Delivery, template: str, subs: dict[str, str | None] | None) -> None:
+        self._write(schedule_sql.resolve(self.table("deliveries")), filled(delivery, template, subs))
+
+    def resolve_known(self, owed: Sequence[Delivery]) -> list[Delivery]:
+        """Fill the URL of every owed delivery whose facts are all in the views, in one
+        transaction; return the others (no postback URL known, or a sub macro whose click
+        is not known): the caller catches up with the log for them first."""
+        templates: dict[tuple[str, str], str | None] = {}
+        unresolved, resolved = [], []
+        for delivery in owed:
+            key = (delivery.offer_id, delivery.partner_id)
+            if key not in templates:
+                templates[key] = self.postback_url(*key)
+            template = templates[key]
+            subs = None
+            if template and uses_subs(template):
+                subs = self.click_subs(delivery.facts.get("transaction_id") or "")
+                if subs is None:
+                    template = None
+            if not template:
+                unresolved.append(delivery)
+                continue
+            resolved.append(filled(delivery, template, subs))
+        if resolved:
+            with self.tracked_recorder.datastore.transaction(commit=True) as curs:
+                curs.executemany(schedule_sql.resolve(self.table("deliveries")), resolved)
+        return unresolved
 
     def defer(self, delivery: Delivery, delay: float) -> None:
         self._write(schedule_sql.defer(self.table("deliveries")),
@@ -242,6 +267,18 @@ class Postbacks(TrackedApplication):
         with self.tracked_recorder.datastore.transaction(commit=True) as curs:
             curs.execute(statement, params)
             return [_delivery(row) for row in curs.fetchall()]
+
+
+def filled(delivery: Delivery, template: str, subs: dict[str, str | None] | None) -> dict[str, Any]:
+    """The resolved columns of ``delivery``: its URL, masked URL and host. A URL that
+    cannot be called keeps host "": it is called, refused and failed like any other."""
+    url = fill(template, {**delivery.facts, **(subs or {})})
+    try:
+        host = checked_url(url)[1]
+    except Refused:
+        host = ""
+    return {"delivery_id": delivery.delivery_id, "template": template, "url": url,
+            "url_masked": masked(url), "host": host}
 
 
 def _delivery(row: Any) -> Delivery:

@@ -25,9 +25,8 @@ from prometheus_client import Counter, Histogram
 
 from afflux_plumbing.outage import OUTAGES, Backoff, Health
 from afflux_postbacks.application.postbacks import Delivery, Postbacks
-from afflux_postbacks.domain.macros import fill, idempotency_key, masked, uses_subs
+from afflux_postbacks.domain.macros import idempotency_key, uses_subs
 from afflux_postbacks.domain.retries import AttemptResult, RetryPolicy
-from afflux_postbacks.domain.safety import Refused, checked_url
 
 log = logging.getLogger(__name__)
 
@@ -115,10 +114,12 @@ class DeliveryWorker:
     async def _resolve_owed(self) -> int:
         owed = await asyncio.to_thread(self.store.claim_owed, self.batch, self.lease)
         if owed:
-            await asyncio.gather(*(self._resolve(delivery) for delivery in owed))
+            unresolved = await asyncio.to_thread(self.store.resolve_known, owed)
+            await asyncio.gather(*(self._resolve(delivery) for delivery in unresolved))
         return len(owed)
 
     async def _resolve(self, delivery: Delivery) -> None:
+        """One delivery whose facts the views lack: catch up with the log that brings them."""
         template = await asyncio.to_thread(self.store.postback_url, delivery.offer_id, delivery.partner_id)
         if not template:
             # The decision came after its relationship: catch up before saying there is none.
@@ -131,19 +132,13 @@ class DeliveryWorker:
             await asyncio.to_thread(self.store.skip, delivery, "the relationship has no postback URL")
             OUTCOMES.labels("skipped").inc()
             return
-        values = dict(delivery.facts)
+        subs = None
         if uses_subs(template):
             transaction_id = delivery.facts.get("transaction_id") or ""
             subs = await asyncio.to_thread(self.store.click_subs, transaction_id)
             if subs is None and await self.tracking_log.caught_up(2.0):
                 subs = await asyncio.to_thread(self.store.click_subs, transaction_id)
-            values.update(subs or {})
-        url = fill(template, values)
-        try:
-            host = checked_url(url)[1]
-        except Refused:
-            host = ""  # called (and refused, so failed) like any other
-        await asyncio.to_thread(self.store.resolve, delivery, template, url, masked(url), host)
+        await asyncio.to_thread(self.store.resolve, delivery, template, subs)
 
     async def _dispatch_due(self) -> int:
         busy = [host for host, count in self.in_flight.items() if count >= self.per_host]
