@@ -11,8 +11,10 @@ ever kept.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import socket
 import time
+from contextlib import suppress
 from http.cookiejar import CookieJar, DefaultCookiePolicy
 from urllib.parse import urlsplit, urlunsplit
 
@@ -89,6 +91,8 @@ class PostbackSender:
 
 
 async def _resolve(host: str, port: int) -> list[str]:
+    with suppress(ValueError):
+        return [str(ipaddress.ip_address(host))]  # a literal address: nothing to look up
     try:
         infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except socket.gaierror as error:
