@@ -2,7 +2,10 @@
 database of its own), for tests of the HTTP edge that span all services.
 
 Partners is also served (its relay running), because a partners write waits for its
-events to be on the log before answering; the others are only called in-process.
+events to be on the log before answering. Attribution is served too, and waited for
+until it has read the tracking log to its end: it answers an unknown conversion id
+only once caught up with that log (else 503), and the session's broker holds every
+earlier test's records. The others are only called in-process.
 """
 
 from __future__ import annotations
@@ -17,12 +20,14 @@ from security_fixtures import ADMIN_TOKEN, ServiceApp
 
 from afflux_attribution.entrypoints.main import build as build_attribution
 from afflux_attribution.settings import AttributionSettings
+from afflux_contracts import TRACKING
 from afflux_infra.embedded import free_port
 from afflux_infra.testing import SessionInfrastructure, serving
 from afflux_partners.entrypoints.main import build as build_partners
 from afflux_partners.settings import PartnersSettings
 from afflux_payouts.entrypoints.main import build as build_payouts
 from afflux_payouts.settings import PayoutsSettings
+from afflux_plumbing.catch_up import LogCatchUp
 from afflux_plumbing.service import Built
 from afflux_plumbing.settings import ServiceSettings
 from afflux_postbacks.entrypoints.main import build as build_postbacks
@@ -37,7 +42,8 @@ BUILDS: dict[str, tuple[type[ServiceSettings], Callable[[Any], Built]]] = {
     "payouts": (PayoutsSettings, build_payouts),
     "postbacks": (PostbacksSettings, build_postbacks),
 }
-SERVED = {"partners"}
+SERVED = {"partners", "attribution"}
+CAUGHT_UP_WITHIN = 180.0
 
 
 @pytest.fixture(scope="module")
@@ -53,5 +59,18 @@ async def service_apps(infra: SessionInfrastructure) -> AsyncIterator[dict[str, 
             stack.callback(close)
             if name in SERVED:
                 await stack.enter_async_context(serving(runtime, app))
+                if name == "attribution":
+                    await caught_up_with_tracking(app, infra.bootstrap_servers)
             apps[name] = ServiceApp(name, app)
         yield apps
+
+
+async def caught_up_with_tracking(app: Any, bootstrap_servers: str) -> None:
+    """Until attribution's store has applied the tracking log to its end (asked with a
+    catch-up of the test's own: the app's belongs to the loop the fuzzer calls it on)."""
+    catch_up = LogCatchUp(app.state.attribution, TRACKING.name, bootstrap_servers)
+    try:
+        if not await catch_up.caught_up(CAUGHT_UP_WITHIN):
+            raise TimeoutError(f"attribution did not catch up with the tracking log in {CAUGHT_UP_WITHIN}s")
+    finally:
+        await catch_up.stop()
