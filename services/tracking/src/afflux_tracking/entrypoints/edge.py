@@ -150,10 +150,8 @@ async def respond_click(intake: Intake, scope: Scope, offer_id: str, partner_id:
     try:
         visit, new_cookie = visit_of(scope, offer_id, partner_id)
         recorded = await intake.record_click(visit)
-    except BadVisit as error:
-        return _error(error.status, error.code, error.message, error.field)
-    except Unavailable as error:
-        return _unavailable(error)
+    except (BadVisit, Unavailable) as error:
+        return _failure(error)
     if isinstance(recorded, UnknownLink):
         return _error(404, "link_not_found", recorded.message)
     headers = [("cache-control", "no-store"), (TRANSACTION_HEADER.lower(), recorded.click.transaction_id)]
@@ -173,13 +171,18 @@ async def respond_impression(intake: Intake, scope: Scope, offer_id: str, partne
     try:
         visit, _ = visit_of(scope, offer_id, partner_id)
         recorded = await intake.record_impression(visit)
-    except BadVisit as error:
-        return _error(error.status, error.code, error.message, error.field)
-    except Unavailable as error:
-        return _unavailable(error)
+    except (BadVisit, Unavailable) as error:
+        return _failure(error)
     if isinstance(recorded, UnknownLink):
         return _error(404, "link_not_found", recorded.message)
     return _gif()
+
+
+def _failure(error: BadVisit | Unavailable) -> Raw:
+    """Bad input, or a fact that could not be recorded: what the visitor is answered."""
+    if isinstance(error, BadVisit):
+        return _error(error.status, error.code, error.message, error.field)
+    return _unavailable(error)
 
 
 def _unavailable(error: Exception) -> Raw:
