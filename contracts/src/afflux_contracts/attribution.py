@@ -5,6 +5,8 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import ClassVar
 
+from pydantic import BaseModel, ConfigDict
+
 from afflux_contracts.event import Event
 from afflux_contracts.topics import ATTRIBUTION
 from afflux_contracts.values import DecimalString, Money, UtcDatetime
@@ -29,6 +31,53 @@ class RejectionReason(StrEnum):
     CURRENCY_MISMATCH = "currency_mismatch"
     MISSING_SALE_AMOUNT = "missing_sale_amount"
     COUPON_NOT_SUPPORTED = "coupon_not_supported"
+    COUPON_NOT_FOUND = "coupon_not_found"
+    """The coupon code is not assigned to any partner on the offer."""
+    EVENT_NOT_ON_OFFER = "event_not_on_offer"
+    OVER_CAP = "over_cap"
+    """A hard cap (conversions, payout or revenue) would be exceeded."""
+    PARTNER_INACTIVE = "partner_inactive"
+    PARTNER_SUSPENDED = "partner_suspended"
+    FRAUD_TOO_FAST = "fraud_too_fast"
+    """Converted sooner after the click than the offer's ``min_seconds_to_convert``."""
+    FRAUD_IP_LIMIT = "fraud_ip_limit"
+    """The IP already converted ``max_conversions_per_ip_per_day`` times on the offer today."""
+    FRAUD_BLOCKED_IP = "fraud_blocked_ip"
+    FRAUD_BLOCKED_SUB1 = "fraud_blocked_sub1"
+
+
+class RuleOutcome(StrEnum):
+    """What one rule said about a conversion. ``held``: it keeps the conversion pending
+    (review); ``failed`` on a soft cap only reports it."""
+
+    PASSED = "passed"
+    FAILED = "failed"
+    HELD = "held"
+    SKIPPED = "skipped"
+
+
+class RuleCheck(BaseModel):
+    """One rule attribution checked, in the order checked: "why this amount"."""
+
+    model_config = ConfigDict(frozen=True)
+
+    rule: str
+    outcome: RuleOutcome
+    detail: str | None = None
+
+
+class DecisionTerms(BaseModel):
+    """The terms a decision used: the partners-log event ids of the offer version and
+    of the relationship version in force (``None``: the partner had no relationship),
+    the offer event priced, and where the payout came from (offer_event, tier,
+    relationship)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    offer_event_id: str | None = None
+    relationship_event_id: str | None = None
+    event: str | None = None
+    payout_source: str | None = None
 
 
 class ConversionAttributed(Event):
@@ -48,6 +97,11 @@ class ConversionAttributed(Event):
     status: ConversionStatus = ConversionStatus.APPROVED
     clicked_at: UtcDatetime
     converted_at: UtcDatetime
+    coupon_code: str | None = None
+    """Set when the coupon credited the partner (then ``transaction_id`` is the coupon
+    code and ``clicked_at`` the conversion time: a clickless conversion has no click)."""
+    terms: DecisionTerms | None = None
+    trace: tuple[RuleCheck, ...] = ()
 
     def partition_key(self) -> str:
         return self.partner_id
@@ -66,9 +120,59 @@ class ConversionRejected(Event):
     offer_id: str | None = None
     order_id: str | None = None
     converted_at: UtcDatetime
+    terms: DecisionTerms | None = None
+    trace: tuple[RuleCheck, ...] = ()
 
     def partition_key(self) -> str:
         return self.partner_id or self.transaction_id or self.conversion_id
+
+
+class PricingModel(StrEnum):
+    CPC = "cpc"
+    CPM = "cpm"
+
+
+class ClickPriced(Event):
+    """A valid click on a CPC offer, priced once with the terms in force when it was made."""
+
+    topic: ClassVar = ATTRIBUTION
+
+    transaction_id: str
+    partner_id: str
+    offer_id: str
+    payout: Money
+    revenue: Money | None = None
+    clicked_at: UtcDatetime
+    priced_at: UtcDatetime
+    model: PricingModel = PricingModel.CPC
+    terms: DecisionTerms | None = None
+
+    def partition_key(self) -> str:
+        return self.partner_id
+
+
+class ImpressionsPriced(Event):
+    """A full thousand valid impressions of one partner on a CPM offer, priced at the
+    CPM amount in force when the thousandth was made (``block`` counts the thousands:
+    1 for impressions 1..1000, 2 for 1001..2000...). Impressions short of a thousand
+    earn nothing yet: a per-impression price would be finer than the currency's cent."""
+
+    topic: ClassVar = ATTRIBUTION
+
+    partner_id: str
+    offer_id: str
+    block: int
+    impressions: int = 1000
+    payout: Money
+    revenue: Money | None = None
+    last_impression_id: str
+    last_impressed_at: UtcDatetime
+    priced_at: UtcDatetime
+    model: PricingModel = PricingModel.CPM
+    terms: DecisionTerms | None = None
+
+    def partition_key(self) -> str:
+        return self.partner_id
 
 
 class StatusChange(StrEnum):
