@@ -100,9 +100,9 @@ def test_conversion_on_a_cpc_offer_is_attributed_with_zero_payout() -> None:
     assert str(attributed(decision).payout) == "0.00"
 
 
-def test_conversion_without_transaction_id_is_rejected_as_coupon_not_supported() -> None:
+def test_coupon_no_partner_holds_on_the_offer_is_rejected_as_coupon_not_found() -> None:
     decision = attribute(report(transaction_id=None, coupon_code="SPRING"), None, None, None, False)
-    assert rejected_for(decision) is RejectionReason.COUPON_NOT_SUPPORTED
+    assert rejected_for(decision) is RejectionReason.COUPON_NOT_FOUND
 
 
 def test_conversion_whose_click_is_not_in_the_index_is_rejected_as_click_not_found() -> None:

@@ -23,11 +23,12 @@ class MissingSaleAmount(Exception):
 def price(terms: PricingTerms, sale_amount: Decimal | None, currency: str) -> Decimal:
     """The amount ``terms`` give for one conversion of ``sale_amount``.
 
-    CPC terms price clicks, not conversions: a conversion on a CPC offer earns 0.
+    CPC and CPM terms price clicks and impressions, not conversions: a conversion on
+    such an offer earns 0.
     A part the terms leave unset adds nothing (the partners service never publishes
     CPA terms without an amount, nor CPS terms without a percent).
     """
-    if terms.type is PayoutType.CPC:
+    if terms.type in (PayoutType.CPC, PayoutType.CPM):
         return round_money(Decimal(0), currency)
     total = Decimal(0)
     if terms.type in (PayoutType.CPA, PayoutType.CPA_CPS):

@@ -1,21 +1,41 @@
 """The attribution decision: does a reported conversion earn its partner a commission,
 and how much.
 
-Read ``attribute`` top to bottom: each rule a conversion can break is one early
-return with the reason code an advertiser sees (Everflow's conversion error codes, by
-name), in the order the checks are made; a conversion that passes them all is priced.
-Pure: every fact it needs is passed in.
+Read ``decide`` top to bottom: each rule a conversion can break is one early return
+with the reason code an advertiser sees (Everflow's conversion error codes, by name),
+in the order the checks are made; every rule checked is also written to the decision's
+``trace`` (passed, failed, held or skipped, with a detail), so a decision explains
+itself. A conversion that passes them all is priced, and is approved, or pending when
+its event needs approval or a fraud check holds it for review. Pure: every fact it
+needs is passed in.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 
 from afflux_attribution.domain.pricing import MissingSaleAmount, price
+from afflux_attribution.domain.program import (
+    Counts,
+    check_caps,
+    check_fraud,
+    choose_terms,
+    event_terms,
+)
 from afflux_attribution.domain.terms import OfferTerms, PricingTerms, RelationshipTerms
-from afflux_contracts import ClickOutcome, OfferStatus, RejectionReason
+from afflux_contracts import (
+    ClickOutcome,
+    ConversionStatus,
+    DecisionTerms,
+    OfferStatus,
+    PartnerStatus,
+    RejectionReason,
+    RuleCheck,
+    RuleOutcome,
+)
 
 
 @dataclass(frozen=True)
@@ -27,6 +47,8 @@ class Click:
     partner_id: str
     clicked_at: datetime
     outcome: ClickOutcome
+    sub1: str | None = None
+    ip: str | None = None
 
 
 @dataclass(frozen=True)
@@ -34,7 +56,8 @@ class ConversionReport:
     """An advertiser's report of a conversion, as the tracker received it.
 
     ``converted_at`` is when the tracker received the report: the time the
-    attribution window and the terms in force are judged at."""
+    attribution window and the terms in force are judged at. ``offer_id`` is the offer
+    the tracker checked it against (for a coupon alone, the coupon's offer)."""
 
     conversion_id: str
     converted_at: datetime
@@ -44,31 +67,58 @@ class ConversionReport:
     sale_amount: Decimal | None = None
     currency: str | None = None
     order_id: str | None = None
+    ip: str | None = None
+    offer_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Credit:
+    """Who gets the credit: the click's partner, or the coupon's (``coupon_code`` set)."""
+
+    offer_id: str
+    partner_id: str
+    click: Click | None
+    coupon_code: str | None = None
 
 
 @dataclass(frozen=True)
 class Attributed:
-    """Credited to the click's partner, priced in the offer's ``currency``."""
+    """Credited to ``credit``'s partner, priced in the offer's ``currency``; ``status``
+    approved, or pending (held for approval or review)."""
 
-    click: Click
+    credit: Credit
     currency: str
     payout: Decimal
     revenue: Decimal | None
+    status: ConversionStatus = ConversionStatus.APPROVED
+    trace: tuple[RuleCheck, ...] = ()
+    terms: DecisionTerms | None = None
+
+    @property
+    def click(self) -> Click | None:
+        return self.credit.click
 
 
 @dataclass(frozen=True)
 class Rejected:
-    """Earns nothing, for ``reason``; kept and reported, never dropped. ``click`` is the
-    click when one was found; ``currency`` the sale amount's (as reported, else the
-    offer's), when known."""
+    """Earns nothing, for ``reason``; kept and reported, never dropped. ``credit`` is
+    who would have been credited, when known; ``currency`` the sale amount's (as
+    reported, else the offer's), when known."""
 
     reason: RejectionReason
     message: str
-    click: Click | None = None
+    credit: Credit | None = None
     currency: str | None = None
+    trace: tuple[RuleCheck, ...] = ()
+    terms: DecisionTerms | None = None
+
+    @property
+    def click(self) -> Click | None:
+        return self.credit.click if self.credit else None
 
 
 Decision = Attributed | Rejected
+_Reject = Callable[[RejectionReason, str, str], Rejected]
 
 
 class OfferTermsUnknown(Exception):
@@ -76,54 +126,186 @@ class OfferTermsUnknown(Exception):
     been read that far yet. Decide again once it has; never reject for it."""
 
 
-def attribute(
-    report: ConversionReport,
-    click: Click | None,
-    offer: OfferTerms | None,
-    relationship: RelationshipTerms | None,
-    order_already_credited: bool,
-) -> Decision:
-    """Decide ``report``, last click wins: ``click`` is the click its transaction_id
-    names (``None`` if the index has none), ``offer`` and ``relationship`` the terms in
-    force at the conversion (for the click's offer and partner), and
-    ``order_already_credited`` whether the report's order_id already earned on this
-    offer."""
-    if report.transaction_id is None:
-        return Rejected(RejectionReason.COUPON_NOT_SUPPORTED,
-                        "conversions credited by coupon code alone are not supported yet; "
-                        "report the click's transaction_id", currency=report.currency)
+@dataclass(frozen=True)
+class Facts:
+    """Everything known about the credited partner and offer when deciding."""
+
+    offer: OfferTerms
+    relationship: RelationshipTerms | None = None
+    partner_status: PartnerStatus | None = None
+    order_already_credited: bool = False
+    event_already_converted: bool = False
+    counts: Counts = field(default_factory=Counts)
+
+
+def choose_credit(report: ConversionReport, click: Click | None, coupon_partner: str | None,
+                  offer_id: str | None, precedence: str) -> Credit | None:
+    """The click and the coupon each name a partner; when both do and they disagree,
+    the offer's ``coupon_precedence`` decides (``click_first`` by default)."""
+    by_coupon = (Credit(offer_id, coupon_partner, None, report.coupon_code)
+                 if coupon_partner is not None and offer_id is not None else None)
+    by_click = Credit(click.offer_id, click.partner_id, click) if click is not None else None
+    if by_click is not None and by_coupon is not None and by_coupon.partner_id != by_click.partner_id:
+        return by_coupon if precedence == "coupon_first" else by_click
+    return by_click or by_coupon
+
+
+def attribute(report: ConversionReport, click: Click | None, offer: OfferTerms | None,
+              relationship: RelationshipTerms | None, order_already_credited: bool) -> Decision:
+    """Decide a report credited by its click alone (no coupon, no counts): the rules of
+    ``decide`` with empty tallies."""
     if click is None:
-        return Rejected(RejectionReason.CLICK_NOT_FOUND,
-                        f"no click has transaction_id {report.transaction_id}", currency=report.currency)
+        return decide(report, None, None)
     if offer is None:
         raise OfferTermsUnknown(f"offer {click.offer_id} of click {click.transaction_id} is not known yet")
-    currency = report.currency or offer.currency  # the sale's; the offer's when none was reported
-    if click.outcome is not ClickOutcome.VALID:
-        return Rejected(RejectionReason.CLICK_INVALID,
-                        f"the click was not valid ({click.outcome.value})", click, currency)
-    if not within_window(click.clicked_at, report.converted_at, offer.attribution_window_days):
-        return Rejected(RejectionReason.OUTSIDE_WINDOW,
-                        window_miss(click.clicked_at, report.converted_at, offer.attribution_window_days),
-                        click, currency)
+    credit = Credit(click.offer_id, click.partner_id, click)
+    return decide(report, credit, Facts(offer, relationship, order_already_credited=order_already_credited))
+
+
+class _Trace:
+    """The rules checked so far, in order."""
+
+    def __init__(self) -> None:
+        self.checks: list[RuleCheck] = []
+
+    def add(self, rule: str, outcome: RuleOutcome, detail: str | None = None) -> None:
+        self.checks.append(RuleCheck(rule=rule, outcome=outcome, detail=detail))
+
+    def passed(self, rule: str, detail: str | None = None) -> None:
+        self.add(rule, RuleOutcome.PASSED, detail)
+
+
+def decide(report: ConversionReport, credit: Credit | None, facts: Facts | None) -> Decision:
+    """Decide ``report`` credited to ``credit`` (``None``: no click or coupon found)
+    with ``facts`` (the terms in force for the credited offer and partner, and the counts)."""
+    trace = _Trace()
+    if credit is None:
+        return _no_credit(report, trace)
+    if facts is None:
+        raise OfferTermsUnknown(f"offer {credit.offer_id} is not known yet")
+    offer, terms = facts.offer, DecisionTerms(
+        offer_event_id=facts.offer.event_id,
+        relationship_event_id=facts.relationship.event_id if facts.relationship else None,
+        event=report.event)
+    currency = report.currency or offer.currency
+
+    def reject(reason: RejectionReason, rule: str, message: str) -> Rejected:
+        trace.add(rule, RuleOutcome.FAILED, message)
+        return Rejected(reason, message, credit, currency, tuple(trace.checks), terms)
+
+    via = f"coupon {credit.coupon_code}" if credit.coupon_code else f"click {report.transaction_id}"
+    trace.passed("credit", f"{via} credits partner {credit.partner_id} on offer {credit.offer_id}")
+    click = credit.click
+    rejection = _click_rules(report, click, offer, trace, reject)
+    if rejection is not None:
+        return rejection
     if offer.status is not OfferStatus.ACTIVE:
-        return Rejected(RejectionReason.INACTIVE_OFFER,
-                        f"the offer was {offer.status.value} when the conversion came", click, currency)
+        return reject(RejectionReason.INACTIVE_OFFER, "offer_active",
+                      f"the offer was {offer.status.value} when the conversion came")
+    trace.passed("offer_active")
     if report.currency is not None and report.currency != offer.currency:
-        return Rejected(RejectionReason.CURRENCY_MISMATCH,
-                        f"the sale was reported in {report.currency}; the offer pays in {offer.currency}",
-                        click, currency)
-    if report.order_id is not None and order_already_credited:
-        return Rejected(RejectionReason.DUPLICATE,
-                        f"order {report.order_id} was already credited on this offer", click, currency)
-    payout_terms, revenue_terms = terms_for(offer, relationship)
+        return reject(RejectionReason.CURRENCY_MISMATCH, "currency",
+                      f"the sale was reported in {report.currency}; the offer pays in {offer.currency}")
+    trace.passed("currency", offer.currency)
+    event = event_terms(offer, report.event)
+    if event is None:
+        known = ", ".join(e.name for e in offer.events)
+        return reject(RejectionReason.EVENT_NOT_ON_OFFER, "event",
+                      f"the offer has no event {report.event!r} (it has {known})")
+    trace.passed("event", report.event)
+    if report.order_id is not None and facts.order_already_credited:
+        return reject(RejectionReason.DUPLICATE, "duplicate_order",
+                      f"order {report.order_id} was already credited on this offer")
+    trace.add("duplicate_order", RuleOutcome.PASSED if report.order_id else RuleOutcome.SKIPPED,
+              None if report.order_id else "no order_id")
+    if click is not None and facts.event_already_converted and not event.allow_duplicates:
+        return reject(RejectionReason.DUPLICATE, "duplicate_event",
+                      f"transaction {click.transaction_id} already converted on event {event.name!r}, "
+                      f"which does not allow duplicates")
+    trace.add("duplicate_event", RuleOutcome.PASSED if click else RuleOutcome.SKIPPED,
+              "duplicates allowed" if event.allow_duplicates else None)
+    held = False
+    action = offer.fraud.action if offer.fraud else "reject"
+    for rule, flag, detail in _screening(report, credit, facts):
+        if flag is None:
+            trace.passed(rule, detail)
+        elif action == "review":
+            trace.add(rule, RuleOutcome.HELD, f"{detail}: held for review")
+            held = True
+        else:
+            return reject(RejectionReason(flag), rule, detail)
+    pricing = choose_terms(offer, event, facts.relationship,
+                           facts.counts.tally("partner", "month").approved)
+    terms = terms.model_copy(update={"payout_source": pricing.source})
     try:
-        payout = price(payout_terms, report.sale_amount, offer.currency)
-        revenue = price(revenue_terms, report.sale_amount, offer.currency) if revenue_terms else None
+        payout = price(pricing.payout, report.sale_amount, offer.currency)
+        revenue = price(pricing.revenue, report.sale_amount, offer.currency) if pricing.revenue else None
     except MissingSaleAmount as missing:
-        return Rejected(RejectionReason.MISSING_SALE_AMOUNT,
-                        f"the conversion was reported without a sale amount: {missing}",
-                        click, currency)
-    return Attributed(click, offer.currency, payout, revenue)
+        return reject(RejectionReason.MISSING_SALE_AMOUNT, "pricing",
+                      f"the conversion was reported without a sale amount: {missing}")
+    trace.passed("pricing", f"{pricing.detail}: payout {payout} {offer.currency}")
+    for cap in check_caps(offer, facts.relationship, facts.counts, payout, revenue):
+        if cap.over and cap.cap.hard:
+            return reject(RejectionReason.OVER_CAP, cap.rule, cap.detail)
+        trace.add(cap.rule, RuleOutcome.FAILED if cap.over else RuleOutcome.PASSED, cap.detail)
+    if event.requires_approval:
+        trace.add("approval", RuleOutcome.HELD, f"event {event.name!r} needs the advertiser's approval")
+        held = True
+    status = ConversionStatus.PENDING if held else ConversionStatus.APPROVED
+    return Attributed(credit, offer.currency, payout, revenue, status, tuple(trace.checks), terms)
+
+
+def _no_credit(report: ConversionReport, trace: _Trace) -> Rejected:
+    if report.transaction_id is not None:
+        message = f"no click has transaction_id {report.transaction_id}"
+        trace.add("credit", RuleOutcome.FAILED, message)
+        return Rejected(RejectionReason.CLICK_NOT_FOUND, message, currency=report.currency,
+                        trace=tuple(trace.checks))
+    message = f"coupon code {report.coupon_code!r} is not assigned to a partner on the offer"
+    trace.add("credit", RuleOutcome.FAILED, message)
+    return Rejected(RejectionReason.COUPON_NOT_FOUND, message, currency=report.currency,
+                    trace=tuple(trace.checks))
+
+
+def _click_rules(report: ConversionReport, click: Click | None, offer: OfferTerms, trace: _Trace,
+                 reject: _Reject) -> Rejected | None:
+    """The click must be valid and the conversion inside its window (a coupon has no click)."""
+    if click is None:
+        trace.add("click_valid", RuleOutcome.SKIPPED, "credited by coupon")
+        trace.add("attribution_window", RuleOutcome.SKIPPED, "credited by coupon")
+        return None
+    if click.outcome is not ClickOutcome.VALID:
+        return reject(RejectionReason.CLICK_INVALID, "click_valid",
+                      f"the click was not valid ({click.outcome.value})")
+    trace.passed("click_valid")
+    if not within_window(click.clicked_at, report.converted_at, offer.attribution_window_days):
+        return reject(RejectionReason.OUTSIDE_WINDOW, "attribution_window",
+                      window_miss(click.clicked_at, report.converted_at, offer.attribution_window_days))
+    trace.passed("attribution_window", f"{offer.attribution_window_days} days")
+    return None
+
+
+def _screening(report: ConversionReport, credit: Credit,
+               facts: Facts) -> list[tuple[str, str | None, str]]:
+    """The partner's status and the offer's fraud checks: (rule, reason code if it failed, detail)."""
+    status = facts.partner_status
+    found: list[tuple[str, str | None, str]] = []
+    if status is None:
+        found.append(("partner_status", None, "partner not known to attribution"))
+    elif status is PartnerStatus.SUSPENDED:
+        found.append(("partner_status", RejectionReason.PARTNER_SUSPENDED.value,
+                      f"partner {credit.partner_id} is suspended"))
+    elif status is not PartnerStatus.ACTIVE:
+        found.append(("partner_status", RejectionReason.PARTNER_INACTIVE.value,
+                      f"partner {credit.partner_id} is {status.value}"))
+    else:
+        found.append(("partner_status", None, "active"))
+    click = credit.click
+    for finding in check_fraud(facts.offer.fraud, click.clicked_at if click else None, report.converted_at,
+                               report.ip, click.ip if click else None, click.sub1 if click else None,
+                               facts.counts.ip_today):
+        found.append((finding.rule, finding.flag, finding.detail))
+    return found
 
 
 def within_window(clicked_at: datetime, converted_at: datetime, window_days: int) -> bool:

@@ -30,8 +30,61 @@ class PricingTerms:
 
 
 @dataclass(frozen=True)
+class EventTerms:
+    """One conversion event of an offer (lead, sale, upsell...) and its switches."""
+
+    name: str
+    payout: PricingTerms
+    revenue: PricingTerms | None = None
+    allow_duplicates: bool = False
+    requires_approval: bool = False
+
+
+@dataclass(frozen=True)
+class CustomEventTerms:
+    """A partner's custom payout and/or revenue for one event of an offer."""
+
+    name: str
+    payout: PricingTerms | None = None
+    revenue: PricingTerms | None = None
+
+
+@dataclass(frozen=True)
+class CapRule:
+    """A limit on ``metric`` (clicks, conversions, payout, revenue) per ``period`` (day,
+    week, month, lifetime), offer-wide or per partner; a soft one is only reported."""
+
+    metric: str
+    period: str
+    limit: Decimal
+    per_partner: bool = False
+    hard: bool = True
+
+
+@dataclass(frozen=True)
+class TierRule:
+    """A payout that applies once the partner's approved conversions on the offer this
+    (UTC) month reach ``min_conversions``."""
+
+    min_conversions: int
+    payout: PricingTerms
+
+
+@dataclass(frozen=True)
+class FraudRules:
+    """An offer's fraud checks; ``action`` is ``reject`` or ``review`` (hold pending)."""
+
+    min_seconds_to_convert: int | None = None
+    max_conversions_per_ip_per_day: int | None = None
+    blocked_ips: tuple[str, ...] = ()
+    blocked_sub1: tuple[str, ...] = ()
+    action: str = "reject"
+
+
+@dataclass(frozen=True)
 class OfferTerms:
-    """One version of an offer's terms, in force from ``effective_from`` on."""
+    """One version of an offer's terms, in force from ``effective_from`` on.
+    ``event_id`` is the partners-log event that made this version (named in decisions)."""
 
     offer_id: str
     effective_from: datetime
@@ -40,6 +93,12 @@ class OfferTerms:
     revenue: PricingTerms | None
     attribution_window_days: int
     status: OfferStatus
+    events: tuple[EventTerms, ...] = ()
+    caps: tuple[CapRule, ...] = ()
+    tiers: tuple[TierRule, ...] = ()
+    fraud: FraudRules | None = None
+    coupon_precedence: str = "click_first"
+    event_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -52,6 +111,9 @@ class RelationshipTerms:
     approved: bool
     payout: PricingTerms | None = None
     revenue: PricingTerms | None = None
+    events: tuple[CustomEventTerms, ...] = ()
+    caps: tuple[CapRule, ...] = ()
+    event_id: str | None = None
 
 
 def offer_terms_in_force(versions: Sequence[OfferTerms], at: datetime) -> OfferTerms | None:
