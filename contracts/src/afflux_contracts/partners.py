@@ -1,16 +1,24 @@
-"""Events of ``afflux.partners.v1``: partners, offers and partner-offer relationships."""
+"""Events of ``afflux.partners.v1``: partners, offers and partner-offer relationships.
+
+Fields are only ever added, with defaults, so events written before a field existed
+still decode. ``PartnerUpdated`` and ``OfferUpdated`` carry the aggregate's WHOLE new
+state (consumers replace their row) plus the names of the fields that changed.
+"""
 
 from __future__ import annotations
 
 from decimal import Decimal
 from enum import StrEnum
-from typing import ClassVar
+from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from afflux_contracts.event import Event
 from afflux_contracts.topics import PARTNERS
-from afflux_contracts.values import Currency, DecimalString
+from afflux_contracts.values import Currency, DecimalString, UtcDatetime
+
+DEFAULT_EVENT = "conversion"
+"""The offer's base conversion event: what a postback without ``event=`` reports."""
 
 
 class PartnerStatus(StrEnum):
@@ -35,22 +43,69 @@ class Visibility(StrEnum):
 
 
 class PayoutType(StrEnum):
+    """CPA: an amount per conversion; CPS: a percent of the sale; CPA_CPS: both;
+    CPC: an amount per valid click; CPM: an amount per thousand impressions."""
+
     CPA = "cpa"
     CPS = "cps"
     CPA_CPS = "cpa_cps"
     CPC = "cpc"
+    CPM = "cpm"
 
 
 class BillingFrequency(StrEnum):
+    """How often a partner's statement is closed. ``bimonthly``: twice a month (the 15th
+    and the month's end); ``two_months``: every second month; ``biweekly`` (every two
+    weeks) is kept for partners created with it."""
+
     WEEKLY = "weekly"
     BIWEEKLY = "biweekly"
+    BIMONTHLY = "bimonthly"
     MONTHLY = "monthly"
+    TWO_MONTHS = "two_months"
+    QUARTERLY = "quarterly"
     MANUAL = "manual"
 
 
+class PostbackMethod(StrEnum):
+    GET = "get"
+    POST = "post"
+
+
+class CapMetric(StrEnum):
+    CLICKS = "clicks"
+    CONVERSIONS = "conversions"
+    PAYOUT = "payout"
+    REVENUE = "revenue"
+
+
+class CapPeriod(StrEnum):
+    """Calendar periods in UTC (a week starts on Monday); ``lifetime`` never resets."""
+
+    DAY = "day"
+    WEEK = "week"
+    MONTH = "month"
+    LIFETIME = "lifetime"
+
+
+class FraudAction(StrEnum):
+    """What a failed fraud check does: reject the conversion, or hold it for review."""
+
+    REJECT = "reject"
+    REVIEW = "review"
+
+
+class CouponPrecedence(StrEnum):
+    """Who is credited when a click and a coupon code name different partners."""
+
+    CLICK_FIRST = "click_first"
+    COUPON_FIRST = "coupon_first"
+
+
 class Terms(BaseModel):
-    """How a conversion is priced: a flat ``amount`` (CPA, CPC), a ``percent`` of the
-    sale (CPS), or both (CPA+CPS). Used for payout (partner) and revenue (advertiser)."""
+    """How a conversion is priced: a flat ``amount`` (CPA, CPC, CPM per thousand), a
+    ``percent`` of the sale (CPS), or both (CPA+CPS). Used for payout (partner) and
+    revenue (advertiser)."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -65,6 +120,28 @@ class Billing(BaseModel):
     currency: Currency
     frequency: BillingFrequency = BillingFrequency.MONTHLY
     minimum_payout: DecimalString = Field(default=Decimal(0))
+    method: str | None = None
+    """How the partner is paid (e.g. ``wire``, ``paypal``): shown on statements."""
+
+
+class Contact(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    email: str
+    role: str | None = None
+
+
+class PartnerPostback(BaseModel):
+    """The partner's global postback: called for its conversions on any offer whose
+    relationship names no postback of its own."""
+
+    model_config = ConfigDict(frozen=True)
+
+    url: str
+    method: PostbackMethod = PostbackMethod.GET
+    status_changes: bool = False
+    """Also called when a conversion's status changes (approved, rejected, reversed)."""
 
 
 class ConversionSecurity(BaseModel):
@@ -81,8 +158,87 @@ class ConversionSecurity(BaseModel):
     """Whether the browser conversion pixel (``/pixel``, no token) may report conversions."""
 
 
-class PartnerCreated(Event):
-    topic: ClassVar = PARTNERS
+class OfferEvent(BaseModel):
+    """One conversion event of an offer (lead, sale, upsell...) with its own pricing."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str = Field(min_length=1)
+    payout: Terms
+    revenue: Terms | None = None
+    allow_duplicates: bool = False
+    """More than one conversion of this event per transaction is credited."""
+    requires_approval: bool = False
+    """Its conversions start pending, for the advertiser's review."""
+    fires_partner_postback: bool = True
+
+
+class Cap(BaseModel):
+    """A limit on clicks, conversions, payout or revenue per calendar period, offer-wide
+    or per partner. Over a hard cap clicks go to the fallback and conversions are
+    rejected ``over_cap``; a soft cap is only reported."""
+
+    model_config = ConfigDict(frozen=True)
+
+    metric: CapMetric
+    period: CapPeriod
+    limit: DecimalString = Field(gt=0)
+    per_partner: bool = False
+    hard: bool = True
+
+    @model_validator(mode="after")
+    def _counts_are_whole(self) -> Cap:
+        counted = self.metric in (CapMetric.CLICKS, CapMetric.CONVERSIONS)
+        if counted and self.limit != self.limit.to_integral_value():
+            raise ValueError(f"a {self.metric.value} cap's limit must be a whole number")
+        return self
+
+
+class Tier(BaseModel):
+    """A payout that applies once a partner's approved conversions on the offer this
+    (UTC) month reach ``min_conversions``; the highest tier reached wins."""
+
+    model_config = ConfigDict(frozen=True)
+
+    min_conversions: int = Field(ge=1)
+    payout: Terms
+
+
+class FraudSettings(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    min_seconds_to_convert: int | None = Field(default=None, ge=1)
+    max_conversions_per_ip_per_day: int | None = Field(default=None, ge=1)
+    blocked_ips: tuple[str, ...] = ()
+    """IP addresses or CIDR networks."""
+    blocked_sub1: tuple[str, ...] = ()
+    action: FraudAction = FraudAction.REJECT
+
+
+class RelationshipEvent(BaseModel):
+    """A partner's custom payout and/or revenue for one of the offer's events."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str = Field(min_length=1)
+    payout: Terms | None = None
+    revenue: Terms | None = None
+
+
+def _unique_caps(caps: tuple[Cap, ...]) -> tuple[Cap, ...]:
+    seen = {(cap.metric, cap.period, cap.per_partner, cap.hard) for cap in caps}
+    if len(seen) != len(caps):
+        raise ValueError("two caps share a metric, period, scope and hardness")
+    return caps
+
+
+def _unique_names(names: list[str]) -> None:
+    if len(set(names)) != len(names):
+        raise ValueError("event names must be unique")
+
+
+class _PartnerState(Event):
+    """A partner's whole state, as created or updated."""
 
     partner_id: str
     name: str
@@ -91,9 +247,24 @@ class PartnerCreated(Event):
     status: PartnerStatus = PartnerStatus.ACTIVE
     tags: tuple[str, ...] = ()
     billing: Billing | None = None
+    manager: str | None = None
+    contacts: tuple[Contact, ...] = ()
+    postback: PartnerPostback | None = None
 
     def partition_key(self) -> str:
         return self.partner_id
+
+
+class PartnerCreated(_PartnerState):
+    topic: ClassVar = PARTNERS
+
+
+class PartnerUpdated(_PartnerState):
+    """The partner's whole new state after an edit; ``changed`` names what changed."""
+
+    topic: ClassVar = PARTNERS
+
+    changed: tuple[str, ...] = ()
 
 
 class PartnerStatusChanged(Event):
@@ -106,8 +277,36 @@ class PartnerStatusChanged(Event):
         return self.partner_id
 
 
-class OfferCreated(Event):
+class PartnerApiKeyIssued(Event):
+    """A partner API key (``afx_live_...``); only its SHA-256 (hex) is ever stored or sent."""
+
     topic: ClassVar = PARTNERS
+
+    partner_id: str
+    key_id: str
+    key_sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    prefix: str
+    issued_at: UtcDatetime
+
+    def partition_key(self) -> str:
+        return self.partner_id
+
+
+class PartnerApiKeyRevoked(Event):
+    topic: ClassVar = PARTNERS
+
+    partner_id: str
+    key_id: str
+    revoked_at: UtcDatetime
+
+    def partition_key(self) -> str:
+        return self.partner_id
+
+
+class _OfferState(Event):
+    """An offer's whole state, as created or updated. ``events`` always holds at least
+    one event: offers that name none (and offers created before events existed) get the
+    default ``conversion`` event priced with the offer's payout and revenue."""
 
     offer_id: str
     name: str
@@ -121,9 +320,56 @@ class OfferCreated(Event):
     fallback_url: str | None = None
     conversion_security: ConversionSecurity | None = None
     """``None`` only on offers created before conversion security existed: no check."""
+    events: tuple[OfferEvent, ...] = ()
+    caps: tuple[Cap, ...] = ()
+    tiers: tuple[Tier, ...] = ()
+    fraud: FraudSettings | None = None
+    coupon_precedence: CouponPrecedence = CouponPrecedence.CLICK_FIRST
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_event(cls, data: Any) -> Any:
+        if isinstance(data, dict) and not data.get("events") and "payout" in data:
+            default = {"name": DEFAULT_EVENT, "payout": data["payout"], "revenue": data.get("revenue")}
+            data = {**data, "events": (default,)}
+        return data
+
+    @field_validator("events")
+    @classmethod
+    def _unique_events(cls, events: tuple[OfferEvent, ...]) -> tuple[OfferEvent, ...]:
+        _unique_names([event.name for event in events])
+        return events
+
+    @field_validator("caps")
+    @classmethod
+    def _unique_caps(cls, caps: tuple[Cap, ...]) -> tuple[Cap, ...]:
+        return _unique_caps(caps)
+
+    @field_validator("tiers")
+    @classmethod
+    def _unique_tiers(cls, tiers: tuple[Tier, ...]) -> tuple[Tier, ...]:
+        if len({tier.min_conversions for tier in tiers}) != len(tiers):
+            raise ValueError("two tiers share a min_conversions threshold")
+        return tiers
+
+    def event(self, name: str) -> OfferEvent | None:
+        """The offer's event called ``name``, if it has one."""
+        return next((event for event in self.events if event.name == name), None)
 
     def partition_key(self) -> str:
         return self.offer_id
+
+
+class OfferCreated(_OfferState):
+    topic: ClassVar = PARTNERS
+
+
+class OfferUpdated(_OfferState):
+    """The offer's whole new state after an edit; ``changed`` names what changed."""
+
+    topic: ClassVar = PARTNERS
+
+    changed: tuple[str, ...] = ()
 
 
 class OfferStatusChanged(Event):
@@ -137,7 +383,10 @@ class OfferStatusChanged(Event):
 
 
 class RelationshipSet(Event):
-    """The whole current state of one partner's relationship with one offer."""
+    """The whole current state of one partner's relationship with one offer.
+
+    ``application``: the partner applied for the offer and the advertiser has not
+    decided yet (always with ``approved`` false); a decision clears it."""
 
     topic: ClassVar = PARTNERS
 
@@ -148,6 +397,22 @@ class RelationshipSet(Event):
     revenue: Terms | None = None
     coupon_codes: tuple[str, ...] = ()
     postback_url: str | None = None
+    events: tuple[RelationshipEvent, ...] = ()
+    caps: tuple[Cap, ...] = ()
+    postback_method: PostbackMethod = PostbackMethod.GET
+    postback_status_changes: bool = False
+    application: bool = False
+
+    @field_validator("events")
+    @classmethod
+    def _unique_events(cls, events: tuple[RelationshipEvent, ...]) -> tuple[RelationshipEvent, ...]:
+        _unique_names([event.name for event in events])
+        return events
+
+    @field_validator("caps")
+    @classmethod
+    def _unique_caps(cls, caps: tuple[Cap, ...]) -> tuple[Cap, ...]:
+        return _unique_caps(caps)
 
     def partition_key(self) -> str:
         return f"{self.offer_id}:{self.partner_id}"

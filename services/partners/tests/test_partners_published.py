@@ -68,7 +68,8 @@ def test_partner_events_keep_every_field_and_are_keyed_by_partner_id() -> None:
     assert json.loads(created.payload.model_dump_json()) == {
         "partner_id": partner.partner_id, "name": "Ann", "email": "ann@example.com", "type": "creator",
         "status": "active", "tags": ["vip"],
-        "billing": {"currency": "USD", "frequency": "weekly", "minimum_payout": "50.00"},
+        "billing": {"currency": "USD", "frequency": "weekly", "minimum_payout": "50.00", "method": None},
+        "manager": None, "contacts": [], "postback": None,
     }
     assert changed.event_type == "PartnerStatusChanged"
     assert changed.payload.model_dump(mode="json") == {"partner_id": partner.partner_id, "status": "inactive"}
@@ -99,6 +100,8 @@ def test_relationship_created_and_updated_both_publish_the_whole_state_keyed_by_
         "offer_id": "o1", "partner_id": "p1", "approved": True,
         "payout": {"type": "cpa", "amount": "9", "percent": None}, "revenue": None,
         "coupon_codes": ["ANN10", "ANN20"], "postback_url": "https://ann.example/pb",
+        "events": [], "caps": [], "postback_method": "get", "postback_status_changes": False,
+        "application": False,
     }
 
 

@@ -37,11 +37,12 @@ class PayoutType(StrEnum):
     CPS = "cps"
     CPA_CPS = "cpa_cps"
     CPC = "cpc"
+    CPM = "cpm"
 
     @property
     def takes_amount(self) -> bool:
-        """A flat amount per conversion (CPA) or per click (CPC)."""
-        return self in (PayoutType.CPA, PayoutType.CPC, PayoutType.CPA_CPS)
+        """A flat amount per conversion (CPA), per click (CPC) or per thousand impressions (CPM)."""
+        return self in (PayoutType.CPA, PayoutType.CPC, PayoutType.CPM, PayoutType.CPA_CPS)
 
     @property
     def takes_percent(self) -> bool:
@@ -52,7 +53,10 @@ class PayoutType(StrEnum):
 class BillingFrequency(StrEnum):
     WEEKLY = "weekly"
     BIWEEKLY = "biweekly"
+    BIMONTHLY = "bimonthly"
     MONTHLY = "monthly"
+    TWO_MONTHS = "two_months"
+    QUARTERLY = "quarterly"
     MANUAL = "manual"
 
 
