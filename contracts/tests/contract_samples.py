@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 from afflux_contracts import (
+    BalanceAdjusted,
     Billing,
     BillingFrequency,
     Cap,
@@ -28,6 +29,7 @@ from afflux_contracts import (
     FraudSettings,
     ImpressionRecorded,
     ImpressionsPriced,
+    LineKind,
     Money,
     OfferCreated,
     OfferEvent,
@@ -50,15 +52,27 @@ from afflux_contracts import (
     RelationshipSet,
     RuleCheck,
     RuleOutcome,
+    StatementIssued,
+    StatementLine,
+    StatementPaid,
+    StatementStatus,
     StatusChange,
     Terms,
     Tier,
+    statement_digest,
 )
 
 CLICKED = datetime(2026, 11, 2, 9, 30, tzinfo=UTC)
 CONVERTED = datetime(2026, 11, 3, 18, 5, 12, 345000, tzinfo=UTC)
 EIGHT_PERCENT = Terms(type=PayoutType.CPS, percent=Decimal("8"))
 
+STATEMENT_END = datetime(2026, 12, 1, tzinfo=UTC)
+STATEMENT_LINES = (
+    StatementLine(kind=LineKind.COMMISSION, ref="c" * 32, offer_id="o1", happened_at=CONVERTED,
+                  amount=Decimal("9.60")),
+    StatementLine(kind=LineKind.ADJUSTMENT, ref="adj_" + "2" * 24, happened_at=CONVERTED,
+                  amount=Decimal("-4.00")),
+)
 SAMPLES: list[Event] = [
     PartnerCreated(partner_id="p1", name="Coupon Hub", email="ops@couponhub.example",
                    type="coupon", tags=("eu", "coupon"),
@@ -144,4 +158,16 @@ SAMPLES: list[Event] = [
     PartnerPostbackFailed(delivery_id="f" * 32, conversion_id="c" * 32, partner_id="p1", offer_id="o1",
                           url="http://127.0.0.1/pb", attempts=0,
                           error="refused: 127.0.0.1 is not a public address", failed_at=CONVERTED),
+    StatementIssued(
+        statement_id="st_" + "1" * 24, partner_id="p1", currency="USD", period_end=STATEMENT_END,
+        status=StatementStatus.PAYABLE, lines=STATEMENT_LINES, total=Decimal("5.60"),
+        carried_over=Decimal("-4.00"), minimum_payout=Decimal("5"), frequency="monthly",
+        closed_by="schedule", log_position={"afflux.attribution.v1#0": 41},
+        digest=statement_digest("st_" + "1" * 24, "p1", "USD", STATEMENT_END, STATEMENT_LINES),
+        issued_at=STATEMENT_END,
+    ),
+    StatementPaid(statement_id="st_" + "1" * 24, partner_id="p1", currency="USD", amount=Decimal("5.60"),
+                  reference="wire 2026-12-02/77", paid_at=datetime(2026, 12, 2, 9, 0, tzinfo=UTC)),
+    BalanceAdjusted(adjustment_id="adj_" + "2" * 24, partner_id="p1", currency="USD",
+                    amount=Decimal("-4.00"), reason="chargeback fee", adjusted_at=CONVERTED),
 ]

@@ -50,6 +50,15 @@ from afflux_contracts.partners import (
     Tier,
     Visibility,
 )
+from afflux_contracts.payouts import (
+    BalanceAdjusted,
+    LineKind,
+    StatementIssued,
+    StatementLine,
+    StatementPaid,
+    StatementStatus,
+    statement_digest,
+)
 from afflux_contracts.postbacks import PartnerPostbackDelivered, PartnerPostbackFailed
 from afflux_contracts.topics import ALL_TOPICS, ATTRIBUTION, PARTNERS, PAYOUTS, POSTBACKS, TRACKING, Topic
 from afflux_contracts.tracking import (
@@ -70,6 +79,7 @@ __all__ = [
     "PAYOUTS",
     "POSTBACKS",
     "TRACKING",
+    "BalanceAdjusted",
     "Billing",
     "BillingFrequency",
     "Cap",
@@ -95,6 +105,7 @@ __all__ = [
     "FraudSettings",
     "ImpressionRecorded",
     "ImpressionsPriced",
+    "LineKind",
     "Money",
     "OfferCreated",
     "OfferEvent",
@@ -118,6 +129,10 @@ __all__ = [
     "RelationshipSet",
     "RuleCheck",
     "RuleOutcome",
+    "StatementIssued",
+    "StatementLine",
+    "StatementPaid",
+    "StatementStatus",
     "StatusChange",
     "Terms",
     "Tier",
@@ -130,5 +145,6 @@ __all__ = [
     "minor_units",
     "new_event_id",
     "round_money",
+    "statement_digest",
     "utc_now",
 ]
