@@ -1,0 +1,1 @@
+"""Conversion ledger: an example Afflux subscriber."""
