@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from afflux_attribution.domain.rules import Click, ConversionReport
+from afflux_attribution.domain.rules import Click, ConversionReport, Credit
 from afflux_attribution.domain.terms import OfferTerms, PricingTerms, RelationshipTerms
 from afflux_contracts import ClickOutcome, OfferStatus, PayoutType
 
@@ -55,3 +55,9 @@ def report(**changes: Any) -> ConversionReport:
                               "transaction_id": "tx-1", "sale_amount": Decimal("120.00"), "currency": "USD",
                               "order_id": "order-1"}
     return ConversionReport(**{**fields, **changes})
+
+
+def credited(by: Click | None = None) -> Credit:
+    """The credit a click gives its partner (the default click's unless given)."""
+    c = by or click()
+    return Credit(c.offer_id, c.partner_id, c)

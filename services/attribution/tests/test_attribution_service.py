@@ -20,7 +20,7 @@ async def test_sale_on_a_cps_offer_is_attributed_at_eight_percent_as_9_60_usd(
     offer_id, partner_id = await attribution.offer(payout=cps("8"), revenue=cps("20"))
     transaction_id = await attribution.click(offer_id, partner_id)
     reported = await attribution.report(transaction_id, amount=Decimal("120.00"), currency="USD",
-                                        order_id=fresh_id("order"), event="sale")
+                                        order_id=fresh_id("order"))
 
     conversion = await attribution.decided(reported.payload.conversion_id)
 
@@ -30,7 +30,7 @@ async def test_sale_on_a_cps_offer_is_attributed_at_eight_percent_as_9_60_usd(
     assert (conversion["partner_id"], conversion["offer_id"], conversion["transaction_id"]) == \
         (partner_id, offer_id, transaction_id)
     assert (conversion["sale_amount"], conversion["currency"], conversion["event"]) == \
-        ("120.00", "USD", "sale")
+        ("120.00", "USD", "conversion")
     assert "reason" not in conversion
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from decimal import Decimal
 
-from attribution_rules_fixtures import CLICKED_AT, click, report
+from attribution_rules_fixtures import CLICKED_AT, click, credited, report
 
 from afflux_attribution.application.published import to_envelope
 from afflux_attribution.domain.conversion import Conversion
@@ -31,7 +31,7 @@ def test_a_conversion_id_always_maps_to_the_same_aggregate_id() -> None:
 def test_attributed_conversion_is_published_as_conversion_attributed_keyed_by_partner() -> None:
     conversion = Conversion.decide(
         report(sale_amount=Decimal("120.00"), order_id="order-9"),
-        Attributed(click(partner_id="partner-7"), "USD", Decimal("9.60"), Decimal("18.00")),
+        Attributed(credited(click(partner_id="partner-7")), "USD", Decimal("9.60"), Decimal("18.00")),
         causation_id="cause-1",
     )
     stored = conversion.collect_events()[0]
@@ -54,7 +54,7 @@ def test_attributed_conversion_is_published_as_conversion_attributed_keyed_by_pa
 
 
 def test_a_resent_decision_keeps_its_event_id() -> None:
-    conversion = Conversion.decide(report(), Attributed(click(), "USD", Decimal("5.00"), None), "c")
+    conversion = Conversion.decide(report(), Attributed(credited(click()), "USD", Decimal("5.00"), None), "c")
     stored = conversion.collect_events()[0]
     first, again = to_envelope(stored), to_envelope(stored)
     assert first is not None and again is not None
@@ -64,7 +64,7 @@ def test_a_resent_decision_keeps_its_event_id() -> None:
 def test_rejected_conversion_is_published_with_its_reason_and_what_was_known() -> None:
     conversion = Conversion.decide(
         report(order_id="order-1"),
-        Rejected(RejectionReason.DUPLICATE, "order order-1 was already credited", click(), "USD"),
+        Rejected(RejectionReason.DUPLICATE, "order order-1 was already credited", credited(), "USD"),
         causation_id="cause-2",
     )
     envelope = to_envelope(conversion.collect_events()[0])

@@ -6,7 +6,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
-from attribution_rules_fixtures import click, report
+from attribution_rules_fixtures import click, credited, report
 
 from afflux_attribution.application.published import to_envelope
 from afflux_attribution.domain.conversion import Conversion, InvalidPayout, TransitionRefused
@@ -23,7 +23,7 @@ from afflux_contracts import (
 
 
 def approved(payout: str = "9.60", currency: str = "USD") -> Conversion:
-    conversion = Conversion.decide(report(), Attributed(click(partner_id="partner-7"), currency,
+    conversion = Conversion.decide(report(), Attributed(credited(click(partner_id="partner-7")), currency,
                                                         Decimal(payout), None), "cause-1")
     conversion.collect_events()
     return conversion

@@ -14,7 +14,9 @@ from typing import Any
 
 from psycopg import sql
 from psycopg.rows import DictRow
+from psycopg.types.json import Jsonb
 
+from afflux_attribution.adapters import program_json as program
 from afflux_attribution.domain.conversion import Conversion
 from afflux_attribution.domain.rules import Click
 from afflux_attribution.domain.terms import OfferTerms, PricingTerms, RelationshipTerms
@@ -100,20 +102,73 @@ VIEW_DDL: Sequence[str] = (
     )""",
     """CREATE INDEX IF NOT EXISTS conversions_by_partner
         ON {schema}.conversions (partner_id, converted_at, conversion_id)""",
+    # The program (issue 8): versions name the partners event that made them; the rest of
+    # an offer's or relationship's program (events, caps, tiers, fraud...) rides as JSON.
+    "ALTER TABLE {schema}.offer_terms ADD COLUMN IF NOT EXISTS event_id text",
+    "ALTER TABLE {schema}.offer_terms ADD COLUMN IF NOT EXISTS program jsonb",
+    "ALTER TABLE {schema}.relationship_terms ADD COLUMN IF NOT EXISTS event_id text",
+    "ALTER TABLE {schema}.relationship_terms ADD COLUMN IF NOT EXISTS program jsonb",
+    "ALTER TABLE {schema}.clicks ADD COLUMN IF NOT EXISTS sub1 text",
+    "ALTER TABLE {schema}.clicks ADD COLUMN IF NOT EXISTS ip text",
+    "ALTER TABLE {schema}.conversions ADD COLUMN IF NOT EXISTS coupon_code text",
+    "ALTER TABLE {schema}.conversions ADD COLUMN IF NOT EXISTS trace jsonb",
+    "ALTER TABLE {schema}.conversions ADD COLUMN IF NOT EXISTS terms jsonb",
+    # The coupon register: each code's partner on each offer (codes are case-insensitive).
+    """CREATE TABLE IF NOT EXISTS {schema}.coupons (
+        code text NOT NULL,
+        offer_id text NOT NULL,
+        partner_id text NOT NULL,
+        PRIMARY KEY (code, offer_id)
+    )""",
+    # What caps and tiers count: attributed conversions per offer (partner '' = every
+    # partner) and period bucket, updated in the transaction of the decision.
+    """CREATE TABLE IF NOT EXISTS {schema}.program_counts (
+        offer_id text NOT NULL,
+        partner_id text NOT NULL,
+        period text NOT NULL,
+        conversions bigint NOT NULL DEFAULT 0,
+        approved bigint NOT NULL DEFAULT 0,
+        payout numeric NOT NULL DEFAULT 0,
+        revenue numeric NOT NULL DEFAULT 0,
+        PRIMARY KEY (offer_id, partner_id, period)
+    )""",
+    """CREATE TABLE IF NOT EXISTS {schema}.ip_counts (
+        offer_id text NOT NULL,
+        ip text NOT NULL,
+        day date NOT NULL,
+        conversions bigint NOT NULL DEFAULT 0,
+        PRIMARY KEY (offer_id, ip, day)
+    )""",
+    # One conversion per transaction and event (unless the event allows duplicates).
+    """CREATE TABLE IF NOT EXISTS {schema}.converted_events (
+        transaction_id text NOT NULL,
+        event text NOT NULL,
+        conversion_id text NOT NULL,
+        PRIMARY KEY (transaction_id, event)
+    )""",
+    # CPM: valid impressions counted per partner and offer while the offer pays per thousand.
+    """CREATE TABLE IF NOT EXISTS {schema}.impression_counts (
+        offer_id text NOT NULL,
+        partner_id text NOT NULL,
+        impressions bigint NOT NULL DEFAULT 0,
+        PRIMARY KEY (offer_id, partner_id)
+    )""",
 )
 
 OFFER_TERMS_COLUMNS = (
     "offer_id", "effective_from", "currency", "payout_type", "payout_amount", "payout_percent",
     "revenue_type", "revenue_amount", "revenue_percent", "attribution_window_days", "status",
+    "event_id", "program",
 )
 RELATIONSHIP_TERMS_COLUMNS = (
     "offer_id", "partner_id", "effective_from", "approved", "payout_type", "payout_amount",
-    "payout_percent", "revenue_type", "revenue_amount", "revenue_percent",
+    "payout_percent", "revenue_type", "revenue_amount", "revenue_percent", "event_id", "program",
 )
+CLICK_COLUMNS = ("transaction_id", "offer_id", "partner_id", "clicked_at", "outcome", "sub1", "ip")
 CONVERSION_COLUMNS = (
     "conversion_id", "status", "reason", "message", "event", "transaction_id", "partner_id",
     "offer_id", "order_id", "currency", "payout", "revenue", "sale_amount", "clicked_at",
-    "converted_at", "decided_at", "note", "changed_at",
+    "converted_at", "decided_at", "note", "changed_at", "coupon_code", "trace", "terms",
 )
 HELD_COLUMNS = ("conversion_id", "event", "transaction_id", "offer_id", "converted_at", "message")
 REVIEW_COLUMNS = ("status", "reason", "message", "note", "payout", "changed_at")
@@ -175,6 +230,10 @@ def select_where(table: sql.Identifier, *keys: str, order_by: str | None = None)
     return statement
 
 
+FOR_UPDATE = sql.SQL(" FOR UPDATE")
+"""Appended to a select: lock its rows until the applying transaction ends."""
+
+
 def utc(value: datetime) -> datetime:
     """A timestamptz as read (in the session's time zone), in UTC, as everywhere else."""
     return value.astimezone(UTC)
@@ -203,13 +262,15 @@ def offer_terms_row(terms: OfferTerms) -> dict[str, Any]:
         **terms_columns("revenue", terms.revenue),
         "attribution_window_days": terms.attribution_window_days,
         "status": terms.status.value,
+        "event_id": terms.event_id,
+        "program": Jsonb(program.offer_program_json(terms)),
     }
 
 
 def offer_terms_from(row: DictRow) -> OfferTerms:
     payout = terms_from(row, "payout")
     assert payout is not None, "offer_terms.payout_type is NOT NULL"
-    return OfferTerms(
+    return program.with_offer_program(OfferTerms(
         offer_id=row["offer_id"],
         effective_from=utc(row["effective_from"]),
         currency=row["currency"],
@@ -217,7 +278,8 @@ def offer_terms_from(row: DictRow) -> OfferTerms:
         revenue=terms_from(row, "revenue"),
         attribution_window_days=row["attribution_window_days"],
         status=OfferStatus(row["status"]),
-    )
+        event_id=row["event_id"],
+    ), row["program"])
 
 
 def relationship_terms_row(terms: RelationshipTerms) -> dict[str, Any]:
@@ -228,18 +290,21 @@ def relationship_terms_row(terms: RelationshipTerms) -> dict[str, Any]:
         "approved": terms.approved,
         **terms_columns("payout", terms.payout),
         **terms_columns("revenue", terms.revenue),
+        "event_id": terms.event_id,
+        "program": Jsonb(program.relationship_program_json(terms)),
     }
 
 
 def relationship_terms_from(row: DictRow) -> RelationshipTerms:
-    return RelationshipTerms(
+    return program.with_relationship_program(RelationshipTerms(
         offer_id=row["offer_id"],
         partner_id=row["partner_id"],
         effective_from=utc(row["effective_from"]),
         approved=row["approved"],
         payout=terms_from(row, "payout"),
         revenue=terms_from(row, "revenue"),
-    )
+        event_id=row["event_id"],
+    ), row["program"])
 
 
 def click_row(click: Click) -> dict[str, Any]:
@@ -249,6 +314,8 @@ def click_row(click: Click) -> dict[str, Any]:
         "partner_id": click.partner_id,
         "clicked_at": click.clicked_at,
         "outcome": click.outcome.value,
+        "sub1": click.sub1,
+        "ip": click.ip,
     }
 
 
@@ -259,6 +326,8 @@ def click_from(row: DictRow) -> Click:
         partner_id=row["partner_id"],
         clicked_at=utc(row["clicked_at"]),
         outcome=ClickOutcome(row["outcome"]),
+        sub1=row["sub1"],
+        ip=row["ip"],
     )
 
 
@@ -283,7 +352,17 @@ def conversion_row(conversion: Conversion) -> dict[str, Any]:
         "decided_at": conversion.decided_at,
         "note": conversion.note,
         "changed_at": conversion.changed_at,
+        "coupon_code": conversion.coupon_code,
+        "trace": conversion.trace,
+        "terms": conversion.terms,
     }
+
+
+def conversion_params(conversion: Conversion) -> dict[str, Any]:
+    """``conversion_row`` as parameters of the insert (the JSON columns wrapped)."""
+    row = conversion_row(conversion)
+    return {**row, "trace": Jsonb(row["trace"]),
+            "terms": Jsonb(row["terms"]) if row["terms"] is not None else None}
 
 
 def update_review(table: sql.Identifier) -> sql.Composed:

@@ -1,12 +1,19 @@
 """Attribution's store and what each consumed event changes in it.
 
 Two consumers apply to this one store. The partners consumer keeps the terms views
-(offer and relationship terms as versions, partner statuses). The tracking consumer
-keeps the click index and decides each reported conversion: it gathers the facts
-(click, terms in force, whether the order already earned), lets the domain decide,
-and records the decision as a new Conversion aggregate, its conversions-view row and,
-for a credited order, the dedupe row, in the one transaction that also records the
-consumer's position.
+(offer and relationship terms as versions stamped with the event that made them,
+partner statuses, the coupon register). The tracking consumer keeps the click index,
+prices clicks on CPC offers and thousands of impressions on CPM offers, and decides
+each reported conversion: it gathers the facts (click or coupon, terms in force, the
+partner's status, whether the order or the transaction's event already earned, the
+cap and tier tallies, locked), lets the domain decide, and records the decision as a
+new Conversion aggregate, its conversions-view row, its dedupe rows and the tallies it
+adds to, in the one transaction that also records the consumer's position.
+
+Determinism: a conversion (or a click to price) is decided only when the partners
+view had caught up with the partners log's end after the record was fetched
+(``partners_fresh``, set by the tracking consumer per fetch); otherwise it is parked
+and retried, never decided with older terms.
 
 The admin's review (approve, reject, reverse, adjust) changes a decided Conversion
 and its row in one transaction; the outbox relay publishes the change.
@@ -18,33 +25,48 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import IntegrityError
 
-from afflux_attribution.adapters import views
+from afflux_attribution.adapters import counts_sql, views
+from afflux_attribution.application.program_terms import offer_version, relationship_version
 from afflux_attribution.domain.conversion import Conversion
-from afflux_attribution.domain.rules import Attributed, Click, ConversionReport, attribute
+from afflux_attribution.domain.priced import IMPRESSIONS_PER_BLOCK, PricedClick, PricedImpressions, unit_price
+from afflux_attribution.domain.program import OFFER_WIDE, PERIODS, Counts, Tally, event_terms, period_keys
+from afflux_attribution.domain.rules import (
+    Attributed,
+    Click,
+    ConversionReport,
+    Credit,
+    Facts,
+    choose_credit,
+    decide,
+)
 from afflux_attribution.domain.terms import (
     OfferTerms,
-    PricingTerms,
     RelationshipTerms,
     offer_terms_in_force,
     relationship_terms_in_force,
 )
 from afflux_contracts import (
+    ClickOutcome,
     ClickRecorded,
     ConversionReported,
     Envelope,
     Event,
+    ImpressionRecorded,
     OfferCreated,
     OfferStatusChanged,
+    OfferUpdated,
     PartnerCreated,
+    PartnerStatus,
     PartnerStatusChanged,
+    PartnerUpdated,
+    PayoutType,
     RelationshipSet,
     StatusChange,
-    Terms,
 )
 from afflux_plumbing.consume import RetryLater
 from afflux_plumbing.store import Changes, TrackedApplication, Write
@@ -93,40 +115,37 @@ class Attribution(TrackedApplication):
     # -- afflux.partners.v1 ------------------------------------------------------------
 
     def apply_partners_event(self, envelope: Envelope[Event]) -> Changes:
-        """The terms and partner views one partners event changes (others change nothing)."""
-        payload, at = envelope.payload, envelope.occurred_at
-        if isinstance(payload, OfferCreated):
-            return Changes(writes=[self._offer_terms_version(OfferTerms(
-                offer_id=payload.offer_id,
-                effective_from=at,
-                currency=payload.currency,
-                payout=pricing_terms(payload.payout),
-                revenue=pricing_terms(payload.revenue) if payload.revenue else None,
-                attribution_window_days=payload.attribution_window_days,
-                status=payload.status,
-            ))])
+        """The terms and partner views one partners event changes (others change nothing).
+        Each offer or relationship version is stamped with its event's id, which the
+        decisions priced with it name."""
+        payload, at, event_id = envelope.payload, envelope.occurred_at, str(envelope.event_id)
+        if isinstance(payload, OfferCreated | OfferUpdated):
+            return Changes(writes=[self._offer_terms_version(offer_version(payload, at, event_id))])
         if isinstance(payload, OfferStatusChanged):
             latest = offer_terms_in_force(self.offer_terms(payload.offer_id), at)
             if latest is None:
                 raise RetryLater(f"status change of offer {payload.offer_id}, which is not known yet")
-            changed = replace(latest, effective_from=at, status=payload.status)
+            changed = replace(latest, effective_from=at, status=payload.status, event_id=event_id)
             return Changes(writes=[self._offer_terms_version(changed)])
         if isinstance(payload, RelationshipSet):
-            version = RelationshipTerms(
-                offer_id=payload.offer_id,
-                partner_id=payload.partner_id,
-                effective_from=at,
-                approved=payload.approved,
-                payout=pricing_terms(payload.payout) if payload.payout else None,
-                revenue=pricing_terms(payload.revenue) if payload.revenue else None,
-            )
+            version = relationship_version(payload, at, event_id)
             statement = views.insert(self.table("relationship_terms"), views.RELATIONSHIP_TERMS_COLUMNS,
                                      ("offer_id", "partner_id", "effective_from"), later_wins=True)
-            return Changes(writes=[Write(statement, views.relationship_terms_row(version))])
-        if isinstance(payload, PartnerCreated | PartnerStatusChanged):
+            return Changes(writes=[Write(statement, views.relationship_terms_row(version)),
+                                   *self._coupon_writes(payload)])
+        if isinstance(payload, PartnerCreated | PartnerUpdated | PartnerStatusChanged):
             row = {"partner_id": payload.partner_id, "status": payload.status.value, "status_at": at}
             return Changes(writes=[Write(views.newest_status(self.table("partners")), row)])
         return Changes()
+
+    def _coupon_writes(self, relationship: RelationshipSet) -> list[Write]:
+        """The partner's coupon codes on the offer are the ones it now holds (case-insensitive)."""
+        key = {"offer_id": relationship.offer_id, "partner_id": relationship.partner_id}
+        writes = [Write(counts_sql.replace_coupons(self.table("coupons")), key)]
+        insert = views.insert(self.table("coupons"), ("code", "offer_id", "partner_id"), ("code", "offer_id"),
+                              later_wins=True)
+        writes += [Write(insert, {**key, "code": code.upper()}) for code in relationship.coupon_codes]
+        return writes
 
     def _offer_terms_version(self, terms: OfferTerms) -> Write:
         statement = views.insert(self.table("offer_terms"), views.OFFER_TERMS_COLUMNS,
@@ -135,58 +154,177 @@ class Attribution(TrackedApplication):
 
     # -- afflux.tracking.v1 ------------------------------------------------------------
 
+    partners_fresh: Callable[[], bool] = staticmethod(lambda: True)
+    """Whether the partners view has caught up with the partners log's end since the
+    record being applied was fetched (the service's tracking consumer sets it per fetch)."""
+
     def apply_tracking_event(self, envelope: Envelope[Event]) -> Changes:
-        """Index a click, or decide a conversion (impressions change nothing here)."""
+        """Index a click (and price it on a CPC offer), count an impression on a CPM
+        offer, or decide a conversion."""
         payload = envelope.payload
         if isinstance(payload, ClickRecorded):
             click = Click(payload.transaction_id, payload.offer_id, payload.partner_id,
-                          payload.clicked_at, payload.outcome)
-            statement = views.insert(self.table("clicks"), ("transaction_id", "offer_id", "partner_id",
-                                                            "clicked_at", "outcome"), ("transaction_id",))
-            return Changes(writes=[Write(statement, views.click_row(click))])
+                          payload.clicked_at, payload.outcome, payload.sub1, payload.ip)
+            statement = views.insert(self.table("clicks"), views.CLICK_COLUMNS, ("transaction_id",))
+            changes = Changes(writes=[Write(statement, views.click_row(click))])
+            if click.outcome is ClickOutcome.VALID:
+                return self._price_click(click, changes)
+            return changes
+        if isinstance(payload, ImpressionRecorded):
+            if payload.outcome is ClickOutcome.VALID:
+                return self._count_impression(payload)
+            return Changes()
         if isinstance(payload, ConversionReported):
             return self.decide(payload, causation_id=str(envelope.event_id))
         return Changes()
+
+    def _require_fresh(self, what: str) -> None:
+        if not self.partners_fresh():
+            raise RetryLater(f"{what}: the partners view has not caught up with the partners log yet")
+
+    def _price_click(self, click: Click, changes: Changes) -> Changes:
+        """A valid click on an offer paying (or booking) per click is priced once. With the
+        partners view caught up, an offer it does not know is not on the partners log:
+        the click is indexed, and there is nothing to price it by."""
+        self._require_fresh(f"click {click.transaction_id}")
+        offer = offer_terms_in_force(self.offer_terms(click.offer_id), click.clicked_at)
+        if offer is None:
+            return changes
+        relationship = relationship_terms_in_force(
+            self.relationship_terms(click.offer_id, click.partner_id), click.clicked_at)
+        price = unit_price(offer, relationship, PayoutType.CPC)
+        if price is None or PricedClick.create_id(click.transaction_id) in self.repository:
+            return changes
+        priced = PricedClick.price(click.transaction_id, click.partner_id, offer, relationship, price,
+                                   click.clicked_at)
+        return Changes(aggregates=[priced], writes=changes.writes)
+
+    def _count_impression(self, impression: ImpressionRecorded) -> Changes:
+        """Count a valid impression while its offer pays per thousand; each thousandth
+        prices the thousand."""
+        self._require_fresh(f"impression {impression.impression_id}")
+        offer = offer_terms_in_force(self.offer_terms(impression.offer_id), impression.impressed_at)
+        if offer is None:
+            return Changes()
+        relationship = relationship_terms_in_force(
+            self.relationship_terms(impression.offer_id, impression.partner_id), impression.impressed_at)
+        price = unit_price(offer, relationship, PayoutType.CPM)
+        if price is None:
+            return Changes()
+        key = {"offer_id": impression.offer_id, "partner_id": impression.partner_id}
+        table = self.table("impression_counts")
+        self.execute(views.insert(table, ("offer_id", "partner_id"), ("offer_id", "partner_id")), key)
+        rows = self.query(views.select_where(table, "offer_id", "partner_id") + views.FOR_UPDATE, key)
+        count = int(rows[0]["impressions"]) + 1
+        writes = [Write(counts_sql.add_impression(table), key)]
+        if count % IMPRESSIONS_PER_BLOCK:
+            return Changes(writes=writes)
+        block = PricedImpressions.price(impression.partner_id, offer, relationship, price,
+                                        count // IMPRESSIONS_PER_BLOCK, impression.impression_id,
+                                        impression.impressed_at)
+        return Changes(aggregates=[block], writes=writes)
 
     def decide(self, reported: ConversionReported, causation_id: str) -> Changes:
         """Attribute one reported conversion, once: a conversion already decided (a
         redelivery, or a retry after a conflicting commit) changes nothing.
 
-        A click whose offer has no known terms means the partners consumer is behind:
-        the report is parked (``RetryLater``) until the offer arrives. Two conversions of
-        one order racing each other both try to insert the order's dedupe row; the loser's
-        commit fails, and its retry finds the order credited and rejects it as duplicate.
+        A click whose offer has no known terms, or a partners view not caught up with
+        its log, means the decision would not be the one the log dictates: the report
+        is parked (``RetryLater``) until it is. Two conversions of one order racing each
+        other both try to insert the order's dedupe row; the loser's commit fails, and
+        its retry finds the order credited and rejects it as duplicate.
         """
         if Conversion.create_id(reported.conversion_id) in self.repository:
             return Changes()
         report = conversion_report(reported)
         click = self.click(report.transaction_id) if report.transaction_id else None
-        offer = relationship = None
-        credited = False
-        if click is not None:
-            offer = offer_terms_in_force(self.offer_terms(click.offer_id), report.converted_at)
-            if offer is None:
-                message = f"conversion {report.conversion_id}: offer {click.offer_id} not known yet"
-                self._hold(report, click.offer_id, message)
-                raise RetryLater(message)
-            relationship = relationship_terms_in_force(
-                self.relationship_terms(click.offer_id, click.partner_id), report.converted_at
-            )
-            if report.order_id is not None:
-                credited = self.order_credited(click.offer_id, report.order_id)
-        decision = attribute(report, click, offer, relationship, credited)
+        offer_id = click.offer_id if click is not None else report.offer_id
+        if not self.partners_fresh():
+            message = f"conversion {report.conversion_id}: the partners view is catching up with its log"
+            self._hold(report, offer_id, message)
+            raise RetryLater(message)
+        offer = offer_terms_in_force(self.offer_terms(offer_id), report.converted_at) if offer_id else None
+        if offer_id is not None and offer is None and (click is not None or report.coupon_code):
+            message = f"conversion {report.conversion_id}: offer {offer_id} not known yet"
+            self._hold(report, offer_id, message)
+            raise RetryLater(message)
+        coupon_partner = (self.coupon_partner(report.coupon_code, offer_id)
+                          if report.coupon_code and offer_id else None)
+        credit = choose_credit(report, click, coupon_partner, offer_id,
+                               offer.coupon_precedence if offer else "click_first")
+        facts = self._facts(report, credit, offer) if credit is not None and offer is not None else None
+        decision = decide(report, credit, facts)
         conversion = Conversion.decide(report, decision, causation_id)
         writes = [Write(views.insert(self.table("conversions"), views.CONVERSION_COLUMNS),
-                        views.conversion_row(conversion)),
+                        views.conversion_params(conversion)),
                   Write(views.delete_where(self.table("held_reports"), "conversion_id"),
                         {"conversion_id": report.conversion_id})]
-        if isinstance(decision, Attributed) and report.order_id is not None:
-            dedupe = views.insert(self.table("credited_orders"), ("offer_id", "order_id", "conversion_id"))
-            writes.append(Write(dedupe, {"offer_id": decision.click.offer_id, "order_id": report.order_id,
-                                         "conversion_id": report.conversion_id}))
+        if isinstance(decision, Attributed):
+            writes += self._credited(report, decision)
         return Changes(aggregates=[conversion], writes=writes)
 
-    def _hold(self, report: ConversionReport, offer_id: str, message: str) -> None:
+    def _facts(self, report: ConversionReport, credit: Credit, offer: OfferTerms) -> Facts:
+        """What the rules need about the credited partner on the offer, with the tallies
+        locked until this decision commits."""
+        at = report.converted_at
+        relationship = relationship_terms_in_force(
+            self.relationship_terms(credit.offer_id, credit.partner_id), at)
+        event = event_terms(offer, report.event)
+        converted = (credit.click is not None and event is not None
+                     and self.event_converted(credit.click.transaction_id, event.name))
+        credited = report.order_id is not None and self.order_credited(credit.offer_id, report.order_id)
+        return Facts(offer=offer, relationship=relationship,
+                     partner_status=self.partner_status(credit.partner_id),
+                     order_already_credited=credited, event_already_converted=converted,
+                     counts=self._locked_counts(credit, report))
+
+    def _locked_counts(self, credit: Credit, report: ConversionReport) -> Counts:
+        buckets = period_keys(report.converted_at)
+        keys = [(credit.offer_id, partner, buckets[period])
+                for partner in (OFFER_WIDE, credit.partner_id) for period in PERIODS]
+        table = self.table("program_counts")
+        self.execute(*counts_sql.ensure_rows(table, keys))
+        locked = self.query(*counts_sql.lock_rows(table, keys))
+        rows = {(row["partner_id"], row["period"]): row for row in locked}
+        tallies: dict[tuple[str, str], Tally] = {}
+        for scope, partner in (("offer", OFFER_WIDE), ("partner", credit.partner_id)):
+            for period in PERIODS:
+                row = rows.get((partner, buckets[period]))
+                if row is not None:
+                    tallies[(scope, period)] = Tally(int(row["conversions"]), int(row["approved"]),
+                                                     row["payout"], row["revenue"])
+        ip_today = 0
+        if report.ip is not None:
+            found = self.query(views.select_where(self.table("ip_counts"), "offer_id", "ip", "day"),
+                               _ip_key(credit, report))
+            ip_today = int(found[0]["conversions"]) if found else 0
+        return Counts(tallies, ip_today)
+
+    def _credited(self, report: ConversionReport, decision: Attributed) -> list[Write]:
+        """What an attributed conversion adds: its order and transaction event taken, and
+        its share of every tally (approved ones also count toward tiers)."""
+        credit, writes = decision.credit, []
+        if report.order_id is not None:
+            dedupe = views.insert(self.table("credited_orders"), ("offer_id", "order_id", "conversion_id"))
+            writes.append(Write(dedupe, {"offer_id": credit.offer_id, "order_id": report.order_id,
+                                         "conversion_id": report.conversion_id}))
+        if credit.click is not None:
+            taken = views.insert(self.table("converted_events"), ("transaction_id", "event", "conversion_id"),
+                                 ("transaction_id", "event"))
+            writes.append(Write(taken, {"transaction_id": credit.click.transaction_id, "event": report.event,
+                                        "conversion_id": report.conversion_id}))
+        approved = 1 if decision.status.value == "approved" else 0
+        buckets = period_keys(report.converted_at)
+        rows = [(credit.offer_id, partner, buckets[period], 1, approved, decision.payout,
+                 decision.revenue or Decimal(0))
+                for partner in (OFFER_WIDE, credit.partner_id) for period in PERIODS]
+        writes.append(Write(*counts_sql.add(self.table("program_counts"), rows)))
+        if report.ip is not None:
+            writes.append(Write(counts_sql.add_ip(self.table("ip_counts")),
+                                _ip_key(credit, report)))
+        return writes
+
+    def _hold(self, report: ConversionReport, offer_id: str | None, message: str) -> None:
         """Note a report that is parked, so that it answers ``pending`` meanwhile.
 
         Committed at once on a connection of its own, outside the transaction of the
@@ -258,6 +396,26 @@ class Attribution(TrackedApplication):
         rows = self.query(statement, {"offer_id": offer_id, "partner_id": partner_id})
         return [views.relationship_terms_from(row) for row in rows]
 
+    def event_converted(self, transaction_id: str, event: str) -> bool:
+        statement = views.select_where(self.table("converted_events"), "transaction_id", "event")
+        return bool(self.query(statement, {"transaction_id": transaction_id, "event": event}))
+
+    def partner_status(self, partner_id: str) -> PartnerStatus | None:
+        rows = self.query(views.select_where(self.table("partners"), "partner_id"),
+                          {"partner_id": partner_id})
+        return PartnerStatus(rows[0]["status"]) if rows else None
+
+    def coupon_partner(self, code: str, offer_id: str) -> str | None:
+        """The partner a coupon code is assigned to on an offer, if any (case-insensitive)."""
+        rows = self.query(views.select_where(self.table("coupons"), "code", "offer_id"),
+                          {"code": code.upper(), "offer_id": offer_id})
+        return cast(str, rows[0]["partner_id"]) if rows else None
+
+    def execute(self, statement: Any, params: Any = ()) -> None:
+        """Run a statement that returns nothing, in the applying transaction when there is one."""
+        with self.tracked_recorder.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(statement, params)
+
     def order_credited(self, offer_id: str, order_id: str) -> bool:
         statement = views.select_where(self.table("credited_orders"), "offer_id", "order_id")
         return bool(self.query(statement, {"offer_id": offer_id, "order_id": order_id}))
@@ -293,8 +451,8 @@ class Attribution(TrackedApplication):
         return ConversionPage(rows[:limit], PageKey(views.utc(last["converted_at"]), last["conversion_id"]))
 
 
-def pricing_terms(terms: Terms) -> PricingTerms:
-    return PricingTerms(terms.type, terms.amount, terms.percent)
+def _ip_key(credit: Credit, report: ConversionReport) -> dict[str, Any]:
+    return {"offer_id": credit.offer_id, "ip": report.ip, "day": report.converted_at.date()}
 
 
 def conversion_report(reported: ConversionReported) -> ConversionReport:
@@ -307,4 +465,6 @@ def conversion_report(reported: ConversionReported) -> ConversionReport:
         sale_amount=reported.amount,
         currency=reported.currency,
         order_id=reported.order_id,
+        ip=reported.ip,
+        offer_id=reported.offer_id,
     )

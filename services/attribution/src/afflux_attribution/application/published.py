@@ -18,14 +18,19 @@ from afflux_attribution.domain.conversion import (
     CONVERSION_REJECTED,
     CONVERSION_STATUS_CHANGED,
 )
+from afflux_attribution.domain.priced import CLICK_PRICED, IMPRESSIONS_PRICED
 from afflux_contracts import (
+    ClickPriced,
     ConversionAttributed,
     ConversionRejected,
     ConversionStatus,
     ConversionStatusChanged,
+    DecisionTerms,
     Event,
+    ImpressionsPriced,
     Money,
     RejectionReason,
+    RuleCheck,
     StatusChange,
 )
 from afflux_plumbing.relay import Translate, publishing
@@ -37,10 +42,22 @@ def _money(amount: Decimal | None, currency: str) -> Money | None:
     return Money(amount=amount, currency=currency) if amount is not None else None
 
 
+def _trace(event: Any) -> tuple[RuleCheck, ...]:
+    return tuple(RuleCheck.model_validate(check) for check in getattr(event, "trace", ()))
+
+
+def _terms(event: Any) -> DecisionTerms | None:
+    terms = getattr(event, "terms", None)
+    return DecisionTerms.model_validate(terms) if terms is not None else None
+
+
 def _attributed(event: Any) -> Event:
+    """A clickless (coupon) conversion names its coupon code as its transaction_id and
+    its conversion time as its click time: the published event has no empty fields."""
+    coupon = getattr(event, "coupon_code", None)
     return ConversionAttributed(
         conversion_id=event.conversion_id,
-        transaction_id=event.transaction_id,
+        transaction_id=event.transaction_id or coupon,
         partner_id=event.partner_id,
         offer_id=event.offer_id,
         event=event.event,
@@ -48,9 +65,12 @@ def _attributed(event: Any) -> Event:
         sale_amount=event.sale_amount,
         payout=Money(amount=event.payout, currency=event.currency),
         revenue=_money(event.revenue, event.currency),
-        status=ConversionStatus.APPROVED,
-        clicked_at=event.clicked_at,
+        status=ConversionStatus(getattr(event, "status", ConversionStatus.APPROVED.value)),
+        clicked_at=event.clicked_at or event.converted_at,
         converted_at=event.converted_at,
+        coupon_code=coupon,
+        terms=_terms(event),
+        trace=_trace(event),
     )
 
 
@@ -64,6 +84,8 @@ def _rejected(event: Any) -> Event:
         offer_id=event.offer_id,
         order_id=event.order_id,
         converted_at=event.converted_at,
+        terms=_terms(event),
+        trace=_trace(event),
     )
 
 
@@ -81,10 +103,44 @@ def _status_changed(event: Any) -> Event:
     )
 
 
+def _priced_terms(event: Any) -> DecisionTerms:
+    return DecisionTerms(offer_event_id=event.offer_event_id,
+                         relationship_event_id=event.relationship_event_id)
+
+
+def _click_priced(event: Any) -> Event:
+    return ClickPriced(
+        transaction_id=event.transaction_id,
+        partner_id=event.partner_id,
+        offer_id=event.offer_id,
+        payout=Money(amount=event.payout, currency=event.currency),
+        revenue=_money(event.revenue, event.currency),
+        clicked_at=event.clicked_at,
+        priced_at=event.timestamp,
+        terms=_priced_terms(event),
+    )
+
+
+def _impressions_priced(event: Any) -> Event:
+    return ImpressionsPriced(
+        partner_id=event.partner_id,
+        offer_id=event.offer_id,
+        block=event.block,
+        payout=Money(amount=event.payout, currency=event.currency),
+        revenue=_money(event.revenue, event.currency),
+        last_impression_id=event.last_impression_id,
+        last_impressed_at=event.last_impressed_at,
+        priced_at=event.timestamp,
+        terms=_priced_terms(event),
+    )
+
+
 TRANSLATIONS: dict[str, Translate] = {
     CONVERSION_ATTRIBUTED: _attributed,
     CONVERSION_REJECTED: _rejected,
     CONVERSION_STATUS_CHANGED: _status_changed,
+    CLICK_PRICED: _click_priced,
+    IMPRESSIONS_PRICED: _impressions_priced,
 }
 """Every stored event topic of this service that is published, and its public event."""
 

@@ -17,6 +17,7 @@ rejected before pricing (no click, duplicate...) cannot be approved.
 
 from __future__ import annotations
 
+from dataclasses import field
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
@@ -86,6 +87,9 @@ class Conversion(Aggregate):
         converted_at: datetime
         decided_at: datetime
         changed_at: datetime | None
+        coupon_code: str | None
+        trace: list[dict[str, Any]]
+        terms: dict[str, Any] | None
 
     class Created(Aggregate.Created):
         """What every decision records; never stored on its own (``decide`` stores an
@@ -122,21 +126,32 @@ class Conversion(Aggregate):
             conversion.reason = conversion.message = conversion.note = None
             conversion.payout = conversion.revenue = None
             conversion.changed_at = None
+            conversion.coupon_code = None
+            conversion.trace = []
+            conversion.terms = None
 
     class Attributed(Created):
-        """Credited to ``partner_id`` and priced in ``currency`` with the terms in force.
-        Approved at once: no review step exists yet."""
+        """Credited to ``partner_id`` and priced in ``currency`` with the terms in force:
+        approved, or pending when its event needs approval or fraud review holds it.
+        ``trace`` and ``terms`` say why (decisions stored before they existed have none)."""
 
         TOPIC = CONVERSION_ATTRIBUTED
 
         payout: Decimal
         revenue: Decimal | None
+        status: str = ConversionStatus.APPROVED.value
+        coupon_code: str | None = None
+        trace: list[dict[str, Any]] = field(default_factory=list)
+        terms: dict[str, Any] | None = None
 
         def apply(self, aggregate: Any) -> None:
             super().apply(aggregate)
-            aggregate.status = ConversionStatus.APPROVED
+            aggregate.status = ConversionStatus(self.status)
             aggregate.payout = self.payout
             aggregate.revenue = self.revenue
+            aggregate.coupon_code = self.coupon_code
+            aggregate.trace = list(self.trace)
+            aggregate.terms = self.terms
 
     class Rejected(Created):
         """Earns nothing, for ``reason`` (a ``RejectionReason`` code)."""
@@ -145,12 +160,16 @@ class Conversion(Aggregate):
 
         reason: str
         message: str
+        trace: list[dict[str, Any]] = field(default_factory=list)
+        terms: dict[str, Any] | None = None
 
         def apply(self, aggregate: Any) -> None:
             super().apply(aggregate)
             aggregate.status = ConversionStatus.REJECTED
             aggregate.reason = self.reason
             aggregate.message = self.message
+            aggregate.trace = list(self.trace)
+            aggregate.terms = self.terms
 
     @staticmethod
     def create_id(conversion_id: str) -> UUID:
@@ -161,24 +180,29 @@ class Conversion(Aggregate):
     def decide(cls, report: ConversionReport, decision: Decision, causation_id: str) -> Conversion:
         """Record ``decision`` on ``report``; ``causation_id`` is the event_id of the
         ConversionReported envelope it answers."""
-        click = decision.click
+        credit, click = decision.credit, decision.click
         facts: dict[str, Any] = {
             "id": cls.create_id(report.conversion_id),
             "conversion_id": report.conversion_id,
             "event": report.event,
             "transaction_id": report.transaction_id,
-            "partner_id": click.partner_id if click else None,
-            "offer_id": click.offer_id if click else None,
+            "partner_id": credit.partner_id if credit else None,
+            "offer_id": credit.offer_id if credit else (
+                report.offer_id if report.transaction_id is None else None),
             "order_id": report.order_id,
             "sale_amount": report.sale_amount,
             "currency": decision.currency,
             "clicked_at": click.clicked_at if click else None,
             "converted_at": report.converted_at,
             "causation_id": causation_id,
-            "correlation_id": report.transaction_id,
+            "correlation_id": report.transaction_id or report.coupon_code,
+            "trace": [check.model_dump(mode="json") for check in decision.trace],
+            "terms": decision.terms.model_dump(mode="json") if decision.terms else None,
         }
         if isinstance(decision, Attributed):
-            return cls._create(cls.Attributed, payout=decision.payout, revenue=decision.revenue, **facts)
+            return cls._create(cls.Attributed, payout=decision.payout, revenue=decision.revenue,
+                               status=decision.status.value,
+                               coupon_code=credit.coupon_code if credit else None, **facts)
         return cls._create(cls.Rejected, reason=decision.reason.value, message=decision.message, **facts)
 
     class StatusChanged(Aggregate.Event):

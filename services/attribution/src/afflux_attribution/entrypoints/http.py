@@ -29,7 +29,7 @@ from afflux_attribution.application.attribution import (
     UnknownConversion,
 )
 from afflux_attribution.domain.conversion import Conversion, InvalidPayout, TransitionRefused
-from afflux_contracts import ConversionStatus, Money, StatusChange
+from afflux_contracts import ConversionStatus, DecisionTerms, Money, RuleCheck, StatusChange
 from afflux_contracts.values import DecimalString, UtcDatetime
 from afflux_plumbing.acknowledge import published
 from afflux_plumbing.http import ApiError, NotFound, ReadinessCheck, admin_auth, service_app
@@ -60,12 +60,20 @@ class ConversionView(BaseModel):
     converted_at: UtcDatetime
     decided_at: UtcDatetime | None = None
     changed_at: UtcDatetime | None = None
+    coupon_code: str | None = None
+    """Set when the coupon code credited the partner (a clickless conversion)."""
+    terms: DecisionTerms | None = None
+    """The terms the decision used: the partners-log event ids of the offer and
+    relationship versions, the event priced, and where the payout came from."""
+    trace: list[RuleCheck] = Field(default_factory=list)
+    """Every rule checked, in order, with its outcome: "why this amount"."""
 
     @classmethod
     def of(cls, row: dict[str, Any]) -> ConversionView:
         currency = row["currency"]
         return cls(
-            **{key: value for key, value in row.items() if key not in ("payout", "revenue")},
+            **{key: value for key, value in row.items() if key not in ("payout", "revenue", "trace")},
+            trace=row.get("trace") or [],
             payout=Money(amount=row["payout"], currency=currency) if row["payout"] is not None else None,
             revenue=Money(amount=row["revenue"], currency=currency) if row["revenue"] is not None else None,
         )

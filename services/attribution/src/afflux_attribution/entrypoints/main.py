@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
+
+from afflux_attribution.adapters.freshness import GatedConsumer, PartnersFreshness
 from afflux_attribution.application.attribution import Attribution
 from afflux_attribution.application.published import to_envelope
 from afflux_attribution.entrypoints.http import create_app
 from afflux_attribution.settings import AttributionSettings
-from afflux_contracts import PARTNERS, TRACKING
+from afflux_contracts import PARTNERS, TRACKING, Envelope, Event
 from afflux_plumbing.catch_up import LogCatchUp
 from afflux_plumbing.eventstore import open_store
 from afflux_plumbing.service import Built, ServiceRuntime, run_service
+from afflux_plumbing.store import Changes
 
 
 class TrackingLog:
@@ -33,19 +38,46 @@ class TrackingLog:
 def build(settings: AttributionSettings) -> Built:
     """Wire the store, its consumers (each in its own group, so a conversion parked
     while its offer is on the way never holds up the partners log that brings it), the
-    relay that publishes decisions, and the app. The store is also reachable as
-    ``app.state.attribution`` (operators' shells and tests read the views through it)."""
+    relay that publishes decisions, and the app. The tracking consumer catches the
+    partners view up with its log after each fetch (``adapters/freshness.py``). The
+    store is also reachable as ``app.state.attribution`` (operators' shells and tests
+    read the views through it)."""
     store = open_store(Attribution, settings.database_url, settings.db_schema)
     runtime = ServiceRuntime(settings)
-    runtime.consume(store, [PARTNERS.name], store.apply_partners_event, group="partners")
-    runtime.consume(store, [TRACKING.name], store.apply_tracking_event, group="tracking")
+    partners = runtime.consume(store, [PARTNERS.name], partners_handler(store, settings.partners_delay),
+                               group="partners")
+    freshness = PartnersFreshness()
+    store.partners_fresh = freshness
+    tracking = GatedConsumer(
+        catch_up=LogCatchUp(partners, PARTNERS.name, settings.kafka_bootstrap_servers),
+        freshness=freshness, timeout=settings.catch_up_timeout,
+        store=store, topics=[TRACKING.name], handler=store.apply_tracking_event,
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        group_id=f"{settings.consumer_group}-tracking", dead_letters=runtime.publisher,
+        retry_later_limit=settings.retry_later_limit,
+    )
+    runtime.consumers.append(tracking)
     runtime.relay(store, to_envelope)
     # "Never reported" is only said once every report on the tracking log is applied.
     tracking_log = TrackingLog(store, settings.kafka_bootstrap_servers)
     app = create_app(store, runtime.ready, settings.admin_token, tracking_log, settings.publish_timeout)
     app.router.add_event_handler("shutdown", tracking_log.stop)
+    app.router.add_event_handler("shutdown", tracking.stop_catch_up)
     app.state.attribution = store
     return runtime, app, store.close
+
+
+def partners_handler(store: Attribution, delay: float) -> Callable[[Envelope[Event]], Changes]:
+    """The partners consumer's handler; with ``delay`` (a test hook) it first waits that
+    long per event, in its worker thread, to play a partners view that lags its log."""
+    if delay <= 0:
+        return store.apply_partners_event
+
+    def slowed(envelope: Envelope[Event]) -> Changes:
+        time.sleep(delay)
+        return store.apply_partners_event(envelope)
+
+    return slowed
 
 
 def main() -> None:
