@@ -35,12 +35,13 @@ bench: install ## speed and memory figures, each beside a baseline measured in t
 	@command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
 	$(UV) run --frozen --no-sync pytest tests/load -o python_files='bench_*.py' -s -q -p no:cacheprovider $(PYTEST_ARGS)
 
-schemas: install ## write contracts/schemas/*.json (commit the result)
+schemas: install ## write contracts/schemas/*.json and contracts/asyncapi.json (commit the result)
 	$(UV) run --frozen --no-sync python -m afflux_contracts.export
+	$(UV) run --frozen --no-sync python -m afflux_contracts.asyncapi
 
 lint: install ## ruff and mypy
 	$(UV) run --frozen --no-sync ruff check .
-	$(UV) run --frozen --no-sync mypy contracts/src plumbing/src infra/src services/*/src
+	$(UV) run --frozen --no-sync mypy contracts/src plumbing/src infra/src services/*/src examples/*/src
 
 clean:
 	rm -rf .venv .tools .pytest_cache .mypy_cache .ruff_cache
