@@ -22,6 +22,8 @@ class ClickOutcome(StrEnum):
     """The user agent is a known crawler, monitor or headless tool (not a person)."""
     PREFETCH = "prefetch"
     """A browser's speculative prefetch or a ``HEAD`` probe: nobody followed the link."""
+    OVER_CAP = "over_cap"
+    """The offer's (or the partner's) hard click cap for the period was reached."""
 
 
 class ClickMethod(StrEnum):
