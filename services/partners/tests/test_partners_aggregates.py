@@ -17,6 +17,7 @@ from afflux_partners.domain.values import (
     OfferStatus,
     PartnerStatus,
     PayoutType,
+    PostbackMethod,
     Terms,
 )
 
@@ -119,7 +120,8 @@ def test_every_relationship_event_carries_the_whole_state() -> None:
                                postback_url="https://ann.example/pb?c={sub1}")
     created, updated = relationship.collect_events()
     state = {"approved": True, "payout": CPA_5, "revenue": None, "coupon_codes": ("ANN10",),
-             "postback_url": "https://ann.example/pb?c={sub1}"}
+             "postback_url": "https://ann.example/pb?c={sub1}", "events": (), "caps": (),
+             "postback_method": PostbackMethod.GET, "postback_status_changes": False, "application": False}
     assert {k: getattr(updated, k) for k in ("offer_id", "partner_id", *state)} == {
         "offer_id": "o1", "partner_id": "p1", **state}
     assert (created.offer_id, created.partner_id, created.approved) == ("o1", "p1", False)  # type: ignore[attr-defined]

@@ -30,10 +30,11 @@ async def test_a_created_partner_is_answered_and_read_back_in_the_documented_sha
     assert HEX32.match(partner.pop("partner_id"))
     created_at = datetime.fromisoformat(partner.pop("created_at"))
     assert created_at.tzinfo is not None and abs(datetime.now(UTC) - created_at).total_seconds() < 60
+    assert datetime.fromisoformat(partner.pop("updated_at")) == created_at
     assert partner == {
         "name": "Ann's Deals", "email": "ann@deals.example", "type": "creator", "status": "pending",
-        "tags": ["vip", "video"],
-        "billing": {"currency": "USD", "frequency": "biweekly", "minimum_payout": "50"},
+        "tags": ["vip", "video"], "manager": None, "contacts": [], "postback": None,
+        "billing": {"currency": "USD", "frequency": "biweekly", "minimum_payout": "50", "method": None},
     }
 
 
@@ -45,6 +46,7 @@ async def test_a_partner_gets_defaults_and_its_status_changes_stick(admin: httpx
 
     changed = await admin.post(f"/v1/partners/{partner_id}/status", json={"status": "suspended"})
     assert changed.status_code == 200 and changed.json()["status"] == "suspended"
+    assert changed.json()["updated_at"] > partner["updated_at"]
     read = await admin.get(f"/v1/partners/{partner_id}")
     assert read.status_code == 200
     assert read.json() == changed.json()
@@ -67,8 +69,13 @@ async def test_a_created_offer_has_its_defaults_and_money_as_decimal_strings(
     offer_id = offer.pop("offer_id")
     assert HEX32.match(offer_id)
     assert datetime.fromisoformat(offer.pop("created_at")).tzinfo is not None
+    assert datetime.fromisoformat(offer.pop("updated_at")).tzinfo is not None
     assert len(offer.pop("postback_token")) >= 40
     assert offer == {
+        "events": [{"name": "conversion", "payout": {"type": "cpa", "amount": "12.50", "percent": None},
+                    "revenue": {"type": "cpa_cps", "amount": "20.00", "percent": "5"},
+                    "allow_duplicates": False, "requires_approval": False, "fires_partner_postback": True}],
+        "caps": [], "tiers": [], "fraud": None, "coupon_precedence": "click_first",
         "conversion_security": {"token_required": True, "allowed_ips": [], "pixel_allowed": False},
         "name": "Running shoes", "destination_url": offer_body()["destination_url"], "status": "active",
         "visibility": "require_approval", "currency": "EUR",
@@ -102,16 +109,18 @@ async def test_put_relationship_creates_it_then_replaces_its_whole_state(admin: 
     })
     assert first.status_code == 200, first.text
     assert first.json() == {
-        "offer_id": offer_id, "partner_id": partner_id, "approved": True,
+        "offer_id": offer_id, "partner_id": partner_id, "approved": True, "application": False,
         "payout": {"type": "cps", "amount": None, "percent": "12.5"}, "revenue": None,
         "coupon_codes": ["ANN-RUN10"], "postback_url": "https://ann.example/pb?click={sub1}",
+        "events": [], "caps": [], "postback_method": "get", "postback_status_changes": False,
     }
 
     second = await admin.put(path, json={"approved": False})
     assert second.status_code == 200
     assert second.json() == {
-        "offer_id": offer_id, "partner_id": partner_id, "approved": False,
+        "offer_id": offer_id, "partner_id": partner_id, "approved": False, "application": False,
         "payout": None, "revenue": None, "coupon_codes": [], "postback_url": None,
+        "events": [], "caps": [], "postback_method": "get", "postback_status_changes": False,
     }
     assert (await admin.get(path)).json() == second.json()
 
@@ -195,7 +204,7 @@ async def test_invalid_partners_are_refused_naming_the_field(
         (offer_body(payout={"type": "cpa", "amount": "-1"}), "invalid_amount", "payout.amount"),
         (offer_body(payout={"type": "cps"}), "invalid_terms", "payout.percent"),
         (offer_body(payout={"type": "cps", "percent": "101"}), "invalid_amount", "payout.percent"),
-        (offer_body(payout={"type": "cpm", "amount": "1"}), "invalid_request", "payout.type"),
+        (offer_body(payout={"type": "cpl", "amount": "1"}), "invalid_request", "payout.type"),
         (offer_body(payout={"type": "cpa", "amount": "lots"}), "invalid_request", "payout.amount"),
         (offer_body(payout={"type": "cpa", "amount": "NaN"}), "invalid_request", "payout.amount"),
         (offer_body(revenue={"type": "cpa_cps", "amount": "1"}), "invalid_terms", "revenue.percent"),

@@ -43,7 +43,7 @@ def test_every_stored_event_type_is_published() -> None:
         for name, event_class in vars(aggregate).items()
         if isinstance(event_class, type) and issubclass(event_class, CanMutateAggregate) and name != "Event"
     }
-    assert len(stored_topics) == 6
+    assert len(stored_topics) == 10
     assert stored_topics == set(TRANSLATIONS)
 
 

@@ -75,8 +75,8 @@ async def test_every_change_is_published_with_contract_fields_in_order_per_key(
     assert isinstance(created, PartnerCreated)
     assert created.model_dump(mode="json") == {
         "partner_id": pid, "name": "Ann's Deals", "email": "ann@deals.example", "type": "coupon_site",
-        "status": "active", "tags": ["deals"],
-        "billing": {"currency": "USD", "frequency": "monthly", "minimum_payout": "25.00"},
+        "status": "active", "tags": ["deals"], "manager": None, "contacts": [], "postback": None,
+        "billing": {"currency": "USD", "frequency": "monthly", "minimum_payout": "25.00", "method": None},
     }
     assert [e.status for e in partner_events[1:]] == ["inactive", "active"]
 
@@ -89,6 +89,10 @@ async def test_every_change_is_published_with_contract_fields_in_order_per_key(
         "payout": {"type": "cpa", "amount": "12.50", "percent": None},
         "revenue": {"type": "cps", "amount": None, "percent": "10"},
         "attribution_window_days": 14, "fallback_url": None,
+        "events": [{"name": "conversion", "payout": {"type": "cpa", "amount": "12.50", "percent": None},
+                    "revenue": {"type": "cps", "amount": None, "percent": "10"}, "allow_duplicates": False,
+                    "requires_approval": False, "fires_partner_postback": True}],
+        "caps": [], "tiers": [], "fraud": None, "coupon_precedence": "click_first",
         "conversion_security": {  # the token itself never goes on the log: only its hash
             "token_required": True, "allowed_ips": [], "pixel_allowed": False,
             "token_sha256": hashlib.sha256(offer["postback_token"].encode()).hexdigest(),
@@ -100,11 +104,15 @@ async def test_every_change_is_published_with_contract_fields_in_order_per_key(
     assert all(isinstance(e, RelationshipSet) for e in relationship_events)
     assert [e.model_dump(mode="json") for e in relationship_events] == [
         {"offer_id": oid, "partner_id": pid, "approved": False, "payout": None, "revenue": None,
-         "coupon_codes": [f"D{pid[:8]}"], "postback_url": None},
+         "coupon_codes": [f"D{pid[:8]}"], "postback_url": None, **NO_CUSTOM},
         {"offer_id": oid, "partner_id": pid, "approved": True,
          "payout": {"type": "cpa", "amount": "15", "percent": None}, "revenue": None,
-         "coupon_codes": [], "postback_url": "https://p.example/pb?c={sub1}"},
+         "coupon_codes": [], "postback_url": "https://p.example/pb?c={sub1}", **NO_CUSTOM},
     ]
+
+
+NO_CUSTOM = {"events": [], "caps": [], "postback_method": "get", "postback_status_changes": False,
+             "application": False}
 
 
 async def test_a_restarted_service_resumes_publishing_where_it_left_off(

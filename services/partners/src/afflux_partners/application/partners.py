@@ -1,33 +1,37 @@
 """The partners application: the use cases of the admin API over the event store.
 
-Each command loads an aggregate, asks it to change, and saves its new events; the
-outbox relay publishes them. Reads come straight from the aggregates, so an answer
-always reflects every change this service has acknowledged.
+Each command loads an aggregate, asks it to change, and saves its new events together
+with the rows of the list indexes and the coupon register (one transaction); the
+outbox relay publishes them. Reads of one partner, offer or relationship come
+straight from the aggregates, so an answer always reflects every change this
+service has acknowledged; lists page over the indexes and load the aggregates.
 """
 
 from __future__ import annotations
 
 import re
 import secrets
-from collections.abc import Callable, Iterable
-from typing import ClassVar, TypeVar
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar, Generic, TypeVar
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError, JSONTranscoder
 
-from afflux_partners.adapters import coupon_register
+from afflux_contracts import utc_now
+from afflux_partners.adapters import coupon_register, indexes
+from afflux_partners.application.keys import DrawnKey, draw_key
 from afflux_partners.application.transcodings import register_value_transcodings
-from afflux_partners.domain.offer import Offer
-from afflux_partners.domain.partner import Partner
+from afflux_partners.domain.offer import OFFER_CREATED, Offer
+from afflux_partners.domain.partner import PARTNER_CREATED, Partner
 from afflux_partners.domain.relationship import Relationship, relationship_id
+from afflux_partners.domain.rules import Conflict
 from afflux_partners.domain.values import (
-    Billing,
-    ConversionSecurity,
+    ApiKey,
     OfferStatus,
     PartnerStatus,
-    Terms,
     Visibility,
 )
 from afflux_plumbing.http import ApiError, NotFound
@@ -47,9 +51,33 @@ def new_postback_token() -> str:
     return secrets.token_urlsafe(32)
 
 
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Page(Generic[T]):
+    """One page of a list and the ``seq`` the next page starts after (None: last page)."""
+
+    items: list[T]
+    next_after: int | None
+
+
+@dataclass(frozen=True)
+class Applied:
+    """What a partner's application for an offer led to: the relationship, and whether
+    this call created it."""
+
+    relationship: Relationship
+    created: bool
+
+
 class Partners(TrackedApplication):
     name = "Partners"
-    view_ddl: ClassVar = coupon_register.DDL
+    view_ddl: ClassVar = [*coupon_register.DDL, *indexes.DDL]
+
+    def __init__(self, env: Mapping[str, str] | None = None) -> None:
+        super().__init__(env)
+        self._index_missing()
 
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         super().register_transcodings(transcoder)
@@ -57,98 +85,147 @@ class Partners(TrackedApplication):
 
     # Partners
 
-    def create_partner(
-        self,
-        name: str,
-        email: str,
-        type: str | None = None,
-        status: PartnerStatus = PartnerStatus.ACTIVE,
-        tags: Iterable[str] = (),
-        billing: Billing | None = None,
-    ) -> Partner:
-        partner = Partner.create(name, email, type=type, status=status, tags=tags, billing=billing)
-        self.save(partner)
+    def create_partner(self, status: PartnerStatus = PartnerStatus.ACTIVE, **profile: Any) -> Partner:
+        """``profile``: name, email and the optional fields of ``Partner.create``."""
+        partner = Partner.create(status=status, **profile)
+        self.save(partner, writes=[self._partner_row(partner)])
         return partner
 
     def get_partner(self, partner_id: str) -> Partner:
         return self._get(Partner, partner_id, NotFound("partner_not_found", f"no partner {partner_id!r}"))
 
+    def edit_partner(self, partner_id: str, changes: Mapping[str, Any]) -> tuple[Partner, tuple[str, ...]]:
+        """Change the fields named (PATCH); the partner and what changed."""
+        def edit() -> tuple[Partner, tuple[str, ...]]:
+            partner = self.get_partner(partner_id)
+            changed = partner.edit(changes)
+            if changed:
+                self.save(partner, writes=[self._partner_row(partner)])
+            return partner, changed
+
+        return self._retrying(edit)
+
     def change_partner_status(self, partner_id: str, status: PartnerStatus) -> Partner:
         def change() -> Partner:
             partner = self.get_partner(partner_id)
             if partner.change_status(status):
-                self.save(partner)
+                self.save(partner, writes=[self._partner_row(partner)])
             return partner
 
         return self._retrying(change)
 
+    def list_partners(self, where: indexes.Filter, after: int | None, limit: int) -> Page[Partner]:
+        statement, params = indexes.page_of_partners(self.table("partner_index"), where, after, limit)
+        return self._page(Partner, statement, params, limit)
+
+    # API keys
+
+    def issue_api_key(self, partner_id: str) -> tuple[ApiKey, DrawnKey]:
+        """A new key for the partner: the key itself is returned here, once, and never stored."""
+        drawn = draw_key()
+
+        def issue() -> ApiKey:
+            partner = self.get_partner(partner_id)
+            key = partner.issue_api_key(drawn.key_id, drawn.sha256, drawn.prefix, utc_now())
+            self.save(partner)
+            return key
+
+        return self._retrying(issue), drawn
+
+    def revoke_api_key(self, partner_id: str, key_id: str) -> ApiKey:
+        def revoke() -> ApiKey:
+            partner = self.get_partner(partner_id)
+            key = partner.revoke_api_key(key_id, utc_now())
+            if key is None:
+                raise NotFound("api_key_not_found", f"partner {partner_id!r} has no API key {key_id!r}")
+            self.save(partner)
+            return key
+
+        return self._retrying(revoke)
+
     # Offers
 
-    def create_offer(
-        self,
-        name: str,
-        destination_url: str,
-        currency: str,
-        payout: Terms,
-        status: OfferStatus = OfferStatus.ACTIVE,
-        visibility: Visibility = Visibility.REQUIRE_APPROVAL,
-        revenue: Terms | None = None,
-        attribution_window_days: int = 30,
-        fallback_url: str | None = None,
-        conversion_security: ConversionSecurity | None = None,
-    ) -> Offer:
-        offer = Offer.create(
-            name, destination_url, currency, payout, status=status, visibility=visibility,
-            revenue=revenue, attribution_window_days=attribution_window_days, fallback_url=fallback_url,
-            conversion_security=conversion_security, postback_token=new_postback_token(),
-        )
-        self.save(offer)
+    def create_offer(self, status: OfferStatus = OfferStatus.ACTIVE, **terms: Any) -> Offer:
+        """``terms``: name, destination_url, currency, payout and the optional fields of
+        ``Offer.create``; the postback token is drawn here."""
+        offer = Offer.create(status=status, postback_token=new_postback_token(), **terms)
+        self.save(offer, writes=[self._offer_row(offer)])
         return offer
 
     def get_offer(self, offer_id: str) -> Offer:
         return self._get(Offer, offer_id, NotFound("offer_not_found", f"no offer {offer_id!r}"))
 
+    def edit_offer(self, offer_id: str, changes: Mapping[str, Any]) -> tuple[Offer, tuple[str, ...]]:
+        def edit() -> tuple[Offer, tuple[str, ...]]:
+            offer = self.get_offer(offer_id)
+            changed = offer.edit(changes)
+            if changed:
+                self.save(offer, writes=[self._offer_row(offer)])
+            return offer, changed
+
+        return self._retrying(edit)
+
     def change_offer_status(self, offer_id: str, status: OfferStatus) -> Offer:
         def change() -> Offer:
             offer = self.get_offer(offer_id)
             if offer.change_status(status):
-                self.save(offer)
+                self.save(offer, writes=[self._offer_row(offer)])
             return offer
 
         return self._retrying(change)
 
+    def list_offers(self, where: indexes.Filter, after: int | None, limit: int) -> Page[Offer]:
+        statement, params = indexes.page_of_offers(self.table("offer_index"), where, after, limit)
+        return self._page(Offer, statement, params, limit)
+
     # Relationships
 
-    def set_relationship(
-        self,
-        offer_id: str,
-        partner_id: str,
-        approved: bool,
-        payout: Terms | None = None,
-        revenue: Terms | None = None,
-        coupon_codes: Iterable[str] = (),
-        postback_url: str | None = None,
-    ) -> Relationship:
-        """Create the offer-partner relationship, or replace its state (PUT semantics)."""
-        self.get_offer(offer_id)
+    def set_relationship(self, offer_id: str, partner_id: str, approved: bool, **custom: Any) -> Relationship:
+        """Create the offer-partner relationship, or replace its state (PUT semantics).
+        ``custom``: the keyword arguments of ``checked_custom`` but ``offer_events``."""
+        offer = self.get_offer(offer_id)
         self.get_partner(partner_id)
-        codes = tuple(coupon_codes)
+        custom = {**custom, "coupon_codes": tuple(custom.get("coupon_codes", ())),
+                  "offer_events": offer.event_names}
 
         def put() -> Relationship:
             relationship = self._find_relationship(offer_id, partner_id)
             if relationship is None:
-                relationship = Relationship.create(
-                    offer_id, partner_id, approved, payout=payout, revenue=revenue,
-                    coupon_codes=codes, postback_url=postback_url,
-                )
-            elif not relationship.update(approved, payout=payout, revenue=revenue,
-                                         coupon_codes=codes, postback_url=postback_url):
+                relationship = Relationship.create(offer_id, partner_id, approved, **custom)
+            elif not relationship.update(approved, **custom):
                 return relationship
-            self._refuse_codes_of_others(relationship)
-            self.save(relationship, writes=self._coupon_code_writes(relationship))
+            self._save_relationship(relationship)
             return relationship
 
         return self._retrying(put)
+
+    def apply_for_offer(self, offer_id: str, partner_id: str) -> Applied:
+        """A partner asks to run an offer (the gateway calls this on its behalf). Approved
+        at once on a public offer, pending the advertiser's decision on one that requires
+        approval. Idempotent, and never a downgrade: an existing relationship is returned
+        as it is; one the advertiser declined is a 409. A private or deleted offer is not
+        found (a partner only sees it once the advertiser adds it)."""
+        offer = self.get_offer(offer_id)
+        partner = self.get_partner(partner_id)
+
+        def apply() -> Applied:
+            relationship = self._find_relationship(offer_id, partner_id)
+            if relationship is not None:
+                if relationship.declined:
+                    raise Conflict("application_declined", f"partner {partner_id!r} is not approved for "
+                                   f"offer {offer_id!r}: the advertiser decided", "offer_id")
+                return Applied(relationship, created=False)
+            if offer.status is OfferStatus.DELETED or offer.visibility is Visibility.PRIVATE:
+                raise NotFound("offer_not_found", f"no offer {offer_id!r}")
+            if partner.status is not PartnerStatus.ACTIVE:
+                raise Conflict("partner_not_active", f"partner {partner_id!r} is {partner.status}: only an "
+                               "active partner applies for offers", "partner_id")
+            relationship = Relationship.apply_for(offer_id, partner_id,
+                                                  approved=offer.visibility is Visibility.PUBLIC)
+            self._save_relationship(relationship)
+            return Applied(relationship, created=True)
+
+        return self._retrying(apply)
 
     def get_relationship(self, offer_id: str, partner_id: str) -> Relationship:
         self.get_offer(offer_id)
@@ -160,6 +237,40 @@ class Partners(TrackedApplication):
         return relationship
 
     # Helpers
+
+    def _save_relationship(self, relationship: Relationship) -> None:
+        self._refuse_codes_of_others(relationship)
+        self.save(relationship, writes=self._coupon_code_writes(relationship))
+
+    def _partner_row(self, partner: Partner) -> Write:
+        return indexes.put_partner(self.table("partner_index"), indexes.PartnerRow(
+            partner.partner_id, partner.name, partner.email, partner.status.value, partner.tags))
+
+    def _offer_row(self, offer: Offer) -> Write:
+        return indexes.put_offer(self.table("offer_index"), indexes.OfferRow(
+            offer.offer_id, offer.name, offer.status.value, offer.visibility.value))
+
+    def _page(self, kind: type[A], statement: Any, params: list[object], limit: int) -> Page[A]:
+        rows = self.query(statement, params)
+        page = rows[:limit]
+        items = [self._get(kind, row["id"], NotFound("not_found", row["id"])) for row in page]
+        return Page(items, page[-1]["seq"] if len(rows) > limit else None)
+
+    def _index_missing(self) -> None:
+        """Index the partners and offers recorded before the list indexes existed."""
+        events = self.table(self.tracked_recorder.events_table_name)
+        kinds: list[tuple[str, str, str, Callable[[Any], Write]]] = [
+            (PARTNER_CREATED, "partner_index", "partner_id", self._partner_row),
+            (OFFER_CREATED, "offer_index", "offer_id", self._offer_row),
+        ]
+        for topic, index, id_column, row in kinds:
+            statement, params = indexes.missing(events, self.table(index), id_column, topic)
+            found = self.query(statement, params)
+            writes = [row(self.repository.get(each["originator_id"])) for each in found]
+            if writes:
+                with self.tracked_recorder.datastore.transaction(commit=True) as curs:
+                    for write in writes:
+                        curs.execute(write.statement, write.params)
 
     def _find_relationship(self, offer_id: str, partner_id: str) -> Relationship | None:
         try:

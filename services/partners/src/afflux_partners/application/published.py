@@ -14,22 +14,44 @@ from typing import Any
 from afflux_contracts import (
     Billing,
     BillingFrequency,
+    Cap,
+    CapMetric,
+    CapPeriod,
+    Contact,
     ConversionSecurity,
+    CouponPrecedence,
     Event,
+    FraudAction,
+    FraudSettings,
     OfferCreated,
+    OfferEvent,
     OfferStatus,
     OfferStatusChanged,
+    OfferUpdated,
+    PartnerApiKeyIssued,
+    PartnerApiKeyRevoked,
     PartnerCreated,
+    PartnerPostback,
     PartnerStatus,
     PartnerStatusChanged,
+    PartnerUpdated,
     PayoutType,
+    PostbackMethod,
+    RelationshipEvent,
     RelationshipSet,
     Terms,
+    Tier,
     Visibility,
 )
 from afflux_partners.domain import values
-from afflux_partners.domain.offer import OFFER_CREATED, OFFER_STATUS_CHANGED
-from afflux_partners.domain.partner import PARTNER_CREATED, PARTNER_STATUS_CHANGED
+from afflux_partners.domain.offer import OFFER_CREATED, OFFER_STATUS_CHANGED, OFFER_UPDATED
+from afflux_partners.domain.partner import (
+    PARTNER_API_KEY_ISSUED,
+    PARTNER_API_KEY_REVOKED,
+    PARTNER_CREATED,
+    PARTNER_STATUS_CHANGED,
+    PARTNER_UPDATED,
+)
 from afflux_partners.domain.relationship import RELATIONSHIP_CREATED, RELATIONSHIP_UPDATED
 from afflux_plumbing.relay import Translate, publishing
 
@@ -42,6 +64,12 @@ def contract_terms(terms: values.Terms | None) -> Terms | None:
     return Terms(type=PayoutType(terms.type), amount=terms.amount, percent=terms.percent)
 
 
+def _terms(terms: values.Terms) -> Terms:
+    published = contract_terms(terms)
+    assert published is not None
+    return published
+
+
 def contract_billing(billing: values.Billing | None) -> Billing | None:
     if billing is None:
         return None
@@ -49,7 +77,37 @@ def contract_billing(billing: values.Billing | None) -> Billing | None:
         currency=billing.currency,
         frequency=BillingFrequency(billing.frequency),
         minimum_payout=billing.minimum_payout,
+        method=billing.method,
     )
+
+
+def contract_caps(caps: Any) -> tuple[Cap, ...]:
+    return tuple(Cap(metric=CapMetric(cap.metric), period=CapPeriod(cap.period), limit=cap.limit,
+                     per_partner=cap.per_partner, hard=cap.hard) for cap in caps)
+
+
+def contract_events(events: Any) -> tuple[OfferEvent, ...]:
+    """An offer's events; none listed: the contract adds the default ``conversion``
+    event from the offer's payout and revenue (so an edit of those reaches it)."""
+    return tuple(OfferEvent(name=e.name, payout=_terms(e.payout), revenue=contract_terms(e.revenue),
+                            allow_duplicates=e.allow_duplicates, requires_approval=e.requires_approval,
+                            fires_partner_postback=e.fires_partner_postback) for e in events)
+
+
+def contract_fraud(fraud: values.FraudSettings | None) -> FraudSettings | None:
+    if fraud is None:
+        return None
+    return FraudSettings(min_seconds_to_convert=fraud.min_seconds_to_convert,
+                         max_conversions_per_ip_per_day=fraud.max_conversions_per_ip_per_day,
+                         blocked_ips=fraud.blocked_ips, blocked_sub1=fraud.blocked_sub1,
+                         action=FraudAction(fraud.action))
+
+
+def contract_postback(postback: values.PartnerPostback | None) -> PartnerPostback | None:
+    if postback is None:
+        return None
+    return PartnerPostback(url=postback.url, method=PostbackMethod(postback.method),
+                           status_changes=postback.status_changes)
 
 
 def contract_security(security: values.ConversionSecurity | None,
@@ -65,37 +123,75 @@ def contract_security(security: values.ConversionSecurity | None,
     )
 
 
+def _partner_state(event: Any) -> dict[str, Any]:
+    """Created and updated alike carry the partner's whole profile."""
+    return {
+        "partner_id": event.originator_id.hex,
+        "name": event.name,
+        "email": event.email,
+        "type": event.type,
+        "tags": tuple(event.tags),
+        "billing": contract_billing(event.billing),
+        "manager": getattr(event, "manager", None),
+        "contacts": tuple(Contact(name=c.name, email=c.email, role=c.role)
+                          for c in getattr(event, "contacts", ())),
+        "postback": contract_postback(getattr(event, "postback", None)),
+    }
+
+
 def _partner_created(event: Any) -> Event:
-    return PartnerCreated(
-        partner_id=event.originator_id.hex,
-        name=event.name,
-        email=event.email,
-        type=event.type,
-        status=PartnerStatus(event.status),
-        tags=tuple(event.tags),
-        billing=contract_billing(event.billing),
-    )
+    return PartnerCreated(status=PartnerStatus(event.status), **_partner_state(event))
+
+
+def _partner_updated(event: Any) -> Event:
+    return PartnerUpdated(status=PartnerStatus(event.status), changed=tuple(event.changed),
+                          **_partner_state(event))
+
+
+def _api_key_issued(event: Any) -> Event:
+    return PartnerApiKeyIssued(partner_id=event.originator_id.hex, key_id=event.key_id,
+                               key_sha256=event.key_sha256, prefix=event.prefix, issued_at=event.issued_at)
+
+
+def _api_key_revoked(event: Any) -> Event:
+    return PartnerApiKeyRevoked(partner_id=event.originator_id.hex, key_id=event.key_id,
+                                revoked_at=event.revoked_at)
 
 
 def _partner_status_changed(event: Any) -> Event:
     return PartnerStatusChanged(partner_id=event.originator_id.hex, status=PartnerStatus(event.status))
 
 
+def _offer_state(event: Any) -> dict[str, Any]:
+    """Created and updated alike carry the offer's whole state."""
+    return {
+        "offer_id": event.originator_id.hex,
+        "name": event.name,
+        "destination_url": event.destination_url,
+        "status": OfferStatus(event.status),
+        "visibility": Visibility(event.visibility),
+        "currency": event.currency,
+        "payout": contract_terms(event.payout),
+        "revenue": contract_terms(event.revenue),
+        "attribution_window_days": event.attribution_window_days,
+        "fallback_url": event.fallback_url,
+        "conversion_security": contract_security(getattr(event, "conversion_security", None),
+                                                 getattr(event, "postback_token", None)),
+        "events": contract_events(getattr(event, "events", ())),
+        "caps": contract_caps(getattr(event, "caps", ())),
+        "tiers": tuple(Tier(min_conversions=t.min_conversions, payout=_terms(t.payout))
+                       for t in getattr(event, "tiers", ())),
+        "fraud": contract_fraud(getattr(event, "fraud", None)),
+        "coupon_precedence": CouponPrecedence(getattr(event, "coupon_precedence", "click_first")),
+    }
+
+
 def _offer_created(event: Any) -> Event:
-    return OfferCreated(
-        offer_id=event.originator_id.hex,
-        name=event.name,
-        destination_url=event.destination_url,
-        status=OfferStatus(event.status),
-        visibility=Visibility(event.visibility),
-        currency=event.currency,
-        payout=contract_terms(event.payout),
-        revenue=contract_terms(event.revenue),
-        attribution_window_days=event.attribution_window_days,
-        fallback_url=event.fallback_url,
-        conversion_security=contract_security(getattr(event, "conversion_security", None),
-                                              getattr(event, "postback_token", None)),
-    )
+    return OfferCreated(**_offer_state(event))
+
+
+def _offer_updated(event: Any) -> Event:
+    return OfferUpdated(changed=tuple(event.changed), **_offer_state(event))
 
 
 def _offer_status_changed(event: Any) -> Event:
@@ -112,13 +208,24 @@ def _relationship_set(event: Any) -> Event:
         revenue=contract_terms(event.revenue),
         coupon_codes=tuple(event.coupon_codes),
         postback_url=event.postback_url,
+        events=tuple(RelationshipEvent(name=e.name, payout=contract_terms(e.payout),
+                                       revenue=contract_terms(e.revenue))
+                     for e in getattr(event, "events", ())),
+        caps=contract_caps(getattr(event, "caps", ())),
+        postback_method=PostbackMethod(getattr(event, "postback_method", "get")),
+        postback_status_changes=getattr(event, "postback_status_changes", False),
+        application=getattr(event, "application", False),
     )
 
 
 TRANSLATIONS: dict[str, Translate] = {
     PARTNER_CREATED: _partner_created,
+    PARTNER_UPDATED: _partner_updated,
     PARTNER_STATUS_CHANGED: _partner_status_changed,
+    PARTNER_API_KEY_ISSUED: _api_key_issued,
+    PARTNER_API_KEY_REVOKED: _api_key_revoked,
     OFFER_CREATED: _offer_created,
+    OFFER_UPDATED: _offer_updated,
     OFFER_STATUS_CHANGED: _offer_status_changed,
     RELATIONSHIP_CREATED: _relationship_set,
     RELATIONSHIP_UPDATED: _relationship_set,

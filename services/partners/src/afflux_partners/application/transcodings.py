@@ -1,8 +1,9 @@
 """How the domain's value objects are stored inside events (JSON in PostgreSQL).
 
-The stored names (``partners.terms``, ``partners.billing``) are part of the stored
+The stored names (``partners.terms``, ``partners.billing``...) are part of the stored
 history, like event topics: never rename them. Decimals are stored as strings so
-that no amount ever passes through a float.
+that no amount ever passes through a float. A field added later is read with its
+default from events stored before it existed.
 """
 
 from __future__ import annotations
@@ -12,7 +13,24 @@ from typing import Any
 
 from eventsourcing.persistence import JSONTranscoder, Transcoding
 
-from afflux_partners.domain.values import Billing, BillingFrequency, ConversionSecurity, PayoutType, Terms
+from afflux_partners.domain.values import (
+    Billing,
+    BillingFrequency,
+    Cap,
+    CapMetric,
+    CapPeriod,
+    Contact,
+    ConversionSecurity,
+    FraudAction,
+    FraudSettings,
+    OfferEvent,
+    PartnerPostback,
+    PayoutType,
+    PostbackMethod,
+    RelationshipEvent,
+    Terms,
+    Tier,
+)
 
 
 def _decimal(value: str | None) -> Decimal | None:
@@ -43,10 +61,12 @@ class BillingAsDict(Transcoding):
             "currency": obj.currency,
             "frequency": obj.frequency.value,
             "minimum_payout": str(obj.minimum_payout),
+            "method": obj.method,
         }
 
     def decode(self, data: dict[str, Any]) -> Billing:
-        return Billing(data["currency"], BillingFrequency(data["frequency"]), Decimal(data["minimum_payout"]))
+        return Billing(data["currency"], BillingFrequency(data["frequency"]), Decimal(data["minimum_payout"]),
+                       data.get("method"))
 
 
 class ConversionSecurityAsDict(Transcoding):
@@ -61,8 +81,98 @@ class ConversionSecurityAsDict(Transcoding):
         return ConversionSecurity(data["token_required"], tuple(data["allowed_ips"]), data["pixel_allowed"])
 
 
+class ContactAsDict(Transcoding):
+    type = Contact
+    name = "partners.contact"
+
+    def encode(self, obj: Contact) -> dict[str, Any]:
+        return {"name": obj.name, "email": obj.email, "role": obj.role}
+
+    def decode(self, data: dict[str, Any]) -> Contact:
+        return Contact(data["name"], data["email"], data.get("role"))
+
+
+class PartnerPostbackAsDict(Transcoding):
+    type = PartnerPostback
+    name = "partners.partner_postback"
+
+    def encode(self, obj: PartnerPostback) -> dict[str, Any]:
+        return {"url": obj.url, "method": obj.method.value, "status_changes": obj.status_changes}
+
+    def decode(self, data: dict[str, Any]) -> PartnerPostback:
+        return PartnerPostback(data["url"], PostbackMethod(data["method"]), data["status_changes"])
+
+
+class OfferEventAsDict(Transcoding):
+    """Terms inside are transcoded by ``TermsAsDict`` (the transcoder recurses)."""
+
+    type = OfferEvent
+    name = "partners.offer_event"
+
+    def encode(self, obj: OfferEvent) -> dict[str, Any]:
+        return {"name": obj.name, "payout": obj.payout, "revenue": obj.revenue,
+                "allow_duplicates": obj.allow_duplicates, "requires_approval": obj.requires_approval,
+                "fires_partner_postback": obj.fires_partner_postback}
+
+    def decode(self, data: dict[str, Any]) -> OfferEvent:
+        return OfferEvent(data["name"], data["payout"], data["revenue"], data["allow_duplicates"],
+                          data["requires_approval"], data["fires_partner_postback"])
+
+
+class CapAsDict(Transcoding):
+    type = Cap
+    name = "partners.cap"
+
+    def encode(self, obj: Cap) -> dict[str, Any]:
+        return {"metric": obj.metric.value, "period": obj.period.value, "limit": str(obj.limit),
+                "per_partner": obj.per_partner, "hard": obj.hard}
+
+    def decode(self, data: dict[str, Any]) -> Cap:
+        return Cap(CapMetric(data["metric"]), CapPeriod(data["period"]), Decimal(data["limit"]),
+                   data["per_partner"], data["hard"])
+
+
+class TierAsDict(Transcoding):
+    type = Tier
+    name = "partners.tier"
+
+    def encode(self, obj: Tier) -> dict[str, Any]:
+        return {"min_conversions": obj.min_conversions, "payout": obj.payout}
+
+    def decode(self, data: dict[str, Any]) -> Tier:
+        return Tier(data["min_conversions"], data["payout"])
+
+
+class FraudSettingsAsDict(Transcoding):
+    type = FraudSettings
+    name = "partners.fraud_settings"
+
+    def encode(self, obj: FraudSettings) -> dict[str, Any]:
+        return {"min_seconds_to_convert": obj.min_seconds_to_convert,
+                "max_conversions_per_ip_per_day": obj.max_conversions_per_ip_per_day,
+                "blocked_ips": list(obj.blocked_ips), "blocked_sub1": list(obj.blocked_sub1),
+                "action": obj.action.value}
+
+    def decode(self, data: dict[str, Any]) -> FraudSettings:
+        return FraudSettings(data["min_seconds_to_convert"], data["max_conversions_per_ip_per_day"],
+                             tuple(data["blocked_ips"]), tuple(data["blocked_sub1"]),
+                             FraudAction(data["action"]))
+
+
+class RelationshipEventAsDict(Transcoding):
+    type = RelationshipEvent
+    name = "partners.relationship_event"
+
+    def encode(self, obj: RelationshipEvent) -> dict[str, Any]:
+        return {"name": obj.name, "payout": obj.payout, "revenue": obj.revenue}
+
+    def decode(self, data: dict[str, Any]) -> RelationshipEvent:
+        return RelationshipEvent(data["name"], data["payout"], data["revenue"])
+
+
 def register_value_transcodings(transcoder: JSONTranscoder) -> None:
     """Teach an event-store transcoder the partners context's value objects."""
-    transcoder.register(TermsAsDict())
-    transcoder.register(BillingAsDict())
-    transcoder.register(ConversionSecurityAsDict())
+    for transcoding in (TermsAsDict(), BillingAsDict(), ConversionSecurityAsDict(), ContactAsDict(),
+                        PartnerPostbackAsDict(), OfferEventAsDict(), CapAsDict(), TierAsDict(),
+                        FraudSettingsAsDict(), RelationshipEventAsDict()):
+        transcoder.register(transcoding)

@@ -1,22 +1,51 @@
-"""An offer: what partners promote, where its traffic lands, and what a result pays."""
+"""An offer: what partners promote, where its traffic lands, and what a result pays:
+its events, caps, performance tiers, fraud settings and coupon precedence."""
 
 from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 from eventsourcing.domain import Aggregate, event
 
 from afflux_partners.domain.rules import (
+    Conflict,
     RuleViolation,
     StatusChangeRefused,
     check_attribution_window,
+    check_caps,
     check_conversion_security,
     check_currency,
+    check_fraud,
     check_http_url,
     check_name,
+    check_offer_events,
     check_terms,
+    check_tiers,
 )
-from afflux_partners.domain.values import ConversionSecurity, OfferStatus, Terms, Visibility
+from afflux_partners.domain.values import (
+    Cap,
+    ConversionSecurity,
+    CouponPrecedence,
+    FraudSettings,
+    OfferEvent,
+    OfferStatus,
+    Terms,
+    Tier,
+    Visibility,
+)
 
 INITIAL_STATUSES = frozenset({OfferStatus.ACTIVE, OfferStatus.PAUSED, OfferStatus.PENDING})
+DEFAULT_EVENT = "conversion"
+"""The event of an offer that lists none: priced with the offer's payout and revenue."""
+
+EDITABLE = ("name", "destination_url", "visibility", "currency", "payout", "revenue", "events", "caps",
+            "tiers", "fraud", "coupon_precedence", "attribution_window_days", "fallback_url",
+            "conversion_security")
+"""What an edit may name; the status has its own lifecycle (``change_status``)."""
+
+NOT_NULL = frozenset({"name", "destination_url", "visibility", "currency", "payout", "events", "caps",
+                      "tiers", "coupon_precedence", "attribution_window_days", "conversion_security"})
 
 
 def check_offer_status_change(current: OfferStatus, requested: OfferStatus) -> None:
@@ -26,15 +55,48 @@ def check_offer_status_change(current: OfferStatus, requested: OfferStatus) -> N
         raise StatusChangeRefused("offer", current, requested, "a deleted offer cannot be restored")
 
 
+def _optional(check: Any) -> Any:
+    return lambda value, field: check(value, field) if value is not None else None
+
+
+_CHECKS: dict[str, Any] = {
+    "name": check_name,
+    "destination_url": check_http_url,
+    "visibility": lambda value, field: Visibility(value),
+    "currency": check_currency,
+    "payout": check_terms,
+    "revenue": _optional(check_terms),
+    "events": check_offer_events,
+    "caps": check_caps,
+    "tiers": check_tiers,
+    "fraud": _optional(check_fraud),
+    "coupon_precedence": lambda value, field: CouponPrecedence(value),
+    "attribution_window_days": check_attribution_window,
+    "fallback_url": _optional(check_http_url),
+    "conversion_security": check_conversion_security,
+}
+
+
+def checked_terms(fields: Mapping[str, Any]) -> dict[str, Any]:
+    """The fields given, each validated and in canonical form (a rule names its field)."""
+    unknown = set(fields) - set(_CHECKS)
+    if unknown:
+        raise RuleViolation(sorted(unknown)[0], "cannot be edited", "not_editable")
+    for name in NOT_NULL & {name for name, value in fields.items() if value is None}:
+        raise RuleViolation(name, "must not be null", "invalid_value")
+    return {name: _CHECKS[name](value, name) for name, value in fields.items()}
+
+
 # Stored event topics: the names events are stored under, fixed forever so that
 # moving or renaming a class never makes history unreadable.
 OFFER_CREATED = "afflux_partners:Offer.Created"
 OFFER_STATUS_CHANGED = "afflux_partners:Offer.StatusChanged"
+OFFER_UPDATED = "afflux_partners:Offer.Updated"
 
 
 class Offer(Aggregate):
-    """Its id (as 32 hex characters) is the public ``offer_id``. Amounts in its payout and
-    revenue terms are in the offer's ``currency``."""
+    """Its id (as 32 hex characters) is the public ``offer_id``. Amounts in its payout,
+    revenue, events, tiers and money caps are in the offer's ``currency``."""
 
     TOPIC = "afflux_partners:Offer"
 
@@ -52,6 +114,11 @@ class Offer(Aggregate):
         fallback_url: str | None = None,
         conversion_security: ConversionSecurity | None = None,
         postback_token: str | None = None,
+        events: Iterable[OfferEvent] = (),
+        caps: Iterable[Cap] = (),
+        tiers: Iterable[Tier] = (),
+        fraud: FraudSettings | None = None,
+        coupon_precedence: CouponPrecedence = CouponPrecedence.CLICK_FIRST,
     ) -> Offer:
         """A new offer, if what it is given passes the rules. ``postback_token`` is the
         secret an advertiser's server presents with each postback (the application draws
@@ -60,19 +127,14 @@ class Offer(Aggregate):
             raise RuleViolation(
                 "status", f"a new offer is active, paused or pending, not {status}", "invalid_status"
             )
-        return cls(
-            name=check_name(name),
-            destination_url=check_http_url(destination_url, "destination_url"),
-            status=status,
-            visibility=visibility,
-            currency=check_currency(currency),
-            payout=check_terms(payout, "payout"),
-            revenue=check_terms(revenue, "revenue") if revenue is not None else None,
-            attribution_window_days=check_attribution_window(attribution_window_days),
-            fallback_url=check_http_url(fallback_url, "fallback_url") if fallback_url is not None else None,
-            conversion_security=check_conversion_security(conversion_security or ConversionSecurity()),
-            postback_token=postback_token,
-        )
+        terms = checked_terms({
+            "name": name, "destination_url": destination_url, "visibility": visibility, "currency": currency,
+            "payout": payout, "revenue": revenue, "events": events, "caps": caps, "tiers": tiers,
+            "fraud": fraud, "coupon_precedence": coupon_precedence,
+            "attribution_window_days": attribution_window_days, "fallback_url": fallback_url,
+            "conversion_security": conversion_security or ConversionSecurity(),
+        })
+        return cls(status=status, postback_token=postback_token, **terms)
 
     @event("Created", topic=OFFER_CREATED)
     def __init__(
@@ -88,23 +150,36 @@ class Offer(Aggregate):
         fallback_url: str | None,
         conversion_security: ConversionSecurity | None = None,
         postback_token: str | None = None,
+        events: tuple[OfferEvent, ...] = (),
+        caps: tuple[Cap, ...] = (),
+        tiers: tuple[Tier, ...] = (),
+        fraud: FraudSettings | None = None,
+        coupon_precedence: CouponPrecedence = CouponPrecedence.CLICK_FIRST,
     ) -> None:
-        self.name = name
-        self.destination_url = destination_url
         self.status = OfferStatus(status)
-        self.visibility = Visibility(visibility)
-        self.currency = currency
-        self.payout = payout
-        self.revenue = revenue
-        self.attribution_window_days = attribution_window_days
-        self.fallback_url = fallback_url
-        # Offers recorded before conversion security existed have neither: no check.
-        self.conversion_security = conversion_security
         self.postback_token = postback_token
+        self._set_terms(name=name, destination_url=destination_url, visibility=visibility, currency=currency,
+                        payout=payout, revenue=revenue, events=events, caps=caps, tiers=tiers, fraud=fraud,
+                        coupon_precedence=coupon_precedence, attribution_window_days=attribution_window_days,
+                        fallback_url=fallback_url, conversion_security=conversion_security)
 
     @property
     def offer_id(self) -> str:
         return self.id.hex
+
+    @property
+    def terms(self) -> dict[str, Any]:
+        """The editable state, field by field."""
+        return {name: getattr(self, name) for name in EDITABLE}
+
+    @property
+    def priced_events(self) -> tuple[OfferEvent, ...]:
+        """The events a conversion may report: those listed, else the default one."""
+        return self.events or (OfferEvent(DEFAULT_EVENT, self.payout, self.revenue),)
+
+    @property
+    def event_names(self) -> tuple[str, ...]:
+        return tuple(event.name for event in self.priced_events)
 
     def change_status(self, status: OfferStatus) -> bool:
         """Move to ``status``; False (and no event) if the offer is already there."""
@@ -117,3 +192,55 @@ class Offer(Aggregate):
     @event("StatusChanged", topic=OFFER_STATUS_CHANGED)
     def _status_changed(self, status: OfferStatus) -> None:
         self.status = OfferStatus(status)
+
+    def edit(self, changes: Mapping[str, Any]) -> tuple[str, ...]:
+        """Apply an edit (fields not named keep their value); the names of the fields that
+        really changed, none (and no event) if nothing changes. A deleted offer is not
+        edited, and the currency stays: relationships' custom amounts are in it."""
+        if self.status is OfferStatus.DELETED:
+            raise Conflict("offer_deleted", "a deleted offer cannot be edited")
+        checked = checked_terms(changes)
+        if checked.get("currency", self.currency) != self.currency:
+            raise RuleViolation("currency", f"an offer's currency cannot change (it is {self.currency}): "
+                                "its partners' custom amounts are in it; create a new offer",
+                                "currency_locked")
+        changed = tuple(name for name in EDITABLE if name in checked and checked[name] != getattr(self, name))
+        if changed:
+            self._updated(**{**self.terms, **checked}, status=self.status, postback_token=self.postback_token,
+                          changed=changed)
+        return changed
+
+    @event("Updated", topic=OFFER_UPDATED)
+    def _updated(self, name: str, destination_url: str, visibility: Visibility, currency: str,
+                 payout: Terms, revenue: Terms | None, events: tuple[OfferEvent, ...], caps: tuple[Cap, ...],
+                 tiers: tuple[Tier, ...], fraud: FraudSettings | None, coupon_precedence: CouponPrecedence,
+                 attribution_window_days: int, fallback_url: str | None,
+                 conversion_security: ConversionSecurity | None, status: OfferStatus,
+                 postback_token: str | None, changed: tuple[str, ...]) -> None:
+        """The whole new state (with the status and token it had then) is stored, so the
+        event alone says the offer's state, as published."""
+        self._set_terms(name=name, destination_url=destination_url, visibility=visibility, currency=currency,
+                        payout=payout, revenue=revenue, events=events, caps=caps, tiers=tiers, fraud=fraud,
+                        coupon_precedence=coupon_precedence, attribution_window_days=attribution_window_days,
+                        fallback_url=fallback_url, conversion_security=conversion_security)
+
+    def _set_terms(self, *, name: str, destination_url: str, visibility: Visibility, currency: str,
+                   payout: Terms, revenue: Terms | None, events: Iterable[OfferEvent], caps: Iterable[Cap],
+                   tiers: Iterable[Tier], fraud: FraudSettings | None, coupon_precedence: CouponPrecedence,
+                   attribution_window_days: int, fallback_url: str | None,
+                   conversion_security: ConversionSecurity | None) -> None:
+        self.name = name
+        self.destination_url = destination_url
+        self.visibility = Visibility(visibility)
+        self.currency = currency
+        self.payout = payout
+        self.revenue = revenue
+        self.events = tuple(events)
+        self.caps = tuple(caps)
+        self.tiers = tuple(tiers)
+        self.fraud = fraud
+        self.coupon_precedence = CouponPrecedence(coupon_precedence)
+        self.attribution_window_days = attribution_window_days
+        self.fallback_url = fallback_url
+        # Offers recorded before conversion security existed have none: no check.
+        self.conversion_security = conversion_security

@@ -3,24 +3,35 @@ to the advertiser's own newsletter."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
+from datetime import datetime
+from typing import Any
 
 from eventsourcing.domain import Aggregate, event
 
 from afflux_partners.domain.rules import (
+    Conflict,
     RuleViolation,
     StatusChangeRefused,
     check_billing,
+    check_contacts,
     check_email,
+    check_manager,
     check_name,
+    check_partner_postback,
     check_partner_type,
     check_tags,
 )
-from afflux_partners.domain.values import Billing, PartnerStatus
+from afflux_partners.domain.values import ApiKey, Billing, Contact, PartnerPostback, PartnerStatus
 
 INITIAL_STATUSES = frozenset({PartnerStatus.ACTIVE, PartnerStatus.INACTIVE, PartnerStatus.PENDING})
 """A partner starts active, inactive or pending review; suspension (for fraud) and
 rejection (of an application) are decisions taken about an existing partner."""
+
+EDITABLE = ("name", "email", "type", "tags", "billing", "manager", "contacts", "postback")
+"""What an edit may change; the status has its own lifecycle (``change_status``)."""
+
+MAX_ACTIVE_API_KEYS = 10
 
 
 def check_partner_status_change(current: PartnerStatus, requested: PartnerStatus) -> None:
@@ -32,10 +43,34 @@ def check_partner_status_change(current: PartnerStatus, requested: PartnerStatus
         )
 
 
+def checked_profile(fields: Mapping[str, Any]) -> dict[str, Any]:
+    """The editable fields given, each validated and in canonical form."""
+    checks: dict[str, Callable[[Any], Any]] = {
+        "name": check_name,
+        "email": check_email,
+        "type": check_partner_type,
+        "tags": check_tags,
+        "billing": lambda billing: check_billing(billing) if billing is not None else None,
+        "manager": check_manager,
+        "contacts": check_contacts,
+        "postback": lambda postback: check_partner_postback(postback) if postback is not None else None,
+    }
+    unknown = set(fields) - set(checks)
+    if unknown:
+        raise RuleViolation(sorted(unknown)[0], "cannot be edited", "not_editable")
+    for name in ("name", "email", "tags", "contacts"):
+        if name in fields and fields[name] is None:
+            raise RuleViolation(name, "must not be null", "invalid_value")
+    return {name: checks[name](value) for name, value in fields.items()}
+
+
 # Stored event topics: the names events are stored under, fixed forever so that
 # moving or renaming a class never makes history unreadable.
 PARTNER_CREATED = "afflux_partners:Partner.Created"
 PARTNER_STATUS_CHANGED = "afflux_partners:Partner.StatusChanged"
+PARTNER_UPDATED = "afflux_partners:Partner.Updated"
+PARTNER_API_KEY_ISSUED = "afflux_partners:Partner.ApiKeyIssued"
+PARTNER_API_KEY_REVOKED = "afflux_partners:Partner.ApiKeyRevoked"
 
 
 class Partner(Aggregate):
@@ -52,20 +87,19 @@ class Partner(Aggregate):
         status: PartnerStatus = PartnerStatus.ACTIVE,
         tags: Iterable[str] = (),
         billing: Billing | None = None,
+        manager: str | None = None,
+        contacts: Iterable[Contact] = (),
+        postback: PartnerPostback | None = None,
     ) -> Partner:
         """A new partner, if what it is given passes the rules."""
         if status not in INITIAL_STATUSES:
             raise RuleViolation(
                 "status", f"a new partner is active, inactive or pending, not {status}", "invalid_status"
             )
-        return cls(
-            name=check_name(name),
-            email=check_email(email),
-            type=check_partner_type(type),
-            status=status,
-            tags=check_tags(tags),
-            billing=check_billing(billing) if billing is not None else None,
-        )
+        profile = checked_profile({"name": name, "email": email, "type": type, "tags": tags,
+                                   "billing": billing, "manager": manager, "contacts": contacts,
+                                   "postback": postback})
+        return cls(status=status, **profile)
 
     @event("Created", topic=PARTNER_CREATED)
     def __init__(
@@ -76,17 +110,22 @@ class Partner(Aggregate):
         status: PartnerStatus,
         tags: tuple[str, ...],
         billing: Billing | None,
+        manager: str | None = None,
+        contacts: tuple[Contact, ...] = (),
+        postback: PartnerPostback | None = None,
     ) -> None:
-        self.name = name
-        self.email = email
-        self.type = type
         self.status = PartnerStatus(status)
-        self.tags = tuple(tags)
-        self.billing = billing
+        self.api_keys: dict[str, ApiKey] = {}
+        self._set_profile(name, email, type, tags, billing, manager, contacts, postback)
 
     @property
     def partner_id(self) -> str:
         return self.id.hex
+
+    @property
+    def profile(self) -> dict[str, Any]:
+        """The editable state, field by field."""
+        return {name: getattr(self, name) for name in EDITABLE}
 
     def change_status(self, status: PartnerStatus) -> bool:
         """Move to ``status``; False (and no event) if the partner is already there."""
@@ -99,3 +138,71 @@ class Partner(Aggregate):
     @event("StatusChanged", topic=PARTNER_STATUS_CHANGED)
     def _status_changed(self, status: PartnerStatus) -> None:
         self.status = PartnerStatus(status)
+
+    def edit(self, changes: Mapping[str, Any]) -> tuple[str, ...]:
+        """Apply an edit (fields not named keep their value); the names of the fields that
+        really changed, none (and no event) if the edit changes nothing."""
+        checked = checked_profile(changes)
+        changed = tuple(name for name in EDITABLE if name in checked and checked[name] != getattr(self, name))
+        if changed:
+            self._updated(**{**self.profile, **checked}, status=self.status, changed=changed)
+        return changed
+
+    @event("Updated", topic=PARTNER_UPDATED)
+    def _updated(
+        self,
+        name: str,
+        email: str,
+        type: str | None,
+        tags: tuple[str, ...],
+        billing: Billing | None,
+        manager: str | None,
+        contacts: tuple[Contact, ...],
+        postback: PartnerPostback | None,
+        status: PartnerStatus,
+        changed: tuple[str, ...],
+    ) -> None:
+        """The whole new state (with the status it had then) is stored, so the event alone
+        says the partner's state."""
+        self._set_profile(name, email, type, tags, billing, manager, contacts, postback)
+
+    def _set_profile(self, name: str, email: str, type: str | None, tags: Iterable[str],
+                     billing: Billing | None, manager: str | None, contacts: Iterable[Contact],
+                     postback: PartnerPostback | None) -> None:
+        self.name = name
+        self.email = email
+        self.type = type
+        self.tags = tuple(tags)
+        self.billing = billing
+        self.manager = manager
+        self.contacts = tuple(contacts)
+        self.postback = postback
+
+    # API keys
+
+    def issue_api_key(self, key_id: str, key_sha256: str, prefix: str, issued_at: datetime) -> ApiKey:
+        """Remember a new key by its hash (the application draws the key: no I/O here)."""
+        if self.status is PartnerStatus.REJECTED:
+            raise Conflict("partner_rejected", "a rejected partner gets no API key")
+        if sum(key.active for key in self.api_keys.values()) >= MAX_ACTIVE_API_KEYS:
+            raise Conflict("too_many_api_keys", f"a partner has at most {MAX_ACTIVE_API_KEYS} active "
+                                "API keys: revoke one first")
+        self._api_key_issued(key_id=key_id, key_sha256=key_sha256, prefix=prefix, issued_at=issued_at)
+        return self.api_keys[key_id]
+
+    @event("ApiKeyIssued", topic=PARTNER_API_KEY_ISSUED)
+    def _api_key_issued(self, key_id: str, key_sha256: str, prefix: str, issued_at: datetime) -> None:
+        self.api_keys[key_id] = ApiKey(key_id, key_sha256, prefix, issued_at)
+
+    def revoke_api_key(self, key_id: str, revoked_at: datetime) -> ApiKey | None:
+        """Revoke the key; None if the partner has no such key. Revoking a revoked key
+        changes nothing (no event)."""
+        key = self.api_keys.get(key_id)
+        if key is not None and key.active:
+            self._api_key_revoked(key_id=key_id, revoked_at=revoked_at)
+        return self.api_keys.get(key_id)
+
+    @event("ApiKeyRevoked", topic=PARTNER_API_KEY_REVOKED)
+    def _api_key_revoked(self, key_id: str, revoked_at: datetime) -> None:
+        key = self.api_keys[key_id]
+        self.api_keys[key_id] = ApiKey(key.key_id, key.key_sha256, key.prefix, key.issued_at, revoked_at)

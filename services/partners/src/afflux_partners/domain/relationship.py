@@ -1,5 +1,6 @@
-"""What one partner has agreed with one offer: approval, custom payout and revenue,
-coupon codes and the partner's own postback.
+"""What one partner has agreed with one offer: approval, custom payout and revenue
+(for the base event and per event), custom caps, coupon codes and the partner's own
+postback for this offer.
 
 There is at most one relationship per (offer, partner): its id is derived from the
 pair, so setting it is an upsert and two writers of the same pair collide on the
@@ -10,13 +11,20 @@ state, so a reader of any single event knows the relationship as it now stands.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import replace
 from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
 
-from afflux_partners.domain.rules import check_coupon_codes, check_http_url, check_terms
-from afflux_partners.domain.values import Terms
+from afflux_partners.domain.rules import (
+    check_caps,
+    check_coupon_codes,
+    check_http_url,
+    check_relationship_events,
+    check_terms,
+)
+from afflux_partners.domain.values import Cap, PostbackMethod, RelationshipEvent, Terms
 
 NAMESPACE = uuid5(NAMESPACE_URL, "urn:afflux:partners:relationship")
 """Fixed forever: changing it would orphan every stored relationship."""
@@ -26,15 +34,29 @@ def relationship_id(offer_id: str, partner_id: str) -> UUID:
     return uuid5(NAMESPACE, f"{offer_id}:{partner_id}")
 
 
-def _checked(
-    payout: Terms | None, revenue: Terms | None, coupon_codes: Iterable[str], postback_url: str | None
+def checked_custom(
+    payout: Terms | None = None,
+    revenue: Terms | None = None,
+    coupon_codes: Iterable[str] = (),
+    postback_url: str | None = None,
+    events: Iterable[RelationshipEvent] = (),
+    caps: Iterable[Cap] = (),
+    postback_method: PostbackMethod = PostbackMethod.GET,
+    postback_status_changes: bool = False,
+    offer_events: Iterable[str] = ("conversion",),
 ) -> dict[str, Any]:
-    """The customisable part of a relationship, validated like the offer's own terms."""
+    """The customisable part of a relationship, validated like the offer's own terms.
+    Custom events must be events of the offer (``offer_events``); a relationship's caps
+    are the partner's own, so they are per partner whatever the request said."""
     return {
         "payout": check_terms(payout, "payout") if payout is not None else None,
         "revenue": check_terms(revenue, "revenue") if revenue is not None else None,
         "coupon_codes": check_coupon_codes(coupon_codes),
         "postback_url": check_http_url(postback_url, "postback_url") if postback_url is not None else None,
+        "events": check_relationship_events(events, offer_events),
+        "caps": check_caps(tuple(replace(cap, per_partner=True) for cap in caps)),
+        "postback_method": PostbackMethod(postback_method),
+        "postback_status_changes": bool(postback_status_changes),
     }
 
 
@@ -46,7 +68,9 @@ RELATIONSHIP_UPDATED = "afflux_partners:Relationship.Updated"
 
 class Relationship(Aggregate):
     """A partner's standing on an offer. ``payout``/``revenue`` override the offer's
-    terms for this partner when set (the most specific setting wins)."""
+    base event for this partner, ``events`` override named events (the most specific
+    setting wins). ``application``: the partner asked to run the offer and the
+    advertiser has not decided yet."""
 
     TOPIC = "afflux_partners:Relationship"
 
@@ -55,18 +79,16 @@ class Relationship(Aggregate):
         return relationship_id(offer_id, partner_id)
 
     @classmethod
-    def create(
-        cls,
-        offer_id: str,
-        partner_id: str,
-        approved: bool,
-        payout: Terms | None = None,
-        revenue: Terms | None = None,
-        coupon_codes: Iterable[str] = (),
-        postback_url: str | None = None,
-    ) -> Relationship:
+    def create(cls, offer_id: str, partner_id: str, approved: bool, application: bool = False,
+               **custom: Any) -> Relationship:
+        """``custom``: the keyword arguments of ``checked_custom``."""
         return cls(offer_id=offer_id, partner_id=partner_id, approved=approved,
-                   **_checked(payout, revenue, coupon_codes, postback_url))
+                   application=application and not approved, **checked_custom(**custom))
+
+    @classmethod
+    def apply_for(cls, offer_id: str, partner_id: str, approved: bool) -> Relationship:
+        """A partner's application: approved at once on a public offer, else pending."""
+        return cls.create(offer_id, partner_id, approved, application=not approved)
 
     @event("Created", topic=RELATIONSHIP_CREATED)
     def __init__(
@@ -78,21 +100,24 @@ class Relationship(Aggregate):
         revenue: Terms | None,
         coupon_codes: tuple[str, ...],
         postback_url: str | None,
+        events: tuple[RelationshipEvent, ...] = (),
+        caps: tuple[Cap, ...] = (),
+        postback_method: PostbackMethod = PostbackMethod.GET,
+        postback_status_changes: bool = False,
+        application: bool = False,
     ) -> None:
         self.offer_id = offer_id
         self.partner_id = partner_id
-        self._set(approved, payout, revenue, coupon_codes, postback_url)
+        self._set(approved, payout, revenue, coupon_codes, postback_url, events, caps, postback_method,
+                  postback_status_changes, application)
 
-    def update(
-        self,
-        approved: bool,
-        payout: Terms | None = None,
-        revenue: Terms | None = None,
-        coupon_codes: Iterable[str] = (),
-        postback_url: str | None = None,
-    ) -> bool:
-        """Replace the whole state (PUT semantics); False (and no event) if nothing changes."""
-        state = {"approved": approved, **_checked(payout, revenue, coupon_codes, postback_url)}
+    def update(self, approved: bool, **custom: Any) -> bool:
+        """The advertiser's decision: replace the whole state (PUT semantics), which ends a
+        pending application; False (and no event) if nothing changes."""
+        state = {"approved": approved, **checked_custom(**custom), "application": False}
+        return self._replace(state)
+
+    def _replace(self, state: dict[str, Any]) -> bool:
         if state == self.state:
             return False
         self._updated(offer_id=self.offer_id, partner_id=self.partner_id, **state)
@@ -106,7 +131,17 @@ class Relationship(Aggregate):
             "revenue": self.revenue,
             "coupon_codes": self.coupon_codes,
             "postback_url": self.postback_url,
+            "events": self.events,
+            "caps": self.caps,
+            "postback_method": self.postback_method,
+            "postback_status_changes": self.postback_status_changes,
+            "application": self.application,
         }
+
+    @property
+    def declined(self) -> bool:
+        """The advertiser decided against the partner (not approved, no pending application)."""
+        return not self.approved and not self.application
 
     @event("Updated", topic=RELATIONSHIP_UPDATED)
     def _updated(
@@ -118,8 +153,14 @@ class Relationship(Aggregate):
         revenue: Terms | None,
         coupon_codes: tuple[str, ...],
         postback_url: str | None,
+        events: tuple[RelationshipEvent, ...] = (),
+        caps: tuple[Cap, ...] = (),
+        postback_method: PostbackMethod = PostbackMethod.GET,
+        postback_status_changes: bool = False,
+        application: bool = False,
     ) -> None:
-        self._set(approved, payout, revenue, coupon_codes, postback_url)
+        self._set(approved, payout, revenue, coupon_codes, postback_url, events, caps, postback_method,
+                  postback_status_changes, application)
 
     def _set(
         self,
@@ -128,9 +169,19 @@ class Relationship(Aggregate):
         revenue: Terms | None,
         coupon_codes: Iterable[str],
         postback_url: str | None,
+        events: Iterable[RelationshipEvent],
+        caps: Iterable[Cap],
+        postback_method: PostbackMethod,
+        postback_status_changes: bool,
+        application: bool,
     ) -> None:
         self.approved = approved
         self.payout = payout
         self.revenue = revenue
         self.coupon_codes = tuple(coupon_codes)
         self.postback_url = postback_url
+        self.events = tuple(events)
+        self.caps = tuple(caps)
+        self.postback_method = PostbackMethod(postback_method)
+        self.postback_status_changes = postback_status_changes
+        self.application = application

@@ -15,7 +15,19 @@ from collections.abc import Iterable
 from decimal import Decimal
 from urllib.parse import urlsplit
 
-from afflux_partners.domain.values import Billing, ConversionSecurity, Terms
+from afflux_partners.domain.values import (
+    CONVERSION_TYPES,
+    Billing,
+    Cap,
+    Contact,
+    ConversionSecurity,
+    FraudSettings,
+    OfferEvent,
+    PartnerPostback,
+    RelationshipEvent,
+    Terms,
+    Tier,
+)
 
 MAX_INTEGER_DIGITS = 12
 MAX_DECIMAL_PLACES = 8
@@ -24,10 +36,18 @@ MAX_NAME_LENGTH = 200
 MAX_LABEL_LENGTH = 64
 ATTRIBUTION_WINDOW_DAYS = range(1, 366)
 MAX_ALLOWED_IPS = 100
+MAX_LIST = 20
+"""Events, caps, tiers or contacts of one offer, relationship or partner."""
+MAX_BLOCKED = 1000
+MAX_SUB_LENGTH = 255
+MAX_SECONDS_TO_CONVERT = 30 * 86400
+MAX_CONVERSIONS_PER_IP = 1_000_000
+MAX_TIER_THRESHOLD = 1_000_000_000
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s.]+(\.[^@\s.]+)+$")
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
 _COUPON_CODE = re.compile(r"^[A-Za-z0-9_-]+$")
+_EVENT_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 _SPACE_OR_CONTROL = re.compile(r"[\s\x00-\x1f\x7f]")
 
 
@@ -49,6 +69,17 @@ class StatusChangeRefused(Exception):
         super().__init__(f"{what} is {current}: cannot become {requested} ({reason})")
         self.current = current
         self.requested = requested
+
+
+class Conflict(Exception):
+    """A well-formed command the aggregate's current state refuses (409): editing a
+    deleted offer, a key for a rejected partner, an application already declined."""
+
+    def __init__(self, code: str, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.field = field
 
 
 def check_name(value: str, field: str = "name") -> str:
@@ -156,7 +187,193 @@ def check_billing(billing: Billing, field: str = "billing") -> Billing:
         currency=check_currency(billing.currency, f"{field}.currency"),
         frequency=billing.frequency,
         minimum_payout=check_amount(billing.minimum_payout, f"{field}.minimum_payout"),
+        method=check_label(billing.method, f"{field}.method"),
     )
+
+
+def check_label(value: str | None, field: str, code: str = "invalid_value") -> str | None:
+    """A short free label (a payment method, a contact's role); blank is none."""
+    label = (value or "").strip()
+    if len(label) > MAX_LABEL_LENGTH:
+        raise RuleViolation(field, f"must be at most {MAX_LABEL_LENGTH} characters", code)
+    if _has_control(label):
+        raise RuleViolation(field, "must not contain control characters", code)
+    return label or None
+
+
+def _has_control(text: str) -> bool:
+    return any(ord(ch) < 32 or ord(ch) == 127 for ch in text)
+
+
+def check_manager(value: str | None, field: str = "manager") -> str | None:
+    """The account manager looking after the partner (a name or an email); blank is none."""
+    manager = (value or "").strip()
+    if len(manager) > MAX_NAME_LENGTH:
+        raise RuleViolation(field, f"must be at most {MAX_NAME_LENGTH} characters", "invalid_manager")
+    if _has_control(manager):
+        raise RuleViolation(field, "must not contain control characters", "invalid_manager")
+    return manager or None
+
+
+def check_contacts(contacts: Iterable[Contact], field: str = "contacts") -> tuple[Contact, ...]:
+    checked = tuple(
+        Contact(name=check_name(contact.name, f"{field}.{i}.name"),
+                email=check_email(contact.email, f"{field}.{i}.email"),
+                role=check_label(contact.role, f"{field}.{i}.role"))
+        for i, contact in enumerate(contacts)
+    )
+    if len(checked) > MAX_LIST:
+        raise RuleViolation(field, f"at most {MAX_LIST} contacts", "too_many")
+    return checked
+
+
+def check_partner_postback(postback: PartnerPostback, field: str = "postback") -> PartnerPostback:
+    return PartnerPostback(url=check_http_url(postback.url, f"{field}.url"), method=postback.method,
+                           status_changes=postback.status_changes)
+
+
+def check_event_name(name: str, field: str) -> str:
+    """What an advertiser's postback sends as ``event=``: letters, digits, ``_ . -``."""
+    if not _EVENT_NAME.match(name):
+        raise RuleViolation(field, f"{name[:80]!r} is not an event name (1 to 64 letters, digits, _ . or -)",
+                            "invalid_event")
+    return name
+
+
+def check_conversion_terms(terms: Terms, field: str) -> Terms:
+    """Terms that price a conversion: CPA, CPS or CPA+CPS (clicks and impressions are
+    priced by the offer's own CPC or CPM payout)."""
+    if terms.type not in CONVERSION_TYPES:
+        raise RuleViolation(f"{field}.type", f"a conversion is priced cpa, cps or cpa_cps, not {terms.type}",
+                            "invalid_terms")
+    return check_terms(terms, field)
+
+
+def _at_most(items: tuple[object, ...], field: str, what: str, limit: int = MAX_LIST) -> None:
+    if len(items) > limit:
+        raise RuleViolation(field, f"at most {limit} {what}", "too_many")
+
+
+def check_offer_events(events: Iterable[OfferEvent], field: str = "events") -> tuple[OfferEvent, ...]:
+    """An offer's events: unique names, each priced per conversion. None given: the offer
+    has its one default ``conversion`` event, priced with its payout and revenue."""
+    given = tuple(events)
+    _at_most(given, field, "events")
+    seen: set[str] = set()
+    checked = []
+    for i, event in enumerate(given):
+        at = f"{field}.{i}"
+        name = check_event_name(event.name, f"{at}.name")
+        if name in seen:
+            raise RuleViolation(f"{at}.name", f"event {name!r} is listed twice", "duplicate_event")
+        seen.add(name)
+        checked.append(OfferEvent(
+            name=name, payout=check_conversion_terms(event.payout, f"{at}.payout"),
+            revenue=check_conversion_terms(event.revenue, f"{at}.revenue") if event.revenue else None,
+            allow_duplicates=event.allow_duplicates, requires_approval=event.requires_approval,
+            fires_partner_postback=event.fires_partner_postback,
+        ))
+    return tuple(checked)
+
+
+def check_caps(caps: Iterable[Cap], field: str = "caps") -> tuple[Cap, ...]:
+    """Limits above zero (whole for clicks and conversions), one per metric, period,
+    scope and hardness: two hard daily conversion caps would leave "which one?" open."""
+    given = tuple(caps)
+    _at_most(given, field, "caps")
+    seen: set[tuple[object, ...]] = set()
+    for i, cap in enumerate(given):
+        at = f"{field}.{i}"
+        limit = check_amount(cap.limit, f"{at}.limit")
+        if limit <= 0:
+            raise RuleViolation(f"{at}.limit", "must be above 0", "invalid_cap")
+        if cap.metric.counts and limit != limit.to_integral_value():
+            raise RuleViolation(f"{at}.limit", f"a {cap.metric} cap counts: a whole number", "invalid_cap")
+        key = (cap.metric, cap.period, cap.per_partner, cap.hard)
+        if key in seen:
+            raise RuleViolation(at, f"a {'hard' if cap.hard else 'soft'} {cap.metric} cap per {cap.period} "
+                                "is listed twice for the same scope", "duplicate_cap")
+        seen.add(key)
+    return given
+
+
+def check_tiers(tiers: Iterable[Tier], field: str = "tiers") -> tuple[Tier, ...]:
+    """Thresholds from 1 up, each once; kept in ascending order of threshold."""
+    given = tuple(tiers)
+    _at_most(given, field, "tiers")
+    seen: set[int] = set()
+    checked = []
+    for i, tier in enumerate(given):
+        at = f"{field}.{i}"
+        if not 1 <= tier.min_conversions <= MAX_TIER_THRESHOLD:
+            raise RuleViolation(f"{at}.min_conversions", f"must be 1 to {MAX_TIER_THRESHOLD}", "invalid_tier")
+        if tier.min_conversions in seen:
+            raise RuleViolation(f"{at}.min_conversions", f"two tiers start at {tier.min_conversions}",
+                                "duplicate_tier")
+        seen.add(tier.min_conversions)
+        checked.append(Tier(tier.min_conversions, check_conversion_terms(tier.payout, f"{at}.payout")))
+    return tuple(sorted(checked, key=lambda tier: tier.min_conversions))
+
+
+def check_networks(entries: Iterable[str], field: str, limit: int) -> tuple[str, ...]:
+    """IP addresses or CIDR networks, canonical, each once, at most ``limit``."""
+    given = tuple(entries)
+    if len(given) > limit:
+        raise RuleViolation(field, f"at most {limit} entries", "invalid_ip")
+    networks: dict[str, None] = {}
+    for entry in given:
+        try:
+            networks.setdefault(str(ipaddress.ip_network(entry.strip(), strict=False)))
+        except ValueError:
+            raise RuleViolation(field, f"{entry[:60]!r} is not an IP address or CIDR network",
+                                "invalid_ip") from None
+    return tuple(networks)
+
+
+def check_fraud(fraud: FraudSettings, field: str = "fraud") -> FraudSettings:
+    seconds, per_ip = fraud.min_seconds_to_convert, fraud.max_conversions_per_ip_per_day
+    if seconds is not None and not 1 <= seconds <= MAX_SECONDS_TO_CONVERT:
+        raise RuleViolation(f"{field}.min_seconds_to_convert",
+                            f"must be 1 to {MAX_SECONDS_TO_CONVERT} seconds", "invalid_fraud")
+    if per_ip is not None and not 1 <= per_ip <= MAX_CONVERSIONS_PER_IP:
+        raise RuleViolation(f"{field}.max_conversions_per_ip_per_day",
+                            f"must be 1 to {MAX_CONVERSIONS_PER_IP}", "invalid_fraud")
+    if len(fraud.blocked_sub1) > MAX_BLOCKED:
+        raise RuleViolation(f"{field}.blocked_sub1", f"at most {MAX_BLOCKED} entries", "invalid_fraud")
+    subs: dict[str, None] = {}
+    for sub in fraud.blocked_sub1:
+        if not 0 < len(sub) <= MAX_SUB_LENGTH or _has_control(sub):
+            raise RuleViolation(f"{field}.blocked_sub1", f"{sub[:60]!r}: 1 to {MAX_SUB_LENGTH} characters, "
+                                "no control characters", "invalid_fraud")
+        subs.setdefault(sub)
+    networks = check_networks(fraud.blocked_ips, f"{field}.blocked_ips", MAX_BLOCKED)
+    return FraudSettings(seconds, per_ip, networks, tuple(subs), fraud.action)
+
+
+def check_relationship_events(events: Iterable[RelationshipEvent], offer_events: Iterable[str],
+                              field: str = "events") -> tuple[RelationshipEvent, ...]:
+    """A partner's custom terms name events the offer has, each once, with a payout, a
+    revenue or both."""
+    given, known = tuple(events), tuple(offer_events)
+    _at_most(given, field, "events")
+    seen: set[str] = set()
+    checked = []
+    for i, event in enumerate(given):
+        at = f"{field}.{i}"
+        if event.name not in known:
+            raise RuleViolation(f"{at}.name", f"the offer has no event {event.name[:80]!r} "
+                                f"(its events: {', '.join(known)})", "unknown_event")
+        if event.name in seen:
+            raise RuleViolation(f"{at}.name", f"event {event.name!r} is listed twice", "duplicate_event")
+        seen.add(event.name)
+        if event.payout is None and event.revenue is None:
+            raise RuleViolation(at, "gives neither a payout nor a revenue", "invalid_terms")
+        checked.append(RelationshipEvent(
+            event.name,
+            check_conversion_terms(event.payout, f"{at}.payout") if event.payout else None,
+            check_conversion_terms(event.revenue, f"{at}.revenue") if event.revenue else None,
+        ))
+    return tuple(checked)
 
 
 def check_tags(tags: Iterable[str], field: str = "tags") -> tuple[str, ...]:
@@ -190,13 +407,5 @@ def check_conversion_security(security: ConversionSecurity,
                               field: str = "conversion_security") -> ConversionSecurity:
     """Allowed IPs are IP addresses or CIDR networks, kept in canonical form, at most
     ``MAX_ALLOWED_IPS`` of them."""
-    if len(security.allowed_ips) > MAX_ALLOWED_IPS:
-        raise RuleViolation(f"{field}.allowed_ips", f"at most {MAX_ALLOWED_IPS} entries", "invalid_ip")
-    networks: dict[str, None] = {}
-    for entry in security.allowed_ips:
-        try:
-            networks.setdefault(str(ipaddress.ip_network(entry.strip(), strict=False)))
-        except ValueError:
-            raise RuleViolation(f"{field}.allowed_ips", f"{entry[:60]!r} is not an IP address or "
-                                "CIDR network", "invalid_ip") from None
-    return ConversionSecurity(security.token_required, tuple(networks), security.pixel_allowed)
+    networks = check_networks(security.allowed_ips, f"{field}.allowed_ips", MAX_ALLOWED_IPS)
+    return ConversionSecurity(security.token_required, networks, security.pixel_allowed)

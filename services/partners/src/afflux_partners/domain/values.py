@@ -1,4 +1,5 @@
-"""The partners context's vocabulary: statuses, visibility, commission terms, billing.
+"""The partners context's vocabulary: statuses, visibility, commission terms, billing,
+contacts, postbacks, offer events, caps, tiers and fraud settings.
 
 These are the domain's own types (plain Python), not the published contract's:
 ``application/published.py`` translates them, so the two can evolve apart.
@@ -7,6 +8,7 @@ These are the domain's own types (plain Python), not the published contract's:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
 
@@ -50,6 +52,10 @@ class PayoutType(StrEnum):
         return self in (PayoutType.CPS, PayoutType.CPA_CPS)
 
 
+CONVERSION_TYPES = frozenset({PayoutType.CPA, PayoutType.CPS, PayoutType.CPA_CPS})
+"""Payout types that price a conversion (CPC and CPM price clicks and impressions)."""
+
+
 class BillingFrequency(StrEnum):
     WEEKLY = "weekly"
     BIWEEKLY = "biweekly"
@@ -78,6 +84,7 @@ class Billing:
     currency: str
     frequency: BillingFrequency = BillingFrequency.MONTHLY
     minimum_payout: Decimal = Decimal(0)
+    method: str | None = None
 
 
 @dataclass(frozen=True)
@@ -89,3 +96,121 @@ class ConversionSecurity:
     token_required: bool = True
     allowed_ips: tuple[str, ...] = ()
     pixel_allowed: bool = False
+
+
+class PostbackMethod(StrEnum):
+    GET = "get"
+    POST = "post"
+
+
+class CapMetric(StrEnum):
+    CLICKS = "clicks"
+    CONVERSIONS = "conversions"
+    PAYOUT = "payout"
+    REVENUE = "revenue"
+
+    @property
+    def counts(self) -> bool:
+        """Clicks and conversions are counted (whole limits); payout and revenue are money."""
+        return self in (CapMetric.CLICKS, CapMetric.CONVERSIONS)
+
+
+class CapPeriod(StrEnum):
+    DAY = "day"
+    WEEK = "week"
+    MONTH = "month"
+    LIFETIME = "lifetime"
+
+
+class FraudAction(StrEnum):
+    REJECT = "reject"
+    REVIEW = "review"
+
+
+class CouponPrecedence(StrEnum):
+    CLICK_FIRST = "click_first"
+    COUPON_FIRST = "coupon_first"
+
+
+@dataclass(frozen=True)
+class Contact:
+    """A person at the partner: who to write to about what (``role``: billing, tech...)."""
+
+    name: str
+    email: str
+    role: str | None = None
+
+
+@dataclass(frozen=True)
+class PartnerPostback:
+    """The partner's own server-to-server postback for all its offers (a relationship's
+    postback URL, when set, is used instead for that offer)."""
+
+    url: str
+    method: PostbackMethod = PostbackMethod.GET
+    status_changes: bool = False
+
+
+@dataclass(frozen=True)
+class OfferEvent:
+    """One conversion event of an offer (lead, sale, upsell...), priced on its own."""
+
+    name: str
+    payout: Terms
+    revenue: Terms | None = None
+    allow_duplicates: bool = False
+    requires_approval: bool = False
+    fires_partner_postback: bool = True
+
+
+@dataclass(frozen=True)
+class Cap:
+    """A limit per calendar period (UTC), offer-wide or per partner; hard caps refuse,
+    soft caps only report."""
+
+    metric: CapMetric
+    period: CapPeriod
+    limit: Decimal
+    per_partner: bool = False
+    hard: bool = True
+
+
+@dataclass(frozen=True)
+class Tier:
+    """A payout once the partner's approved conversions this month reach a threshold."""
+
+    min_conversions: int
+    payout: Terms
+
+
+@dataclass(frozen=True)
+class FraudSettings:
+    min_seconds_to_convert: int | None = None
+    max_conversions_per_ip_per_day: int | None = None
+    blocked_ips: tuple[str, ...] = ()
+    blocked_sub1: tuple[str, ...] = ()
+    action: FraudAction = FraudAction.REJECT
+
+
+@dataclass(frozen=True)
+class RelationshipEvent:
+    """A partner's custom payout and/or revenue for one event of the offer."""
+
+    name: str
+    payout: Terms | None = None
+    revenue: Terms | None = None
+
+
+@dataclass(frozen=True)
+class ApiKey:
+    """A partner API key as remembered: never the key, only its SHA-256 and its prefix."""
+
+    key_id: str
+    key_sha256: str
+    prefix: str
+    issued_at: datetime
+    revoked_at: datetime | None = None
+
+    @property
+    def active(self) -> bool:
+        return self.revoked_at is None

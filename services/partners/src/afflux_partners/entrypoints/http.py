@@ -1,7 +1,8 @@
 """The partners admin API: JSON in, the application's use cases, JSON out.
 
 Every route needs the admin bearer token. A domain rule violation answers 422
-naming the field to fix; a status change the lifecycle refuses answers 409.
+naming the field to fix; a status change or another command the current state
+refuses (editing a deleted offer, a declined application) answers 409.
 
 A write is answered once its events are on the log (the outbox relay published them):
 a service that then catches up with the log sees it. When the log cannot be reached in
@@ -14,20 +15,31 @@ blocking event-store calls belong.
 
 from __future__ import annotations
 
+import base64
+import binascii
 from typing import Any
 
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, FastAPI, Query, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 
+from afflux_partners.adapters.indexes import Filter
 from afflux_partners.application.partners import Partners
-from afflux_partners.domain.rules import RuleViolation, StatusChangeRefused
+from afflux_partners.domain.rules import Conflict, RuleViolation, StatusChangeRefused
+from afflux_partners.domain.values import OfferStatus, PartnerStatus
 from afflux_partners.entrypoints.schemas import (
+    ApiKeyIssuedOut,
+    ApiKeyOut,
+    ApiKeysOut,
     OfferIn,
     OfferOut,
+    OfferPatch,
+    OffersPage,
     OfferStatusIn,
     PartnerIn,
     PartnerOut,
+    PartnerPatch,
+    PartnersPage,
     PartnerStatusIn,
     RelationshipIn,
     RelationshipOut,
@@ -35,11 +47,13 @@ from afflux_partners.entrypoints.schemas import (
 )
 from afflux_partners.settings import PartnersSettings
 from afflux_plumbing.acknowledge import published
-from afflux_plumbing.http import ReadinessCheck, admin_auth, error_body, service_app
+from afflux_plumbing.http import ApiError, ReadinessCheck, admin_auth, error_body, service_app
 
 PENDING: dict[int | str, dict[str, Any]] = {
     202: {"description": "recorded, not yet on the log (it will be published); header X-Afflux-Log: pending"}
 }
+PAGE_SIZE = Query(50, ge=1, le=500, description="page size")
+AFTER = Query(None, max_length=100, description="the `next` cursor of the previous page")
 
 
 async def _rule_violation(_: Request, error: Exception) -> Response:
@@ -52,10 +66,16 @@ async def _status_change_refused(_: Request, error: Exception) -> Response:
     return JSONResponse(error_body("status_change_refused", str(error), "status"), status_code=409)
 
 
+async def _conflict(_: Request, error: Exception) -> Response:
+    assert isinstance(error, Conflict)
+    return JSONResponse(error_body(error.code, error.message, error.field), status_code=409)
+
+
 def partners_app(store: Partners, settings: PartnersSettings, readiness: ReadinessCheck) -> FastAPI:
     app = service_app("Afflux partners", readiness)
     app.add_exception_handler(RuleViolation, _rule_violation)
     app.add_exception_handler(StatusChangeRefused, _status_change_refused)
+    app.add_exception_handler(Conflict, _conflict)
     app.include_router(partner_routes(store, settings))
     app.include_router(offer_routes(store, settings))
     return app
@@ -69,6 +89,24 @@ def acknowledged(store: Partners, settings: PartnersSettings, body: BaseModel,
                         headers={"X-Afflux-Log": "published" if on_log else "pending"})
 
 
+def encode_cursor(kind: str, seq: int) -> str:
+    return base64.urlsafe_b64encode(f"{kind}:{seq}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(kind: str, cursor: str | None) -> int | None:
+    """The ``seq`` an opaque cursor of this list names; 422 for anything else."""
+    if cursor is None:
+        return None
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        prefix, _, seq = raw.partition(":")
+        if prefix != kind or not seq.isdigit():
+            raise ValueError(raw)
+        return int(seq)
+    except (binascii.Error, UnicodeDecodeError, ValueError) as error:
+        raise ApiError(422, "invalid_request", f"not a {kind} cursor: {cursor[:100]!r}", "after") from error
+
+
 def partner_routes(store: Partners, settings: PartnersSettings) -> APIRouter:
     router = APIRouter(prefix="/v1/partners", tags=["partners"],
                        dependencies=[admin_auth(settings.admin_token)])
@@ -78,19 +116,54 @@ def partner_routes(store: Partners, settings: PartnersSettings) -> APIRouter:
 
     @router.post("", status_code=201, response_model=PartnerOut, responses=PENDING)
     def create_partner(body: PartnerIn) -> Any:
-        partner = store.create_partner(
-            body.name, body.email, type=body.type, status=body.status, tags=body.tags,
-            billing=body.billing.to_domain() if body.billing is not None else None,
-        )
-        return ack(PartnerOut.of(partner), 201)
+        return ack(PartnerOut.of(store.create_partner(status=body.status, **body.profile())), 201)
+
+    @router.get("", response_model=PartnersPage)
+    def list_partners(
+        status: PartnerStatus | None = Query(None),  # noqa: B008
+        tag: str | None = Query(None, max_length=64, description="partners with this tag (label)"),
+        q: str | None = Query(None, min_length=1, max_length=200,
+                              description="part of the name or email, or the partner_id"),
+        limit: int = PAGE_SIZE,
+        after: str | None = AFTER,
+    ) -> Any:
+        """Partners in the order they were created; ``next`` is the cursor of the next page."""
+        page = store.list_partners(Filter(status.value if status else None, tag, q),
+                                   decode_cursor("partners", after), limit)
+        return PartnersPage(partners=[PartnerOut.of(p) for p in page.items],
+                            next=encode_cursor("partners", page.next_after) if page.next_after else None)
 
     @router.get("/{partner_id}")
     def get_partner(partner_id: str) -> PartnerOut:
         return PartnerOut.of(store.get_partner(partner_id))
 
+    @router.patch("/{partner_id}", response_model=PartnerOut, responses=PENDING)
+    def edit_partner(partner_id: str, body: PartnerPatch) -> Any:
+        """Change the fields given (``null`` clears an optional one); published as
+        PartnerUpdated with the whole new state and the fields that changed."""
+        partner, _ = store.edit_partner(partner_id, body.profile())
+        return ack(PartnerOut.of(partner))
+
     @router.post("/{partner_id}/status", response_model=PartnerOut, responses=PENDING)
     def change_partner_status(partner_id: str, body: PartnerStatusIn) -> Any:
         return ack(PartnerOut.of(store.change_partner_status(partner_id, body.status)))
+
+    @router.post("/{partner_id}/api-keys", status_code=201, response_model=ApiKeyIssuedOut, responses=PENDING)
+    def issue_api_key(partner_id: str) -> Any:
+        """A new API key for the partner's own access (the gateway's ``X-Api-Key``). The key
+        is in this answer only: Afflux keeps and publishes its SHA-256, never the key."""
+        key, drawn = store.issue_api_key(partner_id)
+        return ack(ApiKeyIssuedOut(api_key=drawn.api_key, **ApiKeyOut.of(key).model_dump()), 201)
+
+    @router.get("/{partner_id}/api-keys", response_model=ApiKeysOut)
+    def list_api_keys(partner_id: str) -> Any:
+        keys = store.get_partner(partner_id).api_keys.values()
+        return ApiKeysOut(api_keys=[ApiKeyOut.of(key) for key in keys])
+
+    @router.delete("/{partner_id}/api-keys/{key_id}", response_model=ApiKeyOut, responses=PENDING)
+    def revoke_api_key(partner_id: str, key_id: str) -> Any:
+        """Revoke the key (again: no change); the gateway refuses it once it reads this."""
+        return ack(ApiKeyOut.of(store.revoke_api_key(partner_id, key_id)))
 
     return router
 
@@ -104,19 +177,32 @@ def offer_routes(store: Partners, settings: PartnersSettings) -> APIRouter:
 
     @router.post("", status_code=201, response_model=OfferOut, responses=PENDING)
     def create_offer(body: OfferIn) -> Any:
-        offer = store.create_offer(
-            body.name, body.destination_url, body.currency, body.payout.to_domain(),
-            status=body.status, visibility=body.visibility,
-            revenue=body.revenue.to_domain() if body.revenue is not None else None,
-            attribution_window_days=body.attribution_window_days, fallback_url=body.fallback_url,
-            conversion_security=body.conversion_security.to_domain()
-            if body.conversion_security is not None else None,
-        )
-        return ack(OfferOut.of(offer), 201)
+        return ack(OfferOut.of(store.create_offer(status=body.status, **body.terms())), 201)
+
+    @router.get("", response_model=OffersPage)
+    def list_offers(
+        status: OfferStatus | None = Query(None),  # noqa: B008
+        q: str | None = Query(None, min_length=1, max_length=200,
+                              description="part of the name, or the offer_id"),
+        limit: int = PAGE_SIZE,
+        after: str | None = AFTER,
+    ) -> Any:
+        """Offers in the order they were created; ``next`` is the cursor of the next page."""
+        page = store.list_offers(Filter(status.value if status else None, None, q),
+                                 decode_cursor("offers", after), limit)
+        return OffersPage(offers=[OfferOut.of(o) for o in page.items],
+                          next=encode_cursor("offers", page.next_after) if page.next_after else None)
 
     @router.get("/{offer_id}")
     def get_offer(offer_id: str) -> OfferOut:
         return OfferOut.of(store.get_offer(offer_id))
+
+    @router.patch("/{offer_id}", response_model=OfferOut, responses=PENDING)
+    def edit_offer(offer_id: str, body: OfferPatch) -> Any:
+        """Change the fields given; published as OfferUpdated with the whole new state.
+        Conversions already decided keep the terms they were priced with."""
+        offer, _ = store.edit_offer(offer_id, body.terms())
+        return ack(OfferOut.of(offer))
 
     @router.post("/{offer_id}/status", response_model=OfferOut, responses=PENDING)
     def change_offer_status(offer_id: str, body: OfferStatusIn) -> Any:
@@ -124,17 +210,26 @@ def offer_routes(store: Partners, settings: PartnersSettings) -> APIRouter:
 
     @router.put("/{offer_id}/partners/{partner_id}", response_model=RelationshipOut, responses=PENDING)
     def set_relationship(offer_id: str, partner_id: str, body: RelationshipIn) -> Any:
-        relationship = store.set_relationship(
-            offer_id, partner_id, body.approved,
-            payout=body.payout.to_domain() if body.payout is not None else None,
-            revenue=body.revenue.to_domain() if body.revenue is not None else None,
-            coupon_codes=body.coupon_codes, postback_url=body.postback_url,
-        )
+        """The advertiser's decision and the partner's custom terms (the whole state: what
+        is left out is cleared); it ends a pending application."""
+        relationship = store.set_relationship(offer_id, partner_id, body.approved, **body.custom())
         return ack(RelationshipOut.of(relationship))
 
     @router.get("/{offer_id}/partners/{partner_id}")
     def get_relationship(offer_id: str, partner_id: str) -> RelationshipOut:
         return RelationshipOut.of(store.get_relationship(offer_id, partner_id))
+
+    @router.post("/{offer_id}/partners/{partner_id}/apply", response_model=RelationshipOut,
+                 responses={**PENDING, 201: {"description": "the application was recorded"},
+                            404: {"description": "no such offer for this partner (private or deleted)"},
+                            409: {"description": "declined before, or the partner is not active"}})
+    def apply_for_offer(offer_id: str, partner_id: str) -> Any:
+        """The partner asks to run the offer (the gateway calls this on its behalf): a
+        public offer approves it at once, one that requires approval records a pending
+        application (``approved`` false, ``application`` true). Idempotent: an existing
+        relationship is answered as it is (200), never downgraded."""
+        applied = store.apply_for_offer(offer_id, partner_id)
+        return ack(RelationshipOut.of(applied.relationship), 201 if applied.created else 200)
 
     @router.get("/{offer_id}/partners/{partner_id}/tracking-link", response_model=TrackingLinkOut,
                 responses={503: {"description": "what the link depends on is not on the log yet"}})

@@ -1,34 +1,49 @@
 """The JSON bodies of the partners admin API (public HTTP contract v1).
 
 Requests are parsed strictly (unknown fields are refused, so a misspelt or not yet
-supported option is never silently dropped); business rules are then the
-domain's. Responses carry money as decimal strings.
+supported option is never silently dropped) from exact JSON (numbers with a fraction
+are ``Decimal``, never a float); business rules are then the domain's, which name the
+field to fix. Responses carry money as decimal strings.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from afflux_contracts.values import DecimalString
-from afflux_partners.domain.offer import Offer
-from afflux_partners.domain.partner import Partner
-from afflux_partners.domain.relationship import Relationship
 from afflux_partners.domain.values import (
+    ApiKey,
     Billing,
     BillingFrequency,
+    Cap,
+    CapMetric,
+    CapPeriod,
+    Contact,
     ConversionSecurity,
+    CouponPrecedence,
+    FraudAction,
+    FraudSettings,
+    OfferEvent,
     OfferStatus,
+    PartnerPostback,
     PartnerStatus,
     PayoutType,
+    PostbackMethod,
+    RelationshipEvent,
     Terms,
+    Tier,
     Visibility,
 )
 
 Number = Annotated[Decimal, Field(allow_inf_nan=False)]
+Text = Annotated[str, Field(max_length=2048)]
+MAX_ITEMS = 1000
+"""A bound on any list in a body: the domain's own limits are smaller and name the field."""
 
 
 class Request(BaseModel):
@@ -44,22 +59,83 @@ class TermsIn(Request):
         return Terms(type=self.type, amount=self.amount, percent=self.percent)
 
 
+def _terms(terms: TermsIn | None) -> Terms | None:
+    return terms.to_domain() if terms is not None else None
+
+
 class BillingIn(Request):
-    currency: str
+    currency: Text
     frequency: BillingFrequency = BillingFrequency.MONTHLY
     minimum_payout: Number = Decimal(0)
+    method: Text | None = Field(None, description="how the partner is paid: wire, paypal...")
 
     def to_domain(self) -> Billing:
-        return Billing(currency=self.currency, frequency=self.frequency, minimum_payout=self.minimum_payout)
+        return Billing(currency=self.currency, frequency=self.frequency, minimum_payout=self.minimum_payout,
+                       method=self.method)
 
 
-class PartnerIn(Request):
-    name: str
-    email: str
-    type: str | None = None
+class ContactIn(Request):
+    name: Text
+    email: Text
+    role: Text | None = None
+
+    def to_domain(self) -> Contact:
+        return Contact(self.name, self.email, self.role)
+
+
+class PartnerPostbackIn(Request):
+    url: Text
+    method: PostbackMethod = PostbackMethod.GET
+    status_changes: StrictBool = False
+
+    def to_domain(self) -> PartnerPostback:
+        return PartnerPostback(self.url, self.method, self.status_changes)
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+_PARTNER_CONVERT: dict[str, Callable[[Any], Any]] = {
+    "billing": lambda v: v.to_domain() if v is not None else None,
+    "contacts": lambda v: tuple(c.to_domain() for c in v) if v is not None else None,
+    "postback": lambda v: v.to_domain() if v is not None else None,
+    "tags": lambda v: tuple(v) if v is not None else None,
+}
+
+
+class _PartnerFields(Request):
+    """Turns the fields a request named into the domain's values, by name."""
+
+    def profile(self) -> dict[str, Any]:
+        return {name: _PARTNER_CONVERT.get(name, _same)(getattr(self, name))
+                for name in self.model_fields_set if name != "status"}
+
+
+class PartnerIn(_PartnerFields):
+    name: Text
+    email: Text
+    type: Text | None = None
     status: PartnerStatus = PartnerStatus.ACTIVE
-    tags: list[str] = Field(default_factory=list)
+    tags: list[Text] = Field(default_factory=list, max_length=MAX_ITEMS)
+    manager: Text | None = None
+    contacts: list[ContactIn] = Field(default_factory=list, max_length=MAX_ITEMS)
     billing: BillingIn | None = None
+    postback: PartnerPostbackIn | None = Field(None, description="the partner's global postback")
+
+
+class PartnerPatch(_PartnerFields):
+    """Only the fields given change; ``null`` clears an optional one. The status has its
+    own route (``POST /v1/partners/{id}/status``)."""
+
+    name: Text | None = None
+    email: Text | None = None
+    type: Text | None = None
+    tags: list[Text] | None = Field(None, max_length=MAX_ITEMS)
+    manager: Text | None = None
+    contacts: list[ContactIn] | None = Field(None, max_length=MAX_ITEMS)
+    billing: BillingIn | None = None
+    postback: PartnerPostbackIn | None = None
 
 
 class PartnerStatusIn(Request):
@@ -75,22 +151,106 @@ class ConversionSecurityIn(Request):
         return ConversionSecurity(self.token_required, tuple(self.allowed_ips), self.pixel_allowed)
 
 
-class ConversionSecurityOut(BaseModel):
-    token_required: bool
-    allowed_ips: list[str]
-    pixel_allowed: bool
-
-
-class OfferIn(Request):
-    name: str
-    destination_url: str
-    status: OfferStatus = OfferStatus.ACTIVE
-    visibility: Visibility = Visibility.REQUIRE_APPROVAL
-    currency: str
+class OfferEventIn(Request):
+    name: Text
     payout: TermsIn
     revenue: TermsIn | None = None
+    allow_duplicates: StrictBool = False
+    requires_approval: StrictBool = False
+    fires_partner_postback: StrictBool = True
+
+    def to_domain(self) -> OfferEvent:
+        return OfferEvent(self.name, self.payout.to_domain(), _terms(self.revenue), self.allow_duplicates,
+                          self.requires_approval, self.fires_partner_postback)
+
+
+class CapIn(Request):
+    metric: CapMetric
+    period: CapPeriod
+    limit: Number
+    per_partner: StrictBool = False
+    hard: StrictBool = True
+
+    def to_domain(self) -> Cap:
+        return Cap(self.metric, self.period, self.limit, self.per_partner, self.hard)
+
+
+class TierIn(Request):
+    min_conversions: int = Field(description="approved conversions this month from which the tier applies")
+    payout: TermsIn
+
+    def to_domain(self) -> Tier:
+        return Tier(self.min_conversions, self.payout.to_domain())
+
+
+class FraudIn(Request):
+    min_seconds_to_convert: int | None = None
+    max_conversions_per_ip_per_day: int | None = None
+    blocked_ips: list[Annotated[str, Field(max_length=64)]] = Field(default_factory=list,
+                                                                    max_length=MAX_ITEMS)
+    blocked_sub1: list[Text] = Field(default_factory=list, max_length=MAX_ITEMS)
+    action: FraudAction = FraudAction.REJECT
+
+    def to_domain(self) -> FraudSettings:
+        return FraudSettings(self.min_seconds_to_convert, self.max_conversions_per_ip_per_day,
+                             tuple(self.blocked_ips), tuple(self.blocked_sub1), self.action)
+
+
+_OFFER_CONVERT: dict[str, Callable[[Any], Any]] = {
+    "payout": lambda v: v.to_domain() if v is not None else None,
+    "revenue": _terms,
+    "events": lambda v: tuple(e.to_domain() for e in v) if v is not None else None,
+    "caps": lambda v: tuple(c.to_domain() for c in v) if v is not None else None,
+    "tiers": lambda v: tuple(t.to_domain() for t in v) if v is not None else None,
+    "fraud": lambda v: v.to_domain() if v is not None else None,
+    "conversion_security": lambda v: v.to_domain() if v is not None else None,
+}
+
+
+class _OfferFields(Request):
+    def terms(self) -> dict[str, Any]:
+        """The fields the request named, as the domain's values."""
+        return {name: _OFFER_CONVERT.get(name, _same)(getattr(self, name))
+                for name in self.model_fields_set if name != "status"}
+
+
+class OfferIn(_OfferFields):
+    name: Text
+    destination_url: Text
+    status: OfferStatus = OfferStatus.ACTIVE
+    visibility: Visibility = Visibility.REQUIRE_APPROVAL
+    currency: Text
+    payout: TermsIn
+    revenue: TermsIn | None = None
+    events: list[OfferEventIn] = Field(default_factory=list, max_length=MAX_ITEMS, description=(
+        "the conversion events (lead, sale...); none: one event named `conversion` priced with "
+        "`payout` and `revenue`"))
+    caps: list[CapIn] = Field(default_factory=list, max_length=MAX_ITEMS)
+    tiers: list[TierIn] = Field(default_factory=list, max_length=MAX_ITEMS)
+    fraud: FraudIn | None = None
+    coupon_precedence: CouponPrecedence = CouponPrecedence.CLICK_FIRST
     attribution_window_days: int = 30
-    fallback_url: str | None = None
+    fallback_url: Text | None = None
+    conversion_security: ConversionSecurityIn | None = None
+
+
+class OfferPatch(_OfferFields):
+    """Only the fields given change; ``null`` clears an optional one (revenue, fraud,
+    fallback_url). The status has its own route; the currency cannot change."""
+
+    name: Text | None = None
+    destination_url: Text | None = None
+    visibility: Visibility | None = None
+    currency: Text | None = None
+    payout: TermsIn | None = None
+    revenue: TermsIn | None = None
+    events: list[OfferEventIn] | None = Field(None, max_length=MAX_ITEMS)
+    caps: list[CapIn] | None = Field(None, max_length=MAX_ITEMS)
+    tiers: list[TierIn] | None = Field(None, max_length=MAX_ITEMS)
+    fraud: FraudIn | None = None
+    coupon_precedence: CouponPrecedence | None = None
+    attribution_window_days: int | None = None
+    fallback_url: Text | None = None
     conversion_security: ConversionSecurityIn | None = None
 
 
@@ -98,12 +258,39 @@ class OfferStatusIn(Request):
     status: OfferStatus
 
 
-class RelationshipIn(Request):
-    approved: StrictBool
+class RelationshipEventIn(Request):
+    name: Text
     payout: TermsIn | None = None
     revenue: TermsIn | None = None
-    coupon_codes: list[str] = Field(default_factory=list)
-    postback_url: str | None = None
+
+    def to_domain(self) -> RelationshipEvent:
+        return RelationshipEvent(self.name, _terms(self.payout), _terms(self.revenue))
+
+
+class RelationshipIn(Request):
+    approved: StrictBool
+    payout: TermsIn | None = Field(None, description="custom payout of the offer's base event")
+    revenue: TermsIn | None = None
+    events: list[RelationshipEventIn] = Field(default_factory=list, max_length=MAX_ITEMS,
+                                              description="custom payout/revenue per event of the offer")
+    caps: list[CapIn] = Field(default_factory=list, max_length=MAX_ITEMS,
+                              description="the partner's own caps (always per partner)")
+    coupon_codes: list[Text] = Field(default_factory=list, max_length=MAX_ITEMS)
+    postback_url: Text | None = None
+    postback_method: PostbackMethod = PostbackMethod.GET
+    postback_status_changes: StrictBool = False
+
+    def custom(self) -> dict[str, Any]:
+        return {
+            "payout": _terms(self.payout), "revenue": _terms(self.revenue),
+            "events": tuple(e.to_domain() for e in self.events),
+            "caps": tuple(c.to_domain() for c in self.caps),
+            "coupon_codes": tuple(self.coupon_codes), "postback_url": self.postback_url,
+            "postback_method": self.postback_method, "postback_status_changes": self.postback_status_changes,
+        }
+
+
+# Responses
 
 
 class TermsOut(BaseModel):
@@ -117,11 +304,30 @@ class TermsOut(BaseModel):
             return None
         return cls(type=terms.type, amount=terms.amount, percent=terms.percent)
 
+    @classmethod
+    def required(cls, terms: Terms) -> TermsOut:
+        out = cls.of(terms)
+        assert out is not None
+        return out
+
 
 class BillingOut(BaseModel):
     currency: str
     frequency: BillingFrequency
     minimum_payout: DecimalString
+    method: str | None
+
+
+class ContactOut(BaseModel):
+    name: str
+    email: str
+    role: str | None
+
+
+class PartnerPostbackOut(BaseModel):
+    url: str
+    method: PostbackMethod
+    status_changes: bool
 
 
 class PartnerOut(BaseModel):
@@ -131,23 +337,102 @@ class PartnerOut(BaseModel):
     type: str | None
     status: PartnerStatus
     tags: list[str]
+    manager: str | None
+    contacts: list[ContactOut]
     billing: BillingOut | None
+    postback: PartnerPostbackOut | None
     created_at: datetime
+    updated_at: datetime
 
     @classmethod
-    def of(cls, partner: Partner) -> PartnerOut:
-        billing = partner.billing
+    def of(cls, partner: Any) -> PartnerOut:
+        billing, postback = partner.billing, partner.postback
         return cls(
-            partner_id=partner.partner_id,
-            name=partner.name,
-            email=partner.email,
-            type=partner.type,
-            status=partner.status,
-            tags=list(partner.tags),
+            partner_id=partner.partner_id, name=partner.name, email=partner.email, type=partner.type,
+            status=partner.status, tags=list(partner.tags), manager=partner.manager,
+            contacts=[ContactOut(name=c.name, email=c.email, role=c.role) for c in partner.contacts],
             billing=BillingOut(currency=billing.currency, frequency=billing.frequency,
-                               minimum_payout=billing.minimum_payout) if billing is not None else None,
-            created_at=partner.created_on,
+                               minimum_payout=billing.minimum_payout, method=billing.method)
+            if billing is not None else None,
+            postback=PartnerPostbackOut(url=postback.url, method=postback.method,
+                                        status_changes=postback.status_changes)
+            if postback is not None else None,
+            created_at=partner.created_on, updated_at=partner.modified_on,
         )
+
+
+class PartnersPage(BaseModel):
+    partners: list[PartnerOut]
+    next: str | None = Field(description="the `after` of the next page; null on the last one")
+
+
+class ApiKeyOut(BaseModel):
+    key_id: str
+    prefix: str
+    status: str = Field(description="active or revoked")
+    issued_at: datetime
+    revoked_at: datetime | None
+
+    @classmethod
+    def of(cls, key: ApiKey) -> ApiKeyOut:
+        return cls(key_id=key.key_id, prefix=key.prefix, status="active" if key.active else "revoked",
+                   issued_at=key.issued_at, revoked_at=key.revoked_at)
+
+
+class ApiKeyIssuedOut(ApiKeyOut):
+    api_key: str = Field(description="the key itself: shown this once, never stored (only its SHA-256)")
+
+
+class ApiKeysOut(BaseModel):
+    api_keys: list[ApiKeyOut]
+
+
+class ConversionSecurityOut(BaseModel):
+    token_required: bool
+    allowed_ips: list[str]
+    pixel_allowed: bool
+
+
+class OfferEventOut(BaseModel):
+    name: str
+    payout: TermsOut
+    revenue: TermsOut | None
+    allow_duplicates: bool
+    requires_approval: bool
+    fires_partner_postback: bool
+
+    @classmethod
+    def of(cls, event: OfferEvent) -> OfferEventOut:
+        return cls(name=event.name, payout=TermsOut.required(event.payout),
+                   revenue=TermsOut.of(event.revenue), allow_duplicates=event.allow_duplicates,
+                   requires_approval=event.requires_approval,
+                   fires_partner_postback=event.fires_partner_postback)
+
+
+class CapOut(BaseModel):
+    metric: CapMetric
+    period: CapPeriod
+    limit: DecimalString
+    per_partner: bool
+    hard: bool
+
+    @classmethod
+    def of(cls, cap: Cap) -> CapOut:
+        return cls(metric=cap.metric, period=cap.period, limit=cap.limit, per_partner=cap.per_partner,
+                   hard=cap.hard)
+
+
+class TierOut(BaseModel):
+    min_conversions: int
+    payout: TermsOut
+
+
+class FraudOut(BaseModel):
+    min_seconds_to_convert: int | None
+    max_conversions_per_ip_per_day: int | None
+    blocked_ips: list[str]
+    blocked_sub1: list[str]
+    action: FraudAction
 
 
 class OfferOut(BaseModel):
@@ -159,6 +444,12 @@ class OfferOut(BaseModel):
     currency: str
     payout: TermsOut
     revenue: TermsOut | None
+    events: list[OfferEventOut] = Field(description="the offer's events (its default `conversion` "
+                                                    "event when it lists none)")
+    caps: list[CapOut]
+    tiers: list[TierOut]
+    fraud: FraudOut | None
+    coupon_precedence: CouponPrecedence
     attribution_window_days: int
     fallback_url: str | None
     conversion_security: ConversionSecurityOut | None
@@ -166,47 +457,66 @@ class OfferOut(BaseModel):
         description="the secret an advertiser's server sends with each postback (`token` or the "
                     "X-Afflux-Postback-Token header); shown to admins only")
     created_at: datetime
+    updated_at: datetime
 
     @classmethod
-    def of(cls, offer: Offer) -> OfferOut:
-        payout = TermsOut.of(offer.payout)
-        assert payout is not None
+    def of(cls, offer: Any) -> OfferOut:
+        fraud = offer.fraud
         return cls(
-            offer_id=offer.offer_id,
-            name=offer.name,
-            destination_url=offer.destination_url,
-            status=offer.status,
-            visibility=offer.visibility,
-            currency=offer.currency,
-            payout=payout,
-            revenue=TermsOut.of(offer.revenue),
-            attribution_window_days=offer.attribution_window_days,
-            fallback_url=offer.fallback_url,
+            offer_id=offer.offer_id, name=offer.name, destination_url=offer.destination_url,
+            status=offer.status, visibility=offer.visibility, currency=offer.currency,
+            payout=TermsOut.required(offer.payout), revenue=TermsOut.of(offer.revenue),
+            events=[OfferEventOut.of(e) for e in offer.priced_events],
+            caps=[CapOut.of(c) for c in offer.caps],
+            tiers=[TierOut(min_conversions=t.min_conversions, payout=TermsOut.required(t.payout))
+                   for t in offer.tiers],
+            fraud=FraudOut(min_seconds_to_convert=fraud.min_seconds_to_convert,
+                           max_conversions_per_ip_per_day=fraud.max_conversions_per_ip_per_day,
+                           blocked_ips=list(fraud.blocked_ips), blocked_sub1=list(fraud.blocked_sub1),
+                           action=fraud.action) if fraud is not None else None,
+            coupon_precedence=offer.coupon_precedence,
+            attribution_window_days=offer.attribution_window_days, fallback_url=offer.fallback_url,
             conversion_security=_security_out(offer.conversion_security),
-            postback_token=offer.postback_token,
-            created_at=offer.created_on,
+            postback_token=offer.postback_token, created_at=offer.created_on, updated_at=offer.modified_on,
         )
+
+
+class OffersPage(BaseModel):
+    offers: list[OfferOut]
+    next: str | None = Field(description="the `after` of the next page; null on the last one")
+
+
+class RelationshipEventOut(BaseModel):
+    name: str
+    payout: TermsOut | None
+    revenue: TermsOut | None
 
 
 class RelationshipOut(BaseModel):
     offer_id: str
     partner_id: str
     approved: bool
+    application: bool = Field(description="the partner applied and the advertiser has not decided yet")
     payout: TermsOut | None
     revenue: TermsOut | None
+    events: list[RelationshipEventOut]
+    caps: list[CapOut]
     coupon_codes: list[str]
     postback_url: str | None
+    postback_method: PostbackMethod
+    postback_status_changes: bool
 
     @classmethod
-    def of(cls, relationship: Relationship) -> RelationshipOut:
+    def of(cls, relationship: Any) -> RelationshipOut:
         return cls(
-            offer_id=relationship.offer_id,
-            partner_id=relationship.partner_id,
-            approved=relationship.approved,
-            payout=TermsOut.of(relationship.payout),
-            revenue=TermsOut.of(relationship.revenue),
-            coupon_codes=list(relationship.coupon_codes),
-            postback_url=relationship.postback_url,
+            offer_id=relationship.offer_id, partner_id=relationship.partner_id,
+            approved=relationship.approved, application=relationship.application,
+            payout=TermsOut.of(relationship.payout), revenue=TermsOut.of(relationship.revenue),
+            events=[RelationshipEventOut(name=e.name, payout=TermsOut.of(e.payout),
+                                         revenue=TermsOut.of(e.revenue)) for e in relationship.events],
+            caps=[CapOut.of(c) for c in relationship.caps], coupon_codes=list(relationship.coupon_codes),
+            postback_url=relationship.postback_url, postback_method=relationship.postback_method,
+            postback_status_changes=relationship.postback_status_changes,
         )
 
 
