@@ -34,5 +34,14 @@ class TrackingSettings(ServiceSettings):
         description="a visitor's next click on the same link within this period is not unique",
     )
 
+    instances: int = Field(
+        default=1,
+        ge=1,
+        validation_alias="AFFLUX_TRACKING_INSTANCES",
+        description="tracking instances behind the load balancer: each admits its share "
+                    "(ceil(limit / instances)) of every hard click cap",
+    )
+
     def intake(self) -> IntakeSettings:
-        return IntakeSettings(self.publish_timeout, self.catch_up_timeout, self.unique_click_hours * 3600)
+        return IntakeSettings(self.publish_timeout, self.catch_up_timeout, self.unique_click_hours * 3600,
+                              self.instances)

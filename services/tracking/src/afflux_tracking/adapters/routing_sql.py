@@ -40,6 +40,9 @@ VIEW_DDL: Sequence[str] = (
     # Added with conversion security and the coupon register (older schemas gain them).
     "ALTER TABLE {schema}.offers ADD COLUMN IF NOT EXISTS security jsonb",
     "ALTER TABLE {schema}.relationships ADD COLUMN IF NOT EXISTS coupon_codes text[] NOT NULL DEFAULT '{{}}'",
+    # Hard click caps (issue 8), counted at the edge.
+    "ALTER TABLE {schema}.offers ADD COLUMN IF NOT EXISTS click_caps jsonb",
+    "ALTER TABLE {schema}.relationships ADD COLUMN IF NOT EXISTS click_caps jsonb",
 )
 
 

@@ -13,6 +13,7 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Protocol
 
 from prometheus_client import Counter
@@ -27,6 +28,7 @@ from afflux_contracts import (
     utc_now,
 )
 from afflux_tracking.application.routing import Tracking
+from afflux_tracking.domain.click_caps import ClickCounter
 from afflux_tracking.domain.links import Subs, click_macros, fill_macros, new_transaction_id
 from afflux_tracking.domain.postbacks import ConversionReport, InvalidPostback, conversion_id_for
 from afflux_tracking.domain.routing import ClickDecision, OfferRoute, UnknownLink, decide_click
@@ -100,6 +102,8 @@ class IntakeSettings:
     publish_timeout: float = 2.0
     catch_up_timeout: float = 3.0
     unique_click_seconds: float = 24 * 3600.0
+    instances: int = 1
+    """Tracking instances sharing each hard click cap (see ``domain/click_caps.py``)."""
 
 
 @dataclass
@@ -113,6 +117,7 @@ class Intake:
 
     def __post_init__(self) -> None:
         self.unique = UniqueClicks(self.settings.unique_click_seconds)
+        self.click_caps = ClickCounter(self.settings.instances)
 
     async def record_click(self, visit: Visit) -> RecordedClick | UnknownLink:
         """Route the click by the view, put it on the log with its outcome, return it.
@@ -120,6 +125,8 @@ class Intake:
         decision = await self._route(visit)
         if isinstance(decision, UnknownLink):
             return decision
+        clicked_at = utc_now()
+        decision = self._capped(visit, decision, clicked_at)
         transaction_id = new_transaction_id(visit.offer_id)
         redirect_url = None
         if decision.target is not None:
@@ -129,7 +136,7 @@ class Intake:
             transaction_id=transaction_id,
             offer_id=visit.offer_id,
             partner_id=visit.partner_id,
-            clicked_at=utc_now(),
+            clicked_at=clicked_at,
             outcome=decision.outcome,
             redirect_url=redirect_url,
             ip=visit.ip,
@@ -200,6 +207,15 @@ class Intake:
                         visit.offer_id, visit.partner_id)
             raise Unavailable("the partners log cannot be read to decide this link")
         return decide_click(self.store.link(visit.offer_id, visit.partner_id), visit.traffic)
+
+    def _capped(self, visit: Visit, decision: ClickDecision, at: datetime) -> ClickDecision:
+        """A valid click over a hard click cap is refused ``over_cap`` and goes to the fallback."""
+        link = self.store.link(visit.offer_id, visit.partner_id)
+        if not decision.valid or not link.click_caps or link.offer is None:
+            return decision
+        if self.click_caps.admit(visit.offer_id, visit.partner_id, link.click_caps, at):
+            return decision
+        return ClickDecision(ClickOutcome.OVER_CAP, link.offer.fallback_url or None)
 
     def _unique(self, visit: Visit, decision: ClickDecision) -> bool:
         if not decision.valid:

@@ -13,23 +13,31 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from datetime import datetime
+from decimal import Decimal
 from typing import Any, ClassVar
 
+from psycopg.types.json import Jsonb
+
 from afflux_contracts import (
+    Cap,
+    CapMetric,
     ConversionSecurity,
     Envelope,
     Event,
     OfferCreated,
     OfferStatus,
     OfferStatusChanged,
+    OfferUpdated,
     PartnerCreated,
     PartnerStatus,
     PartnerStatusChanged,
+    PartnerUpdated,
     RelationshipSet,
     Visibility,
 )
 from afflux_plumbing.store import Changes, TrackedApplication, Write
 from afflux_tracking.adapters.routing_sql import VIEW_DDL, newest_wins, select_all
+from afflux_tracking.domain.click_caps import ClickCap
 from afflux_tracking.domain.routing import LinkState
 from afflux_tracking.domain.routing_view import OfferDetails, RoutingView
 from afflux_tracking.domain.security import PostbackSecurity
@@ -52,9 +60,10 @@ class Tracking(TrackedApplication):
         """The view writes one partners event causes, applied to the memory view too
         (events tracking does not route by, such as API keys, change nothing)."""
         payload, at = envelope.payload, envelope.occurred_at
-        if isinstance(payload, OfferCreated):
+        if isinstance(payload, OfferCreated | OfferUpdated):  # the offer's whole state
+            caps = click_caps(payload.caps)
             details = OfferDetails(payload.destination_url, payload.visibility, payload.fallback_url,
-                                   _security(payload.conversion_security))
+                                   _security(payload.conversion_security), caps)
             self.view.set_offer_details(payload.offer_id, details, at)
             self.view.set_offer_status(payload.offer_id, payload.status, at)
             security = payload.conversion_security
@@ -64,20 +73,23 @@ class Tracking(TrackedApplication):
                     "fallback_url": payload.fallback_url,
                     "visibility": payload.visibility.value,
                     "security": security.model_dump_json() if security is not None else None,
+                    "click_caps": _caps_json(caps),
                 }, ("details_at", at)),
                 self._offer_status(payload.offer_id, payload.status, at),
             ])
         if isinstance(payload, OfferStatusChanged):
             self.view.set_offer_status(payload.offer_id, payload.status, at)
             return Changes(writes=[self._offer_status(payload.offer_id, payload.status, at)])
-        if isinstance(payload, PartnerCreated | PartnerStatusChanged):
+        if isinstance(payload, PartnerCreated | PartnerUpdated | PartnerStatusChanged):
             self.view.set_partner_status(payload.partner_id, payload.status, at)
             return Changes(writes=[self._partner_status(payload.partner_id, payload.status, at)])
         if isinstance(payload, RelationshipSet):
+            caps = click_caps(payload.caps)
             self.view.set_relationship(payload.offer_id, payload.partner_id, payload.approved,
-                                       payload.coupon_codes, at)
+                                       payload.coupon_codes, at, caps)
             keys = {"offer_id": payload.offer_id, "partner_id": payload.partner_id}
-            values = {"approved": payload.approved, "coupon_codes": list(payload.coupon_codes)}
+            values = {"approved": payload.approved, "coupon_codes": list(payload.coupon_codes),
+                      "click_caps": _caps_json(caps)}
             return Changes(writes=[self._upsert("relationships", keys, values, ("set_at", at))])
         return Changes()
 
@@ -97,7 +109,7 @@ class Tracking(TrackedApplication):
             view.set_partner_status(row["partner_id"], PartnerStatus(row["status"]), row["status_at"])
         for row in self.query(select_all(self.table("relationships"))):
             view.set_relationship(row["offer_id"], row["partner_id"], row["approved"],
-                                  tuple(row["coupon_codes"]), row["set_at"])
+                                  tuple(row["coupon_codes"]), row["set_at"], _caps_from(row["click_caps"]))
         self.view = view
 
     def _offer_status(self, offer_id: str, status: OfferStatus, at: datetime) -> Write:
@@ -128,4 +140,24 @@ def _details(row: Mapping[str, Any]) -> OfferDetails:
     if stored is not None:
         document = stored if isinstance(stored, dict) else json.loads(stored)
         security = _security(ConversionSecurity.model_validate(document))
-    return OfferDetails(row["destination_url"], Visibility(row["visibility"]), row["fallback_url"], security)
+    return OfferDetails(row["destination_url"], Visibility(row["visibility"]), row["fallback_url"], security,
+                        _caps_from(row["click_caps"]))
+
+
+def click_caps(caps: tuple[Cap, ...]) -> tuple[ClickCap, ...]:
+    """The hard click caps among an offer's or a relationship's caps (soft ones only alert;
+    conversion, payout and revenue caps are attribution's)."""
+    return tuple(ClickCap(cap.period.value, cap.limit, cap.per_partner)
+                 for cap in caps if cap.metric is CapMetric.CLICKS and cap.hard)
+
+
+def _caps_json(caps: tuple[ClickCap, ...]) -> Jsonb:
+    return Jsonb([{"period": c.period, "limit": format(c.limit, "f"), "per_partner": c.per_partner}
+                  for c in caps])
+
+
+def _caps_from(stored: Any) -> tuple[ClickCap, ...]:
+    if not stored:
+        return ()
+    document = stored if isinstance(stored, list) else json.loads(stored)
+    return tuple(ClickCap(c["period"], Decimal(c["limit"]), c["per_partner"]) for c in document)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from afflux_contracts import ClickOutcome, OfferStatus, PartnerStatus, Visibility
+from afflux_tracking.domain.click_caps import ClickCap
 from afflux_tracking.domain.security import PostbackSecurity
 
 
@@ -43,6 +44,8 @@ class LinkState:
     offer: OfferRoute | None
     partner: PartnerRoute | None
     approved: bool | None = None
+    click_caps: tuple[ClickCap, ...] = ()
+    """The hard click caps of the offer and of this partner's relationship."""
 
 
 @dataclass(frozen=True)
@@ -116,5 +119,6 @@ REFUSALS: dict[ClickOutcome, str] = {
     ClickOutcome.PARTNER_NOT_APPROVED: "the partner is not approved to run this offer",
     ClickOutcome.BOT: "the visitor is an automated client",
     ClickOutcome.PREFETCH: "the request is a prefetch or a probe, not a visit",
+    ClickOutcome.OVER_CAP: "the offer has reached its click cap for now",
 }
 """Why an invalid click was not sent to the offer, in words a visitor can read."""

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from afflux_contracts import OfferStatus, PartnerStatus, Visibility
+from afflux_tracking.domain.click_caps import ClickCap
 from afflux_tracking.domain.routing import LinkState, OfferRoute, PartnerRoute
 from afflux_tracking.domain.security import PostbackSecurity
 
@@ -24,6 +25,7 @@ class OfferDetails:
     visibility: Visibility
     fallback_url: str | None
     security: PostbackSecurity | None
+    click_caps: tuple[ClickCap, ...] = ()
 
 
 @dataclass
@@ -39,6 +41,7 @@ class _Relationship:
     approved: bool
     coupon_codes: tuple[str, ...]
     set_at: datetime
+    click_caps: tuple[ClickCap, ...] = ()
 
 
 def _newer(current: datetime | None, candidate: datetime) -> bool:
@@ -70,14 +73,15 @@ class RoutingView:
             self._partners[partner_id] = (status, at)
 
     def set_relationship(self, offer_id: str, partner_id: str, approved: bool,
-                         coupon_codes: tuple[str, ...], at: datetime) -> None:
+                         coupon_codes: tuple[str, ...], at: datetime,
+                         click_caps: tuple[ClickCap, ...] = ()) -> None:
         key = (offer_id, partner_id)
         current = self._relationships.get(key)
         if current is not None and not _newer(current.set_at, at):
             return
         for code in current.coupon_codes if current is not None else ():
             self._coupons.get(code.upper(), set()).discard(key)
-        self._relationships[key] = _Relationship(approved, coupon_codes, at)
+        self._relationships[key] = _Relationship(approved, coupon_codes, at, click_caps)
         for code in coupon_codes:
             self._coupons.setdefault(code.upper(), set()).add(key)
 
@@ -93,10 +97,16 @@ class RoutingView:
     def link(self, offer_id: str, partner_id: str) -> LinkState:
         partner = self._partners.get(partner_id)
         relationship = self._relationships.get((offer_id, partner_id))
+        offer = self._offers.get(offer_id)
+        caps = offer.details.click_caps if offer is not None and offer.details is not None else ()
+        if relationship is not None:  # the partner's own caps count its clicks only
+            caps += tuple(ClickCap(cap.period, cap.limit, per_partner=True)
+                          for cap in relationship.click_caps)
         return LinkState(
             offer=self.offer(offer_id),
             partner=PartnerRoute(partner_id, partner[0]) if partner is not None else None,
             approved=relationship.approved if relationship is not None else None,
+            click_caps=caps,
         )
 
     def coupon_offers(self, code: str) -> list[str]:
