@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.structs import ConsumerRecord, RecordMetadata
 
+from afflux_plumbing.kafka_security import client_security
+
 DLQ_SUFFIX = ".dlq"
 
 
@@ -53,7 +55,8 @@ def dlq_topic(topic: str) -> str:
 
 async def dead_letters(bootstrap_servers: str, topic: str, idle_polls: int = 2) -> list[DeadLetter]:
     """Every record on ``topic``'s DLQ, oldest first per partition."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers, enable_auto_commit=False,
+                                **client_security())
     await consumer.start()
     try:
         name = dlq_topic(topic)
@@ -86,7 +89,8 @@ async def redrive(bootstrap_servers: str, letter: DeadLetter) -> RecordMetadata:
     """Re-publish ``letter``'s original bytes, key and headers to its source topic (acks=all)."""
     headers = [(k, v) for k, v in letter.record.headers if not k.startswith("dlq.")]
     headers.append(("dlq.redriven_from", letter.position.encode()))
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap_servers, acks="all", enable_idempotence=False)
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap_servers, acks="all", enable_idempotence=False,
+                                **client_security())
     await producer.start()
     try:
         metadata: RecordMetadata = await producer.send_and_wait(

@@ -17,6 +17,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaConnectionError
 
 from afflux_contracts import ALL_TOPICS
+from afflux_plumbing.kafka_security import client_security
 
 TOPIC_ALREADY_EXISTS = 36
 REPLICATION_ENV = "AFFLUX_REPLICATION_FACTOR"
@@ -71,7 +72,8 @@ async def ensure_topics(bootstrap_servers: str, topics: Iterable[tuple[str, int]
 
 async def _started_admin(bootstrap_servers: str, timeout: float) -> AIOKafkaAdminClient:
     """An admin client, waiting up to ``timeout`` for a broker that is still starting."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=10_000)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=10_000,
+                                **client_security())
     deadline = asyncio.get_running_loop().time() + timeout
     while True:
         try:

@@ -19,6 +19,8 @@ from typing import Protocol
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
 
+from afflux_plumbing.kafka_security import client_security
+
 log = logging.getLogger(__name__)
 
 POLL_SECONDS = 0.01
@@ -45,7 +47,8 @@ class LogCatchUp:
     def __init__(self, store: Positions, topic: str, bootstrap_servers: str) -> None:
         self.store = store
         self.topic = topic
-        self._client = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers, enable_auto_commit=False)
+        self._client = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers, enable_auto_commit=False,
+                                        **client_security())
         self._started = False
         self._round: _Round | None = None
         self._lock = asyncio.Lock()

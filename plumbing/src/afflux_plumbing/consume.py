@@ -30,6 +30,7 @@ from aiokafka.structs import ConsumerRecord
 from eventsourcing.persistence import IntegrityError
 
 from afflux_contracts import DecodeError, Envelope, Event, decode
+from afflux_plumbing.kafka_security import client_security
 from afflux_plumbing.logcheck import (
     REMEDY,
     PositionBeyondLogEnd,
@@ -114,6 +115,7 @@ class TrackedConsumer:
             # Some brokers (Tansu) answer a fetch only when its wait is over, not when data
             # arrives: a short wait keeps a hop's latency low at a few idle fetches a second.
             fetch_max_wait_ms=fetch_max_wait_ms,
+            **client_security(),
         )
         self._listener = SeekToStoredPositions(self._consumer, store, bootstrap_servers, self.health)
 

@@ -16,6 +16,7 @@ from aiokafka import TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from psycopg import sql
 
+from afflux_plumbing.kafka_security import client_security
 from afflux_plumbing.store import TrackedApplication
 
 REMEDY = ("Refusing to consume: reset the service's projection (or restore the log) "
@@ -67,7 +68,8 @@ def check_record_offset(tp: TopicPartition, offset: int, expected: int, store: s
 
 async def cluster_id(bootstrap_servers: str) -> str:
     """The id of the cluster behind ``bootstrap_servers`` (from its metadata)."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=10_000)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=10_000,
+                                **client_security())
     await admin.start()
     try:
         return str((await admin.describe_cluster())["cluster_id"])

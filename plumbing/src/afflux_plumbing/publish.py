@@ -14,6 +14,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.structs import RecordMetadata
 
 from afflux_contracts import Envelope, encode, headers
+from afflux_plumbing.kafka_security import client_security
 from afflux_plumbing.metrics import PUBLISHED
 
 
@@ -28,6 +29,7 @@ class Publisher:
             enable_idempotence=False,
             linger_ms=0,
             request_timeout_ms=request_timeout_ms,
+            **client_security(),
         )
 
     async def start(self) -> None:

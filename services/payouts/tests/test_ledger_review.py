@@ -1,10 +1,9 @@
 """The review fold (``domain/ledger.py: review``), pure: what each ConversionStatusChanged
-does to a commission, before and after it is settled, and to the partner's balance."""
+does to a commission and to the partner's balance, before and after a statement claimed
+it (``domain/balance.py: balance_from_sums``)."""
 
 from __future__ import annotations
 
-from dataclasses import replace
-from datetime import timedelta
 from decimal import Decimal
 from uuid import UUID, uuid4
 
@@ -12,10 +11,9 @@ import pytest
 from payouts_fixtures import attributed, status_changed
 
 from afflux_contracts import ConversionAttributed, ConversionStatus, Envelope, Money, StatusChange
-from afflux_payouts.domain.balance import Balance, fold_balances
+from afflux_payouts.domain.balance import Balance, Sums, balance_from_sums, fold_balances
 from afflux_payouts.domain.ledger import (
     Bucket,
-    Correction,
     LedgerEntry,
     ReviewMismatch,
     commission_for,
@@ -30,24 +28,27 @@ def commission(decision: Decision) -> LedgerEntry:
 
 
 class Ledger:
-    """One conversion's commission and corrections, reviewed in turn as the store does."""
+    """One conversion's commission, reviewed in turn as the store does, and what statements
+    claimed of it (``claimed``: on a payable or paid statement; ``paid``: of which paid)."""
 
-    def __init__(self, decision: Decision, settled_in: Bucket | None = None) -> None:
-        entry = commission(decision)
-        self.entry = replace(entry, bucket=settled_in) if settled_in else entry
-        self.corrections: list[Correction] = []
+    def __init__(self, decision: Decision, claimed: str = "0", paid: str = "0") -> None:
+        self.entry = commission(decision)
+        self.claimed, self.paid = Decimal(claimed), Decimal(paid)
 
     def review(self, status: StatusChange, amount: str | None = None, event_id: UUID | None = None,
                decision: Decision | None = None) -> None:
         assert decision is not None
         change = status_changed(decision, status, amount)
-        reviewed = review(self.entry, self.corrections, change.payload, event_id or change.event_id)
-        self.entry = reviewed.entry
-        if reviewed.correction is not None:
-            self.corrections.append(reviewed.correction)
+        self.entry = review(self.entry, change.payload, event_id or change.event_id)
 
     def balances(self) -> dict[str, Balance]:
-        return fold_balances([self.entry], self.corrections)
+        if self.claimed == 0:
+            return fold_balances([self.entry])
+        entry = self.entry
+        earned = entry.amount if entry.bucket is Bucket.ACCRUED else Decimal(0)
+        pending = entry.amount if entry.bucket is Bucket.PENDING else Decimal(0)
+        sums = Sums(entry.currency, pending, earned, self.claimed, self.paid)
+        return {entry.currency: balance_from_sums(sums)}
 
 
 def test_a_reversal_after_approval_voids_the_commission_and_the_balance_is_zero() -> None:
@@ -56,7 +57,7 @@ def test_a_reversal_after_approval_voids_the_commission_and_the_balance_is_zero(
 
     ledger.review(StatusChange.REVERSED, decision=sale)
 
-    assert ledger.entry.bucket is Bucket.VOID and ledger.corrections == []
+    assert ledger.entry.bucket is Bucket.VOID
     assert ledger.balances() == {"USD": Balance("USD")}
     assert fold_balances([ledger.entry, commission(attributed("p-1", "1.00"))]) == \
         {"USD": Balance("USD", accrued=Decimal("1.00"))}
@@ -97,42 +98,37 @@ def test_a_rejected_commission_accrues_again_on_appeal() -> None:
     assert ledger.balances() == {"USD": Balance("USD", accrued=Decimal("3.00"))}
 
 
-@pytest.mark.parametrize("settled", [Bucket.PAID, Bucket.PAYABLE])
-def test_a_reversal_after_settlement_claws_back_a_negative_accrued_amount(settled: Bucket) -> None:
+@pytest.mark.parametrize("paid", ["0", "9.60"])
+def test_a_reversal_after_a_statement_claws_back_a_negative_accrued_amount(paid: str) -> None:
     sale = attributed("p-1", "9.60")
-    ledger = Ledger(sale, settled_in=settled)
+    ledger = Ledger(sale, claimed="9.60", paid=paid)
 
     ledger.review(StatusChange.REVERSED, decision=sale)
 
-    assert ledger.entry.bucket is settled and ledger.entry.amount == Decimal("9.60")
-    [claw_back] = ledger.corrections
-    assert (claw_back.amount, claw_back.bucket) == (Decimal("-9.60"), Bucket.ACCRUED)
-    assert claw_back.happened_at == sale.payload.converted_at + timedelta(days=3)
-    assert ledger.balances() == {"USD": Balance("USD", accrued=Decimal("-9.60"),
-                                                **{settled.value: Decimal("9.60")})}
+    assert ledger.entry.bucket is Bucket.VOID
+    settled = {"paid": Decimal(paid), "payable": Decimal("9.60") - Decimal(paid)}
+    assert ledger.balances() == {"USD": Balance("USD", accrued=Decimal("-9.60"), **settled)}
 
 
 def test_an_adjustment_after_payment_then_a_reversal_nets_to_zero() -> None:
     sale = attributed("p-1", "10.00")
-    ledger = Ledger(sale, settled_in=Bucket.PAID)
+    ledger = Ledger(sale, claimed="10.00", paid="10.00")
 
     ledger.review(StatusChange.ADJUSTED, "12.50", decision=sale)
-    assert [c.amount for c in ledger.corrections] == [Decimal("2.50")]
+    assert ledger.balances()["USD"].accrued == Decimal("2.50")
     ledger.review(StatusChange.REVERSED, decision=sale)
 
-    assert [c.amount for c in ledger.corrections] == [Decimal("2.50"), Decimal("-12.50")]
     balance = ledger.balances()["USD"]
     assert (balance.paid, balance.accrued) == (Decimal("10.00"), Decimal("-10.00"))
 
 
 def test_the_same_review_applied_again_under_a_new_event_id_changes_nothing_more() -> None:
     sale = attributed("p-1", "10.00")
-    paid, accrued = Ledger(sale, settled_in=Bucket.PAID), Ledger(sale)
+    paid, accrued = Ledger(sale, claimed="10.00", paid="10.00"), Ledger(sale)
     for ledger in (paid, accrued):
         for _ in range(2):
             ledger.review(StatusChange.ADJUSTED, "4.00", event_id=uuid4(), decision=sale)
     assert paid.balances()["USD"] == Balance("USD", paid=Decimal("10.00"), accrued=Decimal("-6.00"))
-    assert len(paid.corrections) == 1
     assert accrued.balances()["USD"] == Balance("USD", accrued=Decimal("4.00"))
 
 
@@ -145,4 +141,4 @@ def test_a_review_naming_another_partner_or_currency_is_refused() -> None:
         update={"partner_id": "p-2"})
     for change in (other_currency, other_partner):
         with pytest.raises(ReviewMismatch, match=sale.payload.conversion_id):
-            review(entry, [], change, uuid4())
+            review(entry, change, uuid4())

@@ -14,3 +14,6 @@ class PayoutsSettings(ServiceSettings):
 
     port: int = Field(default=8004, validation_alias="AFFLUX_PAYOUTS_PORT")
     db_schema: str = Field(default="payouts", validation_alias="AFFLUX_PAYOUTS_SCHEMA")
+    close_interval: float = Field(default=60.0, validation_alias="AFFLUX_PAYOUTS_CLOSE_INTERVAL")
+    """Seconds between rounds of closing the periods partners' billing frequencies ended
+    (0: only admins close)."""

@@ -1,35 +1,57 @@
-"""The payouts store: the commission ledger, folded from ``afflux.attribution.v1``.
+"""The payouts store: the commission ledger and its statements, folded from the log.
 
-It is a projection with no aggregates of its own (yet): each consumed decision
-becomes at most one view write, and each review (ConversionStatusChanged) moves
-its commission or adds a correction, committed with the log position and the
-event_id. A review of a conversion whose commission is not recorded yet is
-parked until it is (the same partner key keeps them in order on the log, so this
-only happens while a decision is being re-driven from the DLQ). The fold is
-deterministic: the ledger depends only on the log, not on restarts, redeliveries
-or re-published duplicates.
+It folds three topics (``FOLDED_TOPICS``): ``afflux.attribution.v1`` (commissions
+and their reviews), ``afflux.partners.v1`` (billing terms) and its own
+``afflux.payouts.v1`` (statements, payments, adjustments, which payouts decides in
+``statements.py`` and only takes effect here, when they come back from the log).
+Each record becomes view writes committed with its log position and event_id. A
+review of a conversion whose commission is not recorded yet is parked until it is
+(the same partner key keeps them in order on the log, so this only happens while a
+decision is being re-driven from the DLQ).
+
+The fold is deterministic and order-independent across topics: balances are sums
+of facts (see ``adapters/statements_sql.py``), and nothing here reads a clock.
+
+Running the fold elsewhere (replay, drift): open this class on any schema and feed
+it envelopes, e.g.::
+
+    store = open_store(Payouts, database_url, "payouts_replay_1234")
+    store.apply(store.handle(envelope), Position(topic, partition, offset), envelope.event_id)
+
+(``apply_run`` for runs of one partition). Its view tables are ``VIEW_TABLES``.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any, ClassVar
 from uuid import UUID
 
 from afflux_contracts import (
+    ATTRIBUTION,
+    PARTNERS,
+    PAYOUTS,
+    BalanceAdjusted,
     ConversionAttributed,
     ConversionRejected,
     ConversionStatusChanged,
     Envelope,
     Event,
+    PartnerCreated,
+    PartnerStatusChanged,
+    PartnerUpdated,
+    StatementIssued,
+    StatementPaid,
+    round_money,
 )
-from afflux_payouts.adapters import ledger_sql
-from afflux_payouts.domain.balance import Balance, balances_from_totals
+from afflux_payouts.adapters import ledger_sql, statements_sql
+from afflux_payouts.domain.balance import Balance, Sums, balance_from_sums
 from afflux_payouts.domain.ledger import (
     Bucket,
-    Correction,
     LedgerEntry,
     NotCommissionable,
     Rejection,
@@ -56,11 +78,21 @@ class CommissionPage:
     next: PageKey | None
 
 
+FOLDED_TOPICS = (ATTRIBUTION.name, PARTNERS.name, PAYOUTS.name)
+"""Every topic the payouts projection is a fold of (each consumed in its own group)."""
+
+VIEW_TABLES = ("ledger_entries", "rejections", "commission_changes", "adjustments", "statements",
+               "statement_lines", "partner_terms")
+"""The projection's tables (the rest of the schema is the event store's bookkeeping)."""
+
+INFINITY = datetime.max.replace(tzinfo=UTC)
+
+
 class Payouts(TrackedApplication):
-    """Commission ledger and balances of every partner, by currency."""
+    """Commission ledger, statements and balances of every partner, by currency."""
 
     name = "Payouts"
-    view_ddl: ClassVar = ledger_sql.VIEW_DDL
+    view_ddl: ClassVar = [*ledger_sql.VIEW_DDL, *statements_sql.STATEMENTS_DDL]
 
     # -- consuming the attribution log -------------------------------------------------
 
@@ -68,14 +100,76 @@ class Payouts(TrackedApplication):
         """The ledger change one attribution event causes (runs in the consumer's thread)."""
         payload = envelope.payload
         if isinstance(payload, ConversionAttributed):
-            return self._record_commission(payload, envelope.event_id)
+            return self._record_commission(payload, envelope)
         if isinstance(payload, ConversionRejected):
             return self._record_rejection(rejection_for(payload, envelope.event_id))
         if isinstance(payload, ConversionStatusChanged):
-            return self._record_review(payload, envelope.event_id)
+            return self._record_review(payload, envelope)
+        if isinstance(payload, PartnerCreated | PartnerUpdated):
+            return self._record_terms(payload, envelope.event_id)
+        if isinstance(payload, PartnerStatusChanged):
+            return Changes(writes=[Write(statements_sql.update_terms_status(self.table("partner_terms")),
+                                         (payload.status.value, payload.partner_id))])
+        if isinstance(payload, StatementIssued):
+            return self._record_statement(payload, envelope)
+        if isinstance(payload, StatementPaid):
+            return self._record_payment(payload, envelope)
+        if isinstance(payload, BalanceAdjusted):
+            return self._record_adjustment(payload, envelope)
         return Changes()
 
-    def _record_review(self, change: ConversionStatusChanged, event_id: UUID) -> Changes:
+    def _change(self, entry: LedgerEntry, happened_at: datetime, envelope: Envelope[Event]) -> Write:
+        """The history row of what ``entry`` holds after ``envelope``'s record."""
+        return Write(
+            statements_sql.insert_change(self.table("commission_changes"), self.tracked_recorder.inbox_table),
+            {"event_id": envelope.event_id, "conversion_id": entry.conversion_id,
+             "partner_id": entry.partner_id, "offer_id": entry.offer_id, "currency": entry.currency,
+             "status": entry.bucket.value,
+             "amount": round_money(entry.amount if entry.bucket is not Bucket.VOID else Decimal(0),
+                                   entry.currency),
+             "happened_at": happened_at, "known_on": envelope.occurred_at},
+        )
+
+    def _record_terms(self, partner: PartnerCreated | PartnerUpdated, event_id: UUID) -> Changes:
+        billing = partner.billing
+        params = (partner.partner_id, partner.name, partner.status.value,
+                  billing.currency if billing else None, billing.frequency.value if billing else None,
+                  billing.minimum_payout if billing else None, billing.method if billing else None, event_id)
+        return Changes(writes=[Write(statements_sql.upsert_terms(self.table("partner_terms")), params)])
+
+    def _record_statement(self, issued: StatementIssued, envelope: Envelope[Event]) -> Changes:
+        statement = Write(statements_sql.insert_statement(self.table("statements")), (
+            issued.statement_id, issued.partner_id, issued.currency, issued.period_start, issued.period_end,
+            issued.status.value, round_money(issued.total, issued.currency),
+            round_money(issued.carried_over, issued.currency), issued.minimum_payout, issued.frequency,
+            issued.closed_by, json.dumps(issued.log_position, sort_keys=True, separators=(",", ":")),
+            issued.digest, issued.issued_at, envelope.occurred_at, envelope.event_id))
+        lines = issued.lines
+        columns = ([line.kind.value for line in lines], [line.ref for line in lines],
+                   [line.offer_id for line in lines], [line.happened_at for line in lines],
+                   [round_money(line.amount, issued.currency) for line in lines])
+        return Changes(writes=[statement, Write(statements_sql.insert_lines(self.table("statement_lines")),
+                                                (issued.statement_id, issued.partner_id, issued.currency,
+                                                 *columns))])
+
+    def _record_payment(self, paid: StatementPaid, envelope: Envelope[Event]) -> Changes:
+        rows = self.query(statements_sql.select_statement(self.schema), (paid.statement_id,))
+        if not rows:
+            raise RetryLater(f"payment of statement {paid.statement_id}, which is not recorded yet")
+        if rows[0]["status"] == "carried_over":
+            raise Unprocessable(f"payment {envelope.event_id} of statement {paid.statement_id}, "
+                                "which carried its total over and is not payable")
+        params = (paid.paid_at, envelope.occurred_at, paid.reference, paid.statement_id)
+        return Changes(writes=[Write(statements_sql.mark_paid(self.table("statements")), params)])
+
+    def _record_adjustment(self, adjusted: BalanceAdjusted, envelope: Envelope[Event]) -> Changes:
+        return Changes(writes=[Write(statements_sql.insert_adjustment(self.table("adjustments")), (
+            adjusted.adjustment_id, adjusted.partner_id, adjusted.currency,
+            round_money(adjusted.amount, adjusted.currency), adjusted.reason, adjusted.note,
+            adjusted.adjusted_at, envelope.occurred_at, envelope.event_id))])
+
+    def _record_review(self, change: ConversionStatusChanged, envelope: Envelope[Event]) -> Changes:
+        event_id = envelope.event_id
         entry = self.entry(change.conversion_id)
         if entry is None:
             if self.query(ledger_sql.select_rejection(self.table("rejections")), (change.conversion_id,)):
@@ -84,22 +178,18 @@ class Payouts(TrackedApplication):
             raise RetryLater(f"status change of conversion {change.conversion_id}, "
                              "whose commission is not recorded yet")
         try:
-            reviewed = review(entry, self.corrections(change.conversion_id), change, event_id)
+            moved = review(entry, change, event_id)
         except ReviewMismatch as error:
             raise Unprocessable(str(error)) from error
-        moved = reviewed.entry
-        writes = [Write(ledger_sql.update_entry(self.table("ledger_entries")),
-                        (moved.amount, moved.bucket.value, moved.decided_amount,
-                         moved.decided_bucket.value if moved.decided_bucket else None, moved.conversion_id))]
-        if (c := reviewed.correction) is not None:
-            writes.append(Write(
-                ledger_sql.insert_correction(self.table("corrections"), self.tracked_recorder.inbox_table),
-                (c.event_id, c.conversion_id, c.partner_id, c.offer_id, c.amount, c.currency, c.bucket.value,
-                 c.happened_at, c.event_id),
-            ))
-        return Changes(writes=writes)
+        return Changes(writes=[
+            Write(ledger_sql.update_entry(self.table("ledger_entries")),
+                  (moved.amount, moved.bucket.value, moved.decided_amount,
+                   moved.decided_bucket.value if moved.decided_bucket else None, moved.conversion_id)),
+            self._change(moved, change.changed_at, envelope),
+        ])
 
-    def _record_commission(self, decision: ConversionAttributed, event_id: UUID) -> Changes:
+    def _record_commission(self, decision: ConversionAttributed, envelope: Envelope[Event]) -> Changes:
+        event_id = envelope.event_id
         try:
             entry = commission_for(decision, event_id)
         except NotCommissionable as error:
@@ -119,7 +209,7 @@ class Payouts(TrackedApplication):
             (entry.conversion_id, entry.partner_id, entry.offer_id, entry.amount, entry.currency,
              entry.bucket.value, entry.converted_at, entry.event_id, entry.event_id),
         )
-        return Changes(writes=[write])
+        return Changes(writes=[write, self._change(entry, entry.converted_at, envelope)])
 
     def _record_rejection(self, rejection: Rejection) -> Changes:
         write = Write(
@@ -135,23 +225,19 @@ class Payouts(TrackedApplication):
         rows = self.query(ledger_sql.select_entry(self.table("ledger_entries")), (conversion_id,))
         return _entry(rows[0]) if rows else None
 
-    def corrections(self, conversion_id: str) -> list[Correction]:
-        rows = self.query(ledger_sql.select_corrections(self.table("corrections")), (conversion_id,))
-        return [
-            Correction(
-                conversion_id=row["conversion_id"], partner_id=row["partner_id"], offer_id=row["offer_id"],
-                amount=row["amount"], currency=row["currency"], bucket=Bucket(row["bucket"]),
-                happened_at=row["happened_at"].astimezone(UTC), event_id=row["event_id"],
-            )
-            for row in rows
-        ]
+    def balances(self, partner_id: str, as_of: datetime | None = None,
+                 as_known_on: datetime | None = None) -> dict[str, Balance]:
+        """The partner's balance per currency from the facts that happened by ``as_of`` and
+        were recorded by ``as_known_on`` (both: everything), summed by PostgreSQL."""
+        params = {"partner": partner_id, "as_of": as_of or INFINITY, "known": as_known_on or INFINITY}
+        rows = self.query(statements_sql.select_balance(self.schema), params)
+        return {row["currency"]: balance_from_sums(Sums(row["currency"], row["pending"], row["earned"],
+                                                        row["claimed"], row["paid"])) for row in rows}
 
-    def balances(self, partner_id: str) -> dict[str, Balance]:
-        """The partner's balance per currency, summed by PostgreSQL from the ledger's buckets
-        (commissions and corrections)."""
-        statement = ledger_sql.select_bucket_totals(self.table("ledger_entries"), self.table("corrections"))
-        rows = self.query(statement, (partner_id, partner_id))
-        return balances_from_totals((row["currency"], Bucket(row["bucket"]), row["total"]) for row in rows)
+    def claims(self, partner_id: str) -> dict[str, tuple[Decimal, Decimal]]:
+        """conversion_id -> (claimed by payable or paid statements, of which paid)."""
+        rows = self.query(statements_sql.select_claims_of(self.schema), {"partner": partner_id})
+        return {row["ref"]: (row["claimed"], row["paid"]) for row in rows}
 
     def commissions(self, partner_id: str, limit: int, after: PageKey | None = None) -> CommissionPage:
         """One page of the partner's commissions in (converted_at, conversion_id) order."""

@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 from decimal import Decimal
 
 from afflux_contracts import round_money
-from afflux_payouts.domain.ledger import Bucket, Correction, LedgerEntry
+from afflux_payouts.domain.ledger import Bucket, LedgerEntry
 
 ZERO = Decimal(0)
 
@@ -58,14 +58,30 @@ def balances_from_totals(totals: Iterable[BucketTotal]) -> dict[str, Balance]:
     return dict(sorted(balances.items()))
 
 
-def fold_balances(
-    entries: Iterable[LedgerEntry], corrections: Iterable[Correction] = ()
-) -> dict[str, Balance]:
-    """A partner's balances from its ledger entries and corrections: the pure fold replay
-    relies on."""
-    totals = [*((e.currency, e.bucket, e.amount) for e in entries),
-              *((c.currency, c.bucket, c.amount) for c in corrections)]
-    return balances_from_totals(totals)
+def fold_balances(entries: Iterable[LedgerEntry]) -> dict[str, Balance]:
+    """A partner's balances from its commissions alone (no statements): the pure fold
+    the properties are checked on."""
+    return balances_from_totals((e.currency, e.bucket, e.amount) for e in entries)
+
+
+@dataclass(frozen=True)
+class Sums:
+    """What the store sums for one partner in one currency (``statements_sql.select_balance``)."""
+
+    currency: str
+    pending: Decimal
+    earned: Decimal
+    """Approved commissions and adjustments."""
+    claimed: Decimal
+    """What payable and paid statements hold."""
+    paid: Decimal
+
+
+def balance_from_sums(sums: Sums) -> Balance:
+    """Buckets from sums: what statements claimed is payable until paid; the rest of what
+    was earned is accrued (negative after a claw back of a paid commission)."""
+    return Balance(sums.currency, accrued=sums.earned - sums.claimed, pending=sums.pending,
+                   payable=sums.claimed - sums.paid, paid=sums.paid)
 
 
 def formatted_balances(balances: Mapping[str, Balance]) -> dict[str, dict[str, str]]:

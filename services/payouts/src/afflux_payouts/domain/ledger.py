@@ -8,17 +8,14 @@ are the sums of the buckets (see ``balance.py``).
 
 The advertiser's review (ConversionStatusChanged) then moves a commission
 (``review``): approved → accrued; rejected or reversed → void (it counts
-nowhere); adjusted → the new amount. A commission already settled (payable: on
-an issued statement, or paid) is never rewritten, since a statement and a
-payment are facts: the change becomes a *correction* in accrued instead, the
-difference between what the conversion now earns and what its commission and
-earlier corrections hold. A reversal after payment is thus a negative accrued
-amount, clawed back from the next statement.
+nowhere); adjusted → the new amount. Statements never rewrite a commission: they
+*claim* amounts of it (``statements.py``), so a review after a statement simply
+changes what the conversion earns, and the next statement pays the difference
+(a reversal after payment is a negative line: clawed back).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
@@ -40,8 +37,8 @@ class Bucket(StrEnum):
 
     The buckets are disjoint: *pending* waits for review, *accrued* is earned
     and not yet on a statement, *payable* is on an issued statement, *paid* has
-    been paid. Statements (a later step) move entries from accrued to payable
-    to paid; the balance is always read from the entries' buckets.
+    been paid. A commission's own bucket is pending, accrued or void; the amounts
+    statements claimed of it are payable or paid (see ``statements.py``).
     """
 
     PENDING = "pending"
@@ -50,10 +47,6 @@ class Bucket(StrEnum):
     PAID = "paid"
     VOID = "void"
     """Rejected or reversed before it was settled: kept for the record, counted nowhere."""
-
-
-SETTLED = frozenset({Bucket.PAYABLE, Bucket.PAID})
-"""Buckets a review never rewrites (it adds a correction instead)."""
 
 
 class NotCommissionable(ValueError):
@@ -120,41 +113,16 @@ class LedgerEntry:
         return self.decision() == other.decision()
 
 
-@dataclass(frozen=True)
-class Correction:
-    """A change to a settled commission: an amount in accrued (negative: a claw back),
-    dated when the review happened. ``event_id`` is the review it came from."""
-
-    conversion_id: str
-    partner_id: str
-    offer_id: str
-    amount: Decimal
-    currency: str
-    happened_at: datetime
-    event_id: UUID
-    bucket: Bucket = Bucket.ACCRUED
-
-
-@dataclass(frozen=True)
-class Reviewed:
-    """What a review leaves: the commission as it now stands, and a new correction if its
-    commission was settled and what it earns changed."""
-
-    entry: LedgerEntry
-    correction: Correction | None
-
-
 class ReviewMismatch(ValueError):
     """A status change that names another partner, offer or currency than the commission."""
 
 
-def review(entry: LedgerEntry, corrections: Sequence[Correction], change: ConversionStatusChanged,
-           event_id: UUID) -> Reviewed:
-    """The commission ``entry`` (with its earlier ``corrections``) after ``change``.
+def review(entry: LedgerEntry, change: ConversionStatusChanged, event_id: UUID) -> LedgerEntry:
+    """The commission ``entry`` after ``change``.
 
     Pure and total: it does not judge the transition (attribution did), it only makes
-    the ledger hold what the conversion now earns: the change's payout if approved or
-    adjusted, nothing if rejected or reversed."""
+    the commission hold what the conversion now earns: the change's payout if approved
+    or adjusted, nothing (void) if rejected or reversed."""
     if (change.partner_id, change.offer_id, change.payout.currency) != \
             (entry.partner_id, entry.offer_id, entry.currency):
         raise ReviewMismatch(
@@ -162,23 +130,12 @@ def review(entry: LedgerEntry, corrections: Sequence[Correction], change: Conver
             f"{change.offer_id}, {change.payout.currency}; its commission is {entry.partner_id}, "
             f"{entry.offer_id}, {entry.currency}"
         )
-    earns = change.status in (StatusChange.APPROVED, StatusChange.ADJUSTED)
+    if change.status not in (StatusChange.APPROVED, StatusChange.ADJUSTED):
+        return entry.moved(entry.amount, Bucket.VOID)
     payout = round_money(change.payout.amount, entry.currency)
-    if entry.bucket not in SETTLED:
-        if not earns:
-            return Reviewed(entry.moved(entry.amount, Bucket.VOID), None)
-        # Approved (also on appeal) accrues; an adjustment keeps the bucket it finds.
-        keep = change.status is StatusChange.ADJUSTED and entry.bucket is not Bucket.VOID
-        return Reviewed(entry.moved(payout, entry.bucket if keep else Bucket.ACCRUED), None)
-    held = entry.amount + sum((c.amount for c in corrections), Decimal(0))
-    difference = (payout if earns else Decimal(0)) - held
-    if difference == 0:
-        return Reviewed(entry, None)
-    return Reviewed(entry, Correction(
-        conversion_id=entry.conversion_id, partner_id=entry.partner_id, offer_id=entry.offer_id,
-        amount=difference, currency=entry.currency, happened_at=change.changed_at, event_id=event_id,
-    ))
-
+    # Approved (also on appeal) accrues; an adjustment keeps the bucket it finds.
+    keep = change.status is StatusChange.ADJUSTED and entry.bucket is not Bucket.VOID
+    return entry.moved(payout, entry.bucket if keep else Bucket.ACCRUED)
 
 @dataclass(frozen=True)
 class Rejection:

@@ -1,4 +1,5 @@
-"""The payouts admin API: balances and commissions of a partner.
+"""The payouts admin API: balances and commissions of a partner (statements: see
+``statements_http.py``).
 
 Payouts does not own partners: it only knows the partners that earned
 something. So an unknown partner_id is answered like a partner with nothing
@@ -8,13 +9,24 @@ service's job.
 
 from __future__ import annotations
 
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, Literal
+
 from fastapi import FastAPI, Query
 from pydantic import BaseModel
 
 from afflux_payouts.application.payouts import Payouts
+from afflux_payouts.application.statements import Statements
 from afflux_payouts.domain.balance import format_money, formatted_balances
+from afflux_payouts.domain.ledger import Bucket, LedgerEntry
 from afflux_payouts.entrypoints.cursor import InvalidCursor, decode_cursor, encode_cursor
+from afflux_payouts.entrypoints.statements_http import add_statement_routes, csv_response, instant
 from afflux_plumbing.http import ApiError, ReadinessCheck, admin_auth, service_app
+
+CSV_PAGE = 500
+AS_OF = Query(None, description="facts that happened by then")
+AS_KNOWN_ON = Query(None, description="records on the log by then")
 
 
 class BalanceOut(BaseModel):
@@ -46,39 +58,57 @@ class CommissionsPage(BaseModel):
     next: str | None
 
 
-def create_app(store: Payouts, readiness: ReadinessCheck, admin_token: str) -> FastAPI:
+def commission_status(entry: LedgerEntry, claims: dict[str, tuple[Decimal, Decimal]]) -> str:
+    """An approved commission is ``payable`` once statements claimed all it earns, ``paid``
+    once they were paid; until then (or for what it earns beyond their claims) ``accrued``."""
+    claimed, paid = claims.get(entry.conversion_id, (Decimal(0), Decimal(0)))
+    if entry.bucket is not Bucket.ACCRUED or claimed != entry.amount:
+        return entry.bucket.value
+    return Bucket.PAID.value if paid == claimed else Bucket.PAYABLE.value
+
+
+def create_app(store: Payouts, readiness: ReadinessCheck, admin_token: str,
+               statements: Statements | None = None) -> FastAPI:
     app = service_app("Afflux payouts", readiness)
     admin = [admin_auth(admin_token)]
+    add_statement_routes(app, statements or Statements(store), admin)
 
     @app.get("/v1/partners/{partner_id}/balance", dependencies=admin, response_model=PartnerBalances)
-    def balance(partner_id: str) -> PartnerBalances:
-        """The partner's balance per currency: ``accrued`` (earned, not on a statement yet),
-        ``pending`` (awaiting review), ``payable`` (on an issued statement), ``paid``.
+    def balance(partner_id: str, as_of: datetime | None = AS_OF,
+                as_known_on: datetime | None = AS_KNOWN_ON) -> PartnerBalances:
+        """The partner's balance per currency: ``accrued`` (earned, not on a statement yet;
+        negative after a paid commission was reversed), ``pending`` (awaiting review),
+        ``payable`` (on an issued statement), ``paid``. ``as_of`` / ``as_known_on``: the
+        balance from the facts that happened by then / the records known by then.
 
         A partner payouts has no entries for (unknown, or nothing earned yet: payouts
         cannot tell these apart) has ``"balances": {}``.
         """
-        balances = formatted_balances(store.balances(partner_id))
+        balances = formatted_balances(store.balances(partner_id, instant(as_of, "as_of"),
+                                                     instant(as_known_on, "as_known_on")))
         return PartnerBalances(
             partner_id=partner_id,
             balances={currency: BalanceOut(**buckets) for currency, buckets in balances.items()},
         )
 
-    @app.get("/v1/partners/{partner_id}/commissions", dependencies=admin, response_model=CommissionsPage)
+    @app.get("/v1/partners/{partner_id}/commissions", dependencies=admin, response_model=None)
     def commissions(
         partner_id: str,
         limit: int = Query(100, ge=1, le=500, description="page size"),
         after: str | None = Query(None, description="the `next` cursor of the previous page"),
-    ) -> CommissionsPage:
+        format: Literal["json", "csv"] = Query("json", description="csv: every commission, one file"),
+    ) -> Any:
         """The partner's commissions, oldest conversion first (then by conversion_id).
-        ``status`` is the commission's bucket (pending, accrued, payable, paid, or void:
-        rejected or reversed before it was settled); ``amount`` is what it holds now (an
-        adjusted payout). Corrections of settled commissions count in the balance and are
-        not listed here yet."""
+        ``status``: pending, accrued, payable (on a statement), paid, or void (rejected or
+        reversed); ``amount`` is what it earns now (an adjusted payout). What changed after
+        a statement claimed it is paid or clawed back on the next statement."""
         try:
             key = decode_cursor(after) if after is not None else None
         except InvalidCursor as error:
             raise ApiError(422, "invalid_request", str(error), field="after") from error
+        claims = store.claims(partner_id)
+        if format == "csv":
+            return commissions_csv(store, partner_id, claims)
         page = store.commissions(partner_id, limit, key)
         return CommissionsPage(
             partner_id=partner_id,
@@ -88,7 +118,7 @@ def create_app(store: Payouts, readiness: ReadinessCheck, admin_token: str) -> F
                     offer_id=entry.offer_id,
                     amount=format_money(entry.amount, entry.currency),
                     currency=entry.currency,
-                    status=entry.bucket.value,
+                    status=commission_status(entry, claims),
                     converted_at=entry.converted_at.isoformat().replace("+00:00", "Z"),
                 )
                 for entry in page.entries
@@ -97,3 +127,17 @@ def create_app(store: Payouts, readiness: ReadinessCheck, admin_token: str) -> F
         )
 
     return app
+
+
+def commissions_csv(store: Payouts, partner_id: str, claims: dict[str, tuple[Decimal, Decimal]]) -> Any:
+    rows: list[list[str]] = []
+    page = store.commissions(partner_id, CSV_PAGE)
+    while True:
+        rows += [[e.conversion_id, e.offer_id, e.currency, format_money(e.amount, e.currency),
+                  commission_status(e, claims), e.converted_at.isoformat().replace("+00:00", "Z")]
+                 for e in page.entries]
+        if page.next is None:
+            break
+        page = store.commissions(partner_id, CSV_PAGE, page.next)
+    return csv_response(["conversion_id", "offer_id", "currency", "amount", "status", "converted_at"], rows,
+                        f"commissions-{partner_id}.csv")

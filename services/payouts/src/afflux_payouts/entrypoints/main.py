@@ -1,22 +1,69 @@
-"""The payouts process: the ledger store, its attribution consumer and the admin API."""
+"""The payouts process: the ledger store, its consumers of the attribution, partners and
+payouts logs, the relay that publishes its statements, the close scheduler and the admin API."""
 
 from __future__ import annotations
 
-from afflux_contracts import ATTRIBUTION
+import asyncio
+import logging
+from contextlib import suppress
+
+from afflux_contracts import ATTRIBUTION, PARTNERS, PAYOUTS
 from afflux_payouts.application.payouts import Payouts
+from afflux_payouts.application.published import to_envelope
+from afflux_payouts.application.statements import NotFoldedYet, Statements
 from afflux_payouts.entrypoints.http import create_app
 from afflux_payouts.settings import PayoutsSettings
 from afflux_plumbing.eventstore import open_store
+from afflux_plumbing.outage import OUTAGES
 from afflux_plumbing.service import Built, ServiceRuntime, run_service
+
+log = logging.getLogger(__name__)
 
 
 def build(settings: PayoutsSettings) -> Built:
-    """Wire the store, its consumer of ``afflux.attribution.v1`` and the HTTP app."""
+    """Wire the store, one consumer per folded topic (each in its own group, so a record
+    parked on one never holds up the others), the relay, the scheduler and the HTTP app."""
     store = open_store(Payouts, settings.database_url, settings.db_schema)
     runtime = ServiceRuntime(settings)
     runtime.consume(store, [ATTRIBUTION.name], store.handle, group="attribution")
-    app = create_app(store, runtime.ready, settings.admin_token)
+    runtime.consume(store, [PARTNERS.name], store.handle, group="partners")
+    runtime.consume(store, [PAYOUTS.name], store.handle, group="payouts")
+    runtime.relay(store, to_envelope)
+    statements = Statements(store)
+    app = create_app(store, runtime.ready, settings.admin_token, statements)
+    app.state.payouts = store
+    if settings.close_interval > 0:
+        tasks: list[asyncio.Task[None]] = []
+
+        async def start() -> None:
+            tasks.append(asyncio.create_task(close_on_schedule(statements, settings.close_interval)))
+
+        async def stop() -> None:
+            for task in tasks:
+                task.cancel()
+                with suppress(asyncio.CancelledError):
+                    await task
+
+        app.router.add_event_handler("startup", start)
+        app.router.add_event_handler("shutdown", stop)
     return runtime, app, store.close
+
+
+async def close_on_schedule(statements: Statements, interval: float) -> None:
+    """Close every billed partner's periods as its frequency ends them, every ``interval``
+    seconds (an outage or a fold that lags is retried at the next round)."""
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            issued = await asyncio.to_thread(statements.close_due)
+        except NotFoldedYet as error:
+            log.warning("scheduled statement close postponed: %s", error)
+            continue
+        except OUTAGES as error:
+            log.warning("scheduled statement close postponed: %s", error)
+            continue
+        if issued:
+            log.info("closed %d statements on schedule", len(issued))
 
 
 def main() -> None:

@@ -1,0 +1,353 @@
+"""Re-deriving the payouts projection from the log: replay, verify, drift.
+
+A *shadow fold* rebuilds the projection from offset 0 into a scratch schema with
+the service's own consumers (the same stores, topics and handlers the live
+process runs, so there is no second implementation of the rules), reading each
+partition up to the live projection's stored position, so that the two hold the
+same records and compare like for like. The records are applied as the live
+consumer applies them: in runs of consecutive records of one partition, one at a
+time when a run fails, a record waiting for another fact (``RetryLater``) held
+back with the rest of its partition and retried once others were applied, one
+that can never apply (undecodable, ``Unprocessable``) left out as the live
+consumer dead-letters it (the shadow only counts it: it never writes to a DLQ).
+
+``verify`` then compares the shadow with a copy of the live projection taken in
+one database snapshot with its positions (generic over tables: see
+``adapters.shadow``). As of a point in time (``until``: facts whose envelope
+``occurred_at`` is by then; ``known_by``: records on the log by then) the live
+tables hold the present, so the shadow's balances are compared with the live
+store's balances asked as of that point when its ``balances`` can be, else only
+reported.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import partial
+from typing import Any
+
+from afflux_contracts import DecodeError, Envelope, Event, decode
+from afflux_payouts.adapters import shadow
+from afflux_payouts.adapters.shadow_log import Record, Stretch, read_stretches
+from afflux_plumbing.consume import RUN_LIMIT, Handler, RetryLater
+from afflux_plumbing.eventstore import open_store
+from afflux_plumbing.outage import DATABASE_OUTAGES
+from afflux_plumbing.positions import Position
+from afflux_plumbing.store import RunItem, TrackedApplication
+
+log = logging.getLogger(__name__)
+
+Transform = Callable[[Envelope[Event]], Envelope[Event]]
+"""Rewrites an envelope before it is folded (a what-if); identity for a replay."""
+Progress = Callable[[int, int], None]
+"""Called with (records read so far, records to read)."""
+
+
+@dataclass(frozen=True)
+class Fold:
+    """One of the service's consumers: the store it applies to, its topics, its handler."""
+
+    store: TrackedApplication
+    topics: tuple[str, ...]
+    handler: Handler
+
+
+@dataclass(frozen=True)
+class Built:
+    """The service's folds opened on one schema, and how to close their stores."""
+
+    folds: list[Fold]
+    close: Callable[[], Awaitable[object]]
+
+
+FoldFactory = Callable[[str], Built]
+"""Opens the service's folds on the schema named (the live one, or a scratch one)."""
+
+
+@dataclass
+class FoldReport:
+    read: int = 0
+    applied: int = 0
+    duplicates: int = 0
+    left_out: int = 0
+    """Records after ``until``."""
+    dead_letters: list[str] = field(default_factory=list)
+    """``position: reason`` of each record the fold could not apply (the live consumer
+    dead-letters these)."""
+
+
+@dataclass
+class _Pending:
+    """A partition held back at a record waiting for another fact."""
+
+    items: list[tuple[Record, Envelope[Event]]]
+    reason: str
+
+
+class ShadowFold:
+    """Applies log records to the folds' stores exactly as the live consumer would."""
+
+    def __init__(self, folds: Sequence[Fold], *, run_limit: int = RUN_LIMIT, until: datetime | None = None,
+                 transform: Transform | None = None) -> None:
+        self.by_topic = {topic: fold for fold in folds for topic in fold.topics}
+        self.run_limit = run_limit
+        self.until = until
+        self.transform = transform
+        self.report = FoldReport()
+        self._held: dict[tuple[str, int], _Pending] = {}
+
+    def apply(self, records: Sequence[Record]) -> None:
+        """Fold consecutive records of one partition (called from a worker thread)."""
+        if not records:
+            return
+        self.report.read += len(records)
+        fold = self.by_topic[records[0].topic]
+        decoded = [item for record in records if (item := self._decoded(fold, record)) is not None]
+        held = self._held.get((records[0].topic, records[0].partition))
+        if held is not None:
+            held.items.extend(decoded)
+            return
+        for start in range(0, len(decoded), self.run_limit):
+            run = decoded[start:start + self.run_limit]
+            if not self._apply_run(fold, run) and self._one_by_one(fold, run):
+                self._held[(records[0].topic, records[0].partition)].items.extend(decoded[start + len(run):])
+                break
+        self._retry_held()
+
+    def finish(self) -> None:
+        """Once the log is read: retry held partitions until none makes progress, then
+        leave out each still-waiting record (as the live consumer's DLQ does after its
+        waiting limit) and go on with its partition."""
+        while self._held:
+            if self._retry_held():
+                continue
+            for key in list(self._held):
+                pending = self._held.pop(key)
+                record, _ = pending.items[0]
+                self._dead_letter(self.by_topic[record.topic], record,
+                                  f"still waiting at the end of the log: {pending.reason}")
+                self._one_by_one(self.by_topic[record.topic], pending.items[1:])
+
+    def _decoded(self, fold: Fold, record: Record) -> tuple[Record, Envelope[Event]] | None:
+        try:
+            envelope = decode(record.value)
+        except DecodeError as error:
+            self._dead_letter(fold, record, str(error))
+            return None
+        if self.until is not None and envelope.occurred_at > self.until:
+            self.report.left_out += 1
+            return None
+        return record, self.transform(envelope) if self.transform else envelope
+
+    def _apply_run(self, fold: Fold, run: Sequence[tuple[Record, Envelope[Event]]]) -> bool:
+        items = [RunItem(_position(r), e.event_id, partial(fold.handler, e)) for r, e in run]
+        try:
+            applied = fold.store.apply_run(items)
+        except DATABASE_OUTAGES:
+            raise
+        except Exception:
+            return False
+        fresh = sum(applied)
+        self.report.applied += fresh
+        self.report.duplicates += len(applied) - fresh
+        return True
+
+    def _one_by_one(self, fold: Fold, items: Sequence[tuple[Record, Envelope[Event]]]) -> bool:
+        """Apply ``items`` one at a time; True if a record had to be held back (then it
+        and the ones after it wait in ``_held``)."""
+        for index, (record, envelope) in enumerate(items):
+            position = _position(record)
+            if fold.store.has_applied(envelope.event_id):
+                fold.store.record_position(position)
+                self.report.duplicates += 1
+                continue
+            try:
+                changes = fold.handler(envelope)
+            except RetryLater as wait:
+                self._held[(record.topic, record.partition)] = _Pending(list(items[index:]), str(wait))
+                return True
+            except DATABASE_OUTAGES:
+                raise
+            except Exception as error:
+                self._dead_letter(fold, record, f"{type(error).__name__}: {error}")
+                continue
+            fresh = fold.store.apply(changes, position, envelope.event_id)
+            self.report.applied += int(fresh)
+            self.report.duplicates += int(not fresh)
+        return False
+
+    def _retry_held(self) -> bool:
+        """Retry each held partition from its waiting record; True if any moved on."""
+        progressed = False
+        for key in list(self._held):
+            pending = self._held.pop(key)
+            record = pending.items[0][0]
+            self._one_by_one(self.by_topic[record.topic], pending.items)
+            after = self._held.get(key)
+            progressed = progressed or after is None or len(after.items) < len(pending.items)
+        return progressed
+
+    def _dead_letter(self, fold: Fold, record: Record, reason: str) -> None:
+        fold.store.record_position(_position(record))
+        self.report.dead_letters.append(f"{_position(record)}: {reason}")
+
+
+def _position(record: Record) -> Position:
+    return Position(record.topic, record.partition, record.offset)
+
+
+# -- replaying into a scratch schema ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ReplayOptions:
+    until: datetime | None = None
+    known_by: datetime | None = None
+    run_limit: int = RUN_LIMIT
+    keep: bool = False
+    """Keep the scratch schemas (to inspect them) instead of dropping them."""
+
+
+def stretches(folds: Sequence[Fold], positions: dict[str, int], *,
+              resume_from: TrackedApplication | None = None) -> list[Stretch]:
+    """Each folded partition from offset 0 (or after ``resume_from``'s stored position)
+    up to its position in ``positions`` (``topic#partition`` -> last offset)."""
+    found = []
+    for name, last in sorted(positions.items()):
+        topic, _, partition = name.rpartition("#")
+        if not partition.isdigit() or not any(topic in fold.topics for fold in folds):
+            continue
+        stored = resume_from.stored_offset(topic, int(partition)) if resume_from else None
+        found.append(Stretch(topic, int(partition), 0 if stored is None else stored + 1, last))
+    return found
+
+
+async def fold_log(folds: Sequence[Fold], bootstrap_servers: str, positions: dict[str, int],
+                   options: ReplayOptions, *, transform: Transform | None = None,
+                   progress: Progress | None = None) -> FoldReport:
+    """Fold the log up to ``positions`` into ``folds``' stores, resuming after what they
+    hold already (so an interrupted fold goes on where it stopped)."""
+    fold = ShadowFold(folds, run_limit=options.run_limit, until=options.until, transform=transform)
+    plan = stretches(folds, positions, resume_from=folds[0].store)
+    total = sum(s.size for s in plan)
+    if progress:
+        progress(0, total)
+    async for _, records in read_stretches(bootstrap_servers, plan, known_by=options.known_by):
+        await asyncio.to_thread(fold.apply, records)
+        if progress:
+            progress(fold.report.read, total)
+    await asyncio.to_thread(fold.finish)
+    return fold.report
+
+
+def bookkeeping_prefix(folds: Sequence[Fold]) -> str:
+    """eventsourcing names every table of its own ``<application name>_...``."""
+    return f"{folds[0].store.name.lower()}_"
+
+
+@dataclass(frozen=True)
+class BalanceDiff:
+    """One partner's balances as of the point in time: the shadow's and the live one's."""
+
+    partner_id: str
+    replay: dict[str, dict[str, str]]
+    live: dict[str, dict[str, str]] | None
+
+
+@dataclass
+class Verification:
+    """What ``verify`` found: the fold's report, its positions, the table diffs (or,
+    as of a point in time, the balances compared or shown)."""
+
+    report: FoldReport
+    positions: dict[str, int]
+    seconds: float
+    tables: list[shadow.TableDiff] = field(default_factory=list)
+    balances: list[BalanceDiff] = field(default_factory=list)
+    point_in_time: bool = False
+    compared_as_of: bool = False
+    """As of a point in time: whether the live store could be asked as of it."""
+    schemas: tuple[str, str] = ("", "")
+    """(shadow, live copy): kept when asked to."""
+
+    @property
+    def mismatched(self) -> int:
+        """Differing rows (or partners' balances) in all: 0 means equal."""
+        if self.point_in_time:
+            return sum(1 for b in self.balances if b.live is not None and b.live != b.replay)
+        return sum(t.mismatched + (t.problem is not None and t.mismatched == 0) for t in self.tables)
+
+
+async def verify(database_url: str, bootstrap_servers: str, live_schema: str, factory: FoldFactory,
+                 options: ReplayOptions = ReplayOptions(), progress: Progress | None = None) -> Verification:
+    """Rebuild the projection from the log in a scratch schema and compare it with the live
+    one at the same positions. Raises ``LookupError`` when there is no live projection."""
+    if not await asyncio.to_thread(shadow.schema_exists, database_url, live_schema):
+        raise LookupError(f"no payouts projection in schema {live_schema!r} of this database")
+    started = time.perf_counter()
+    scratch = shadow.scratch_schema("replay")
+    copy = f"{scratch}_live"
+    built = factory(scratch)  # on the loop: the service's build binds Kafka clients to it
+    try:
+        folds = built.folds
+        prefix = bookkeeping_prefix(folds)
+        tables = await asyncio.to_thread(shadow.projection_tables, database_url, live_schema, prefix)
+        tracking = folds[0].store.tracked_recorder.tracking_table_name
+        positions = await asyncio.to_thread(
+            shadow.snapshot, database_url, live_schema, copy, tables, tracking)
+        report = await fold_log(folds, bootstrap_servers, positions, options, progress=progress)
+        result = Verification(report, positions, 0.0, schemas=(scratch, copy))
+        if options.until is None and options.known_by is None:
+            result.tables = await asyncio.to_thread(shadow.diff_schemas, database_url, copy, scratch, prefix)
+        else:
+            result.point_in_time = True
+            await asyncio.to_thread(_compare_as_of, result, database_url, live_schema, copy, folds, options)
+    finally:
+        await built.close()
+        if not options.keep:
+            await asyncio.to_thread(shadow.drop_schema, database_url, scratch)
+            await asyncio.to_thread(shadow.drop_schema, database_url, copy)
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+def _compare_as_of(result: Verification, database_url: str, live_schema: str, copy: str,
+                   folds: Sequence[Fold], options: ReplayOptions) -> None:
+    """The shadow's balances per partner beside the live store's as of the same point,
+    when the live store answers as of a point in time."""
+    replayed = folds[0].store
+    partners = shadow.partner_ids(database_url, [replayed.schema, copy], bookkeeping_prefix(folds))
+    live = open_store(type(replayed), database_url, live_schema)
+    try:
+        as_of = _as_of_arguments(live, options)
+        result.compared_as_of = as_of is not None
+        for partner in partners:
+            mine = _formatted(replayed, partner, {})
+            theirs = _formatted(live, partner, as_of) if as_of is not None else None
+            result.balances.append(BalanceDiff(partner, mine, theirs))
+    finally:
+        live.close()
+
+
+def _as_of_arguments(store: TrackedApplication, options: ReplayOptions) -> dict[str, datetime] | None:
+    """The keyword arguments that ask ``store.balances`` as of the options' point in
+    time, or None if it cannot be asked so."""
+    balances = getattr(store, "balances", None)
+    if balances is None:
+        return None
+    accepted = inspect.signature(balances).parameters
+    wanted = {"as_of": options.until, "as_known_on": options.known_by}
+    asked = {name: value for name, value in wanted.items() if value is not None}
+    return asked if all(name in accepted for name in asked) else None
+
+
+def _formatted(store: TrackedApplication, partner_id: str,
+               as_of: dict[str, Any]) -> dict[str, dict[str, str]]:
+    balances = store.balances(partner_id, **as_of)  # type: ignore[attr-defined]
+    return {currency: balance.formatted() for currency, balance in balances.items()}
