@@ -1,0 +1,3 @@
+from afflux_gateway.entrypoints.main import main
+
+main()

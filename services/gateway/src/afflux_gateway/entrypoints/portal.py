@@ -1,0 +1,340 @@
+"""The partner portal: server-rendered pages over the same reads as ``/v1/me``.
+
+Sign-in exchanges the API key for a signed session cookie (HttpOnly, SameSite=Strict,
+``Secure`` when configured); every page re-checks that the key it was made with is
+not revoked. Forms that change something (sign in, apply, sign out) carry a CSRF
+token: the session's for signed-in forms, a double-submit cookie for sign-in. Pages
+load only the gateway's own stylesheet and script (a Content-Security-Policy of
+``'self'`` says so to the browser); the chart is SVG drawn on the server.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from datetime import UTC, datetime
+from decimal import Decimal
+from importlib.resources import files
+from typing import Any
+from urllib.parse import parse_qs
+
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
+from jinja2 import Environment, PackageLoader, select_autoescape
+from markupsafe import Markup
+from starlette.concurrency import run_in_threadpool
+
+from afflux_gateway.adapters.partners_client import PartnersClient, PartnersUnavailable
+from afflux_gateway.application.projection import Gateway
+from afflux_gateway.application.reads import ConversionKey
+from afflux_gateway.domain.access import MAX_SUB_LENGTH, SUB_NAMES, may_run, tracking_link
+from afflux_gateway.domain.chart import DayFigures, daily_chart
+from afflux_gateway.domain.report import GroupBy, InvalidReport, window
+from afflux_gateway.domain.session import (
+    SESSION_SECONDS,
+    Session,
+    csrf_ok,
+    csrf_token,
+    new_session,
+    seal,
+    unseal,
+)
+from afflux_gateway.entrypoints.auth import Guard, TooManyFailures, client_address
+from afflux_gateway.entrypoints.http import decode_cursor, encode_cursor
+from afflux_gateway.entrypoints.present import (
+    STATEMENT_COLUMNS,
+    balance_out,
+    conversion_out,
+    report_out,
+    statement_out,
+    to_csv,
+)
+from afflux_plumbing.http import ApiError
+
+SESSION_COOKIE = "afflux_session"
+SIGNIN_COOKIE = "afflux_signin_csrf"
+SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self'; "
+        "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+    ),
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+}
+MAX_FORM_BYTES = 4096
+
+
+class SignInFirst(Exception):
+    """No valid session: the page answers with a redirect to the sign-in page."""
+
+
+class Portal:
+    def __init__(
+        self,
+        store: Gateway,
+        guard: Guard,
+        partners: PartnersClient,
+        tracking_url: str,
+        secret: bytes,
+        secure_cookies: bool,
+    ) -> None:
+        self.store = store
+        self.guard = guard
+        self.partners = partners
+        self.tracking_url = tracking_url
+        self.secret = secret
+        self.secure = secure_cookies
+        self.templates = Environment(
+            loader=PackageLoader("afflux_gateway", "templates"), autoescape=select_autoescape(["html"])
+        )
+
+    # -- sessions -----------------------------------------------------------------------
+
+    def session(self, request: Request) -> Session:
+        cookie = request.cookies.get(SESSION_COOKIE)
+        found = unseal(cookie, self.secret, time.time()) if cookie else None
+        if found is None or not self.store.key_active(found.key_id, found.partner_id):
+            raise SignInFirst()
+        return found
+
+    def page(self, name: str, session: Session | None, status: int = 200, **context: Any) -> HTMLResponse:
+        partner = self.store.partner(session.partner_id) if session else None
+        if session is not None and partner is None:
+            partner = {"partner_id": session.partner_id, "name": None}
+        csrf = csrf_token(session.nonce, self.secret) if session else context.pop("csrf", "")
+        html = self.templates.get_template(name).render(partner=partner, csrf=csrf, **context)
+        return HTMLResponse(html, status_code=status, headers=SECURITY_HEADERS)
+
+    def set_cookie(self, response: Response, name: str, value: str, max_age: int) -> None:
+        response.set_cookie(
+            name, value, max_age=max_age, path="/portal", httponly=True, samesite="strict", secure=self.secure
+        )
+
+    # -- pages --------------------------------------------------------------------------
+
+    def signin_page(self, error: str | None = None, status: int = 200) -> HTMLResponse:
+        token = secrets.token_urlsafe(24)
+        response = self.page("signin.html", None, status, error=error, csrf=token)
+        self.set_cookie(response, SIGNIN_COOKIE, token, 600)
+        return response
+
+    async def sign_in(self, request: Request) -> Response:
+        form = await read_form(request)
+        given, expected = form.get("csrf"), request.cookies.get(SIGNIN_COOKIE)
+        if not given or not expected or not secrets.compare_digest(given.encode(), expected.encode()):
+            return self.signin_page("Your sign-in form expired; please try again.", 403)
+        try:
+            holder = await run_in_threadpool(
+                self.guard.check_key, form.get("api_key"), client_address(request)
+            )
+        except TooManyFailures as error:
+            response = self.signin_page(error.message, 429)
+            response.headers.update(error.headers or {})
+            return response
+        except ApiError:
+            return self.signin_page("That API key is not valid.", 401)
+        session = new_session(holder.partner_id, holder.key_id, time.time())
+        signed_in = RedirectResponse("/portal/dashboard", status_code=303, headers=SECURITY_HEADERS)
+        self.set_cookie(signed_in, SESSION_COOKIE, seal(session, self.secret), SESSION_SECONDS)
+        signed_in.delete_cookie(SIGNIN_COOKIE, path="/portal")
+        return signed_in
+
+    def dashboard(self, session: Session, params: dict[str, str]) -> HTMLResponse:
+        error = None
+        try:
+            span = window(params.get("from"), params.get("to"), params.get("tz"), datetime.now(UTC).date())
+        except InvalidReport as invalid:
+            span = window(None, None, None, datetime.now(UTC).date())
+            error = str(invalid)
+        rows = self.store.report(span, GroupBy.DAY, session.partner_id)
+        report = report_out(rows, span, GroupBy.DAY, admin=False)
+        currency = report["totals"][0]["currency"] if report["totals"] else ""
+        by_day = {row.group: row.figures for row in rows if row.currency == (currency or "")}
+        chart = daily_chart(
+            [
+                DayFigures(
+                    day,
+                    by_day[day.isoformat()].clicks if day.isoformat() in by_day else 0,
+                    by_day[day.isoformat()].conversions if day.isoformat() in by_day else 0,
+                    by_day[day.isoformat()].payout if day.isoformat() in by_day else Decimal(0),
+                )
+                for day in span.days
+            ],
+            currency or "",
+        )
+        return self.page("dashboard.html", session, report=report, chart=Markup(chart), error=error)
+
+    def offers(
+        self,
+        session: Session,
+        selected: str | None = None,
+        given: dict[str, str] | None = None,
+        notice: str | None = None,
+        status: int = 200,
+    ) -> HTMLResponse:
+        offers = self.store.offers_for(session.partner_id)
+        for offer in offers:
+            approved = {"approved": True, "refused": False}.get(offer["relationship"])
+            runnable = may_run(offer["visibility"], approved)
+            subs = given if offer["offer_id"] == selected and given else {}
+            offer["link"] = (
+                tracking_link(self.tracking_url, offer["offer_id"], session.partner_id, subs)
+                if runnable
+                else None
+            )
+        return self.page(
+            "offers.html",
+            session,
+            status,
+            offers=offers,
+            subs=SUB_NAMES,
+            selected=selected,
+            given=given or {},
+            notice=notice,
+        )
+
+    async def apply(self, request: Request, offer_id: str) -> Response:
+        session = await run_in_threadpool(self.session, request)
+        form = await read_form(request)
+        if not csrf_ok(form.get("csrf"), session.nonce, self.secret):
+            return PlainTextResponse("the form expired; reload the page", 403, headers=SECURITY_HEADERS)
+        visible = await run_in_threadpool(self.store.offers_for, session.partner_id, offer_id)
+        if not visible:
+            return await run_in_threadpool(self.offers, session, None, None, "No such offer.", 404)
+        try:
+            answer = await self.partners.apply(offer_id, session.partner_id)
+            notice = (
+                "Application sent: the advertiser will review it."
+                if answer.status < 400
+                else "The application was refused: "
+                + str(answer.body.get("error", {}).get("message", answer.status))
+            )
+        except PartnersUnavailable:
+            notice = "Applications cannot be taken right now; please retry in a moment."
+        return await run_in_threadpool(self.offers, session, None, None, notice)
+
+    def conversions(self, session: Session, after: str | None) -> HTMLResponse:
+        key = decode_cursor(after) if after else None
+        rows = self.store.conversions(session.partner_id, 51, key, None)
+        page = rows[:50]
+        next_key = (
+            encode_cursor(ConversionKey(page[-1]["converted_at"], page[-1]["conversion_id"]))
+            if len(rows) > 50
+            else None
+        )
+        return self.page(
+            "conversions.html", session, conversions=[conversion_out(r) for r in page], next=next_key
+        )
+
+    def balance(self, session: Session) -> HTMLResponse:
+        return self.page(
+            "balance.html",
+            session,
+            balances=balance_out(self.store.balance(session.partner_id)),
+            statements=[statement_out(r) for r in self.store.statements(session.partner_id)],
+        )
+
+    def statements_csv(self, session: Session) -> Response:
+        rows = [statement_out(r) for r in self.store.statements(session.partner_id)]
+        return PlainTextResponse(
+            to_csv(STATEMENT_COLUMNS, rows),
+            media_type="text/csv",
+            headers={**SECURITY_HEADERS, "Content-Disposition": 'attachment; filename="statements.csv"'},
+        )
+
+    async def sign_out(self, request: Request) -> Response:
+        form = await read_form(request)
+        cookie = request.cookies.get(SESSION_COOKIE)
+        found = unseal(cookie, self.secret, time.time()) if cookie else None
+        if found is not None and not csrf_ok(form.get("csrf"), found.nonce, self.secret):
+            return PlainTextResponse("the form expired; reload the page", 403, headers=SECURITY_HEADERS)
+        response = RedirectResponse("/portal/signin", status_code=303, headers=SECURITY_HEADERS)
+        response.delete_cookie(SESSION_COOKIE, path="/portal", httponly=True, samesite="strict")
+        return response
+
+
+async def read_form(request: Request) -> dict[str, str]:
+    """An urlencoded form's first value per field (bounded; anything else is empty)."""
+    body = await request.body()
+    if len(body) > MAX_FORM_BYTES:
+        return {}
+    try:
+        fields = parse_qs(body.decode(), keep_blank_values=True, max_num_fields=20)
+    except (UnicodeDecodeError, ValueError):
+        return {}
+    return {name: values[0] for name, values in fields.items()}
+
+
+def mount_portal(app: FastAPI, portal: Portal) -> None:
+    """The portal's routes (left out of the OpenAPI document: they are pages, not API)."""
+    static = files("afflux_gateway") / "static"
+    assets = {"portal.css": "text/css", "portal.js": "text/javascript"}
+
+    @app.exception_handler(SignInFirst)
+    async def to_signin(_: Request, __: Exception) -> Response:
+        return RedirectResponse("/portal/signin", status_code=303, headers=SECURITY_HEADERS)
+
+    @app.get("/portal", include_in_schema=False)
+    def home(request: Request) -> Response:
+        portal.session(request)
+        return RedirectResponse("/portal/dashboard", status_code=303)
+
+    @app.get("/portal/static/{name}", include_in_schema=False)
+    def asset(name: str) -> Response:
+        if name not in assets:
+            return PlainTextResponse("not found", 404)
+        return Response(
+            (static / name).read_bytes(),
+            media_type=assets[name],
+            headers={"Cache-Control": "max-age=3600", "X-Content-Type-Options": "nosniff"},
+        )
+
+    @app.get("/portal/signin", include_in_schema=False)
+    def signin_page() -> Response:
+        return portal.signin_page()
+
+    @app.post("/portal/signin", include_in_schema=False)
+    async def sign_in(request: Request) -> Response:
+        return await portal.sign_in(request)
+
+    @app.post("/portal/signout", include_in_schema=False)
+    async def sign_out(request: Request) -> Response:
+        return await portal.sign_out(request)
+
+    @app.get("/portal/dashboard", include_in_schema=False)
+    def dashboard(request: Request) -> Response:
+        return portal.dashboard(portal.session(request), dict(request.query_params))
+
+    @app.get("/portal/offers", include_in_schema=False)
+    def offers(request: Request) -> Response:
+        return portal.offers(portal.session(request))
+
+    @app.get("/portal/offers/{offer_id}/link", include_in_schema=False)
+    def link(request: Request, offer_id: str) -> Response:
+        session = portal.session(request)
+        given = {
+            name: value[:MAX_SUB_LENGTH]
+            for name, value in request.query_params.items()
+            if name in SUB_NAMES and value
+        }
+        if not portal.store.offers_for(session.partner_id, offer_id):
+            return portal.offers(session, notice="No such offer.", status=404)
+        return portal.offers(session, offer_id, given)
+
+    @app.post("/portal/offers/{offer_id}/apply", include_in_schema=False)
+    async def apply(request: Request, offer_id: str) -> Response:
+        return await portal.apply(request, offer_id)
+
+    @app.get("/portal/conversions", include_in_schema=False)
+    def conversions(request: Request, after: str | None = None) -> Response:
+        return portal.conversions(portal.session(request), after)
+
+    @app.get("/portal/balance", include_in_schema=False)
+    def balance(request: Request) -> Response:
+        return portal.balance(portal.session(request))
+
+    @app.get("/portal/statements.csv", include_in_schema=False)
+    def statements_csv(request: Request) -> Response:
+        return portal.statements_csv(portal.session(request))

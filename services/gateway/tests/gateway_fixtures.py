@@ -1,0 +1,222 @@
+"""A restartable gateway service for the tests, and builders of the events it reads
+(as the partners, tracking, attribution, payouts and postbacks services publish them)."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from contextlib import AsyncExitStack
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any, Protocol
+
+import httpx
+
+from afflux_contracts import (
+    ClickRecorded,
+    ConversionAttributed,
+    ConversionRejected,
+    ConversionStatus,
+    Envelope,
+    Event,
+    Money,
+    OfferCreated,
+    PartnerApiKeyIssued,
+    PartnerApiKeyRevoked,
+    PartnerCreated,
+    RejectionReason,
+    RelationshipSet,
+    Terms,
+    Visibility,
+)
+from afflux_contracts.partners import PayoutType
+from afflux_gateway.application.projection import Gateway
+from afflux_gateway.entrypoints.main import build
+from afflux_gateway.settings import GatewaySettings
+from afflux_infra.embedded import free_port
+from afflux_infra.testing import serving
+from afflux_plumbing.publish import Publisher
+
+ADMIN_TOKEN = "gateway-test-admin-token"
+ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+DAY = datetime(2026, 3, 2, tzinfo=UTC)
+TRACKING_URL = "https://trk.example"
+
+
+class SessionInfra(Protocol):
+    @property
+    def bootstrap_servers(self) -> str: ...
+
+    def new_database(self) -> str: ...
+
+
+def new_id(prefix: str) -> str:
+    return f"{prefix}-{secrets.token_hex(6)}"
+
+
+def wrap(event: Event) -> Envelope[Event]:
+    return Envelope.wrap(event, producer="test")
+
+
+def new_key() -> str:
+    return f"afx_live_{secrets.token_urlsafe(32)}"
+
+
+def partner(partner_id: str, name: str) -> Envelope[Event]:
+    return wrap(PartnerCreated(partner_id=partner_id, name=name, email=f"{partner_id}@example.com"))
+
+
+def key_issued(partner_id: str, api_key: str, key_id: str | None = None) -> Envelope[Event]:
+    return wrap(
+        PartnerApiKeyIssued(
+            partner_id=partner_id,
+            key_id=key_id or f"key_{secrets.token_hex(8)}",
+            key_sha256=hashlib.sha256(api_key.encode()).hexdigest(),
+            prefix=api_key[:12],
+            issued_at=DAY,
+        )
+    )
+
+
+def key_revoked(partner_id: str, key_id: str) -> Envelope[Event]:
+    return wrap(PartnerApiKeyRevoked(partner_id=partner_id, key_id=key_id, revoked_at=DAY))
+
+
+def offer(
+    offer_id: str, visibility: Visibility, *, amount: str = "5.00", name: str = "Offer"
+) -> Envelope[Event]:
+    return wrap(
+        OfferCreated(
+            offer_id=offer_id,
+            name=name,
+            destination_url="https://shop.example/?tid={transaction_id}",
+            visibility=visibility,
+            currency="USD",
+            payout=Terms(type=PayoutType.CPA, amount=Decimal(amount)),
+            revenue=Terms(type=PayoutType.CPA, amount=Decimal("8.00")),
+        )
+    )
+
+
+def relationship(
+    offer_id: str, partner_id: str, *, approved: bool = True, payout: str | None = None
+) -> Envelope[Event]:
+    terms = Terms(type=PayoutType.CPA, amount=Decimal(payout)) if payout else None
+    return wrap(RelationshipSet(offer_id=offer_id, partner_id=partner_id, approved=approved, payout=terms))
+
+
+def click(
+    transaction_id: str,
+    offer_id: str,
+    partner_id: str,
+    *,
+    at: datetime = DAY,
+    unique: bool = True,
+    **subs: str,
+) -> Envelope[Event]:
+    return wrap(
+        ClickRecorded(
+            transaction_id=transaction_id,
+            offer_id=offer_id,
+            partner_id=partner_id,
+            clicked_at=at,
+            unique=unique,
+            **subs,
+        )
+    )
+
+
+def attributed(
+    transaction_id: str,
+    offer_id: str,
+    partner_id: str,
+    *,
+    payout: str = "5.00",
+    revenue: str = "8.00",
+    at: datetime = DAY,
+    status: ConversionStatus = ConversionStatus.APPROVED,
+    conversion_id: str | None = None,
+) -> Envelope[Event]:
+    return wrap(
+        ConversionAttributed(
+            conversion_id=conversion_id or new_id("conv"),
+            transaction_id=transaction_id,
+            partner_id=partner_id,
+            offer_id=offer_id,
+            event="conversion",
+            payout=Money(amount=Decimal(payout), currency="USD"),
+            revenue=Money(amount=Decimal(revenue), currency="USD"),
+            status=status,
+            clicked_at=at,
+            converted_at=at + timedelta(minutes=5),
+        )
+    )
+
+
+def rejected(transaction_id: str, offer_id: str, partner_id: str, *, at: datetime = DAY) -> Envelope[Event]:
+    return wrap(
+        ConversionRejected(
+            conversion_id=new_id("conv"),
+            reason=RejectionReason.DUPLICATE,
+            message="order already credited",
+            transaction_id=transaction_id,
+            partner_id=partner_id,
+            offer_id=offer_id,
+            converted_at=at + timedelta(minutes=6),
+        )
+    )
+
+
+async def publish(log: Publisher, *envelopes: Envelope[Any]) -> None:
+    for envelope in envelopes:
+        await log.publish(envelope)
+
+
+class RunningGateway:
+    """The gateway in the test's event loop, on one database."""
+
+    def __init__(self, database_url: str, kafka_bootstrap: str, group_prefix: str, **settings: Any) -> None:
+        self.database_url = database_url
+        self.kafka_bootstrap = kafka_bootstrap
+        self.group_prefix = group_prefix
+        self.settings = settings
+        self.base_url = ""
+        self.store: Gateway | None = None
+        self._stack: AsyncExitStack | None = None
+
+    async def start(self) -> None:
+        settings = GatewaySettings(
+            DATABASE_URL=self.database_url,
+            KAFKA_BOOTSTRAP_SERVERS=self.kafka_bootstrap,
+            AFFLUX_CONSUMER_GROUP_PREFIX=self.group_prefix,
+            AFFLUX_ADMIN_TOKEN=ADMIN_TOKEN,
+            AFFLUX_TRACKING_URL=TRACKING_URL,
+            port=free_port(),
+            **self.settings,
+        )
+        runtime, app, close = build(settings)
+        self.app = app
+        self.store = app.state.gateway
+        stack = AsyncExitStack()
+        stack.callback(close)
+        self.base_url = await stack.enter_async_context(serving(runtime, app))
+        self._stack = stack
+
+    async def stop(self) -> None:
+        if self._stack is not None:
+            stack, self._stack = self._stack, None
+            await stack.aclose()
+
+    async def aget(self, path: str, api_key: str | bytes | None = None, **params: Any) -> httpx.Response:
+        """A GET from the test's own loop (the service runs on it: never block it)."""
+        headers: dict[str, Any] = {"X-Api-Key": api_key} if api_key is not None else {}
+        async with httpx.AsyncClient(base_url=self.base_url, timeout=10) as client:
+            return await client.get(path, params=params, headers=headers)
+
+    def client(self) -> httpx.AsyncClient:
+        return httpx.AsyncClient(base_url=self.base_url, timeout=10)
+
+    def get(self, path: str, api_key: str | None = None, **params: Any) -> httpx.Response:
+        """A blocking GET (from a thread: ``eventually``, or plain sync tests)."""
+        headers = {"X-Api-Key": api_key} if api_key is not None else {}
+        return httpx.get(f"{self.base_url}{path}", params=params, headers=headers, timeout=10)

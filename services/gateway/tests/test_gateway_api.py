@@ -1,0 +1,479 @@
+"""The gateway over a real broker and PostgreSQL: events published as the other services
+publish them, then read back through ``/v1/me``, the admin report and the portal."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from dataclasses import dataclass
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any
+
+import httpx
+import pytest
+from gateway_fixtures import (
+    ADMIN,
+    DAY,
+    TRACKING_URL,
+    RunningGateway,
+    attributed,
+    click,
+    key_issued,
+    key_revoked,
+    new_id,
+    new_key,
+    offer,
+    partner,
+    publish,
+    rejected,
+    relationship,
+    wrap,
+)
+
+from afflux_contracts import (
+    ConversionStatusChanged,
+    Money,
+    PartnerPostbackDelivered,
+    StatementIssued,
+    StatementLine,
+    StatementPaid,
+    StatusChange,
+    Visibility,
+)
+from afflux_contracts.attribution import ConversionStatus
+from afflux_contracts.payouts import LineKind, StatementStatus, statement_digest
+from afflux_infra.testing import eventually
+from afflux_plumbing.publish import Publisher
+
+WINDOW = {"from": "2026-03-01", "to": "2026-03-03"}
+
+
+@dataclass
+class Partner:
+    partner_id: str
+    api_key: str
+    key_id: str
+    offer_id: str
+    private_offer_id: str
+    conversion_id: str
+
+
+@dataclass
+class Scenario:
+    a: Partner
+    b: Partner
+    approval_offer_id: str
+
+
+async def seed_partner(log: Publisher, name: str, sub1: str) -> Partner:
+    """A partner with a key and two private offers it is approved for (one at its own 7.00),
+    3 clicks (2 unique, two with ``sub1``), 2 conversions (approved and pending, 5.00 each),
+    a rejected one, a paid statement of 5.00 and a delivered postback."""
+    partner_id, offer_id, private_id = new_id("p"), new_id("o"), new_id("o")
+    api_key, key_id = new_key(), f"key_{new_id('k')}"
+    tids = [new_id("t") for _ in range(3)]
+    converted = new_id("conv")
+    await publish(
+        log,
+        partner(partner_id, name),
+        key_issued(partner_id, api_key, key_id),
+        offer(offer_id, Visibility.PRIVATE, name=f"{name} offer"),
+        relationship(offer_id, partner_id),
+        offer(private_id, Visibility.PRIVATE, name=f"{name} private"),
+        relationship(private_id, partner_id, payout="7.00"),
+        click(tids[0], offer_id, partner_id, sub1=sub1),
+        click(tids[1], offer_id, partner_id, sub1=sub1),
+        click(tids[2], offer_id, partner_id, unique=False, at=DAY + timedelta(days=1)),
+        attributed(tids[0], offer_id, partner_id, conversion_id=converted),
+        attributed(tids[1], offer_id, partner_id, status=ConversionStatus.PENDING),
+        rejected(tids[2], offer_id, partner_id, at=DAY + timedelta(days=1)),
+    )
+    line = StatementLine(
+        kind=LineKind.COMMISSION, ref=converted, offer_id=offer_id, happened_at=DAY, amount=Decimal("5.00")
+    )
+    statement_id = new_id("st")
+    period_end = DAY + timedelta(days=1)
+    await publish(
+        log,
+        wrap(
+            StatementIssued(
+                statement_id=statement_id,
+                partner_id=partner_id,
+                currency="USD",
+                period_end=period_end,
+                status=StatementStatus.PAYABLE,
+                lines=(line,),
+                total=Decimal("5.00"),
+                issued_at=period_end,
+                digest=statement_digest(statement_id, partner_id, "USD", period_end, [line]),
+            )
+        ),
+    )
+    await publish(
+        log,
+        wrap(
+            StatementPaid(
+                statement_id=statement_id,
+                partner_id=partner_id,
+                currency="USD",
+                amount=Decimal("5.00"),
+                reference="=HYPERLINK(1)",
+                paid_at=period_end,
+            )
+        ),
+    )
+    await publish(
+        log,
+        wrap(
+            PartnerPostbackDelivered(
+                delivery_id=new_id("d"),
+                conversion_id=converted,
+                partner_id=partner_id,
+                offer_id=offer_id,
+                url="https://tracker.example/pb?key=***",
+                attempts=1,
+                status_code=200,
+                delivered_at=DAY,
+            )
+        ),
+    )
+    return Partner(partner_id, api_key, key_id, offer_id, private_id, converted)
+
+
+@pytest.fixture(scope="module")
+async def scenario(gateway: RunningGateway, log: Publisher) -> Scenario:
+    a = await seed_partner(log, "Alpha", "mail")
+    b = await seed_partner(log, "Beta", "social")
+    approval_offer = new_id("o")
+    await publish(log, offer(approval_offer, Visibility.REQUIRE_APPROVAL, name="Needs approval"))
+
+    def settled() -> bool:
+        for p in (a, b):
+            body = gateway.get("/v1/me/statements", p.api_key).json()
+            if not body.get("statements") or body["statements"][0]["status"] != "paid":
+                return False
+            if not gateway.get("/v1/me/postbacks", p.api_key).json().get("postbacks"):
+                return False
+            report = gateway.get("/v1/me/report", p.api_key, **WINDOW).json()
+            if not report.get("totals") or report["totals"][0]["conversions"] != 2:
+                return False
+            if len(gateway.get("/v1/me/conversions", p.api_key).json().get("conversions", [])) != 3:
+                return False
+        return bool(
+            gateway.get(f"/v1/me/offers/{approval_offer}/tracking-link", a.api_key).status_code == 403
+        )
+
+    await eventually(settled, timeout=60)
+    return Scenario(a, b, approval_offer)
+
+
+async def test_the_report_counts_what_the_log_says_per_day_and_per_sub(
+    gateway: RunningGateway, scenario: Scenario
+) -> None:
+    a = scenario.a
+    by_day = (await gateway.aget("/v1/me/report", a.api_key, group_by="day", **WINDOW)).json()
+    assert [
+        (r["day"], r["clicks"], r["unique_clicks"], r["conversions"], r["payout"]) for r in by_day["rows"]
+    ] == [("2026-03-02", 2, 2, 2, "10.00"), ("2026-03-03", 1, 0, 0, "0.00")]
+    total = by_day["totals"][0]
+    assert (total["clicks"], total["unique_clicks"], total["conversions"]) == (3, 2, 2)
+    assert (total["cvr"], total["epc"], total["payout"], total["currency"]) == (
+        "66.67",
+        "3.3333",
+        "10.00",
+        "USD",
+    )
+    assert "revenue" not in total and "profit" not in total
+    by_sub = (await gateway.aget("/v1/me/report", a.api_key, group_by="sub1", **WINDOW)).json()
+    assert {r["sub1"]: (r["clicks"], r["conversions"]) for r in by_sub["rows"]} == {
+        "mail": (2, 2),
+        "": (1, 0),
+    }
+
+
+async def test_a_day_in_another_time_zone_starts_at_its_own_midnight(
+    gateway: RunningGateway, scenario: Scenario
+) -> None:
+    """The clicks at 00:00 UTC on March 2nd are on March 1st in New York."""
+    body = (await gateway.aget("/v1/me/report", scenario.a.api_key, tz="America/New_York", **WINDOW)).json()
+    assert [(r["day"], r["clicks"]) for r in body["rows"]] == [("2026-03-01", 2), ("2026-03-02", 1)]
+
+
+async def test_bad_report_parameters_are_422_naming_the_field(
+    gateway: RunningGateway, scenario: Scenario
+) -> None:
+    key = scenario.a.api_key
+    for params, field in [
+        ({"tz": "Mars/Olympus"}, "tz"),
+        ({"from": "yesterday"}, "from"),
+        ({"group_by": "partner"}, "group_by"),
+        ({"from": "2026-03-05", "to": "2026-03-01"}, "from"),
+        ({"from": "2020-01-01", "to": "2026-01-01"}, "from"),
+    ]:
+        response = await gateway.aget("/v1/me/report", key, **params)
+        assert response.status_code == 422, (params, response.text)
+        assert response.json()["error"]["field"] == field
+
+
+async def test_the_admin_report_adds_revenue_and_profit_and_needs_the_admin_token(
+    gateway: RunningGateway, scenario: Scenario
+) -> None:
+    url = f"{gateway.base_url}/v1/reports"
+    async with gateway.client() as client:
+        assert (await client.get(url, params=WINDOW)).status_code == 401
+        assert (
+            await client.get(url, params=WINDOW, headers={"X-Api-Key": scenario.a.api_key})
+        ).status_code == 401
+        body = (await client.get(url, params={**WINDOW, "group_by": "partner"}, headers=ADMIN)).json()
+    rows = {r["partner"]: r for r in body["rows"]}
+    for p in (scenario.a, scenario.b):
+        row = rows[p.partner_id]
+        assert (row["payout"], row["revenue"], row["profit"]) == ("10.00", "16.00", "6.00")
+        assert Decimal(row["profit"]) == Decimal(row["revenue"]) - Decimal(row["payout"])
+
+
+async def test_conversions_show_status_and_reason_and_page(
+    gateway: RunningGateway, scenario: Scenario
+) -> None:
+    key = scenario.a.api_key
+    rows = (await gateway.aget("/v1/me/conversions", key)).json()["conversions"]
+    assert sorted((r["status"], r["reason"]) for r in rows) == [
+        ("approved", None),
+        ("pending", None),
+        ("rejected", "duplicate"),
+    ]
+    first = (await gateway.aget("/v1/me/conversions", key, limit=2)).json()
+    second = (await gateway.aget("/v1/me/conversions", key, limit=2, after=first["next"])).json()
+    assert len(first["conversions"]) == 2 and len(second["conversions"]) == 1 and second["next"] is None
+    assert (await gateway.aget("/v1/me/conversions", key, after="not-a-cursor")).status_code == 422
+
+
+async def test_balance_and_statements_follow_the_payouts_log(
+    gateway: RunningGateway, scenario: Scenario
+) -> None:
+    key = scenario.a.api_key
+    balance = (await gateway.aget("/v1/me/balance", key)).json()["balances"]["USD"]
+    assert balance == {"accrued": "0.00", "pending": "5.00", "payable": "0.00", "paid": "5.00"}
+    statements = (await gateway.aget("/v1/me/statements", key)).json()["statements"]
+    assert [(s["total"], s["status"], s["lines"]) for s in statements] == [("5.00", "paid", 1)]
+    csv = await gateway.aget("/v1/me/statements", key, format="csv")
+    assert csv.headers["content-type"].startswith("text/csv")
+    lines = csv.text.strip().splitlines()
+    assert lines[0].startswith("statement_id,currency,total,status")
+    assert "'=HYPERLINK(1)" in lines[1], "a formula in a cell is neutralised"
+
+
+async def test_a_review_moves_the_report_and_the_conversion(
+    gateway: RunningGateway, log: Publisher, scenario: Scenario
+) -> None:
+    b = scenario.b
+    await publish(
+        log,
+        wrap(
+            ConversionStatusChanged(
+                conversion_id=b.conversion_id,
+                partner_id=b.partner_id,
+                offer_id=b.offer_id,
+                status=StatusChange.REVERSED,
+                previous_status=ConversionStatus.APPROVED,
+                payout=Money(amount=Decimal(0), currency="USD"),
+                reason="refund",
+                changed_at=DAY + timedelta(days=1),
+            )
+        ),
+    )
+
+    def reversed_() -> dict[str, Any] | None:
+        total = gateway.get("/v1/me/report", b.api_key, **WINDOW).json()["totals"][0]
+        return total if total["conversions"] == 1 else None
+
+    total = await eventually(reversed_)
+    assert total is not None and total["payout"] == "5.00"
+    rows = (await gateway.aget("/v1/me/conversions", b.api_key)).json()["conversions"]
+    assert ("reversed", "refund") in [(r["status"], r["reason"]) for r in rows]
+
+
+async def test_offers_list_the_partners_own_terms_and_links_carry_the_subs(
+    gateway: RunningGateway, scenario: Scenario
+) -> None:
+    a = scenario.a
+    offers = {o["offer_id"]: o for o in (await gateway.aget("/v1/me/offers", a.api_key)).json()["offers"]}
+    assert offers[a.private_offer_id]["payout"] == {"type": "cpa", "amount": "7.00", "percent": None}
+    assert offers[a.offer_id]["relationship"] == "approved"
+    assert offers[scenario.approval_offer_id]["relationship"] == "none"
+    assert scenario.b.private_offer_id not in offers
+    link = await gateway.aget(
+        f"/v1/me/offers/{a.offer_id}/tracking-link", a.api_key, sub1="spring mail", sub3="x&y"
+    )
+    assert link.json()["url"] == f"{TRACKING_URL}/c/{a.offer_id}/{a.partner_id}?sub1=spring+mail&sub3=x%26y"
+    not_yet = await gateway.aget(f"/v1/me/offers/{scenario.approval_offer_id}/tracking-link", a.api_key)
+    assert not_yet.status_code == 403 and not_yet.json()["error"]["code"] == "not_approved"
+
+
+async def test_wrong_missing_and_revoked_keys_get_the_same_401(
+    gateway: RunningGateway, scenario: Scenario
+) -> None:
+    answers = [
+        await gateway.aget("/v1/me", key)
+        for key in (None, "", "afx_live_" + "x" * 43, "nonsense", "é".encode() * 5)
+    ]
+    for response in answers:
+        assert response.status_code == 401, response.text
+        assert response.json() == answers[0].json()
+
+
+async def test_a_revoked_key_is_refused_once_the_revocation_is_applied(
+    gateway: RunningGateway, log: Publisher, scenario: Scenario
+) -> None:
+    partner_id = scenario.a.partner_id
+    api_key, key_id = new_key(), f"key_{new_id('k')}"
+    await publish(log, key_issued(partner_id, api_key, key_id))
+    await eventually(lambda: gateway.get("/v1/me", api_key).status_code == 200)
+    assert (await gateway.aget("/v1/me", api_key)).json()["partner_id"] == partner_id
+    await publish(log, key_revoked(partner_id, key_id))
+    await eventually(lambda: gateway.get("/v1/me", api_key).status_code == 401, timeout=5)
+
+
+def me_routes(p: Partner, other: Partner) -> list[tuple[str, dict[str, str]]]:
+    """Every ``/v1/me`` GET with the other partner's ids in its path and query."""
+    smuggled = {
+        "partner_id": other.partner_id,
+        "offer_id": other.offer_id,
+        "conversion_id": other.conversion_id,
+    }
+    return [
+        ("/v1/me", smuggled),
+        ("/v1/me/offers", smuggled),
+        ("/v1/me/report", {**smuggled, **WINDOW}),
+        ("/v1/me/report", {**smuggled, **WINDOW, "group_by": "offer"}),
+        ("/v1/me/conversions", smuggled),
+        ("/v1/me/balance", smuggled),
+        ("/v1/me/statements", smuggled),
+        ("/v1/me/statements", {**smuggled, "format": "csv"}),
+        ("/v1/me/postbacks", smuggled),
+        (f"/v1/me/offers/{p.offer_id}/tracking-link", smuggled),
+    ]
+
+
+async def test_partner_a_never_reads_anything_of_partner_b(
+    gateway: RunningGateway, scenario: Scenario
+) -> None:
+    a, b = scenario.a, scenario.b
+    foreign = {b.partner_id, b.offer_id, b.private_offer_id, b.conversion_id, b.key_id}
+    for path, params in me_routes(a, b):
+        response = await gateway.aget(path, a.api_key, **params)
+        assert response.status_code == 200, (path, response.text)
+        leaked = [value for value in foreign if value in response.text]
+        assert not leaked, (path, leaked)
+    for path in (
+        f"/v1/me/offers/{b.private_offer_id}/tracking-link",
+        f"/v1/me/offers/{b.offer_id}/tracking-link",
+    ):
+        response = await gateway.aget(path, a.api_key)
+        assert response.status_code in (403, 404), (path, response.text)
+        assert b.partner_id not in response.text
+    async with gateway.client() as client:
+        refused = await client.post(
+            f"/v1/me/offers/{b.private_offer_id}/apply", headers={"X-Api-Key": a.api_key}
+        )
+    assert refused.status_code == 404, refused.text
+
+
+async def signed_in(gateway: RunningGateway, api_key: str) -> httpx.AsyncClient:
+    client: httpx.AsyncClient = gateway.client()
+    page = await client.get("/portal/signin")
+    csrf = re.search(r'name="csrf" value="([^"]+)"', page.text)
+    assert csrf is not None
+    response = await client.post("/portal/signin", data={"csrf": csrf.group(1), "api_key": api_key})
+    assert response.status_code == 303 and response.headers["location"] == "/portal/dashboard", response.text
+    return client
+
+
+async def test_the_portal_session_cookie_is_httponly_strict_and_pages_load_nothing_from_outside(
+    gateway: RunningGateway, scenario: Scenario
+) -> None:
+    client = gateway.client()
+    page = await client.get("/portal/signin")
+    csrf = re.search(r'name="csrf" value="([^"]+)"', page.text)
+    assert csrf is not None
+    answer = await client.post("/portal/signin", data={"csrf": csrf.group(1), "api_key": scenario.a.api_key})
+    cookie = answer.headers["set-cookie"]
+    assert "HttpOnly" in cookie and "SameSite=strict" in cookie and "Path=/portal" in cookie
+    assert scenario.a.api_key not in cookie
+    dashboard = await client.get("/portal/dashboard", params=WINDOW)
+    assert dashboard.status_code == 200
+    assert "default-src 'none'" in dashboard.headers["content-security-policy"]
+    assert not re.search(r'(src|href)="(https?:)?//', dashboard.text), "nothing is loaded from another host"
+    assert "<svg" in dashboard.text and 'id="total-clicks">3<' in dashboard.text
+
+
+async def test_a_portal_form_without_its_csrf_token_is_refused(
+    gateway: RunningGateway, scenario: Scenario
+) -> None:
+    client = gateway.client()
+    assert (await client.post("/portal/signin", data={"api_key": scenario.a.api_key})).status_code == 403
+    signed = await signed_in(gateway, scenario.a.api_key)
+    assert (await signed.post("/portal/signout", data={"csrf": "forged"})).status_code == 403
+    assert (await signed.get("/portal/dashboard")).status_code == 200, "the forged sign-out did nothing"
+
+
+async def test_partner_a_portal_pages_never_show_partner_b(
+    gateway: RunningGateway, scenario: Scenario
+) -> None:
+    a, b = scenario.a, scenario.b
+    client = await signed_in(gateway, a.api_key)
+    foreign = {b.partner_id, b.offer_id, b.private_offer_id, b.conversion_id}
+    pages = [
+        "/portal/dashboard",
+        "/portal/offers",
+        "/portal/conversions",
+        "/portal/balance",
+        "/portal/statements.csv",
+        f"/portal/offers/{a.offer_id}/link",
+    ]
+    for path in pages:
+        response = await client.get(
+            path, params={"partner_id": b.partner_id, "offer_id": b.offer_id, **WINDOW}
+        )
+        assert response.status_code == 200, (path, response.text)
+        assert not [value for value in foreign if value in response.text], path
+    for path in (f"/portal/offers/{b.private_offer_id}/link", f"/portal/offers/{b.offer_id}/link"):
+        response = await client.get(path)
+        assert response.status_code == 404 and b.partner_id not in response.text, path
+
+
+async def test_revoking_the_key_ends_its_portal_sessions(
+    gateway: RunningGateway, log: Publisher, scenario: Scenario
+) -> None:
+    api_key, key_id = new_key(), f"key_{new_id('k')}"
+    await publish(log, key_issued(scenario.b.partner_id, api_key, key_id))
+    await eventually(lambda: gateway.get("/v1/me", api_key).status_code == 200)
+    client = await signed_in(gateway, api_key)
+    await publish(log, key_revoked(scenario.b.partner_id, key_id))
+    for _ in range(50):
+        answer = await client.get("/portal/dashboard")
+        if answer.status_code == 303:
+            break
+        await asyncio.sleep(0.1)
+    assert answer.status_code == 303 and answer.headers["location"] == "/portal/signin"
+
+
+async def test_repeated_failures_from_one_address_are_slowed_down(
+    gateway: RunningGateway, scenario: Scenario
+) -> None:
+    """Runs last in the module: it locks 127.0.0.1 out for the rest of the window."""
+    guard = gateway.app.state.guard
+    guard.throttle.succeeded("127.0.0.1")
+    limit, guard.throttle.limit = guard.throttle.limit, 5
+    try:
+        for _ in range(guard.throttle.limit):
+            assert (await gateway.aget("/v1/me", "afx_live_guess")).status_code == 401
+        refused = await gateway.aget("/v1/me", scenario.a.api_key)
+        assert refused.status_code == 429, "even a right key waits once the address failed too often"
+        assert 1 <= int(refused.headers["Retry-After"]) <= 60
+        assert refused.json()["error"]["code"] == "too_many_failures"
+    finally:
+        guard.throttle.limit = limit
+        guard.throttle.succeeded("127.0.0.1")
+    assert (await gateway.aget("/v1/me", scenario.a.api_key)).status_code == 200
