@@ -12,6 +12,7 @@ from types import FrameType
 import typer
 
 from afflux_infra import dlq
+from afflux_infra.ops_cli import register as register_ops
 from afflux_infra.platform import Platform, start_infrastructure
 from afflux_infra.processes import DEFAULT_PORTS
 
@@ -138,6 +139,8 @@ def _letter(topic: str, partition: int, offset: int) -> dlq.DeadLetter:
         typer.echo(f"afflux dlq: {error}", err=True)
         raise typer.Exit(1) from error
 
+
+register_ops(app)  # lag, topics, status
 
 if __name__ == "__main__":
     app()
