@@ -12,7 +12,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, Query
-from fastapi.responses import PlainTextResponse, Response
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from afflux_gateway.adapters.partners_client import PartnersClient, PartnersUnavailable
@@ -97,13 +97,13 @@ def partner_router(store: Gateway, guard: Guard, partners: PartnersClient, track
         """Active offers this partner may run or apply for, with its own payout terms."""
         return {"offers": store.offers_for(holder.partner_id)}
 
-    @router.post("/offers/{offer_id}/apply", status_code=202)
-    async def apply(offer_id: str, holder: KeyHolder = me) -> dict[str, Any]:
-        """Apply for a require-approval offer: the partners service records a pending
-        relationship; the advertiser approves or refuses it."""
-        offer = await run_in_threadpool(offer_of, store, holder.partner_id, offer_id)
-        if offer["relationship"] == "approved":
-            raise ApiError(409, "already_approved", "you are already approved for this offer")
+    @router.post("/offers/{offer_id}/apply", status_code=201, response_model=None)
+    async def apply(offer_id: str, holder: KeyHolder = me) -> JSONResponse:
+        """Apply for an offer you can see: a public one approves you at once, one that
+        requires approval becomes a pending application the advertiser decides on (the
+        partners service records it and puts it on the log). Idempotent: applying again
+        answers 200 with the relationship as it is; a declined one is 409."""
+        await run_in_threadpool(offer_of, store, holder.partner_id, offer_id)
         try:
             answer = await partners.apply(offer_id, holder.partner_id)
         except PartnersUnavailable as error:
@@ -114,13 +114,18 @@ def partner_router(store: Gateway, guard: Guard, partners: PartnersClient, track
                 headers={"Retry-After": "5"},
             ) from error
         if answer.status >= 400:
-            error_body = answer.body.get("error", {}) if isinstance(answer.body.get("error"), dict) else {}
+            found = answer.body.get("error")
+            refusal = found if isinstance(found, dict) else {}
             raise ApiError(
                 answer.status,
-                str(error_body.get("code", "refused")),
-                str(error_body.get("message", "the application was refused")),
+                str(refusal.get("code", "refused")),
+                str(refusal.get("message", "the application was refused")),
             )
-        return {"offer_id": offer_id, "status": "pending"}
+        approved = answer.body.get("approved") is True
+        return JSONResponse(
+            {"offer_id": offer_id, "relationship": "approved" if approved else "pending"},
+            status_code=answer.status,
+        )
 
     @router.get("/offers/{offer_id}/tracking-link")
     def link(

@@ -1,0 +1,133 @@
+"""The partner's view over the real processes, through the public HTTP contract only: an
+admin issues the partner a key, the partner applies for an offer through the gateway and
+is approved, takes its link from the gateway, drives clicks and conversions through
+tracking, and the gateway's report says exactly what was sent; the admin report's
+profit is revenue - payout."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterator
+from decimal import Decimal
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+import pytest
+from afflux_api import AdminApi, wait_for
+
+from afflux_infra.embedded import free_port
+from afflux_infra.platform import Infrastructure, Platform
+from afflux_infra.processes import DEFAULT_PORTS
+from afflux_infra.testing import SessionInfrastructure
+
+pytestmark = pytest.mark.slow
+
+BROWSERS = ("Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0",
+            "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5) AppleWebKit/605.1.15 Version/17.5 Safari/605.1.15")
+
+
+@pytest.fixture(scope="module")
+def platform(infra: SessionInfrastructure, bootstrap_for_platform: str,
+             tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
+    """Every service as its own process; the gateway is told where the partners API is."""
+    ports = {name: free_port() for name in DEFAULT_PORTS}
+    running = Platform(
+        Infrastructure(database_url=infra.new_database(), bootstrap_servers=bootstrap_for_platform,
+                       kind=infra.server.kind),
+        ports=ports,
+        log_dir=tmp_path_factory.mktemp("platform-logs"),
+        extra_env={"AFFLUX_CONSUMER_GROUP_PREFIX": f"e2e-{secrets.token_hex(4)}",
+                   "AFFLUX_PARTNERS_URL": f"http://127.0.0.1:{ports['partners']}"},
+    )
+    try:
+        yield running.start()
+    finally:
+        running.stop()
+
+
+def as_partner(platform: Platform, api_key: str) -> httpx.Client:
+    return httpx.Client(base_url=platform.url("gateway"), headers={"X-Api-Key": api_key}, timeout=10)
+
+
+def click(link: str, user_agent: str, sub1: str) -> str:
+    """A visitor following ``link`` (the gateway's, with its subs): the transaction_id."""
+    def redirected() -> str | None:
+        response = httpx.get(link, headers={"User-Agent": user_agent}, follow_redirects=False)
+        location = response.headers.get("location", "")
+        if response.status_code == 302 and location.startswith("https://shop.example/"):
+            query = parse_qs(urlsplit(location).query)
+            assert query["s1"] == [sub1]
+            return query["tid"][0]
+        return None
+
+    return str(wait_for(redirected, timeout=30))
+
+
+def report(gateway: httpx.Client, **params: str) -> dict[str, Any]:
+    response = gateway.get("/v1/me/report", params=params)
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def test_a_partner_gets_its_key_its_link_and_a_report_equal_to_what_was_sent(platform: Platform) -> None:
+    api = AdminApi(platform)
+    partner_id = api.create_partner("Gatewayed")
+    key = api.post("partners", f"/v1/partners/{partner_id}/api-keys", {})
+    assert key["api_key"].startswith("afx_live_")
+    offer = api.post("partners", "/v1/offers", {
+        "name": "Spring sale", "currency": "USD", "visibility": "require_approval",
+        "destination_url": "https://shop.example/landing?tid={transaction_id}&s1={sub1}",
+        "payout": {"type": "cps", "percent": "8"}, "revenue": {"type": "cps", "percent": "12"}})
+    offer_id, token = offer["offer_id"], offer["postback_token"]
+
+    with as_partner(platform, key["api_key"]) as gateway:
+        wait_for(lambda: gateway.get("/v1/me").status_code == 200)
+        listed = wait_for(lambda: [o for o in gateway.get("/v1/me/offers").json()["offers"]
+                                   if o["offer_id"] == offer_id])
+        assert listed[0]["relationship"] == "none"
+        applied = gateway.post(f"/v1/me/offers/{offer_id}/apply")
+        assert applied.status_code == 201 and applied.json()["relationship"] == "pending", applied.text
+        assert gateway.get(f"/v1/me/offers/{offer_id}/tracking-link").status_code == 403
+        api.approve(offer_id, partner_id)
+        link = wait_for(lambda: gateway.get(f"/v1/me/offers/{offer_id}/tracking-link",
+                                            params={"sub1": "newsletter"}).json().get("url"))
+
+        # Three clicks (one visitor twice: two unique), two sales of 120.00 and 50.00.
+        transactions = [click(link, BROWSERS[0], "newsletter"), click(link, BROWSERS[0], "newsletter"),
+                        click(link, BROWSERS[1], "newsletter")]
+        for transaction_id, amount in zip(transactions[1:], ("120.00", "50.00"), strict=True):
+            response = httpx.get(f"{platform.url('tracking')}/postback", params={
+                "transaction_id": transaction_id, "amount": amount, "currency": "USD",
+                "order_id": f"order-{secrets.token_hex(4)}", "token": token})
+            assert response.status_code == 200, response.text
+
+        def sent() -> dict[str, Any] | None:
+            totals = report(gateway)["totals"]
+            return totals[0] if totals and totals[0]["conversions"] == 2 else None
+
+        total = wait_for(sent, timeout=60)
+        assert (total["clicks"], total["unique_clicks"], total["conversions"]) == (3, 2, 2)
+        # 8% of 170.00 = 13.60; CVR 2/3 = 66.67%; EPC 13.60 / 3 = 4.5333
+        figures = (total["payout"], total["cvr"], total["epc"], total["currency"])
+        assert figures == ("13.60", "66.67", "4.5333", "USD")
+        by_sub = report(gateway, group_by="sub1")["rows"]
+        assert [(r["sub1"], r["clicks"], r["conversions"]) for r in by_sub] == [("newsletter", 3, 2)]
+        conversions = gateway.get("/v1/me/conversions").json()["conversions"]
+        assert sorted(c["payout"] for c in conversions) == ["4.00", "9.60"]
+        assert {c["status"] for c in conversions} == {"approved"}
+        balance = wait_for(lambda: gateway.get("/v1/me/balance").json()["balances"].get("USD"))
+        assert balance["accrued"] == "13.60"
+        assert Decimal(balance["accrued"]) == api.accrued(partner_id), "the gateway agrees with the ledger"
+
+    admin = api.get("gateway", f"/v1/reports?group_by=partner&partner_id={partner_id}").json()
+    row = admin["rows"][0]
+    assert (row["partner"], row["payout"], row["revenue"]) == (partner_id, "13.60", "20.40")
+    assert Decimal(row["profit"]) == Decimal(row["revenue"]) - Decimal(row["payout"]) == Decimal("6.80")
+
+    revoked = httpx.delete(f"{platform.url('partners')}/v1/partners/{partner_id}/api-keys/{key['key_id']}",
+                           headers={"Authorization": f"Bearer {platform.admin_token}"})
+    assert revoked.status_code == 200, revoked.text
+    with as_partner(platform, key["api_key"]) as gateway:
+        wait_for(lambda: gateway.get("/v1/me").status_code == 401, timeout=10)
