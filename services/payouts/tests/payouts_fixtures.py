@@ -13,12 +13,15 @@ from aiokafka.structs import ConsumerRecord
 
 from afflux_contracts import (
     ATTRIBUTION,
+    Billing,
+    BillingFrequency,
     ConversionAttributed,
     ConversionRejected,
     ConversionStatus,
     ConversionStatusChanged,
     Envelope,
     Money,
+    PartnerCreated,
     RejectionReason,
     StatusChange,
 )
@@ -96,6 +99,7 @@ class RunningPayouts:
             KAFKA_BOOTSTRAP_SERVERS=self.kafka_bootstrap,
             AFFLUX_CONSUMER_GROUP_PREFIX=self.group_prefix,
             AFFLUX_ADMIN_TOKEN=ADMIN_TOKEN,
+            AFFLUX_PAYOUTS_CLOSE_INTERVAL=0,
             port=free_port(),
         )
         runtime, app, close = build(settings)
@@ -119,8 +123,13 @@ class RunningPayouts:
         async with httpx.AsyncClient(base_url=self.base_url, timeout=10) as client:
             return await client.get(path, params=params, headers=ADMIN if headers is None else headers)
 
-    def balances(self, partner_id: str) -> dict[str, dict[str, str]]:
-        response = self.get(f"/v1/partners/{partner_id}/balance")
+    async def post(self, path: str, body: dict[str, Any] | None = None) -> httpx.Response:
+        """An admin POST from the test's event loop."""
+        async with httpx.AsyncClient(base_url=self.base_url, timeout=30) as client:
+            return await client.post(path, json=body, headers=ADMIN)
+
+    def balances(self, partner_id: str, **params: str) -> dict[str, dict[str, str]]:
+        response = self.get(f"/v1/partners/{partner_id}/balance", **params)
         assert response.status_code == 200, response.text
         body: dict[str, dict[str, str]] = response.json()["balances"]
         return body
@@ -149,3 +158,17 @@ def status_changed(
         reason="review", changed_at=made.converted_at + timedelta(days=3),
     )
     return Envelope.wrap(change, producer="test")
+
+
+def partner_created(partner_id: str, *, minimum: str = "0", frequency: str = "monthly",
+                    currency: str = "USD") -> Envelope[PartnerCreated]:
+    """The partner's billing terms, as the partners service publishes them."""
+    billing = Billing(currency=currency, frequency=BillingFrequency(frequency),
+                      minimum_payout=Decimal(minimum))
+    return Envelope.wrap(PartnerCreated(partner_id=partner_id, name=f"Partner {partner_id}",
+                                        email=f"{partner_id}@example.com", billing=billing), producer="test")
+
+
+def buckets(accrued: str = "0.00", pending: str = "0.00", payable: str = "0.00", paid: str = "0.00"
+            ) -> dict[str, str]:
+    return {"accrued": accrued, "pending": pending, "payable": payable, "paid": paid}

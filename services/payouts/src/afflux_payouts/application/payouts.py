@@ -47,6 +47,7 @@ from afflux_contracts import (
     StatementIssued,
     StatementPaid,
     round_money,
+    statement_digest,
 )
 from afflux_payouts.adapters import ledger_sql, statements_sql
 from afflux_payouts.domain.balance import Balance, Sums, balance_from_sums
@@ -138,6 +139,11 @@ class Payouts(TrackedApplication):
         return Changes(writes=[Write(statements_sql.upsert_terms(self.table("partner_terms")), params)])
 
     def _record_statement(self, issued: StatementIssued, envelope: Envelope[Event]) -> Changes:
+        rederived = statement_digest(issued.statement_id, issued.partner_id, issued.currency,
+                                     issued.period_end, issued.lines)
+        if rederived != issued.digest:
+            raise Unprocessable(f"statement {issued.statement_id}: its digest {issued.digest} is not the one "
+                                f"of its lines ({rederived}); it is not folded")
         statement = Write(statements_sql.insert_statement(self.table("statements")), (
             issued.statement_id, issued.partner_id, issued.currency, issued.period_start, issued.period_end,
             issued.status.value, round_money(issued.total, issued.currency),
