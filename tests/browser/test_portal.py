@@ -1,0 +1,174 @@
+"""The partner portal in a real browser: Debian's Chromium, headless, driven by Selenium
+through chromium-driver. A partner signs in with its API key, sees on the dashboard the
+figures the log holds, generates a tracking link with a sub and copies it, sees its
+conversions, and signs out.
+
+Install the browser with ``apt-get install -y chromium chromium-driver`` (``.ci/run``
+does it when missing). Without it this test fails, saying so: it never skips.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import shutil
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from gateway_fixtures import (
+    TRACKING_URL,
+    RunningGateway,
+    SessionInfra,
+    attributed,
+    click,
+    key_issued,
+    new_id,
+    new_key,
+    offer,
+    partner,
+    publish,
+    rejected,
+    relationship,
+)
+from selenium import webdriver
+from selenium.webdriver.chrome.options import Options
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver.support import expected_conditions
+from selenium.webdriver.support.ui import WebDriverWait
+
+from afflux_contracts import Visibility
+from afflux_infra.testing import eventually
+from afflux_plumbing.publish import Publisher
+
+pytestmark = pytest.mark.slow
+
+INSTALL = ("the portal's browser test needs Debian's Chromium and its driver: "
+           "`apt-get install -y chromium chromium-driver` (as root; .ci/run installs them when missing)")
+
+
+def chromium() -> tuple[str, str]:
+    """Paths of the browser and its driver, or a failure that says how to install them."""
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    driver = shutil.which("chromedriver")
+    if browser is None or driver is None:
+        pytest.fail(f"{INSTALL} (found chromium={browser}, chromedriver={driver})")
+    return browser, driver
+
+
+def start_browser() -> WebDriver:
+    browser, driver = chromium()
+    options = Options()
+    options.binary_location = browser
+    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
+                     "--window-size=1280,1400", "--no-first-run", "--disable-extensions"):
+        options.add_argument(argument)
+    return webdriver.Chrome(service=Service(executable_path=driver), options=options)
+
+
+@pytest.fixture(scope="module")
+async def gateway(infra: SessionInfra) -> AsyncIterator[RunningGateway]:
+    service = RunningGateway(infra.new_database(), infra.bootstrap_servers, f"test-{secrets.token_hex(4)}")
+    await service.start()
+    yield service
+    await service.stop()
+
+
+class Seeded:
+    """A partner whose log holds 4 clicks (3 unique, 3 with sub1) and 2 attributed sales of
+    6.50 each (payout 13.00) plus a rejected one, yesterday."""
+
+    def __init__(self) -> None:
+        self.partner_id, self.offer_id = new_id("p"), new_id("o")
+        self.api_key = new_key()
+        self.day = datetime.now(UTC).replace(hour=12, minute=0, second=0, microsecond=0) - timedelta(days=1)
+
+    async def publish(self, log: Publisher) -> None:
+        tids = [new_id("t") for _ in range(4)]
+        await publish(log, partner(self.partner_id, "Browser Partner"),
+                      key_issued(self.partner_id, self.api_key),
+                      offer(self.offer_id, Visibility.PRIVATE, amount="6.50", name="Winter boots"),
+                      relationship(self.offer_id, self.partner_id))
+        for index, tid in enumerate(tids):
+            await publish(log, click(tid, self.offer_id, self.partner_id, at=self.day, unique=index != 3,
+                                     **({"sub1": "mail"} if index < 3 else {})))
+        await publish(log, attributed(tids[0], self.offer_id, self.partner_id, payout="6.50", at=self.day),
+                      attributed(tids[1], self.offer_id, self.partner_id, payout="6.50", at=self.day),
+                      rejected(tids[2], self.offer_id, self.partner_id, at=self.day))
+
+
+def text(browser: WebDriver, css: str) -> str:
+    return str(browser.find_element(By.CSS_SELECTOR, css).text)
+
+
+def drive_the_portal(base_url: str, seeded: Seeded, screenshot: Path) -> None:
+    browser = start_browser()
+    wait = WebDriverWait(browser, 15)
+    try:
+        browser.get(f"{base_url}/portal")
+        wait.until(expected_conditions.url_contains("/portal/signin"))
+        browser.find_element(By.ID, "api_key").send_keys("afx_live_not-the-key")
+        browser.find_element(By.ID, "sign-in").click()
+        error = wait.until(expected_conditions.presence_of_element_located((By.ID, "error")))
+        assert "not valid" in error.text
+
+        browser.find_element(By.ID, "api_key").send_keys(seeded.api_key)
+        browser.find_element(By.ID, "sign-in").click()
+        wait.until(expected_conditions.url_contains("/portal/dashboard"))
+        figures = {name: text(browser, f"#total-{name}")
+                   for name in ("clicks", "unique-clicks", "conversions", "cvr", "epc", "payout")}
+        assert figures == {"clicks": "4", "unique-clicks": "3", "conversions": "2", "cvr": "50.00%",
+                           "epc": "3.2500", "payout": "13.00 USD"}, figures
+        assert browser.find_element(By.ID, "chart").tag_name == "svg"
+        assert text(browser, "#partner-name") == "Browser Partner"
+        browser.save_screenshot(str(screenshot))
+
+        browser.find_element(By.LINK_TEXT, "Offers").click()
+        card = wait.until(expected_conditions.presence_of_element_located(
+            (By.ID, f"offer-{seeded.offer_id}")))
+        card.find_element(By.NAME, "sub1").send_keys("spring mail")
+        card.find_element(By.CSS_SELECTOR, "button.generate").click()
+        link = wait.until(expected_conditions.presence_of_element_located(
+            (By.ID, f"link-{seeded.offer_id}")))
+        expected = f"{TRACKING_URL}/c/{seeded.offer_id}/{seeded.partner_id}?sub1=spring+mail"
+        assert link.get_attribute("value") == expected
+        copy = browser.find_element(By.CSS_SELECTOR, f"#offer-{seeded.offer_id} button.copy")
+        copy.click()
+        wait.until(lambda _: copy.text == "Copied")
+
+        browser.find_element(By.LINK_TEXT, "Conversions").click()
+        statuses = sorted(cell.text for cell in browser.find_elements(By.CSS_SELECTOR, "td.status"))
+        reasons = [cell.text for cell in browser.find_elements(By.CSS_SELECTOR, "td.reason")]
+        assert statuses == ["approved", "approved", "rejected"] and "duplicate" in reasons
+
+        browser.find_element(By.ID, "sign-out").click()
+        wait.until(expected_conditions.url_contains("/portal/signin"))
+        browser.get(f"{base_url}/portal/dashboard")
+        wait.until(expected_conditions.url_contains("/portal/signin"))
+        names = {cookie["name"] for cookie in browser.get_cookies()}
+        assert "afflux_session" not in names, "signing out leaves no session cookie behind"
+    finally:
+        browser.quit()
+
+
+async def test_a_partner_signs_in_sees_its_numbers_makes_a_link_and_signs_out(
+    gateway: RunningGateway, infra: SessionInfra, tmp_path: Path
+) -> None:
+    chromium()  # fail at once, saying how to install it, rather than after seeding
+    log = Publisher(infra.bootstrap_servers, client_id="portal-browser-test")
+    await log.start()
+    try:
+        seeded = Seeded()
+        await seeded.publish(log)
+    finally:
+        await log.stop()
+
+    def applied() -> bool:
+        body = gateway.get("/v1/me/report", seeded.api_key).json()
+        return bool(body.get("totals")) and body["totals"][0]["conversions"] == 2
+
+    await eventually(applied, timeout=60)
+    await asyncio.to_thread(drive_the_portal, gateway.base_url, seeded, tmp_path / "dashboard.png")
