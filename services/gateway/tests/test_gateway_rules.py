@@ -1,0 +1,144 @@
+"""The gateway's pure rules: report windows and figures, the failure throttle, portal
+sessions, the chart, links and visibility."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+
+from afflux_gateway.domain.access import may_run, may_see, plausible_key, tracking_link
+from afflux_gateway.domain.chart import DayFigures, daily_chart
+from afflux_gateway.domain.report import MAX_DAYS, Figures, InvalidReport, cvr, epc, window
+from afflux_gateway.domain.session import csrf_ok, csrf_token, new_session, seal, unseal
+from afflux_gateway.domain.throttle import FailureThrottle
+from afflux_gateway.entrypoints.present import to_csv
+
+SECRET = b"s" * 32
+TODAY = date(2026, 3, 31)
+
+
+def test_a_window_is_whole_days_at_midnight_in_its_time_zone() -> None:
+    span = window("2026-03-01", "2026-03-02", "Europe/Paris", TODAY)
+    assert span.start == datetime(2026, 2, 28, 23, tzinfo=UTC)
+    assert span.end == datetime(2026, 3, 2, 23, tzinfo=UTC)
+    assert span.days == [date(2026, 3, 1), date(2026, 3, 2)]
+
+
+def test_a_window_over_a_daylight_saving_change_keeps_local_midnights() -> None:
+    span = window("2026-03-29", "2026-03-29", "Europe/Paris", TODAY)  # 23 hours long
+    assert (span.end - span.start).total_seconds() == 23 * 3600
+
+
+def test_the_default_window_is_the_last_30_days_in_utc() -> None:
+    span = window(None, None, None, TODAY)
+    assert (span.first, span.last, span.zone.key) == (date(2026, 3, 2), TODAY, "UTC")
+
+
+@pytest.mark.parametrize(
+    ("first", "last", "tz", "field"),
+    [
+        ("2026-03-05", "2026-03-01", None, "from"),
+        ("03/01/2026", None, None, "from"),
+        (None, "tomorrow", None, "to"),
+        (None, None, "Nowhere/City", "tz"),
+        (None, None, "../etc", "tz"),
+        ("2020-01-01", "2026-01-01", None, "from"),
+    ],
+)
+def test_bad_windows_name_their_field(
+    first: str | None, last: str | None, tz: str | None, field: str
+) -> None:
+    with pytest.raises(InvalidReport) as refused:
+        window(first, last, tz, TODAY)
+    assert refused.value.field == field
+
+
+def test_a_window_covers_at_most_max_days() -> None:
+    first = TODAY - timedelta(days=MAX_DAYS - 1)
+    assert len(window(first.isoformat(), None, None, TODAY).days) == MAX_DAYS
+    with pytest.raises(InvalidReport):
+        window((first - timedelta(days=1)).isoformat(), None, None, TODAY)
+
+
+def test_cvr_and_epc_are_per_click_and_exact() -> None:
+    figures = Figures(clicks=3, unique_clicks=2, conversions=2, payout=Decimal("13.60"))
+    assert (cvr(figures), epc(figures)) == (Decimal("66.67"), Decimal("4.5333"))
+    assert (cvr(Figures()), epc(Figures())) == (Decimal("0.00"), Decimal("0.0000"))
+    assert Figures(1, 1, 0, Decimal("1")) + Figures(2, 0, 1, Decimal("0.5")) == Figures(
+        3, 1, 1, Decimal("1.5")
+    )
+
+
+def test_an_address_is_refused_after_too_many_failures_until_they_leave_the_window() -> None:
+    now = [0.0]
+    throttle = FailureThrottle(limit=3, period=60, clock=lambda: now[0])
+    for _ in range(3):
+        assert throttle.retry_after("10.0.0.1") is None
+        throttle.failed("10.0.0.1")
+        now[0] += 1
+    assert throttle.retry_after("10.0.0.1") == 57
+    assert throttle.retry_after("10.0.0.2") is None, "another address is not affected"
+    now[0] = 60.5
+    assert throttle.retry_after("10.0.0.1") is None, "the oldest failure left the window"
+
+
+def test_the_throttle_forgets_the_oldest_addresses_first() -> None:
+    throttle = FailureThrottle(limit=1, period=60, clock=lambda: 0.0, max_addresses=2)
+    for address in ("a", "b", "c"):
+        throttle.failed(address)
+    assert throttle.retry_after("a") is None and throttle.retry_after("c") == 60
+
+
+def test_a_session_round_trips_and_refuses_tampering_and_expiry() -> None:
+    session = new_session("p-1", "key_1", now=1000)
+    cookie = seal(session, SECRET)
+    assert unseal(cookie, SECRET, now=1001) == session
+    assert unseal(cookie, b"x" * 32, now=1001) is None
+    payload, signature = cookie.split(".")
+    assert unseal(f"{payload}x.{signature}", SECRET, now=1001) is None
+    assert unseal(f"{payload}", SECRET, now=1001) is None
+    assert unseal(cookie, SECRET, now=session.expires) is None
+
+
+def test_a_csrf_token_belongs_to_its_session() -> None:
+    one, other = new_session("p", "k", 0), new_session("p", "k", 0)
+    token = csrf_token(one.nonce, SECRET)
+    assert csrf_ok(token, one.nonce, SECRET)
+    assert not csrf_ok(token, other.nonce, SECRET)
+    assert not csrf_ok(None, one.nonce, SECRET)
+
+
+def test_the_chart_draws_a_bar_per_day_per_figure_and_escapes_its_text() -> None:
+    days = [DayFigures(date(2026, 3, n), n, n // 2, Decimal(n)) for n in range(1, 8)]
+    svg = daily_chart(days, "<USD>")
+    assert svg.startswith("<svg") and svg.count("<rect") == 3 * 7
+    assert "&lt;USD&gt;" in svg and "<USD>" not in svg
+    assert "max 7" in svg and "2026-03-07" in svg
+
+
+def test_links_carry_the_given_subs_encoded() -> None:
+    url = tracking_link("https://t.example/", "o1", "p1", {"sub2": "a b&c", "sub1": "", "sub9": "x"})
+    assert url == "https://t.example/c/o1/p1?sub2=a+b%26c"
+    assert tracking_link("https://t.example", "o1", "p1", {}) == "https://t.example/c/o1/p1"
+
+
+def test_visibility_rules() -> None:
+    assert may_see("public", None) and not may_see("public", False)
+    assert may_see("require_approval", None) and not may_run("require_approval", None)
+    assert not may_see("private", None) and may_see("private", True) and may_run("private", True)
+
+
+def test_only_plausible_keys_are_looked_up() -> None:
+    assert plausible_key("afx_live_abc")
+    assert (
+        not plausible_key("sk_live_abc")
+        and not plausible_key("afx_" + "é")
+        and not plausible_key("afx_" * 60)
+    )
+
+
+def test_csv_cells_that_look_like_formulas_are_neutralised_but_negative_amounts_are_not() -> None:
+    text = to_csv(["a", "b"], [{"a": "=1+1", "b": "-5.00"}, {"a": "@x", "b": None}])
+    assert text.splitlines() == ["a,b", "'=1+1,-5.00", "'@x,"]
