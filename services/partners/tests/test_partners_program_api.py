@@ -7,9 +7,11 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
+from decimal import Decimal
 from typing import Any
 
 import httpx
+import psycopg
 import pytest
 from partners_fixtures import (
     RunningPartners,
@@ -28,6 +30,11 @@ from afflux_contracts import (
     PartnerUpdated,
     RelationshipSet,
 )
+from afflux_infra.testing import SessionInfrastructure
+from afflux_partners.adapters.indexes import Filter
+from afflux_partners.application.partners import Partners
+from afflux_partners.domain.values import PayoutType, Terms
+from afflux_plumbing.eventstore import open_store
 
 TWO_EVENTS = [
     {"name": "lead", "payout": {"type": "cpa", "amount": "2.00"}, "requires_approval": True,
@@ -305,3 +312,38 @@ async def test_a_partner_applies_for_offers_without_ever_being_downgraded(admin:
     inactive = (await create(admin, "/v1/partners", partner_body(status="inactive")))["partner_id"]
     response = await admin.post(f"/v1/offers/{gated}/partners/{inactive}/apply")
     assert_error(response, 409, "partner_not_active", "partner_id")
+
+
+async def test_a_nul_in_a_name_tag_or_filter_is_a_422_not_a_crash(admin: httpx.AsyncClient) -> None:
+    cases = [("/v1/partners", partner_body(name="Ann\x00"), "invalid_name", "name"),
+             ("/v1/partners", partner_body(tags=["eu\x00"]), "invalid_tag", "tags"),
+             ("/v1/offers", offer_body(name="Shoes\x00"), "invalid_name", "name")]
+    for path, body, code, field in cases:
+        assert_error(await admin.post(path, json=body), 422, code, field)
+    for param in ("q", "tag"):
+        assert_error(await admin.get("/v1/partners", params={param: "a\x00"}), 422, "invalid_request", param)
+
+
+def test_partners_and_offers_recorded_before_the_list_indexes_are_indexed_at_start(
+    infra: SessionInfrastructure,
+) -> None:
+    url = infra.new_database()
+    store = open_store(Partners, url, "partners")
+    try:
+        partner = store.create_partner(name="Old", email="old@example.com")
+        offer = store.create_offer(name="Old offer", destination_url="https://shop.example/", currency="USD",
+                                   payout=Terms(PayoutType.CPA, Decimal("1")))
+    finally:
+        store.close()
+    with psycopg.connect(url, autocommit=True) as connection:  # as a store from before the indexes
+        connection.execute("DELETE FROM partners.partner_index")
+        connection.execute("DELETE FROM partners.offer_index")
+
+    reopened = open_store(Partners, url, "partners")
+    try:
+        partners = reopened.list_partners(Filter(q="old@"), None, 10).items
+        offers = reopened.list_offers(Filter(status="active"), None, 10).items
+    finally:
+        reopened.close()
+    assert [p.partner_id for p in partners] == [partner.partner_id]
+    assert [o.offer_id for o in offers] == [offer.offer_id]

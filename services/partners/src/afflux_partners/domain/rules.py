@@ -89,22 +89,21 @@ def check_name(value: str, field: str = "name") -> str:
         raise RuleViolation(field, "must not be blank", "invalid_name")
     if len(name) > MAX_NAME_LENGTH:
         raise RuleViolation(field, f"must be at most {MAX_NAME_LENGTH} characters", "invalid_name")
+    if _has_control(name):
+        raise RuleViolation(field, "must not contain control characters", "invalid_name")
     return name
 
 
 def check_partner_type(value: str | None, field: str = "type") -> str | None:
     """A free label for the kind of partner (affiliate, creator, coupon_site...); blank is none."""
-    kind = (value or "").strip()
-    if len(kind) > MAX_LABEL_LENGTH:
-        raise RuleViolation(field, f"must be at most {MAX_LABEL_LENGTH} characters", "invalid_type")
-    return kind or None
+    return check_label(value, field, "invalid_type")
 
 
 def check_email(value: str, field: str = "email") -> str:
     """Roughly an address: something, an @, and a domain with a dot. Deliverability is
     proven by mail, not by regular expressions."""
     email = value.strip()
-    if len(email) > 254 or not _EMAIL.match(email):
+    if len(email) > 254 or not _EMAIL.match(email) or _has_control(email):
         raise RuleViolation(field, f"{value!r} is not an email address", "invalid_email")
     return email
 
@@ -381,8 +380,9 @@ def check_tags(tags: Iterable[str], field: str = "tags") -> tuple[str, ...]:
     kept: dict[str, None] = {}
     for tag in tags:
         label = tag.strip()
-        if not label or len(label) > MAX_LABEL_LENGTH:
-            raise RuleViolation(field, f"a tag must be 1 to {MAX_LABEL_LENGTH} characters", "invalid_tag")
+        if not label or len(label) > MAX_LABEL_LENGTH or _has_control(label):
+            raise RuleViolation(field, f"a tag must be 1 to {MAX_LABEL_LENGTH} characters, no control "
+                                "characters", "invalid_tag")
         kept.setdefault(label)
     return tuple(kept)
 

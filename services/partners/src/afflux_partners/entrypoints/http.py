@@ -54,6 +54,8 @@ PENDING: dict[int | str, dict[str, Any]] = {
 }
 PAGE_SIZE = Query(50, ge=1, le=500, description="page size")
 AFTER = Query(None, max_length=100, description="the `next` cursor of the previous page")
+NO_NUL = r"^[^\x00]*$"
+"""PostgreSQL text cannot hold NUL: a filter with one matches nothing, so it is refused."""
 
 
 async def _rule_violation(_: Request, error: Exception) -> Response:
@@ -121,8 +123,9 @@ def partner_routes(store: Partners, settings: PartnersSettings) -> APIRouter:
     @router.get("", response_model=PartnersPage)
     def list_partners(
         status: PartnerStatus | None = Query(None),  # noqa: B008
-        tag: str | None = Query(None, max_length=64, description="partners with this tag (label)"),
-        q: str | None = Query(None, min_length=1, max_length=200,
+        tag: str | None = Query(None, max_length=64, pattern=NO_NUL,
+                                description="partners with this tag (label)"),
+        q: str | None = Query(None, min_length=1, max_length=200, pattern=NO_NUL,
                               description="part of the name or email, or the partner_id"),
         limit: int = PAGE_SIZE,
         after: str | None = AFTER,
@@ -182,7 +185,7 @@ def offer_routes(store: Partners, settings: PartnersSettings) -> APIRouter:
     @router.get("", response_model=OffersPage)
     def list_offers(
         status: OfferStatus | None = Query(None),  # noqa: B008
-        q: str | None = Query(None, min_length=1, max_length=200,
+        q: str | None = Query(None, min_length=1, max_length=200, pattern=NO_NUL,
                               description="part of the name, or the offer_id"),
         limit: int = PAGE_SIZE,
         after: str | None = AFTER,
