@@ -2,7 +2,8 @@
 
 ``counters`` is the reporting projection: one row per (partner, offer, UTC hour,
 sub1..sub5) summing clicks, unique clicks, conversions, payout and revenue as the
-events arrive, so a report reads a few rows per day whatever the traffic. An hour
+events arrive, so a report reads a few rows per day whatever the traffic; ``totals``
+holds the same sums per (partner, offer, hour) for reports that do not group by sub. An hour
 (not a day) is the grain so that a report can be cut at midnight in any time zone
 with a whole-hour offset. Absent subs are stored as ``''`` (a primary key column
 cannot be NULL).
@@ -71,6 +72,20 @@ VIEW_DDL = [
         PRIMARY KEY (partner_id, hour, offer_id, sub1, sub2, sub3, sub4, sub5)
     )""",
     "CREATE INDEX IF NOT EXISTS counters_by_hour ON {schema}.counters (hour)",
+    # The same figures without the subs: what day, offer and partner reports read (a 90-day
+    # report of one partner is 90 x 24 rows per offer, however many subs it uses).
+    """CREATE TABLE IF NOT EXISTS {schema}.totals (
+        partner_id text NOT NULL,
+        offer_id text NOT NULL,
+        hour timestamptz NOT NULL,
+        clicks bigint NOT NULL DEFAULT 0,
+        unique_clicks bigint NOT NULL DEFAULT 0,
+        conversions bigint NOT NULL DEFAULT 0,
+        payout numeric NOT NULL DEFAULT 0,
+        revenue numeric NOT NULL DEFAULT 0,
+        PRIMARY KEY (partner_id, hour, offer_id)
+    )""",
+    "CREATE INDEX IF NOT EXISTS totals_by_hour ON {schema}.totals (hour)",
     """CREATE TABLE IF NOT EXISTS {schema}.conversions (
         conversion_id text PRIMARY KEY,
         partner_id text,
@@ -173,28 +188,60 @@ _ADD_COUNTS = sql.SQL(
 )
 
 
+_TOTALS_KEY = sql.SQL("partner_id, hour, offer_id")
+_ADD_TOTALS = sql.SQL(
+    "clicks = t.clicks + EXCLUDED.clicks, unique_clicks = t.unique_clicks + EXCLUDED.unique_clicks, "
+    "conversions = t.conversions + EXCLUDED.conversions, payout = t.payout + EXCLUDED.payout, "
+    "revenue = t.revenue + EXCLUDED.revenue"
+)
+
+
 def count_click(schema: str) -> sql.Composed:
-    """Keep a new click's subs and count it, in one statement: nothing is counted when
-    the transaction_id is known (the same click re-published). Parameters: transaction_id,
-    partner_id, offer_id, sub1..sub5, hour, unique (0 or 1)."""
+    """Keep a new click's subs and count it in ``counters`` and ``totals``, in one statement:
+    nothing is counted when the transaction_id is known (the same click re-published).
+    Named parameters: transaction_id, partner_id, offer_id, sub1..sub5, hour, unique (0|1)."""
     s = sql.Identifier(schema)
     return sql.SQL(
         "WITH fresh AS (INSERT INTO {s}.clicks (transaction_id, partner_id, offer_id, {subs}) "
-        "VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING "
-        "RETURNING partner_id, offer_id, {subs}) "
-        "INSERT INTO {s}.counters AS c ({key}, clicks, unique_clicks) "
-        "SELECT partner_id, %s, offer_id, {subs}, 1, %s FROM fresh "
-        "ON CONFLICT ({key}) DO UPDATE SET {add}"
-    ).format(s=s, subs=_SUB_COLUMNS, key=_COUNTER_KEY, add=_ADD_COUNTS)
+        "VALUES (%(transaction_id)s, %(partner_id)s, %(offer_id)s, %(sub1)s, %(sub2)s, %(sub3)s, %(sub4)s, "
+        "%(sub5)s) ON CONFLICT DO NOTHING RETURNING partner_id, offer_id, {subs}), "
+        "by_sub AS (INSERT INTO {s}.counters AS c ({key}, clicks, unique_clicks) "
+        "SELECT partner_id, %(hour)s, offer_id, {subs}, 1, %(unique)s FROM fresh "
+        "ON CONFLICT ({key}) DO UPDATE SET {add}) "
+        "INSERT INTO {s}.totals AS t ({totals_key}, clicks, unique_clicks) "
+        "SELECT partner_id, %(hour)s, offer_id, 1, %(unique)s FROM fresh "
+        "ON CONFLICT ({totals_key}) DO UPDATE SET {add_totals}"
+    ).format(
+        s=s,
+        subs=_SUB_COLUMNS,
+        key=_COUNTER_KEY,
+        add=_ADD_COUNTS,
+        totals_key=_TOTALS_KEY,
+        add_totals=_ADD_TOTALS,
+    )
 
 
 def add_to_counter(schema: str) -> sql.Composed:
-    """Add (conversions, payout, revenue) to one counter row. Parameters: partner_id, hour,
-    offer_id, sub1..sub5, conversions, payout, revenue."""
+    """Add (conversions, payout, revenue) to one row of ``counters`` and of ``totals``. Named
+    parameters: partner_id, hour, offer_id, sub1..sub5, conversions, payout, revenue."""
+    s = sql.Identifier(schema)
     return sql.SQL(
-        "INSERT INTO {}.counters AS c ({key}, conversions, payout, revenue) "
-        "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT ({key}) DO UPDATE SET {add}"
-    ).format(sql.Identifier(schema), key=_COUNTER_KEY, add=_ADD_COUNTS)
+        "WITH by_sub AS (INSERT INTO {s}.counters AS c ({key}, conversions, payout, revenue) "
+        "VALUES (%(partner_id)s, %(hour)s, %(offer_id)s, %(sub1)s, %(sub2)s, %(sub3)s, %(sub4)s, %(sub5)s, "
+        "%(conversions)s, %(payout)s, %(revenue)s) ON CONFLICT ({key}) DO UPDATE SET {add}) "
+        "INSERT INTO {s}.totals AS t ({totals_key}, conversions, payout, revenue) "
+        "VALUES (%(partner_id)s, %(hour)s, %(offer_id)s, %(conversions)s, %(payout)s, %(revenue)s) "
+        "ON CONFLICT ({totals_key}) DO UPDATE SET {add_totals}"
+    ).format(s=s, key=_COUNTER_KEY, add=_ADD_COUNTS, totals_key=_TOTALS_KEY, add_totals=_ADD_TOTALS)
+
+
+def counter_params(partner_id: str, hour: object, offer_id: str, subs: tuple[str, ...]) -> dict[str, object]:
+    return {
+        "partner_id": partner_id,
+        "hour": hour,
+        "offer_id": offer_id,
+        **dict(zip(SUBS, subs, strict=True)),
+    }
 
 
 def select_click(schema: str) -> sql.Composed:

@@ -121,10 +121,9 @@ class Gateway(GatewayReads):
         if not isinstance(p, ClickRecorded) or not p.valid:
             return Changes()
         subs = tuple(_sub(value) for value in (p.sub1, p.sub2, p.sub3, p.sub4, p.sub5))
-        return _one(
-            q.count_click(self.schema),
-            (p.transaction_id, p.partner_id, p.offer_id, *subs, hour_of(p.clicked_at), 1 if p.unique else 0),
-        )
+        params = q.counter_params(p.partner_id, hour_of(p.clicked_at), p.offer_id, subs)
+        params |= {"transaction_id": p.transaction_id, "unique": 1 if p.unique else 0}
+        return Changes(writes=[Write(q.count_click(self.schema), params)])
 
     # -- afflux.attribution.v1 ----------------------------------------------------------
 
@@ -239,9 +238,9 @@ class Gateway(GatewayReads):
         payout: Decimal,
         revenue: Decimal,
     ) -> Changes:
-        return _one(
-            q.add_to_counter(self.schema), (partner_id, hour, offer_id, *subs, conversions, payout, revenue)
-        )
+        params = q.counter_params(partner_id, hour, offer_id, subs)
+        params |= {"conversions": conversions, "payout": payout, "revenue": revenue}
+        return Changes(writes=[Write(q.add_to_counter(self.schema), params)])
 
     # -- afflux.payouts.v1 and afflux.postbacks.v1 --------------------------------------
 

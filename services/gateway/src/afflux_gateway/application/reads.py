@@ -108,23 +108,22 @@ class GatewayReads(TrackedApplication):
     # -- reports ------------------------------------------------------------------------
 
     def report(self, window: Window, group_by: GroupBy, partner_id: str | None = None) -> list[ReportRow]:
-        """Summed counters of the window, per group and currency (the offer's currency)."""
+        """Summed counters of the window, per group and currency (the offer's currency).
+        Day, offer and partner reports read ``totals``; sub reports read ``counters``."""
         if group_by is GroupBy.DAY:
             group: sql.Composable = sql.SQL("to_char(c.hour AT TIME ZONE %(tz)s, 'YYYY-MM-DD')")
         else:
             group = _GROUP_COLUMN[group_by]
+        source = self._t("counters" if group_by.value.startswith("sub") else "totals")
         only = sql.SQL(" AND c.partner_id = %(partner_id)s") if partner_id is not None else sql.SQL("")
         statement = sql.SQL(
             "SELECT {group} AS grp, coalesce(o.currency, '') AS currency, sum(c.clicks) AS clicks, "
             "sum(c.unique_clicks) AS unique_clicks, sum(c.conversions) AS conversions, "
             "sum(c.payout) AS payout, sum(c.revenue) AS revenue "
-            "FROM {counters} c LEFT JOIN {offers} o ON o.offer_id = c.offer_id "
+            "FROM {source} c LEFT JOIN {offers} o ON o.offer_id = c.offer_id "
             "WHERE c.hour >= %(start)s AND c.hour < %(end)s{only} GROUP BY 1, 2 ORDER BY 1, 2"
-        ).format(group=group, counters=self._t("counters"), offers=self._t("offers"), only=only)
-        rows = self.query(
-            statement,
-            {"tz": window.zone.key, "start": window.start, "end": window.end, "partner_id": partner_id},
-        )
+        ).format(group=group, source=source, offers=self._t("offers"), only=only)
+        params = {"tz": window.zone.key, "start": window.start, "end": window.end, "partner_id": partner_id}
         return [
             ReportRow(
                 row["grp"],
@@ -137,7 +136,7 @@ class GatewayReads(TrackedApplication):
                     row["revenue"],
                 ),
             )
-            for row in rows
+            for row in self.query(statement, params)
         ]
 
     # -- conversions, money, postbacks --------------------------------------------------
