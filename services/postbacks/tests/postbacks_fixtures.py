@@ -16,7 +16,23 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 
-from afflux_contracts import ClickRecorded, ConversionAttributed, Envelope, Money, RelationshipSet
+from afflux_contracts import (
+    ClickRecorded,
+    ConversionAttributed,
+    ConversionStatus,
+    ConversionStatusChanged,
+    Envelope,
+    Money,
+    OfferCreated,
+    OfferEvent,
+    PartnerCreated,
+    PartnerPostback,
+    PayoutType,
+    PostbackMethod,
+    RelationshipSet,
+    StatusChange,
+    Terms,
+)
 from afflux_infra.embedded import free_port
 from afflux_infra.testing import serving
 from afflux_postbacks.application.postbacks import Postbacks
@@ -47,6 +63,8 @@ class Received:
     query: dict[str, list[str]]
     headers: dict[str, str]
     at: float
+    method: str = "GET"
+    body: bytes = b""
 
 
 @dataclass
@@ -68,11 +86,18 @@ class Receiver:
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"  # keep-alive, as partners' trackers answer
+
+            def do_POST(self) -> None:
+                self.do_GET()
+
             def do_GET(self) -> None:
                 parts = urlsplit(self.path)
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 with receiver._lock:
                     receiver.calls.append(Received(parts.path, parse_qs(parts.query, keep_blank_values=True),
-                                                   dict(self.headers.items()), time.monotonic()))
+                                                   dict(self.headers.items()), time.monotonic(),
+                                                   self.command, body))
                     failing = receiver.fail.get(parts.path, 0)
                     if failing:
                         receiver.fail[parts.path] = failing - 1
@@ -113,9 +138,44 @@ class Receiver:
             return [call for call in self.calls if call.path == path]
 
 
-def relationship(offer_id: str, partner_id: str, postback_url: str | None) -> Envelope[RelationshipSet]:
-    return Envelope.wrap(RelationshipSet(offer_id=offer_id, partner_id=partner_id, approved=True,
-                                         postback_url=postback_url), producer="test")
+def relationship(offer_id: str, partner_id: str, postback_url: str | None, *, method: str = "get",
+                 status_changes: bool = False) -> Envelope[RelationshipSet]:
+    return Envelope.wrap(RelationshipSet(
+        offer_id=offer_id, partner_id=partner_id, approved=True, postback_url=postback_url,
+        postback_method=PostbackMethod(method), postback_status_changes=status_changes), producer="test")
+
+
+def partner(partner_id: str, postback_url: str | None, *, method: str = "get",
+            status_changes: bool = False) -> Envelope[PartnerCreated]:
+    """A partner whose global postback is ``postback_url`` (None: none)."""
+    postback = None
+    if postback_url is not None:
+        postback = PartnerPostback(url=postback_url, method=PostbackMethod(method),
+                                   status_changes=status_changes)
+    return Envelope.wrap(PartnerCreated(partner_id=partner_id, name="Tracker", email="t@example.com",
+                                        postback=postback), producer="test")
+
+
+def offer(offer_id: str, *, silent: tuple[str, ...] = ()) -> Envelope[OfferCreated]:
+    """An offer with the events ``sale`` and ``lead`` and those named in ``silent``, which
+    do not fire partner postbacks."""
+    payout = Terms(type=PayoutType.CPA, amount=Decimal("9.60"))
+    events = [OfferEvent(name=name, payout=payout) for name in ("sale", "lead")]
+    events += [OfferEvent(name=name, payout=payout, fires_partner_postback=False) for name in silent]
+    return Envelope.wrap(OfferCreated(
+        offer_id=offer_id, name="Offer", destination_url="https://shop.example/", currency="USD",
+        payout=payout, events=tuple(events)), producer="test")
+
+
+def status_changed(decision: Envelope[ConversionAttributed], status: str,
+                   payout: str = "9.60") -> Envelope[ConversionStatusChanged]:
+    conversion = decision.payload
+    return Envelope.wrap(ConversionStatusChanged(
+        conversion_id=conversion.conversion_id, partner_id=conversion.partner_id,
+        offer_id=conversion.offer_id,
+        status=StatusChange(status), previous_status=ConversionStatus.APPROVED,
+        payout=Money(amount=Decimal(payout), currency="USD"), changed_at=BASE_TIME + timedelta(days=1)),
+        producer="test")
 
 
 def click(transaction_id: str, offer_id: str, partner_id: str, **subs: str) -> Envelope[ClickRecorded]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 import time
 
 from postbacks_fixtures import (
@@ -13,7 +14,10 @@ from postbacks_fixtures import (
     attributed,
     click,
     new_id,
+    offer,
+    partner,
     relationship,
+    status_changed,
 )
 
 from afflux_contracts import POSTBACKS, PartnerPostbackDelivered, PartnerPostbackFailed
@@ -171,3 +175,86 @@ async def test_a_url_resolving_to_loopback_is_refused_without_the_setting(receiv
     finally:
         await allowed.close()
     assert len(receiver.calls_to(path)) == 1
+
+
+async def test_a_status_change_reaches_a_partner_that_asked_for_them_with_its_status(
+    postbacks: RunningPostbacks, log: Publisher, receiver: Receiver,
+) -> None:
+    offer_id, partner_id, transaction_id = new_id("offer"), new_id("partner"), new_id("tx")
+    path = f"/status/{partner_id}"
+    template = "?cid={conversion_id}&tid={transaction_id}&ev={event}&st={status}&p={payout}&s1={sub1}"
+    await log.publish(offer(offer_id))
+    await log.publish(relationship(offer_id, partner_id, receiver.url(path) + template, status_changes=True))
+    await log.publish(click(transaction_id, offer_id, partner_id, sub1="mail"))
+    decision = attributed(transaction_id, offer_id, partner_id, event="sale")
+    await log.publish(decision)
+    await eventually(lambda: receiver.calls_to(path), timeout=30)
+    await log.publish(status_changed(decision, "reversed", payout="0.00"))
+
+    rows = await eventually(lambda: postbacks.ended(partner_id, count=2), timeout=30)
+    calls = await eventually(lambda: receiver.calls_to(path) if len(receiver.calls_to(path)) == 2 else None)
+    conversion_id = decision.payload.conversion_id
+    assert [call.query["st"] for call in calls] == [["approved"], ["reversed"]]
+    assert calls[1].query == {"cid": [conversion_id], "tid": [transaction_id], "ev": ["sale"],
+                              "st": ["reversed"], "p": ["0.00"], "s1": ["mail"]}
+    assert calls[0].headers["Idempotency-Key"] != calls[1].headers["Idempotency-Key"]
+    assert [row["status"] for row in rows] == ["delivered", "delivered"]
+
+
+async def test_a_status_change_is_skipped_for_a_partner_that_did_not_ask_for_them(
+    postbacks: RunningPostbacks, log: Publisher, receiver: Receiver,
+) -> None:
+    offer_id, partner_id, transaction_id = new_id("offer"), new_id("partner"), new_id("tx")
+    path = f"/no-status/{partner_id}"
+    await log.publish(offer(offer_id))
+    await log.publish(relationship(offer_id, partner_id, receiver.url(path) + "?st={status}"))
+    decision = attributed(transaction_id, offer_id, partner_id)
+    await log.publish(decision)
+    await log.publish(status_changed(decision, "rejected"))
+
+    rows = await eventually(lambda: postbacks.ended(partner_id, count=2), timeout=30)
+    assert [row["status"] for row in rows] == ["delivered", "skipped"]
+    assert rows[1]["last_error"] == "the partner's postback does not ask for status changes"
+    assert [call.query["st"] for call in receiver.calls_to(path)] == [["approved"]]
+
+
+async def test_the_partners_global_postback_is_posted_as_json_where_the_relationship_has_none(
+    postbacks: RunningPostbacks, log: Publisher, receiver: Receiver,
+) -> None:
+    offer_id, partner_id, transaction_id = new_id("offer"), new_id("partner"), new_id("tx")
+    path = f"/global/{partner_id}"
+    await log.publish(offer(offer_id))
+    await log.publish(partner(partner_id, receiver.url(path) + "?cid={conversion_id}&key=s3cret",
+                              method="post"))
+    await log.publish(relationship(offer_id, partner_id, None))
+    await log.publish(click(transaction_id, offer_id, partner_id, sub2="b"))
+    decision = attributed(transaction_id, offer_id, partner_id, payout="12.50", event="lead")
+    await log.publish(decision)
+
+    [call] = await eventually(lambda: receiver.calls_to(path), timeout=30)
+    conversion_id = decision.payload.conversion_id
+    assert call.method == "POST" and call.headers["Content-Type"] == "application/json"
+    assert call.query == {"cid": [conversion_id], "key": ["s3cret"]}
+    assert json.loads(call.body) == {
+        "transaction_id": transaction_id, "conversion_id": conversion_id, "event": "lead", "payout": "12.50",
+        "currency": "USD", "sub1": None, "sub2": "b", "sub3": None, "sub4": None, "sub5": None,
+        "status": "approved", "offer_id": offer_id, "partner_id": partner_id}
+    [row] = await eventually(lambda: postbacks.ended(partner_id), timeout=20)
+    assert row["status"] == "delivered" and row["method"] == "post" and "key=***" in row["url"]
+
+
+async def test_an_offer_event_that_does_not_fire_partner_postbacks_is_skipped(
+    postbacks: RunningPostbacks, log: Publisher, receiver: Receiver,
+) -> None:
+    offer_id, partner_id = new_id("offer"), new_id("partner")
+    path = f"/silent/{partner_id}"
+    await log.publish(offer(offer_id, silent=("upsell",)))
+    await log.publish(relationship(offer_id, partner_id, receiver.url(path) + "?ev={event}"))
+    await log.publish(attributed(new_id("tx"), offer_id, partner_id, event="upsell"))
+    await log.publish(attributed(new_id("tx"), offer_id, partner_id, event="sale"))
+
+    rows = await eventually(lambda: postbacks.ended(partner_id, count=2), timeout=30)
+    assert sorted(row["status"] for row in rows) == ["delivered", "skipped"]
+    [skipped] = [row for row in rows if row["status"] == "skipped"]
+    assert skipped["last_error"] == "the offer's event 'upsell' does not fire partner postbacks"
+    assert [call.query["ev"] for call in receiver.calls_to(path)] == [["sale"]]

@@ -24,6 +24,24 @@ VIEW_DDL = [
         set_at timestamptz NOT NULL,
         PRIMARY KEY (offer_id, partner_id)
     )""",
+    """ALTER TABLE {schema}.relationships
+        ADD COLUMN IF NOT EXISTS postback_method text NOT NULL DEFAULT 'get'""",
+    """ALTER TABLE {schema}.relationships
+        ADD COLUMN IF NOT EXISTS postback_status_changes boolean NOT NULL DEFAULT false""",
+    # The partner's global postback (PartnerCreated/PartnerUpdated.postback; url NULL: none).
+    """CREATE TABLE IF NOT EXISTS {schema}.partner_postbacks (
+        partner_id text PRIMARY KEY,
+        url text,
+        method text NOT NULL,
+        status_changes boolean NOT NULL,
+        set_at timestamptz NOT NULL
+    )""",
+    # Per offer, the names of its events that do not fire partner postbacks.
+    """CREATE TABLE IF NOT EXISTS {schema}.offers (
+        offer_id text PRIMARY KEY,
+        silent_events text[] NOT NULL,
+        set_at timestamptz NOT NULL
+    )""",
     # Only clicks that carry a sub: the rest would be rows nobody ever reads.
     """CREATE TABLE IF NOT EXISTS {schema}.click_subs (
         transaction_id text PRIMARY KEY,
@@ -58,6 +76,8 @@ VIEW_DDL = [
         paused_at timestamptz NOT NULL,
         reason text NOT NULL
     )""",
+    "ALTER TABLE {schema}.deliveries ADD COLUMN IF NOT EXISTS method text NOT NULL DEFAULT 'get'",
+    "ALTER TABLE {schema}.deliveries ADD COLUMN IF NOT EXISTS body text",
     """CREATE TABLE IF NOT EXISTS {schema}.attempts (
         delivery_id text NOT NULL,
         attempt integer NOT NULL,
@@ -72,15 +92,38 @@ VIEW_DDL = [
 
 DELIVERY_COLUMNS = sql.SQL(
     "seq, delivery_id, conversion_id, partner_id, offer_id, facts, correlation_id, status, template, url, "
-    "url_masked, host, attempts, owed_at, next_attempt_at, last_status_code, last_error, updated_at"
+    "url_masked, host, method, body, attempts, owed_at, next_attempt_at, last_status_code, last_error, "
+    "updated_at"
 )
 
 
 def upsert_relationship(table: sql.Identifier) -> sql.Composed:
     """The newest RelationshipSet of an (offer, partner) wins, whatever order they come in."""
     return sql.SQL(
-        "INSERT INTO {t} (offer_id, partner_id, postback_url, set_at) VALUES (%s, %s, %s, %s) "
+        "INSERT INTO {t} (offer_id, partner_id, postback_url, postback_method, postback_status_changes, "
+        "set_at) VALUES (%s, %s, %s, %s, %s, %s) "
         "ON CONFLICT (offer_id, partner_id) DO UPDATE SET postback_url = EXCLUDED.postback_url, "
+        "postback_method = EXCLUDED.postback_method, "
+        "postback_status_changes = EXCLUDED.postback_status_changes, "
+        "set_at = EXCLUDED.set_at WHERE {t}.set_at <= EXCLUDED.set_at"
+    ).format(t=table)
+
+
+def upsert_partner_postback(table: sql.Identifier) -> sql.Composed:
+    """The partner's newest state wins (its global postback, or none)."""
+    return sql.SQL(
+        "INSERT INTO {t} (partner_id, url, method, status_changes, set_at) VALUES (%s, %s, %s, %s, %s) "
+        "ON CONFLICT (partner_id) DO UPDATE SET url = EXCLUDED.url, method = EXCLUDED.method, "
+        "status_changes = EXCLUDED.status_changes, set_at = EXCLUDED.set_at "
+        "WHERE {t}.set_at <= EXCLUDED.set_at"
+    ).format(t=table)
+
+
+def upsert_offer(table: sql.Identifier) -> sql.Composed:
+    """The offer's newest state wins: which of its events stay silent."""
+    return sql.SQL(
+        "INSERT INTO {t} (offer_id, silent_events, set_at) VALUES (%s, %s, %s) "
+        "ON CONFLICT (offer_id) DO UPDATE SET silent_events = EXCLUDED.silent_events, "
         "set_at = EXCLUDED.set_at WHERE {t}.set_at <= EXCLUDED.set_at"
     ).format(t=table)
 
@@ -99,6 +142,18 @@ def insert_owed(table: sql.Identifier) -> sql.Composed:
         "owed_at, next_attempt_at, updated_at) VALUES (%s, %s, %s, %s, %s, %s, 'owed', now(), now(), now()) "
         "ON CONFLICT (delivery_id) DO NOTHING"
     ).format(table)
+
+
+def insert_status_change(table: sql.Identifier) -> sql.Composed:
+    """A status change owed from now, with the facts of its conversion's attributed
+    delivery (transaction, event: a status change does not carry them) under its own."""
+    return sql.SQL(
+        "INSERT INTO {t} (delivery_id, conversion_id, partner_id, offer_id, facts, correlation_id, status, "
+        "owed_at, next_attempt_at, updated_at) SELECT %(delivery_id)s, %(conversion_id)s, %(partner_id)s, "
+        "%(offer_id)s, COALESCE((SELECT facts FROM {t} WHERE delivery_id = %(attributed_id)s), "
+        "'{{}}'::jsonb) || %(facts)s, %(correlation_id)s, 'owed', now(), now(), now() "
+        "ON CONFLICT (delivery_id) DO NOTHING"
+    ).format(t=table)
 
 
 def claim_owed(table: sql.Identifier) -> sql.Composed:
@@ -155,8 +210,8 @@ def claim_pending(table: sql.Identifier) -> sql.Composed:
 def resolve(table: sql.Identifier) -> sql.Composed:
     return sql.SQL(
         "UPDATE {} SET status = 'pending', template = %(template)s, url = %(url)s, "
-        "url_masked = %(url_masked)s, host = %(host)s, next_attempt_at = now(), updated_at = now() "
-        "WHERE delivery_id = %(delivery_id)s AND status = 'owed'"
+        "url_masked = %(url_masked)s, host = %(host)s, method = %(method)s, body = %(body)s, "
+        "next_attempt_at = now(), updated_at = now() WHERE delivery_id = %(delivery_id)s AND status = 'owed'"
     ).format(table)
 
 
@@ -182,6 +237,28 @@ def insert_attempt(table: sql.Identifier) -> sql.Composed:
     ).format(table)
 
 
+def insert_attempts(table: sql.Identifier) -> sql.Composed:
+    """Many attempts in one statement: each parameter is an array, one element per attempt."""
+    return sql.SQL(
+        "INSERT INTO {} (delivery_id, attempt, url, status_code, latency_ms, error, attempted_at) "
+        "SELECT d, a, u, s, l, e, now() FROM unnest(%(delivery_id)s::text[], %(attempt)s::int[], "
+        "%(url)s::text[], %(status_code)s::int[], %(latency_ms)s::numeric[], %(error)s::text[]) "
+        "AS x(d, a, u, s, l, e) ON CONFLICT DO NOTHING"
+    ).format(table)
+
+
+def after_attempts(table: sql.Identifier) -> sql.Composed:
+    """Many deliveries' schedule after their calls in one statement (arrays, as above)."""
+    return sql.SQL(
+        "UPDATE {} AS d SET status = x.status, attempts = x.attempt, next_attempt_at = x.next_at, "
+        "last_status_code = x.code, last_error = x.error, updated_at = now() "
+        "FROM unnest(%(delivery_id)s::text[], %(status)s::text[], %(attempt)s::int[], "
+        "%(next_attempt_at)s::timestamptz[], %(status_code)s::int[], %(error)s::text[]) "
+        "AS x(delivery_id, status, attempt, next_at, code, error) "
+        "WHERE d.delivery_id = x.delivery_id AND d.status = 'pending'"
+    ).format(table)
+
+
 def after_attempt(table: sql.Identifier) -> sql.Composed:
     return sql.SQL(
         "UPDATE {} SET status = %(status)s, attempts = %(attempt)s, next_attempt_at = %(next_attempt_at)s, "
@@ -190,12 +267,28 @@ def after_attempt(table: sql.Identifier) -> sql.Composed:
     ).format(table)
 
 
-def select_postback_url(table: sql.Identifier) -> sql.Composed:
-    return sql.SQL("SELECT postback_url FROM {} WHERE offer_id = %s AND partner_id = %s").format(table)
+def select_relationships(table: sql.Identifier) -> sql.Composed:
+    """The relationships among offers x partners (the caller keeps the pairs it asked for)."""
+    return sql.SQL(
+        "SELECT offer_id, partner_id, postback_url, postback_method, postback_status_changes FROM {} "
+        "WHERE offer_id = ANY(%s) AND partner_id = ANY(%s)"
+    ).format(table)
+
+
+def select_partner_postbacks(table: sql.Identifier) -> sql.Composed:
+    return sql.SQL(
+        "SELECT partner_id, url, method, status_changes FROM {} WHERE partner_id = ANY(%s)"
+    ).format(table)
+
+
+def select_offers(table: sql.Identifier) -> sql.Composed:
+    return sql.SQL("SELECT offer_id, silent_events FROM {} WHERE offer_id = ANY(%s)").format(table)
 
 
 def select_click_subs(table: sql.Identifier) -> sql.Composed:
-    return sql.SQL("SELECT sub1, sub2, sub3, sub4, sub5 FROM {} WHERE transaction_id = %s").format(table)
+    return sql.SQL(
+        "SELECT transaction_id, sub1, sub2, sub3, sub4, sub5 FROM {} WHERE transaction_id = ANY(%s)"
+    ).format(table)
 
 
 def select_page(table: sql.Identifier, *, partner: bool, status: bool, after: bool) -> sql.Composed:

@@ -1,11 +1,11 @@
-"""One postback call: resolve, check, pin, GET, read a little, done.
+"""One postback call: resolve, check, pin, GET (or POST a JSON body), read a little, done.
 
 The host is resolved here and every address it gives is checked (``domain.safety``)
 before anything is sent; the call then goes to the checked address itself (the
 ``Host`` header and, for https, the TLS server name stay the partner's host), so a
 second DNS answer cannot send it elsewhere. Redirects are not followed (a 3xx is
 the answer), at most ``max_body`` bytes of the answer are read, and no cookie is
-ever kept.
+ever kept (``adapters.http1`` keeps no state but idle connections).
 """
 
 from __future__ import annotations
@@ -15,11 +15,9 @@ import ipaddress
 import socket
 import time
 from contextlib import suppress
-from http.cookiejar import CookieJar, DefaultCookiePolicy
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
-import httpx
-
+from afflux_postbacks.adapters.http1 import Endpoint, Http1Client, basic_auth, request_target
 from afflux_postbacks.domain.retries import AttemptResult
 from afflux_postbacks.domain.safety import Refused, checked_url, first_allowed
 
@@ -27,33 +25,28 @@ USER_AGENT = "Afflux-Postbacks/1"
 
 
 class PostbackSender:
-    """Calls partners' postback URLs; one connection pool for every host."""
+    """Calls partners' postback URLs over kept-alive connections per checked address."""
 
     def __init__(self, *, timeout: float, allow_private: bool, max_body: int = 4096,
-                 max_connections: int = 512) -> None:
+                 keep_idle: int = 16) -> None:
         self.timeout = timeout
         self.allow_private = allow_private
-        self.max_body = max_body
-        no_cookies = CookieJar(policy=DefaultCookiePolicy(allowed_domains=[]))
-        self._client = httpx.AsyncClient(
-            follow_redirects=False, trust_env=False, timeout=timeout, cookies=no_cookies,
-            headers={"User-Agent": USER_AGENT},
-            limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=128),
-        )
+        self._client = Http1Client(user_agent=USER_AGENT, max_body=max_body, keep_idle=keep_idle)
 
     async def close(self) -> None:
-        await self._client.aclose()
+        await self._client.close()
 
-    async def call(self, url: str, idempotency_key: str) -> AttemptResult:
+    async def call(self, url: str, idempotency_key: str, body: bytes | None = None) -> AttemptResult:
+        """GET ``url``, or POST ``body`` (JSON) to it when there is one."""
         started = time.perf_counter()
         try:
             async with asyncio.timeout(self.timeout):
-                status = await self._get(url, idempotency_key)
+                status = await self._send(url, idempotency_key, body)
         except Refused as refused:
             return AttemptResult(None, f"refused: {refused}", time.perf_counter() - started, refused=True)
         except TimeoutError:
             return AttemptResult(None, f"timed out after {self.timeout:g}s", time.perf_counter() - started)
-        except (httpx.HTTPError, OSError) as error:
+        except (OSError, ValueError) as error:
             reason = f"{type(error).__name__}: {error}"[:500]
             return AttemptResult(None, reason, time.perf_counter() - started)
         latency = time.perf_counter() - started
@@ -61,33 +54,23 @@ class PostbackSender:
             return AttemptResult(status, None, latency)
         return AttemptResult(status, f"HTTP {status}", latency)
 
-    async def _get(self, url: str, idempotency_key: str) -> int:
+    async def _send(self, url: str, idempotency_key: str, body: bytes | None) -> int:
         scheme, host, port = checked_url(url)
         address = first_allowed(await _resolve(host, port), self.allow_private)
         parts = urlsplit(url)
-        pinned_host = f"[{address}]" if ":" in address else address
-        userinfo = parts.netloc.rpartition("@")[0]
-        netloc = (f"{userinfo}@" if userinfo else "") + f"{pinned_host}:{port}"
         default_port = port == (443 if scheme == "https" else 80)
-        host_header = host if default_port else f"{host}:{port}"
-        if ":" in host and not default_port:
-            host_header = f"[{host}]:{port}"
-        extensions = {"sni_hostname": host} if scheme == "https" else {}
-        request = self._client.build_request(
-            "GET", urlunsplit(parts._replace(netloc=netloc)), extensions=extensions,
-            headers={"Host": host_header, "Idempotency-Key": idempotency_key},
-        )
-        response = await self._client.send(request, stream=True)
-        try:
-            read = 0
-            async for chunk in response.aiter_raw():
-                read += len(chunk)
-                if read >= self.max_body:
-                    break
-        finally:
-            await response.aclose()
-        self._client.cookies.clear()
-        return response.status_code
+        name = host.encode("idna").decode("ascii") if not host.isascii() else host
+        if ":" in name:
+            name = f"[{name}]"
+        headers = {"Host": name if default_port else f"{name}:{port}", "Idempotency-Key": idempotency_key}
+        authorization = basic_auth(parts.username, parts.password)
+        if authorization is not None:
+            headers["Authorization"] = authorization
+        if body is not None:
+            headers["Content-Type"] = "application/json"
+        return await self._client.request(
+            Endpoint(scheme, address, port, host), "POST" if body is not None else "GET",
+            request_target(parts.path, parts.query), headers, body)
 
 
 async def _resolve(host: str, port: int) -> list[str]:

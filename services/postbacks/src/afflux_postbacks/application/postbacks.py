@@ -1,10 +1,11 @@
 """The postbacks store: what the consumers apply, and what the worker records.
 
 Three consumers apply to it. The partners consumer keeps each relationship's
-postback URL; the tracking consumer keeps the subs of clicks that carry any; the
-attribution consumer makes a delivery *owed* for each attributed conversion, in the
+postback, each partner's global one and each offer's silent events; the tracking
+consumer keeps the subs of clicks that carry any; the attribution consumer makes a
+delivery *owed* for each attributed conversion and each status change, in the
 transaction that records its position, so a decision applied is a postback that
-will be sent, whatever crashes after. The worker then records every attempt and,
+will be sent (or skipped, saying why), whatever crashes after. The worker then records every attempt and,
 once a delivery ends, its outcome: a ``PostbackOutcome`` whose one event the outbox
 relay publishes on ``afflux.postbacks.v1``.
 """
@@ -21,12 +22,31 @@ from typing import Any, ClassVar
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
-from afflux_contracts import ClickRecorded, ConversionAttributed, Envelope, Event, RelationshipSet
+from afflux_contracts import (
+    ClickRecorded,
+    ConversionAttributed,
+    ConversionStatusChanged,
+    Envelope,
+    Event,
+    OfferCreated,
+    OfferUpdated,
+    PartnerCreated,
+    PartnerUpdated,
+    RelationshipSet,
+)
 from afflux_plumbing.store import Changes, TrackedApplication, Write
 from afflux_postbacks.adapters import schedule_sql
-from afflux_postbacks.domain.macros import fill, masked, uses_subs
+from afflux_postbacks.domain.macros import masked, uses_subs
 from afflux_postbacks.domain.outcome import PostbackOutcome, delivery_id_for
 from afflux_postbacks.domain.retries import AttemptResult, RetryPolicy, retryable
+from afflux_postbacks.domain.routing import (
+    ATTRIBUTED,
+    STATUS_CHANGED,
+    PostbackConfig,
+    in_force,
+    request,
+    skip_reason,
+)
 from afflux_postbacks.domain.safety import Refused, checked_url
 
 
@@ -46,12 +66,29 @@ class Delivery:
     url: str | None
     url_masked: str | None
     host: str | None
+    method: str
+    body: str | None
     attempts: int
     owed_at: datetime
     next_attempt_at: datetime
     last_status_code: int | None
     last_error: str | None
     updated_at: datetime
+
+    @property
+    def kind(self) -> str:
+        return self.facts.get("kind") or ATTRIBUTED
+
+
+@dataclass(frozen=True)
+class Lookup:
+    """What the views know of a batch of owed deliveries."""
+
+    relationships: dict[tuple[str, str], PostbackConfig]
+    partners: dict[str, PostbackConfig]
+    offers: dict[str, frozenset[str]]
+    """Offer id -> its events that do not fire partner postbacks."""
+    subs: dict[str, dict[str, str | None]]
 
 
 class Postbacks(TrackedApplication):
@@ -65,9 +102,20 @@ class Postbacks(TrackedApplication):
     def apply_partners_event(self, envelope: Envelope[Event]) -> Changes:
         payload = envelope.payload
         if isinstance(payload, RelationshipSet):
-            return Changes(writes=[Write(schedule_sql.upsert_relationship(self.table("relationships")),
-                                         (payload.offer_id, payload.partner_id, payload.postback_url,
-                                          envelope.occurred_at))])
+            return Changes(writes=[Write(schedule_sql.upsert_relationship(self.table("relationships")), (
+                payload.offer_id, payload.partner_id, payload.postback_url, payload.postback_method.value,
+                payload.postback_status_changes, envelope.occurred_at))])
+        if isinstance(payload, PartnerCreated | PartnerUpdated):
+            postback = payload.postback
+            statement = schedule_sql.upsert_partner_postback(self.table("partner_postbacks"))
+            return Changes(writes=[Write(statement, (
+                payload.partner_id, postback.url if postback else None,
+                postback.method.value if postback else "get", bool(postback and postback.status_changes),
+                envelope.occurred_at))])
+        if isinstance(payload, OfferCreated | OfferUpdated):
+            silent = [event.name for event in payload.events if not event.fires_partner_postback]
+            return Changes(writes=[Write(schedule_sql.upsert_offer(self.table("offers")),
+                                         (payload.offer_id, silent, envelope.occurred_at))])
         return Changes()
 
     def apply_tracking_event(self, envelope: Envelope[Event]) -> Changes:
@@ -81,9 +129,12 @@ class Postbacks(TrackedApplication):
 
     def apply_attribution_event(self, envelope: Envelope[Event]) -> Changes:
         payload = envelope.payload
+        if isinstance(payload, ConversionStatusChanged):
+            return Changes(writes=[self._status_change(envelope, payload)])
         if not isinstance(payload, ConversionAttributed):
             return Changes()
         facts = {
+            "kind": ATTRIBUTED,
             "transaction_id": payload.transaction_id,
             "conversion_id": payload.conversion_id,
             "event": payload.event,
@@ -98,16 +149,49 @@ class Postbacks(TrackedApplication):
             payload.offer_id, Jsonb(facts), envelope.correlation_id or payload.transaction_id))
         return Changes(writes=[write])
 
+    def _status_change(self, envelope: Envelope[Event], payload: ConversionStatusChanged) -> Write:
+        """A status change is news of its own (one delivery per change), sent only if the
+        partner's postback asks for it (decided when it is resolved)."""
+        facts = {
+            "kind": STATUS_CHANGED,
+            "conversion_id": payload.conversion_id,
+            "payout": format(payload.payout.amount, "f"),
+            "currency": payload.payout.currency,
+            "status": payload.status.value,
+            "previous_status": payload.previous_status.value,
+            "offer_id": payload.offer_id,
+            "partner_id": payload.partner_id,
+        }
+        return Write(schedule_sql.insert_status_change(self.table("deliveries")), {
+            "delivery_id": delivery_id_for(payload.conversion_id, f"status:{envelope.event_id}"),
+            "attributed_id": delivery_id_for(payload.conversion_id), "conversion_id": payload.conversion_id,
+            "partner_id": payload.partner_id, "offer_id": payload.offer_id, "facts": Jsonb(facts),
+            "correlation_id": envelope.correlation_id or payload.conversion_id})
+
     # -- the worker's reads and writes ---------------------------------------------------
 
-    def postback_url(self, offer_id: str, partner_id: str) -> str | None:
-        statement = schedule_sql.select_postback_url(self.table("relationships"))
-        rows = self.query(statement, (offer_id, partner_id))
-        return rows[0]["postback_url"] if rows else None
-
-    def click_subs(self, transaction_id: str) -> dict[str, str | None] | None:
-        rows = self.query(schedule_sql.select_click_subs(self.table("click_subs")), (transaction_id,))
-        return dict(rows[0]) if rows else None
+    def lookup(self, owed: Sequence[Delivery]) -> Lookup:
+        """The views' routing facts for ``owed``, a few queries for the whole batch."""
+        offers = sorted({delivery.offer_id for delivery in owed})
+        partners = sorted({delivery.partner_id for delivery in owed})
+        wanted = {(delivery.offer_id, delivery.partner_id) for delivery in owed}
+        relationships = {
+            (row["offer_id"], row["partner_id"]): PostbackConfig(
+                row["postback_url"] or "", row["postback_method"], row["postback_status_changes"])
+            for row in self.query(schedule_sql.select_relationships(self.table("relationships")),
+                                  (offers, partners))
+            if (row["offer_id"], row["partner_id"]) in wanted}
+        partner_postbacks = {
+            row["partner_id"]: PostbackConfig(row["url"] or "", row["method"], row["status_changes"])
+            for row in self.query(schedule_sql.select_partner_postbacks(self.table("partner_postbacks")),
+                                  (partners,))}
+        silent = {row["offer_id"]: frozenset(row["silent_events"])
+                  for row in self.query(schedule_sql.select_offers(self.table("offers")), (offers,))}
+        transactions = sorted({d.facts.get("transaction_id") or "" for d in owed} - {""})
+        subs = {row["transaction_id"]: {name: row[name] for name in ("sub1", "sub2", "sub3", "sub4", "sub5")}
+                for row in self.query(schedule_sql.select_click_subs(self.table("click_subs")),
+                                      (transactions,))} if transactions else {}
+        return Lookup(relationships, partner_postbacks, silent, subs)
 
     def claim_owed(self, limit: int, lease: float) -> list[Delivery]:
         """Up to ``limit`` owed deliveries, this caller's for ``lease`` seconds."""
@@ -125,41 +209,45 @@ class Postbacks(TrackedApplication):
             return []
         return self._write_returning(schedule_sql.claim_pending(table), {"lease": lease, "ids": ids})
 
-    def resolve(self, delivery: Delivery, template: str, subs: dict[str, str | None] | None) -> None:
-        self._write(schedule_sql.resolve(self.table("deliveries")), filled(delivery, template, subs))
-
-    def resolve_known(self, owed: Sequence[Delivery]) -> list[Delivery]:
-        """Fill the URL of every owed delivery whose facts are all in the views, in one
-        transaction; return the others (no postback URL known, or a sub macro whose click
-        is not known): the caller catches up with the log for them first."""
-        templates: dict[tuple[str, str], str | None] = {}
-        unresolved, resolved = [], []
+    def resolve_owed(self, owed: Sequence[Delivery], *, final: bool) -> tuple[list[Delivery], int]:
+        """Fill the request of every owed delivery the views know enough of, or skip it
+        (no postback, a silent event, a status change not asked for), in one transaction.
+        Unless ``final``, a delivery whose postback or offer is not in the views, or whose
+        URL needs the subs of a click not in them, is left owed and returned: the caller
+        catches up with the log that brings them first. ``final``: what is not known
+        after catching up is taken as absent. Returns (left owed, skipped)."""
+        if not owed:
+            return [], 0
+        known = self.lookup(owed)
+        unresolved, fills, skips = [], [], []
         for delivery in owed:
-            key = (delivery.offer_id, delivery.partner_id)
-            if key not in templates:
-                templates[key] = self.postback_url(*key)
-            template = templates[key]
-            subs = None
-            if template and uses_subs(template):
-                subs = self.click_subs(delivery.facts.get("transaction_id") or "")
-                if subs is None:
-                    template = None
-            if not template:
+            config = in_force(known.relationships.get((delivery.offer_id, delivery.partner_id)),
+                              known.partners.get(delivery.partner_id))
+            if not final and (config is None or delivery.offer_id not in known.offers):
                 unresolved.append(delivery)
                 continue
-            resolved.append(filled(delivery, template, subs))
-        if resolved:
+            reason = skip_reason(delivery.facts, config, known.offers.get(delivery.offer_id, frozenset()))
+            if reason is not None or config is None:
+                skips.append({"delivery_id": delivery.delivery_id, "reason": reason})
+                continue
+            subs = known.subs.get(delivery.facts.get("transaction_id") or "")
+            if subs is None and uses_subs(config.url) and not final:
+                unresolved.append(delivery)
+                continue
+            fills.append(filled(delivery, config, subs))
+        if fills or skips:
             with self.tracked_recorder.datastore.transaction(commit=True) as curs:
-                curs.executemany(schedule_sql.resolve(self.table("deliveries")), resolved)
-        return unresolved
+                if fills:
+                    curs.executemany(schedule_sql.resolve(self.table("deliveries")), fills)
+                if skips:
+                    curs.executemany(schedule_sql.skip(self.table("deliveries")), skips)
+        return unresolved, len(skips)
 
-    def defer(self, delivery: Delivery, delay: float) -> None:
-        self._write(schedule_sql.defer(self.table("deliveries")),
-                    {"delivery_id": delivery.delivery_id, "delay": delay})
-
-    def skip(self, delivery: Delivery, reason: str) -> None:
-        self._write(schedule_sql.skip(self.table("deliveries")),
-                    {"delivery_id": delivery.delivery_id, "reason": reason})
+    def defer_all(self, deliveries: Sequence[Delivery], delay: float) -> None:
+        """Try these owed deliveries again in ``delay`` seconds (the log could not be read)."""
+        with self.tracked_recorder.datastore.transaction(commit=True) as curs:
+            curs.executemany(schedule_sql.defer(self.table("deliveries")),
+                             [{"delivery_id": each.delivery_id, "delay": delay} for each in deliveries])
 
     def record_attempt(self, delivery: Delivery, result: AttemptResult, policy: RetryPolicy,
                        now: datetime) -> tuple[str, bool]:
@@ -172,7 +260,7 @@ class Postbacks(TrackedApplication):
         cap deliveries at the database's commit rate); per call, its new status and whether
         its host was paused."""
         decided = [self._after_call(delivery, result, policy, now) for delivery, result in calls]
-        writes = [write for _, _, call_writes, _ in decided for write in call_writes]
+        writes = self._bulk([call_writes for _, _, call_writes, _ in decided])
         outcomes = [outcome for _, _, _, outcome in decided if outcome is not None]
         if outcomes:
             self.save(*outcomes, writes=writes)
@@ -181,6 +269,20 @@ class Postbacks(TrackedApplication):
                 for write in writes:
                     curs.execute(write.statement, write.params)
         return [(status, pause) for status, pause, _, _ in decided]
+
+    def _bulk(self, per_call: Sequence[list[Write]]) -> list[Write]:
+        """The calls' attempt rows and schedule updates as one statement each (a statement
+        per call would cost a round trip each), then any host pauses."""
+        attempts = [writes[0].params for writes in per_call]
+        updates = [writes[1].params for writes in per_call]
+        pauses = [write for writes in per_call for write in writes[2:]]
+        return [
+            Write(schedule_sql.insert_attempts(self.table("attempts")), _columns(attempts, (
+                "delivery_id", "attempt", "url", "status_code", "latency_ms", "error"))),
+            Write(schedule_sql.after_attempts(self.table("deliveries")), _columns(updates, (
+                "delivery_id", "status", "attempt", "next_attempt_at", "status_code", "error"))),
+            *pauses,
+        ]
 
     def _after_call(self, delivery: Delivery, result: AttemptResult, policy: RetryPolicy,
                     now: datetime) -> tuple[str, bool, list[Write], PostbackOutcome | None]:
@@ -269,16 +371,21 @@ class Postbacks(TrackedApplication):
             return [_delivery(row) for row in curs.fetchall()]
 
 
-def filled(delivery: Delivery, template: str, subs: dict[str, str | None] | None) -> dict[str, Any]:
-    """The resolved columns of ``delivery``: its URL, masked URL and host. A URL that
-    cannot be called keeps host "": it is called, refused and failed like any other."""
-    url = fill(template, {**delivery.facts, **(subs or {})})
+def filled(delivery: Delivery, config: PostbackConfig, subs: dict[str, str | None] | None) -> dict[str, Any]:
+    """The resolved columns of ``delivery``: its URL, masked URL, host, method and body. A
+    URL that cannot be called keeps host "": it is called, refused and failed like any other."""
+    sent = request(config, delivery.facts, subs)
     try:
-        host = checked_url(url)[1]
+        host = checked_url(sent.url)[1]
     except Refused:
         host = ""
-    return {"delivery_id": delivery.delivery_id, "template": template, "url": url,
-            "url_masked": masked(url), "host": host}
+    return {"delivery_id": delivery.delivery_id, "template": config.url, "url": sent.url,
+            "url_masked": masked(sent.url), "host": host, "method": sent.method, "body": sent.body}
+
+
+def _columns(rows: Sequence[Any], names: tuple[str, ...]) -> dict[str, list[Any]]:
+    """Rows of named values as one list per name (the arrays an ``unnest`` reads)."""
+    return {name: [row[name] for row in rows] for name in names}
 
 
 def _delivery(row: Any) -> Delivery:

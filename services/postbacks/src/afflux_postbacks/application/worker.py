@@ -1,13 +1,18 @@
 """The delivery worker: owed deliveries get their URL, due ones get called.
 
-Each round it first *resolves* owed deliveries: the relationship's postback URL
-(caught up with the partners log before concluding there is none) filled with the
-decision's facts and the click's subs (caught up with the tracking log when the URL
-uses a sub the view does not have), then *dispatches* due ones, each call a task of
-its own under its host's semaphore. A host with ``per_host`` calls in flight is
-left out of the next claims, so a slow partner fills only its own slots and every
-other host's postbacks go on. Outcomes are recorded by the store; a worker that
-dies leaves its claimed rows to be claimed again when their lease ends
+Each round it first *resolves* a batch of owed deliveries: the postback in force
+(the relationship's, else the partner's global one) filled with the decision's facts
+and the click's subs, or skipped; what the views do not know yet is resolved after
+one catch-up with the partners and tracking logs for the whole batch. Then it
+*dispatches* due ones, each call a task of its own under its host's semaphore: up to
+``per_host`` calls in flight per host, and claims of ``AHEAD`` times that at once for
+a host whose claimed calls fell to half of it, so a fast partner's queue never runs
+dry between rounds and a round is not spent on a handful; a host with more claimed
+is left out of the next claims, so a slow partner fills only its own slots and every
+other host's postbacks go on. A claim that waited so long for a slot that its lease
+could end during the call is released unsent (claimed again next round), so no other
+instance can call it too. Calls that end together are recorded in one transaction;
+a worker that dies leaves its claimed rows to be claimed again when their lease ends
 (at-least-once: the ``Idempotency-Key`` lets the partner drop a repeat).
 """
 
@@ -25,8 +30,9 @@ from prometheus_client import Counter, Histogram
 
 from afflux_plumbing.outage import OUTAGES, Backoff, Health
 from afflux_postbacks.application.postbacks import Delivery, Postbacks
-from afflux_postbacks.domain.macros import idempotency_key, uses_subs
+from afflux_postbacks.domain.macros import idempotency_key
 from afflux_postbacks.domain.retries import AttemptResult, RetryPolicy
+from afflux_postbacks.domain.routing import ATTRIBUTED
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +43,10 @@ HOST_PAUSES = Counter("afflux_postback_host_pauses_total",
 CALL_SECONDS = Histogram("afflux_postback_call_seconds", "Partner postback call latency",
                          buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
 
-Call = Callable[[str, str], Awaitable[AttemptResult]]
+Call = Callable[[str, str, bytes | None], Awaitable[AttemptResult]]
+"""(url, idempotency key, JSON body or None for a GET) -> what the call gave."""
+AHEAD = 4
+"""A host's claims come ``AHEAD * per_host`` at a time, when it has half that or fewer."""
 
 
 class CatchUp(Protocol):
@@ -48,10 +57,11 @@ class DeliveryWorker:
     """Delivers the store's owed postbacks through ``call``."""
 
     def __init__(self, store: Postbacks, call: Call, policy: RetryPolicy, *, per_host: int,
-                 partners_log: CatchUp, tracking_log: CatchUp, lease: float, batch: int = 200,
-                 idle_delay: float = 0.05) -> None:
-        """``lease``: how long a claimed delivery stays this worker's; longer than a call
-        and its wait for a slot, and how long a crash delays what was claimed."""
+                 partners_log: CatchUp, tracking_log: CatchUp, lease: float, call_timeout: float,
+                 batch: int = 500, idle_delay: float = 0.05) -> None:
+        """``lease``: how long a claimed delivery stays this worker's (how long a crash
+        delays what was claimed); a claim is called only while a whole ``call_timeout``
+        still fits in it."""
         self.store = store
         self.call = call
         self.policy = policy
@@ -60,6 +70,7 @@ class DeliveryWorker:
         self.tracking_log = tracking_log
         self.batch = batch
         self.lease = lease
+        self.call_timeout = call_timeout
         self.idle_delay = idle_delay
         self.health = Health()
         self.in_flight: dict[str, int] = defaultdict(int)
@@ -114,50 +125,48 @@ class DeliveryWorker:
     async def _resolve_owed(self) -> int:
         owed = await asyncio.to_thread(self.store.claim_owed, self.batch, self.lease)
         if owed:
-            unresolved = await asyncio.to_thread(self.store.resolve_known, owed)
-            await asyncio.gather(*(self._resolve(delivery) for delivery in unresolved))
+            unresolved, skipped = await asyncio.to_thread(self.store.resolve_owed, owed, final=False)
+            if unresolved:
+                skipped += await self._resolve_after_catching_up(unresolved)
+            if skipped:
+                OUTCOMES.labels("skipped").inc(skipped)
         return len(owed)
 
-    async def _resolve(self, delivery: Delivery) -> None:
-        """One delivery whose facts the views lack: catch up with the log that brings them."""
-        template = await asyncio.to_thread(self.store.postback_url, delivery.offer_id, delivery.partner_id)
-        if not template:
-            # The decision came after its relationship: catch up before saying there is none.
-            if not await self.partners_log.caught_up(3.0):
-                await asyncio.to_thread(self.store.defer, delivery, 1.0)
-                return
-            template = await asyncio.to_thread(self.store.postback_url, delivery.offer_id,
-                                               delivery.partner_id)
-        if not template:
-            await asyncio.to_thread(self.store.skip, delivery, "the relationship has no postback URL")
-            OUTCOMES.labels("skipped").inc()
-            return
-        subs = None
-        if uses_subs(template):
-            transaction_id = delivery.facts.get("transaction_id") or ""
-            subs = await asyncio.to_thread(self.store.click_subs, transaction_id)
-            if subs is None and await self.tracking_log.caught_up(2.0):
-                subs = await asyncio.to_thread(self.store.click_subs, transaction_id)
-        await asyncio.to_thread(self.store.resolve, delivery, template, subs)
+    async def _resolve_after_catching_up(self, owed: list[Delivery]) -> int:
+        """Deliveries whose postback, offer or click the views lack: the decision may have
+        come before them, so read the partners (and tracking) log to its end before
+        concluding they are not there. Returns how many were skipped."""
+        if not await self.partners_log.caught_up(3.0):
+            await asyncio.to_thread(self.store.defer_all, owed, 1.0)
+            return 0
+        await self.tracking_log.caught_up(2.0)  # a click not there after this has no subs
+        _, skipped = await asyncio.to_thread(self.store.resolve_owed, owed, final=True)
+        return skipped
 
     async def _dispatch_due(self) -> int:
-        busy = [host for host, count in self.in_flight.items() if count >= self.per_host]
-        due = await asyncio.to_thread(self.store.claim_due, busy, self.per_host, self.batch,
-                                      self.lease)
+        claimable = self.per_host * AHEAD
+        busy = [host for host, count in self.in_flight.items() if count > claimable // 2]
+        due = await asyncio.to_thread(self.store.claim_due, busy, claimable, self.batch, self.lease)
+        # A whole call must fit in the lease, with a margin for recording it.
+        usable_until = asyncio.get_running_loop().time() + self.lease - self.call_timeout - 1.0
         for delivery in due:
             host = delivery.host or ""
             self.in_flight[host] += 1
-            task = asyncio.create_task(self._deliver(delivery, host))
+            task = asyncio.create_task(self._deliver(delivery, host, usable_until))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
         return len(due)
 
-    async def _deliver(self, delivery: Delivery, host: str) -> None:
+    async def _deliver(self, delivery: Delivery, host: str, usable_until: float) -> None:
         try:
             assert delivery.url is not None
             slots = self._slots.setdefault(host, asyncio.Semaphore(self.per_host))
-            async with slots:  # a claim may go beyond the host's free slots: it waits here
-                result = await self.call(delivery.url, idempotency_key(delivery.conversion_id, delivery.url))
+            async with slots:  # claims go beyond the host's free slots: they wait here
+                if asyncio.get_running_loop().time() > usable_until:
+                    await asyncio.to_thread(self.store.defer_all, [delivery], 0.0)
+                    return
+                result = await self.call(delivery.url, _idempotency_key(delivery),
+                                         delivery.body.encode() if delivery.body is not None else None)
             CALL_SECONDS.observe(result.latency)
             ATTEMPTS.labels("ok" if result.ok else "refused" if result.refused else "error").inc()
             status, paused = await self._record(delivery, result)
@@ -176,10 +185,12 @@ class DeliveryWorker:
                           delivery.delivery_id)
         finally:
             self.in_flight[host] -= 1
-            if self.in_flight[host] <= 0:
+            left = self.in_flight[host]
+            if left <= 0:
                 del self.in_flight[host]
                 self._slots.pop(host, None)
-            self._wake()
+            if left <= self.per_host * AHEAD // 2:  # the host takes claims again
+                self._wake()
 
     async def _record(self, delivery: Delivery, result: AttemptResult) -> tuple[str, bool]:
         """Hand the call to the recorder, which writes the calls that ended meanwhile together."""
@@ -211,3 +222,11 @@ class DeliveryWorker:
             for (_, _, recorded), status in zip(batch, statuses, strict=False):
                 if not recorded.done():
                     recorded.set_result(status)
+
+
+def _idempotency_key(delivery: Delivery) -> str:
+    """Stable across retries: from the conversion and URL for its attribution (as it always
+    was), from the delivery itself for a status change (its URL may not differ)."""
+    assert delivery.url is not None
+    subject = delivery.conversion_id if delivery.kind == ATTRIBUTED else delivery.delivery_id
+    return idempotency_key(subject, delivery.url)

@@ -15,6 +15,8 @@ from afflux_plumbing.http import ApiError, NotFound, ReadinessCheck, admin_auth,
 from afflux_postbacks.application.postbacks import Delivery, Postbacks
 
 Status = Literal["owed", "pending", "delivered", "failed", "skipped"]
+Kind = Literal["attributed", "status_changed"]
+Method = Literal["get", "post"]
 
 
 class AttemptOut(BaseModel):
@@ -27,17 +29,24 @@ class AttemptOut(BaseModel):
 
 
 class DeliveryOut(BaseModel):
-    """One partner postback. ``url`` is the URL called with its secrets masked (none
-    yet while ``owed``); ``status``: ``owed`` (URL not filled yet), ``pending`` (to be
-    called or retried at ``next_attempt_at``), ``delivered``, ``failed`` (given up) or
-    ``skipped`` (the relationship has no postback URL)."""
+    """One partner postback: the news of a conversion's attribution or of a change of its
+    status (``kind``). ``url`` is the URL called with its secrets masked (none yet while
+    ``owed``), with ``method`` (``post`` sends the macros as a JSON body); ``status``:
+    ``owed`` (URL not filled yet), ``pending`` (to be called or retried at
+    ``next_attempt_at``), ``delivered``, ``failed`` (given up) or ``skipped`` (not sent:
+    ``last_error`` says why: no postback URL, an offer event that does not fire partner
+    postbacks, a status change the partner did not ask for)."""
 
     delivery_id: str
     conversion_id: str
     partner_id: str
     offer_id: str
+    kind: Kind
+    conversion_status: str | None
+    """The conversion's status this news tells (``{status}``)."""
     status: Status
     url: str | None
+    method: Method
     attempts: int
     last_status_code: int | None
     last_error: str | None
@@ -146,8 +155,8 @@ def _out(row: Delivery, attempts: list[AttemptOut]) -> DeliveryOut:
     waiting = row.status in ("owed", "pending")
     return DeliveryOut(
         delivery_id=row.delivery_id, conversion_id=row.conversion_id, partner_id=row.partner_id,
-        offer_id=row.offer_id, status=row.status,
-        url=row.url_masked, attempts=row.attempts, last_status_code=row.last_status_code,
+        offer_id=row.offer_id, kind=row.kind, conversion_status=row.facts.get("status"), status=row.status,
+        url=row.url_masked, method=row.method, attempts=row.attempts, last_status_code=row.last_status_code,
         last_error=row.last_error, next_attempt_at=_iso(row.next_attempt_at) if waiting else None,
         owed_at=_iso(row.owed_at), updated_at=_iso(row.updated_at), attempt_log=attempts,
     )

@@ -36,8 +36,9 @@ def build(settings: PostbacksSettings) -> Built:
     worker = DeliveryWorker(
         store, sender.call, RetryPolicy(settings.retry_first, settings.retry_cap, settings.give_up_after),
         per_host=settings.per_host, partners_log=partners_log, tracking_log=tracking_log,
-        # A call, a wait for a slot (claims are at most per_host ahead), and a margin.
-        lease=3 * settings.call_timeout + 5)
+        # A call, a wait for a slot, and a margin (a claim whose wait ate into the call's
+        # time is released unsent); also how long a crash delays what was claimed.
+        lease=3 * settings.call_timeout + 5, call_timeout=settings.call_timeout)
 
     async def ready() -> bool:
         return await runtime.ready() and worker.health.ok
