@@ -11,10 +11,11 @@ from types import FrameType
 
 import typer
 
-from afflux_infra import dlq
+from afflux_infra import dlq, replay_cli
 from afflux_infra.ops_cli import register as register_ops
 from afflux_infra.platform import Platform, start_infrastructure
 from afflux_infra.processes import DEFAULT_PORTS
+from afflux_infra.scale import parse_instances
 
 app = typer.Typer(help="Afflux: partner performance-marketing backend.", no_args_is_help=True)
 
@@ -36,9 +37,16 @@ def main() -> None:
 def run(
     broker_port: int = typer.Option(0, help="Port of the embedded broker (0: any free port)."),
     timeout: float = typer.Option(120.0, help="Seconds to wait for every service to be healthy."),
+    instances: str = typer.Option("", help="Processes per service, e.g. attribution=3,payouts=2 "
+                                  "(instance N listens on the service's port + 100*(N-1))."),
 ) -> None:
     """Run the whole platform: PostgreSQL and Kafka from DATABASE_URL / KAFKA_BOOTSTRAP_SERVERS,
     or embedded ones when unset, and the five services as processes. Ctrl-C stops it all."""
+    try:
+        counts = parse_instances(instances, list(DEFAULT_PORTS))
+    except ValueError as error:
+        typer.echo(f"afflux: {error}", err=True)
+        raise typer.Exit(2) from error
     signal.signal(signal.SIGTERM, _raise_stop)
     signal.signal(signal.SIGINT, signal.default_int_handler)  # even if started with SIGINT ignored
     with ExitStack() as stack:
@@ -48,7 +56,8 @@ def run(
             ports = {name: int(os.environ.get(f"AFFLUX_{name.upper()}_PORT", port))
                      for name, port in DEFAULT_PORTS.items()}
             token = os.environ.get("AFFLUX_ADMIN_TOKEN") or Platform(infrastructure).admin_token
-            platform = Platform(infrastructure, admin_token=token, ports=ports)
+            platform = Platform(infrastructure, admin_token=token, ports=ports,
+                                instances=counts)
             stack.callback(platform.stop)
             typer.echo("starting services ...")
             platform.start(timeout=timeout, path="/healthz")
@@ -70,8 +79,10 @@ def _print_banner(platform: Platform) -> None:
     infra = platform.infrastructure
     typer.echo("")
     typer.echo(f"Afflux is running ({infra.kind} infrastructure). Ctrl-C stops everything.")
-    for name, service in platform.services.items():
-        typer.echo(f"  {name:<12} {service.url}   (docs: {service.url}/docs)")
+    for name in platform.services:
+        for number, service in enumerate(platform.instances_of(name), start=1):
+            label = name if number == 1 else f"{name}#{number}"
+            typer.echo(f"  {label:<12} {service.url}   (docs: {service.url}/docs)")
     typer.echo(f"  {'postgresql':<12} {infra.database_url}")
     typer.echo(f"  {'kafka':<12} {infra.bootstrap_servers}")
     typer.echo(f"\n  admin token  {platform.admin_token}")
@@ -82,7 +93,8 @@ def _watch(platform: Platform) -> None:
     """Wait for Ctrl-C; a service that exits on its own brings the platform down with a
     clear message, rather than leaving a half-working platform."""
     while True:
-        for name, service in platform.services.items():
+        for service in platform.every_process():
+            name = service.name
             if not service.running:
                 code = service.process.returncode if service.process else None
                 raise RuntimeError(f"service {name} exited with code {code}; stopping the platform")
@@ -140,6 +152,7 @@ def _letter(topic: str, partition: int, offset: int) -> dlq.DeadLetter:
         raise typer.Exit(1) from error
 
 
+replay_cli.register(app)  # replay, drift, what-if
 register_ops(app)  # lag, topics, status
 
 if __name__ == "__main__":

@@ -32,6 +32,8 @@ from datetime import datetime
 from functools import partial
 from typing import Any
 
+from eventsourcing.persistence import IntegrityError
+
 from afflux_contracts import DecodeError, Envelope, Event, decode
 from afflux_payouts.adapters import shadow
 from afflux_payouts.adapters.shadow_log import Record, Stretch, read_stretches
@@ -84,10 +86,13 @@ class FoldReport:
 
 @dataclass
 class _Pending:
-    """A partition held back at a record waiting for another fact."""
+    """A partition held back at a record waiting for another fact (it and the ones after it)."""
 
-    items: list[tuple[Record, Envelope[Event]]]
+    records: list[Record]
     reason: str
+
+
+Decoded = tuple[Record, Envelope[Event]]
 
 
 class ShadowFold:
@@ -107,17 +112,11 @@ class ShadowFold:
         if not records:
             return
         self.report.read += len(records)
-        fold = self.by_topic[records[0].topic]
-        decoded = [item for record in records if (item := self._decoded(fold, record)) is not None]
         held = self._held.get((records[0].topic, records[0].partition))
         if held is not None:
-            held.items.extend(decoded)
-            return
-        for start in range(0, len(decoded), self.run_limit):
-            run = decoded[start:start + self.run_limit]
-            if not self._apply_run(fold, run) and self._one_by_one(fold, run):
-                self._held[(records[0].topic, records[0].partition)].items.extend(decoded[start + len(run):])
-                break
+            held.records.extend(records)
+        else:
+            self._process(list(records))
         self._retry_held()
 
     def finish(self) -> None:
@@ -129,23 +128,58 @@ class ShadowFold:
                 continue
             for key in list(self._held):
                 pending = self._held.pop(key)
-                record, _ = pending.items[0]
-                self._dead_letter(self.by_topic[record.topic], record,
-                                  f"still waiting at the end of the log: {pending.reason}")
-                self._one_by_one(self.by_topic[record.topic], pending.items[1:])
+                first = pending.records[0]
+                self._dead_letter(first, f"still waiting at the end of the log: {pending.reason}")
+                self._process(pending.records[1:])
 
-    def _decoded(self, fold: Fold, record: Record) -> tuple[Record, Envelope[Event]] | None:
+    def _process(self, records: list[Record]) -> None:
+        """Apply one partition's records in order: decodable ones in runs; one that is left
+        out (undecodable: dead-lettered; after ``until``: only counted) between the runs
+        before and after it."""
+        run: list[Decoded] = []
+        for index, record in enumerate(records):
+            envelope, problem = self._decoded(record)
+            if envelope is None:
+                if not self._flush(run, records[index:]):
+                    return
+                run = []
+                if problem is None:
+                    self.report.left_out += 1
+                else:
+                    self._dead_letter(record, problem)
+                continue
+            run.append((record, envelope))
+            if len(run) == self.run_limit:
+                if not self._flush(run, records[index + 1:]):
+                    return
+                run = []
+        self._flush(run, [])
+
+    def _decoded(self, record: Record) -> tuple[Envelope[Event] | None, str | None]:
+        """The record's envelope (transformed); or None and why it cannot be applied, or
+        None alone for a record after ``until``."""
         try:
             envelope = decode(record.value)
         except DecodeError as error:
-            self._dead_letter(fold, record, str(error))
-            return None
+            return None, str(error)
         if self.until is not None and envelope.occurred_at > self.until:
-            self.report.left_out += 1
-            return None
-        return record, self.transform(envelope) if self.transform else envelope
+            return None, None
+        return (self.transform(envelope) if self.transform else envelope), None
 
-    def _apply_run(self, fold: Fold, run: Sequence[tuple[Record, Envelope[Event]]]) -> bool:
+    def _flush(self, run: list[Decoded], rest: list[Record]) -> bool:
+        """Apply ``run``; False if a record of it had to be held back (then it, the ones
+        after it and ``rest`` wait in ``_held``)."""
+        if not run or self._apply_run(run):
+            return True
+        waiting = self._one_by_one(run)
+        if waiting is None:
+            return True
+        record = run[waiting][0]
+        self._held[(record.topic, record.partition)].records.extend(rest)
+        return False
+
+    def _apply_run(self, run: Sequence[Decoded]) -> bool:
+        fold = self.by_topic[run[0][0].topic]
         items = [RunItem(_position(r), e.event_id, partial(fold.handler, e)) for r, e in run]
         try:
             applied = fold.store.apply_run(items)
@@ -158,10 +192,11 @@ class ShadowFold:
         self.report.duplicates += len(applied) - fresh
         return True
 
-    def _one_by_one(self, fold: Fold, items: Sequence[tuple[Record, Envelope[Event]]]) -> bool:
-        """Apply ``items`` one at a time; True if a record had to be held back (then it
-        and the ones after it wait in ``_held``)."""
+    def _one_by_one(self, items: Sequence[Decoded]) -> int | None:
+        """Apply ``items`` one at a time; the index of a record that had to be held back
+        (then it and the ones after it wait in ``_held``), else None."""
         for index, (record, envelope) in enumerate(items):
+            fold = self.by_topic[record.topic]
             position = _position(record)
             if fold.store.has_applied(envelope.event_id):
                 fold.store.record_position(position)
@@ -170,31 +205,37 @@ class ShadowFold:
             try:
                 changes = fold.handler(envelope)
             except RetryLater as wait:
-                self._held[(record.topic, record.partition)] = _Pending(list(items[index:]), str(wait))
-                return True
+                waiting = [r for r, _ in items[index:]]
+                self._held[(record.topic, record.partition)] = _Pending(waiting, str(wait))
+                return index
             except DATABASE_OUTAGES:
                 raise
             except Exception as error:
-                self._dead_letter(fold, record, f"{type(error).__name__}: {error}")
+                self._dead_letter(record, f"{type(error).__name__}: {error}")
                 continue
-            fresh = fold.store.apply(changes, position, envelope.event_id)
+            try:
+                fresh = fold.store.apply(changes, position, envelope.event_id)
+            except IntegrityError:
+                # Its position is recorded: a record left out before, delivered again.
+                if not fold.store.tracked_recorder.has_tracking_id(position.tracking_name, position.offset):
+                    raise
+                fresh = False
             self.report.applied += int(fresh)
             self.report.duplicates += int(not fresh)
-        return False
+        return None
 
     def _retry_held(self) -> bool:
         """Retry each held partition from its waiting record; True if any moved on."""
         progressed = False
         for key in list(self._held):
             pending = self._held.pop(key)
-            record = pending.items[0][0]
-            self._one_by_one(self.by_topic[record.topic], pending.items)
+            self._process(pending.records)
             after = self._held.get(key)
-            progressed = progressed or after is None or len(after.items) < len(pending.items)
+            progressed = progressed or after is None or len(after.records) < len(pending.records)
         return progressed
 
-    def _dead_letter(self, fold: Fold, record: Record, reason: str) -> None:
-        fold.store.record_position(_position(record))
+    def _dead_letter(self, record: Record, reason: str) -> None:
+        self.by_topic[record.topic].store.record_position(_position(record))
         self.report.dead_letters.append(f"{_position(record)}: {reason}")
 
 
