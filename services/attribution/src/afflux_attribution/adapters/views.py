@@ -230,6 +230,16 @@ def select_where(table: sql.Identifier, *keys: str, order_by: str | None = None)
     return statement
 
 
+def select_taken(events: sql.Identifier, orders: sql.Identifier) -> sql.Composed:
+    """Whether %(transaction_id)s converted on %(event)s, and %(order_id)s was credited on
+    %(offer_id)s, as the columns ``converted`` and ``credited``."""
+    return sql.SQL(
+        "SELECT EXISTS (SELECT 1 FROM {events} WHERE transaction_id = %(transaction_id)s "
+        "AND event = %(event)s) AS converted, EXISTS (SELECT 1 FROM {orders} "
+        "WHERE offer_id = %(offer_id)s AND order_id = %(order_id)s) AS credited"
+    ).format(events=events, orders=orders)
+
+
 FOR_UPDATE = sql.SQL(" FOR UPDATE")
 """Appended to a select: lock its rows until the applying transaction ends."""
 

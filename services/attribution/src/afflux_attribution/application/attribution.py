@@ -33,7 +33,13 @@ from eventsourcing.persistence import IntegrityError
 from afflux_attribution.adapters import counts_sql, views
 from afflux_attribution.application.program_terms import offer_version, relationship_version
 from afflux_attribution.domain.conversion import Conversion
-from afflux_attribution.domain.priced import IMPRESSIONS_PER_BLOCK, PricedClick, PricedImpressions, unit_price
+from afflux_attribution.domain.priced import (
+    IMPRESSIONS_PER_BLOCK,
+    PricedClick,
+    PricedImpressions,
+    priced_by,
+    unit_price,
+)
 from afflux_attribution.domain.program import OFFER_WIDE, PERIODS, Counts, Tally, event_terms, period_keys
 from afflux_attribution.domain.rules import (
     Attributed,
@@ -188,7 +194,7 @@ class Attribution(TrackedApplication):
         the click is indexed, and there is nothing to price it by."""
         self._require_fresh(f"click {click.transaction_id}")
         offer = offer_terms_in_force(self.offer_terms(click.offer_id), click.clicked_at)
-        if offer is None:
+        if offer is None or not priced_by(offer, PayoutType.CPC):
             return changes
         relationship = relationship_terms_in_force(
             self.relationship_terms(click.offer_id, click.partner_id), click.clicked_at)
@@ -204,7 +210,7 @@ class Attribution(TrackedApplication):
         prices the thousand."""
         self._require_fresh(f"impression {impression.impression_id}")
         offer = offer_terms_in_force(self.offer_terms(impression.offer_id), impression.impressed_at)
-        if offer is None:
+        if offer is None or not priced_by(offer, PayoutType.CPM):
             return Changes()
         relationship = relationship_terms_in_force(
             self.relationship_terms(impression.offer_id, impression.partner_id), impression.impressed_at)
@@ -270,21 +276,22 @@ class Attribution(TrackedApplication):
         relationship = relationship_terms_in_force(
             self.relationship_terms(credit.offer_id, credit.partner_id), at)
         event = event_terms(offer, report.event)
-        converted = (credit.click is not None and event is not None
-                     and self.event_converted(credit.click.transaction_id, event.name))
-        credited = report.order_id is not None and self.order_credited(credit.offer_id, report.order_id)
+        transaction = credit.click.transaction_id if credit.click is not None and event is not None else None
+        converted, credited = self.taken(transaction, report.event, credit.offer_id, report.order_id)
         return Facts(offer=offer, relationship=relationship,
                      partner_status=self.partner_status(credit.partner_id),
                      order_already_credited=credited, event_already_converted=converted,
-                     counts=self._locked_counts(credit, report))
+                     counts=self._locked_counts(credit, report, offer))
 
-    def _locked_counts(self, credit: Credit, report: ConversionReport) -> Counts:
+    def _locked_counts(self, credit: Credit, report: ConversionReport, offer: OfferTerms) -> Counts:
         buckets = period_keys(report.converted_at)
         keys = [(credit.offer_id, partner, buckets[period])
                 for partner in (OFFER_WIDE, credit.partner_id) for period in PERIODS]
         table = self.table("program_counts")
-        self.execute(*counts_sql.ensure_rows(table, keys))
         locked = self.query(*counts_sql.lock_rows(table, keys))
+        if len(locked) < len(keys):  # a new period: create its rows, so that they can be locked
+            self.execute(*counts_sql.ensure_rows(table, keys))
+            locked = self.query(*counts_sql.lock_rows(table, keys))
         rows = {(row["partner_id"], row["period"]): row for row in locked}
         tallies: dict[tuple[str, str], Tally] = {}
         for scope, partner in (("offer", OFFER_WIDE), ("partner", credit.partner_id)):
@@ -294,7 +301,7 @@ class Attribution(TrackedApplication):
                     tallies[(scope, period)] = Tally(int(row["conversions"]), int(row["approved"]),
                                                      row["payout"], row["revenue"])
         ip_today = 0
-        if report.ip is not None:
+        if report.ip is not None and offer.fraud is not None and offer.fraud.max_conversions_per_ip_per_day:
             found = self.query(views.select_where(self.table("ip_counts"), "offer_id", "ip", "day"),
                                _ip_key(credit, report))
             ip_today = int(found[0]["conversions"]) if found else 0
@@ -396,9 +403,16 @@ class Attribution(TrackedApplication):
         rows = self.query(statement, {"offer_id": offer_id, "partner_id": partner_id})
         return [views.relationship_terms_from(row) for row in rows]
 
-    def event_converted(self, transaction_id: str, event: str) -> bool:
-        statement = views.select_where(self.table("converted_events"), "transaction_id", "event")
-        return bool(self.query(statement, {"transaction_id": transaction_id, "event": event}))
+    def taken(self, transaction_id: str | None, event: str, offer_id: str,
+              order_id: str | None) -> tuple[bool, bool]:
+        """Whether the transaction already converted on ``event``, and whether the order
+        was already credited on the offer (one round trip)."""
+        if transaction_id is None and order_id is None:
+            return False, False
+        rows = self.query(views.select_taken(self.table("converted_events"), self.table("credited_orders")),
+                          {"transaction_id": transaction_id, "event": event, "offer_id": offer_id,
+                           "order_id": order_id})
+        return bool(rows[0]["converted"]), bool(rows[0]["credited"])
 
     def partner_status(self, partner_id: str) -> PartnerStatus | None:
         rows = self.query(views.select_where(self.table("partners"), "partner_id"),
@@ -415,10 +429,6 @@ class Attribution(TrackedApplication):
         """Run a statement that returns nothing, in the applying transaction when there is one."""
         with self.tracked_recorder.datastore.get_connection() as conn, conn.cursor() as curs:
             curs.execute(statement, params)
-
-    def order_credited(self, offer_id: str, order_id: str) -> bool:
-        statement = views.select_where(self.table("credited_orders"), "offer_id", "order_id")
-        return bool(self.query(statement, {"offer_id": offer_id, "order_id": order_id}))
 
     def conversion(self, conversion_id: str) -> dict[str, Any] | None:
         """The conversions-view row of a decided conversion; ``None`` if not decided (yet)."""

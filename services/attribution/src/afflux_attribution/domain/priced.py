@@ -38,6 +38,14 @@ class UnitPrice:
     source: str
 
 
+def priced_by(offer: OfferTerms, model: PayoutType) -> bool:
+    """Whether the offer pays (or books) per click or per thousand impressions: its base
+    event's payout or revenue is of ``model``. A partner's custom terms may change the
+    amount, not the model (so a click on another offer costs no terms lookup)."""
+    event = base_event(offer)
+    return event.payout.type is model or (event.revenue is not None and event.revenue.type is model)
+
+
 def unit_price(offer: OfferTerms, relationship: RelationshipTerms | None,
                model: PayoutType) -> UnitPrice | None:
     """The price per click (``cpc``) or per thousand impressions (``cpm``) of the offer's
