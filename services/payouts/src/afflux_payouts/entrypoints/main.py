@@ -11,6 +11,7 @@ from afflux_contracts import ATTRIBUTION, PARTNERS, PAYOUTS
 from afflux_payouts.application.payouts import Payouts
 from afflux_payouts.application.published import to_envelope
 from afflux_payouts.application.statements import NotFoldedYet, Statements
+from afflux_payouts.entrypoints.drift import watch_drift
 from afflux_payouts.entrypoints.http import create_app
 from afflux_payouts.settings import PayoutsSettings
 from afflux_plumbing.eventstore import open_store
@@ -32,6 +33,7 @@ def build(settings: PayoutsSettings) -> Built:
     statements = Statements(store)
     app = create_app(store, runtime.ready, settings.admin_token, statements)
     app.state.payouts = store
+    watch_drift(app, settings, build)  # replay: a shadow fold checks the live projection
     if settings.close_interval > 0:
         tasks: list[asyncio.Task[None]] = []
 
