@@ -4,6 +4,7 @@ tracker (a real HTTP server on loopback) receiving the conversion with its macro
 
 from __future__ import annotations
 
+import json
 import secrets
 from collections.abc import Iterator
 from typing import Any
@@ -106,6 +107,51 @@ def test_a_tracker_failing_its_first_three_calls_gets_the_fourth(
     assert row["attempts"] == 4
     assert [attempt["status_code"] for attempt in row["attempt_log"]] == [500, 500, 500, 200]
     assert len({call.headers["Idempotency-Key"] for call in calls}) == 1
+
+
+def test_a_partners_global_postback_is_posted_as_json_and_its_status_changes_follow(
+    platform: Platform, receiver: Receiver,
+) -> None:
+    """A partner whose global postback is POST with status changes, on an offer whose
+    relationship names no postback: the attribution arrives as a JSON body, then the
+    advertiser's reversal arrives as a second call with ``{status}`` filled."""
+    api = AdminApi(platform)
+    path = f"/global/{secrets.token_hex(4)}"
+    partner_id = str(api.post("partners", "/v1/partners", {
+        "name": "Global", "email": "global@partners.example",
+        "postback": {"url": receiver.url(path) + "?cid={conversion_id}&st={status}", "method": "post",
+                     "status_changes": True}})["partner_id"])
+    offer_id = api.create_cps_offer(percent="8")
+    api.approve(offer_id, partner_id)
+    transaction_id = follow_tracking_link(api.tracking_link(offer_id, partner_id), sub1="spring")
+    response = httpx.get(f"{platform.url('tracking')}/postback", params={
+        "transaction_id": transaction_id, "amount": "120.00", "currency": "USD",
+        "order_id": f"order-{secrets.token_hex(4)}", "token": postback_token(transaction_id)})
+    assert response.status_code == 200, response.text
+    conversion_id = str(response.json()["conversion_id"])
+
+    [first] = wait_for(lambda: receiver.calls_to(path), timeout=60)
+    assert first.method == "POST" and first.query == {"cid": [conversion_id], "st": ["approved"]}
+    body = json.loads(first.body)
+    assert {key: body[key] for key in ("transaction_id", "event", "payout", "currency", "sub1", "status",
+                                       "offer_id", "partner_id")} == {
+        "transaction_id": transaction_id, "event": "conversion", "payout": "9.60", "currency": "USD",
+        "sub1": "spring", "status": "approved", "offer_id": offer_id, "partner_id": partner_id}
+
+    api.post("attribution", f"/v1/conversions/{conversion_id}/status", {"status": "reversed"})
+    calls = wait_for(lambda: receiver.calls_to(path) if len(receiver.calls_to(path)) == 2 else None,
+                     timeout=60)
+    assert calls[1].query == {"cid": [conversion_id], "st": ["reversed"]}
+    assert json.loads(calls[1].body)["status"] == "reversed"
+    assert calls[0].headers["Idempotency-Key"] != calls[1].headers["Idempotency-Key"]
+
+    def both_delivered() -> list[dict[str, Any]] | None:
+        rows = delivery_log(api, partner_id)
+        return rows if [row["status"] for row in rows] == ["delivered", "delivered"] else None
+
+    rows = wait_for(both_delivered)
+    assert [(row["kind"], row["method"], row["conversion_status"]) for row in rows] == [
+        ("attributed", "post", "approved"), ("status_changed", "post", "reversed")]
 
 
 def test_a_kill_9_of_postbacks_mid_stream_loses_no_delivery_and_the_log_matches_the_tracker(
