@@ -34,6 +34,7 @@ from afflux_infra.testing import SessionInfrastructure
 from afflux_partners.adapters.indexes import Filter
 from afflux_partners.application.partners import Partners
 from afflux_partners.domain.values import PayoutType, Terms
+from afflux_partners.entrypoints.http import partners_app
 from afflux_plumbing.eventstore import open_store
 
 TWO_EVENTS = [
@@ -347,3 +348,30 @@ def test_partners_and_offers_recorded_before_the_list_indexes_are_indexed_at_sta
         reopened.close()
     assert [p.partner_id for p in partners] == [partner.partner_id]
     assert [o.offer_id for o in offers] == [offer.offer_id]
+
+
+async def test_a_key_issued_while_the_log_is_away_is_still_shown_once_with_a_202(
+    partners_service: RunningPartners, infra: SessionInfrastructure,
+) -> None:
+    """No relay runs on this store: the key's event stays in the outbox (published later),
+    and the answer, a 202, still carries the key: it is never shown again."""
+    settings = partners_service.settings.model_copy(
+        update={"publish_timeout": 0.2, "database_url": infra.new_database()})
+    store = open_store(Partners, settings.database_url, settings.db_schema)
+    app = partners_app(store, settings, _ready)
+    try:
+        transport = httpx.ASGITransport(app=app)
+        headers = {"Authorization": f"Bearer {settings.admin_token}"}
+        async with httpx.AsyncClient(transport=transport, base_url="http://p", headers=headers) as client:
+            partner_id = (await client.post("/v1/partners", json=partner_body())).json()["partner_id"]
+            issued = await client.post(f"/v1/partners/{partner_id}/api-keys")
+            listed = await client.get(f"/v1/partners/{partner_id}/api-keys")
+    finally:
+        store.close()
+    assert (issued.status_code, issued.headers["X-Afflux-Log"]) == (202, "pending")
+    assert issued.json()["api_key"].startswith("afx_live_")
+    assert [key["key_id"] for key in listed.json()["api_keys"]] == [issued.json()["key_id"]]
+
+
+async def _ready() -> bool:
+    return True
