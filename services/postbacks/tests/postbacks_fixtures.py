@@ -65,18 +65,22 @@ class Received:
     at: float
     method: str = "GET"
     body: bytes = b""
+    client_port: int = 0
+    """The caller's port: calls on one kept-alive connection share it."""
 
 
 @dataclass
 class Receiver:
     """A partner's tracker on 127.0.0.1: records every call; ``fail[path] = n`` answers
     500 to the first n calls of ``path``, ``delay[path]`` seconds before answering,
-    ``redirect[path]`` answers 302 there."""
+    ``redirect[path]`` answers 302 there, ``large[path]`` answers that many bytes."""
 
     calls: list[Received] = field(default_factory=list)
     fail: dict[str, int] = field(default_factory=dict)
     delay: dict[str, float] = field(default_factory=dict)
     redirect: dict[str, str] = field(default_factory=dict)
+    large: dict[str, int] = field(default_factory=dict)
+    """Bytes of the 200 answer of a path (default: 2)."""
     port: int = 0
     bind: str = "127.0.0.1"
     _server: ThreadingHTTPServer | None = None
@@ -97,7 +101,7 @@ class Receiver:
                 with receiver._lock:
                     receiver.calls.append(Received(parts.path, parse_qs(parts.query, keep_blank_values=True),
                                                    dict(self.headers.items()), time.monotonic(),
-                                                   self.command, body))
+                                                   self.command, body, self.client_address[1]))
                     failing = receiver.fail.get(parts.path, 0)
                     if failing:
                         receiver.fail[parts.path] = failing - 1
@@ -108,7 +112,7 @@ class Receiver:
                     self.send_header("Content-Length", "0")
                     self.end_headers()
                     return
-                body = b"nope" if failing else b"ok"
+                body = b"nope" if failing else b"x" * receiver.large.get(parts.path, 2)
                 with suppress(OSError):  # the caller may be gone (killed, timed out)
                     self.send_response(500 if failing else 200)
                     self.send_header("Set-Cookie", "tracker=1; Path=/")

@@ -8,6 +8,7 @@ import itertools
 import json
 import time
 
+import uvloop
 from postbacks_fixtures import (
     Receiver,
     RunningPostbacks,
@@ -24,6 +25,7 @@ from afflux_contracts import POSTBACKS, PartnerPostbackDelivered, PartnerPostbac
 from afflux_infra.testing import eventually, read_envelopes
 from afflux_plumbing.publish import Publisher
 from afflux_postbacks.adapters.sender import PostbackSender
+from afflux_postbacks.domain.retries import AttemptResult
 
 TEMPLATE = ("?tid={transaction_id}&cid={conversion_id}&ev={event}&p={payout}&cur={currency}"
             "&s1={sub1}&s2={sub2}&s5={sub5}&st={status}&o={offer_id}&token=partner-secret")
@@ -175,6 +177,29 @@ async def test_a_url_resolving_to_loopback_is_refused_without_the_setting(receiv
     finally:
         await allowed.close()
     assert len(receiver.calls_to(path)) == 1
+
+
+def test_calls_to_a_tracker_share_a_kept_alive_connection_until_an_answer_is_cut_off(
+    receiver: Receiver,
+) -> None:
+    """On the service's loop (uvloop): three calls go over one connection; an answer
+    longer than the 4 KiB read is cut off and its connection closed, not reused."""
+    path, large = f"/keep/{new_id('p')}", f"/large/{new_id('p')}"
+    receiver.large[large] = 1_000_000
+
+    async def calls() -> list[AttemptResult]:
+        sender = PostbackSender(timeout=5.0, allow_private=True)
+        try:
+            return [await sender.call(receiver.url(each), "key") for each in (path, path, path, large, path)]
+        finally:
+            await sender.close()
+
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        results = runner.run(calls())
+    assert [result.status_code for result in results] == [200] * 5
+    kept, [cut] = receiver.calls_to(path), receiver.calls_to(large)
+    assert len({call.client_port for call in kept[:3]}) == 1 and cut.client_port == kept[0].client_port
+    assert kept[3].client_port != cut.client_port
 
 
 async def test_a_status_change_reaches_a_partner_that_asked_for_them_with_its_status(

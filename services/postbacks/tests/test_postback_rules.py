@@ -1,16 +1,20 @@
-"""The pure rules of a postback: macros, masking, retries, which addresses are refused."""
+"""The pure rules of a postback: which postback, macros, masking, retries, which addresses
+are refused, what goes on the request line."""
 
 from __future__ import annotations
 
 import ipaddress
+import json
 import random
 from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
+from afflux_postbacks.adapters.http1 import basic_auth, request_target
 from afflux_postbacks.domain.macros import fill, idempotency_key, masked, uses_subs
 from afflux_postbacks.domain.retries import RetryPolicy, retryable
+from afflux_postbacks.domain.routing import PostbackConfig, in_force, request, skip_reason
 from afflux_postbacks.domain.safety import Refused, checked_url, first_allowed, forbidden
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -89,3 +93,46 @@ def test_a_host_resolving_to_any_private_address_is_refused_whole() -> None:
 def test_only_http_and_https_urls_with_a_host_are_called(url: str) -> None:
     with pytest.raises(Refused):
         checked_url(url)
+
+
+RELATIONSHIP = PostbackConfig("https://rel.example/pb?cid={conversion_id}")
+GLOBAL = PostbackConfig("https://partner.example/pb?st={status}", "post", status_changes=True)
+FACTS = {"kind": "attributed", "conversion_id": "c1", "event": "sale", "payout": "9.60", "currency": "USD",
+         "status": "approved", "transaction_id": "t1", "offer_id": "o1", "partner_id": "p1"}
+
+
+def test_the_relationships_postback_wins_and_the_partners_global_one_stands_in_for_none() -> None:
+    assert in_force(RELATIONSHIP, GLOBAL) == RELATIONSHIP
+    assert in_force(PostbackConfig(""), GLOBAL) == GLOBAL
+    assert in_force(None, GLOBAL) == GLOBAL
+    assert in_force(None, PostbackConfig("")) is None and in_force(None, None) is None
+
+
+def test_news_is_skipped_without_a_postback_for_a_silent_event_or_an_unasked_status_change() -> None:
+    changed = {**FACTS, "kind": "status_changed", "status": "reversed"}
+    assert skip_reason(FACTS, None, frozenset()) == (
+        "neither the relationship nor the partner has a postback URL")
+    assert skip_reason(FACTS, RELATIONSHIP, frozenset({"sale"})) == (
+        "the offer's event 'sale' does not fire partner postbacks")
+    assert skip_reason(changed, RELATIONSHIP, frozenset()) == (
+        "the partner's postback does not ask for status changes")
+    assert skip_reason(changed, GLOBAL, frozenset()) is None
+    assert skip_reason(FACTS, RELATIONSHIP, frozenset({"lead"})) is None
+
+
+def test_a_post_postback_sends_every_macro_as_json_and_a_get_sends_no_body() -> None:
+    sent = request(GLOBAL, {**FACTS, "status": "reversed"}, {"sub1": "a&b", "sub2": ""})
+    assert sent.url == "https://partner.example/pb?st=reversed" and sent.method == "post"
+    assert sent.body is not None and json.loads(sent.body) == {
+        "transaction_id": "t1", "conversion_id": "c1", "event": "sale", "payout": "9.60", "currency": "USD",
+        "sub1": "a&b", "sub2": None, "sub3": None, "sub4": None, "sub5": None, "status": "reversed",
+        "offer_id": "o1", "partner_id": "p1"}
+    plain = request(RELATIONSHIP, FACTS, None)
+    assert plain.url == "https://rel.example/pb?cid=c1" and plain.body is None
+
+
+def test_the_request_line_keeps_escapes_and_encodes_spaces_non_ascii_and_line_breaks() -> None:
+    assert request_target("", "") == "/"
+    assert request_target("/p b/ü", "a=%20x&b=c d&e=\r\nX: y") == (
+        "/p%20b/%C3%BC?a=%20x&b=c%20d&e=%0D%0AX:%20y")
+    assert basic_auth("us%40r", "p%3Ass") == "Basic dXNAcjpwOnNz" and basic_auth(None, "x") is None
