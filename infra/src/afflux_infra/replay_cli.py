@@ -68,8 +68,8 @@ def payouts_settings() -> PayoutsSettings:
 def replay_payouts(
     verify_it: bool = typer.Option(False, "--verify", help="Compare with the live projection; exit 1 on a "
                                    "mismatch."),
-    until: str | None = typer.Option(None, help="Fold only the facts that happened by then (envelope "
-                                     "occurred_at), e.g. 2026-10-31T23:59:59Z."),
+    until: str | None = typer.Option(None, help="Fold only the facts that happened by then (a conversion's "
+                                     "converted_at, a review's changed_at, ...), e.g. 2026-10-31T23:59:59Z."),
     as_known_on: str | None = typer.Option(None, help="Fold only the records on the log by then (record "
                                            "timestamps)."),
     keep: bool = typer.Option(False, help="Keep the scratch schemas (named in the output) to inspect them."),

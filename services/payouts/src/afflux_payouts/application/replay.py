@@ -13,8 +13,8 @@ consumer dead-letters it (the shadow only counts it: it never writes to a DLQ).
 
 ``verify`` then compares the shadow with a copy of the live projection taken in
 one database snapshot with its positions (generic over tables: see
-``adapters.shadow``). As of a point in time (``until``: facts whose envelope
-``occurred_at`` is by then; ``known_by``: records on the log by then) the live
+``adapters.shadow``). As of a point in time (``until``: facts that happened by then,
+``happened_at``; ``known_by``: records on the log by then) the live
 tables hold the present, so the shadow's balances are compared with the live
 store's balances asked as of that point when its ``balances`` can be, else only
 reported.
@@ -162,7 +162,7 @@ class ShadowFold:
             envelope = decode(record.value)
         except DecodeError as error:
             return None, str(error)
-        if self.until is not None and envelope.occurred_at > self.until:
+        if self.until is not None and happened_at(envelope) > self.until:
             return None, None
         return (self.transform(envelope) if self.transform else envelope), None
 
@@ -237,6 +237,20 @@ class ShadowFold:
     def _dead_letter(self, record: Record, reason: str) -> None:
         self.by_topic[record.topic].store.record_position(_position(record))
         self.report.dead_letters.append(f"{_position(record)}: {reason}")
+
+
+FACT_TIMES = ("converted_at", "changed_at", "issued_at", "paid_at", "adjusted_at", "priced_at")
+"""The payload fields that say when a fact happened (the times the projection's ``as_of``
+counts by); a fact without one happened when its envelope says (``occurred_at``)."""
+
+
+def happened_at(envelope: Envelope[Event]) -> datetime:
+    """When the fact ``envelope`` carries happened: what ``--until`` folds by."""
+    for name in FACT_TIMES:
+        value = getattr(envelope.payload, name, None)
+        if isinstance(value, datetime):
+            return value
+    return envelope.occurred_at
 
 
 def _position(record: Record) -> Position:
