@@ -14,6 +14,7 @@ from pathlib import Path
 from afflux_infra.embedded import EmbeddedBroker, EmbeddedPostgres
 from afflux_infra.processes import DEFAULT_PORTS, ServiceProcess
 from afflux_infra.provision import REPLICATION_ENV, ensure_topics
+from afflux_infra.scale import instance_env, instance_port
 
 
 @dataclass(frozen=True)
@@ -78,6 +79,9 @@ class Platform:
     log_dir: Path | None = None
     extra_env: dict[str, str] = field(default_factory=dict)
     services: dict[str, ServiceProcess] = field(default_factory=dict)
+    instances: dict[str, int] = field(default_factory=dict)
+    """How many processes of a service to run (1 when not named): see ``scale``."""
+    extra_instances: dict[str, list[ServiceProcess]] = field(default_factory=dict)
 
     def env(self) -> dict[str, str]:
         return {
@@ -92,7 +96,8 @@ class Platform:
         """The service's process (not started)."""
         if name not in self.services:
             log_path = None if self.log_dir is None else self.log_dir / f"{name}.log"
-            self.services[name] = ServiceProcess(name, self.env(), self.ports[name], log_path)
+            env = {**self.env(), **instance_env(name, 1, self.instances.get(name, 1))}
+            self.services[name] = ServiceProcess(name, env, self.ports[name], log_path)
         return self.services[name]
 
     def another_instance(self, name: str, port: int, *, label: str = "2",
@@ -105,20 +110,43 @@ class Platform:
         return ServiceProcess(name, {**self.env(), **(env or {})}, port, log_path)
 
     def start(self, timeout: float = 90.0, path: str = "/readyz") -> Platform:
-        """Start every service at once, then wait for each to answer ``path``."""
+        """Start every service (and its extra instances) at once, then wait for each to
+        answer ``path``."""
         for name in self.ports:
             self.service(name).start()
-        for name in self.ports:
-            self.services[name].wait_until(path, timeout)
+            for number in range(2, self.instances.get(name, 1) + 1):
+                self.add_instance(name, number).start()
+        for process in self.every_process():
+            process.wait_until(path, timeout)
         return self
+
+    def add_instance(self, name: str, number: int | None = None, port: int | None = None) -> ServiceProcess:
+        """One more instance of ``name`` (not started), kept with the platform's: on ``port``
+        (default ``scale.instance_port``), env ``scale.instance_env`` (tracking: a schema
+        of its own)."""
+        extra = self.extra_instances.setdefault(name, [])
+        number = number or len(extra) + 2
+        count = max(self.instances.get(name, 1), number)
+        process = self.another_instance(name, port or instance_port(self.ports[name], number),
+                                        label=str(number), env=instance_env(name, number, count))
+        extra.append(process)
+        return process
+
+    def instances_of(self, name: str) -> list[ServiceProcess]:
+        """Every process of service ``name``: the first, then the extra ones."""
+        return [self.service(name), *self.extra_instances.get(name, [])]
+
+    def every_process(self) -> list[ServiceProcess]:
+        return [process for name in self.ports for process in self.instances_of(name)]
 
     def url(self, name: str) -> str:
         return self.service(name).url
 
     def stop(self) -> None:
-        for service in self.services.values():
+        processes = [*self.services.values(), *(p for extra in self.extra_instances.values() for p in extra)]
+        for service in processes:
             if service.running:
                 assert service.process is not None
                 service.process.terminate()
-        for service in self.services.values():
+        for service in processes:
             service.stop()

@@ -122,8 +122,13 @@ class TrackedConsumer:
     def stored_offset(self, topic: str, partition: int) -> int | None:
         """The last offset of ``topic#partition`` this consumer has applied and committed,
         from memory (``None``: not sought yet, or nothing applied). Catching up with the
-        log (``LogCatchUp``) reads it instead of asking the database on every poll."""
+        log (``LogCatchUp``) reads it instead of asking the database on every poll.
+
+        A partition the group gave another instance of the service is applied by that
+        one to the same schema: its committed position is then read from the store."""
         tp = TopicPartition(topic, partition)
+        if tp not in self._listener.assigned and not self.every_partition and self.assigned:
+            return self.store.stored_offset(topic, partition)
         if tp not in self._listener.assigned or tp not in self._listener.expected:
             return None
         applied = self._listener.expected[tp] - 1

@@ -48,6 +48,12 @@ def ensure_schema(database_url: str, schema: str) -> None:
 
 def open_store(store_type: type[A], database_url: str, schema: str) -> A:
     """Open a service's event-sourced application in its own schema, creating the schema
-    (eventsourcing creates the tables, but never the schema)."""
-    ensure_schema(database_url, schema)
-    return store_type(env=postgres_env(database_url, schema))
+    (eventsourcing creates the tables, but never the schema).
+
+    Instances of a service starting together would race on ``CREATE ... IF NOT EXISTS``
+    (PostgreSQL then fails one on its catalog's unique index), so the schema's creation
+    and the tables' are done under an advisory lock of the schema's name."""
+    with psycopg.connect(database_url, autocommit=True) as lock:
+        lock.execute("SELECT pg_advisory_lock(hashtext(%s))", (f"afflux-ddl:{schema}",))
+        ensure_schema(database_url, schema)
+        return store_type(env=postgres_env(database_url, schema))
