@@ -15,6 +15,8 @@ once (the upsert into ``counters`` runs only when the click row is new).
 
 from __future__ import annotations
 
+from functools import cache
+
 from psycopg import sql
 
 SUBS = ("sub1", "sub2", "sub3", "sub4", "sub5")
@@ -132,6 +134,7 @@ VIEW_DDL = [
 ]
 
 
+@cache
 def upsert_partner(schema: str) -> sql.Composed:
     return sql.SQL(
         "INSERT INTO {}.partners (partner_id, name, email, status, currency) VALUES (%s, %s, %s, %s, %s) "
@@ -140,10 +143,12 @@ def upsert_partner(schema: str) -> sql.Composed:
     ).format(sql.Identifier(schema))
 
 
+@cache
 def update_partner_status(schema: str) -> sql.Composed:
     return sql.SQL("UPDATE {}.partners SET status = %s WHERE partner_id = %s").format(sql.Identifier(schema))
 
 
+@cache
 def insert_key(schema: str) -> sql.Composed:
     return sql.SQL(
         "INSERT INTO {}.api_keys (key_id, partner_id, key_sha256, prefix, issued_at) "
@@ -151,12 +156,14 @@ def insert_key(schema: str) -> sql.Composed:
     ).format(sql.Identifier(schema))
 
 
+@cache
 def revoke_key(schema: str) -> sql.Composed:
     return sql.SQL(
         "UPDATE {}.api_keys SET revoked_at = coalesce(revoked_at, %s) WHERE key_id = %s AND partner_id = %s"
     ).format(sql.Identifier(schema))
 
 
+@cache
 def upsert_offer(schema: str) -> sql.Composed:
     return sql.SQL(
         "INSERT INTO {}.offers (offer_id, name, status, visibility, currency, payout, events) "
@@ -166,10 +173,12 @@ def upsert_offer(schema: str) -> sql.Composed:
     ).format(sql.Identifier(schema))
 
 
+@cache
 def update_offer_status(schema: str) -> sql.Composed:
     return sql.SQL("UPDATE {}.offers SET status = %s WHERE offer_id = %s").format(sql.Identifier(schema))
 
 
+@cache
 def upsert_relationship(schema: str) -> sql.Composed:
     return sql.SQL(
         "INSERT INTO {}.relationships (offer_id, partner_id, approved, application, payout, events) "
@@ -196,6 +205,7 @@ _ADD_TOTALS = sql.SQL(
 )
 
 
+@cache
 def count_click(schema: str) -> sql.Composed:
     """Keep a new click's subs and count it in ``counters`` and ``totals``, in one statement:
     nothing is counted when the transaction_id is known (the same click re-published).
@@ -221,6 +231,40 @@ def count_click(schema: str) -> sql.Composed:
     )
 
 
+@cache
+def count_clicks(schema: str) -> sql.Composed:
+    """``count_click`` for a run of clicks at once, given as one JSON array of objects with
+    the same fields (``unique`` as ``uniq``; JSON is far cheaper to send than one array per
+    field): a click already known, or twice in the run, counts once; counts are summed
+    per row before the upserts."""
+    s = sql.Identifier(schema)
+    return sql.SQL(
+        "WITH input AS (SELECT DISTINCT ON (transaction_id) * FROM jsonb_to_recordset(%s::jsonb) "
+        "AS i(transaction_id text, partner_id text, offer_id text, sub1 text, sub2 text, sub3 text, "
+        "sub4 text, sub5 text, hour timestamptz, uniq int) ORDER BY transaction_id), "
+        "fresh AS (INSERT INTO {s}.clicks (transaction_id, partner_id, offer_id, {subs}) "
+        "SELECT transaction_id, partner_id, offer_id, {subs} FROM input ON CONFLICT DO NOTHING "
+        "RETURNING transaction_id), "
+        "counted AS (SELECT input.* FROM input JOIN fresh USING (transaction_id)), "
+        "by_sub AS (INSERT INTO {s}.counters AS c ({key}, clicks, unique_clicks) "
+        "SELECT partner_id, hour, offer_id, {subs}, count(*), sum(uniq) FROM counted "
+        "GROUP BY partner_id, hour, offer_id, {subs} ON CONFLICT ({key}) DO UPDATE SET {add}) "
+        "INSERT INTO {s}.totals AS t ({totals_key}, clicks, unique_clicks) "
+        "SELECT partner_id, hour, offer_id, count(*), sum(uniq) FROM counted GROUP BY 1, 2, 3 "
+        "ON CONFLICT ({totals_key}) DO UPDATE SET {add_totals}"
+    ).format(s=s, subs=_SUB_COLUMNS, key=_COUNTER_KEY, add=_ADD_COUNTS, totals_key=_TOTALS_KEY,
+             add_totals=_ADD_TOTALS)
+
+
+def claim_inbox(inbox: sql.Identifier) -> sql.Composed:
+    """Record a run's event_ids as applied at once; returns those that were not yet."""
+    return sql.SQL(
+        "INSERT INTO {} (event_id, position) SELECT * FROM unnest(%s::uuid[], %s::text[]) "
+        "ON CONFLICT DO NOTHING RETURNING event_id"
+    ).format(inbox)
+
+
+@cache
 def add_to_counter(schema: str) -> sql.Composed:
     """Add (conversions, payout, revenue) to one row of ``counters`` and of ``totals``. Named
     parameters: partner_id, hour, offer_id, sub1..sub5, conversions, payout, revenue."""
@@ -244,12 +288,14 @@ def counter_params(partner_id: str, hour: object, offer_id: str, subs: tuple[str
     }
 
 
+@cache
 def select_click(schema: str) -> sql.Composed:
     return sql.SQL("SELECT {} FROM {}.clicks WHERE transaction_id = %s").format(
         _SUB_COLUMNS, sql.Identifier(schema)
     )
 
 
+@cache
 def insert_conversion(schema: str) -> sql.Composed:
     """Parameters: conversion_id, partner_id, offer_id, transaction_id, event, status,
     reason, payout, revenue, currency, converted_at, hour, sub1..sub5."""
@@ -261,16 +307,19 @@ def insert_conversion(schema: str) -> sql.Composed:
     ).format(sql.Identifier(schema), _SUB_COLUMNS)
 
 
+@cache
 def select_conversion(schema: str) -> sql.Composed:
     return sql.SQL("SELECT * FROM {}.conversions WHERE conversion_id = %s").format(sql.Identifier(schema))
 
 
+@cache
 def update_conversion(schema: str) -> sql.Composed:
     return sql.SQL(
         "UPDATE {}.conversions SET status = %s, reason = %s, payout = %s WHERE conversion_id = %s"
     ).format(sql.Identifier(schema))
 
 
+@cache
 def upsert_postback(schema: str) -> sql.Composed:
     return sql.SQL(
         "INSERT INTO {}.postbacks (delivery_id, partner_id, conversion_id, offer_id, url, status, attempts, "
@@ -292,6 +341,7 @@ ADJUSTMENTS_DDL = """CREATE TABLE IF NOT EXISTS {schema}.adjustments (
 VIEW_DDL.append(ADJUSTMENTS_DDL)
 
 
+@cache
 def insert_adjustment(schema: str) -> sql.Composed:
     return sql.SQL(
         "INSERT INTO {}.adjustments (adjustment_id, partner_id, currency, amount, reason, adjusted_at) "
@@ -299,6 +349,7 @@ def insert_adjustment(schema: str) -> sql.Composed:
     ).format(sql.Identifier(schema))
 
 
+@cache
 def upsert_statement(schema: str) -> sql.Composed:
     return sql.SQL(
         "INSERT INTO {}.statements (statement_id, partner_id, currency, total, status, period_end, "
@@ -306,6 +357,7 @@ def upsert_statement(schema: str) -> sql.Composed:
     ).format(sql.Identifier(schema))
 
 
+@cache
 def mark_statement_paid(schema: str) -> sql.Composed:
     return sql.SQL(
         "UPDATE {}.statements SET status = 'paid', paid_at = %s, reference = %s "

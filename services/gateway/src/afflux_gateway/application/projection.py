@@ -18,12 +18,15 @@ A conversion whose click the tracking consumer has not applied yet waits
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import ClassVar
+from typing import Any, ClassVar
 
-from psycopg import sql
+from psycopg import Cursor, sql
+from psycopg.rows import DictRow
 from psycopg.types.json import Jsonb
 
 from afflux_contracts import (
@@ -55,13 +58,22 @@ from afflux_gateway.adapters import views_sql as q
 from afflux_gateway.application.click_wait import ClickWait
 from afflux_gateway.application.reads import GatewayReads
 from afflux_plumbing.consume import RetryLater
-from afflux_plumbing.store import Changes, Write
+from afflux_plumbing.store import Changes, RunItem, Write
 
 NO_SUBS = ("", "", "", "", "")
 
 
 def hour_of(instant: datetime) -> datetime:
     return instant.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+
+
+@dataclass(frozen=True)
+class ClickWrite(Write):
+    """A click's counting: alone it is one statement; in a run, the run's clicks are
+    counted together in one (``Gateway.apply_run``)."""
+
+
+CLICK_FIELDS = ("transaction_id", "partner_id", "offer_id", *q.SUBS)
 
 
 class Gateway(GatewayReads):
@@ -74,6 +86,45 @@ class Gateway(GatewayReads):
     def __init__(self, env: Mapping[str, str] | None = None) -> None:
         super().__init__(env)
         self.click_wait = ClickWait()
+
+    def apply_run(self, run: Sequence[RunItem]) -> list[bool]:
+        """``TrackedApplication.apply_run`` with two round trips fewer per record, so the
+        projection keeps up with tracking's click rate: the run's event_ids are claimed in
+        one statement, and its clicks counted in one (before any other write, in order).
+        What it commits is the same, in one transaction with the run's last position."""
+        recorder = self.tracked_recorder
+        applied: list[bool] = []
+        with recorder.run_transaction() as curs:
+            curs.execute(q.claim_inbox(recorder.inbox_table),
+                         ([item.event_id for item in run], [str(item.position) for item in run]))
+            unclaimed = {row["event_id"] for row in curs.fetchall()}
+            clicks: list[Mapping[str, Any]] = []
+            for item in run:
+                fresh = item.event_id in unclaimed
+                unclaimed.discard(item.event_id)  # the same event_id twice in a run: once
+                applied.append(fresh)
+                if not fresh:
+                    continue
+                changes = item.changes()
+                if changes.aggregates:
+                    raise TypeError("the gateway has no aggregates of its own")
+                for write in changes.writes:
+                    if isinstance(write, ClickWrite) and isinstance(write.params, Mapping):
+                        clicks.append(write.params)
+                        continue
+                    self._count_clicks(curs, clicks)
+                    clicks = []
+                    curs.execute(write.statement, write.params)
+            self._count_clicks(curs, clicks)
+            recorder.track_run(curs, run[-1].position.tracking())
+        self._committed()
+        return applied
+
+    def _count_clicks(self, curs: Cursor[DictRow], clicks: Sequence[Mapping[str, Any]]) -> None:
+        if clicks:
+            rows = [{**{name: click[name] for name in CLICK_FIELDS}, "hour": click["hour"].isoformat(),
+                     "uniq": click["unique"]} for click in clicks]
+            curs.execute(q.count_clicks(self.schema), (json.dumps(rows),))
 
     # -- afflux.partners.v1 -------------------------------------------------------------
 
@@ -123,7 +174,7 @@ class Gateway(GatewayReads):
         subs = tuple(_sub(value) for value in (p.sub1, p.sub2, p.sub3, p.sub4, p.sub5))
         params = q.counter_params(p.partner_id, hour_of(p.clicked_at), p.offer_id, subs)
         params |= {"transaction_id": p.transaction_id, "unique": 1 if p.unique else 0}
-        return Changes(writes=[Write(q.count_click(self.schema), params)])
+        return Changes(writes=[ClickWrite(q.count_click(self.schema), params)])
 
     # -- afflux.attribution.v1 ----------------------------------------------------------
 
