@@ -13,7 +13,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
 
 from afflux_contracts.values import DecimalString
 from afflux_partners.domain.values import (
@@ -176,7 +176,8 @@ class CapIn(Request):
 
 
 class TierIn(Request):
-    min_conversions: int = Field(description="approved conversions this month from which the tier applies")
+    min_conversions: StrictInt = Field(
+        description="approved conversions this month from which the tier applies")
     payout: TermsIn
 
     def to_domain(self) -> Tier:
@@ -184,8 +185,8 @@ class TierIn(Request):
 
 
 class FraudIn(Request):
-    min_seconds_to_convert: int | None = None
-    max_conversions_per_ip_per_day: int | None = None
+    min_seconds_to_convert: StrictInt | None = None
+    max_conversions_per_ip_per_day: StrictInt | None = None
     blocked_ips: list[Annotated[str, Field(max_length=64)]] = Field(default_factory=list,
                                                                     max_length=MAX_ITEMS)
     blocked_sub1: list[Text] = Field(default_factory=list, max_length=MAX_ITEMS)
