@@ -121,6 +121,10 @@ class TrackedRecorder(PostgresProcessRecorder):
             finally:
                 self._run.connection = None
 
+    def in_run(self) -> bool:
+        """Whether this thread is inside ``run_transaction`` (its reads see the run's writes)."""
+        return self._run.connection is not None
+
     def claim_inbox(self, curs: Cursor[DictRow], event_id: UUID, position: Position) -> bool:
         """Record ``event_id`` as applied at ``position``; False if it already was."""
         curs.execute(

@@ -48,8 +48,8 @@ def deliver(store: Attribution, message: Envelope[Any]) -> None:
 
 
 def decide(store: Attribution, report: Envelope[Any]) -> Changes:
-    """What the tracking handler would commit for ``report`` (without committing it)."""
-    return store.apply_tracking_event(report)
+    """What deciding ``report`` would commit (computed, not committed)."""
+    return store.decide(report.payload, causation_id=str(report.event_id))
 
 
 def offer_created(offer_id: str) -> Envelope[OfferCreated]:

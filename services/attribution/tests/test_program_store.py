@@ -119,6 +119,29 @@ def test_two_appliers_deciding_one_offer_at_once_pay_exactly_the_cap(store: Attr
                for check in over["trace"])
 
 
+def test_records_applied_one_at_a_time_by_two_appliers_also_pay_exactly_the_cap(store: Attribution) -> None:
+    """The consumer's fallback path (a record per transaction, after a failed run): the
+    decision is still computed inside the transaction that commits it."""
+    deliver(store, *program("offer-o", "partner-o", caps=DAILY_CAP_OF_5))
+    clicks = [click("offer-o", "partner-o") for _ in range(16)]
+    deliver(store, *clicks)
+    conversions = [on(c) for c in clicks]
+
+    def one_by_one(partition: int) -> None:
+        for conversion in conversions[partition::2]:
+            position = Position(TRACKING.name, partition, next(offsets))
+            store.apply(store.apply_tracking_event(conversion), position, conversion.event_id)
+
+    threads = [threading.Thread(target=one_by_one, args=(p,)) for p in (0, 1)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    outcomes = statuses(store, conversions)
+    assert (outcomes.count(("approved", None)), outcomes.count(("rejected", "over_cap"))) == (5, 11)
+
+
 def test_a_replay_of_the_same_log_makes_the_same_decisions_and_counts(
     store: Attribution, database_url: str,
 ) -> None:
@@ -213,7 +236,7 @@ def test_no_conversion_is_decided_while_the_partners_view_lags_its_log(store: At
     store.partners_fresh = lambda: False
     conversion = on(a_click)
     with pytest.raises(RetryLater):
-        store.apply_tracking_event(conversion)
+        deliver(store, conversion)
     assert store.conversion(conversion.payload.conversion_id) is None
     held = store.held(conversion.payload.conversion_id)
     assert held is not None and "catching up" in held["message"]

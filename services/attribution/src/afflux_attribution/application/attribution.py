@@ -26,6 +26,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, ClassVar, cast
+from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import IntegrityError
@@ -75,7 +76,8 @@ from afflux_contracts import (
     StatusChange,
 )
 from afflux_plumbing.consume import RetryLater
-from afflux_plumbing.store import Changes, TrackedApplication, Write
+from afflux_plumbing.positions import Position
+from afflux_plumbing.store import Changes, RunItem, TrackedApplication, Write
 
 ATTEMPTS = 3
 """Tries of a review that loses a race with another review of the same conversion."""
@@ -110,6 +112,13 @@ class PageKey:
 class ConversionPage:
     rows: list[dict[str, Any]]
     next: PageKey | None
+
+
+@dataclass
+class Deferred(Changes):
+    """A tracking record to compute inside the transaction that commits it."""
+
+    envelope: Envelope[Event] | None = None
 
 
 class Attribution(TrackedApplication):
@@ -166,8 +175,14 @@ class Attribution(TrackedApplication):
 
     def apply_tracking_event(self, envelope: Envelope[Event]) -> Changes:
         """Index a click (and price it on a CPC offer), count an impression on a CPM
-        offer, or decide a conversion."""
+        offer, or decide a conversion.
+
+        What reads counts (a decision, an impression) must read them in the transaction
+        that records it: called outside one (the consumer's one-record-at-a-time path),
+        it returns ``Deferred`` and ``apply`` computes it inside the transaction."""
         payload = envelope.payload
+        if isinstance(payload, ConversionReported | ImpressionRecorded) and not self.in_transaction():
+            return Deferred(envelope=envelope)
         if isinstance(payload, ClickRecorded):
             click = Click(payload.transaction_id, payload.offer_id, payload.partner_id,
                           payload.clicked_at, payload.outcome, payload.sub1, payload.ip)
@@ -183,6 +198,19 @@ class Attribution(TrackedApplication):
         if isinstance(payload, ConversionReported):
             return self.decide(payload, causation_id=str(envelope.event_id))
         return Changes()
+
+    def in_transaction(self) -> bool:
+        """Whether this thread is applying a run (its reads are in the run's transaction)."""
+        return self.tracked_recorder.in_run()
+
+    def apply(self, changes: Changes, position: Position, event_id: UUID | None) -> bool:
+        """As ``TrackedApplication.apply``; a ``Deferred`` record is computed inside the
+        transaction that commits it (a run of one)."""
+        if isinstance(changes, Deferred) and changes.envelope is not None and event_id is not None:
+            envelope = changes.envelope
+            run = [RunItem(position, event_id, lambda: self.apply_tracking_event(envelope))]
+            return self.apply_run(run)[0]
+        return super().apply(changes, position, event_id)
 
     def _require_fresh(self, what: str) -> None:
         if not self.partners_fresh():
