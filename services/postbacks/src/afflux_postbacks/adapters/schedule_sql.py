@@ -69,6 +69,8 @@ VIEW_DDL = [
     )""",
     """CREATE INDEX IF NOT EXISTS deliveries_due ON {schema}.deliveries (next_attempt_at)
         WHERE status IN ('owed', 'pending')""",
+    """CREATE INDEX IF NOT EXISTS deliveries_due_by_host ON {schema}.deliveries (host, next_attempt_at)
+        WHERE status = 'pending'""",
     "CREATE INDEX IF NOT EXISTS deliveries_by_partner ON {schema}.deliveries (partner_id, seq)",
     # Hosts whose postbacks failed until given up: none of theirs is called until resumed.
     """CREATE TABLE IF NOT EXISTS {schema}.paused_hosts (
@@ -164,15 +166,21 @@ def claim_owed(table: sql.Identifier) -> sql.Composed:
     ).format(t=table, c=DELIVERY_COLUMNS)
 
 
-def due_pending(table: sql.Identifier, paused: sql.Identifier) -> sql.Composed:
-    """Up to ``per_host`` due deliveries per host, hosts in ``busy`` and paused ones left out."""
+def claim_due(table: sql.Identifier, paused: sql.Identifier) -> sql.Composed:
+    """Claim up to ``per_host`` due deliveries of each host (hosts in ``busy`` and paused
+    ones left out), at most ``limit`` in all, in one statement: each host's earliest
+    through its index. The ``UPDATE`` re-checks that a row is still due, so of two
+    instances claiming at once only one gets it."""
     return sql.SQL(
-        "SELECT delivery_id FROM (SELECT delivery_id, next_attempt_at, row_number() OVER "
-        "(PARTITION BY host ORDER BY next_attempt_at) AS rank FROM {t} WHERE status = 'pending' "
-        "AND next_attempt_at <= now() AND NOT (host = ANY(%(busy)s)) "
-        "AND host NOT IN (SELECT host FROM {p})) ranked "
-        "WHERE rank <= %(per_host)s ORDER BY next_attempt_at LIMIT %(limit)s"
-    ).format(t=table, p=paused)
+        "WITH hosts AS (SELECT DISTINCT host FROM {t} WHERE status = 'pending' AND next_attempt_at <= now() "
+        "AND NOT (host = ANY(%(busy)s)) AND host NOT IN (SELECT host FROM {p})), "
+        "due AS (SELECT d.delivery_id FROM hosts h CROSS JOIN LATERAL (SELECT delivery_id, next_attempt_at "
+        "FROM {t} WHERE status = 'pending' AND host = h.host AND next_attempt_at <= now() "
+        "ORDER BY next_attempt_at LIMIT %(per_host)s) d ORDER BY d.next_attempt_at LIMIT %(limit)s) "
+        "UPDATE {t} SET next_attempt_at = now() + make_interval(secs => %(lease)s) "
+        "WHERE delivery_id IN (SELECT delivery_id FROM due) AND status = 'pending' "
+        "AND next_attempt_at <= now() RETURNING {c}"
+    ).format(t=table, p=paused, c=DELIVERY_COLUMNS)
 
 
 def pause_host(paused: sql.Identifier) -> sql.Composed:
@@ -198,13 +206,6 @@ def due_now(deliveries: sql.Identifier) -> sql.Composed:
         "UPDATE {} SET next_attempt_at = now(), updated_at = now() "
         "WHERE host = %(host)s AND status = 'pending'"
     ).format(deliveries)
-
-
-def claim_pending(table: sql.Identifier) -> sql.Composed:
-    return sql.SQL(
-        "UPDATE {t} SET next_attempt_at = now() + make_interval(secs => %(lease)s) "
-        "WHERE delivery_id = ANY(%(ids)s) AND status = 'pending' AND next_attempt_at <= now() RETURNING {c}"
-    ).format(t=table, c=DELIVERY_COLUMNS)
 
 
 def resolve(table: sql.Identifier) -> sql.Composed:

@@ -201,13 +201,9 @@ class Postbacks(TrackedApplication):
     def claim_due(self, busy_hosts: list[str], per_host: int, limit: int, lease: float) -> list[Delivery]:
         """Due deliveries, at most ``per_host`` of one host, none of ``busy_hosts``, this
         caller's for ``lease`` seconds (then claimable again: its caller may have died)."""
-        table = self.table("deliveries")
-        statement = schedule_sql.due_pending(table, self.table("paused_hosts"))
-        params = {"busy": busy_hosts, "per_host": per_host, "limit": limit}
-        ids = [row["delivery_id"] for row in self.query(statement, params)]
-        if not ids:
-            return []
-        return self._write_returning(schedule_sql.claim_pending(table), {"lease": lease, "ids": ids})
+        statement = schedule_sql.claim_due(self.table("deliveries"), self.table("paused_hosts"))
+        return self._write_returning(statement, {"busy": busy_hosts, "per_host": per_host, "limit": limit,
+                                                 "lease": lease})
 
     def resolve_owed(self, owed: Sequence[Delivery], *, final: bool) -> tuple[list[Delivery], int]:
         """Fill the request of every owed delivery the views know enough of, or skip it

@@ -45,8 +45,10 @@ CALL_SECONDS = Histogram("afflux_postback_call_seconds", "Partner postback call 
 
 Call = Callable[[str, str, bytes | None], Awaitable[AttemptResult]]
 """(url, idempotency key, JSON body or None for a GET) -> what the call gave."""
-AHEAD = 4
-"""A host's claims come ``AHEAD * per_host`` at a time, when it has half that or fewer."""
+AHEAD = 16
+"""A host's claims come ``AHEAD * per_host`` at a time, when it has half that or fewer: a
+fast host's calls end faster than a round claims, a slow host's tail waits too long and
+is released (see ``_deliver``)."""
 
 
 class CatchUp(Protocol):
