@@ -146,7 +146,7 @@ async def what_if_report(database_url: str, bootstrap_servers: str, live_schema:
         raise LookupError(f"no payouts projection in schema {live_schema!r} of this database")
     scratch = shadow.scratch_schema("whatif")
     copy = f"{scratch}_live"
-    built = factory(scratch)
+    built = await asyncio.to_thread(factory, scratch)
     repricing = Repricing(scenario)
     try:
         prefix = bookkeeping_prefix(built.folds)
@@ -158,7 +158,7 @@ async def what_if_report(database_url: str, bootstrap_servers: str, live_schema:
                                 transform=repricing, progress=progress)
         lines = await asyncio.to_thread(_lines, repricing, store, database_url, copy)
     finally:
-        await built.close()
+        await asyncio.to_thread(built.close)
         if not keep:
             await asyncio.to_thread(shadow.drop_schema, database_url, scratch)
             await asyncio.to_thread(shadow.drop_schema, database_url, copy)

@@ -9,6 +9,7 @@ envelope twice, the same decision under a new event_id, and bytes that are no en
 
 from __future__ import annotations
 
+import asyncio
 import random
 from dataclasses import dataclass
 
@@ -106,7 +107,7 @@ async def test_fold_is_byte_identical_whatever_batches_restarts_and_redeliveries
     live_copy = f"{schemas[0]}_live"
     opened: list[Built] = []
     try:
-        first = factory(schemas[0])
+        first = await asyncio.to_thread(factory, schemas[0])
         opened.append(first)
         prefix = bookkeeping_prefix(first.folds)
         tables = shadow.projection_tables(database, "payouts", prefix)
@@ -118,7 +119,7 @@ async def test_fold_is_byte_identical_whatever_batches_restarts_and_redeliveries
 
         _fold(ShadowFold(first.folds, run_limit=100), log)
 
-        second = factory(schemas[1])
+        second = await asyncio.to_thread(factory, schemas[1])
         opened.append(second)
         twice = ShadowFold(second.folds, run_limit=1)
         for batch in _rebatched(log, rng):
@@ -128,10 +129,10 @@ async def test_fold_is_byte_identical_whatever_batches_restarts_and_redeliveries
 
         halves = _rebatched(log, rng)
         cut = len(halves) // 2
-        third = factory(schemas[2])
+        third = await asyncio.to_thread(factory, schemas[2])
         _fold(ShadowFold(third.folds, run_limit=7), halves[:cut])
-        await third.close()  # a restart: a new process opens the same schema and goes on
-        resumed = factory(schemas[2])
+        third.close()  # a restart: a new process opens the same schema and goes on
+        resumed = await asyncio.to_thread(factory, schemas[2])
         opened.append(resumed)
         _fold(ShadowFold(resumed.folds, run_limit=7), halves[max(0, cut - 2):])
 
@@ -141,7 +142,7 @@ async def test_fold_is_byte_identical_whatever_batches_restarts_and_redeliveries
             assert {d.table for d in diffs} >= {"ledger_entries", "corrections", "rejections"}
     finally:
         for built in opened:
-            await built.close()
+            built.close()
         for schema in [*schemas, live_copy]:
             shadow.drop_schema(database, schema)
 

@@ -26,7 +26,7 @@ import asyncio
 import inspect
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
@@ -65,11 +65,11 @@ class Built:
     """The service's folds opened on one schema, and how to close their stores."""
 
     folds: list[Fold]
-    close: Callable[[], Awaitable[object]]
+    close: Callable[[], object]
 
 
 FoldFactory = Callable[[str], Built]
-"""Opens the service's folds on the schema named (the live one, or a scratch one)."""
+"""Opens the service's folds on the schema named (a scratch one); called in a worker thread."""
 
 
 @dataclass
@@ -348,7 +348,7 @@ async def verify(database_url: str, bootstrap_servers: str, live_schema: str, fa
     started = time.perf_counter()
     scratch = shadow.scratch_schema("replay")
     copy = f"{scratch}_live"
-    built = factory(scratch)  # on the loop: the service's build binds Kafka clients to it
+    built = await asyncio.to_thread(factory, scratch)
     try:
         folds = built.folds
         prefix = bookkeeping_prefix(folds)
@@ -364,7 +364,7 @@ async def verify(database_url: str, bootstrap_servers: str, live_schema: str, fa
             result.point_in_time = True
             await asyncio.to_thread(_compare_as_of, result, database_url, live_schema, copy, folds, options)
     finally:
-        await built.close()
+        await asyncio.to_thread(built.close)
         if not options.keep:
             await asyncio.to_thread(shadow.drop_schema, database_url, scratch)
             await asyncio.to_thread(shadow.drop_schema, database_url, copy)

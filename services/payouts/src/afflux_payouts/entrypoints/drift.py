@@ -48,20 +48,21 @@ class DriftSettings(BaseSettings):
 
 
 def service_folds(settings: PayoutsSettings, build: BuildService) -> FoldFactory:
-    """Opens the service's consumers, as ``build`` wires them, on a given schema. Their
-    Kafka clients are never started (the shadow reads the log itself)."""
+    """Opens the service's consumers, as ``build`` wires them, on a given schema. Call it
+    from a worker thread (opening a store blocks): the service is built on a loop of the
+    thread's own, since its Kafka clients bind to one, and they are closed at once, never
+    started (the shadow reads the log itself)."""
 
     def open_folds(schema: str) -> Built:
-        runtime, _, close = build(settings.model_copy(update={"db_schema": schema}))
-        folds = [Fold(c.store, tuple(c.topics), c.handler) for c in runtime.consumers]
-
-        async def release() -> None:
+        async def built() -> Built:
+            runtime, _, close = build(settings.model_copy(update={"db_schema": schema}))
+            folds = [Fold(c.store, tuple(c.topics), c.handler) for c in runtime.consumers]
             for consumer in runtime.consumers:
                 await consumer._consumer.stop()  # never started: only releases the client
             await runtime.publisher.stop()
-            close()
+            return Built(folds, close)
 
-        return Built(folds, release)
+        return asyncio.run(built())
 
     return open_folds
 
