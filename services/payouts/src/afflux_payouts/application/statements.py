@@ -49,6 +49,10 @@ from afflux_payouts.domain.records import Adjustment, NotPayable, Statement
 from afflux_payouts.domain.statements import Close, Terms, decide_statement
 
 CLOSE_LOCK = "afflux-payouts-statement-close"
+SAVE_CHUNK = 250
+"""Statements recorded per transaction. Each is independent, so a close that stops half
+way is finished by the same close again: the statements recorded are folded, so their
+partners count as closed to that period end, and the others are issued then."""
 
 
 class FutureClose(ValueError):
@@ -105,8 +109,9 @@ class Statements:
             snapshot = self._snapshot(period_end, partner_id)
             issued = list(self._decide(snapshot, period_end, chosen, closed_by, now,
                                        every=partner_id is None and partners is None))
-            if issued:
-                self.store.save(*(Statement.issue(statement) for statement in issued))
+            for start in range(0, len(issued), SAVE_CHUNK):
+                chunk = issued[start:start + SAVE_CHUNK]
+                self.store.save(*(Statement.issue(statement) for statement in chunk))
         return issued
 
     def close_due(self) -> list[StatementIssued]:
