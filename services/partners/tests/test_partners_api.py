@@ -109,7 +109,8 @@ async def test_put_relationship_creates_it_then_replaces_its_whole_state(admin: 
     })
     assert first.status_code == 200, first.text
     assert first.json() == {
-        "offer_id": offer_id, "partner_id": partner_id, "approved": True, "application": False,
+        "offer_id": offer_id, "partner_id": partner_id, "standing": "approved", "approved": True,
+        "application": False,
         "payout": {"type": "cps", "amount": None, "percent": "12.5"}, "revenue": None,
         "coupon_codes": ["ANN-RUN10"], "postback_url": "https://ann.example/pb?click={sub1}",
         "events": [], "caps": [], "postback_method": "get", "postback_status_changes": False,
@@ -118,7 +119,8 @@ async def test_put_relationship_creates_it_then_replaces_its_whole_state(admin: 
     second = await admin.put(path, json={"approved": False})
     assert second.status_code == 200
     assert second.json() == {
-        "offer_id": offer_id, "partner_id": partner_id, "approved": False, "application": False,
+        "offer_id": offer_id, "partner_id": partner_id, "standing": "declined", "approved": False,
+        "application": False,
         "payout": None, "revenue": None, "coupon_codes": [], "postback_url": None,
         "events": [], "caps": [], "postback_method": "get", "postback_status_changes": False,
     }

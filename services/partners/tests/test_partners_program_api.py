@@ -33,7 +33,7 @@ from afflux_contracts import (
 from afflux_infra.testing import SessionInfrastructure
 from afflux_partners.adapters.indexes import Filter
 from afflux_partners.application.partners import Partners
-from afflux_partners.domain.values import PayoutType, Terms
+from afflux_partners.domain.values import PayoutType, Standing, Terms
 from afflux_partners.entrypoints.http import partners_app
 from afflux_plumbing.eventstore import open_store
 
@@ -308,6 +308,7 @@ async def test_a_partner_applies_for_offers_without_ever_being_downgraded(admin:
     assert approved_at_once.status_code == 201 and approved_at_once.json()["approved"] is True
     assert_error(await apply(private), 404, "offer_not_found")
 
+    assert first.json()["standing"] == "pending" and kept.json()["standing"] == "approved"
     declined = (await create(admin, "/v1/offers", offer_body()))["offer_id"]
     await apply(declined)
     await admin.put(f"/v1/offers/{declined}/partners/{partner_id}", json={"approved": False})
@@ -316,6 +317,39 @@ async def test_a_partner_applies_for_offers_without_ever_being_downgraded(admin:
     inactive = (await create(admin, "/v1/partners", partner_body(status="inactive")))["partner_id"]
     response = await admin.post(f"/v1/offers/{gated}/partners/{inactive}/apply")
     assert_error(response, 409, "partner_not_active", "partner_id")
+
+
+async def test_an_offers_partners_are_listed_by_standing_so_applications_can_be_decided(
+    admin: httpx.AsyncClient,
+) -> None:
+    offer_id = (await create(admin, "/v1/offers", offer_body()))["offer_id"]
+    partners = [(await create(admin, "/v1/partners", partner_body(name=f"P{n}")))["partner_id"]
+                for n in range(4)]
+    for partner_id in partners[:3]:
+        await admin.post(f"/v1/offers/{offer_id}/partners/{partner_id}/apply")
+    await admin.put(f"/v1/offers/{offer_id}/partners/{partners[1]}", json={"approved": True})
+    await admin.put(f"/v1/offers/{offer_id}/partners/{partners[2]}", json={"approved": False})
+    await admin.put(f"/v1/offers/{offer_id}/partners/{partners[3]}", json={"approved": True})
+
+    async def listed(**params: Any) -> list[tuple[str, str]]:
+        found: list[tuple[str, str]] = []
+        after = None
+        while True:
+            query = {**params, "limit": 2, **({"after": after} if after else {})}
+            response = await admin.get(f"/v1/offers/{offer_id}/partners", params=query)
+            assert response.status_code == 200, response.text
+            found += [(r["partner_id"], r["standing"]) for r in response.json()["relationships"]]
+            after = response.json()["next"]
+            if after is None:
+                return found
+
+    assert await listed() == [(partners[0], "pending"), (partners[1], "approved"), (partners[2], "declined"),
+                              (partners[3], "approved")]
+    assert await listed(status="pending") == [(partners[0], "pending")]
+    assert await listed(status="approved") == [(partners[1], "approved"), (partners[3], "approved")]
+    assert_error(await admin.get("/v1/offers/" + "0" * 32 + "/partners"), 404, "offer_not_found")
+    assert_error(await admin.get(f"/v1/offers/{offer_id}/partners", params={"status": "maybe"}), 422,
+                 "invalid_request", "status")
 
 
 async def test_a_nul_in_a_name_tag_or_filter_is_a_422_not_a_crash(admin: httpx.AsyncClient) -> None:
@@ -337,20 +371,24 @@ def test_partners_and_offers_recorded_before_the_list_indexes_are_indexed_at_sta
         partner = store.create_partner(name="Old", email="old@example.com")
         offer = store.create_offer(name="Old offer", destination_url="https://shop.example/", currency="USD",
                                    payout=Terms(PayoutType.CPA, Decimal("1")))
+        store.set_relationship(offer.offer_id, partner.partner_id, True)
     finally:
         store.close()
     with psycopg.connect(url, autocommit=True) as connection:  # as a store from before the indexes
         connection.execute("DELETE FROM partners.partner_index")
         connection.execute("DELETE FROM partners.offer_index")
+        connection.execute("DELETE FROM partners.relationship_index")
 
     reopened = open_store(Partners, url, "partners")
     try:
         partners = reopened.list_partners(Filter(q="old@"), None, 10).items
         offers = reopened.list_offers(Filter(status="active"), None, 10).items
+        relationships = reopened.list_relationships(offer.offer_id, Standing.APPROVED, None, 10).items
     finally:
         reopened.close()
     assert [p.partner_id for p in partners] == [partner.partner_id]
     assert [o.offer_id for o in offers] == [offer.offer_id]
+    assert [r.partner_id for r in relationships] == [partner.partner_id]
 
 
 async def test_a_key_issued_while_the_log_is_away_is_still_shown_once_with_a_202(

@@ -24,6 +24,10 @@ DDL = [
     " seq bigserial UNIQUE, offer_id text PRIMARY KEY, name text NOT NULL, status text NOT NULL,"
     " visibility text NOT NULL)",
     "CREATE INDEX IF NOT EXISTS offer_index_by_status ON {schema}.offer_index (status, seq)",
+    "CREATE TABLE IF NOT EXISTS {schema}.relationship_index ("
+    " seq bigserial UNIQUE, relationship_id text PRIMARY KEY, offer_id text NOT NULL,"
+    " partner_id text NOT NULL, standing text NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS relationship_index_by_offer ON {schema}.relationship_index (offer_id, seq)",
 ]
 
 
@@ -42,6 +46,15 @@ class OfferRow:
     name: str
     status: str
     visibility: str
+
+
+@dataclass(frozen=True)
+class RelationshipRow:
+    relationship_id: str
+    offer_id: str
+    partner_id: str
+    standing: str
+    """approved, pending (the partner applied, no decision yet) or declined."""
 
 
 @dataclass(frozen=True)
@@ -69,6 +82,28 @@ def put_offer(table: sql.Identifier, row: OfferRow) -> Write:
         " visibility = EXCLUDED.visibility"
     ).format(table)
     return Write(statement, (row.offer_id, row.name, row.status, row.visibility))
+
+
+def put_relationship(table: sql.Identifier, row: RelationshipRow) -> Write:
+    statement = sql.SQL(
+        "INSERT INTO {} (relationship_id, offer_id, partner_id, standing) VALUES (%s, %s, %s, %s)"
+        " ON CONFLICT (relationship_id) DO UPDATE SET standing = EXCLUDED.standing"
+    ).format(table)
+    return Write(statement, (row.relationship_id, row.offer_id, row.partner_id, row.standing))
+
+
+def page_of_relationships(table: sql.Identifier, offer_id: str, standing: str | None, after: int | None,
+                          limit: int) -> tuple[sql.Composed, list[object]]:
+    """Partner ids and seqs of a page of an offer's relationships, oldest first."""
+    clauses, params = _common(Filter(), after)
+    clauses.append(sql.SQL("offer_id = %s"))
+    params.append(offer_id)
+    if standing is not None:
+        clauses.append(sql.SQL("standing = %s"))
+        params.append(standing)
+    statement = sql.SQL("SELECT partner_id AS id, seq FROM {} WHERE {} ORDER BY seq LIMIT %s").format(
+        table, sql.SQL(" AND ").join(clauses))
+    return statement, [*params, limit + 1]
 
 
 def _like(text: str) -> str:

@@ -26,12 +26,13 @@ from afflux_partners.application.keys import DrawnKey, draw_key
 from afflux_partners.application.transcodings import register_value_transcodings
 from afflux_partners.domain.offer import OFFER_CREATED, Offer
 from afflux_partners.domain.partner import PARTNER_CREATED, Partner
-from afflux_partners.domain.relationship import Relationship, relationship_id
+from afflux_partners.domain.relationship import RELATIONSHIP_CREATED, Relationship, relationship_id
 from afflux_partners.domain.rules import Conflict
 from afflux_partners.domain.values import (
     ApiKey,
     OfferStatus,
     PartnerStatus,
+    Standing,
     Visibility,
 )
 from afflux_plumbing.http import ApiError, NotFound
@@ -227,6 +228,18 @@ class Partners(TrackedApplication):
 
         return self._retrying(apply)
 
+    def list_relationships(self, offer_id: str, standing: Standing | None, after: int | None,
+                           limit: int) -> Page[Relationship]:
+        """The offer's relationships, oldest first; ``standing`` filters (pending: the
+        applications waiting for the advertiser)."""
+        self.get_offer(offer_id)
+        statement, params = indexes.page_of_relationships(
+            self.table("relationship_index"), offer_id, standing.value if standing else None, after, limit)
+        rows = self.query(statement, params)
+        page = rows[:limit]
+        items = [found for row in page if (found := self._find_relationship(offer_id, row["id"])) is not None]
+        return Page(items, page[-1]["seq"] if len(rows) > limit else None)
+
     def get_relationship(self, offer_id: str, partner_id: str) -> Relationship:
         self.get_offer(offer_id)
         self.get_partner(partner_id)
@@ -240,7 +253,12 @@ class Partners(TrackedApplication):
 
     def _save_relationship(self, relationship: Relationship) -> None:
         self._refuse_codes_of_others(relationship)
-        self.save(relationship, writes=self._coupon_code_writes(relationship))
+        self.save(relationship, writes=[*self._coupon_code_writes(relationship),
+                                        self._relationship_row(relationship)])
+
+    def _relationship_row(self, relationship: Relationship) -> Write:
+        return indexes.put_relationship(self.table("relationship_index"), indexes.RelationshipRow(
+            relationship.id.hex, relationship.offer_id, relationship.partner_id, relationship.standing.value))
 
     def _partner_row(self, partner: Partner) -> Write:
         return indexes.put_partner(self.table("partner_index"), indexes.PartnerRow(
@@ -262,6 +280,7 @@ class Partners(TrackedApplication):
         kinds: list[tuple[str, str, str, Callable[[Any], Write]]] = [
             (PARTNER_CREATED, "partner_index", "partner_id", self._partner_row),
             (OFFER_CREATED, "offer_index", "offer_id", self._offer_row),
+            (RELATIONSHIP_CREATED, "relationship_index", "relationship_id", self._relationship_row),
         ]
         for topic, index, id_column, row in kinds:
             statement, params = indexes.missing(events, self.table(index), id_column, topic)

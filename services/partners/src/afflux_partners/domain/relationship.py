@@ -24,7 +24,7 @@ from afflux_partners.domain.rules import (
     check_relationship_events,
     check_terms,
 )
-from afflux_partners.domain.values import Cap, PostbackMethod, RelationshipEvent, Terms
+from afflux_partners.domain.values import Cap, PostbackMethod, RelationshipEvent, Standing, Terms
 
 NAMESPACE = uuid5(NAMESPACE_URL, "urn:afflux:partners:relationship")
 """Fixed forever: changing it would orphan every stored relationship."""
@@ -137,6 +137,12 @@ class Relationship(Aggregate):
             "postback_status_changes": self.postback_status_changes,
             "application": self.application,
         }
+
+    @property
+    def standing(self) -> Standing:
+        if self.approved:
+            return Standing.APPROVED
+        return Standing.PENDING if self.application else Standing.DECLINED
 
     @property
     def declined(self) -> bool:

@@ -127,6 +127,15 @@ class FraudAction(StrEnum):
     REVIEW = "review"
 
 
+class Standing(StrEnum):
+    """Where a partner stands with an offer it has a relationship with."""
+
+    APPROVED = "approved"
+    PENDING = "pending"
+    """The partner applied; the advertiser has not decided yet."""
+    DECLINED = "declined"
+
+
 class CouponPrecedence(StrEnum):
     CLICK_FIRST = "click_first"
     COUPON_FIRST = "coupon_first"

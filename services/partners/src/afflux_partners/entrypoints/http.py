@@ -26,7 +26,7 @@ from pydantic import BaseModel
 from afflux_partners.adapters.indexes import Filter
 from afflux_partners.application.partners import Partners
 from afflux_partners.domain.rules import Conflict, RuleViolation, StatusChangeRefused
-from afflux_partners.domain.values import OfferStatus, PartnerStatus
+from afflux_partners.domain.values import OfferStatus, PartnerStatus, Standing
 from afflux_partners.entrypoints.schemas import (
     ApiKeyIssuedOut,
     ApiKeyOut,
@@ -43,6 +43,7 @@ from afflux_partners.entrypoints.schemas import (
     PartnerStatusIn,
     RelationshipIn,
     RelationshipOut,
+    RelationshipsPage,
     TrackingLinkOut,
 )
 from afflux_partners.settings import PartnersSettings
@@ -217,6 +218,20 @@ def offer_routes(store: Partners, settings: PartnersSettings) -> APIRouter:
         is left out is cleared); it ends a pending application."""
         relationship = store.set_relationship(offer_id, partner_id, body.approved, **body.custom())
         return ack(RelationshipOut.of(relationship))
+
+    @router.get("/{offer_id}/partners", response_model=RelationshipsPage)
+    def list_relationships(
+        offer_id: str,
+        status: Standing | None = Query(None, description="approved, pending (applications waiting "  # noqa: B008
+                                                            "for a decision) or declined"),
+        limit: int = PAGE_SIZE,
+        after: str | None = AFTER,
+    ) -> Any:
+        """The partners of an offer, in the order their relationships began."""
+        page = store.list_relationships(offer_id, status, decode_cursor("relationships", after), limit)
+        return RelationshipsPage(
+            relationships=[RelationshipOut.of(r) for r in page.items],
+            next=encode_cursor("relationships", page.next_after) if page.next_after else None)
 
     @router.get("/{offer_id}/partners/{partner_id}")
     def get_relationship(offer_id: str, partner_id: str) -> RelationshipOut:

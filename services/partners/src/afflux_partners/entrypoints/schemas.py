@@ -35,6 +35,7 @@ from afflux_partners.domain.values import (
     PayoutType,
     PostbackMethod,
     RelationshipEvent,
+    Standing,
     Terms,
     Tier,
     Visibility,
@@ -496,6 +497,7 @@ class RelationshipEventOut(BaseModel):
 class RelationshipOut(BaseModel):
     offer_id: str
     partner_id: str
+    standing: Standing = Field(description="approved, pending (applied, not decided yet) or declined")
     approved: bool
     application: bool = Field(description="the partner applied and the advertiser has not decided yet")
     payout: TermsOut | None
@@ -511,7 +513,8 @@ class RelationshipOut(BaseModel):
     def of(cls, relationship: Any) -> RelationshipOut:
         return cls(
             offer_id=relationship.offer_id, partner_id=relationship.partner_id,
-            approved=relationship.approved, application=relationship.application,
+            standing=relationship.standing, approved=relationship.approved,
+            application=relationship.application,
             payout=TermsOut.of(relationship.payout), revenue=TermsOut.of(relationship.revenue),
             events=[RelationshipEventOut(name=e.name, payout=TermsOut.of(e.payout),
                                          revenue=TermsOut.of(e.revenue)) for e in relationship.events],
@@ -519,6 +522,11 @@ class RelationshipOut(BaseModel):
             postback_url=relationship.postback_url, postback_method=relationship.postback_method,
             postback_status_changes=relationship.postback_status_changes,
         )
+
+
+class RelationshipsPage(BaseModel):
+    relationships: list[RelationshipOut]
+    next: str | None = Field(description="the `after` of the next page; null on the last one")
 
 
 class TrackingLinkOut(BaseModel):
