@@ -252,8 +252,14 @@ def count_clicks(schema: str) -> sql.Composed:
         "INSERT INTO {s}.totals AS t ({totals_key}, clicks, unique_clicks) "
         "SELECT partner_id, hour, offer_id, count(*), sum(uniq) FROM counted GROUP BY 1, 2, 3 "
         "ON CONFLICT ({totals_key}) DO UPDATE SET {add_totals}"
-    ).format(s=s, subs=_SUB_COLUMNS, key=_COUNTER_KEY, add=_ADD_COUNTS, totals_key=_TOTALS_KEY,
-             add_totals=_ADD_TOTALS)
+    ).format(
+        s=s,
+        subs=_SUB_COLUMNS,
+        key=_COUNTER_KEY,
+        add=_ADD_COUNTS,
+        totals_key=_TOTALS_KEY,
+        add_totals=_ADD_TOTALS,
+    )
 
 
 def claim_inbox(inbox: sql.Identifier) -> sql.Composed:

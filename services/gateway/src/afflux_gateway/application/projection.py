@@ -95,8 +95,10 @@ class Gateway(GatewayReads):
         recorder = self.tracked_recorder
         applied: list[bool] = []
         with recorder.run_transaction() as curs:
-            curs.execute(q.claim_inbox(recorder.inbox_table),
-                         ([item.event_id for item in run], [str(item.position) for item in run]))
+            curs.execute(
+                q.claim_inbox(recorder.inbox_table),
+                ([item.event_id for item in run], [str(item.position) for item in run]),
+            )
             unclaimed = {row["event_id"] for row in curs.fetchall()}
             clicks: list[Mapping[str, Any]] = []
             for item in run:
@@ -122,8 +124,14 @@ class Gateway(GatewayReads):
 
     def _count_clicks(self, curs: Cursor[DictRow], clicks: Sequence[Mapping[str, Any]]) -> None:
         if clicks:
-            rows = [{**{name: click[name] for name in CLICK_FIELDS}, "hour": click["hour"].isoformat(),
-                     "uniq": click["unique"]} for click in clicks]
+            rows = [
+                {
+                    **{name: click[name] for name in CLICK_FIELDS},
+                    "hour": click["hour"].isoformat(),
+                    "uniq": click["unique"],
+                }
+                for click in clicks
+            ]
             curs.execute(q.count_clicks(self.schema), (json.dumps(rows),))
 
     # -- afflux.partners.v1 -------------------------------------------------------------

@@ -109,20 +109,26 @@ class GatewayReads(TrackedApplication):
 
     def report(self, window: Window, group_by: GroupBy, partner_id: str | None = None) -> list[ReportRow]:
         """Summed counters of the window, per group and currency (the offer's currency).
-        Day, offer and partner reports read ``totals``; sub reports read ``counters``."""
+        Day, offer and partner reports read ``totals``; sub reports read ``counters``. Rows
+        are summed per (group, offer) first, so the offers join and the final grouping see
+        a few hundred rows, not one per hour."""
         if group_by is GroupBy.DAY:
-            group: sql.Composable = sql.SQL("to_char(c.hour AT TIME ZONE %(tz)s, 'YYYY-MM-DD')")
+            group: sql.Composable = sql.SQL("date_trunc('day', c.hour AT TIME ZONE %(tz)s)")
+            shown: sql.Composable = sql.SQL("to_char(s.grp, 'YYYY-MM-DD')")
         else:
-            group = _GROUP_COLUMN[group_by]
+            group, shown = _GROUP_COLUMN[group_by], sql.SQL("s.grp")
         source = self._t("counters" if group_by.value.startswith("sub") else "totals")
         only = sql.SQL(" AND c.partner_id = %(partner_id)s") if partner_id is not None else sql.SQL("")
         statement = sql.SQL(
-            "SELECT {group} AS grp, coalesce(o.currency, '') AS currency, sum(c.clicks) AS clicks, "
-            "sum(c.unique_clicks) AS unique_clicks, sum(c.conversions) AS conversions, "
-            "sum(c.payout) AS payout, sum(c.revenue) AS revenue "
-            "FROM {source} c LEFT JOIN {offers} o ON o.offer_id = c.offer_id "
-            "WHERE c.hour >= %(start)s AND c.hour < %(end)s{only} GROUP BY 1, 2 ORDER BY 1, 2"
-        ).format(group=group, source=source, offers=self._t("offers"), only=only)
+            "SELECT {shown} AS grp, coalesce(o.currency, '') AS currency, sum(s.clicks) AS clicks, "
+            "sum(s.unique_clicks) AS unique_clicks, sum(s.conversions) AS conversions, "
+            "sum(s.payout) AS payout, sum(s.revenue) AS revenue FROM ("
+            "SELECT {group} AS grp, c.offer_id, sum(c.clicks) AS clicks, "
+            "sum(c.unique_clicks) AS unique_clicks, "
+            "sum(c.conversions) AS conversions, sum(c.payout) AS payout, sum(c.revenue) AS revenue "
+            "FROM {source} c WHERE c.hour >= %(start)s AND c.hour < %(end)s{only} GROUP BY 1, 2"
+            ") AS s LEFT JOIN {offers} o ON o.offer_id = s.offer_id GROUP BY s.grp, 2 ORDER BY s.grp, 2"
+        ).format(shown=shown, group=group, source=source, offers=self._t("offers"), only=only)
         params = {"tz": window.zone.key, "start": window.start, "end": window.end, "partner_id": partner_id}
         return [
             ReportRow(
