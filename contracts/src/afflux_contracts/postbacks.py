@@ -7,11 +7,14 @@ a partner's tracker credentials must not be.
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 from afflux_contracts.event import Event
 from afflux_contracts.topics import POSTBACKS
 from afflux_contracts.values import UtcDatetime
+
+PostbackKind = Literal["attributed", "status_changed"]
+"""What a postback told the partner: a conversion's attribution, or a change of its status."""
 
 
 class PartnerPostbackDelivered(Event):
@@ -28,6 +31,9 @@ class PartnerPostbackDelivered(Event):
     attempts: int
     status_code: int
     delivered_at: UtcDatetime
+    kind: PostbackKind = "attributed"
+    conversion_status: str | None = None
+    """The conversion's status the postback told (its ``{status}``)."""
 
     def partition_key(self) -> str:
         return self.partner_id
@@ -50,6 +56,9 @@ class PartnerPostbackFailed(Event):
     """The last answer's status, if the last attempt got one."""
     error: str
     failed_at: UtcDatetime
+    kind: PostbackKind = "attributed"
+    conversion_status: str | None = None
+    """The conversion's status the postback told (its ``{status}``)."""
 
     def partition_key(self) -> str:
         return self.partner_id

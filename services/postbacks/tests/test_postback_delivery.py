@@ -67,6 +67,7 @@ async def test_an_attributed_conversion_reaches_the_partner_with_every_macro_fil
     [event] = events
     assert event.conversion_id == decision.payload.conversion_id and event.status_code == 200
     assert event.attempts == 1 and "partner-secret" not in event.url
+    assert event.kind == "attributed" and event.conversion_status == "approved"
 
 
 async def test_a_receiver_failing_the_first_three_calls_gets_the_fourth_with_the_same_key(

@@ -322,7 +322,8 @@ class Postbacks(TrackedApplication):
             partner_id=delivery.partner_id, offer_id=delivery.offer_id, url=delivery.url_masked or "",
             attempts=attempt, status_code=result.status_code,
             error=None if status == "delivered" else (error or "failed"),
-            correlation_id=delivery.correlation_id)
+            correlation_id=delivery.correlation_id, kind=delivery.kind,
+            conversion_status=delivery.facts.get("status"))
         return status, pause, writes, outcome
 
     def paused_hosts(self) -> list[dict[str, Any]]:

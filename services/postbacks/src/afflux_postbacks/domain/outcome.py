@@ -21,7 +21,8 @@ POSTBACK_FAILED = "afflux_postbacks:PostbackOutcome.Failed"
 
 
 def delivery_id_for(conversion_id: str, kind: str = "attributed") -> str:
-    """One delivery per conversion and kind of news (today: its attribution)."""
+    """One delivery per conversion and piece of news: ``attributed``, or ``status:<event id>``
+    for each change of its status."""
     return uuid5(NAMESPACE, f"{kind}:{conversion_id}").hex
 
 
@@ -45,6 +46,10 @@ class PostbackOutcome(Aggregate):
         attempts: int
         status_code: int | None
         correlation_id: str | None
+        kind: str
+        """What the postback told (attributed, status_changed); absent on events stored
+        before status changes were sent (they were all attributions)."""
+        conversion_status: str | None
 
         def apply(self, aggregate: Any) -> None:
             aggregate.delivery_id = self.delivery_id
@@ -69,12 +74,14 @@ class PostbackOutcome(Aggregate):
     @classmethod
     def record(cls, *, delivery_id: str, conversion_id: str, partner_id: str, offer_id: str, url: str,
                attempts: int, status_code: int | None, error: str | None,
-               correlation_id: str | None) -> PostbackOutcome:
+               correlation_id: str | None, kind: str = "attributed",
+               conversion_status: str | None = None) -> PostbackOutcome:
         """Delivered when ``error`` is None, else Failed with it."""
         facts: dict[str, Any] = {
             "id": cls.create_id(delivery_id), "delivery_id": delivery_id, "conversion_id": conversion_id,
             "partner_id": partner_id, "offer_id": offer_id, "url": url, "attempts": attempts,
-            "status_code": status_code, "correlation_id": correlation_id,
+            "status_code": status_code, "correlation_id": correlation_id, "kind": kind,
+            "conversion_status": conversion_status,
         }
         if error is None:
             return cls._create(cls.Delivered, **facts)
