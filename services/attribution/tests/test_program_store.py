@@ -125,7 +125,7 @@ def test_records_applied_one_at_a_time_by_two_appliers_also_pay_exactly_the_cap(
     deliver(store, *program("offer-o", "partner-o", caps=DAILY_CAP_OF_5))
     clicks = [click("offer-o", "partner-o") for _ in range(16)]
     deliver(store, *clicks)
-    conversions = [on(c) for c in clicks]
+    conversions: list[Envelope[Any]] = [on(c) for c in clicks]
 
     def one_by_one(partition: int) -> None:
         for conversion in conversions[partition::2]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import UUID, uuid5
 
 from eventsourcing.domain import Aggregate
@@ -70,6 +70,9 @@ class PricedClick(Aggregate):
 
     TOPIC = "afflux_attribution:PricedClick"
 
+    if TYPE_CHECKING:  # set by the event's ``apply``; an annotation here would become an __init__ arg
+        payout: Decimal
+
     class Created(Aggregate.Created):
         TOPIC = CLICK_PRICED
 
@@ -105,6 +108,9 @@ class PricedImpressions(Aggregate):
     """One full thousand valid impressions of a partner on a CPM offer, priced."""
 
     TOPIC = "afflux_attribution:PricedImpressions"
+
+    if TYPE_CHECKING:
+        payout: Decimal
 
     class Created(Aggregate.Created):
         TOPIC = IMPRESSIONS_PRICED
