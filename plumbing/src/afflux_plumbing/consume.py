@@ -30,6 +30,7 @@ from aiokafka.structs import ConsumerRecord
 from eventsourcing.persistence import IntegrityError
 
 from afflux_contracts import DecodeError, Envelope, Event, decode
+from afflux_plumbing.consumer_lag import record_lag
 from afflux_plumbing.kafka_security import client_security
 from afflux_plumbing.logcheck import (
     REMEDY,
@@ -38,6 +39,7 @@ from afflux_plumbing.logcheck import (
     cluster_id,
     remember_cluster,
 )
+from afflux_plumbing.logs import log_context
 from afflux_plumbing.metrics import APPLY_SECONDS, CONSUMED, DEAD_LETTERED
 from afflux_plumbing.outage import DATABASE_OUTAGES, Health, retrying
 from afflux_plumbing.parking import Parked, Parking
@@ -45,6 +47,7 @@ from afflux_plumbing.positions import Position
 from afflux_plumbing.publish import Publisher
 from afflux_plumbing.seeking import SeekToStoredPositions
 from afflux_plumbing.store import Changes, RunItem, TrackedApplication
+from afflux_plumbing.tracing import applying
 
 log = logging.getLogger(__name__)
 
@@ -174,6 +177,8 @@ class TrackedConsumer:
                         continue
                     if self._listener.seeks[tp] == seeks:  # else a rebalance re-sought it meanwhile
                         self._listener.expected[tp] = records[-1].offset + 1
+                        record_lag(self.group_id, tp.topic, tp.partition, self._consumer.highwater(tp),
+                                   self._listener.expected[tp])
                 if batches and not self.every_partition:
                     await self._commit_hint()
         finally:
@@ -255,7 +260,7 @@ class TrackedConsumer:
         if not run:
             return
         started = time.perf_counter()
-        items = [RunItem(_position(record), envelope.event_id, partial(self.handler, envelope))
+        items = [RunItem(_position(record), envelope.event_id, partial(self._traced, record, envelope))
                  for record, envelope in run]
         try:
             applied = await asyncio.to_thread(self.store.apply_run, items)
@@ -291,7 +296,7 @@ class TrackedConsumer:
         failures = 0
         while True:
             try:
-                changes = await asyncio.to_thread(self.handler, envelope)
+                changes = await asyncio.to_thread(self._traced, record, envelope)
                 applied = await asyncio.to_thread(self.store.apply, changes, position, envelope.event_id)
                 self.health.recovered()
                 return "applied" if applied else "duplicate"
@@ -324,6 +329,13 @@ class TrackedConsumer:
                     await self._dead_letter(record, position, f"handler failed: {error!r}")
                     return "dead_lettered"
                 await asyncio.sleep(self.retry_delay)
+
+    def _traced(self, record: ConsumerRecord[bytes, bytes], envelope: Envelope[Event]) -> Changes:
+        """The handler, with the record's ids on every log line and in a span that
+        continues the record's trace context."""
+        event_id = str(envelope.event_id)
+        with log_context(envelope.correlation_id, event_id), applying(record.headers, envelope, record.topic):
+            return self.handler(envelope)
 
     async def _dead_letter(
         self, record: ConsumerRecord[bytes, bytes], position: Position, reason: str

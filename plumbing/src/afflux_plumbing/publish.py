@@ -16,6 +16,7 @@ from aiokafka.structs import RecordMetadata
 from afflux_contracts import Envelope, encode, headers
 from afflux_plumbing.kafka_security import client_security
 from afflux_plumbing.metrics import PUBLISHED
+from afflux_plumbing.tracing import trace_headers
 
 
 class Publisher:
@@ -42,7 +43,7 @@ class Publisher:
         """Put one envelope on its topic, keyed by its partition key, and await the ack."""
         topic = envelope.payload.topic.name
         metadata = await self._producer.send_and_wait(
-            topic, value=encode(envelope), key=envelope.key.encode(), headers=headers(envelope)
+            topic, value=encode(envelope), key=envelope.key.encode(), headers=_headers(envelope)
         )
         PUBLISHED.labels(topic=topic).inc()
         return metadata
@@ -56,7 +57,7 @@ class Publisher:
                     envelope.payload.topic.name,
                     value=encode(envelope),
                     key=envelope.key.encode(),
-                    headers=headers(envelope),
+                    headers=_headers(envelope),
                 )
             )
         results = list(await asyncio.gather(*futures))
@@ -69,3 +70,8 @@ class Publisher:
     ) -> RecordMetadata:
         """Put arbitrary bytes on a topic (the dead-letter path keeps the original bytes)."""
         return await self._producer.send_and_wait(topic, value=value, key=key, headers=record_headers)
+
+
+def _headers(envelope: Envelope[Any]) -> list[tuple[str, bytes]]:
+    """The contract's headers, plus the trace context (W3C ``traceparent``) when there is one."""
+    return headers(envelope) + trace_headers(envelope.correlation_id)

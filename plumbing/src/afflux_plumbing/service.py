@@ -19,10 +19,12 @@ import uvloop
 from fastapi import FastAPI
 
 from afflux_plumbing.consume import Handler, TrackedConsumer
+from afflux_plumbing.logs import configure_logging
 from afflux_plumbing.publish import Publisher
 from afflux_plumbing.relay import OutboxRelay, ToEnvelope
 from afflux_plumbing.settings import ServiceSettings
 from afflux_plumbing.store import TrackedApplication
+from afflux_plumbing.tracing import configure_tracing
 
 log = logging.getLogger(__name__)
 
@@ -126,7 +128,8 @@ S = TypeVar("S", bound=ServiceSettings)
 def run_service(settings_type: type[S], build: Callable[[S], Built]) -> None:
     """The body of every service's ``main``: settings from the environment, build, serve
     until SIGINT/SIGTERM or a worker failure, exit with its code."""
-    configure_logging()
+    configure_logging(settings_type.service_name)
+    configure_tracing(settings_type.service_name)
     settings = settings_type()
 
     async def serve() -> int:
@@ -140,10 +143,3 @@ def run_service(settings_type: type[S], build: Callable[[S], Built]) -> None:
     sys.exit(code)
 
 
-def configure_logging() -> None:
-    logging.basicConfig(
-        level=logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-    logging.getLogger("aiokafka").setLevel(logging.WARNING)

@@ -1,0 +1,135 @@
+"""OpenTelemetry traces across the log: from a tracking request to the balance.
+
+Exported with the standard settings (``OTEL_EXPORTER_OTLP_ENDPOINT`` or
+``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT``, OTLP over HTTP/protobuf, plus
+``OTEL_SERVICE_NAME``, ``OTEL_RESOURCE_ATTRIBUTES``, ``OTEL_TRACES_SAMPLER`` ...). With
+no endpoint set (or ``OTEL_SDK_DISABLED=true``) nothing is recorded or exported, and
+the trace context a record carries is still passed on.
+
+How the context travels:
+- an HTTP request starts a server span (``TraceRequests``, continuing a caller's
+  ``traceparent``);
+- a record is published with the current context in its headers (W3C
+  ``traceparent``/``tracestate``);
+- a consumer applies each record in a span that continues the record's context;
+- an outbox relay publishes later, outside that span: it takes the context of the
+  last record applied with the same ``correlation_id`` in this process (a decision
+  shares its conversion's correlation id), so the trace goes on through the outbox.
+  After a restart between the two, the relayed record starts a trace of its own.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import OrderedDict
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from opentelemetry import propagate, trace
+from opentelemetry.context import Context
+from opentelemetry.trace import SpanKind
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from afflux_contracts import Envelope
+
+TRACER = trace.get_tracer("afflux")
+RECENT_LIMIT = 10_000
+"""Contexts remembered by correlation id, for relays (oldest forgotten first)."""
+
+_recent: OrderedDict[str, Context] = OrderedDict()
+_state = {"enabled": False}
+
+
+def tracing_enabled() -> bool:
+    return _state["enabled"]
+
+
+def configure_tracing(service: str) -> bool:
+    """Install the SDK with an OTLP exporter when the environment names an endpoint;
+    return whether spans are now recorded."""
+    if os.environ.get("OTEL_SDK_DISABLED", "").lower() == "true":
+        return False
+    endpoints = ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+    if not any(os.environ.get(name) for name in endpoints):
+        return False
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+    from opentelemetry.sdk.resources import SERVICE_NAME, Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+    resource = Resource.create({SERVICE_NAME: os.environ.get("OTEL_SERVICE_NAME") or f"afflux-{service}"})
+    provider = TracerProvider(resource=resource)
+    provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+    trace.set_tracer_provider(provider)
+    _state["enabled"] = True
+    return True
+
+
+def _remember(correlation_id: str | None, context: Context) -> None:
+    if not correlation_id:
+        return
+    _recent[correlation_id] = context
+    _recent.move_to_end(correlation_id)
+    while len(_recent) > RECENT_LIMIT:
+        _recent.popitem(last=False)
+
+
+def trace_headers(correlation_id: str | None = None) -> list[tuple[str, bytes]]:
+    """The current trace context as record headers; outside any span, the context of
+    the last record applied with ``correlation_id`` (see the module's docstring)."""
+    context: Context | None = None
+    if not trace.get_current_span().get_span_context().is_valid and correlation_id:
+        context = _recent.get(correlation_id)
+    carrier: dict[str, str] = {}
+    propagate.inject(carrier, context=context)
+    return [(key, value.encode()) for key, value in carrier.items()]
+
+
+def _from_headers(headers: Any) -> Context:
+    carrier = {key: value.decode(errors="replace") for key, value in headers or ()
+               if key in ("traceparent", "tracestate")}
+    return propagate.extract(carrier)
+
+
+@contextmanager
+def applying(headers: Any, envelope: Envelope[Any], topic: str) -> Iterator[None]:
+    """A consumer span around applying one record, continuing the record's context.
+    Its context is remembered under the envelope's correlation id and, for events of a
+    click (whose envelopes tracking publishes without one), under the transaction_id,
+    which is the correlation id of what attribution decides on it."""
+    parent = _from_headers(headers)
+    with TRACER.start_as_current_span(
+        f"apply {envelope.event_type}", context=parent, kind=SpanKind.CONSUMER,
+        attributes={"messaging.system": "kafka", "messaging.destination.name": topic,
+                    "messaging.message.id": str(envelope.event_id),
+                    "afflux.correlation_id": envelope.correlation_id or ""},
+    ) as span:
+        context = trace.set_span_in_context(span)
+        _remember(envelope.correlation_id, context)
+        _remember(getattr(envelope.payload, "transaction_id", None), context)
+        yield
+
+
+class TraceRequests:
+    """ASGI middleware: one server span per HTTP request (only when tracing is on)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not _state["enabled"]:
+            await self.app(scope, receive, send)
+            return
+        parent = _from_headers((k.decode("latin-1"), v) for k, v in scope.get("headers") or ())
+        name = f"{scope.get('method', 'GET')} {scope.get('path', '')}"
+        with TRACER.start_as_current_span(name, context=parent, kind=SpanKind.SERVER,
+                                          attributes={"http.request.method": scope.get("method", ""),
+                                                      "url.path": scope.get("path", "")}) as span:
+            async def sending(message: Message) -> None:
+                if message["type"] == "http.response.start":
+                    span.set_attribute("http.response.status_code", message["status"])
+                await send(message)
+
+            await self.app(scope, receive, sending)
+
