@@ -103,6 +103,11 @@ async def test_a_close_states_each_currency_and_its_lines_become_payable_then_pa
     assert [(s["statement_id"], s["reference"]) for s in listed] == [(usd["statement_id"], "wire-1")]
     statuses = (await payouts.fetch(f"/v1/partners/{partner}/commissions")).json()["commissions"]
     assert sorted(c["status"] for c in statuses) == ["accrued", "paid", "paid", "payable", "pending"]
+    exported = (await payouts.fetch(f"/v1/partners/{partner}/commissions", format="csv")).text
+    table = list(csv.DictReader(io.StringIO(exported)))
+    assert sorted((row["currency"], row["amount"], row["status"]) for row in table) == [
+        ("EUR", "5.00", "payable"), ("USD", "0.45", "paid"), ("USD", "3.00", "pending"),
+        ("USD", "7.00", "accrued"), ("USD", "9.60", "paid")]
 
 
 async def test_a_total_below_the_minimum_carries_over_to_the_next_statement(
