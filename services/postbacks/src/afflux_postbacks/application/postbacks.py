@@ -208,9 +208,10 @@ class Postbacks(TrackedApplication):
     def resolve_owed(self, owed: Sequence[Delivery], *, final: bool) -> tuple[list[Delivery], int]:
         """Fill the request of every owed delivery the views know enough of, or skip it
         (no postback, a silent event, a status change not asked for), in one transaction.
-        Unless ``final``, a delivery whose postback or offer is not in the views, or whose
-        URL needs the subs of a click not in them, is left owed and returned: the caller
-        catches up with the log that brings them first. ``final``: what is not known
+        Unless ``final``, a delivery that would be skipped, whose offer is not in the
+        views, or whose URL needs the subs of a click not in them, is left owed and
+        returned: the caller catches up with the logs first (a postback set a moment ago
+        counts). ``final``: what is not known
         after catching up is taken as absent. Returns (left owed, skipped)."""
         if not owed:
             return [], 0
@@ -219,10 +220,10 @@ class Postbacks(TrackedApplication):
         for delivery in owed:
             config = in_force(known.relationships.get((delivery.offer_id, delivery.partner_id)),
                               known.partners.get(delivery.partner_id))
-            if not final and (config is None or delivery.offer_id not in known.offers):
-                unresolved.append(delivery)
-                continue
             reason = skip_reason(delivery.facts, config, known.offers.get(delivery.offer_id, frozenset()))
+            if not final and (reason is not None or delivery.offer_id not in known.offers):
+                unresolved.append(delivery)  # the views may be behind: decide after catching up
+                continue
             if reason is not None or config is None:
                 skips.append({"delivery_id": delivery.delivery_id, "reason": reason})
                 continue
