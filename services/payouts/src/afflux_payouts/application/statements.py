@@ -49,6 +49,7 @@ from afflux_payouts.domain.records import Adjustment, NotPayable, Statement
 from afflux_payouts.domain.statements import Close, Terms, decide_statement
 
 CLOSE_LOCK = "afflux-payouts-statement-close"
+MAX_ADJUSTMENT = Decimal(10) ** 12
 SAVE_CHUNK = 250
 """Statements recorded per transaction. Each is independent, so a close that stops half
 way is finished by the same close again: the statements recorded are folded, so their
@@ -252,8 +253,8 @@ def _exact_amount(amount: str, currency: str) -> Decimal:
         value = Decimal(amount)
     except InvalidOperation as error:
         raise InvalidAdjustment("amount", f"amount {amount!r} is not a decimal number") from error
-    if not value.is_finite() or value == 0:
-        raise InvalidAdjustment("amount", "an adjustment is a non-zero amount")
+    if not value.is_finite() or value == 0 or abs(value) >= MAX_ADJUSTMENT:
+        raise InvalidAdjustment("amount", f"an adjustment is a non-zero amount under {MAX_ADJUSTMENT:,}")
     exponent = value.as_tuple().exponent
     if isinstance(exponent, int) and -exponent > minor_units(currency):
         raise InvalidAdjustment("amount", f"{amount} is not an exact amount of {currency} "

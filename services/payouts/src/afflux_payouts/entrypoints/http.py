@@ -21,7 +21,7 @@ from afflux_payouts.application.statements import Statements
 from afflux_payouts.domain.balance import format_money, formatted_balances
 from afflux_payouts.domain.ledger import Bucket, LedgerEntry
 from afflux_payouts.entrypoints.cursor import InvalidCursor, decode_cursor, encode_cursor
-from afflux_payouts.entrypoints.statements_http import add_statement_routes, csv_response, instant
+from afflux_payouts.entrypoints.statements_http import add_statement_routes, csv_response, instant, text
 from afflux_plumbing.http import ApiError, ReadinessCheck, admin_auth, service_app
 
 CSV_PAGE = 500
@@ -84,7 +84,7 @@ def create_app(store: Payouts, readiness: ReadinessCheck, admin_token: str,
         A partner payouts has no entries for (unknown, or nothing earned yet: payouts
         cannot tell these apart) has ``"balances": {}``.
         """
-        balances = formatted_balances(store.balances(partner_id, instant(as_of, "as_of"),
+        balances = formatted_balances(store.balances(text(partner_id, "partner_id"), instant(as_of, "as_of"),
                                                      instant(as_known_on, "as_known_on")))
         return PartnerBalances(
             partner_id=partner_id,
@@ -106,7 +106,7 @@ def create_app(store: Payouts, readiness: ReadinessCheck, admin_token: str,
             key = decode_cursor(after) if after is not None else None
         except InvalidCursor as error:
             raise ApiError(422, "invalid_request", str(error), field="after") from error
-        claims = store.claims(partner_id)
+        claims = store.claims(text(partner_id, "partner_id"))
         if format == "csv":
             return commissions_csv(store, partner_id, claims)
         page = store.commissions(partner_id, limit, key)

@@ -37,7 +37,7 @@ Text = Field(min_length=1, max_length=500, pattern=r"^[^\x00]*$")
 
 class CloseIn(BaseModel):
     period_end: datetime
-    partner_id: str | None = Field(default=None, min_length=1, max_length=200)
+    partner_id: str | None = Field(default=None, min_length=1, max_length=200, pattern=r"^[^\x00]*$")
 
 
 class PaidIn(BaseModel):
@@ -58,7 +58,17 @@ def instant(value: datetime | None, field: str) -> datetime | None:
     if value.tzinfo is None:
         raise ApiError(422, "invalid_request", f"{field} needs a UTC offset (e.g. 2026-11-30T23:59:59Z)",
                        field=field)
-    return value.astimezone(UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError as error:
+        raise ApiError(422, "invalid_request", f"{field} is out of range", field=field) from error
+
+
+def text(value: str, field: str) -> str:
+    """An id from the path or the query: PostgreSQL text cannot hold NUL."""
+    if "\x00" in value:
+        raise ApiError(422, "invalid_request", f"{field} cannot contain NUL", field=field)
+    return value
 
 
 def iso(value: datetime | None) -> str | None:
@@ -131,12 +141,15 @@ def add_statement_routes(app: FastAPI, statements: Statements, admin: list[Any])
         """Statements by period end (then partner and currency), without their lines."""
         statement = statements_sql.select_statements(store.schema, partner=partner_id is not None,
                                                      status=status is not None)
+        if partner_id is not None:
+            text(partner_id, "partner_id")
         rows = store.query(statement, {"partner": partner_id, "status": status, "limit": limit})
         return {"statements": [statement_json(row) for row in rows]}
 
     @app.get("/v1/statements/{statement_id}", dependencies=admin, response_model=None)
     def show_statement(statement_id: str, format: Literal["json", "csv"] = Query("json")) -> Any:
         """One statement with its lines, ``log_position`` and ``digest`` (``?format=csv``: its lines)."""
+        statement_id = text(statement_id, "statement_id")
         rows = store.query(statements_sql.select_statement(store.schema), (statement_id,))
         if not rows:
             raise ApiError(404, "statement_not_found", f"no statement {statement_id}", field="statement_id")
@@ -155,7 +168,8 @@ def add_statement_routes(app: FastAPI, statements: Statements, admin: list[Any])
     async def pay(statement_id: str, body: PaidIn | None = None) -> dict[str, Any]:
         """Mark a payable statement paid; paying twice (or a carried-over one) is 409."""
         try:
-            issued = await asyncio.to_thread(statements.pay, statement_id, body.reference if body else None)
+            issued = await asyncio.to_thread(statements.pay, text(statement_id, "statement_id"),
+                                             body.reference if body else None)
         except UnknownStatement as error:
             raise ApiError(404, "statement_not_found", str(error), field="statement_id") from error
         except NotPayable as error:
@@ -169,7 +183,7 @@ def add_statement_routes(app: FastAPI, statements: Statements, admin: list[Any])
     def adjust(partner_id: str, body: AdjustmentIn) -> dict[str, Any]:
         """Add a signed amount to the partner's accrued balance (paid on its next statement)."""
         try:
-            return statements.adjust(partner_id, format(body.amount, "f"), body.currency.upper(), body.reason,
-                                     body.note)
+            return statements.adjust(text(partner_id, "partner_id"), format(body.amount, "f"),
+                                     body.currency.upper(), body.reason, body.note)
         except InvalidAdjustment as error:
             raise ApiError(422, "invalid_request", str(error), field=error.field) from error
