@@ -206,6 +206,8 @@ async def test_bad_report_parameters_are_422_naming_the_field(
     key = scenario.a.api_key
     for params, field in [
         ({"tz": "Mars/Olympus"}, "tz"),
+        ({"tz": "/etc/passwd"}, "tz"),
+        ({"tz": "x" * 300}, "tz"),
         ({"from": "yesterday"}, "from"),
         ({"group_by": "partner"}, "group_by"),
         ({"from": "2026-03-05", "to": "2026-03-01"}, "from"),

@@ -11,11 +11,11 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from psycopg import sql
+from psycopg import errors, sql
 from psycopg.rows import DictRow
 
 from afflux_gateway.domain.access import may_see
-from afflux_gateway.domain.report import Figures, GroupBy, Window
+from afflux_gateway.domain.report import Figures, GroupBy, InvalidReport, Window
 from afflux_plumbing.store import TrackedApplication
 
 
@@ -130,6 +130,12 @@ class GatewayReads(TrackedApplication):
             ") AS s LEFT JOIN {offers} o ON o.offer_id = s.offer_id GROUP BY s.grp, 2 ORDER BY s.grp, 2"
         ).format(shown=shown, group=group, source=source, offers=self._t("offers"), only=only)
         params = {"tz": window.zone.key, "start": window.start, "end": window.end, "partner_id": partner_id}
+        try:
+            rows = self.query(statement, params)
+        except errors.InvalidParameterValue as error:  # a zone Python knows and PostgreSQL does not
+            raise InvalidReport(
+                "tz", f"tz: not a time zone the database knows: {window.zone.key!r}"
+            ) from error
         return [
             ReportRow(
                 row["grp"],
@@ -142,7 +148,7 @@ class GatewayReads(TrackedApplication):
                     row["revenue"],
                 ),
             )
-            for row in self.query(statement, params)
+            for row in rows
         ]
 
     # -- conversions, money, postbacks --------------------------------------------------

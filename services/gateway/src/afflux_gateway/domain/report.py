@@ -69,7 +69,7 @@ def window(first: str | None, last: str | None, tz: str | None, today: date) -> 
     ``today``), ``tz`` an IANA zone name (default UTC)."""
     try:
         zone = ZoneInfo(tz or "UTC")
-    except (ZoneInfoNotFoundError, ValueError) as error:
+    except (ZoneInfoNotFoundError, ValueError, OSError) as error:
         raise InvalidReport("tz", f"tz: not a known IANA time zone: {tz!r}") from error
     end = _day("to", last) if last else today
     begin = _day("from", first) if first else end - timedelta(days=29)

@@ -17,7 +17,7 @@ from starlette.concurrency import run_in_threadpool
 
 from afflux_gateway.adapters.partners_client import PartnersClient, PartnersUnavailable
 from afflux_gateway.application.projection import Gateway
-from afflux_gateway.application.reads import ConversionKey, KeyHolder
+from afflux_gateway.application.reads import ConversionKey, KeyHolder, ReportRow
 from afflux_gateway.domain.access import MAX_SUB_LENGTH, SUB_NAMES, may_run, tracking_link
 from afflux_gateway.domain.report import PARTNER_GROUPINGS, GroupBy, InvalidReport, Window, window
 from afflux_gateway.entrypoints.auth import Guard, partner_auth
@@ -36,6 +36,13 @@ from afflux_plumbing.http import ApiError, NotFound, admin_auth
 def report_window(first: str | None, last: str | None, tz: str | None) -> Window:
     try:
         return window(first, last, tz, datetime.now(UTC).date())
+    except InvalidReport as error:
+        raise ApiError(422, "invalid_request", str(error), field=error.field) from error
+
+
+def read_report(store: Gateway, span: Window, group_by: GroupBy, partner_id: str | None) -> list[ReportRow]:
+    try:
+        return store.report(span, group_by, partner_id)
     except InvalidReport as error:
         raise ApiError(422, "invalid_request", str(error), field=error.field) from error
 
@@ -162,7 +169,7 @@ def partner_router(store: Gateway, guard: Guard, partners: PartnersClient, track
         offer or sub, over whole days ``from``..``to`` (default: the last 30 days)."""
         chosen = grouping(group_by, PARTNER_GROUPINGS)
         span = report_window(first, last, tz)
-        return report_out(store.report(span, chosen, holder.partner_id), span, chosen, admin=False)
+        return report_out(read_report(store, span, chosen, holder.partner_id), span, chosen, admin=False)
 
     @router.get("/conversions")
     def conversions(
@@ -226,7 +233,7 @@ def admin_router(store: Gateway, admin_token: str) -> APIRouter:
         """Every partner's figures (or one's), with revenue and profit (revenue - payout)."""
         chosen = grouping(group_by, tuple(GroupBy))
         span = report_window(first, last, tz)
-        return report_out(store.report(span, chosen, partner_id), span, chosen, admin=True)
+        return report_out(read_report(store, span, chosen, partner_id), span, chosen, admin=True)
 
     return router
 

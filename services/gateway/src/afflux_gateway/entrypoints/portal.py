@@ -148,7 +148,11 @@ class Portal:
         except InvalidReport as invalid:
             span = window(None, None, None, datetime.now(UTC).date())
             error = str(invalid)
-        rows = self.store.report(span, GroupBy.DAY, session.partner_id)
+        try:
+            rows = self.store.report(span, GroupBy.DAY, session.partner_id)
+        except InvalidReport as invalid:
+            span, error = window(None, None, None, datetime.now(UTC).date()), str(invalid)
+            rows = self.store.report(span, GroupBy.DAY, session.partner_id)
         report = report_out(rows, span, GroupBy.DAY, admin=False)
         currency = report["totals"][0]["currency"] if report["totals"] else ""
         by_day = {row.group: row.figures for row in rows if row.currency == (currency or "")}
