@@ -53,6 +53,18 @@ async def test_a_host_failing_until_a_postback_is_given_up_is_paused_until_resum
                 await asyncio.sleep(0.05)
             [host] = [host for host in await paused() if host["host"] == "127.0.0.9"]
             assert "given up" in str(host["reason"])
+
+            async def metric(name: str) -> float:
+                text = (await client.get("/metrics")).text
+                [value] = [line.split()[-1] for line in text.splitlines() if line.startswith(name + " ")]
+                return float(value)
+
+            assert await metric("afflux_postback_host_pauses_total") >= 1  # the alert's counter
+            for _ in range(100):  # and the gauge an alert holds on while a host stays paused
+                if await metric("afflux_postback_paused_hosts") >= 1:
+                    break
+                await asyncio.sleep(0.05)
+            assert await metric("afflux_postback_paused_hosts") >= 1
             [row] = (await client.get("/v1/postbacks", params={"partner_id": partner_id})).json()["postbacks"]
             assert row["status"] == "failed" and row["attempts"] >= 2
 

@@ -189,6 +189,10 @@ def pause_host(paused: sql.Identifier) -> sql.Composed:
     ).format(paused)
 
 
+def count_paused(paused: sql.Identifier) -> sql.Composed:
+    return sql.SQL("SELECT count(*) AS paused FROM {}").format(paused)
+
+
 def select_paused(paused: sql.Identifier, deliveries: sql.Identifier) -> sql.Composed:
     return sql.SQL(
         "SELECT p.host, p.paused_at, p.reason, (SELECT count(*) FROM {d} d WHERE d.host = p.host "

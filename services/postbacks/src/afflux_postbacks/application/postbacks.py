@@ -327,6 +327,10 @@ class Postbacks(TrackedApplication):
             conversion_status=delivery.facts.get("status"))
         return status, pause, writes, outcome
 
+    def paused_count(self) -> int:
+        rows = self.query(schedule_sql.count_paused(self.table("paused_hosts")))
+        return int(rows[0]["paused"])
+
     def paused_hosts(self) -> list[dict[str, Any]]:
         """Paused hosts, with how many deliveries wait for each."""
         statement = schedule_sql.select_paused(self.table("paused_hosts"), self.table("deliveries"))

@@ -26,7 +26,7 @@ from contextlib import suppress
 from datetime import UTC, datetime
 from typing import Protocol
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 from afflux_plumbing.outage import OUTAGES, Backoff, Health
 from afflux_postbacks.application.postbacks import Delivery, Postbacks
@@ -40,6 +40,11 @@ ATTEMPTS = Counter("afflux_postback_attempts_total", "Partner postback calls", [
 OUTCOMES = Counter("afflux_postback_outcomes_total", "Partner postbacks ended", ["status"])
 HOST_PAUSES = Counter("afflux_postback_host_pauses_total",
                       "Hosts paused after failing until a postback was given up (alert on it)")
+PAUSED_HOSTS = Gauge("afflux_postback_paused_hosts",
+                     "Partner hosts paused now, waiting for an operator to resume them (alert while > 0)")
+PAUSED_EVERY = 10.0
+"""Seconds between readings of the paused hosts for the gauge (they are in PostgreSQL, so
+the gauge is right after a restart and whichever instance resumed them)."""
 CALL_SECONDS = Histogram("afflux_postback_call_seconds", "Partner postback call latency",
                          buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
 
@@ -82,6 +87,7 @@ class DeliveryWorker:
         self._tasks: set[asyncio.Task[None]] = set()
         self._wake_up = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._paused_read_at = float("-inf")
         store.on_commit(self._wake)
 
     def _wake(self) -> None:
@@ -99,6 +105,7 @@ class DeliveryWorker:
                 try:
                     resolved = await self._resolve_owed()
                     dispatched = await self._dispatch_due()
+                    await self._count_paused()
                     self.health.recovered()
                     backoff.reset()
                 except OUTAGES as error:
@@ -123,6 +130,12 @@ class DeliveryWorker:
             recorder.cancel()
             with suppress(asyncio.CancelledError, Exception):
                 await recorder
+
+    async def _count_paused(self) -> None:
+        now = asyncio.get_running_loop().time()
+        if now >= self._paused_read_at + PAUSED_EVERY:
+            PAUSED_HOSTS.set(await asyncio.to_thread(self.store.paused_count))
+            self._paused_read_at = now
 
     async def _resolve_owed(self) -> int:
         owed = await asyncio.to_thread(self.store.claim_owed, self.batch, self.lease)
@@ -176,6 +189,7 @@ class DeliveryWorker:
                 OUTCOMES.labels(status).inc()
             if paused:
                 HOST_PAUSES.inc()
+                self._paused_read_at = float("-inf")  # the gauge follows at the next round
                 log.error("postbacks to host %s are paused: they kept failing until conversion %s was "
                           "given up (%s); resume with POST /v1/postbacks/paused-hosts/%s/resume",
                           host, delivery.conversion_id, result.error, host)
