@@ -187,6 +187,9 @@ class Statements:
         """One close at a time in this process, and across processes (an advisory lock held
         by a transaction that stays open while the statements are recorded)."""
         with self._local, self.store.tracked_recorder.datastore.transaction(commit=True) as curs:
+            # The lock's transaction idles while the close works on other connections: a long
+            # close must not have it ended by the store's idle-in-transaction timeout.
+            curs.execute("SET LOCAL idle_in_transaction_session_timeout = 0")
             curs.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"{CLOSE_LOCK}:{self.store.schema}",))
             yield
 
