@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import httpx
 
 from afflux_infra.processes import DEFAULT_PORTS
+from afflux_infra.scale import instance_port
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,17 @@ def service_urls(overrides: dict[str, str] | None = None) -> dict[str, str]:
         urls[name] = os.environ.get(f"{prefix}_URL") or \
             f"http://127.0.0.1:{os.environ.get(f'{prefix}_PORT', port)}"
     return {**urls, **(overrides or {})}
+
+
+def with_instances(urls: dict[str, str], counts: dict[str, int]) -> dict[str, str]:
+    """Add ``name#N`` for instance N of a service run with ``--instances`` (port + 100*(N-1))."""
+    found = {}
+    for name, url in urls.items():
+        found[name] = url
+        base, _, port = url.rpartition(":")
+        for number in range(2, counts.get(name, 1) + 1):
+            found[f"{name}#{number}"] = f"{base}:{instance_port(int(port), number)}"
+    return found
 
 
 async def check(client: httpx.AsyncClient, name: str, url: str) -> ServiceHealth:

@@ -16,6 +16,8 @@ from aiokafka.errors import KafkaError
 from psycopg import Error as DatabaseError
 
 from afflux_infra import health, lag, topics_report
+from afflux_infra.processes import DEFAULT_PORTS
+from afflux_infra.scale import parse_instances
 
 DEFAULT_MAX_LAG = 1000
 
@@ -95,14 +97,21 @@ def status_command(
     url: Annotated[list[str] | None, typer.Option(
         help="NAME=URL of a service (repeatable); default: AFFLUX_<NAME>_URL, else 127.0.0.1 on its port.",
     )] = None,
+    instances: str = typer.Option("", help="As given to `afflux run --instances`: check every instance."),
 ) -> None:
     """Every service's health (/healthz, /readyz) and the consumers' lag."""
     overrides = dict(item.split("=", 1) for item in url or () if "=" in item)
-    services = asyncio.run(health.check_all(health.service_urls(overrides)))
-    typer.echo(f"{'SERVICE':<12} {'STATE':<10} URL")
+    try:
+        counts = parse_instances(instances, list(DEFAULT_PORTS))
+        urls = health.with_instances(health.service_urls(overrides), counts)
+    except ValueError as error:
+        typer.echo(f"afflux status: {error}", err=True)
+        raise typer.Exit(2) from error
+    services = asyncio.run(health.check_all(urls))
+    typer.echo(f"{'SERVICE':<14} {'STATE':<10} URL")
     for service in services:
         detail = f"  ({service.detail})" if service.detail else ""
-        typer.echo(f"{service.name:<12} {service.state:<10} {service.url}{detail}")
+        typer.echo(f"{service.name:<14} {service.state:<10} {service.url}{detail}")
     rows = _measure_lag("status")
     worst = max(rows, key=lambda r: r.lag, default=None)
     behind = sum(r.lag for r in rows)

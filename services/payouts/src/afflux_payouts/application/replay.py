@@ -27,12 +27,13 @@ import inspect
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from functools import partial
 from typing import Any
 
 from eventsourcing.persistence import IntegrityError
+from psycopg import sql
 
 from afflux_contracts import DecodeError, Envelope, Event, decode
 from afflux_payouts.adapters import shadow
@@ -41,7 +42,7 @@ from afflux_plumbing.consume import RUN_LIMIT, Handler, RetryLater
 from afflux_plumbing.eventstore import open_store
 from afflux_plumbing.outage import DATABASE_OUTAGES
 from afflux_plumbing.positions import Position
-from afflux_plumbing.store import RunItem, TrackedApplication
+from afflux_plumbing.store import Changes, RunItem, TrackedApplication, Write
 
 log = logging.getLogger(__name__)
 
@@ -117,20 +118,24 @@ class ShadowFold:
             held.records.extend(records)
         else:
             self._process(list(records))
-        self._retry_held()
+        self.retry_held()
 
     def finish(self) -> None:
         """Once the log is read: retry held partitions until none makes progress, then
         leave out each still-waiting record (as the live consumer's DLQ does after its
         waiting limit) and go on with its partition."""
-        while self._held:
-            if self._retry_held():
-                continue
-            for key in list(self._held):
-                pending = self._held.pop(key)
-                first = pending.records[0]
-                self._dead_letter(first, f"still waiting at the end of the log: {pending.reason}")
-                self._process(pending.records[1:])
+        finish_all([self])
+
+    def held(self) -> bool:
+        return bool(self._held)
+
+    def release_stuck(self) -> None:
+        """Leave out the waiting record of each held partition, and go on after it."""
+        for key in list(self._held):
+            pending = self._held.pop(key)
+            first = pending.records[0]
+            self._dead_letter(first, f"still waiting at the end of the log: {pending.reason}")
+            self._process(pending.records[1:])
 
     def _process(self, records: list[Record]) -> None:
         """Apply one partition's records in order: decodable ones in runs; one that is left
@@ -181,6 +186,7 @@ class ShadowFold:
     def _apply_run(self, run: Sequence[Decoded]) -> bool:
         fold = self.by_topic[run[0][0].topic]
         items = [RunItem(_position(r), e.event_id, partial(fold.handler, e)) for r, e in run]
+        items[0] = replace(items[0], changes=partial(_without_flush_wait, items[0].changes))
         try:
             applied = fold.store.apply_run(items)
         except DATABASE_OUTAGES:
@@ -224,7 +230,7 @@ class ShadowFold:
             self.report.duplicates += int(not fresh)
         return None
 
-    def _retry_held(self) -> bool:
+    def retry_held(self) -> bool:
         """Retry each held partition from its waiting record; True if any moved on."""
         progressed = False
         for key in list(self._held):
@@ -237,6 +243,17 @@ class ShadowFold:
     def _dead_letter(self, record: Record, reason: str) -> None:
         self.by_topic[record.topic].store.record_position(_position(record))
         self.report.dead_letters.append(f"{_position(record)}: {reason}")
+
+
+def _without_flush_wait(changes: Callable[[], Changes]) -> Changes:
+    """A run's first changes, and the run's commit not waiting for its WAL flush: the shadow
+    is scratch, and a commit lost in a crash loses its positions with it (a resumed fold
+    reads those records again)."""
+    made = changes()
+    return Changes(aggregates=made.aggregates, writes=[Write(NO_FLUSH_WAIT), *made.writes])
+
+
+NO_FLUSH_WAIT = sql.SQL("SET LOCAL synchronous_commit TO off")
 
 
 FACT_TIMES = ("converted_at", "changed_at", "issued_at", "paid_at", "adjusted_at", "priced_at")
@@ -283,22 +300,62 @@ def stretches(folds: Sequence[Fold], positions: dict[str, int], *,
     return found
 
 
+def finish_all(folds: Sequence[ShadowFold]) -> None:
+    """Retry every held partition while any makes progress (a record may wait for one of
+    another fold), then release the stuck ones, until none is held."""
+    while any(fold.held() for fold in folds):
+        if any([fold.retry_held() for fold in folds]):  # a list: retry every one
+            continue
+        for fold in folds:
+            fold.release_stuck()
+
+
+def merged(reports: Sequence[FoldReport]) -> FoldReport:
+    total = FoldReport()
+    for report in reports:
+        total.read += report.read
+        total.applied += report.applied
+        total.duplicates += report.duplicates
+        total.left_out += report.left_out
+        total.dead_letters += report.dead_letters
+    return total
+
+
+WORKERS = 4
+"""Partitions folded at once: each partition's records stay in order in one thread, and
+partitions are independent (one partner's records share one), so while one waits for
+PostgreSQL another runs."""
+
+
 async def fold_log(folds: Sequence[Fold], bootstrap_servers: str, positions: dict[str, int],
                    options: ReplayOptions, *, transform: Transform | None = None,
-                   progress: Progress | None = None) -> FoldReport:
+                   progress: Progress | None = None, workers: int = WORKERS) -> FoldReport:
     """Fold the log up to ``positions`` into ``folds``' stores, resuming after what they
     hold already (so an interrupted fold goes on where it stopped)."""
-    fold = ShadowFold(folds, run_limit=options.run_limit, until=options.until, transform=transform)
     plan = stretches(folds, positions, resume_from=folds[0].store)
     total = sum(s.size for s in plan)
+    shadows: dict[tuple[str, int], ShadowFold] = {}
+    running: dict[tuple[str, int], asyncio.Task[None]] = {}
+    slots = asyncio.Semaphore(workers)
+
+    async def apply(fold: ShadowFold, records: list[Record]) -> None:
+        async with slots:
+            await asyncio.to_thread(fold.apply, records)
+        if progress:
+            progress(sum(f.report.read for f in shadows.values()), total)
+
     if progress:
         progress(0, total)
-    async for _, records in read_stretches(bootstrap_servers, plan, known_by=options.known_by):
-        await asyncio.to_thread(fold.apply, records)
-        if progress:
-            progress(fold.report.read, total)
-    await asyncio.to_thread(fold.finish)
-    return fold.report
+    async for tp, records in read_stretches(bootstrap_servers, plan, known_by=options.known_by):
+        key = (tp.topic, tp.partition)
+        fold = shadows.setdefault(key, ShadowFold(folds, run_limit=options.run_limit, until=options.until,
+                                                  transform=transform))
+        if key in running:
+            await running[key]  # one batch of a partition at a time: its records stay in order
+        running[key] = asyncio.create_task(apply(fold, records))
+    await asyncio.gather(*running.values())
+    await asyncio.to_thread(finish_all, list(shadows.values()))
+    return merged([fold.report for fold in shadows.values()])
 
 
 def bookkeeping_prefix(folds: Sequence[Fold]) -> str:
