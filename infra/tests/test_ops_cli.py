@@ -109,3 +109,10 @@ async def test_a_service_is_ready_only_when_both_probes_answer_200() -> None:
         starting = await health.check(client, "payouts", "http://starting")
     assert (ready.state, ready.ok) == ("ready", True)
     assert (starting.state, starting.detail, starting.ok) == ("not-ready", "catching up", False)
+
+
+def test_status_checks_every_instance_started_with_instances() -> None:
+    urls = health.with_instances({"attribution": "http://127.0.0.1:8003", "payouts": "http://127.0.0.1:8004"},
+                                 {"attribution": 3})
+    assert urls == {"attribution": "http://127.0.0.1:8003", "attribution#2": "http://127.0.0.1:8103",
+                    "attribution#3": "http://127.0.0.1:8203", "payouts": "http://127.0.0.1:8004"}

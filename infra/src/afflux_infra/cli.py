@@ -82,7 +82,7 @@ def _print_banner(platform: Platform) -> None:
     for name in platform.services:
         for number, service in enumerate(platform.instances_of(name), start=1):
             label = name if number == 1 else f"{name}#{number}"
-            typer.echo(f"  {label:<12} {service.url}   (docs: {service.url}/docs)")
+            typer.echo(f"  {label:<13} {service.url}   (docs: {service.url}/docs)")
     typer.echo(f"  {'postgresql':<12} {infra.database_url}")
     typer.echo(f"  {'kafka':<12} {infra.bootstrap_servers}")
     typer.echo(f"\n  admin token  {platform.admin_token}")
