@@ -27,6 +27,7 @@ from afflux_contracts import (
     StatusChange,
 )
 from afflux_payouts.application.payouts import VIEW_TABLES, Payouts
+from afflux_payouts.application.statements import Statements
 from afflux_payouts.domain.statements import Close, Terms, decide_statement
 from afflux_plumbing.eventstore import open_store
 from afflux_plumbing.positions import Position
@@ -104,3 +105,22 @@ def test_every_interleaving_of_the_topics_folds_to_the_same_tables(stores: list[
     assert first_balance["USD"].paid == Decimal("12.50")
     assert first_balance["USD"].accrued == Decimal("-8.75")  # the reversal clawed back, the bonus added
     assert len(first_tables["statement_lines"]) == 2
+
+
+def test_a_statement_is_rederived_from_the_log_up_to_its_log_position(stores: list[Payouts]) -> None:
+    live, replayed, later = stores
+    partner = "p-rederive"
+    sales = [attributed(partner, "7.10"), attributed(partner, "2.05", converted_at=BASE_TIME + timedelta(1))]
+    records = {ATTRIBUTION.name: [*sales, status_changed(sales[1], StatusChange.ADJUSTED, "3.00")],
+               PARTNERS.name: [partner_created(partner)]}
+    log = {topic: [(Position(topic, 0, n), e) for n, e in enumerate(rs)] for topic, rs in records.items()}
+    fold(live, log[ATTRIBUTION.name] + log[PARTNERS.name])
+
+    [issued] = Statements(live).close(BASE_TIME + timedelta(5), partner)
+
+    assert issued.log_position == {f"{ATTRIBUTION.name}#0": 2, f"{PARTNERS.name}#0": 0}
+    fold(replayed, log[PARTNERS.name] + log[ATTRIBUTION.name])  # another order, the same records
+    assert Statements(replayed).rederived_digest(issued) == issued.digest
+    beyond = attributed(partner, "1.00", converted_at=BASE_TIME + timedelta(2))
+    fold(later, log[ATTRIBUTION.name] + [(Position(ATTRIBUTION.name, 0, 3), beyond)])
+    assert Statements(later).rederived_digest(issued) != issued.digest

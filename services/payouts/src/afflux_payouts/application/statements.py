@@ -40,6 +40,7 @@ from afflux_contracts import (
     StatementIssued,
     StatementLine,
     minor_units,
+    statement_digest,
     utc_now,
 )
 from afflux_payouts.adapters import statements_sql
@@ -149,6 +150,16 @@ class Statements:
                 if closed_by != "schedule":
                     statement = statement.model_copy(update={"frequency": None})
                 yield statement
+
+    def rederived_digest(self, issued: StatementIssued) -> str:
+        """The digest of the lines this store would state for ``issued``'s partner, currency and
+        period: on a projection folded up to ``issued.log_position`` (a replay stopped there) it
+        is ``issued.digest``, which is how anyone re-derives a statement from the log."""
+        snapshot = self._snapshot(issued.period_end, issued.partner_id)
+        lines = snapshot.lines.get((issued.partner_id, issued.currency), [])
+        kept = [line for line in lines if line.amount != 0]
+        return statement_digest(issued.statement_id, issued.partner_id, issued.currency, issued.period_end,
+                                kept)
 
     def _snapshot(self, period_end: datetime, partner_id: str | None) -> Snapshot:
         schema = self.store.schema
