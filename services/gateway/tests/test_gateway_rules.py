@@ -14,6 +14,7 @@ from afflux_gateway.domain.report import MAX_DAYS, Figures, InvalidReport, cvr, 
 from afflux_gateway.domain.session import csrf_ok, csrf_token, new_session, seal, unseal
 from afflux_gateway.domain.throttle import FailureThrottle
 from afflux_gateway.entrypoints.present import to_csv
+from afflux_gateway.settings import GatewaySettings
 
 SECRET = b"s" * 32
 TODAY = date(2026, 3, 31)
@@ -142,3 +143,11 @@ def test_only_plausible_keys_are_looked_up() -> None:
 def test_csv_cells_that_look_like_formulas_are_neutralised_but_negative_amounts_are_not() -> None:
     text = to_csv(["a", "b"], [{"a": "=1+1", "b": "-5.00"}, {"a": "@x", "b": None}])
     assert text.splitlines() == ["a,b", "'=1+1,-5.00", "'@x,"]
+
+
+def test_applications_go_to_the_partners_port_unless_a_url_is_given() -> None:
+    base = {"DATABASE_URL": "postgresql://x/y", "KAFKA_BOOTSTRAP_SERVERS": "k:9092"}
+    assert GatewaySettings(**base).partners_api == "http://127.0.0.1:8001"
+    assert GatewaySettings(**base, AFFLUX_PARTNERS_PORT=9101).partners_api == "http://127.0.0.1:9101"
+    given = GatewaySettings(**base, AFFLUX_PARTNERS_PORT=9101, AFFLUX_PARTNERS_URL="http://partners.internal")
+    assert given.partners_api == "http://partners.internal"

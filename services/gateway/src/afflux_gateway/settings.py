@@ -15,8 +15,10 @@ class GatewaySettings(ServiceSettings):
 
     port: int = Field(default=8005, validation_alias="AFFLUX_GATEWAY_PORT")
     db_schema: str = Field(default="gateway", validation_alias="AFFLUX_GATEWAY_SCHEMA")
-    partners_url: str = Field(default="http://127.0.0.1:8001", validation_alias="AFFLUX_PARTNERS_URL")
-    """Where applications for offers go (the partners API)."""
+    partners_url: str = Field(default="", validation_alias="AFFLUX_PARTNERS_URL")
+    """Where applications for offers go (the partners API). Default: the partners service
+    on this host, at ``AFFLUX_PARTNERS_PORT`` (8001 unless set)."""
+    partners_port: int = Field(default=8001, validation_alias="AFFLUX_PARTNERS_PORT")
     tracking_url: str = Field(default="http://127.0.0.1:8002", validation_alias="AFFLUX_TRACKING_URL")
     """The public base of tracking links."""
     session_secret: str = Field(default="", validation_alias="AFFLUX_GATEWAY_SESSION_SECRET")
@@ -27,6 +29,10 @@ class GatewaySettings(ServiceSettings):
     failure_period: float = Field(default=60.0, gt=0, validation_alias="AFFLUX_GATEWAY_FAILURE_PERIOD")
     secure_cookies: bool = Field(default=False, validation_alias="AFFLUX_GATEWAY_SECURE_COOKIES")
     """Mark the session cookie ``Secure`` (set it when the portal is served over HTTPS)."""
+
+    @property
+    def partners_api(self) -> str:
+        return self.partners_url or f"http://127.0.0.1:{self.partners_port}"
 
     @property
     def session_key(self) -> bytes:

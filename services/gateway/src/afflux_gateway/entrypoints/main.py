@@ -33,7 +33,7 @@ def build(settings: GatewaySettings) -> Built:
     runtime.consume(store, [PAYOUTS.name], store.apply_payouts_event, group="payouts")
     runtime.consume(store, [POSTBACKS.name], store.apply_postbacks_event, group="postbacks")
     guard = Guard(store, FailureThrottle(settings.failure_limit, settings.failure_period), threading.Lock())
-    partners = PartnersClient(settings.partners_url, settings.admin_token)
+    partners = PartnersClient(settings.partners_api, settings.admin_token)
     app = service_app("Afflux gateway", runtime.ready)
     mount_api(app, store, guard, partners, settings.tracking_url, settings.admin_token)
     mount_portal(
