@@ -315,6 +315,11 @@ class Attribution(TrackedApplication):
         buckets = period_keys(report.converted_at)
         keys = [(credit.offer_id, partner, buckets[period])
                 for partner in (OFFER_WIDE, credit.partner_id) for period in PERIODS]
+        # The event store's insert lock first (the decision's event takes it anyway, until
+        # commit): tallies are then only ever locked under it, so two instances' runs can
+        # never wait on each other's tallies and insert lock in a cycle.
+        for lock_event_store in self.tracked_recorder.lock_table_statements if self.in_transaction() else ():
+            self.execute(lock_event_store)
         table = self.table("program_counts")
         locked = self.query(*counts_sql.lock_rows(table, keys))
         if len(locked) < len(keys):  # a new period: create its rows, so that they can be locked
