@@ -122,22 +122,17 @@ def insert_adjustment(adjustments: sql.Identifier) -> sql.Composed:
     ).format(adjustments)
 
 
-def insert_statement(statements: sql.Identifier) -> sql.Composed:
+def insert_statement(statements: sql.Identifier, lines: sql.Identifier) -> sql.Composed:
+    """A statement and all its lines (parallel arrays) in one round trip."""
     return sql.SQL(
-        "INSERT INTO {} (statement_id, partner_id, currency, period_start, period_end, status, total, "
-        "carried_over, minimum_payout, frequency, closed_by, log_position, digest, issued_at, known_on, "
-        "event_id) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
-        "ON CONFLICT (statement_id) DO NOTHING"
-    ).format(statements)
-
-
-def insert_lines(lines: sql.Identifier) -> sql.Composed:
-    """All lines of one statement from parallel arrays (one statement, one round trip)."""
-    return sql.SQL(
+        "WITH statement AS (INSERT INTO {} (statement_id, partner_id, currency, period_start, period_end, "
+        "status, total, carried_over, minimum_payout, frequency, closed_by, log_position, digest, issued_at, "
+        "known_on, event_id) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
+        "ON CONFLICT (statement_id) DO NOTHING) "
         "INSERT INTO {} (statement_id, partner_id, currency, kind, ref, offer_id, happened_at, amount) "
         "SELECT %s, %s, %s, * FROM unnest(%s::text[], %s::text[], %s::text[], %s::timestamptz[], "
         "%s::numeric[]) ON CONFLICT DO NOTHING"
-    ).format(lines)
+    ).format(statements, lines)
 
 
 def mark_paid(statements: sql.Identifier) -> sql.Composed:

@@ -144,19 +144,19 @@ class Payouts(TrackedApplication):
         if rederived != issued.digest:
             raise Unprocessable(f"statement {issued.statement_id}: its digest {issued.digest} is not the one "
                                 f"of its lines ({rederived}); it is not folded")
-        statement = Write(statements_sql.insert_statement(self.table("statements")), (
-            issued.statement_id, issued.partner_id, issued.currency, issued.period_start, issued.period_end,
-            issued.status.value, round_money(issued.total, issued.currency),
-            round_money(issued.carried_over, issued.currency), issued.minimum_payout, issued.frequency,
-            issued.closed_by, json.dumps(issued.log_position, sort_keys=True, separators=(",", ":")),
-            issued.digest, issued.issued_at, envelope.occurred_at, envelope.event_id))
         lines = issued.lines
         columns = ([line.kind.value for line in lines], [line.ref for line in lines],
                    [line.offer_id for line in lines], [line.happened_at for line in lines],
                    [round_money(line.amount, issued.currency) for line in lines])
-        return Changes(writes=[statement, Write(statements_sql.insert_lines(self.table("statement_lines")),
-                                                (issued.statement_id, issued.partner_id, issued.currency,
-                                                 *columns))])
+        params = (
+            issued.statement_id, issued.partner_id, issued.currency, issued.period_start, issued.period_end,
+            issued.status.value, round_money(issued.total, issued.currency),
+            round_money(issued.carried_over, issued.currency), issued.minimum_payout, issued.frequency,
+            issued.closed_by, json.dumps(issued.log_position, sort_keys=True, separators=(",", ":")),
+            issued.digest, issued.issued_at, envelope.occurred_at, envelope.event_id,
+            issued.statement_id, issued.partner_id, issued.currency, *columns)
+        statement = statements_sql.insert_statement(self.table("statements"), self.table("statement_lines"))
+        return Changes(writes=[Write(statement, params)])
 
     def _record_payment(self, paid: StatementPaid, envelope: Envelope[Event]) -> Changes:
         rows = self.query(statements_sql.select_statement(self.schema), (paid.statement_id,))
