@@ -284,3 +284,23 @@ async def test_an_offer_event_that_does_not_fire_partner_postbacks_is_skipped(
     [skipped] = [row for row in rows if row["status"] == "skipped"]
     assert skipped["last_error"] == "the offer's event 'upsell' does not fire partner postbacks"
     assert [call.query["ev"] for call in receiver.calls_to(path)] == [["sale"]]
+
+
+async def test_a_status_change_waits_for_the_attribution_still_being_retried(
+    postbacks: RunningPostbacks, log: Publisher, receiver: Receiver,
+) -> None:
+    """The reversal is owed while the attribution's postback is still failing: the partner
+    hears of the attribution first, then of the reversal."""
+    offer_id, partner_id = new_id("offer"), new_id("partner")
+    path = f"/in-order/{partner_id}"
+    receiver.fail[path] = 2
+    await log.publish(offer(offer_id))
+    await log.publish(relationship(offer_id, partner_id, receiver.url(path) + "?st={status}",
+                                   status_changes=True))
+    decision = attributed(new_id("tx"), offer_id, partner_id)
+    await log.publish(decision)
+    await log.publish(status_changed(decision, "reversed", payout="0.00"))
+
+    rows = await eventually(lambda: postbacks.ended(partner_id, count=2), timeout=30)
+    assert [row["status"] for row in rows] == ["delivered", "delivered"]
+    assert [call.query["st"] for call in receiver.calls_to(path)] == [["approved"]] * 3 + [["reversed"]]
