@@ -70,8 +70,9 @@ def start_browser() -> WebDriver:
 
 
 @pytest.fixture(scope="module")
-async def gateway(infra: SessionInfra) -> AsyncIterator[RunningGateway]:
-    service = RunningGateway(infra.new_database(), infra.bootstrap_servers, f"test-{secrets.token_hex(4)}")
+async def gateway(infra: SessionInfra, bootstrap_for_platform: str) -> AsyncIterator[RunningGateway]:
+    """On a broker of its own (tests/conftest.py): the gateway reads every topic from offset 0."""
+    service = RunningGateway(infra.new_database(), bootstrap_for_platform, f"test-{secrets.token_hex(4)}")
     await service.start()
     yield service
     await service.stop()
@@ -155,10 +156,10 @@ def drive_the_portal(base_url: str, seeded: Seeded, screenshot: Path) -> None:
 
 
 async def test_a_partner_signs_in_sees_its_numbers_makes_a_link_and_signs_out(
-    gateway: RunningGateway, infra: SessionInfra, tmp_path: Path
+    gateway: RunningGateway, bootstrap_for_platform: str, tmp_path: Path
 ) -> None:
     chromium()  # fail at once, saying how to install it, rather than after seeding
-    log = Publisher(infra.bootstrap_servers, client_id="portal-browser-test")
+    log = Publisher(bootstrap_for_platform, client_id="portal-browser-test")
     await log.start()
     try:
         seeded = Seeded()

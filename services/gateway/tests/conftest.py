@@ -1,34 +1,51 @@
-"""One running gateway per test module (consumer-group joins are slow), on a database and
-consumer groups of its own, and a publisher standing in for the other services."""
+"""One running gateway per test module (consumer-group joins are slow), on a database,
+consumer groups and broker of its own, and a publisher standing in for the other services.
+
+A broker of its own: the gateway reads every topic from offset 0, and on the session's
+shared broker it would first wade through every other test's records (and conversions
+whose clicks it never sees would wait for the tracking log each time)."""
 
 from __future__ import annotations
 
+import asyncio
+import os
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
 from gateway_fixtures import RunningGateway, SessionInfra
 
+from afflux_infra.embedded import EmbeddedBroker
+from afflux_infra.provision import ensure_topics
 from afflux_plumbing.publish import Publisher
 
 
 @pytest.fixture(scope="module")
-async def gateway(infra: SessionInfra) -> AsyncIterator[RunningGateway]:
+def gateway_broker(infra: SessionInfra) -> Iterator[str]:
+    if os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
+        yield infra.bootstrap_servers
+        return
+    broker = EmbeddedBroker().start()
+    try:
+        asyncio.run(ensure_topics(broker.bootstrap_servers, replication=broker.replication_factor))
+        yield broker.bootstrap_servers
+    finally:
+        broker.stop()
+
+
+@pytest.fixture(scope="module")
+async def gateway(infra: SessionInfra, gateway_broker: str) -> AsyncIterator[RunningGateway]:
     """Failures are throttled only past 500 a minute here: the tests poll with keys not applied yet."""
-    service = RunningGateway(
-        infra.new_database(),
-        infra.bootstrap_servers,
-        f"test-{secrets.token_hex(4)}",
-        AFFLUX_GATEWAY_FAILURE_LIMIT=500,
-    )
+    service = RunningGateway(infra.new_database(), gateway_broker, f"test-{secrets.token_hex(4)}",
+                             AFFLUX_GATEWAY_FAILURE_LIMIT=500)
     await service.start()
     yield service
     await service.stop()
 
 
 @pytest.fixture(scope="module")
-async def log(infra: SessionInfra) -> AsyncIterator[Publisher]:
-    publisher = Publisher(infra.bootstrap_servers, client_id="gateway-test")
+async def log(gateway_broker: str) -> AsyncIterator[Publisher]:
+    publisher = Publisher(gateway_broker, client_id="gateway-test")
     await publisher.start()
     yield publisher
     await publisher.stop()
