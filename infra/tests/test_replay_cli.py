@@ -105,6 +105,28 @@ async def test_verify_until_a_moment_compares_the_balances_as_of_then(folded: Lo
     assert "18.00" in line and "same" in line  # 10 + 5 + the 3 approved on March 4; not March 10's 2.50
 
 
+async def test_verify_as_known_on_a_moment_leaves_out_later_records(
+    folded: Log, infra: SessionInfrastructure
+) -> None:
+    known = datetime.now(UTC).replace(microsecond=0)
+    await asyncio.sleep(1.2)
+    late = new_id("partner")
+    publisher = Publisher(infra.bootstrap_servers, client_id="replay-cli-late")
+    await publisher.start()
+    try:
+        await publisher.publish(attributed(late, "1.00", converted_at=BASE_TIME))
+    finally:
+        await publisher.stop()
+    await eventually(lambda: folded.service.balances(late) == {"USD": usd("1.00")})
+
+    code, output = await afflux(folded, "replay", "payouts", "--verify", "--as-known-on",
+                                known.isoformat().replace("+00:00", "Z"))
+    assert code == 0, output
+    [line] = [line for line in output.splitlines() if folded.partner in line]
+    assert "20.50" in line and "same" in line  # everything of the partner was on the log by then
+    assert not [line for line in output.splitlines() if late in line and "1.00" in line]
+
+
 async def test_what_if_reports_exact_differences_and_leaves_the_live_ledger_untouched(
     folded: Log, tmp_path: Path
 ) -> None:
@@ -153,3 +175,14 @@ def test_moments_without_a_zone_are_utc() -> None:
 
     assert parse_moment("2026-03-06T00:00:00", "--until") == datetime(2026, 3, 6, tzinfo=UTC)
     assert parse_moment("2026-03-06T01:00:00+01:00", "--until") == datetime(2026, 3, 6, tzinfo=UTC)
+
+
+def test_an_unset_database_or_broker_is_named_with_exit_2() -> None:
+    from typer.testing import CliRunner
+
+    from afflux_infra.cli import app
+
+    result = CliRunner().invoke(app, ["drift", "payouts"],
+                                env={"DATABASE_URL": None, "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:9092"})
+    assert result.exit_code == 2
+    assert "set DATABASE_URL" in result.output
