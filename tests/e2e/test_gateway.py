@@ -6,6 +6,7 @@ profit is revenue - payout."""
 
 from __future__ import annotations
 
+import re
 import secrets
 from collections.abc import Iterator
 from decimal import Decimal
@@ -23,22 +24,30 @@ from afflux_infra.testing import SessionInfrastructure
 
 pytestmark = pytest.mark.slow
 
-BROWSERS = ("Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0",
-            "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5) AppleWebKit/605.1.15 Version/17.5 Safari/605.1.15")
+BROWSERS = (
+    "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0",
+    "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5) AppleWebKit/605.1.15 Version/17.5 Safari/605.1.15",
+)
 
 
 @pytest.fixture(scope="module")
-def platform(infra: SessionInfrastructure, bootstrap_for_platform: str,
-             tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
+def platform(
+    infra: SessionInfrastructure, bootstrap_for_platform: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Platform]:
     """Every service as its own process; the gateway is told where the partners API is."""
     ports = {name: free_port() for name in DEFAULT_PORTS}
     running = Platform(
-        Infrastructure(database_url=infra.new_database(), bootstrap_servers=bootstrap_for_platform,
-                       kind=infra.server.kind),
+        Infrastructure(
+            database_url=infra.new_database(),
+            bootstrap_servers=bootstrap_for_platform,
+            kind=infra.server.kind,
+        ),
         ports=ports,
         log_dir=tmp_path_factory.mktemp("platform-logs"),
-        extra_env={"AFFLUX_CONSUMER_GROUP_PREFIX": f"e2e-{secrets.token_hex(4)}",
-                   "AFFLUX_PARTNERS_URL": f"http://127.0.0.1:{ports['partners']}"},
+        extra_env={
+            "AFFLUX_CONSUMER_GROUP_PREFIX": f"e2e-{secrets.token_hex(4)}",
+            "AFFLUX_PARTNERS_URL": f"http://127.0.0.1:{ports['partners']}",
+        },
     )
     try:
         yield running.start()
@@ -52,6 +61,7 @@ def as_partner(platform: Platform, api_key: str) -> httpx.Client:
 
 def click(link: str, user_agent: str, sub1: str) -> str:
     """A visitor following ``link`` (the gateway's, with its subs): the transaction_id."""
+
     def redirected() -> str | None:
         response = httpx.get(link, headers={"User-Agent": user_agent}, follow_redirects=False)
         location = response.headers.get("location", "")
@@ -76,31 +86,55 @@ def test_a_partner_gets_its_key_its_link_and_a_report_equal_to_what_was_sent(pla
     partner_id = api.create_partner("Gatewayed")
     key = api.post("partners", f"/v1/partners/{partner_id}/api-keys", {})
     assert key["api_key"].startswith("afx_live_")
-    offer = api.post("partners", "/v1/offers", {
-        "name": "Spring sale", "currency": "USD", "visibility": "require_approval",
-        "destination_url": "https://shop.example/landing?tid={transaction_id}&s1={sub1}",
-        "payout": {"type": "cps", "percent": "8"}, "revenue": {"type": "cps", "percent": "12"}})
+    offer = api.post(
+        "partners",
+        "/v1/offers",
+        {
+            "name": "Spring sale",
+            "currency": "USD",
+            "visibility": "require_approval",
+            "destination_url": "https://shop.example/landing?tid={transaction_id}&s1={sub1}",
+            "payout": {"type": "cps", "percent": "8"},
+            "revenue": {"type": "cps", "percent": "12"},
+        },
+    )
     offer_id, token = offer["offer_id"], offer["postback_token"]
 
     with as_partner(platform, key["api_key"]) as gateway:
         wait_for(lambda: gateway.get("/v1/me").status_code == 200)
-        listed = wait_for(lambda: [o for o in gateway.get("/v1/me/offers").json()["offers"]
-                                   if o["offer_id"] == offer_id])
+        listed = wait_for(
+            lambda: [o for o in gateway.get("/v1/me/offers").json()["offers"] if o["offer_id"] == offer_id]
+        )
         assert listed[0]["relationship"] == "none"
         applied = gateway.post(f"/v1/me/offers/{offer_id}/apply")
         assert applied.status_code == 201 and applied.json()["relationship"] == "pending", applied.text
         assert gateway.get(f"/v1/me/offers/{offer_id}/tracking-link").status_code == 403
         api.approve(offer_id, partner_id)
-        link = wait_for(lambda: gateway.get(f"/v1/me/offers/{offer_id}/tracking-link",
-                                            params={"sub1": "newsletter"}).json().get("url"))
+        link = wait_for(
+            lambda: (
+                gateway.get(f"/v1/me/offers/{offer_id}/tracking-link", params={"sub1": "newsletter"})
+                .json()
+                .get("url")
+            )
+        )
 
         # Three clicks (one visitor twice: two unique), two sales of 120.00 and 50.00.
-        transactions = [click(link, BROWSERS[0], "newsletter"), click(link, BROWSERS[0], "newsletter"),
-                        click(link, BROWSERS[1], "newsletter")]
+        transactions = [
+            click(link, BROWSERS[0], "newsletter"),
+            click(link, BROWSERS[0], "newsletter"),
+            click(link, BROWSERS[1], "newsletter"),
+        ]
         for transaction_id, amount in zip(transactions[1:], ("120.00", "50.00"), strict=True):
-            response = httpx.get(f"{platform.url('tracking')}/postback", params={
-                "transaction_id": transaction_id, "amount": amount, "currency": "USD",
-                "order_id": f"order-{secrets.token_hex(4)}", "token": token})
+            response = httpx.get(
+                f"{platform.url('tracking')}/postback",
+                params={
+                    "transaction_id": transaction_id,
+                    "amount": amount,
+                    "currency": "USD",
+                    "order_id": f"order-{secrets.token_hex(4)}",
+                    "token": token,
+                },
+            )
             assert response.status_code == 200, response.text
 
         def sent() -> dict[str, Any] | None:
@@ -126,8 +160,42 @@ def test_a_partner_gets_its_key_its_link_and_a_report_equal_to_what_was_sent(pla
     assert (row["partner"], row["payout"], row["revenue"]) == (partner_id, "13.60", "20.40")
     assert Decimal(row["profit"]) == Decimal(row["revenue"]) - Decimal(row["payout"]) == Decimal("6.80")
 
-    revoked = httpx.delete(f"{platform.url('partners')}/v1/partners/{partner_id}/api-keys/{key['key_id']}",
-                           headers={"Authorization": f"Bearer {platform.admin_token}"})
+    revoked = httpx.delete(
+        f"{platform.url('partners')}/v1/partners/{partner_id}/api-keys/{key['key_id']}",
+        headers={"Authorization": f"Bearer {platform.admin_token}"},
+    )
     assert revoked.status_code == 200, revoked.text
     with as_partner(platform, key["api_key"]) as gateway:
         wait_for(lambda: gateway.get("/v1/me").status_code == 401, timeout=10)
+
+
+def test_a_partner_applies_for_an_offer_from_the_portal(platform: Platform) -> None:
+    api = AdminApi(platform)
+    partner_id = api.create_partner("Portaled")
+    api_key = api.post("partners", f"/v1/partners/{partner_id}/api-keys", {})["api_key"]
+    offer_id = api.post(
+        "partners",
+        "/v1/offers",
+        {
+            "name": "Needs approval",
+            "currency": "USD",
+            "visibility": "require_approval",
+            "destination_url": "https://shop.example/?tid={transaction_id}",
+            "payout": {"type": "cpa", "amount": "3"},
+        },
+    )["offer_id"]
+    with httpx.Client(base_url=platform.url("gateway"), timeout=10) as portal:
+        wait_for(lambda: offer_id in portal.get("/v1/me/offers", headers={"X-Api-Key": api_key}).text)
+        signin = portal.get("/portal/signin")
+        csrf = re.search(r'name="csrf" value="([^"]+)"', signin.text)
+        assert csrf is not None
+        assert (
+            portal.post("/portal/signin", data={"csrf": csrf.group(1), "api_key": api_key}).status_code == 303
+        )
+        offers = portal.get("/portal/offers")
+        token = re.search(r'name="csrf" value="([^"]+)"', offers.text)
+        assert token is not None and f"/portal/offers/{offer_id}/apply" in offers.text
+        applied = portal.post(f"/portal/offers/{offer_id}/apply", data={"csrf": token.group(1)})
+        assert applied.status_code == 200 and "Application sent" in applied.text, applied.text
+    relationship = api.get("partners", f"/v1/offers/{offer_id}/partners/{partner_id}").json()
+    assert (relationship["approved"], relationship["application"]) == (False, True)

@@ -443,6 +443,11 @@ async def test_partner_a_portal_pages_never_show_partner_b(
     for path in (f"/portal/offers/{b.private_offer_id}/link", f"/portal/offers/{b.offer_id}/link"):
         response = await client.get(path)
         assert response.status_code == 404 and b.partner_id not in response.text, path
+    page = await client.get("/portal/offers")
+    csrf = re.search(r'name="csrf" value="([^"]+)"', page.text)
+    assert csrf is not None
+    applied = await client.post(f"/portal/offers/{b.private_offer_id}/apply", data={"csrf": csrf.group(1)})
+    assert applied.status_code == 404 and b.partner_id not in applied.text
 
 
 async def test_revoking_the_key_ends_its_portal_sessions(
