@@ -43,6 +43,7 @@ from afflux_payouts.application.replay import (
     ReplayOptions,
     bookkeeping_prefix,
     fold_log,
+    opened_shadow,
 )
 from afflux_payouts.application.replay import Progress as OnProgress
 from afflux_payouts.entrypoints.drift import service_folds
@@ -144,11 +145,8 @@ async def what_if_report(database_url: str, bootstrap_servers: str, live_schema:
     the live ones at the same positions (the live schema is only read)."""
     if not await asyncio.to_thread(shadow.schema_exists, database_url, live_schema):
         raise LookupError(f"no payouts projection in schema {live_schema!r} of this database")
-    scratch = shadow.scratch_schema("whatif")
-    copy = f"{scratch}_live"
-    built = await asyncio.to_thread(factory, scratch)
     repricing = Repricing(scenario)
-    try:
+    async with opened_shadow(database_url, factory, "whatif", keep=keep) as (built, _, copy):
         prefix = bookkeeping_prefix(built.folds)
         store = built.folds[0].store
         tables = await asyncio.to_thread(shadow.projection_tables, database_url, live_schema, prefix)
@@ -157,11 +155,6 @@ async def what_if_report(database_url: str, bootstrap_servers: str, live_schema:
         report = await fold_log(built.folds, bootstrap_servers, positions, ReplayOptions(),
                                 transform=repricing, progress=progress)
         lines = await asyncio.to_thread(_lines, repricing, store, database_url, copy)
-    finally:
-        await asyncio.to_thread(built.close)
-        if not keep:
-            await asyncio.to_thread(shadow.drop_schema, database_url, scratch)
-            await asyncio.to_thread(shadow.drop_schema, database_url, copy)
     return WhatIf(lines, report, repricing.unpriceable)
 
 

@@ -26,7 +26,8 @@ import asyncio
 import inspect
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from functools import partial
@@ -396,6 +397,25 @@ class Verification:
         return sum(t.mismatched + (t.problem is not None and t.mismatched == 0) for t in self.tables)
 
 
+@asynccontextmanager
+async def opened_shadow(database_url: str, factory: FoldFactory, kind: str, *,
+                        keep: bool) -> AsyncIterator[tuple[Built, str, str]]:
+    """The service's folds opened on a new scratch schema, and the name of the schema the
+    live tables are copied into; both dropped afterwards unless ``keep``."""
+    scratch = shadow.scratch_schema(kind)
+    copy = f"{scratch}_live"
+    built: Built | None = None
+    try:
+        built = await asyncio.to_thread(factory, scratch)
+        yield built, scratch, copy
+    finally:
+        if built is not None:
+            await asyncio.to_thread(built.close)
+        if not keep:
+            await asyncio.to_thread(shadow.drop_schema, database_url, scratch)
+            await asyncio.to_thread(shadow.drop_schema, database_url, copy)
+
+
 async def verify(database_url: str, bootstrap_servers: str, live_schema: str, factory: FoldFactory,
                  options: ReplayOptions = ReplayOptions(), progress: Progress | None = None) -> Verification:
     """Rebuild the projection from the log in a scratch schema and compare it with the live
@@ -403,10 +423,7 @@ async def verify(database_url: str, bootstrap_servers: str, live_schema: str, fa
     if not await asyncio.to_thread(shadow.schema_exists, database_url, live_schema):
         raise LookupError(f"no payouts projection in schema {live_schema!r} of this database")
     started = time.perf_counter()
-    scratch = shadow.scratch_schema("replay")
-    copy = f"{scratch}_live"
-    built = await asyncio.to_thread(factory, scratch)
-    try:
+    async with opened_shadow(database_url, factory, "replay", keep=options.keep) as (built, scratch, copy):
         folds = built.folds
         prefix = bookkeeping_prefix(folds)
         tables = await asyncio.to_thread(shadow.projection_tables, database_url, live_schema, prefix)
@@ -420,11 +437,6 @@ async def verify(database_url: str, bootstrap_servers: str, live_schema: str, fa
         else:
             result.point_in_time = True
             await asyncio.to_thread(_compare_as_of, result, database_url, live_schema, copy, folds, options)
-    finally:
-        await asyncio.to_thread(built.close)
-        if not options.keep:
-            await asyncio.to_thread(shadow.drop_schema, database_url, scratch)
-            await asyncio.to_thread(shadow.drop_schema, database_url, copy)
     result.seconds = time.perf_counter() - started
     return result
 
