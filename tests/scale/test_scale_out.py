@@ -18,6 +18,7 @@ import httpx
 import pytest
 from afflux_api import AdminApi, follow_tracking_link, postback_token, wait_for
 from afflux_log import envelopes_on
+from otlp_sink import ReceivedSpan, otlp_sink
 
 from afflux_contracts import ATTRIBUTION, TRACKING, ConversionAttributed, round_money
 from afflux_infra import lag
@@ -30,13 +31,22 @@ pytestmark = pytest.mark.slow
 
 SERVICES = ("partners", "tracking", "attribution", "payouts")
 PARTNERS = 4
-CONVERSIONS = 240
+CONVERSIONS = 200
 """One per click: an offer's default event converts once per click (a second is a duplicate)."""
 CONCURRENCY = 8
 
 
 @pytest.fixture(scope="module")
+def collector() -> Iterator[tuple[str, list[ReceivedSpan]]]:
+    """Where the services export their traces (OTLP over HTTP), and what arrived."""
+    port = free_port()
+    with otlp_sink(port) as spans:
+        yield f"http://127.0.0.1:{port}", spans
+
+
+@pytest.fixture(scope="module")
 def scaled(infra: SessionInfrastructure, bootstrap_for_platform: str,
+           collector: tuple[str, list[ReceivedSpan]],
            tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
     infrastructure = Infrastructure(database_url=infra.new_database(),
                                     bootstrap_servers=bootstrap_for_platform, kind=infra.server.kind)
@@ -44,7 +54,8 @@ def scaled(infra: SessionInfrastructure, bootstrap_for_platform: str,
         infrastructure,
         ports={name: free_port() for name in SERVICES},
         log_dir=tmp_path_factory.mktemp("scale-logs"),
-        extra_env={"AFFLUX_CONSUMER_GROUP_PREFIX": f"scale-{secrets.token_hex(4)}"},
+        extra_env={"AFFLUX_CONSUMER_GROUP_PREFIX": f"scale-{secrets.token_hex(4)}",
+                   "OTEL_EXPORTER_OTLP_ENDPOINT": collector[0], "OTEL_BSP_SCHEDULE_DELAY": "200"},
         instances={"attribution": 3, "payouts": 2},
     )
     try:
@@ -158,3 +169,44 @@ async def test_instances_share_partitions_and_every_conversion_counts_once_acros
               f"applied per surviving attribution instance: {shares}; "
               f"lag after: {sum(r.lag for r in rows)} records; clicks {clicked - started:.1f} s, "
               f"conversions to exact balances {settled - clicked:.1f} s")
+
+
+def test_one_trace_follows_a_postback_through_the_log_to_the_balance(
+    scaled: Platform, collector: tuple[str, list[ReceivedSpan]],
+) -> None:
+    """Exported with the standard OTEL_* settings: tracking's request, attribution applying
+    the report, payouts applying the decision, in one trace. The outbox carries the
+    context within the process that decided, so attribution runs as one instance here."""
+    for extra in scaled.instances_of("attribution")[1:]:
+        extra.stop()
+    scaled.service("attribution").wait_until("/readyz", 60)
+    api = AdminApi(scaled)
+    offer_id = api.create_cps_offer(percent="8")
+    partner_id = api.create_partner("Traced")
+    api.approve(offer_id, partner_id)
+    tid = follow_tracking_link(api.tracking_link(offer_id, partner_id))
+    answer = httpx.get(f"{scaled.url('tracking')}/postback", params={
+        "transaction_id": tid, "amount": "10.00", "currency": "USD", "order_id": "traced-1",
+        "token": postback_token(tid)})
+    assert answer.status_code == 200, answer.text
+    wait_for(lambda: api.accrued(partner_id) == Decimal("0.80"), 60, 0.2)
+    spans = collector[1]
+
+    def chain() -> tuple[ReceivedSpan, ReceivedSpan, ReceivedSpan] | None:
+        received = list(spans)
+        for request in (s for s in received if s.service == "afflux-tracking" and s.name == "GET /postback"):
+            in_trace = {(s.service, s.name): s for s in received if s.trace_id == request.trace_id}
+            reported = in_trace.get(("afflux-attribution", "apply ConversionReported"))
+            credited = in_trace.get(("afflux-payouts", "apply ConversionAttributed"))
+            if reported and credited:
+                return request, reported, credited
+        return None
+
+    try:
+        request, reported, credited = wait_for(chain, 20, 0.2)
+    except AssertionError as error:
+        seen = [s for s in list(spans) if s.name in ("GET /postback", "apply ConversionReported",
+                                                       "apply ConversionAttributed")]
+        raise AssertionError(f"no trace from the postback to the balance; spans received: {seen}") from error
+    assert request.parent_span_id == ""  # the trace starts at the advertiser's postback
+    assert reported.parent_span_id and credited.parent_span_id == reported.span_id

@@ -26,7 +26,6 @@ from starlette.types import Scope
 from afflux_plumbing.http_json import ExactJsonRoute, adopt_routes
 from afflux_plumbing.http_limits import MAX_BODY_BYTES, MAX_QUERY_BYTES, RequestLimits
 from afflux_plumbing.metrics import HTTP_REQUESTS, HTTP_SECONDS
-from afflux_plumbing.tracing import TraceRequests
 
 ReadinessCheck = Callable[[], Awaitable[bool]]
 
@@ -154,7 +153,6 @@ def service_app(
     app = ServiceApp(title=title, docs_url="/docs", openapi_url="/openapi.json", **kwargs)
     app.router.route_class = ExactJsonRoute
     app.add_middleware(RequestLimits, max_body_bytes=max_body_bytes, max_query_bytes=max_query_bytes)
-    app.add_middleware(TraceRequests)
     app.add_exception_handler(ApiError, _api_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)

@@ -7,15 +7,16 @@ no endpoint set (or ``OTEL_SDK_DISABLED=true``) nothing is recorded or exported,
 the trace context a record carries is still passed on.
 
 How the context travels:
-- an HTTP request starts a server span (``TraceRequests``, continuing a caller's
-  ``traceparent``);
+- an HTTP request is a server span (FastAPI's own OpenTelemetry support starts it
+  as soon as a tracer provider is set, continuing a caller's ``traceparent``);
 - a record is published with the current context in its headers (W3C
   ``traceparent``/``tracestate``);
 - a consumer applies each record in a span that continues the record's context;
 - an outbox relay publishes later, outside that span: it takes the context of the
   last record applied with the same ``correlation_id`` in this process (a decision
   shares its conversion's correlation id), so the trace goes on through the outbox.
-  After a restart between the two, the relayed record starts a trace of its own.
+  When another instance of the service made the decision, or after a restart in
+  between, the relayed record starts a trace of its own.
 """
 
 from __future__ import annotations
@@ -29,7 +30,6 @@ from typing import Any
 from opentelemetry import propagate, trace
 from opentelemetry.context import Context
 from opentelemetry.trace import SpanKind
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from afflux_contracts import Envelope
 
@@ -109,27 +109,3 @@ def applying(headers: Any, envelope: Envelope[Any], topic: str) -> Iterator[None
         _remember(envelope.correlation_id, context)
         _remember(getattr(envelope.payload, "transaction_id", None), context)
         yield
-
-
-class TraceRequests:
-    """ASGI middleware: one server span per HTTP request (only when tracing is on)."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not _state["enabled"]:
-            await self.app(scope, receive, send)
-            return
-        parent = _from_headers((k.decode("latin-1"), v) for k, v in scope.get("headers") or ())
-        name = f"{scope.get('method', 'GET')} {scope.get('path', '')}"
-        with TRACER.start_as_current_span(name, context=parent, kind=SpanKind.SERVER,
-                                          attributes={"http.request.method": scope.get("method", ""),
-                                                      "url.path": scope.get("path", "")}) as span:
-            async def sending(message: Message) -> None:
-                if message["type"] == "http.response.start":
-                    span.set_attribute("http.response.status_code", message["status"])
-                await send(message)
-
-            await self.app(scope, receive, sending)
-
