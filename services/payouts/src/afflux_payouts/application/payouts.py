@@ -36,11 +36,13 @@ from afflux_contracts import (
     PARTNERS,
     PAYOUTS,
     BalanceAdjusted,
+    ClickPriced,
     ConversionAttributed,
     ConversionRejected,
     ConversionStatusChanged,
     Envelope,
     Event,
+    ImpressionsPriced,
     PartnerCreated,
     PartnerStatusChanged,
     PartnerUpdated,
@@ -58,6 +60,7 @@ from afflux_payouts.domain.ledger import (
     Rejection,
     ReviewMismatch,
     commission_for,
+    commission_for_traffic,
     rejection_for,
     review,
 )
@@ -102,6 +105,8 @@ class Payouts(TrackedApplication):
         payload = envelope.payload
         if isinstance(payload, ConversionAttributed):
             return self._record_commission(payload, envelope)
+        if isinstance(payload, ClickPriced | ImpressionsPriced):
+            return self._record_traffic(payload, envelope)
         if isinstance(payload, ConversionRejected):
             return self._record_rejection(rejection_for(payload, envelope.event_id))
         if isinstance(payload, ConversionStatusChanged):
@@ -200,6 +205,18 @@ class Payouts(TrackedApplication):
             entry = commission_for(decision, event_id)
         except NotCommissionable as error:
             raise Unprocessable(str(error)) from error
+        return self._record_entry(entry, envelope)
+
+    def _record_traffic(self, priced: ClickPriced | ImpressionsPriced, envelope: Envelope[Event]) -> Changes:
+        try:
+            entry = commission_for_traffic(priced, envelope.event_id)
+        except NotCommissionable as error:
+            raise Unprocessable(str(error)) from error
+        return self._record_entry(entry, envelope)
+
+    def _record_entry(self, entry: LedgerEntry, envelope: Envelope[Event]) -> Changes:
+        """Open ``entry``'s commission once; the same decision again is a no-op, a conflicting
+        one is dead-lettered (it would change a payout silently)."""
         existing = self.entry(entry.conversion_id)
         if existing is not None:
             if existing.same_commission(entry):

@@ -23,10 +23,12 @@ from enum import StrEnum
 from uuid import UUID
 
 from afflux_contracts import (
+    ClickPriced,
     ConversionAttributed,
     ConversionRejected,
     ConversionStatus,
     ConversionStatusChanged,
+    ImpressionsPriced,
     StatusChange,
     round_money,
 )
@@ -173,6 +175,36 @@ def commission_for(decision: ConversionAttributed, event_id: UUID) -> LedgerEntr
         converted_at=decision.converted_at,
         event_id=event_id,
     )
+
+
+def commission_for_traffic(priced: ClickPriced | ImpressionsPriced, event_id: UUID) -> LedgerEntry:
+    """The ledger entry a priced click (CPC) or a priced thousand impressions (CPM) earns.
+
+    Traffic is paid as attribution priced it, approved at once (there is nothing to
+    review), and keyed so the same click or thousand is one commission however often its
+    record is delivered: ``click:<transaction_id>``, ``cpm:<offer>:<partner>:<block>``.
+    """
+    if priced.payout.amount < 0:
+        raise NotCommissionable(f"{traffic_ref(priced)} is priced with a negative payout "
+                                f"{priced.payout.amount} {priced.payout.currency}")
+    happened_at = priced.clicked_at if isinstance(priced, ClickPriced) else priced.last_impressed_at
+    return LedgerEntry(
+        conversion_id=traffic_ref(priced),
+        partner_id=priced.partner_id,
+        offer_id=priced.offer_id,
+        amount=round_money(priced.payout.amount, priced.payout.currency),
+        currency=priced.payout.currency,
+        bucket=Bucket.ACCRUED,
+        converted_at=happened_at,
+        event_id=event_id,
+    )
+
+
+def traffic_ref(priced: ClickPriced | ImpressionsPriced) -> str:
+    """The ledger key of a priced click or thousand impressions (never a conversion id's shape)."""
+    if isinstance(priced, ClickPriced):
+        return f"click:{priced.transaction_id}"
+    return f"cpm:{priced.offer_id}:{priced.partner_id}:{priced.block}"
 
 
 def rejection_for(decision: ConversionRejected, event_id: UUID) -> Rejection:
