@@ -37,15 +37,9 @@ from afflux_contracts import (
 )
 from afflux_infra.replay_cli import console, errors, parse_moment, payouts_settings, progress_bar
 from afflux_payouts.adapters import shadow
-from afflux_payouts.application.replay import (
-    FoldFactory,
-    FoldReport,
-    ReplayOptions,
-    bookkeeping_prefix,
-    fold_log,
-    opened_shadow,
-)
 from afflux_payouts.application.replay import Progress as OnProgress
+from afflux_payouts.application.replay import ReplayOptions, bookkeeping_prefix, fold_log, opened_shadow
+from afflux_payouts.application.replay_fold import FoldFactory, FoldReport
 from afflux_payouts.entrypoints.drift import service_folds
 from afflux_payouts.entrypoints.main import build
 from afflux_plumbing.eventstore import open_store

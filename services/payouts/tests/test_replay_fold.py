@@ -21,7 +21,8 @@ from afflux_contracts import ATTRIBUTION, ConversionStatus, StatusChange
 from afflux_infra.testing import eventually
 from afflux_payouts.adapters import shadow
 from afflux_payouts.adapters.shadow_log import Record, read_stretches
-from afflux_payouts.application.replay import Built, ShadowFold, bookkeeping_prefix, stretches, verify
+from afflux_payouts.application.replay import bookkeeping_prefix, stretches, verify
+from afflux_payouts.application.replay_fold import Built, ShadowFold
 from afflux_payouts.entrypoints.drift import DRIFT_MISMATCHED, check_drift, service_folds
 from afflux_payouts.entrypoints.main import build
 from afflux_payouts.settings import PayoutsSettings

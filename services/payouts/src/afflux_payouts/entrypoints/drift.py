@@ -23,7 +23,8 @@ from prometheus_client import Counter, Gauge
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from afflux_payouts.application.replay import Built, Fold, FoldFactory, Verification, verify
+from afflux_payouts.application.replay import Verification, verify
+from afflux_payouts.application.replay_fold import Built, Fold, FoldFactory
 from afflux_payouts.settings import PayoutsSettings
 from afflux_plumbing.service import Built as BuiltService
 

@@ -1,0 +1,275 @@
+"""The shadow fold: log records applied to a store exactly as the live consumer applies them.
+
+In runs of consecutive records of one partition (``apply_run``), one at a time when a
+run fails, a record waiting for another fact (``RetryLater``) held back with the rest
+of its partition and retried once others were applied, one that can never apply
+(undecodable, ``Unprocessable``) left out as the live consumer dead-letters it (the
+shadow only counts it: it never writes to a DLQ). The handlers are the service's own
+(``Fold``): there is no second implementation of the rules here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from functools import partial
+
+from eventsourcing.persistence import IntegrityError
+from psycopg import sql
+
+from afflux_contracts import DecodeError, Envelope, Event, decode
+from afflux_payouts.adapters.shadow_log import Record
+from afflux_plumbing.consume import RUN_LIMIT, Handler, RetryLater
+from afflux_plumbing.outage import DATABASE_OUTAGES
+from afflux_plumbing.positions import Position
+from afflux_plumbing.store import Changes, RunItem, TrackedApplication, Write
+
+Transform = Callable[[Envelope[Event]], Envelope[Event]]
+"""Rewrites an envelope before it is folded (a what-if); identity for a replay."""
+
+
+@dataclass(frozen=True)
+class Fold:
+    """One of the service's consumers: the store it applies to, its topics, its handler."""
+
+    store: TrackedApplication
+    topics: tuple[str, ...]
+    handler: Handler
+
+
+@dataclass(frozen=True)
+class Built:
+    """The service's folds opened on one schema, and how to close their stores."""
+
+    folds: list[Fold]
+    close: Callable[[], object]
+
+
+FoldFactory = Callable[[str], Built]
+"""Opens the service's folds on the schema named (a scratch one); called in a worker thread."""
+
+
+@dataclass
+class FoldReport:
+    read: int = 0
+    applied: int = 0
+    duplicates: int = 0
+    left_out: int = 0
+    """Records after ``until``."""
+    dead_letters: list[str] = field(default_factory=list)
+    """``position: reason`` of each record the fold could not apply (the live consumer
+    dead-letters these)."""
+
+
+@dataclass
+class _Pending:
+    """A partition held back at a record waiting for another fact (it and the ones after it)."""
+
+    records: list[Record]
+    reason: str
+
+
+Decoded = tuple[Record, Envelope[Event]]
+
+
+class ShadowFold:
+    """Applies log records to the folds' stores exactly as the live consumer would."""
+
+    def __init__(self, folds: Sequence[Fold], *, run_limit: int = RUN_LIMIT, until: datetime | None = None,
+                 transform: Transform | None = None) -> None:
+        self.by_topic = {topic: fold for fold in folds for topic in fold.topics}
+        self.run_limit = run_limit
+        self.until = until
+        self.transform = transform
+        self.report = FoldReport()
+        self._held: dict[tuple[str, int], _Pending] = {}
+
+    def apply(self, records: Sequence[Record]) -> None:
+        """Fold consecutive records of one partition (called from a worker thread)."""
+        if not records:
+            return
+        self.report.read += len(records)
+        held = self._held.get((records[0].topic, records[0].partition))
+        if held is not None:
+            held.records.extend(records)
+        else:
+            self._process(list(records))
+        self.retry_held()
+
+    def finish(self) -> None:
+        """Once the log is read: retry held partitions until none makes progress, then
+        leave out each still-waiting record (as the live consumer's DLQ does after its
+        waiting limit) and go on with its partition."""
+        finish_all([self])
+
+    def held(self) -> bool:
+        return bool(self._held)
+
+    def release_stuck(self) -> None:
+        """Leave out the waiting record of each held partition, and go on after it."""
+        for key in list(self._held):
+            pending = self._held.pop(key)
+            first = pending.records[0]
+            self._dead_letter(first, f"still waiting at the end of the log: {pending.reason}")
+            self._process(pending.records[1:])
+
+    def _process(self, records: list[Record]) -> None:
+        """Apply one partition's records in order: decodable ones in runs; one that is left
+        out (undecodable: dead-lettered; after ``until``: only counted) between the runs
+        before and after it."""
+        run: list[Decoded] = []
+        for index, record in enumerate(records):
+            envelope, problem = self._decoded(record)
+            if envelope is None:
+                if not self._flush(run, records[index:]):
+                    return
+                run = []
+                if problem is None:
+                    self.report.left_out += 1
+                else:
+                    self._dead_letter(record, problem)
+                continue
+            run.append((record, envelope))
+            if len(run) == self.run_limit:
+                if not self._flush(run, records[index + 1:]):
+                    return
+                run = []
+        self._flush(run, [])
+
+    def _decoded(self, record: Record) -> tuple[Envelope[Event] | None, str | None]:
+        """The record's envelope (transformed); or None and why it cannot be applied, or
+        None alone for a record after ``until``."""
+        try:
+            envelope = decode(record.value)
+        except DecodeError as error:
+            return None, str(error)
+        if self.until is not None and happened_at(envelope) > self.until:
+            return None, None
+        return (self.transform(envelope) if self.transform else envelope), None
+
+    def _flush(self, run: list[Decoded], rest: list[Record]) -> bool:
+        """Apply ``run``; False if a record of it had to be held back (then it, the ones
+        after it and ``rest`` wait in ``_held``)."""
+        if not run or self._apply_run(run):
+            return True
+        waiting = self._one_by_one(run)
+        if waiting is None:
+            return True
+        record = run[waiting][0]
+        self._held[(record.topic, record.partition)].records.extend(rest)
+        return False
+
+    def _apply_run(self, run: Sequence[Decoded]) -> bool:
+        fold = self.by_topic[run[0][0].topic]
+        items = [RunItem(_position(r), e.event_id, partial(fold.handler, e)) for r, e in run]
+        items[0] = replace(items[0], changes=partial(_without_flush_wait, items[0].changes))
+        try:
+            applied = fold.store.apply_run(items)
+        except DATABASE_OUTAGES:
+            raise
+        except Exception:
+            return False
+        fresh = sum(applied)
+        self.report.applied += fresh
+        self.report.duplicates += len(applied) - fresh
+        return True
+
+    def _one_by_one(self, items: Sequence[Decoded]) -> int | None:
+        """Apply ``items`` one at a time; the index of a record that had to be held back
+        (then it and the ones after it wait in ``_held``), else None."""
+        for index, (record, envelope) in enumerate(items):
+            fold = self.by_topic[record.topic]
+            position = _position(record)
+            if fold.store.has_applied(envelope.event_id):
+                fold.store.record_position(position)
+                self.report.duplicates += 1
+                continue
+            try:
+                changes = fold.handler(envelope)
+            except RetryLater as wait:
+                waiting = [r for r, _ in items[index:]]
+                self._held[(record.topic, record.partition)] = _Pending(waiting, str(wait))
+                return index
+            except DATABASE_OUTAGES:
+                raise
+            except Exception as error:
+                self._dead_letter(record, f"{type(error).__name__}: {error}")
+                continue
+            try:
+                fresh = fold.store.apply(changes, position, envelope.event_id)
+            except IntegrityError:
+                # Its position is recorded: a record left out before, delivered again.
+                if not fold.store.tracked_recorder.has_tracking_id(position.tracking_name, position.offset):
+                    raise
+                fresh = False
+            self.report.applied += int(fresh)
+            self.report.duplicates += int(not fresh)
+        return None
+
+    def retry_held(self) -> bool:
+        """Retry each held partition from its waiting record; True if any moved on."""
+        progressed = False
+        for key in list(self._held):
+            pending = self._held.pop(key)
+            self._process(pending.records)
+            after = self._held.get(key)
+            progressed = progressed or after is None or len(after.records) < len(pending.records)
+        return progressed
+
+    def _dead_letter(self, record: Record, reason: str) -> None:
+        self.by_topic[record.topic].store.record_position(_position(record))
+        self.report.dead_letters.append(f"{_position(record)}: {reason}")
+
+
+def _without_flush_wait(changes: Callable[[], Changes]) -> Changes:
+    """A run's first changes, and the run's commit not waiting for its WAL flush: the shadow
+    is scratch, and a commit lost in a crash loses its positions with it (a resumed fold
+    reads those records again)."""
+    made = changes()
+    return Changes(aggregates=made.aggregates, writes=[Write(NO_FLUSH_WAIT), *made.writes])
+
+
+NO_FLUSH_WAIT = sql.SQL("SET LOCAL synchronous_commit TO off")
+
+
+FACT_TIMES = ("converted_at", "changed_at", "issued_at", "paid_at", "adjusted_at", "priced_at")
+"""The payload fields that say when a fact happened (the times the projection's ``as_of``
+counts by); a fact without one happened when its envelope says (``occurred_at``)."""
+
+
+def happened_at(envelope: Envelope[Event]) -> datetime:
+    """When the fact ``envelope`` carries happened: what ``--until`` folds by."""
+    for name in FACT_TIMES:
+        value = getattr(envelope.payload, name, None)
+        if isinstance(value, datetime):
+            return value
+    return envelope.occurred_at
+
+
+def _position(record: Record) -> Position:
+    return Position(record.topic, record.partition, record.offset)
+
+
+# -- replaying into a scratch schema ---------------------------------------------------------------
+
+
+def finish_all(folds: Sequence[ShadowFold]) -> None:
+    """Retry every held partition while any makes progress (a record may wait for one of
+    another fold), then release the stuck ones, until none is held."""
+    while any(fold.held() for fold in folds):
+        if any([fold.retry_held() for fold in folds]):  # a list: retry every one
+            continue
+        for fold in folds:
+            fold.release_stuck()
+
+
+def merged(reports: Sequence[FoldReport]) -> FoldReport:
+    total = FoldReport()
+    for report in reports:
+        total.read += report.read
+        total.applied += report.applied
+        total.duplicates += report.duplicates
+        total.left_out += report.left_out
+        total.dead_letters += report.dead_letters
+    return total
