@@ -5,7 +5,8 @@ beside a bare Kafka consumer reading the same records.
 
 The report's counters are bulk-loaded straight into the gateway's tables (the shape the
 projection writes: per partner, offer, UTC hour and sub, plus the per-hour totals),
-with 100 other partners' traffic beside them, so the read meets a realistic index.
+with 100 other partners' traffic beside them, so the read meets a realistic index, and
+the per-hour totals and per-UTC-day rows derived from them as the projection keeps them.
 Ingest is measured through the real path: ClickRecorded events put on the tracking topic
 while the gateway is stopped, then applied by its consumer after a restart until its
 counters hold them all (the drain rate of a backlog: the projection's own speed).
@@ -176,8 +177,8 @@ def bench(
 
 def load_counters(database_url: str, partner_id: str, offers: list[str], today: datetime) -> None:
     """1,000,000 clicks and 50,000 conversions over 90 days x 24 hours x 3 offers x 20 sub1,
-    spread exactly, plus 100 other partners' hourly totals; then ``totals`` from ``counters``
-    as the projection keeps it."""
+    spread exactly, plus 100 other partners' hourly totals; then ``totals`` and ``daily`` from
+    ``counters`` as the projection keeps them."""
     start = today - timedelta(days=DAYS - 1)
     rows = DAYS * 24 * OFFERS * SUB1S
     spread = sql.SQL(
@@ -212,6 +213,13 @@ def load_counters(database_url: str, partner_id: str, offers: list[str], today: 
             "payout, revenue) SELECT partner_id, hour, offer_id, sum(clicks), sum(unique_clicks), "
             "sum(conversions), sum(payout), sum(revenue) FROM gateway.counters GROUP BY 1, 2, 3"
         )
+        conn.execute(
+            "INSERT INTO gateway.daily (partner_id, day, offer_id, clicks, unique_clicks, conversions, "
+            "payout, revenue) SELECT partner_id, (hour AT TIME ZONE 'UTC')::date, offer_id, sum(clicks), "
+            "sum(unique_clicks), sum(conversions), sum(payout), sum(revenue) FROM gateway.totals "
+            "GROUP BY 1, 2, 3"
+        )
+        conn.execute("ANALYZE gateway.daily")
         conn.execute("ANALYZE gateway.counters")
         conn.execute("ANALYZE gateway.totals")
 

@@ -3,7 +3,8 @@
 ``counters`` is the reporting projection: one row per (partner, offer, UTC hour,
 sub1..sub5) summing clicks, unique clicks, conversions, payout and revenue as the
 events arrive, so a report reads a few rows per day whatever the traffic; ``totals``
-holds the same sums per (partner, offer, hour) for reports that do not group by sub. An hour
+holds the same sums per (partner, offer, hour) for reports that do not group by sub, and
+``daily`` per (partner, offer, UTC day) for those that are also in UTC. An hour
 (not a day) is the grain so that a report can be cut at midnight in any time zone
 with a whole-hour offset. Absent subs are stored as ``''`` (a primary key column
 cannot be NULL).
@@ -88,6 +89,19 @@ VIEW_DDL = [
         PRIMARY KEY (partner_id, hour, offer_id)
     )""",
     "CREATE INDEX IF NOT EXISTS totals_by_hour ON {schema}.totals (hour)",
+    # And per UTC day: what a report in UTC reads (90 rows per offer for 90 days).
+    """CREATE TABLE IF NOT EXISTS {schema}.daily (
+        partner_id text NOT NULL,
+        offer_id text NOT NULL,
+        day date NOT NULL,
+        clicks bigint NOT NULL DEFAULT 0,
+        unique_clicks bigint NOT NULL DEFAULT 0,
+        conversions bigint NOT NULL DEFAULT 0,
+        payout numeric NOT NULL DEFAULT 0,
+        revenue numeric NOT NULL DEFAULT 0,
+        PRIMARY KEY (partner_id, day, offer_id)
+    )""",
+    "CREATE INDEX IF NOT EXISTS daily_by_day ON {schema}.daily (day)",
     """CREATE TABLE IF NOT EXISTS {schema}.conversions (
         conversion_id text PRIMARY KEY,
         partner_id text,
@@ -198,16 +212,23 @@ _ADD_COUNTS = sql.SQL(
 
 
 _TOTALS_KEY = sql.SQL("partner_id, hour, offer_id")
+_DAILY_KEY = sql.SQL("partner_id, day, offer_id")
+_UTC_DAY = sql.SQL("(({}) AT TIME ZONE 'UTC')::date")
 _ADD_TOTALS = sql.SQL(
     "clicks = t.clicks + EXCLUDED.clicks, unique_clicks = t.unique_clicks + EXCLUDED.unique_clicks, "
     "conversions = t.conversions + EXCLUDED.conversions, payout = t.payout + EXCLUDED.payout, "
     "revenue = t.revenue + EXCLUDED.revenue"
 )
+_ADD_DAILY = sql.SQL(
+    "clicks = d.clicks + EXCLUDED.clicks, unique_clicks = d.unique_clicks + EXCLUDED.unique_clicks, "
+    "conversions = d.conversions + EXCLUDED.conversions, payout = d.payout + EXCLUDED.payout, "
+    "revenue = d.revenue + EXCLUDED.revenue"
+)
 
 
 @cache
 def count_click(schema: str) -> sql.Composed:
-    """Keep a new click's subs and count it in ``counters`` and ``totals``, in one statement:
+    """Keep a new click's subs and count it in ``counters``, ``totals`` and ``daily``, in one statement:
     nothing is counted when the transaction_id is known (the same click re-published).
     Named parameters: transaction_id, partner_id, offer_id, sub1..sub5, hour, unique (0|1)."""
     s = sql.Identifier(schema)
@@ -217,10 +238,13 @@ def count_click(schema: str) -> sql.Composed:
         "%(sub5)s) ON CONFLICT DO NOTHING RETURNING partner_id, offer_id, {subs}), "
         "by_sub AS (INSERT INTO {s}.counters AS c ({key}, clicks, unique_clicks) "
         "SELECT partner_id, %(hour)s, offer_id, {subs}, 1, %(unique)s FROM fresh "
-        "ON CONFLICT ({key}) DO UPDATE SET {add}) "
-        "INSERT INTO {s}.totals AS t ({totals_key}, clicks, unique_clicks) "
+        "ON CONFLICT ({key}) DO UPDATE SET {add}), "
+        "by_hour AS (INSERT INTO {s}.totals AS t ({totals_key}, clicks, unique_clicks) "
         "SELECT partner_id, %(hour)s, offer_id, 1, %(unique)s FROM fresh "
-        "ON CONFLICT ({totals_key}) DO UPDATE SET {add_totals}"
+        "ON CONFLICT ({totals_key}) DO UPDATE SET {add_totals}) "
+        "INSERT INTO {s}.daily AS d ({daily_key}, clicks, unique_clicks) "
+        "SELECT partner_id, {day}, offer_id, 1, %(unique)s FROM fresh "
+        "ON CONFLICT ({daily_key}) DO UPDATE SET {add_daily}"
     ).format(
         s=s,
         subs=_SUB_COLUMNS,
@@ -228,6 +252,9 @@ def count_click(schema: str) -> sql.Composed:
         add=_ADD_COUNTS,
         totals_key=_TOTALS_KEY,
         add_totals=_ADD_TOTALS,
+        daily_key=_DAILY_KEY,
+        add_daily=_ADD_DAILY,
+        day=_UTC_DAY.format(sql.SQL("%(hour)s::timestamptz")),
     )
 
 
@@ -248,10 +275,13 @@ def count_clicks(schema: str) -> sql.Composed:
         "counted AS (SELECT input.* FROM input JOIN fresh USING (transaction_id)), "
         "by_sub AS (INSERT INTO {s}.counters AS c ({key}, clicks, unique_clicks) "
         "SELECT partner_id, hour, offer_id, {subs}, count(*), sum(uniq) FROM counted "
-        "GROUP BY partner_id, hour, offer_id, {subs} ON CONFLICT ({key}) DO UPDATE SET {add}) "
-        "INSERT INTO {s}.totals AS t ({totals_key}, clicks, unique_clicks) "
+        "GROUP BY partner_id, hour, offer_id, {subs} ON CONFLICT ({key}) DO UPDATE SET {add}), "
+        "by_hour AS (INSERT INTO {s}.totals AS t ({totals_key}, clicks, unique_clicks) "
         "SELECT partner_id, hour, offer_id, count(*), sum(uniq) FROM counted GROUP BY 1, 2, 3 "
-        "ON CONFLICT ({totals_key}) DO UPDATE SET {add_totals}"
+        "ON CONFLICT ({totals_key}) DO UPDATE SET {add_totals}) "
+        "INSERT INTO {s}.daily AS d ({daily_key}, clicks, unique_clicks) "
+        "SELECT partner_id, {day}, offer_id, count(*), sum(uniq) FROM counted GROUP BY 1, 2, 3 "
+        "ON CONFLICT ({daily_key}) DO UPDATE SET {add_daily}"
     ).format(
         s=s,
         subs=_SUB_COLUMNS,
@@ -259,6 +289,9 @@ def count_clicks(schema: str) -> sql.Composed:
         add=_ADD_COUNTS,
         totals_key=_TOTALS_KEY,
         add_totals=_ADD_TOTALS,
+        daily_key=_DAILY_KEY,
+        add_daily=_ADD_DAILY,
+        day=_UTC_DAY.format(sql.SQL("hour")),
     )
 
 
@@ -272,17 +305,29 @@ def claim_inbox(inbox: sql.Identifier) -> sql.Composed:
 
 @cache
 def add_to_counter(schema: str) -> sql.Composed:
-    """Add (conversions, payout, revenue) to one row of ``counters`` and of ``totals``. Named
+    """Add (conversions, payout, revenue) to one row of ``counters``, ``totals`` and ``daily``. Named
     parameters: partner_id, hour, offer_id, sub1..sub5, conversions, payout, revenue."""
     s = sql.Identifier(schema)
     return sql.SQL(
         "WITH by_sub AS (INSERT INTO {s}.counters AS c ({key}, conversions, payout, revenue) "
         "VALUES (%(partner_id)s, %(hour)s, %(offer_id)s, %(sub1)s, %(sub2)s, %(sub3)s, %(sub4)s, %(sub5)s, "
-        "%(conversions)s, %(payout)s, %(revenue)s) ON CONFLICT ({key}) DO UPDATE SET {add}) "
-        "INSERT INTO {s}.totals AS t ({totals_key}, conversions, payout, revenue) "
+        "%(conversions)s, %(payout)s, %(revenue)s) ON CONFLICT ({key}) DO UPDATE SET {add}), "
+        "by_hour AS (INSERT INTO {s}.totals AS t ({totals_key}, conversions, payout, revenue) "
         "VALUES (%(partner_id)s, %(hour)s, %(offer_id)s, %(conversions)s, %(payout)s, %(revenue)s) "
-        "ON CONFLICT ({totals_key}) DO UPDATE SET {add_totals}"
-    ).format(s=s, key=_COUNTER_KEY, add=_ADD_COUNTS, totals_key=_TOTALS_KEY, add_totals=_ADD_TOTALS)
+        "ON CONFLICT ({totals_key}) DO UPDATE SET {add_totals}) "
+        "INSERT INTO {s}.daily AS d ({daily_key}, conversions, payout, revenue) "
+        "VALUES (%(partner_id)s, {day}, %(offer_id)s, %(conversions)s, %(payout)s, %(revenue)s) "
+        "ON CONFLICT ({daily_key}) DO UPDATE SET {add_daily}"
+    ).format(
+        s=s,
+        key=_COUNTER_KEY,
+        add=_ADD_COUNTS,
+        totals_key=_TOTALS_KEY,
+        add_totals=_ADD_TOTALS,
+        daily_key=_DAILY_KEY,
+        add_daily=_ADD_DAILY,
+        day=_UTC_DAY.format(sql.SQL("%(hour)s::timestamptz")),
+    )
 
 
 def counter_params(partner_id: str, hour: object, offer_id: str, subs: tuple[str, ...]) -> dict[str, object]:

@@ -49,6 +49,28 @@ _GROUP_COLUMN = {
 }
 
 
+UTC_NAMES = frozenset(
+    {
+        "UTC",
+        "Etc/UTC",
+        "Etc/UCT",
+        "UCT",
+        "Etc/Universal",
+        "Universal",
+        "Etc/Zulu",
+        "Zulu",
+        "GMT",
+        "Etc/GMT",
+        "Etc/GMT0",
+        "Etc/GMT+0",
+        "Etc/GMT-0",
+        "Etc/Greenwich",
+        "Greenwich",
+    }
+)
+"""Zones always at UTC: their days are UTC days, so their reports read ``daily``."""
+
+
 class GatewayReads(TrackedApplication):
     """Reads of the gateway's views (the projection subclass writes them)."""
 
@@ -109,15 +131,24 @@ class GatewayReads(TrackedApplication):
 
     def report(self, window: Window, group_by: GroupBy, partner_id: str | None = None) -> list[ReportRow]:
         """Summed counters of the window, per group and currency (the offer's currency).
-        Day, offer and partner reports read ``totals``; sub reports read ``counters``. Rows
+        Day, offer and partner reports read ``daily`` in UTC and ``totals`` in other zones; sub
+        reports read ``counters``. Rows
         are summed per (group, offer) first, so the offers join and the final grouping see
         a few hundred rows, not one per hour."""
+        if group_by.value.startswith("sub") or window.zone.key not in UTC_NAMES:
+            source = self._t("counters" if group_by.value.startswith("sub") else "totals")
+            span = sql.SQL("c.hour >= %(start)s AND c.hour < %(end)s")
+            day: sql.Composable = sql.SQL("date_trunc('day', c.hour AT TIME ZONE %(tz)s)")
+        else:
+            source, span, day = (
+                self._t("daily"),
+                sql.SQL("c.day BETWEEN %(first)s AND %(last)s"),
+                sql.SQL("c.day"),
+            )
         if group_by is GroupBy.DAY:
-            group: sql.Composable = sql.SQL("date_trunc('day', c.hour AT TIME ZONE %(tz)s)")
-            shown: sql.Composable = sql.SQL("to_char(s.grp, 'YYYY-MM-DD')")
+            group, shown = day, sql.SQL("to_char(s.grp, 'YYYY-MM-DD')")
         else:
             group, shown = _GROUP_COLUMN[group_by], sql.SQL("s.grp")
-        source = self._t("counters" if group_by.value.startswith("sub") else "totals")
         only = sql.SQL(" AND c.partner_id = %(partner_id)s") if partner_id is not None else sql.SQL("")
         statement = sql.SQL(
             "SELECT {shown} AS grp, coalesce(o.currency, '') AS currency, sum(s.clicks) AS clicks, "
@@ -126,10 +157,17 @@ class GatewayReads(TrackedApplication):
             "SELECT {group} AS grp, c.offer_id, sum(c.clicks) AS clicks, "
             "sum(c.unique_clicks) AS unique_clicks, "
             "sum(c.conversions) AS conversions, sum(c.payout) AS payout, sum(c.revenue) AS revenue "
-            "FROM {source} c WHERE c.hour >= %(start)s AND c.hour < %(end)s{only} GROUP BY 1, 2"
+            "FROM {source} c WHERE {span}{only} GROUP BY 1, 2"
             ") AS s LEFT JOIN {offers} o ON o.offer_id = s.offer_id GROUP BY s.grp, 2 ORDER BY s.grp, 2"
-        ).format(shown=shown, group=group, source=source, offers=self._t("offers"), only=only)
-        params = {"tz": window.zone.key, "start": window.start, "end": window.end, "partner_id": partner_id}
+        ).format(shown=shown, group=group, source=source, span=span, offers=self._t("offers"), only=only)
+        params = {
+            "tz": window.zone.key,
+            "start": window.start,
+            "end": window.end,
+            "first": window.first,
+            "last": window.last,
+            "partner_id": partner_id,
+        }
         try:
             rows = self.query(statement, params)
         except errors.InvalidParameterValue as error:  # a zone Python knows and PostgreSQL does not
