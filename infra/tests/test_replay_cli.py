@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import os
+import re
 import secrets
 import sys
 from collections.abc import AsyncIterator
@@ -125,6 +126,18 @@ async def test_verify_as_known_on_a_moment_leaves_out_later_records(
     [line] = [line for line in output.splitlines() if folded.partner in line]
     assert "20.50" in line and "same" in line  # everything of the partner was on the log by then
     assert not [line for line in output.splitlines() if late in line and "1.00" in line]
+
+
+async def test_replay_with_keep_leaves_the_rebuilt_projection_to_query(folded: Log) -> None:
+    code, output = await afflux(folded, "replay", "payouts", "--keep")
+    assert code == 0, output
+    [schema] = re.findall(r"shadow schema kept: (payouts_replay_\w+)", output)
+    async with await psycopg.AsyncConnection.connect(folded.service.database_url, autocommit=True) as conn:
+        cursor = await conn.execute(sql.SQL("SELECT amount FROM {} WHERE conversion_id = %s").format(
+            sql.Identifier(schema, "ledger_entries")), (folded.sale,))
+        assert [str(row[0]) for row in await cursor.fetchall()] == ["10.00"]
+        for kept in (schema, f"{schema}_live"):
+            await conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(kept)))
 
 
 async def test_what_if_reports_exact_differences_and_leaves_the_live_ledger_untouched(

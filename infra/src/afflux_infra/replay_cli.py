@@ -85,7 +85,7 @@ def replay_payouts(
     options = ReplayOptions(until=parse_moment(until, "--until"),
                             known_by=parse_moment(as_known_on, "--as-known-on"), keep=keep or not verify_it)
     found = _run(options)
-    _print(found, compare=verify_it)
+    _print(found, compare=verify_it, kept=options.keep)
     if verify_it and found.mismatched:
         raise typer.Exit(1)
 
@@ -96,7 +96,7 @@ def drift_payouts() -> None:
     (what the payouts service also does every AFFLUX_PAYOUTS_DRIFT_INTERVAL seconds); exit 1 if
     they differ."""
     found = _run(ReplayOptions())
-    _print(found, compare=True)
+    _print(found, compare=True, kept=False)
     if found.mismatched:
         raise typer.Exit(1)
 
@@ -132,16 +132,15 @@ def progress_bar() -> Iterator[OnProgress | None]:
         yield advance
 
 
-def _print(found: Verification, *, compare: bool) -> None:
+def _print(found: Verification, *, compare: bool, kept: bool) -> None:
     report = found.report
     console.print(f"folded {report.read} records (applied {report.applied}, duplicates {report.duplicates}, "
                   f"left out after --until {report.left_out}, not applicable {len(report.dead_letters)}) "
                   f"in {found.seconds:.1f}s, up to {len(found.positions)} live positions")
     for letter in report.dead_letters[:10]:
         console.print(f"  not applied (the live consumer dead-letters it too): {letter}")
-    if not compare or found.point_in_time:
-        console.print(f"shadow schema kept: {found.schemas[0]} (live copy: {found.schemas[1]})"
-                      if not compare else "")
+    if kept:
+        console.print(f"shadow schema kept: {found.schemas[0]} (live copy: {found.schemas[1]})")
     if found.point_in_time:
         _print_balances(found)
     elif compare:
