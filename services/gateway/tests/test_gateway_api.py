@@ -469,7 +469,7 @@ async def test_revoking_the_key_ends_its_portal_sessions(
 async def test_repeated_failures_from_one_address_are_slowed_down(
     gateway: RunningGateway, scenario: Scenario
 ) -> None:
-    """Runs last in the module: it locks 127.0.0.1 out for the rest of the window."""
+    """Lowers the limit to 5 for its own guesses, and clears 127.0.0.1 afterwards."""
     guard = gateway.app.state.guard
     guard.throttle.succeeded("127.0.0.1")
     limit, guard.throttle.limit = guard.throttle.limit, 5
@@ -484,3 +484,25 @@ async def test_repeated_failures_from_one_address_are_slowed_down(
         guard.throttle.limit = limit
         guard.throttle.succeeded("127.0.0.1")
     assert (await gateway.aget("/v1/me", scenario.a.api_key)).status_code == 200
+
+
+async def test_bad_input_on_every_partner_route_is_a_4xx_in_the_shared_shape(
+    gateway: RunningGateway, scenario: Scenario
+) -> None:
+    a = scenario.a
+    cases: list[tuple[str, dict[str, Any], int]] = [
+        ("/v1/me/conversions", {"limit": 0}, 422),
+        ("/v1/me/conversions", {"limit": 100000}, 422),
+        ("/v1/me/conversions", {"after": "eyJ4IjogMX0"}, 422),
+        ("/v1/me/statements", {"format": "xml"}, 422),
+        ("/v1/me/postbacks", {"limit": -1}, 422),
+        (f"/v1/me/offers/{a.offer_id}/tracking-link", {"sub1": "x" * 501}, 422),
+        ("/v1/me/offers/caf\u00e9-\u2603/tracking-link", {}, 404),
+        ("/v1/me/report", {"group_by": "sub9"}, 422),
+        ("/v1/me/report", {"from": "2026-02-30"}, 422),
+    ]
+    for path, params, status in cases:
+        response = await gateway.aget(path, a.api_key, **params)
+        assert response.status_code == status, (path, params, response.text)
+        error = response.json()["error"]
+        assert set(error) == {"code", "message", "field"} and error["message"], (path, error)
