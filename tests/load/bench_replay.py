@@ -142,7 +142,8 @@ async def test_replay_rate_and_a_verified_replay_of_a_million_events(settings: P
           f"{'met' if ratio >= RATIO_TARGET else 'MISSED'})")
     million = found.seconds * FULL / max(found.report.read, 1)
     measured = found.report.read >= FULL
-    print(f"  verify    {found.report.read:,} records replayed and compared in {found.seconds:.1f}s; "
+    print(f"  verify    {found.report.read:,} records replayed and compared in {found.seconds:.1f}s "
+          f"({', '.join(f'{k} {v:.1f}s' for k, v in found.phases.items())}); "
           f"{FULL:,} {'in' if measured else 'extrapolated to'} {million:.0f}s (target < "
           f"{VERIFY_TARGET_SECONDS:.0f}s: {'met' if million < VERIFY_TARGET_SECONDS else 'MISSED'})")
     assert found.mismatched == 0

@@ -136,7 +136,8 @@ def _print(found: Verification, *, compare: bool, kept: bool) -> None:
     report = found.report
     console.print(f"folded {report.read} records (applied {report.applied}, duplicates {report.duplicates}, "
                   f"left out after --until {report.left_out}, not applicable {len(report.dead_letters)}) "
-                  f"in {found.seconds:.1f}s, up to {len(found.positions)} live positions")
+                  f"in {found.seconds:.1f}s ({', '.join(f'{k} {v:.1f}s' for k, v in found.phases.items())}), "
+                  f"up to {len(found.positions)} live positions")
     for letter in report.dead_letters[:10]:
         console.print(f"  not applied (the live consumer dead-letters it too): {letter}")
     if kept:

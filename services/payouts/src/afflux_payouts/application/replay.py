@@ -136,6 +136,8 @@ class Verification:
     """As of a point in time: whether the live store could be asked as of it."""
     schemas: tuple[str, str] = ("", "")
     """(shadow, live copy): kept when asked to."""
+    phases: dict[str, float] = field(default_factory=dict)
+    """Seconds spent opening the shadow and copying the live tables, folding, comparing."""
 
     @property
     def mismatched(self) -> int:
@@ -171,6 +173,7 @@ async def verify(database_url: str, bootstrap_servers: str, live_schema: str, fa
     if not await asyncio.to_thread(shadow.schema_exists, database_url, live_schema):
         raise LookupError(f"no payouts projection in schema {live_schema!r} of this database")
     started = time.perf_counter()
+    phases: dict[str, float] = {}
     async with opened_shadow(database_url, factory, "replay", keep=options.keep) as (built, scratch, copy):
         folds = built.folds
         prefix = bookkeeping_prefix(folds)
@@ -178,13 +181,16 @@ async def verify(database_url: str, bootstrap_servers: str, live_schema: str, fa
         tracking = folds[0].store.tracked_recorder.tracking_table_name
         positions = await asyncio.to_thread(
             shadow.snapshot, database_url, live_schema, copy, tables, tracking)
+        phases["snapshot"] = time.perf_counter() - started
         report = await fold_log(folds, bootstrap_servers, positions, options, progress=progress)
-        result = Verification(report, positions, 0.0, schemas=(scratch, copy))
+        phases["fold"] = time.perf_counter() - started - phases["snapshot"]
+        result = Verification(report, positions, 0.0, schemas=(scratch, copy), phases=phases)
         if options.until is None and options.known_by is None:
             result.tables = await asyncio.to_thread(shadow.diff_schemas, database_url, copy, scratch, prefix)
         else:
             result.point_in_time = True
             await asyncio.to_thread(_compare_as_of, result, database_url, live_schema, copy, folds, options)
+        phases["compare"] = time.perf_counter() - started - phases["snapshot"] - phases["fold"]
     result.seconds = time.perf_counter() - started
     return result
 
