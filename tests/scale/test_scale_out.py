@@ -31,7 +31,7 @@ pytestmark = pytest.mark.slow
 
 SERVICES = ("partners", "tracking", "attribution", "payouts")
 PARTNERS = 4
-CONVERSIONS = 200
+CONVERSIONS = 300
 """One per click: an offer's default event converts once per click (a second is a duplicate)."""
 CONCURRENCY = 8
 
@@ -69,6 +69,25 @@ def applied_from(process: ServiceProcess, topic: str) -> float:
     text = httpx.get(f"{process.url}/metrics", timeout=5).text
     labels = r'\{(?=[^}]*outcome="applied")(?=[^}]*topic="' + re.escape(topic) + r'")[^}]*\}'
     return sum(float(value) for value in re.findall(r"afflux_consumed_total" + labels + r" (\S+)", text))
+
+
+async def direct_clicks(tracking_url: str, offer_id: str, partners: list[str]) -> dict[str, list[str]]:
+    """CONVERSIONS // PARTNERS clicks per partner (direct linking), CONCURRENCY at a time."""
+    links: dict[str, list[str]] = {partner: [] for partner in partners}
+    queue: asyncio.Queue[str] = asyncio.Queue()
+    for n in range(CONVERSIONS):
+        queue.put_nowait(partners[n % len(partners)])
+
+    async def worker(client: httpx.AsyncClient) -> None:
+        while not queue.empty():
+            partner = queue.get_nowait()
+            click = await client.post("/v1/clicks", json={"offer_id": offer_id, "partner_id": partner})
+            assert click.status_code == 200, click.text
+            links[partner].append(click.json()["transaction_id"])
+
+    async with httpx.AsyncClient(base_url=tracking_url, timeout=30) as client:
+        await asyncio.gather(*(worker(client) for _ in range(CONCURRENCY)))
+    return links
 
 
 async def post_conversions(api: AdminApi, links: dict[str, list[str]], sent: list[int]) -> dict[str, Decimal]:
@@ -118,13 +137,11 @@ async def test_instances_share_partitions_and_every_conversion_counts_once_acros
     for partner_id in partners:
         api.approve(offer_id, partner_id)
 
-    def clicks(partner_id: str) -> list[str]:
-        link = api.tracking_link(offer_id, partner_id)
-        return [follow_tracking_link(link) for _ in range(CONVERSIONS // PARTNERS)]
+    for partner_id in partners:  # a link answers once tracking has seen the approval
+        await asyncio.to_thread(follow_tracking_link, api.tracking_link(offer_id, partner_id))
 
     started = time.monotonic()
-    links = dict(zip(partners, await asyncio.gather(
-        *(asyncio.to_thread(clicks, p) for p in partners)), strict=True))
+    links = await direct_clicks(scaled.url("tracking"), offer_id, partners)
     clicked = time.monotonic()
 
     sent = [0]
