@@ -160,16 +160,18 @@ def insert_status_change(table: sql.Identifier) -> sql.Composed:
 
 
 def claim_owed(table: sql.Identifier) -> sql.Composed:
-    """Owed deliveries to resolve, each only once every earlier delivery of its conversion
-    has ended: a partner hears of a conversion's news in the order it happened (its
-    attribution before its reversal), however long the earlier one's retries take."""
     return sql.SQL(
         "UPDATE {t} SET next_attempt_at = now() + make_interval(secs => %(lease)s) WHERE delivery_id IN ("
-        "SELECT d.delivery_id FROM {t} d WHERE d.status = 'owed' AND d.next_attempt_at <= now() "
-        "AND NOT EXISTS (SELECT 1 FROM {t} e WHERE e.conversion_id = d.conversion_id AND e.seq < d.seq "
-        "AND e.status IN ('owed', 'pending')) "
-        "ORDER BY d.next_attempt_at LIMIT %(limit)s FOR UPDATE OF d SKIP LOCKED) RETURNING {c}"
+        "SELECT delivery_id FROM {t} WHERE status = 'owed' AND next_attempt_at <= now() "
+        "ORDER BY next_attempt_at LIMIT %(limit)s FOR UPDATE SKIP LOCKED) RETURNING {c}"
     ).format(t=table, c=DELIVERY_COLUMNS)
+
+
+def select_unfinished(table: sql.Identifier) -> sql.Composed:
+    """The deliveries of these conversions that have not ended (owed or pending)."""
+    return sql.SQL(
+        "SELECT conversion_id, seq FROM {} WHERE conversion_id = ANY(%s) AND status IN ('owed', 'pending')"
+    ).format(table)
 
 
 def claim_due(table: sql.Identifier, paused: sql.Identifier) -> sql.Composed:

@@ -49,6 +49,9 @@ from afflux_postbacks.domain.routing import (
 )
 from afflux_postbacks.domain.safety import Refused, checked_url
 
+EARLIER_NEWS_WAIT = 1.0
+"""Seconds before a status change waiting for its conversion's earlier news is looked at again."""
+
 
 @dataclass(frozen=True)
 class Delivery:
@@ -217,7 +220,10 @@ class Postbacks(TrackedApplication):
             return [], 0
         known = self.lookup(owed)
         unresolved, fills, skips = [], [], []
+        waiting = self._behind_earlier_news(owed)
         for delivery in owed:
+            if delivery.delivery_id in waiting:
+                continue
             config = in_force(known.relationships.get((delivery.offer_id, delivery.partner_id)),
                               known.partners.get(delivery.partner_id))
             reason = skip_reason(delivery.facts, config, known.offers.get(delivery.offer_id, frozenset()))
@@ -239,6 +245,25 @@ class Postbacks(TrackedApplication):
                 if skips:
                     curs.executemany(schedule_sql.skip(self.table("deliveries")), skips)
         return unresolved, len(skips)
+
+    def _behind_earlier_news(self, owed: Sequence[Delivery]) -> set[str]:
+        """Status changes whose conversion has an earlier delivery not ended yet: they wait
+        (owed, due again in a moment), so a partner hears of a conversion's news in the
+        order it happened (its attribution before its reversal), however long the earlier
+        one's retries take. Attributions come first and never wait."""
+        changes = [delivery for delivery in owed if delivery.kind != ATTRIBUTED]
+        if not changes:
+            return set()
+        rows = self.query(schedule_sql.select_unfinished(self.table("deliveries")),
+                          (sorted({delivery.conversion_id for delivery in changes}),))
+        earliest: dict[str, int] = {}
+        for row in rows:
+            earliest[row["conversion_id"]] = min(row["seq"], earliest.get(row["conversion_id"], row["seq"]))
+        waiting = [delivery for delivery in changes if earliest.get(delivery.conversion_id, delivery.seq)
+                   < delivery.seq]
+        if waiting:
+            self.defer_all(waiting, EARLIER_NEWS_WAIT)
+        return {delivery.delivery_id for delivery in waiting}
 
     def defer_all(self, deliveries: Sequence[Delivery], delay: float) -> None:
         """Try these owed deliveries again in ``delay`` seconds (the log could not be read)."""
