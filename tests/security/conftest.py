@@ -21,6 +21,8 @@ from security_fixtures import ADMIN_TOKEN, ServiceApp
 from afflux_attribution.entrypoints.main import build as build_attribution
 from afflux_attribution.settings import AttributionSettings
 from afflux_contracts import TRACKING
+from afflux_gateway.entrypoints.main import build as build_gateway
+from afflux_gateway.settings import GatewaySettings
 from afflux_infra.embedded import free_port
 from afflux_infra.testing import SessionInfrastructure, serving
 from afflux_partners.entrypoints.main import build as build_partners
@@ -41,6 +43,7 @@ BUILDS: dict[str, tuple[type[ServiceSettings], Callable[[Any], Built]]] = {
     "attribution": (AttributionSettings, build_attribution),
     "payouts": (PayoutsSettings, build_payouts),
     "postbacks": (PostbacksSettings, build_postbacks),
+    "gateway": (GatewaySettings, build_gateway),
 }
 SERVED = {"partners", "attribution"}
 CAUGHT_UP_WITHIN = 180.0

@@ -15,6 +15,8 @@ ADMIN_TOKEN = "security-test-admin-token-7f3a"
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 PUBLIC_SERVICES = frozenset({"tracking"})
 """Services whose routes the contract opens to browsers and advertiser servers."""
+PARTNER_PREFIX = "/v1/me"
+"""The gateway's partner routes: the partner's ``X-Api-Key``, not the admin token."""
 HTTP_METHODS = ("get", "put", "post", "delete", "patch", "head", "options")
 
 

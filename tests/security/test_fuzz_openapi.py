@@ -23,7 +23,7 @@ from security_fixtures import ADMIN, ServiceApp, contract_violation
 
 pytestmark = pytest.mark.fuzz
 
-FUZZED = ("partners", "attribution", "payouts", "postbacks")
+FUZZED = ("partners", "attribution", "payouts", "postbacks", "gateway")
 EXAMPLES = int(os.environ.get("AFFLUX_FUZZ_EXAMPLES", "6"))
 
 
