@@ -89,6 +89,7 @@ class Platform:
             "KAFKA_BOOTSTRAP_SERVERS": self.infrastructure.bootstrap_servers,
             "AFFLUX_ADMIN_TOKEN": self.admin_token,
             "AFFLUX_TRACKING_URL": f"http://127.0.0.1:{self.ports['tracking']}",
+            "AFFLUX_PARTNERS_URL": f"http://127.0.0.1:{self.ports['partners']}",
             **self.extra_env,
         }
 
