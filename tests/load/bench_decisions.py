@@ -5,6 +5,7 @@ same run against the same PostgreSQL.
 |---|---|
 | conversions decided/s, every rule on (1) | bare one-row PostgreSQL commits/s |
 | click-index ingest, clicks/s (2) | bare one-row inserts/s, committed in runs of the same size |
+| the same ingest | bare multi-row inserts/s (one ``executemany`` per run, pipelined) |
 
 (1) events, duplicates, coupon register, partner status, fraud checks, tiers, hard and
 soft caps with their tallies locked. (2) indexed, and priced when the offer is CPC.
@@ -144,6 +145,21 @@ def bare_inserts_in_runs(database_url: str, count: int) -> float:
         return count / (time.perf_counter() - started)
 
 
+def bare_executemany_in_runs(database_url: str, count: int) -> float:
+    """The same rows, one ``executemany`` per run of ``RUN_LIMIT`` (pipelined): the floor
+    of a multi-row write, what the click index's runs now do."""
+    with psycopg.connect(database_url) as conn:
+        conn.execute("CREATE TABLE IF NOT EXISTS bench_clicks_many (transaction_id text PRIMARY KEY, "
+                     "offer_id text, partner_id text, clicked_at timestamptz, outcome text)")
+        conn.commit()
+        started = time.perf_counter()
+        for start in range(0, count, RUN_LIMIT):
+            with conn.transaction(), conn.cursor() as curs:
+                curs.executemany("INSERT INTO bench_clicks_many VALUES (%s, 'o', 'p', now(), 'valid')",
+                                 [(f"tx-{n}",) for n in range(start, min(start + RUN_LIMIT, count))])
+        return count / (time.perf_counter() - started)
+
+
 def line(name: str, value: float, baseline: float, baseline_name: str, target: float) -> str:
     verdict = "ok" if value >= target else f"MISSED (target ≥ {target:,.0f}/s)"
     return (f"  {name:<44} {value:>9,.0f}/s   {baseline_name} {baseline:>9,.0f}/s "
@@ -168,11 +184,13 @@ def test_decisions_and_click_ingest_per_second(store: Attribution, database_url:
     decision_rate = applied_rate(store, reports)
     commit_rate = bare_commits(database_url, COMMITS)
     insert_rate = bare_inserts_in_runs(database_url, CLICKS)
+    many_rate = bare_executemany_in_runs(database_url, CLICKS)
 
     print("\nattribution (store.apply_run, runs of", RUN_LIMIT, "records):")
     print(line("conversions decided, every rule on", decision_rate, commit_rate, "bare commits",
                DECISIONS_TARGET))
     print(line("click-index ingest", store_click_rate, insert_rate, "bare inserts", CLICKS_TARGET))
+    print(line("click-index ingest", store_click_rate, many_rate, "bare multi-row", CLICKS_TARGET))
 
     statuses = [store.conversion(f"bench-conv-{n}") for n in range(DECISIONS)]
     paid = sum(1 for row in statuses if row is not None and row["status"] == "approved")

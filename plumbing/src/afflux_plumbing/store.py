@@ -67,9 +67,12 @@ class AlreadyApplied(Exception):
 
 
 class _RunConnection(threading.local):
-    """The connection of the run the current thread is applying, if any."""
+    """The connection of the run the current thread is applying, if any, and the view
+    writes its records made that no read has needed yet."""
 
     connection: Connection[DictRow] | None = None
+    cursor: Cursor[DictRow] | None = None
+    pending: list[Write] | None = None
 
 
 class TrackedRecorder(PostgresProcessRecorder):
@@ -106,6 +109,7 @@ class TrackedRecorder(PostgresProcessRecorder):
     @contextmanager
     def _connection(self) -> Iterator[Connection[DictRow]]:
         if self._run.connection is not None:
+            self._flush()  # a read in the run sees every write before it
             yield self._run.connection  # the run returns it to the pool when it ends
         else:
             with self._pooled_connection() as connection:
@@ -115,11 +119,30 @@ class TrackedRecorder(PostgresProcessRecorder):
     def run_transaction(self) -> Iterator[Cursor[DictRow]]:
         """One transaction on a pooled connection that this thread's reads share until it ends."""
         with self.datastore.transaction(commit=True) as curs:
-            self._run.connection = curs.connection
+            self._run.connection, self._run.cursor, self._run.pending = curs.connection, curs, []
             try:
                 yield curs
             finally:
-                self._run.connection = None
+                self._run.connection, self._run.cursor, self._run.pending = None, None, None
+
+    def _flush(self) -> None:
+        """Send the run's pending view writes, in order; consecutive writes of one
+        statement go as one ``executemany`` (a click per record of a run of clicks
+        becomes one statement with many parameter sets)."""
+        pending, curs = self._run.pending, self._run.cursor
+        if not pending or curs is None:
+            return
+        self._run.pending = []
+        start = 0
+        while start < len(pending):
+            statement, end = pending[start].statement, start + 1
+            while end < len(pending) and _same(pending[end].statement, statement):
+                end += 1
+            if end - start == 1:
+                curs.execute(statement, pending[start].params)
+            else:
+                curs.executemany(statement, [write.params for write in pending[start:end]])
+            start = end
 
     def in_run(self) -> bool:
         """Whether this thread is inside ``run_transaction`` (its reads see the run's writes)."""
@@ -136,14 +159,33 @@ class TrackedRecorder(PostgresProcessRecorder):
         )
         return curs.fetchone() is not None
 
+    def claim_inbox_run(self, curs: Cursor[DictRow], run: Sequence[RunItem]) -> list[bool]:
+        """Record every event_id of ``run`` as applied at its position, in one statement;
+        per record, False if its event_id already was (before, or earlier in the run)."""
+        curs.execute(
+            sql.SQL(
+                "INSERT INTO {} (event_id, position) SELECT * FROM unnest(%s::uuid[], %s::text[]) "
+                "ON CONFLICT DO NOTHING RETURNING position"
+            ).format(self.inbox_table),
+            ([item.event_id for item in run], [str(item.position) for item in run]),
+        )
+        claimed = {row["position"] for row in curs.fetchall()}
+        return [str(item.position) in claimed for item in run]
+
     def insert_in_run(self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent],
                       writes: Sequence[Write]) -> None:
-        """One record's new domain events (in notification order) and view writes."""
+        """One record's new domain events (in notification order) and view writes; the
+        writes wait in the run's pending list until a read or the run's end sends them."""
         if stored_events:
+            self._flush()
             self._insert_stored_events(curs, stored_events)
-        _execute(curs, writes)
+        if self._run.pending is None:
+            _execute(curs, writes)
+        else:
+            self._run.pending.extend(writes)
 
     def track_run(self, curs: Cursor[DictRow], tracking: Tracking) -> None:
+        self._flush()
         self._insert_tracking(curs, tracking)
 
     def _insert_events(self, curs: Cursor[DictRow], stored_events: Sequence[Any], **kwargs: Any) -> None:
@@ -235,22 +277,33 @@ class TrackedApplication(Application[Any]):
         event_id had been applied before).
 
         Each record's changes are computed and written in turn, inside the transaction,
-        so each sees the ones before it. Whatever a record's changes raise propagates
-        with nothing of the run committed: the caller applies the records one by one."""
+        so each sees the ones before it. The run's event_ids are claimed in the inbox by
+        one statement, and the run is sent in pipeline mode: a write does not wait for its
+        answer, so the writes queued since the last read travel with the next read (or the
+        commit) in one round trip: a run costs a round trip per read, not per statement.
+        Whatever a record's changes raise propagates with nothing of the run committed:
+        the caller applies the records one by one."""
         recorder = self.tracked_recorder
-        applied: list[bool] = []
-        with recorder.run_transaction() as curs:
-            for item in run:
-                fresh = recorder.claim_inbox(curs, item.event_id, item.position)
-                applied.append(fresh)
+        with recorder.run_transaction() as curs, curs.connection.pipeline():
+            applied = recorder.claim_inbox_run(curs, run)
+            for item, fresh in zip(run, applied, strict=True):
                 if fresh:
-                    changes = item.changes()
-                    events = [e for aggregate in changes.aggregates for e in aggregate.collect_events()]
-                    recorder.insert_in_run(curs, [self.mapper.to_stored_event(e) for e in events],
-                                           changes.writes)
+                    self._insert_in_run(curs, item.changes())
+            self._insert_in_run(curs, self.end_of_run())
             recorder.track_run(curs, run[-1].position.tracking())
         self._committed()
         return applied
+
+    def _insert_in_run(self, curs: Cursor[DictRow], changes: Changes) -> None:
+        events = [e for aggregate in changes.aggregates for e in aggregate.collect_events()]
+        self.tracked_recorder.insert_in_run(curs, [self.mapper.to_stored_event(e) for e in events],
+                                            changes.writes)
+
+    def end_of_run(self) -> Changes:
+        """What the run's records left to its end (a store that sums what its records add,
+        or gathers their aggregates into one insert, say), recorded in the run's
+        transaction before its position."""
+        return Changes()
 
     def record_position(self, position: Position) -> None:
         try:
@@ -272,6 +325,10 @@ class TrackedApplication(Application[Any]):
         with self.tracked_recorder.datastore.get_connection() as conn, conn.cursor() as curs:
             curs.execute(statement, params)
             return curs.fetchall()
+
+
+def _same(one: sql.Composable, other: sql.Composable) -> bool:
+    return one is other or one == other
 
 
 def _execute(curs: Cursor[DictRow], writes: Sequence[Write]) -> None:

@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 
 import pytest
 from attribution_fixtures import cpa, fresh_id
+from psycopg import sql
 
 from afflux_attribution.application.attribution import Attribution
 from afflux_attribution.domain.priced import PricedClick, PricedImpressions
@@ -240,3 +241,26 @@ def test_no_conversion_is_decided_while_the_partners_view_lags_its_log(store: At
     assert store.conversion(conversion.payload.conversion_id) is None
     held = store.held(conversion.payload.conversion_id)
     assert held is not None and "catching up" in held["message"]
+
+
+def test_one_run_sees_its_own_decisions_duplicates_and_tallies_as_if_each_had_committed(
+    store: Attribution,
+) -> None:
+    """A run keeps its decisions' writes and tallies in memory until it ends: a second
+    conversion of an order or of a click's event later in the same run is a duplicate, a
+    conversion reported twice is decided once, and the tallies get each decision once."""
+    deliver(store, *program("offer-m", "partner-m"))
+    first, second = click("offer-m", "partner-m"), click("offer-m", "partner-m")
+    deliver(store, first, second)
+    paid = on(first, order_id="order-m")
+    same_order = on(second, order_id="order-m")
+    same_event = on(first)
+    again = envelope(paid.payload)  # the same report, published twice
+    deliver(store, paid, same_order, same_event, again, on(second, order_id="order-m2"))
+
+    assert statuses(store, [paid, same_order, same_event]) == [
+        ("approved", None), ("rejected", "duplicate"), ("rejected", "duplicate")]
+    statement = sql.SQL("SELECT conversions, approved, payout FROM {} WHERE offer_id = 'offer-m' "
+                        "AND partner_id = '' AND period = 'lifetime'").format(store.table("program_counts"))
+    rows = store.query(statement)
+    assert [(r["conversions"], r["approved"], r["payout"]) for r in rows] == [(2, 2, Decimal("10.00"))]

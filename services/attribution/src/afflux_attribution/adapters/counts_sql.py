@@ -57,9 +57,11 @@ def add(table: sql.Identifier, rows: Sequence[TallyRow]) -> tuple[sql.Composed, 
 
 
 def add_ip(table: sql.Identifier) -> sql.Composed:
+    """Add %(conversions)s to the conversions from %(ip)s on %(offer_id)s on %(day)s."""
     return sql.SQL(
-        "INSERT INTO {} AS prior (offer_id, ip, day, conversions) VALUES (%(offer_id)s, %(ip)s, %(day)s, 1) "
-        "ON CONFLICT (offer_id, ip, day) DO UPDATE SET conversions = prior.conversions + 1").format(table)
+        "INSERT INTO {} AS prior (offer_id, ip, day, conversions) "
+        "VALUES (%(offer_id)s, %(ip)s, %(day)s, %(conversions)s) ON CONFLICT (offer_id, ip, day) "
+        "DO UPDATE SET conversions = prior.conversions + EXCLUDED.conversions").format(table)
 
 
 def add_impression(table: sql.Identifier) -> sql.Composed:

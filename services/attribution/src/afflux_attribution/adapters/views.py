@@ -240,6 +240,22 @@ def select_taken(events: sql.Identifier, orders: sql.Identifier) -> sql.Composed
     ).format(events=events, orders=orders)
 
 
+def select_report_facts(conversions: sql.Identifier, clicks: sql.Identifier, events: sql.Identifier,
+                        orders: sql.Identifier) -> sql.Composed:
+    """In one round trip, what deciding a report reads first: whether %(conversion_id)s
+    is ``decided``, its click (the click columns, all NULL if %(transaction_id)s names
+    none), whether that transaction ``converted`` on %(event)s, and whether %(order_id)s
+    was ``credited`` on the offer the report is credited on (the click's, else
+    %(offer_id)s)."""
+    return sql.SQL(
+        "SELECT EXISTS (SELECT 1 FROM {conversions} WHERE conversion_id = %(conversion_id)s) AS decided, "
+        "click.*, EXISTS (SELECT 1 FROM {events} WHERE transaction_id = %(transaction_id)s "
+        "AND event = %(event)s) AS converted, EXISTS (SELECT 1 FROM {orders} "
+        "WHERE offer_id = coalesce(click.offer_id, %(offer_id)s) AND order_id = %(order_id)s) AS credited "
+        "FROM (VALUES (1)) AS one LEFT JOIN {clicks} AS click ON click.transaction_id = %(transaction_id)s"
+    ).format(conversions=conversions, clicks=clicks, events=events, orders=orders)
+
+
 FOR_UPDATE = sql.SQL(" FOR UPDATE")
 """Appended to a select: lock its rows until the applying transaction ends."""
 

@@ -21,7 +21,7 @@ and its row in one transaction; the outbox relay publishes the change.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
@@ -30,9 +30,12 @@ from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import IntegrityError
+from psycopg import sql
+from psycopg.rows import DictRow
 
 from afflux_attribution.adapters import counts_sql, views
 from afflux_attribution.application.program_terms import offer_version, relationship_version
+from afflux_attribution.application.run_memory import Remembered, RunMemory
 from afflux_attribution.domain.conversion import Conversion
 from afflux_attribution.domain.priced import (
     IMPRESSIONS_PER_BLOCK,
@@ -127,6 +130,32 @@ class Attribution(TrackedApplication):
     name = "Attribution"
     view_ddl: ClassVar = views.VIEW_DDL
 
+    def __init__(self, env: Any = None) -> None:
+        self.run_memory = RunMemory()
+        self._statements: dict[str, sql.Composed] = {}
+        super().__init__(env)
+
+    def statement(self, name: str, build: Callable[[], sql.Composed]) -> sql.Composed:
+        """A statement built once per store: a record does not compose it again (and the
+        run's consecutive writes of one statement are sent as one ``executemany``)."""
+        found = self._statements.get(name)
+        if found is None:
+            found = self._statements[name] = build()
+        return found
+
+    def apply_run(self, run: Sequence[RunItem]) -> list[bool]:
+        """As ``TrackedApplication.apply_run``, with a memory of what the run read
+        (``run_memory.py``): a record reads only what no record before it in the run did."""
+        self.run_memory.current = Remembered()
+        try:
+            return super().apply_run(run)
+        finally:
+            self.run_memory.current = None
+
+    @property
+    def _remembered(self) -> Remembered | None:
+        return self.run_memory.current
+
     # -- afflux.partners.v1 ------------------------------------------------------------
 
     def apply_partners_event(self, envelope: Envelope[Event]) -> Changes:
@@ -134,6 +163,8 @@ class Attribution(TrackedApplication):
         Each offer or relationship version is stamped with its event's id, which the
         decisions priced with it name."""
         payload, at, event_id = envelope.payload, envelope.occurred_at, str(envelope.event_id)
+        if self._remembered is not None:
+            self._remembered.forget_terms()
         if isinstance(payload, OfferCreated | OfferUpdated):
             return Changes(writes=[self._offer_terms_version(offer_version(payload, at, event_id))])
         if isinstance(payload, OfferStatusChanged):
@@ -174,6 +205,16 @@ class Attribution(TrackedApplication):
     record being applied was fetched (the service's tracking consumer sets it per fetch)."""
 
     def apply_tracking_event(self, envelope: Envelope[Event]) -> Changes:
+        """``tracking_changes``; in a run, the new aggregates wait in the run's memory, in
+        record order, for ``end_of_run`` to insert all their events in one statement."""
+        changes = self.tracking_changes(envelope)
+        remembered = self._remembered
+        if remembered is None or isinstance(changes, Deferred) or not changes.aggregates:
+            return changes
+        remembered.aggregates.extend(changes.aggregates)
+        return Changes(writes=changes.writes)
+
+    def tracking_changes(self, envelope: Envelope[Event]) -> Changes:
         """Index a click (and price it on a CPC offer), count an impression on a CPM
         offer, or decide a conversion.
 
@@ -186,7 +227,8 @@ class Attribution(TrackedApplication):
         if isinstance(payload, ClickRecorded):
             click = Click(payload.transaction_id, payload.offer_id, payload.partner_id,
                           payload.clicked_at, payload.outcome, payload.sub1, payload.ip)
-            statement = views.insert(self.table("clicks"), views.CLICK_COLUMNS, ("transaction_id",))
+            statement = self.statement("insert click", lambda: views.insert(
+                self.table("clicks"), views.CLICK_COLUMNS, ("transaction_id",)))
             changes = Changes(writes=[Write(statement, views.click_row(click))])
             if click.outcome is ClickOutcome.VALID:
                 return self._price_click(click, changes)
@@ -268,10 +310,13 @@ class Attribution(TrackedApplication):
         other both try to insert the order's dedupe row; the loser's commit fails, and
         its retry finds the order credited and rejects it as duplicate.
         """
-        if Conversion.create_id(reported.conversion_id) in self.repository:
-            return Changes()
+        self._lock_event_store()
         report = conversion_report(reported)
-        click = self.click(report.transaction_id) if report.transaction_id else None
+        found = self._report_facts(report)
+        remembered = self._remembered
+        if found["decided"] or (remembered is not None and report.conversion_id in remembered.decided):
+            return Changes()
+        click = views.click_from(found) if found["transaction_id"] is not None else None
         offer_id = click.offer_id if click is not None else report.offer_id
         if not self.partners_fresh():
             message = f"conversion {report.conversion_id}: the partners view is catching up with its log"
@@ -286,26 +331,67 @@ class Attribution(TrackedApplication):
                           if report.coupon_code and offer_id else None)
         credit = choose_credit(report, click, coupon_partner, offer_id,
                                offer.coupon_precedence if offer else "click_first")
-        facts = self._facts(report, credit, offer) if credit is not None and offer is not None else None
+        facts = (self._facts(report, credit, offer, found)
+                 if credit is not None and offer is not None else None)
         decision = decide(report, credit, facts)
         conversion = Conversion.decide(report, decision, causation_id)
-        writes = [Write(views.insert(self.table("conversions"), views.CONVERSION_COLUMNS),
-                        views.conversion_params(conversion)),
-                  Write(views.delete_where(self.table("held_reports"), "conversion_id"),
-                        {"conversion_id": report.conversion_id})]
+        insert = self.statement("insert conversion", lambda: views.insert(
+            self.table("conversions"), views.CONVERSION_COLUMNS))
+        unhold = self.statement("delete held", lambda: views.delete_where(
+            self.table("held_reports"), "conversion_id"))
+        writes = [Write(insert, views.conversion_params(conversion)),
+                  Write(unhold, {"conversion_id": report.conversion_id})]
         if isinstance(decision, Attributed):
             writes += self._credited(report, decision)
-        return Changes(aggregates=[conversion], writes=writes)
+        remembered = self._remembered
+        if remembered is None:
+            return Changes(aggregates=[conversion], writes=writes)
+        remembered.decided.add(report.conversion_id)
+        for write in writes:
+            remembered.write_later(id(write.statement), [write])
+        return Changes(aggregates=[conversion])
 
-    def _facts(self, report: ConversionReport, credit: Credit, offer: OfferTerms) -> Facts:
+    def _lock_event_store(self) -> None:
+        """Take the event store's insert lock (once per run; held until it commits).
+
+        Every decision takes it before it reads anything (its event takes it anyway, until
+        commit): tallies are then only ever locked under it, so two instances' runs can
+        never wait on each other's tallies and insert lock in a cycle, and what a run
+        read of the tallies, orders and events stays true until it commits."""
+        remembered = self._remembered
+        if not self.in_transaction() or (remembered is not None and remembered.store_locked):
+            return
+        for lock_event_store in self.tracked_recorder.lock_table_statements:
+            self.execute(lock_event_store)
+        if remembered is not None:
+            remembered.store_locked = True
+
+    def _report_facts(self, report: ConversionReport) -> DictRow:
+        """Whether the report is decided, its click, and whether its transaction's event and
+        its order were taken (``views.select_report_facts``): one round trip."""
+        statement = self.statement("report facts", lambda: views.select_report_facts(
+            self.table("conversions"), self.table("clicks"), self.table("converted_events"),
+            self.table("credited_orders")))
+        return self.query(statement, {"conversion_id": report.conversion_id, "event": report.event,
+                                      "transaction_id": report.transaction_id, "offer_id": report.offer_id,
+                                      "order_id": report.order_id})[0]
+
+    def _facts(self, report: ConversionReport, credit: Credit, offer: OfferTerms, found: DictRow) -> Facts:
         """What the rules need about the credited partner on the offer, with the tallies
-        locked until this decision commits."""
+        locked until this decision commits. ``found``: what ``_report_facts`` read (its
+        click's offer is the credited one, whether by click or by coupon)."""
         at = report.converted_at
         relationship = relationship_terms_in_force(
             self.relationship_terms(credit.offer_id, credit.partner_id), at)
         event = event_terms(offer, report.event)
-        transaction = credit.click.transaction_id if credit.click is not None and event is not None else None
-        converted, credited = self.taken(transaction, report.event, credit.offer_id, report.order_id)
+        remembered = self._remembered
+        transaction = credit.click.transaction_id if credit.click is not None else None
+        converted = transaction is not None and event is not None and (
+            bool(found["converted"])
+            or (remembered is not None and (transaction, report.event) in remembered.converted))
+        credited = report.order_id is not None and (
+            bool(found["credited"])
+            or (remembered is not None and (credit.offer_id, report.order_id) in remembered.credited))
         return Facts(offer=offer, relationship=relationship,
                      partner_status=self.partner_status(credit.partner_id),
                      order_already_credited=credited, event_already_converted=converted,
@@ -315,42 +401,65 @@ class Attribution(TrackedApplication):
         buckets = period_keys(report.converted_at)
         keys = [(credit.offer_id, partner, buckets[period])
                 for partner in (OFFER_WIDE, credit.partner_id) for period in PERIODS]
-        # The event store's insert lock first (the decision's event takes it anyway, until
-        # commit): tallies are then only ever locked under it, so two instances' runs can
-        # never wait on each other's tallies and insert lock in a cycle.
-        for lock_event_store in self.tracked_recorder.lock_table_statements if self.in_transaction() else ():
-            self.execute(lock_event_store)
-        table = self.table("program_counts")
-        locked = self.query(*counts_sql.lock_rows(table, keys))
-        if len(locked) < len(keys):  # a new period: create its rows, so that they can be locked
-            self.execute(*counts_sql.ensure_rows(table, keys))
-            locked = self.query(*counts_sql.lock_rows(table, keys))
-        rows = {(row["partner_id"], row["period"]): row for row in locked}
+        locked = self._lock_tallies(keys)
         tallies: dict[tuple[str, str], Tally] = {}
         for scope, partner in (("offer", OFFER_WIDE), ("partner", credit.partner_id)):
             for period in PERIODS:
-                row = rows.get((partner, buckets[period]))
-                if row is not None:
-                    tallies[(scope, period)] = Tally(int(row["conversions"]), int(row["approved"]),
-                                                     row["payout"], row["revenue"])
+                tally = locked.get((credit.offer_id, partner, buckets[period]))
+                if tally is not None:
+                    tallies[(scope, period)] = tally
         ip_today = 0
         if report.ip is not None and offer.fraud is not None and offer.fraud.max_conversions_per_ip_per_day:
-            found = self.query(views.select_where(self.table("ip_counts"), "offer_id", "ip", "day"),
-                               _ip_key(credit, report))
-            ip_today = int(found[0]["conversions"]) if found else 0
+            ip_today = self._ip_today(credit, report)
         return Counts(tallies, ip_today)
+
+    def _lock_tallies(self, keys: list[counts_sql.Key]) -> dict[counts_sql.Key, Tally]:
+        """The tallies of ``keys``, locked until the run commits: those the run locked
+        already from its memory (with its own additions), the others from their rows."""
+        remembered = self._remembered
+        known = remembered.tallies if remembered is not None else {}
+        missing = [key for key in keys if key not in known]
+        if missing:
+            table = self.table("program_counts")
+            rows = self.query(*counts_sql.lock_rows(table, missing))
+            if len(rows) < len(missing):  # a new period: create its rows, so that they can be locked
+                self.execute(*counts_sql.ensure_rows(table, missing))
+                rows = self.query(*counts_sql.lock_rows(table, missing))
+            read = {(row["offer_id"], row["partner_id"], row["period"]):
+                    Tally(int(row["conversions"]), int(row["approved"]), row["payout"], row["revenue"])
+                    for row in rows}
+            if remembered is None:
+                return read
+            known.update(read)
+        return {key: known[key] for key in keys if key in known}
+
+    def _ip_today(self, credit: Credit, report: ConversionReport) -> int:
+        """Conversions from the report's IP on the offer today (the run's memory first)."""
+        key = _ip_key(credit, report)
+        remembered = self._remembered
+        ip_key = (key["offer_id"], key["ip"], key["day"])
+        if remembered is not None and ip_key in remembered.ip_today:
+            return remembered.ip_today[ip_key]
+        found = self.query(views.select_where(self.table("ip_counts"), "offer_id", "ip", "day"), key)
+        count = int(found[0]["conversions"]) if found else 0
+        if remembered is not None:
+            remembered.ip_today[ip_key] = count
+        return count
 
     def _credited(self, report: ConversionReport, decision: Attributed) -> list[Write]:
         """What an attributed conversion adds: its order and transaction event taken, and
-        its share of every tally (approved ones also count toward tiers)."""
-        credit, writes = decision.credit, []
+        its share of every tally (approved ones also count toward tiers). In a run, the
+        run's memory takes the shares and the dedupe keys (``end_of_run`` writes them)."""
+        credit, writes, remembered = decision.credit, [], self._remembered
         if report.order_id is not None:
-            dedupe = views.insert(self.table("credited_orders"), ("offer_id", "order_id", "conversion_id"))
+            dedupe = self.statement("insert credited order", lambda: views.insert(
+                self.table("credited_orders"), ("offer_id", "order_id", "conversion_id")))
             writes.append(Write(dedupe, {"offer_id": credit.offer_id, "order_id": report.order_id,
                                          "conversion_id": report.conversion_id}))
         if credit.click is not None:
-            taken = views.insert(self.table("converted_events"), ("transaction_id", "event", "conversion_id"),
-                                 ("transaction_id", "event"))
+            taken = self.statement("insert converted event", lambda: views.insert(
+                self.table("converted_events"), ("transaction_id", "event", "conversion_id"),
+                ("transaction_id", "event")))
             writes.append(Write(taken, {"transaction_id": credit.click.transaction_id, "event": report.event,
                                         "conversion_id": report.conversion_id}))
         approved = 1 if decision.status.value == "approved" else 0
@@ -358,11 +467,38 @@ class Attribution(TrackedApplication):
         rows = [(credit.offer_id, partner, buckets[period], 1, approved, decision.payout,
                  decision.revenue or Decimal(0))
                 for partner in (OFFER_WIDE, credit.partner_id) for period in PERIODS]
-        writes.append(Write(*counts_sql.add(self.table("program_counts"), rows)))
+        key = _ip_key(credit, report)
+        if remembered is None:
+            writes.append(Write(*counts_sql.add(self.table("program_counts"), rows)))
+            if report.ip is not None:
+                writes.append(Write(counts_sql.add_ip(self.table("ip_counts")), {**key, "conversions": 1}))
+            return writes
+        for offer_id, partner_id, period, conversions, approved, payout, revenue in rows:
+            remembered.add((offer_id, partner_id, period), conversions, approved, payout, revenue)
         if report.ip is not None:
-            writes.append(Write(counts_sql.add_ip(self.table("ip_counts")),
-                                _ip_key(credit, report)))
+            remembered.count_ip((key["offer_id"], key["ip"], key["day"]))
+        if report.order_id is not None:
+            remembered.credited.add((credit.offer_id, report.order_id))
+        if credit.click is not None:
+            remembered.converted.add((credit.click.transaction_id, report.event))
         return writes
+
+    def end_of_run(self) -> Changes:
+        """The run's new aggregates (their events in one insert, in record order), its
+        decision writes, grouped by statement (each group one ``executemany``),
+        then the sums it adds to the tallies and per-IP counts, one statement each (in key
+        order; the tallies' rows are locked by the run already)."""
+        remembered = self._remembered
+        if remembered is None:
+            return Changes()
+        writes = [write for group in remembered.later.values() for write in group]
+        if remembered.added:
+            rows = [remembered.added[key] for key in sorted(remembered.added)]
+            writes.append(Write(*counts_sql.add(self.table("program_counts"), rows)))
+        add_ip = self.statement("add ip", lambda: counts_sql.add_ip(self.table("ip_counts")))
+        writes += [Write(add_ip, {"offer_id": offer_id, "ip": ip, "day": day, "conversions": count})
+                   for (offer_id, ip, day), count in sorted(remembered.ip_added.items())]
+        return Changes(aggregates=remembered.aggregates, writes=writes)
 
     def _hold(self, report: ConversionReport, offer_id: str | None, message: str) -> None:
         """Note a report that is parked, so that it answers ``pending`` meanwhile.
@@ -425,16 +561,28 @@ class Attribution(TrackedApplication):
         return views.click_from(rows[0]) if rows else None
 
     def offer_terms(self, offer_id: str) -> list[OfferTerms]:
-        """Every known version of an offer's terms, oldest first."""
+        """Every known version of an offer's terms, oldest first (once per run)."""
+        remembered = self._remembered
+        if remembered is not None and offer_id in remembered.offer_terms:
+            return remembered.offer_terms[offer_id]
         statement = views.select_where(self.table("offer_terms"), "offer_id", order_by="effective_from")
-        return [views.offer_terms_from(row) for row in self.query(statement, {"offer_id": offer_id})]
+        terms = [views.offer_terms_from(row) for row in self.query(statement, {"offer_id": offer_id})]
+        if remembered is not None:
+            remembered.offer_terms[offer_id] = terms
+        return terms
 
     def relationship_terms(self, offer_id: str, partner_id: str) -> list[RelationshipTerms]:
-        """Every known version of one partner's terms on one offer, oldest first."""
+        """Every known version of one partner's terms on one offer, oldest first (once per run)."""
+        remembered = self._remembered
+        if remembered is not None and (offer_id, partner_id) in remembered.relationship_terms:
+            return remembered.relationship_terms[(offer_id, partner_id)]
         statement = views.select_where(self.table("relationship_terms"), "offer_id", "partner_id",
                                        order_by="effective_from")
         rows = self.query(statement, {"offer_id": offer_id, "partner_id": partner_id})
-        return [views.relationship_terms_from(row) for row in rows]
+        terms = [views.relationship_terms_from(row) for row in rows]
+        if remembered is not None:
+            remembered.relationship_terms[(offer_id, partner_id)] = terms
+        return terms
 
     def taken(self, transaction_id: str | None, event: str, offer_id: str,
               order_id: str | None) -> tuple[bool, bool]:
@@ -448,15 +596,29 @@ class Attribution(TrackedApplication):
         return bool(rows[0]["converted"]), bool(rows[0]["credited"])
 
     def partner_status(self, partner_id: str) -> PartnerStatus | None:
+        """A partner's status (once per run)."""
+        remembered = self._remembered
+        if remembered is not None and partner_id in remembered.partner_status:
+            return remembered.partner_status[partner_id]
         rows = self.query(views.select_where(self.table("partners"), "partner_id"),
                           {"partner_id": partner_id})
-        return PartnerStatus(rows[0]["status"]) if rows else None
+        status = PartnerStatus(rows[0]["status"]) if rows else None
+        if remembered is not None:
+            remembered.partner_status[partner_id] = status
+        return status
 
     def coupon_partner(self, code: str, offer_id: str) -> str | None:
-        """The partner a coupon code is assigned to on an offer, if any (case-insensitive)."""
+        """The partner a coupon code is assigned to on an offer, if any (case-insensitive;
+        once per run)."""
+        remembered, key = self._remembered, (code.upper(), offer_id)
+        if remembered is not None and key in remembered.coupon_partner:
+            return remembered.coupon_partner[key]
         rows = self.query(views.select_where(self.table("coupons"), "code", "offer_id"),
-                          {"code": code.upper(), "offer_id": offer_id})
-        return cast(str, rows[0]["partner_id"]) if rows else None
+                          {"code": key[0], "offer_id": offer_id})
+        partner = cast(str, rows[0]["partner_id"]) if rows else None
+        if remembered is not None:
+            remembered.coupon_partner[key] = partner
+        return partner
 
     def execute(self, statement: Any, params: Any = ()) -> None:
         """Run a statement that returns nothing, in the applying transaction when there is one."""
