@@ -77,6 +77,15 @@ CORRECTION_COLUMNS = sql.SQL(
 )
 
 
+def claim_run(inbox: sql.Identifier) -> sql.Composed:
+    """Record a run's event_ids as applied at their positions (parallel arrays) in one
+    statement; it returns the positions of those not applied before (nor earlier in the run)."""
+    return sql.SQL(
+        "INSERT INTO {} (event_id, position) SELECT * FROM unnest(%s::uuid[], %s::text[]) "
+        "ON CONFLICT DO NOTHING RETURNING position"
+    ).format(inbox)
+
+
 def insert_entry(ledger: sql.Identifier, inbox: sql.Identifier) -> sql.Composed:
     """Record a commission once per conversion_id; a later decision for it changes nothing."""
     return sql.SQL(
@@ -84,6 +93,29 @@ def insert_entry(ledger: sql.Identifier, inbox: sql.Identifier) -> sql.Composed:
         "event_id, recorded_from) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, "
         "(SELECT position FROM {} WHERE event_id = %s)) ON CONFLICT (conversion_id) DO NOTHING"
     ).format(ledger, inbox)
+
+
+def insert_entries(ledger: sql.Identifier, inbox: sql.Identifier) -> sql.Composed:
+    """``insert_entry`` for many commissions (parallel arrays of its columns but
+    ``recorded_from``, which each row reads from the inbox by its event_id)."""
+    return sql.SQL(
+        "INSERT INTO {} (conversion_id, partner_id, offer_id, amount, currency, bucket, converted_at, "
+        "event_id, recorded_from) SELECT r.*, (SELECT position FROM {} AS i WHERE i.event_id = r.event_id) "
+        "FROM unnest(%s::text[], %s::text[], %s::text[], %s::numeric[], %s::text[], %s::text[], "
+        "%s::timestamptz[], %s::uuid[]) AS r(conversion_id, partner_id, offer_id, amount, currency, bucket, "
+        "converted_at, event_id) ON CONFLICT (conversion_id) DO NOTHING"
+    ).format(ledger, inbox)
+
+
+def update_entries(ledger: sql.Identifier) -> sql.Composed:
+    """``update_entry`` for many commissions, one row each (parallel arrays: conversion_id,
+    amount, bucket, decided_amount, decided_bucket)."""
+    return sql.SQL(
+        "UPDATE {} AS entry SET amount = r.amount, bucket = r.bucket, decided_amount = r.decided_amount, "
+        "decided_bucket = r.decided_bucket FROM unnest(%s::text[], %s::numeric[], %s::text[], "
+        "%s::numeric[], %s::text[]) AS r(conversion_id, amount, bucket, decided_amount, decided_bucket) "
+        "WHERE entry.conversion_id = r.conversion_id"
+    ).format(ledger)
 
 
 def insert_rejection(rejections: sql.Identifier, inbox: sql.Identifier) -> sql.Composed:
@@ -117,6 +149,11 @@ def select_corrections(corrections: sql.Identifier) -> sql.Composed:
 
 def select_entry(ledger: sql.Identifier) -> sql.Composed:
     return sql.SQL("SELECT {} FROM {} WHERE conversion_id = %s").format(ENTRY_COLUMNS, ledger)
+
+
+def select_entries(ledger: sql.Identifier) -> sql.Composed:
+    """The entries of the conversion_ids in a text array (those recorded)."""
+    return sql.SQL("SELECT {} FROM {} WHERE conversion_id = ANY(%s)").format(ENTRY_COLUMNS, ledger)
 
 
 def select_bucket_totals(ledger: sql.Identifier, corrections: sql.Identifier) -> sql.Composed:

@@ -115,6 +115,24 @@ def insert_change(changes: sql.Identifier, inbox: sql.Identifier) -> sql.Compose
     ).format(changes, inbox)
 
 
+CHANGE_COLUMNS = ("event_id", "conversion_id", "partner_id", "offer_id", "currency", "status", "amount",
+                  "happened_at", "known_on")
+"""The ``insert_changes`` arrays, in order."""
+
+
+def insert_changes(changes: sql.Identifier, inbox: sql.Identifier) -> sql.Composed:
+    """``insert_change`` for many records (parallel arrays of ``CHANGE_COLUMNS``)."""
+    return sql.SQL(
+        "INSERT INTO {} (event_id, conversion_id, partner_id, offer_id, currency, status, amount, "
+        "happened_at, known_on, log_offset, recorded_from) "
+        "SELECT r.*, split_part(i.position, '@', 2)::bigint, i.position "
+        "FROM unnest(%s::uuid[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::numeric[], "
+        "%s::timestamptz[], %s::timestamptz[]) AS r(event_id, conversion_id, partner_id, offer_id, currency, "
+        "status, amount, happened_at, known_on) JOIN {} AS i ON i.event_id = r.event_id "
+        "ON CONFLICT (event_id) DO NOTHING"
+    ).format(changes, inbox)
+
+
 def insert_adjustment(adjustments: sql.Identifier) -> sql.Composed:
     return sql.SQL(
         "INSERT INTO {} (adjustment_id, partner_id, currency, amount, reason, note, happened_at, known_on, "

@@ -18,18 +18,22 @@ it envelopes, e.g.::
     store = open_store(Payouts, database_url, "payouts_replay_1234")
     store.apply(store.handle(envelope), Position(topic, partition, offset), envelope.event_id)
 
-(``apply_run`` for runs of one partition). Its view tables are ``VIEW_TABLES``.
+(``apply_run`` for runs of one partition: the run's ledger steps are decided together,
+see ``run_ledger.py``). Its view tables are ``VIEW_TABLES``.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, ClassVar
 from uuid import UUID
+
+from psycopg import Cursor
+from psycopg.rows import DictRow
 
 from afflux_contracts import (
     ATTRIBUTION,
@@ -52,6 +56,7 @@ from afflux_contracts import (
     statement_digest,
 )
 from afflux_payouts.adapters import ledger_sql, statements_sql
+from afflux_payouts.application.run_ledger import ChangeRow, Opened, Reviewed, RunLedger, RunMemory, columns
 from afflux_payouts.domain.balance import Balance, Sums, balance_from_sums
 from afflux_payouts.domain.ledger import (
     Bucket,
@@ -65,7 +70,7 @@ from afflux_payouts.domain.ledger import (
     review,
 )
 from afflux_plumbing.consume import RetryLater, Unprocessable
-from afflux_plumbing.store import Changes, TrackedApplication, Write
+from afflux_plumbing.store import Changes, RunItem, TrackedApplication, Write
 
 
 @dataclass(frozen=True)
@@ -98,6 +103,65 @@ class Payouts(TrackedApplication):
     name = "Payouts"
     view_ddl: ClassVar = [*ledger_sql.VIEW_DDL, *statements_sql.STATEMENTS_DDL]
 
+    def __init__(self, env: Mapping[str, str] | None = None) -> None:
+        self.run_memory = RunMemory()
+        super().__init__(env)
+
+    def apply_run(self, run: Sequence[RunItem]) -> list[bool]:
+        """As ``TrackedApplication.apply_run`` (one transaction, the run's event_ids claimed
+        in one statement, pipelined writes), with the run's ledger steps left to its end
+        and decided together (``run_ledger.py``): one read of the entries the run touches
+        and three multi-row writes, instead of a read and two writes per record."""
+        recorder = self.tracked_recorder
+        ledger = RunLedger()
+        with recorder.run_transaction() as curs, curs.connection.pipeline():
+            curs.execute(ledger_sql.claim_run(recorder.inbox_table),
+                         ([item.event_id for item in run], [str(item.position) for item in run]))
+            claimed = {row["position"] for row in curs.fetchall()}
+            applied = [str(item.position) in claimed for item in run]
+            self.run_memory.current = ledger
+            try:
+                for item, fresh in zip(run, applied, strict=True):
+                    if fresh:
+                        self._write_in_run(curs, item.changes())
+            finally:
+                self.run_memory.current = None
+            if ledger.steps:
+                self._write_in_run(curs, self._settle(ledger))
+            recorder.track_run(curs, run[-1].position.tracking())
+        self._committed()
+        return applied
+
+    def _write_in_run(self, curs: Cursor[DictRow], changes: Changes) -> None:
+        events = [e for aggregate in changes.aggregates for e in aggregate.collect_events()]
+        self.tracked_recorder.insert_in_run(curs, [self.mapper.to_stored_event(e) for e in events],
+                                            changes.writes)
+
+    def _settle(self, ledger: RunLedger) -> Changes:
+        """The run's ledger steps decided over the entries they touch (read in one query)
+        and written in three multi-row statements: new entries, moved entries, history."""
+        rows = self.query(ledger_sql.select_entries(self.table("ledger_entries")), (ledger.conversion_ids(),))
+        settled = ledger.settle({row["conversion_id"]: _entry(row) for row in rows}, self.change_row)
+        inbox = self.tracked_recorder.inbox_table
+        writes = []
+        if settled.inserted:
+            entries = settled.inserted
+            writes.append(Write(ledger_sql.insert_entries(self.table("ledger_entries"), inbox), (
+                [e.conversion_id for e in entries], [e.partner_id for e in entries],
+                [e.offer_id for e in entries], [e.amount for e in entries], [e.currency for e in entries],
+                [e.bucket.value for e in entries], [e.converted_at for e in entries],
+                [e.event_id for e in entries])))
+        if settled.moved:
+            moved = list(settled.moved.values())
+            writes.append(Write(ledger_sql.update_entries(self.table("ledger_entries")), (
+                [e.conversion_id for e in moved], [e.amount for e in moved], [e.bucket.value for e in moved],
+                [e.decided_amount for e in moved],
+                [e.decided_bucket.value if e.decided_bucket else None for e in moved])))
+        if settled.changes:
+            writes.append(Write(statements_sql.insert_changes(self.table("commission_changes"), inbox),
+                                columns(settled.changes, statements_sql.CHANGE_COLUMNS)))
+        return Changes(writes=writes)
+
     # -- consuming the attribution log -------------------------------------------------
 
     def handle(self, envelope: Envelope[Event]) -> Changes:
@@ -128,13 +192,18 @@ class Payouts(TrackedApplication):
         """The history row of what ``entry`` holds after ``envelope``'s record."""
         return Write(
             statements_sql.insert_change(self.table("commission_changes"), self.tracked_recorder.inbox_table),
-            {"event_id": envelope.event_id, "conversion_id": entry.conversion_id,
-             "partner_id": entry.partner_id, "offer_id": entry.offer_id, "currency": entry.currency,
-             "status": entry.bucket.value,
-             "amount": round_money(entry.amount if entry.bucket is not Bucket.VOID else Decimal(0),
-                                   entry.currency),
-             "happened_at": happened_at, "known_on": envelope.occurred_at},
+            self.change_row(entry, happened_at, envelope),
         )
+
+    @staticmethod
+    def change_row(entry: LedgerEntry, happened_at: datetime, envelope: Envelope[Event]) -> ChangeRow:
+        """The ``commission_changes`` columns of what ``entry`` holds after ``envelope``'s record."""
+        return {"event_id": envelope.event_id, "conversion_id": entry.conversion_id,
+                "partner_id": entry.partner_id, "offer_id": entry.offer_id, "currency": entry.currency,
+                "status": entry.bucket.value,
+                "amount": round_money(entry.amount if entry.bucket is not Bucket.VOID else Decimal(0),
+                                      entry.currency),
+                "happened_at": happened_at, "known_on": envelope.occurred_at}
 
     def _record_terms(self, partner: PartnerCreated | PartnerUpdated, event_id: UUID) -> Changes:
         billing = partner.billing
@@ -180,6 +249,10 @@ class Payouts(TrackedApplication):
             adjusted.adjusted_at, envelope.occurred_at, envelope.event_id))])
 
     def _record_review(self, change: ConversionStatusChanged, envelope: Envelope[Event]) -> Changes:
+        ledger = self.run_memory.current
+        if ledger is not None:  # decided with the run's other steps, at its end
+            ledger.steps.append(Reviewed(change, envelope))
+            return Changes()
         event_id = envelope.event_id
         entry = self.entry(change.conversion_id)
         if entry is None:
@@ -217,6 +290,10 @@ class Payouts(TrackedApplication):
     def _record_entry(self, entry: LedgerEntry, envelope: Envelope[Event]) -> Changes:
         """Open ``entry``'s commission once; the same decision again is a no-op, a conflicting
         one is dead-lettered (it would change a payout silently)."""
+        ledger = self.run_memory.current
+        if ledger is not None:  # decided with the run's other steps, at its end
+            ledger.steps.append(Opened(entry, envelope))
+            return Changes()
         existing = self.entry(entry.conversion_id)
         if existing is not None:
             if existing.same_commission(entry):
