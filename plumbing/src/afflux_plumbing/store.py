@@ -12,7 +12,11 @@ transaction (``apply_run``): a commit per record would cap a consumer at the
 database's commit rate. Inside a run every read of the store from the applying
 thread (views and aggregates alike) goes through the run's own connection, so a
 record sees what the records before it in the run wrote, exactly as if each had
-committed on its own.
+committed on its own. A run's view writes wait until a read (or the run's end) needs
+them, and then go in order, consecutive writes of one statement as one ``executemany``,
+all in pipeline mode: a run costs a round trip per read, not one per statement. So a
+handler must read the store only through it (``query``, the datastore's
+``get_connection``), never through a connection of its own, to see its run's writes.
 """
 
 from __future__ import annotations
