@@ -78,11 +78,13 @@ CORRECTION_COLUMNS = sql.SQL(
 
 
 def claim_run(inbox: sql.Identifier) -> sql.Composed:
-    """Record a run's event_ids as applied at their positions (parallel arrays) in one
-    statement; it returns the positions of those not applied before (nor earlier in the run)."""
+    """Record a run's event_ids as applied at their positions (a JSON array of
+    ``[event_id, position]``) in one statement; its one row's ``claimed`` holds the
+    positions of those not applied before (nor earlier in the run)."""
     return sql.SQL(
-        "INSERT INTO {} (event_id, position) SELECT * FROM unnest(%s::uuid[], %s::text[]) "
-        "ON CONFLICT DO NOTHING RETURNING position"
+        "WITH claimed AS (INSERT INTO {} (event_id, position) SELECT (r->>0)::uuid, r->>1 "
+        "FROM json_array_elements(%s::json) AS r ON CONFLICT DO NOTHING RETURNING position) "
+        "SELECT coalesce(array_agg(position), '{{}}') AS claimed FROM claimed"
     ).format(inbox)
 
 
@@ -96,24 +98,24 @@ def insert_entry(ledger: sql.Identifier, inbox: sql.Identifier) -> sql.Composed:
 
 
 def insert_entries(ledger: sql.Identifier, inbox: sql.Identifier) -> sql.Composed:
-    """``insert_entry`` for many commissions (parallel arrays of its columns but
-    ``recorded_from``, which each row reads from the inbox by its event_id)."""
+    """``insert_entry`` for many commissions: a JSON array of objects with its columns but
+    ``recorded_from``, which each row reads from the inbox by its event_id."""
     return sql.SQL(
         "INSERT INTO {} (conversion_id, partner_id, offer_id, amount, currency, bucket, converted_at, "
         "event_id, recorded_from) SELECT r.*, (SELECT position FROM {} AS i WHERE i.event_id = r.event_id) "
-        "FROM unnest(%s::text[], %s::text[], %s::text[], %s::numeric[], %s::text[], %s::text[], "
-        "%s::timestamptz[], %s::uuid[]) AS r(conversion_id, partner_id, offer_id, amount, currency, bucket, "
-        "converted_at, event_id) ON CONFLICT (conversion_id) DO NOTHING"
+        "FROM json_to_recordset(%s::json) AS r(conversion_id text, partner_id text, offer_id text, "
+        "amount numeric, currency text, bucket text, converted_at timestamptz, event_id uuid) "
+        "ON CONFLICT (conversion_id) DO NOTHING"
     ).format(ledger, inbox)
 
 
 def update_entries(ledger: sql.Identifier) -> sql.Composed:
-    """``update_entry`` for many commissions, one row each (parallel arrays: conversion_id,
-    amount, bucket, decided_amount, decided_bucket)."""
+    """``update_entry`` for many commissions, one row each: a JSON array of objects with
+    conversion_id, amount, bucket, decided_amount, decided_bucket."""
     return sql.SQL(
         "UPDATE {} AS entry SET amount = r.amount, bucket = r.bucket, decided_amount = r.decided_amount, "
-        "decided_bucket = r.decided_bucket FROM unnest(%s::text[], %s::numeric[], %s::text[], "
-        "%s::numeric[], %s::text[]) AS r(conversion_id, amount, bucket, decided_amount, decided_bucket) "
+        "decided_bucket = r.decided_bucket FROM json_to_recordset(%s::json) AS r(conversion_id text, "
+        "amount numeric, bucket text, decided_amount numeric, decided_bucket text) "
         "WHERE entry.conversion_id = r.conversion_id"
     ).format(ledger)
 

@@ -115,20 +115,15 @@ def insert_change(changes: sql.Identifier, inbox: sql.Identifier) -> sql.Compose
     ).format(changes, inbox)
 
 
-CHANGE_COLUMNS = ("event_id", "conversion_id", "partner_id", "offer_id", "currency", "status", "amount",
-                  "happened_at", "known_on")
-"""The ``insert_changes`` arrays, in order."""
-
-
 def insert_changes(changes: sql.Identifier, inbox: sql.Identifier) -> sql.Composed:
-    """``insert_change`` for many records (parallel arrays of ``CHANGE_COLUMNS``)."""
+    """``insert_change`` for many records: a JSON array of objects with its parameters."""
     return sql.SQL(
         "INSERT INTO {} (event_id, conversion_id, partner_id, offer_id, currency, status, amount, "
         "happened_at, known_on, log_offset, recorded_from) "
         "SELECT r.*, split_part(i.position, '@', 2)::bigint, i.position "
-        "FROM unnest(%s::uuid[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::numeric[], "
-        "%s::timestamptz[], %s::timestamptz[]) AS r(event_id, conversion_id, partner_id, offer_id, currency, "
-        "status, amount, happened_at, known_on) JOIN {} AS i ON i.event_id = r.event_id "
+        "FROM json_to_recordset(%s::json) AS r(event_id uuid, conversion_id text, partner_id text, "
+        "offer_id text, currency text, status text, amount numeric, happened_at timestamptz, "
+        "known_on timestamptz) JOIN {} AS i ON i.event_id = r.event_id "
         "ON CONFLICT (event_id) DO NOTHING"
     ).format(changes, inbox)
 

@@ -56,7 +56,7 @@ from afflux_contracts import (
     statement_digest,
 )
 from afflux_payouts.adapters import ledger_sql, statements_sql
-from afflux_payouts.application.run_ledger import ChangeRow, Opened, Reviewed, RunLedger, RunMemory, columns
+from afflux_payouts.application.run_ledger import ChangeRow, Opened, Reviewed, RunLedger, RunMemory, json_rows
 from afflux_payouts.domain.balance import Balance, Sums, balance_from_sums
 from afflux_payouts.domain.ledger import (
     Bucket,
@@ -115,10 +115,12 @@ class Payouts(TrackedApplication):
         recorder = self.tracked_recorder
         ledger = RunLedger()
         with recorder.run_transaction() as curs, curs.connection.pipeline():
-            curs.execute(ledger_sql.claim_run(recorder.inbox_table),
-                         ([item.event_id for item in run], [str(item.position) for item in run]))
-            claimed = {row["position"] for row in curs.fetchall()}
-            applied = [str(item.position) in claimed for item in run]
+            positions = [str(item.position) for item in run]
+            pairs = [[str(item.event_id), at] for item, at in zip(run, positions, strict=True)]
+            curs.execute(ledger_sql.claim_run(recorder.inbox_table), (json.dumps(pairs),))
+            found = curs.fetchone()
+            claimed = set(found["claimed"]) if found else set()
+            applied = [at in claimed for at in positions]
             self.run_memory.current = ledger
             try:
                 for item, fresh in zip(run, applied, strict=True):
@@ -145,21 +147,19 @@ class Payouts(TrackedApplication):
         inbox = self.tracked_recorder.inbox_table
         writes = []
         if settled.inserted:
-            entries = settled.inserted
-            writes.append(Write(ledger_sql.insert_entries(self.table("ledger_entries"), inbox), (
-                [e.conversion_id for e in entries], [e.partner_id for e in entries],
-                [e.offer_id for e in entries], [e.amount for e in entries], [e.currency for e in entries],
-                [e.bucket.value for e in entries], [e.converted_at for e in entries],
-                [e.event_id for e in entries])))
+            writes.append(Write(ledger_sql.insert_entries(self.table("ledger_entries"), inbox), (json_rows(
+                {"conversion_id": e.conversion_id, "partner_id": e.partner_id, "offer_id": e.offer_id,
+                 "amount": e.amount, "currency": e.currency, "bucket": e.bucket.value,
+                 "converted_at": e.converted_at, "event_id": e.event_id} for e in settled.inserted),)))
         if settled.moved:
-            moved = list(settled.moved.values())
-            writes.append(Write(ledger_sql.update_entries(self.table("ledger_entries")), (
-                [e.conversion_id for e in moved], [e.amount for e in moved], [e.bucket.value for e in moved],
-                [e.decided_amount for e in moved],
-                [e.decided_bucket.value if e.decided_bucket else None for e in moved])))
+            writes.append(Write(ledger_sql.update_entries(self.table("ledger_entries")), (json_rows(
+                {"conversion_id": e.conversion_id, "amount": e.amount, "bucket": e.bucket.value,
+                 "decided_amount": e.decided_amount,
+                 "decided_bucket": e.decided_bucket.value if e.decided_bucket else None}
+                for e in settled.moved.values()),)))
         if settled.changes:
             writes.append(Write(statements_sql.insert_changes(self.table("commission_changes"), inbox),
-                                columns(settled.changes, statements_sql.CHANGE_COLUMNS)))
+                                (json_rows(settled.changes),)))
         return Changes(writes=writes)
 
     # -- consuming the attribution log -------------------------------------------------

@@ -18,11 +18,14 @@ reasons it always gave.
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
+from uuid import UUID
 
 from afflux_contracts import ConversionStatusChanged, Envelope, Event
 from afflux_payouts.domain.ledger import LedgerEntry, ReviewMismatch, review
@@ -128,7 +131,17 @@ class RunMemory(threading.local):
     current: RunLedger | None = None
 
 
-def columns(rows: Iterable[Mapping[str, Any]], names: Iterable[str]) -> list[list[Any]]:
-    """Parallel arrays, one per name, of ``rows``' values (for ``unnest``)."""
-    listed = list(rows)
-    return [[row[name] for row in listed] for name in names]
+def json_rows(rows: Iterable[Mapping[str, Any]]) -> str:
+    """``rows`` as a JSON array of objects for ``json_to_recordset``: a run's rows travel as
+    one parameter (binding them as arrays costs the client more than the server's insert).
+    Decimals, UUIDs and times go as their exact text (``numeric``, ``uuid`` and
+    ``timestamptz`` read it back as the value itself: the scale of an amount is kept)."""
+    return json.dumps(list(rows), default=_text, separators=(",", ":"))
+
+
+def _text(value: object) -> str:
+    if isinstance(value, Decimal | UUID):
+        return str(value)
+    if isinstance(value, datetime):
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} has no JSON text here")
