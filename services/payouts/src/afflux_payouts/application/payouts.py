@@ -29,10 +29,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
+from functools import cached_property
 from typing import Any, ClassVar
 from uuid import UUID
 
-from psycopg import Cursor
+from psycopg import Cursor, sql
 from psycopg.rows import DictRow
 
 from afflux_contracts import (
@@ -82,6 +83,17 @@ class PageKey:
 
 
 @dataclass(frozen=True)
+class RunStatements:
+    """The statements of ``Payouts.apply_run``, composed for one store's schema."""
+
+    claim: sql.SQL
+    select_entries: sql.SQL
+    insert_entries: sql.SQL
+    update_entries: sql.SQL
+    insert_changes: sql.SQL
+
+
+@dataclass(frozen=True)
 class CommissionPage:
     entries: list[LedgerEntry]
     next: PageKey | None
@@ -117,7 +129,7 @@ class Payouts(TrackedApplication):
         with recorder.run_transaction() as curs, curs.connection.pipeline():
             positions = [str(item.position) for item in run]
             pairs = [[str(item.event_id), at] for item, at in zip(run, positions, strict=True)]
-            curs.execute(ledger_sql.claim_run(recorder.inbox_table), (json.dumps(pairs),))
+            curs.execute(self.run_sql.claim, (json.dumps(pairs),))
             found = curs.fetchone()
             claimed = set(found["claimed"]) if found else set()
             applied = [at in claimed for at in positions]
@@ -134,6 +146,20 @@ class Payouts(TrackedApplication):
         self._committed()
         return applied
 
+    @cached_property
+    def run_sql(self) -> RunStatements:
+        """The run path's statements, composed once per store (composing a statement's
+        identifiers on every run costs more than some of the statements)."""
+        ledger, inbox = self.table("ledger_entries"), self.tracked_recorder.inbox_table
+        return RunStatements(
+            claim=sql.SQL(ledger_sql.claim_run(inbox).as_string()),
+            select_entries=sql.SQL(ledger_sql.select_entries(ledger).as_string()),
+            insert_entries=sql.SQL(ledger_sql.insert_entries(ledger, inbox).as_string()),
+            update_entries=sql.SQL(ledger_sql.update_entries(ledger).as_string()),
+            insert_changes=sql.SQL(statements_sql.insert_changes(self.table("commission_changes"),
+                                                                 inbox).as_string()),
+        )
+
     def _write_in_run(self, curs: Cursor[DictRow], changes: Changes) -> None:
         events = [e for aggregate in changes.aggregates for e in aggregate.collect_events()]
         self.tracked_recorder.insert_in_run(curs, [self.mapper.to_stored_event(e) for e in events],
@@ -142,24 +168,23 @@ class Payouts(TrackedApplication):
     def _settle(self, ledger: RunLedger) -> Changes:
         """The run's ledger steps decided over the entries they touch (read in one query)
         and written in three multi-row statements: new entries, moved entries, history."""
-        rows = self.query(ledger_sql.select_entries(self.table("ledger_entries")), (ledger.conversion_ids(),))
+        statements = self.run_sql
+        rows = self.query(statements.select_entries, (ledger.conversion_ids(),))
         settled = ledger.settle({row["conversion_id"]: _entry(row) for row in rows}, self.change_row)
-        inbox = self.tracked_recorder.inbox_table
         writes = []
         if settled.inserted:
-            writes.append(Write(ledger_sql.insert_entries(self.table("ledger_entries"), inbox), (json_rows(
+            writes.append(Write(statements.insert_entries, (json_rows(
                 {"conversion_id": e.conversion_id, "partner_id": e.partner_id, "offer_id": e.offer_id,
                  "amount": e.amount, "currency": e.currency, "bucket": e.bucket.value,
                  "converted_at": e.converted_at, "event_id": e.event_id} for e in settled.inserted),)))
         if settled.moved:
-            writes.append(Write(ledger_sql.update_entries(self.table("ledger_entries")), (json_rows(
+            writes.append(Write(statements.update_entries, (json_rows(
                 {"conversion_id": e.conversion_id, "amount": e.amount, "bucket": e.bucket.value,
                  "decided_amount": e.decided_amount,
                  "decided_bucket": e.decided_bucket.value if e.decided_bucket else None}
                 for e in settled.moved.values()),)))
         if settled.changes:
-            writes.append(Write(statements_sql.insert_changes(self.table("commission_changes"), inbox),
-                                (json_rows(settled.changes),)))
+            writes.append(Write(statements.insert_changes, (json_rows(settled.changes),)))
         return Changes(writes=writes)
 
     # -- consuming the attribution log -------------------------------------------------
