@@ -21,6 +21,7 @@ cap pays exactly its limit), so a fast wrong answer fails.
 from __future__ import annotations
 
 import itertools
+import os
 import time
 from datetime import timedelta
 from decimal import Decimal
@@ -61,6 +62,7 @@ COMMITS = 2000
 HARD_CAP = DECISIONS - 500
 DECISIONS_TARGET = 3000.0
 CLICKS_TARGET = 30000.0
+ROUNDS = 4
 HOUR_AGO = utc_now() - timedelta(hours=1)
 offsets = itertools.count()
 
@@ -104,12 +106,12 @@ def runs(store: Attribution, messages: list[Envelope[Any]]) -> list[list[RunItem
     return [items[i:i + RUN_LIMIT] for i in range(0, len(items), RUN_LIMIT)]
 
 
-def applied_rate(store: Attribution, messages: list[Envelope[Any]]) -> float:
+def applied_seconds(store: Attribution, messages: list[Envelope[Any]]) -> float:
     prepared = runs(store, messages)
     started = time.perf_counter()
     for run in prepared:
         store.apply_run(run)
-    return len(messages) / (time.perf_counter() - started)
+    return time.perf_counter() - started
 
 
 def clicks(offer_id: str, partner_id: str, count: int) -> list[Envelope[Any]]:
@@ -120,44 +122,52 @@ def clicks(offer_id: str, partner_id: str, count: int) -> list[Envelope[Any]]:
             for n in range(count)]
 
 
-def bare_commits(database_url: str, count: int) -> float:
-    """One-row INSERT + COMMIT, ``count`` times: PostgreSQL's commit rate here."""
-    with psycopg.connect(database_url, autocommit=True) as conn:
-        conn.execute("CREATE TABLE IF NOT EXISTS bench_commits (id bigint PRIMARY KEY, at timestamptz)")
-        started = time.perf_counter()
-        for n in range(count):
-            conn.execute("INSERT INTO bench_commits VALUES (%s, now())", (n,))
-        return count / (time.perf_counter() - started)
+BARE_TABLES = (
+    "CREATE TABLE IF NOT EXISTS bench_commits (id bigint PRIMARY KEY, at timestamptz)",
+    "CREATE TABLE IF NOT EXISTS bench_clicks (transaction_id text PRIMARY KEY, "
+    "offer_id text, partner_id text, clicked_at timestamptz, outcome text)",
+    "CREATE TABLE IF NOT EXISTS bench_clicks_many (transaction_id text PRIMARY KEY, "
+    "offer_id text, partner_id text, clicked_at timestamptz, outcome text)",
+)
 
 
-def bare_inserts_in_runs(database_url: str, count: int) -> float:
-    """One-row INSERTs committed in runs of ``RUN_LIMIT``: the click index's floor."""
-    with psycopg.connect(database_url) as conn:
-        conn.execute("CREATE TABLE IF NOT EXISTS bench_clicks (transaction_id text PRIMARY KEY, "
-                     "offer_id text, partner_id text, clicked_at timestamptz, outcome text)")
-        conn.commit()
-        started = time.perf_counter()
-        for start in range(0, count, RUN_LIMIT):
-            with conn.transaction():
-                for n in range(start, min(start + RUN_LIMIT, count)):
-                    conn.execute("INSERT INTO bench_clicks VALUES (%s, 'o', 'p', now(), 'valid')",
-                                 (f"tx-{n}",))
-        return count / (time.perf_counter() - started)
+def bare_commits(conn: psycopg.Connection[Any], numbers: range) -> float:
+    """One-row INSERT + COMMIT per number (autocommit): PostgreSQL's commit rate here."""
+    started = time.perf_counter()
+    for n in numbers:
+        conn.execute("INSERT INTO bench_commits VALUES (%s, now())", (n,))
+    return time.perf_counter() - started
 
 
-def bare_executemany_in_runs(database_url: str, count: int) -> float:
+def bare_inserts_in_runs(conn: psycopg.Connection[Any], numbers: range) -> float:
+    """One-row INSERTs committed in runs of ``RUN_LIMIT``: the click index's old floor."""
+    started = time.perf_counter()
+    for start in range(numbers.start, numbers.stop, RUN_LIMIT):
+        with conn.transaction():
+            for n in range(start, min(start + RUN_LIMIT, numbers.stop)):
+                conn.execute("INSERT INTO bench_clicks VALUES (%s, 'o', 'p', now(), 'valid')", (f"tx-{n}",))
+    return time.perf_counter() - started
+
+
+def bare_executemany_in_runs(conn: psycopg.Connection[Any], numbers: range) -> float:
     """The same rows, one ``executemany`` per run of ``RUN_LIMIT`` (pipelined): the floor
     of a multi-row write, what the click index's runs now do."""
-    with psycopg.connect(database_url) as conn:
-        conn.execute("CREATE TABLE IF NOT EXISTS bench_clicks_many (transaction_id text PRIMARY KEY, "
-                     "offer_id text, partner_id text, clicked_at timestamptz, outcome text)")
-        conn.commit()
-        started = time.perf_counter()
-        for start in range(0, count, RUN_LIMIT):
-            with conn.transaction(), conn.cursor() as curs:
-                curs.executemany("INSERT INTO bench_clicks_many VALUES (%s, 'o', 'p', now(), 'valid')",
-                                 [(f"tx-{n}",) for n in range(start, min(start + RUN_LIMIT, count))])
-        return count / (time.perf_counter() - started)
+    started = time.perf_counter()
+    for start in range(numbers.start, numbers.stop, RUN_LIMIT):
+        with conn.transaction(), conn.cursor() as curs:
+            curs.executemany("INSERT INTO bench_clicks_many VALUES (%s, 'o', 'p', now(), 'valid')",
+                             [(f"tx-{n}",) for n in range(start, min(start + RUN_LIMIT, numbers.stop))])
+    return time.perf_counter() - started
+
+
+def chunks(items: list[Any], rounds: int) -> list[list[Any]]:
+    size = -(-len(items) // rounds)
+    return [items[i:i + size] for i in range(0, len(items), size)]
+
+
+def ranges(count: int, rounds: int) -> list[range]:
+    size = -(-count // rounds)
+    return [range(i, min(i + size, count)) for i in range(0, count, size)]
 
 
 def line(name: str, value: float, baseline: float, baseline_name: str, target: float) -> str:
@@ -174,23 +184,36 @@ def store(database_url: str) -> Any:
 
 
 def test_decisions_and_click_ingest_per_second(store: Attribution, database_url: str) -> None:
+    """Each figure and its baselines are measured in ``ROUNDS`` alternating slices, so a
+    burst of the machine's other load falls on both sides alike."""
     for run in runs(store, program("bench-offer", "bench-partner")):
         store.apply_run(run)
     indexed = clicks("bench-offer", "bench-partner", DECISIONS)
-    store_click_rate = applied_rate(store, indexed + clicks("bench-idx", "bench-partner", CLICKS - DECISIONS))
+    every_click = indexed + clicks("bench-idx", "bench-partner", CLICKS - DECISIONS)
     reports = [envelope(ConversionReported(
         conversion_id=f"bench-conv-{n}", transaction_id=c.payload.transaction_id, order_id=f"order-{n}",
         reported_at=utc_now(), ip="198.51.100.7", offer_id="bench-offer")) for n, c in enumerate(indexed)]
-    decision_rate = applied_rate(store, reports)
-    commit_rate = bare_commits(database_url, COMMITS)
-    insert_rate = bare_inserts_in_runs(database_url, CLICKS)
-    many_rate = bare_executemany_in_runs(database_url, CLICKS)
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        for ddl in BARE_TABLES:
+            conn.execute(ddl)
+        seconds = {"clicks": 0.0, "inserts": 0.0, "many": 0.0, "decisions": 0.0, "commits": 0.0}
+        for part, numbers in zip(chunks(every_click, ROUNDS), ranges(CLICKS, ROUNDS), strict=True):
+            seconds["clicks"] += applied_seconds(store, part)
+            seconds["inserts"] += bare_inserts_in_runs(conn, numbers)
+            seconds["many"] += bare_executemany_in_runs(conn, numbers)
+        for part, numbers in zip(chunks(reports, ROUNDS), ranges(COMMITS, ROUNDS), strict=True):
+            seconds["decisions"] += applied_seconds(store, part)
+            seconds["commits"] += bare_commits(conn, numbers)
+    rate = {name: (CLICKS if name in ("clicks", "inserts", "many") else
+                   DECISIONS if name == "decisions" else COMMITS) / elapsed
+            for name, elapsed in seconds.items()}
 
-    print("\nattribution (store.apply_run, runs of", RUN_LIMIT, "records):")
-    print(line("conversions decided, every rule on", decision_rate, commit_rate, "bare commits",
+    print("\nattribution (store.apply_run, runs of", RUN_LIMIT, "records; load average",
+          " ".join(f"{load:.1f}" for load in os.getloadavg()) + "):")
+    print(line("conversions decided, every rule on", rate["decisions"], rate["commits"], "bare commits",
                DECISIONS_TARGET))
-    print(line("click-index ingest", store_click_rate, insert_rate, "bare inserts", CLICKS_TARGET))
-    print(line("click-index ingest", store_click_rate, many_rate, "bare multi-row", CLICKS_TARGET))
+    print(line("click-index ingest", rate["clicks"], rate["inserts"], "bare inserts", CLICKS_TARGET))
+    print(line("click-index ingest", rate["clicks"], rate["many"], "bare multi-row", CLICKS_TARGET))
 
     statuses = [store.conversion(f"bench-conv-{n}") for n in range(DECISIONS)]
     paid = sum(1 for row in statuses if row is not None and row["status"] == "approved")
