@@ -51,10 +51,15 @@ class AdminApi:
                              {"name": name, "email": f"{name.lower()}@partners.example"})["partner_id"])
 
     def create_cps_offer(self, percent: str, **extra: Any) -> str:
+        """A shop paying ``percent`` of each sale. Unless ``events`` says otherwise, its one
+        event allows duplicates: one click may lead to several orders, each credited once
+        (the order id, not the click, is what makes a sale a duplicate)."""
+        events = [{"name": "conversion", "payout": {"type": "cps", "percent": percent},
+                   "allow_duplicates": True}]
         offer = self.post("partners", "/v1/offers", {
             "name": "Winter sale", "currency": "USD",
             "destination_url": "https://shop.example/landing?tid={transaction_id}&s1={sub1}",
-            "payout": {"type": "cps", "percent": percent}, **extra,
+            "payout": {"type": "cps", "percent": percent}, "events": events, **extra,
         })
         POSTBACK_TOKENS[offer["offer_id"]] = offer["postback_token"]
         return str(offer["offer_id"])
