@@ -4,12 +4,12 @@ same run on the same broker.
 | figure | baseline |
 |---|---|
 | replay rate: records folded/s into a scratch schema | bare consume + decode of the same |
-| (``fold_log``: the service's own consumers, runs of ``RUN_LIMIT``) | topic stretch, records/s |
+| (``fold_log``: the service's own consumers, runs of ``REPLAY_RUN_LIMIT``) | topic stretch, records/s |
 | ``afflux replay payouts --verify`` of N attribution events, s | target: 1,000,000 in < 60 s |
 | (``verify``: snapshot of the live tables, fold, row-by-row diff) | |
 
 Setup: N ConversionAttributed (``AFFLUX_BENCH_REPLAY_EVENTS``, default 100,000: at
-today's fold rate a million takes some twenty minutes to build and verify; set it to
+today's fold rate a million takes some six minutes to build and verify; set it to
 1000000 for the real figure, else the million is extrapolated and said to be) are
 produced straight onto ``afflux.attribution.v1`` from one encoded template (1,000
 partners), and the "live" projection is built by the same fold (``fold_log`` into the

@@ -39,7 +39,6 @@ from afflux_payouts.application.replay_fold import (
     finish_all,
     merged,
 )
-from afflux_plumbing.consume import RUN_LIMIT
 from afflux_plumbing.eventstore import open_store
 from afflux_plumbing.store import TrackedApplication
 
@@ -47,11 +46,17 @@ Progress = Callable[[int, int], None]
 """Called with (records read so far, records to read)."""
 
 
+REPLAY_RUN_LIMIT = 1000
+"""Records per transaction of a replay: ten times the live consumer's ``RUN_LIMIT`` (a
+replay folds a backlog, where a run's fixed costs, a connection check, its reads and
+its commit, count; a run's size never changes what it folds to)."""
+
+
 @dataclass(frozen=True)
 class ReplayOptions:
     until: datetime | None = None
     known_by: datetime | None = None
-    run_limit: int = RUN_LIMIT
+    run_limit: int = REPLAY_RUN_LIMIT
     keep: bool = False
     """Keep the scratch schemas (to inspect them) instead of dropping them."""
 
