@@ -77,17 +77,6 @@ CORRECTION_COLUMNS = sql.SQL(
 )
 
 
-def claim_run(inbox: sql.Identifier) -> sql.Composed:
-    """Record a run's event_ids as applied at their positions (a JSON array of
-    ``[event_id, position]``) in one statement; its one row's ``claimed`` holds the
-    positions of those not applied before (nor earlier in the run)."""
-    return sql.SQL(
-        "WITH claimed AS (INSERT INTO {} (event_id, position) SELECT (r->>0)::uuid, r->>1 "
-        "FROM json_array_elements(%s::json) AS r ON CONFLICT DO NOTHING RETURNING position) "
-        "SELECT coalesce(array_agg(position), '{{}}') AS claimed FROM claimed"
-    ).format(inbox)
-
-
 def insert_entry(ledger: sql.Identifier, inbox: sql.Identifier) -> sql.Composed:
     """Record a commission once per conversion_id; a later decision for it changes nothing."""
     return sql.SQL(

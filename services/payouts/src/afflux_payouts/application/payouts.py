@@ -33,8 +33,7 @@ from functools import cached_property
 from typing import Any, ClassVar
 from uuid import UUID
 
-from psycopg import Cursor, sql
-from psycopg.rows import DictRow
+from psycopg import sql
 
 from afflux_contracts import (
     ATTRIBUTION,
@@ -86,7 +85,6 @@ class PageKey:
 class RunStatements:
     """The statements of ``Payouts.apply_run``, composed for one store's schema."""
 
-    claim: sql.SQL
     select_entries: sql.SQL
     insert_entries: sql.SQL
     update_entries: sql.SQL
@@ -120,31 +118,19 @@ class Payouts(TrackedApplication):
         super().__init__(env)
 
     def apply_run(self, run: Sequence[RunItem]) -> list[bool]:
-        """As ``TrackedApplication.apply_run`` (one transaction, the run's event_ids claimed
-        in one statement, pipelined writes), with the run's ledger steps left to its end
-        and decided together (``run_ledger.py``): one read of the entries the run touches
-        and three multi-row writes, instead of a read and two writes per record."""
-        recorder = self.tracked_recorder
-        ledger = RunLedger()
-        with recorder.run_transaction() as curs, curs.connection.pipeline():
-            positions = [str(item.position) for item in run]
-            pairs = [[str(item.event_id), at] for item, at in zip(run, positions, strict=True)]
-            curs.execute(self.run_sql.claim, (json.dumps(pairs),))
-            found = curs.fetchone()
-            claimed = set(found["claimed"]) if found else set()
-            applied = [at in claimed for at in positions]
-            self.run_memory.current = ledger
-            try:
-                for item, fresh in zip(run, applied, strict=True):
-                    if fresh:
-                        self._write_in_run(curs, item.changes())
-            finally:
-                self.run_memory.current = None
-            if ledger.steps:
-                self._write_in_run(curs, self._settle(ledger))
-            recorder.track_run(curs, run[-1].position.tracking())
-        self._committed()
-        return applied
+        """As ``TrackedApplication.apply_run``, with the run's ledger steps left to its end
+        (``end_of_run``) and decided together (``run_ledger.py``): one read of the entries
+        the run touches and three multi-row writes, instead of a read and two writes per
+        record."""
+        self.run_memory.current = RunLedger()
+        try:
+            return super().apply_run(run)
+        finally:
+            self.run_memory.current = None
+
+    def end_of_run(self) -> Changes:
+        ledger = self.run_memory.current
+        return self._settle(ledger) if ledger is not None and ledger.steps else Changes()
 
     @cached_property
     def run_sql(self) -> RunStatements:
@@ -152,18 +138,12 @@ class Payouts(TrackedApplication):
         identifiers on every run costs more than some of the statements)."""
         ledger, inbox = self.table("ledger_entries"), self.tracked_recorder.inbox_table
         return RunStatements(
-            claim=sql.SQL(ledger_sql.claim_run(inbox).as_string()),
             select_entries=sql.SQL(ledger_sql.select_entries(ledger).as_string()),
             insert_entries=sql.SQL(ledger_sql.insert_entries(ledger, inbox).as_string()),
             update_entries=sql.SQL(ledger_sql.update_entries(ledger).as_string()),
             insert_changes=sql.SQL(statements_sql.insert_changes(self.table("commission_changes"),
                                                                  inbox).as_string()),
         )
-
-    def _write_in_run(self, curs: Cursor[DictRow], changes: Changes) -> None:
-        events = [e for aggregate in changes.aggregates for e in aggregate.collect_events()]
-        self.tracked_recorder.insert_in_run(curs, [self.mapper.to_stored_event(e) for e in events],
-                                            changes.writes)
 
     def _settle(self, ledger: RunLedger) -> Changes:
         """The run's ledger steps decided over the entries they touch (read in one query)
