@@ -2,36 +2,22 @@
 
 from __future__ import annotations
 
-import asyncio
-import os
 import secrets
 from collections.abc import Iterator
 
 import pytest
 
-from afflux_infra.embedded import EmbeddedBroker, free_port
+from afflux_infra.embedded import free_port
 from afflux_infra.platform import Infrastructure, Platform
 from afflux_infra.processes import DEFAULT_PORTS
-from afflux_infra.provision import ensure_topics
-from afflux_infra.testing import SessionInfrastructure
+from afflux_infra.testing import SessionInfrastructure, broker_of_its_own
 
 
 @pytest.fixture(scope="module")
 def bootstrap_for_platform(infra: SessionInfrastructure) -> Iterator[str]:
-    """A broker whose topics hold only this test's events.
-
-    The services of a fresh platform read every topic from offset 0; on the session's
-    shared broker they would first wade through every other test's events (and time
-    that, too). With an external broker (KAFKA_BOOTSTRAP_SERVERS) we share it anyway."""
-    if os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
-        yield infra.bootstrap_servers
-        return
-    broker = EmbeddedBroker().start()
-    try:
-        asyncio.run(ensure_topics(broker.bootstrap_servers, replication=broker.replication_factor))
-        yield broker.bootstrap_servers
-    finally:
-        broker.stop()
+    """A broker whose topics hold only this module's events (see ``broker_of_its_own``)."""
+    with broker_of_its_own(infra) as bootstrap:
+        yield bootstrap
 
 
 @pytest.fixture(scope="module")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import secrets
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import ExitStack, suppress
@@ -26,7 +27,9 @@ from fastapi import FastAPI
 from psycopg import sql
 
 from afflux_contracts import DecodeError, Envelope, Event, decode
+from afflux_infra.embedded import EmbeddedBroker
 from afflux_infra.platform import Infrastructure, start_infrastructure
+from afflux_infra.provision import ensure_topics
 from afflux_plumbing.service import ServiceRuntime
 
 T = TypeVar("T")
@@ -61,6 +64,23 @@ class SessionInfrastructure:
 def url_for_database(server_url: str, name: str) -> str:
     parts = urlsplit(server_url)
     return urlunsplit(parts._replace(path=f"/{name}"))
+
+
+@contextlib.contextmanager
+def broker_of_its_own(infra: SessionInfrastructure) -> Iterator[str]:
+    """A broker whose topics hold only what the caller publishes: a fresh platform or
+    service reads every topic from offset 0, and on the session's shared broker it would
+    first wade through every other test's records. With an external broker
+    (KAFKA_BOOTSTRAP_SERVERS) the session's is shared anyway."""
+    if os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
+        yield infra.bootstrap_servers
+        return
+    broker = EmbeddedBroker().start()
+    try:
+        asyncio.run(ensure_topics(broker.bootstrap_servers, replication=broker.replication_factor))
+        yield broker.bootstrap_servers
+    finally:
+        broker.stop()
 
 
 @pytest.fixture(scope="session")

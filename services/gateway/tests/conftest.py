@@ -7,30 +7,20 @@ whose clicks it never sees would wait for the tracking log each time)."""
 
 from __future__ import annotations
 
-import asyncio
-import os
 import secrets
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
 from gateway_fixtures import RunningGateway, SessionInfra
 
-from afflux_infra.embedded import EmbeddedBroker
-from afflux_infra.provision import ensure_topics
+from afflux_infra.testing import broker_of_its_own
 from afflux_plumbing.publish import Publisher
 
 
 @pytest.fixture(scope="module")
 def gateway_broker(infra: SessionInfra) -> Iterator[str]:
-    if os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
-        yield infra.bootstrap_servers
-        return
-    broker = EmbeddedBroker().start()
-    try:
-        asyncio.run(ensure_topics(broker.bootstrap_servers, replication=broker.replication_factor))
-        yield broker.bootstrap_servers
-    finally:
-        broker.stop()
+    with broker_of_its_own(infra) as bootstrap:
+        yield bootstrap
 
 
 @pytest.fixture(scope="module")
