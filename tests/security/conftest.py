@@ -4,14 +4,14 @@ database of its own), for tests of the HTTP edge that span all services.
 Partners is also served (its relay running), because a partners write waits for its
 events to be on the log before answering. Attribution is served too, and waited for
 until it has read the tracking log to its end: it answers an unknown conversion id
-only once caught up with that log (else 503), and the session's broker holds every
-earlier test's records. The others are only called in-process.
+only once caught up with that log (else 503). All of them share a broker of the
+module's own. The others are only called in-process.
 """
 
 from __future__ import annotations
 
 import secrets
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AsyncExitStack
 from typing import Any
 
@@ -24,7 +24,7 @@ from afflux_contracts import TRACKING
 from afflux_gateway.entrypoints.main import build as build_gateway
 from afflux_gateway.settings import GatewaySettings
 from afflux_infra.embedded import free_port
-from afflux_infra.testing import SessionInfrastructure, serving
+from afflux_infra.testing import SessionInfrastructure, broker_of_its_own, serving
 from afflux_partners.entrypoints.main import build as build_partners
 from afflux_partners.settings import PartnersSettings
 from afflux_payouts.entrypoints.main import build as build_payouts
@@ -50,12 +50,24 @@ CAUGHT_UP_WITHIN = 180.0
 
 
 @pytest.fixture(scope="module")
-async def service_apps(infra: SessionInfrastructure) -> AsyncIterator[dict[str, ServiceApp]]:
+def security_broker(infra: SessionInfrastructure) -> Iterator[str]:
+    """A broker of the module's own: attribution and the gateway read every topic from
+    offset 0, and on the session's broker they would first wade through every earlier
+    test's records (thousands of partners events and conversions for offers they never
+    saw, each parked until its partners view has caught up)."""
+    with broker_of_its_own(infra) as bootstrap:
+        yield bootstrap
+
+
+@pytest.fixture(scope="module")
+async def service_apps(
+    infra: SessionInfrastructure, security_broker: str
+) -> AsyncIterator[dict[str, ServiceApp]]:
     apps: dict[str, ServiceApp] = {}
     async with AsyncExitStack() as stack:
         for name, (settings_type, build) in BUILDS.items():
             settings = settings_type(
-                database_url=infra.new_database(), kafka_bootstrap_servers=infra.bootstrap_servers,
+                database_url=infra.new_database(), kafka_bootstrap_servers=security_broker,
                 admin_token=ADMIN_TOKEN, group_prefix=f"test-{secrets.token_hex(4)}", port=free_port(),
             )
             runtime, app, close = build(settings)
@@ -63,7 +75,7 @@ async def service_apps(infra: SessionInfrastructure) -> AsyncIterator[dict[str, 
             if name in SERVED:
                 await stack.enter_async_context(serving(runtime, app))
                 if name == "attribution":
-                    await caught_up_with_tracking(app, infra.bootstrap_servers)
+                    await caught_up_with_tracking(app, security_broker)
             apps[name] = ServiceApp(name, app)
         yield apps
 
