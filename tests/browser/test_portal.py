@@ -33,6 +33,7 @@ from gateway_fixtures import (
     relationship,
 )
 from selenium import webdriver
+from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
 from selenium.webdriver.chrome.options import Options
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
@@ -107,7 +108,8 @@ def text(browser: WebDriver, css: str) -> str:
 
 def drive_the_portal(base_url: str, seeded: Seeded, screenshot: Path) -> None:
     browser = start_browser()
-    wait = WebDriverWait(browser, 15)
+    wait = WebDriverWait(browser, 15,
+                         ignored_exceptions=(NoSuchElementException, StaleElementReferenceException))
     try:
         browser.get(f"{base_url}/portal")
         wait.until(expected_conditions.url_contains("/portal/signin"))
@@ -132,15 +134,17 @@ def drive_the_portal(base_url: str, seeded: Seeded, screenshot: Path) -> None:
             (By.ID, f"offer-{seeded.offer_id}")))
         card.find_element(By.NAME, "sub1").send_keys("spring mail")
         card.find_element(By.CSS_SELECTOR, "button.generate").click()
-        link = wait.until(expected_conditions.presence_of_element_located(
-            (By.ID, f"link-{seeded.offer_id}")))
         expected = f"{TRACKING_URL}/c/{seeded.offer_id}/{seeded.partner_id}?sub1=spring+mail"
-        assert link.get_attribute("value") == expected
+        # The form reloads the page: read the link afresh until the new page shows it
+        # (an element found on the old page goes stale under the reload).
+        link_id = f"link-{seeded.offer_id}"
+        wait.until(lambda b: b.find_element(By.ID, link_id).get_attribute("value") == expected)
         copy = browser.find_element(By.CSS_SELECTOR, f"#offer-{seeded.offer_id} button.copy")
         copy.click()
         wait.until(lambda _: copy.text == "Copied")
 
         browser.find_element(By.LINK_TEXT, "Conversions").click()
+        wait.until(expected_conditions.url_contains("/portal/conversions"))
         statuses = sorted(cell.text for cell in browser.find_elements(By.CSS_SELECTOR, "td.status"))
         reasons = [cell.text for cell in browser.find_elements(By.CSS_SELECTOR, "td.reason")]
         assert statuses == ["approved", "approved", "rejected"] and "duplicate" in reasons
@@ -168,8 +172,11 @@ async def test_a_partner_signs_in_sees_its_numbers_makes_a_link_and_signs_out(
         await log.stop()
 
     def applied() -> bool:
+        """Every seeded record is in the views: the report's two sales and, published
+        last, the rejected conversion."""
         body = gateway.get("/v1/me/report", seeded.api_key).json()
-        return bool(body.get("totals")) and body["totals"][0]["conversions"] == 2
+        conversions = gateway.get("/v1/me/conversions", seeded.api_key).json().get("conversions", [])
+        return bool(body.get("totals")) and body["totals"][0]["conversions"] == 2 and len(conversions) == 3
 
     await eventually(applied, timeout=60)
     await asyncio.to_thread(drive_the_portal, gateway.base_url, seeded, tmp_path / "dashboard.png")
