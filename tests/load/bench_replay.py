@@ -53,10 +53,16 @@ CONVERTED = utc_now() - timedelta(days=1)
 pytestmark = pytest.mark.timeout(7200)
 
 
+SEQUENCE_SLOT = "%SEQUENCE%"
+PARTNER_SLOT = "%PARTNER%"
+"""Slots in the one encoded envelope that ``produce`` fills per record with bytes
+replacement: encoding a million envelopes would make the producer the bottleneck."""
+
+
 def template() -> bytes:
     decision = ConversionAttributed(
-        conversion_id="bench-conv-XXXXXXXXXX", transaction_id="bench-tx-XXXXXXXXXX",
-        partner_id="bench-partner-PPPP", offer_id="bench-offer", event="sale",
+        conversion_id=f"bench-conv-{SEQUENCE_SLOT}", transaction_id=f"bench-tx-{SEQUENCE_SLOT}",
+        partner_id=f"bench-partner-{PARTNER_SLOT}", offer_id="bench-offer", event="sale",
         payout=Money(amount=Decimal("4.80"), currency="USD"), clicked_at=CONVERTED, converted_at=CONVERTED)
     return encode(Envelope.wrap(decision, producer="bench", event_id=TEMPLATE_ID))
 
@@ -77,7 +83,8 @@ async def produce(bootstrap: str, count: int) -> tuple[float, dict[str, int]]:
         for n in range(count):
             partner = f"{n % PARTNERS:04d}".encode()
             value = (shape.replace(str(TEMPLATE_ID).encode(), str(UUID(int=base + n)).encode())
-                     .replace(b"XXXXXXXXXX", f"{n:010d}".encode()).replace(b"PPPP", partner))
+                     .replace(SEQUENCE_SLOT.encode(), f"{n:010d}".encode())
+                     .replace(PARTNER_SLOT.encode(), partner))
             pending.append(await producer.send(ATTRIBUTION.name, value, key=b"bench-partner-" + partner))
             if len(pending) >= 20000:
                 _note(last, await asyncio.gather(*pending))
