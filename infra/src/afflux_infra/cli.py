@@ -10,11 +10,13 @@ from contextlib import ExitStack
 from types import FrameType
 
 import typer
+from aiokafka.errors import KafkaError
 
 from afflux_infra import dlq, replay_cli
 from afflux_infra.ops_cli import register as register_ops
 from afflux_infra.platform import Platform, start_infrastructure
 from afflux_infra.processes import DEFAULT_PORTS
+from afflux_infra.provision import afflux_topics, ensure_topics
 from afflux_infra.scale import parse_instances
 
 app = typer.Typer(help="Afflux: partner performance-marketing backend.", no_args_is_help=True)
@@ -41,7 +43,8 @@ def run(
                                   "(instance N listens on the service's port + 100*(N-1))."),
 ) -> None:
     """Run the whole platform: PostgreSQL and Kafka from DATABASE_URL / KAFKA_BOOTSTRAP_SERVERS,
-    or embedded ones when unset, and the five services as processes. Ctrl-C stops it all."""
+    or embedded ones when unset, and the six services as processes. A service that dies is
+    restarted (with backoff); Ctrl-C, or a service that keeps dying, stops it all."""
     try:
         counts = parse_instances(instances, list(DEFAULT_PORTS))
     except ValueError as error:
@@ -75,6 +78,23 @@ def run(
     typer.echo("stopped.")
 
 
+@app.command()
+def provision() -> None:
+    """Create the Afflux topics and their DLQs on KAFKA_BOOTSTRAP_SERVERS where missing
+    (AFFLUX_REPLICATION_FACTOR replicas, 3 unless set; retention forever). What a
+    deployment runs once before the services (the compose file's and Kubernetes' job)."""
+    bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+    if not bootstrap:
+        typer.echo("afflux provision: set KAFKA_BOOTSTRAP_SERVERS to the cluster's brokers", err=True)
+        raise typer.Exit(2)
+    try:
+        asyncio.run(ensure_topics(bootstrap, timeout=120.0))
+    except (KafkaError, OSError, RuntimeError, ValueError) as error:
+        typer.echo(f"afflux provision: {error}", err=True)
+        raise typer.Exit(1) from error
+    typer.echo(f"afflux provision: {len(afflux_topics())} topics present on {bootstrap}")
+
+
 def _print_banner(platform: Platform) -> None:
     infra = platform.infrastructure
     typer.echo("")
@@ -90,15 +110,15 @@ def _print_banner(platform: Platform) -> None:
 
 
 def _watch(platform: Platform) -> None:
-    """Wait for Ctrl-C; a service that exits on its own brings the platform down with a
-    clear message, rather than leaving a half-working platform."""
+    """Wait for Ctrl-C, keeping the services up: one that exits on its own is restarted
+    with backoff and a line saying so (``Supervisor``), while the others and the broker
+    go on. A service that keeps dying, or the embedded broker dying (the log is in its
+    memory), stops the platform with a clear message."""
+    supervisor = platform.supervisor(lambda line: typer.echo(f"afflux: {line}", err=True))
     while True:
-        for service in platform.every_process():
-            name = service.name
-            if not service.running:
-                code = service.process.returncode if service.process else None
-                raise RuntimeError(f"service {name} exited with code {code}; stopping the platform")
-        time.sleep(0.5)
+        platform.infrastructure.check_broker()
+        supervisor.check()
+        time.sleep(0.2)
 
 
 dlq_app = typer.Typer(help="Inspect and redrive dead letters (records a consumer could not apply).",

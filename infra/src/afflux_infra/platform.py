@@ -7,12 +7,13 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
+from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from afflux_infra.embedded import EmbeddedBroker, EmbeddedPostgres
-from afflux_infra.processes import DEFAULT_PORTS, ServiceProcess
+from afflux_infra.processes import DEFAULT_PORTS, RestartPolicy, ServiceProcess, Supervisor, exit_status
 from afflux_infra.provision import REPLICATION_ENV, ensure_topics
 from afflux_infra.scale import instance_env, instance_port
 
@@ -24,6 +25,16 @@ class Infrastructure:
     database_url: str
     bootstrap_servers: str
     kind: str
+    broker: EmbeddedBroker | None = field(default=None, compare=False, repr=False)
+    """The broker started here, if any: the launcher watches it (its log is in memory)."""
+
+    def check_broker(self) -> None:
+        """Raise if the embedded broker has died: the log it held is gone with it, and
+        services restarted against an empty log would stop on their stored positions."""
+        process = self.broker.process if self.broker is not None else None
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"the embedded broker exited with {exit_status(process.returncode)}; "
+                               "the log it held in memory is gone: stopping the platform")
 
 
 def docker_answers() -> bool:
@@ -57,16 +68,18 @@ def start_infrastructure(stack: ExitStack, *, containers: bool = False,
         # A single broker of our own (a container has one too) can keep one replica:
         # say so for every provisioning in this process and the services it starts.
         os.environ.setdefault(REPLICATION_ENV, str(EmbeddedBroker.replication_factor))
+    embedded: EmbeddedBroker | None = None
     if bootstrap is None and use_docker:
         from testcontainers.kafka import KafkaContainer
 
         bootstrap = stack.enter_context(KafkaContainer().with_kraft()).get_bootstrap_server()
     elif bootstrap is None:
-        broker = EmbeddedBroker(port=broker_port).start()
-        stack.callback(broker.stop)
-        bootstrap = broker.bootstrap_servers
+        embedded = EmbeddedBroker(port=broker_port).start()
+        stack.callback(embedded.stop)
+        bootstrap = embedded.bootstrap_servers
     asyncio.run(ensure_topics(bootstrap))
-    return Infrastructure(database_url=database_url, bootstrap_servers=bootstrap, kind=kind)
+    return Infrastructure(database_url=database_url, bootstrap_servers=bootstrap, kind=kind,
+                          broker=embedded)
 
 
 @dataclass
@@ -142,6 +155,10 @@ class Platform:
 
     def url(self, name: str) -> str:
         return self.service(name).url
+
+    def supervisor(self, say: Callable[[str], None], policy: RestartPolicy | None = None) -> Supervisor:
+        """Restarts any of the platform's processes that dies (see ``Supervisor``)."""
+        return Supervisor(self.every_process(), say, policy or RestartPolicy())
 
     def stop(self) -> None:
         processes = [*self.services.values(), *(p for extra in self.extra_instances.values() for p in extra)]
