@@ -7,7 +7,7 @@ UV_VERSION := 0.13.9
 UV := .tools/bin/uv
 PYTEST_ARGS ?=
 
-.PHONY: install run test test-fast chaos bench schemas lint clean
+.PHONY: install run test test-fast browser-check chaos bench schemas lint clean
 
 $(UV):
 	$(PYTHON) -m venv .tools
@@ -22,11 +22,22 @@ install: .venv/.synced ## install uv and the locked dependencies
 run: install ## run the whole platform (embedded PostgreSQL + Kafka unless DATABASE_URL / KAFKA_BOOTSTRAP_SERVERS are set)
 	$(UV) run --frozen --no-sync afflux run
 
-test: install ## every test: unit, integration, contract, end-to-end, crash and the chaos suite's short form
+test: browser-check install ## every test: unit, integration, contract, end-to-end, crash and the chaos suite's short form
 	$(UV) run --frozen --no-sync pytest $(PYTEST_ARGS)
 
 test-fast: install ## everything but the slow tests that start real service processes
 	$(UV) run --frozen --no-sync pytest -m "not slow" $(PYTEST_ARGS)
+
+browser-check: ## the portal's browser test drives Debian's Chromium: say how to install it, before any test runs
+	@if ! { command -v chromium || command -v chromium-browser; } >/dev/null || ! command -v chromedriver >/dev/null; then \
+	  echo "make test: the partner portal's browser test (tests/browser) needs Chromium and its driver;"; \
+	  echo "  chromium=$$(command -v chromium || command -v chromium-browser || echo missing), chromedriver=$$(command -v chromedriver || echo missing)."; \
+	  echo "  Install both from Debian's packages, as root:"; \
+	  echo "      apt-get update && apt-get install -y chromium chromium-driver"; \
+	  echo "  (or: sudo apt-get install -y chromium chromium-driver), then run make test again."; \
+	  echo "  make test-fast needs neither (it skips the slow tests, the browser test among them)."; \
+	  exit 1; \
+	fi
 
 chaos: install ## the fault suite's long form: every fault under load, 30 s broker pause, table of what each did (~8 min on 2 cores)
 	AFFLUX_CHAOS_LONG=1 $(UV) run --frozen --no-sync pytest tests/chaos -m chaos $(PYTEST_ARGS)
