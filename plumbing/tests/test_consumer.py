@@ -47,7 +47,7 @@ async def running(consumer: TrackedConsumer) -> AsyncIterator[asyncio.Task[None]
 def consumer_for(
     tally: Tally, topic: str, bootstrap: str, publisher: Publisher, group: str
 ) -> TrackedConsumer:
-    return TrackedConsumer(store=tally, topics=[topic], handler=tally.handle,
+    return TrackedConsumer(store=tally, topics=[topic],
                            bootstrap_servers=bootstrap, group_id=group, dead_letters=publisher)
 
 
@@ -270,7 +270,7 @@ async def test_replica_consumers_each_read_every_partition_side_by_side(
         await send(raw_producer, topic, encode(partner_created(name)), key=name.encode())
 
     def replica(store: Tally) -> TrackedConsumer:
-        return TrackedConsumer(store=store, topics=[topic], handler=store.handle,
+        return TrackedConsumer(store=store, topics=[topic],
                                bootstrap_servers=kafka_bootstrap, group_id=f"{group_prefix}-replica",
                                dead_letters=publisher, every_partition=True)
 

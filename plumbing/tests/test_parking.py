@@ -22,7 +22,7 @@ from afflux_plumbing.publish import Publisher
 
 def consumer(roster: Roster, topic: str, bootstrap: str, publisher: Publisher, group: str,
              limit: float) -> TrackedConsumer:
-    return TrackedConsumer(store=roster, topics=[topic], handler=roster.handle, bootstrap_servers=bootstrap,
+    return TrackedConsumer(store=roster, topics=[topic], bootstrap_servers=bootstrap,
                            group_id=group, dead_letters=publisher, retry_later_limit=limit)
 
 

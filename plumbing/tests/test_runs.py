@@ -4,59 +4,89 @@ PostgreSQL (the store) and a real broker (the consumer)."""
 from __future__ import annotations
 
 import threading
-from functools import partial
-from uuid import uuid4
+from typing import Any
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from tally import Roster, partner_created
+from tally import Roster, partner_created, status_changed
 from test_consumer import consumed, consumer_for, running
 
-from afflux_contracts import encode
+from afflux_contracts import (
+    Envelope,
+    OfferStatus,
+    OfferStatusChanged,
+    PartnerCreated,
+    PartnerStatusChanged,
+    encode,
+)
 from afflux_infra.testing import eventually
-from afflux_plumbing.consume import RetryLater, Unprocessable
 from afflux_plumbing.positions import Position
 from afflux_plumbing.publish import Publisher
-from afflux_plumbing.store import Changes, RunItem
+from afflux_plumbing.runs import Handlers, Record, RetryLater, Unprocessable, record_of
+from afflux_plumbing.store import Changes
 
 TOPIC = "test.runs"
 
 
-def run_of(store: Roster, *names: str, first_offset: int = 0) -> list[RunItem]:
-    return [RunItem(Position(TOPIC, 0, first_offset + n), uuid4(),
-                    partial(store.handle, partner_created(name)))
-            for n, name in enumerate(names)]
+def run_of(*envelopes: Envelope[Any], first_offset: int = 0) -> list[Record[Any]]:
+    return [record_of(envelope, Position(TOPIC, 0, first_offset + n)) for n, envelope in enumerate(envelopes)]
 
 
-def test_each_record_of_a_run_sees_the_view_rows_and_aggregates_the_records_before_it_wrote(
-    roster: Roster,
-) -> None:
-    applied = roster.apply_run(run_of(roster, "ann", "bob", "ann", "ann"))
+def arrivals_of(*names: str) -> list[Envelope[Any]]:
+    return [partner_created(name) for name in names]
+
+
+def test_a_run_is_folded_in_order_by_one_call_of_its_handler(roster: Roster) -> None:
+    applied = roster.apply_run(run_of(*arrivals_of("ann", "bob", "ann", "ann")))
 
     assert applied == [True, True, True, True]
+    assert roster.segments == [4]
     assert roster.arrivals() == [("ann", 0), ("ann", 1), ("ann", 2), ("bob", 0)]
-    assert roster.cards() == ["ann", "bob"]  # the card issued earlier in the run was seen
+    assert roster.cards() == ["ann", "bob"]
     assert roster.counts() == {"ann": 3, "bob": 1}
     assert roster.stored_offset(TOPIC, 0) == 3
 
 
-def test_an_event_id_seen_earlier_in_the_run_or_before_it_is_not_applied_again(roster: Roster) -> None:
-    [first] = run_of(roster, "cy")
-    redelivered = RunItem(Position(TOPIC, 0, 1), first.event_id, first.changes)
-    assert roster.apply_run([first, redelivered]) == [True, False]
-    again = RunItem(Position(TOPIC, 0, 2), first.event_id, first.changes)
-    assert roster.apply_run([again, *run_of(roster, "dee", first_offset=3)]) == [False, True]
+def test_each_segment_of_a_run_sees_what_the_segments_before_it_wrote(roster: Roster) -> None:
+    run = run_of(partner_created("ann"), partner_created("ann"), status_changed("ann"),
+                 partner_created("ann"), partner_created("bob"), status_changed("bob", "inactive"))
+
+    roster.apply_run(run)
+
+    assert roster.segments == [2, 1, 2, 1]
+    assert roster.statuses() == {"ann": ("suspended", 2), "bob": ("inactive", 1)}
+    assert roster.arrivals() == [("ann", 0), ("ann", 1), ("ann", 2), ("bob", 0)]
+    assert roster.cards() == ["ann", "bob"]  # the card issued in the first segment was seen
+
+
+def test_a_record_of_a_type_without_a_handler_changes_nothing_but_moves_the_position(roster: Roster) -> None:
+    unhandled = Envelope.wrap(OfferStatusChanged(offer_id="o-1", status=OfferStatus.PAUSED), producer="test")
+
+    assert roster.apply_run(run_of(partner_created("cy"), unhandled, partner_created("cy"))) == [True] * 3
+
+    assert roster.segments == [2]  # the records around it are one segment
+    assert roster.counts() == {"cy": 2}
+    assert roster.stored_offset(TOPIC, 0) == 2
+
+
+def test_an_event_id_seen_earlier_in_the_run_or_before_it_is_not_handed_to_the_handler(
+    roster: Roster,
+) -> None:
+    first = partner_created("cy")
+    assert roster.apply_run(run_of(first, first)) == [True, False]
+    assert roster.apply_run(run_of(first, partner_created("dee"), first_offset=2)) == [False, True]
 
     assert roster.counts() == {"cy": 1, "dee": 1}
+    assert roster.attempts == {"cy": 1, "dee": 1}
     assert roster.stored_offset(TOPIC, 0) == 3
 
 
 def test_a_run_with_a_failing_record_commits_nothing_of_the_run(roster: Roster) -> None:
-    roster.apply_run(run_of(roster, "eve"))
+    roster.apply_run(run_of(partner_created("eve")))
     roster.refusals["gus"] = RuntimeError("gus is refused")
 
     with pytest.raises(RuntimeError, match="gus is refused"):
-        roster.apply_run(run_of(roster, "fay", "eve", "gus", "hal", first_offset=1))
+        roster.apply_run(run_of(*arrivals_of("fay", "eve", "gus", "hal"), first_offset=1))
 
     assert roster.counts() == {"eve": 1}
     assert roster.arrivals() == [("eve", 0)]
@@ -67,14 +97,15 @@ def test_a_run_with_a_failing_record_commits_nothing_of_the_run(roster: Roster) 
 def test_reads_from_other_threads_do_not_see_a_run_before_it_commits(roster: Roster) -> None:
     seen_meanwhile: list[dict[str, int]] = []
 
-    def read_from_another_thread() -> Changes:
+    def read_from_another_thread(run: Any) -> Changes:
         reader = threading.Thread(target=lambda: seen_meanwhile.append(roster.counts()))
         reader.start()
         reader.join()
         return Changes()
 
-    reading = RunItem(Position(TOPIC, 0, 1), uuid4(), read_from_another_thread)
-    roster.apply_run([*run_of(roster, "kim"), reading])
+    handlers = Handlers({PartnerCreated: roster.on_partners_created,
+                         PartnerStatusChanged: read_from_another_thread})
+    roster.apply_run(run_of(partner_created("kim"), status_changed("kim")), handlers)
 
     assert seen_meanwhile == [{}]  # "kim" was written in the run, not yet committed
     assert roster.counts() == {"kim": 1}
@@ -115,7 +146,7 @@ async def test_an_unprocessable_record_in_a_run_is_dead_lettered_and_the_rest_ap
         await eventually(lambda: roster.stored_offset(topic, 0) == 3)
 
     assert roster.counts() == {"p": 1, "q": 1, "r": 1}
-    assert roster.attempts["bad"] == 2  # in the run, then alone
+    assert roster.attempts["bad"] == 2  # in the run, then alone (a run of one)
     dlq = AIOKafkaConsumer(f"{topic}.dlq", bootstrap_servers=kafka_bootstrap,
                            auto_offset_reset="earliest", enable_auto_commit=False)
     await dlq.start()

@@ -96,7 +96,7 @@ async def test_service_answers_health_and_readiness_then_stops_on_request(
     settings = TallySettings(DATABASE_URL=database_url, KAFKA_BOOTSTRAP_SERVERS=kafka_bootstrap,
                              AFFLUX_CONSUMER_GROUP_PREFIX=group_prefix, port=free_port())
     runtime = ServiceRuntime(settings)
-    runtime.consume(tally, [topic], tally.handle, group="tally")
+    runtime.consume(tally, [topic], group="tally")
     app = service_app("Tally", runtime.ready)
     async with serving(runtime, app) as base_url, httpx.AsyncClient(base_url=base_url) as client:
         assert (await client.get("/healthz")).json() == {"status": "ok"}

@@ -45,14 +45,18 @@ from afflux_plumbing.outage import DATABASE_OUTAGES, Health, retrying
 from afflux_plumbing.parking import Parked, Parking
 from afflux_plumbing.positions import Position
 from afflux_plumbing.publish import Publisher
+from afflux_plumbing.runs import Handlers, Record, RetryLater, Unprocessable
 from afflux_plumbing.seeking import SeekToStoredPositions
 from afflux_plumbing.store import Changes, RunItem, TrackedApplication
-from afflux_plumbing.tracing import applying
+from afflux_plumbing.tracing import applying, applying_run
+
+__all__ = ["RUN_LIMIT", "Handler", "RetryLater", "TrackedConsumer", "Unprocessable"]
 
 log = logging.getLogger(__name__)
 
 Handler = Callable[[Envelope[Event]], Changes]
-"""Turns one envelope into the changes it causes. Runs in a worker thread; may read views."""
+"""TRANSITIONAL (issue 17): a per-record handler, until every service handles runs
+(``runs.Handlers``); deleted with the store's ``RunItem`` path."""
 
 TRANSIENT_ERRORS = DATABASE_OUTAGES
 MAX_ATTEMPTS = 3
@@ -64,17 +68,6 @@ T = TypeVar("T")
 Decoded = tuple[ConsumerRecord[bytes, bytes], Envelope[Event]]
 
 
-class RetryLater(Exception):
-    """A fact this record depends on has not arrived yet (e.g. an offer from another
-    topic); the record is parked and retried, never skipped: its partition waits (the
-    consumer's others go on), for at most the consumer's ``retry_later_limit``, after
-    which the record goes to the DLQ to be redriven."""
-
-
-class Unprocessable(Exception):
-    """The record is well-formed but can never be applied; it goes to the DLQ."""
-
-
 class TrackedConsumer:
     """Applies ``topics`` to ``store`` through ``handler``, effectively once."""
 
@@ -83,7 +76,6 @@ class TrackedConsumer:
         *,
         store: TrackedApplication,
         topics: Sequence[str],
-        handler: Handler,
         bootstrap_servers: str,
         group_id: str,
         dead_letters: Publisher,
@@ -91,14 +83,18 @@ class TrackedConsumer:
         fetch_max_wait_ms: int = 25,
         retry_later_limit: float = 300.0,
         every_partition: bool = False,
+        handlers: Handlers | None = None,
+        handler: Handler | None = None,
     ) -> None:
-        """``every_partition``: read every partition of ``topics`` in this process, outside
+        """``handlers``: the run handlers (default: the store's ``@handles`` methods).
+        ``every_partition``: read every partition of ``topics`` in this process, outside
         any consumer group (a replica of a view, such as tracking's routing view: each
         instance needs all of it, and a restarted instance must not wait for the group to
         expire its predecessor's membership). ``group_id`` then only names the consumer."""
         self.store = store
         self.topics = list(topics)
         self.handler = handler
+        self.handlers = handlers if handlers is not None else store.handlers
         self.group_id = group_id
         self.dead_letters = dead_letters
         self.retry_delay = retry_delay
@@ -260,14 +256,18 @@ class TrackedConsumer:
         if not run:
             return
         started = time.perf_counter()
-        items = [RunItem(_position(record), envelope.event_id, partial(self._traced, record, envelope))
-                 for record, envelope in run]
+        items: Sequence[RunItem] | Sequence[Record[Event]]
+        if self.handler is not None:
+            items = [RunItem(_position(record), envelope.event_id, partial(self._traced, record, envelope))
+                     for record, envelope in run]
+        else:
+            items = [Record(envelope, _position(record)) for record, envelope in run]
         try:
-            applied = await asyncio.to_thread(self.store.apply_run, items)
+            applied = await asyncio.to_thread(self._commit_run, run, items)
         except Exception as error:
             level = logging.INFO if isinstance(error, RetryLater) else logging.WARNING
             log.log(level, "a run of %d records from %s did not commit (%r); applying them one by one",
-                    len(run), items[0].position, error)
+                    len(run), _position(run[0][0]), error)
             for record, envelope in run:
                 await self._consume(record, envelope)
             return
@@ -275,6 +275,17 @@ class TrackedConsumer:
         for (record, _), fresh in zip(run, applied, strict=True):
             CONSUMED.labels(topic=record.topic, outcome="applied" if fresh else "duplicate").inc()
             APPLY_SECONDS.labels(topic=record.topic).observe(per_record)
+
+    def _commit_run(self, run: Sequence[Decoded], items: Sequence[RunItem] | Sequence[Record[Event]]
+                    ) -> list[bool]:
+        """The store's ``apply_run`` (in a worker thread), inside a span per record that
+        continues each record's trace context."""
+        if self.handler is not None:
+            return self.store.apply_run(items)
+        first = run[0][1]
+        with log_context(first.correlation_id, str(first.event_id) if len(run) == 1 else None), \
+                applying_run([(record.headers, envelope) for record, envelope in run], run[0][0].topic):
+            return self.store.apply_run(items, self.handlers)
 
     async def _consume(self, record: ConsumerRecord[bytes, bytes], envelope: Envelope[Event]) -> None:
         """Apply one record in a transaction of its own, with retries, parking and the DLQ."""
@@ -296,8 +307,7 @@ class TrackedConsumer:
         failures = 0
         while True:
             try:
-                changes = await asyncio.to_thread(self._traced, record, envelope)
-                applied = await asyncio.to_thread(self.store.apply, changes, position, envelope.event_id)
+                applied = await asyncio.to_thread(self._apply_alone, record, envelope, position)
                 self.health.recovered()
                 return "applied" if applied else "duplicate"
             except RetryLater as wait:
@@ -330,12 +340,21 @@ class TrackedConsumer:
                     return "dead_lettered"
                 await asyncio.sleep(self.retry_delay)
 
+    def _apply_alone(self, record: ConsumerRecord[bytes, bytes], envelope: Envelope[Event],
+                     position: Position) -> bool:
+        """One record as a run of one, through the same handlers as every run."""
+        if self.handler is not None:
+            changes = self._traced(record, envelope)
+            return self.store.apply(changes, position, envelope.event_id)
+        return self._commit_run([(record, envelope)], [Record(envelope, position)])[0]
+
     def _traced(self, record: ConsumerRecord[bytes, bytes], envelope: Envelope[Event]) -> Changes:
         """The handler, with the record's ids on every log line and in a span that
         continues the record's trace context."""
-        event_id = str(envelope.event_id)
+        event_id, handler = str(envelope.event_id), self.handler
+        assert handler is not None
         with log_context(envelope.correlation_id, event_id), applying(record.headers, envelope, record.topic):
-            return self.handler(envelope)
+            return handler(envelope)
 
     async def _dead_letter(
         self, record: ConsumerRecord[bytes, bytes], position: Position, reason: str

@@ -22,6 +22,7 @@ from afflux_plumbing.consume import Handler, TrackedConsumer
 from afflux_plumbing.logs import configure_logging
 from afflux_plumbing.publish import Publisher
 from afflux_plumbing.relay import OutboxRelay, ToEnvelope
+from afflux_plumbing.runs import Handlers
 from afflux_plumbing.settings import ServiceSettings
 from afflux_plumbing.store import TrackedApplication
 from afflux_plumbing.tracing import configure_tracing
@@ -41,17 +42,20 @@ class ServiceRuntime:
         self._server: uvicorn.Server | None = None
 
     def consume(
-        self, store: TrackedApplication, topics: Sequence[str], handler: Handler, *, group: str,
-        every_partition: bool = False,
+        self, store: TrackedApplication, topics: Sequence[str], handler: Handler | None = None, *,
+        group: str, every_partition: bool = False, handlers: Handlers | None = None,
     ) -> TrackedConsumer:
-        """Apply ``topics`` to ``store``. Each consumer of a service names its own ``group``,
-        so that one waiting for a fact (``RetryLater``) never delays another's topics.
+        """Apply ``topics`` to ``store`` through ``handlers`` (default: the store's
+        ``@handles`` methods; ``handler`` is the TRANSITIONAL per-record form). Each
+        consumer of a service names its own ``group``, so that one waiting for a fact
+        (``RetryLater``) never delays another's topics.
         ``every_partition``: a replica reading all partitions outside any group (see
         ``TrackedConsumer``)."""
         consumer = TrackedConsumer(
                 store=store,
                 topics=topics,
                 handler=handler,
+                handlers=handlers,
                 bootstrap_servers=self.settings.kafka_bootstrap_servers,
                 group_id=f"{self.settings.consumer_group}-{group}",
                 dead_letters=self.publisher,

@@ -36,6 +36,7 @@ from psycopg import Connection, Cursor, sql
 from psycopg.rows import DictRow
 
 from afflux_plumbing.positions import Position, tracking_name
+from afflux_plumbing.runs import Handlers, Record, Run
 
 Params = Sequence[Any] | Mapping[str, Any]
 
@@ -163,18 +164,18 @@ class TrackedRecorder(PostgresProcessRecorder):
         )
         return curs.fetchone() is not None
 
-    def claim_inbox_run(self, curs: Cursor[DictRow], run: Sequence[RunItem]) -> list[bool]:
-        """Record every event_id of ``run`` as applied at its position, in one statement;
-        per record, False if its event_id already was (before, or earlier in the run)."""
+    def claim_inbox_run(self, curs: Cursor[DictRow], run: Sequence[tuple[UUID, Position]]) -> list[bool]:
+        """Record every (event_id, position) of ``run`` as applied, in one statement; per
+        record, False if its event_id already was (before, or earlier in the run)."""
         curs.execute(
             sql.SQL(
                 "INSERT INTO {} (event_id, position) SELECT * FROM unnest(%s::uuid[], %s::text[]) "
                 "ON CONFLICT DO NOTHING RETURNING position"
             ).format(self.inbox_table),
-            ([item.event_id for item in run], [str(item.position) for item in run]),
+            ([event_id for event_id, _ in run], [str(position) for _, position in run]),
         )
         claimed = {row["position"] for row in curs.fetchall()}
-        return [str(item.position) in claimed for item in run]
+        return [str(position) in claimed for _, position in run]
 
     def insert_in_run(self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent],
                       writes: Sequence[Write]) -> None:
@@ -275,21 +276,46 @@ class TrackedApplication(Application[Any]):
         self._notify(recordings)
         return True
 
-    def apply_run(self, run: Sequence[RunItem]) -> list[bool]:
+    def apply_run(self, run: Sequence[RunItem] | Run, handlers: Handlers | None = None) -> list[bool]:
         """Commit a run of consecutive records of one partition in one transaction, with
         the last one's position; return, per record, whether it was applied (False: its
-        event_id had been applied before).
+        event_id had been applied before, or earlier in the run).
 
-        Each record's changes are computed and written in turn, inside the transaction,
-        so each sees the ones before it. The run's event_ids are claimed in the inbox by
-        one statement, and the run is sent in pipeline mode: a write does not wait for its
-        answer, so the writes queued since the last read travel with the next read (or the
-        commit) in one round trip: a run costs a round trip per read, not per statement.
-        Whatever a record's changes raise propagates with nothing of the run committed:
-        the caller applies the records one by one."""
+        The run's event_ids are claimed in the inbox by one statement; the fresh records
+        go to ``handlers`` (default: this store's ``@handles`` methods) segment by
+        segment (``runs.Handlers``), each segment's changes written before the next is
+        handled. The run is sent in pipeline mode: a write does not wait for its answer,
+        so the writes queued since the last read travel with the next read (or the
+        commit) in one round trip. Whatever a handler raises propagates with nothing of
+        the run committed: the caller applies the records again as runs of one."""
+        if run and not isinstance(run[0], Record):
+            return self._apply_items(run)  # type: ignore[arg-type]
+        records: Run = run  # type: ignore[assignment]
+        chosen = handlers if handlers is not None else self.handlers
         recorder = self.tracked_recorder
         with recorder.run_transaction() as curs, curs.connection.pipeline():
-            applied = recorder.claim_inbox_run(curs, run)
+            applied = recorder.claim_inbox_run(curs, [(r.event_id, r.position) for r in records])
+            fresh = [record for record, new in zip(records, applied, strict=True) if new]
+            for handler, segment in chosen.segments(fresh):
+                self._insert_in_run(curs, handler(segment))
+            recorder.track_run(curs, records[-1].position.tracking())
+        self._committed()
+        return applied
+
+    @property
+    def handlers(self) -> Handlers:
+        """This store's ``@handles`` methods (collected once)."""
+        found: Handlers | None = self.__dict__.get("_handlers")
+        if found is None:
+            found = self.__dict__["_handlers"] = Handlers.of(self)
+        return found
+
+    def _apply_items(self, run: Sequence[RunItem]) -> list[bool]:
+        """TRANSITIONAL (issue 17): the per-record handlers' path, until every service
+        handles runs; deleted with ``RunItem``."""
+        recorder = self.tracked_recorder
+        with recorder.run_transaction() as curs, curs.connection.pipeline():
+            applied = recorder.claim_inbox_run(curs, [(item.event_id, item.position) for item in run])
             for item, fresh in zip(run, applied, strict=True):
                 if fresh:
                     self._insert_in_run(curs, item.changes())

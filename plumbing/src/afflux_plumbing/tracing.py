@@ -23,8 +23,8 @@ from __future__ import annotations
 
 import os
 from collections import OrderedDict
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Iterator, Sequence
+from contextlib import ExitStack, contextmanager
 from typing import Any
 
 from opentelemetry import propagate, trace
@@ -109,3 +109,46 @@ def applying(headers: Any, envelope: Envelope[Any], topic: str) -> Iterator[None
         _remember(envelope.correlation_id, context)
         _remember(getattr(envelope.payload, "transaction_id", None), context)
         yield
+
+
+@contextmanager
+def applying_run(records: Sequence[tuple[Any, Envelope[Any]]], topic: str) -> Iterator[None]:
+    """``applying`` for a run handled in one call: one consumer span per record (each
+    continuing its own record's context, all open while the run is handled), so every
+    record's trace goes on through this service as if it had been applied alone. With
+    tracing off, only the contexts the records carry are remembered for the relays."""
+    if not _recording():
+        for headers, envelope in records:
+            if any(key == "traceparent" for key, _ in headers or ()):
+                parent = _from_headers(headers)
+                _remember(envelope.correlation_id, parent)
+                _remember(getattr(envelope.payload, "transaction_id", None), parent)
+        yield
+        return
+    with ExitStack() as spans:
+        for headers, envelope in records:
+            spans.enter_context(_span(headers, envelope, topic))
+        yield
+
+
+def _recording() -> bool:
+    """Whether spans are recorded (configured here, or a provider installed by a test)."""
+    return _state["enabled"] or not isinstance(
+        trace.get_tracer_provider(), trace.ProxyTracerProvider | trace.NoOpTracerProvider)
+
+
+@contextmanager
+def _span(headers: Any, envelope: Envelope[Any], topic: str) -> Iterator[None]:
+    """One record's consumer span, not made current (a run holds several at once)."""
+    span = TRACER.start_span(
+        f"apply {envelope.event_type}", context=_from_headers(headers), kind=SpanKind.CONSUMER,
+        attributes={"messaging.system": "kafka", "messaging.destination.name": topic,
+                    "messaging.message.id": str(envelope.event_id),
+                    "afflux.correlation_id": envelope.correlation_id or ""})
+    context = trace.set_span_in_context(span)
+    _remember(envelope.correlation_id, context)
+    _remember(getattr(envelope.payload, "transaction_id", None), context)
+    try:
+        yield
+    finally:
+        span.end()
