@@ -27,7 +27,8 @@ def conn(database_url: str) -> Iterator[psycopg.Connection[dict[str, object]]]:
 
 
 def test_a_column_spec_is_split_into_name_bare_type_and_constraints() -> None:
-    assert Column.parse("amount numeric NOT NULL DEFAULT 0") == Column("amount", "numeric", "NOT NULL DEFAULT 0")
+    parsed = Column.parse("amount numeric NOT NULL DEFAULT 0")
+    assert parsed == Column("amount", "numeric", "NOT NULL DEFAULT 0")
     assert Column.parse("ratio double precision") == Column("ratio", "double precision", "")
 
 
@@ -40,12 +41,14 @@ def test_many_rows_insert_as_one_parameter_keeping_the_scale_of_amounts(conn: ps
     conn.execute(write.statement, write.params)
     conn.execute(write.statement, write.params)  # a redelivery changes nothing
 
-    found = conn.execute("SELECT line_id, amount::text AS amount, at FROM tables_test.lines ORDER BY 1").fetchall()
-    assert found == [{"line_id": "a", "amount": "5.00", "at": at}, {"line_id": "b", "amount": "0.10", "at": None}]
+    found = conn.execute("SELECT line_id, amount::text AS amount, at FROM tables_test.lines ORDER BY 1")
+    assert found.fetchall() == [{"line_id": "a", "amount": "5.00", "at": at},
+                                {"line_id": "b", "amount": "0.10", "at": None}]
 
 
 def test_an_upsert_with_an_expression_adds_to_the_existing_row(conn: psycopg.Connection) -> None:
-    statement = LINES.upsert("tables_test", {"n": "{table}.n + excluded.n"}, columns=("line_id", "partner_id", "n"))
+    statement = LINES.upsert("tables_test", {"n": "{table}.n + excluded.n"},
+                             columns=("line_id", "partner_id", "n"))
     for _ in range(3):
         write = LINES.write(statement, [{"line_id": "a", "partner_id": "p", "n": 2}])
         assert write is not None
@@ -60,11 +63,13 @@ def test_select_update_and_delete_match_many_keys_at_once(conn: psycopg.Connecti
     assert write is not None
     conn.execute(write.statement, write.params)
 
-    moved = LINES.write(LINES.update("tables_test", ("amount",)), [{"line_id": "b", "amount": Decimal("9.50")}])
+    moved = LINES.write(LINES.update("tables_test", ("amount",)),
+                        [{"line_id": "b", "amount": Decimal("9.50")}])
     assert moved is not None
     conn.execute(moved.statement, moved.params)
     conn.execute(LINES.delete("tables_test"), keys_param(["d"], ("line_id",)))
     selected = conn.execute(LINES.select("tables_test", columns=("line_id", "amount"), order_by=("line_id",)),
                             keys_param(["a", "b", "b", "d"], ("line_id",))).fetchall()
 
-    assert selected == [{"line_id": "a", "amount": Decimal("0")}, {"line_id": "b", "amount": Decimal("9.50")}]
+    assert selected == [{"line_id": "a", "amount": Decimal("0")},
+                        {"line_id": "b", "amount": Decimal("9.50")}]
