@@ -31,9 +31,3 @@ POSTBACKS = Topic("afflux.postbacks.v1", key_rule="partner_id")
 
 ALL_TOPICS: tuple[Topic, ...] = (PARTNERS, TRACKING, ATTRIBUTION, PAYOUTS, POSTBACKS)
 
-
-def topic_named(name: str) -> Topic:
-    for topic in ALL_TOPICS:
-        if topic.name == name:
-            return topic
-    raise KeyError(f"no Afflux topic named {name!r}")

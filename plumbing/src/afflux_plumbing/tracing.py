@@ -41,10 +41,6 @@ _recent: OrderedDict[str, Context] = OrderedDict()
 _state = {"enabled": False}
 
 
-def tracing_enabled() -> bool:
-    return _state["enabled"]
-
-
 def configure_tracing(service: str) -> bool:
     """Install the SDK with an OTLP exporter when the environment names an endpoint;
     return whether spans are now recorded."""
