@@ -44,6 +44,22 @@ class RejectionReason(StrEnum):
     """The IP already converted ``max_conversions_per_ip_per_day`` times on the offer today."""
     FRAUD_BLOCKED_IP = "fraud_blocked_ip"
     FRAUD_BLOCKED_SUB1 = "fraud_blocked_sub1"
+    FRAUD_BLOCKED_SUB = "fraud_blocked_sub"
+    """A click's or impression's sub2..sub5 is on the offer's deny list for it."""
+    OVER_MAX_SALE_AMOUNT = "over_max_sale_amount"
+    """The sale amount is above the offer's (or event's) ``max_sale_amount`` and the
+    offer's ``over_limit_action`` rejects (``review`` holds it pending instead)."""
+    OVER_MAX_PAYOUT = "over_max_payout"
+    """The payout is above the offer's (or event's) ``max_payout``; as above."""
+    NOT_UNIQUE = "not_unique"
+    """Traffic: the visitor's click (impression) on the offer was already counted within
+    the offer's ``unique_click_hours``; it is indexed, never paid again."""
+    FRAUD_CLICK_IP_LIMIT = "fraud_click_ip_limit"
+    """Traffic: the IP reached the offer's ``max_clicks_per_ip_per_day``."""
+    FRAUD_CLICK_VISITOR_LIMIT = "fraud_click_visitor_limit"
+    """Traffic: the visitor reached the offer's ``max_clicks_per_visitor_per_day``."""
+    FRAUD_IMPRESSION_IP_LIMIT = "fraud_impression_ip_limit"
+    """Traffic: the IP reached the offer's ``max_impressions_per_ip_per_day``."""
 
 
 class RuleOutcome(StrEnum):
@@ -80,8 +96,29 @@ class DecisionTerms(BaseModel):
     payout_source: str | None = None
 
 
+class Appeal(BaseModel):
+    """Set on a ``ConversionAttributed`` that credits a conversion attribution had
+    rejected by a rule (fraud, cap, duplicate...): staff approved it on appeal. Every
+    consumer treats a ``ConversionAttributed`` after a ``ConversionRejected`` of the same
+    ``conversion_id`` as the conversion now being credited (priced with the terms in
+    force at its conversion time). ``by``: who approved it (the credential's name);
+    ``reason``: why."""
+
+    model_config = ConfigDict(frozen=True)
+
+    rejected_reason: RejectionReason
+    by: str | None = None
+    reason: str | None = None
+
+
 class ConversionAttributed(Event):
-    """A conversion credited to a partner, priced once with the terms in force then."""
+    """A conversion credited to a partner, priced once with the terms in force then.
+
+    ``status`` ``pending`` means held for review, and ``reason`` says why (the rule that
+    held it: ``pixel_review``, ``max_sale_amount``, ``max_payout``, ``requires_approval``,
+    ``fraud_*``); ``None`` when approved. ``sub1``..``sub5`` are the click's subs (none
+    for a coupon's clickless conversion), so no consumer needs to read the click topic.
+    ``appeal`` is set when staff approved a conversion rejected by a rule."""
 
     topic: ClassVar = ATTRIBUTION
 
@@ -102,6 +139,13 @@ class ConversionAttributed(Event):
     code and ``clicked_at`` the conversion time: a clickless conversion has no click)."""
     terms: DecisionTerms | None = None
     trace: tuple[RuleCheck, ...] = ()
+    reason: str | None = None
+    sub1: str | None = None
+    sub2: str | None = None
+    sub3: str | None = None
+    sub4: str | None = None
+    sub5: str | None = None
+    appeal: Appeal | None = None
 
     def partition_key(self) -> str:
         return self.partner_id
@@ -133,7 +177,10 @@ class PricingModel(StrEnum):
 
 
 class ClickPriced(Event):
-    """A valid click on a CPC offer, priced once with the terms in force when it was made."""
+    """A click on a CPC offer that earns: valid, the visitor's first on the offer within
+    its ``unique_click_hours``, past the offer's click fraud rules and within its payout
+    caps; priced once with the terms in force when it was made. Other clicks earn
+    nothing (attribution's click index keeps why)."""
 
     topic: ClassVar = ATTRIBUTION
 
@@ -152,7 +199,9 @@ class ClickPriced(Event):
 
 
 class ImpressionsPriced(Event):
-    """A full thousand valid impressions of one partner on a CPM offer, priced at the
+    """A full thousand earning impressions of one partner on a CPM offer (valid, unique
+    per visitor within the offer's ``unique_click_hours``, past its fraud rules, within
+    its payout caps), priced at the
     CPM amount in force when the thousandth was made (``block`` counts the thousands:
     1 for impressions 1..1000, 2 for 1001..2000...). Impressions short of a thousand
     earn nothing yet: a per-impression price would be finer than the currency's cent."""
