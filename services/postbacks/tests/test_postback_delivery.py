@@ -168,7 +168,7 @@ async def test_a_url_resolving_to_loopback_is_refused_without_the_setting(receiv
         for host in ("localhost", "127.0.0.1"):
             result = await sender.call(receiver.url(path, host=host), "key")
             assert result.refused and result.status_code is None
-            assert result.error is not None and "127.0.0.1 is loopback" in result.error
+            assert result.error is not None and "127.0.0.1 is Loopback" in result.error
     finally:
         await sender.close()
     assert receiver.calls_to(path) == []

@@ -15,7 +15,14 @@ from afflux_postbacks.adapters.http1 import basic_auth, request_target
 from afflux_postbacks.domain.macros import fill, idempotency_key, masked, uses_subs
 from afflux_postbacks.domain.retries import RetryPolicy, retryable
 from afflux_postbacks.domain.routing import PostbackConfig, in_force, request, skip_reason
-from afflux_postbacks.domain.safety import Refused, checked_url, first_allowed, forbidden
+from afflux_postbacks.domain.safety import (
+    SPECIAL_PURPOSE_IPV4,
+    SPECIAL_PURPOSE_IPV6,
+    Refused,
+    checked_url,
+    first_allowed,
+    forbidden,
+)
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -72,19 +79,47 @@ def test_backoff_doubles_with_jitter_up_to_the_cap_then_gives_up() -> None:
     assert policy.next_attempt(3, NOW, NOW + timedelta(seconds=299), rng) is None
 
 
-@pytest.mark.parametrize("address", ["127.0.0.1", "10.1.2.3", "192.168.0.1", "172.16.0.5", "169.254.169.254",
-                                     "::1", "fe80::1", "0.0.0.0", "100.64.0.1", "::ffff:127.0.0.1",
-                                     "224.0.0.1", "fc00::1"])
-def test_private_loopback_link_local_and_reserved_addresses_are_forbidden(address: str) -> None:
+@pytest.mark.parametrize(("cidr", "name"), SPECIAL_PURPOSE_IPV4 + SPECIAL_PURPOSE_IPV6)
+def test_both_edges_of_every_special_purpose_range_are_refused_by_name(cidr: str, name: str) -> None:
+    network = ipaddress.ip_network(cidr)
+    for edge in (network[0], network[-1]):
+        reason = forbidden(edge)
+        assert reason is not None and reason.endswith(")"), edge
+        with pytest.raises(Refused):
+            first_allowed([str(edge)], allow_private=False)
+        assert first_allowed([str(edge)], allow_private=True) == str(edge)
+
+
+@pytest.mark.parametrize(("inside", "outside"), [
+    ("192.0.0.0", "191.255.255.255"), ("192.0.0.255", "192.0.1.0"), ("192.0.0.100", "192.0.1.1"),
+    ("2002::", "2001:ffff:ffff:ffff:ffff:ffff:ffff:ffff"), ("2002:ffff:ffff:ffff:ffff:ffff:ffff:ffff", "2003::"),
+    ("10.255.255.255", "11.0.0.0"), ("100.127.255.255", "100.128.0.0"), ("172.31.255.255", "172.32.0.0"),
+    ("192.31.196.1", "192.31.197.0"), ("192.88.99.1", "192.88.100.0"), ("3fff::1", "3fff:1000::"),
+    ("2620:4f:8000::1", "2620:4f:8001::"), ("2001:1ff:ffff::1", "2001:200::"),
+])
+def test_a_range_ends_where_the_registry_says_and_the_public_address_beside_it_is_allowed(
+    inside: str, outside: str,
+) -> None:
+    """192.0.0.0/24 outside its /29, 2002::/16, 3fff::/20 and the AS112 and 6to4-relay
+    blocks pass ``ipaddress``'s 3.11 flags as global: refused here by the list."""
+    assert forbidden(ipaddress.ip_address(inside)) is not None
+    assert forbidden(ipaddress.ip_address(outside)) is None
+
+
+@pytest.mark.parametrize("address", [
+    "::ffff:10.0.0.1", "::ffff:127.0.0.1", "::ffff:169.254.169.254",  # IPv4-mapped
+    "2002:a00:1::1", "2002:7f00:1::", "2002:a9fe:a9fe::1",             # 6to4 of 10/8, 127/8, metadata
+    "64:ff9b::10.0.0.1", "64:ff9b::169.254.169.254", "64:ff9b:1::a00:1",  # NAT64
+    "::10.0.0.1", "fec0::1", "::",                                   # IPv4-compatible, site-local
+])
+def test_translated_forms_of_a_private_address_are_refused(address: str) -> None:
     assert forbidden(ipaddress.ip_address(address)) is not None
-    with pytest.raises(Refused):
-        first_allowed([address], allow_private=False)
-    assert first_allowed([address], allow_private=True) == str(ipaddress.ip_address(address))
 
 
 def test_a_host_resolving_to_any_private_address_is_refused_whole() -> None:
     assert forbidden(ipaddress.ip_address("93.184.216.34")) is None
-    with pytest.raises(Refused, match=r"10\.0\.0\.1 is private"):
+    assert forbidden(ipaddress.ip_address("2606:2800:220:1:248:1893:25c8:1946")) is None
+    with pytest.raises(Refused, match=r"10\.0\.0\.1 is Private-Use \(10\.0\.0\.0/8\)"):
         first_allowed(["93.184.216.34", "10.0.0.1"], allow_private=False)
 
 
