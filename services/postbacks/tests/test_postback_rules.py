@@ -92,7 +92,8 @@ def test_both_edges_of_every_special_purpose_range_are_refused_by_name(cidr: str
 
 @pytest.mark.parametrize(("inside", "outside"), [
     ("192.0.0.0", "191.255.255.255"), ("192.0.0.255", "192.0.1.0"), ("192.0.0.100", "192.0.1.1"),
-    ("2002::", "2001:ffff:ffff:ffff:ffff:ffff:ffff:ffff"), ("2002:ffff:ffff:ffff:ffff:ffff:ffff:ffff", "2003::"),
+    ("2002::", "2001:ffff:ffff:ffff:ffff:ffff:ffff:ffff"),
+    ("2002:ffff:ffff:ffff:ffff:ffff:ffff:ffff", "2003::"),
     ("10.255.255.255", "11.0.0.0"), ("100.127.255.255", "100.128.0.0"), ("172.31.255.255", "172.32.0.0"),
     ("192.31.196.1", "192.31.197.0"), ("192.88.99.1", "192.88.100.0"), ("3fff::1", "3fff:1000::"),
     ("2620:4f:8000::1", "2620:4f:8001::"), ("2001:1ff:ffff::1", "2001:200::"),
