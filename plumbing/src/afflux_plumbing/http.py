@@ -23,6 +23,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import Scope
 
+from afflux_plumbing.auth import Credentials, Principal, route_scope
 from afflux_plumbing.http_json import ExactJsonRoute, adopt_routes
 from afflux_plumbing.http_limits import MAX_BODY_BYTES, MAX_QUERY_BYTES, RequestLimits
 from afflux_plumbing.metrics import HTTP_REQUESTS, HTTP_SECONDS
@@ -95,11 +96,19 @@ async def _unexpected_error(_: Request, error: Exception) -> Response:
 class Unauthorized(ApiError):
     """401 with the ``WWW-Authenticate`` challenge RFC 6750 asks of a bearer-token API.
 
-    A wrong token is a 401 too, not a 403: the caller is not authenticated as anyone
-    (the contract has a single admin identity, so there is nothing to be forbidden)."""
+    A wrong token is a 401, not a 403: the caller is not authenticated as anyone. A
+    known caller lacking the route's scope is ``Forbidden``."""
 
     def __init__(self, message: str, challenge: str = "Bearer") -> None:
         super().__init__(401, "unauthorized", message, headers={"WWW-Authenticate": challenge})
+
+
+class Forbidden(ApiError):
+    """403 ``forbidden_scope``: the credential is valid but not for this route."""
+
+    def __init__(self, principal: str, scope: str) -> None:
+        super().__init__(403, "forbidden_scope", f"the credential {principal!r} does not have the scope "
+                         f"{scope!r} this operation needs")
 
 
 def same_secret(given: str, expected: str) -> bool:
@@ -108,17 +117,28 @@ def same_secret(given: str, expected: str) -> bool:
     return bool(expected) and hmac.compare_digest(given.encode(), expected.encode())
 
 
-def admin_auth(admin_token: str) -> Any:
-    """A dependency that admits only ``Authorization: Bearer <AFFLUX_ADMIN_TOKEN>``."""
+def admin_auth(credentials: str | Credentials, scope: str | None = None) -> Any:
+    """A dependency that admits ``Authorization: Bearer <token>`` of a principal with the
+    scope the route needs: ``scope`` if given, else the one the route names
+    (``auth.needs``), else ``admin`` (the admin token only). A bare string is the admin
+    token alone (no service tokens). It yields the ``Principal``, for routes that record
+    who acted."""
+    accepted = credentials if isinstance(credentials, Credentials) else Credentials(credentials)
     bearer = HTTPBearer(auto_error=False)
 
     def require_admin(
-        credentials: HTTPAuthorizationCredentials | None = Depends(bearer),  # noqa: B008
-    ) -> None:
-        if credentials is None:
+        request: Request,
+        given: HTTPAuthorizationCredentials | None = Depends(bearer),  # noqa: B008
+    ) -> Principal:
+        if given is None:
             raise Unauthorized("admin endpoints need Authorization: Bearer <token>")
-        if not same_secret(credentials.credentials, admin_token):
+        principal = accepted.authenticate(given.credentials)
+        if principal is None:
             raise Unauthorized("the admin token is not valid", 'Bearer error="invalid_token"')
+        needed = scope or route_scope(request.scope.get("route"))
+        if not principal.may(needed):
+            raise Forbidden(principal.name, needed)
+        return principal
 
     return Depends(require_admin)
 

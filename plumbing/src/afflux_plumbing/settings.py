@@ -23,6 +23,9 @@ class ServiceSettings(BaseSettings):
     database_url: str = Field(validation_alias="DATABASE_URL")
     kafka_bootstrap_servers: str = Field(validation_alias="KAFKA_BOOTSTRAP_SERVERS")
     admin_token: str = Field(default="", validation_alias="AFFLUX_ADMIN_TOKEN")
+    service_tokens: str = Field(default="", validation_alias="AFFLUX_SERVICE_TOKENS")
+    """Other services' tokens this one accepts on its admin routes, each limited to named
+    scopes: ``name:sha256:scope,scope ...`` (see ``afflux_plumbing.auth``)."""
     host: str = Field(default="127.0.0.1", validation_alias="AFFLUX_HOST")
     group_prefix: str = Field(default="afflux", validation_alias="AFFLUX_CONSUMER_GROUP_PREFIX")
     retry_later_limit: float = Field(default=300.0, validation_alias="AFFLUX_RETRY_LATER_LIMIT")
