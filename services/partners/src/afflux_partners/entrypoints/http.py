@@ -48,6 +48,7 @@ from afflux_partners.entrypoints.schemas import (
 )
 from afflux_partners.settings import PartnersSettings
 from afflux_plumbing.acknowledge import published
+from afflux_plumbing.auth import Credentials, needs
 from afflux_plumbing.http import ApiError, ReadinessCheck, admin_auth, error_body, service_app
 
 PENDING: dict[int | str, dict[str, Any]] = {
@@ -174,7 +175,7 @@ def partner_routes(store: Partners, settings: PartnersSettings) -> APIRouter:
 
 def offer_routes(store: Partners, settings: PartnersSettings) -> APIRouter:
     router = APIRouter(prefix="/v1/offers", tags=["offers"],
-                       dependencies=[admin_auth(settings.admin_token)])
+                       dependencies=[admin_auth(Credentials.of(settings))])
 
     def ack(body: BaseModel, status_code: int = 200) -> Response:
         return acknowledged(store, settings, body, status_code)
@@ -238,6 +239,7 @@ def offer_routes(store: Partners, settings: PartnersSettings) -> APIRouter:
         return RelationshipOut.of(store.get_relationship(offer_id, partner_id))
 
     @router.post("/{offer_id}/partners/{partner_id}/apply", response_model=RelationshipOut,
+                 openapi_extra=needs("partners.apply"),
                  responses={**PENDING, 201: {"description": "the application was recorded"},
                             404: {"description": "no such offer for this partner (private or deleted)"},
                             409: {"description": "declined before, or the partner is not active"}})

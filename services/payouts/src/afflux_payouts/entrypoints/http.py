@@ -22,6 +22,7 @@ from afflux_payouts.domain.balance import format_money, formatted_balances
 from afflux_payouts.domain.ledger import Bucket, LedgerEntry
 from afflux_payouts.entrypoints.cursor import InvalidCursor, decode_cursor, encode_cursor
 from afflux_payouts.entrypoints.statements_http import add_statement_routes, csv_response, instant, text
+from afflux_plumbing.auth import Credentials, needs
 from afflux_plumbing.http import ApiError, ReadinessCheck, admin_auth, service_app
 
 CSV_PAGE = 500
@@ -67,13 +68,14 @@ def commission_status(entry: LedgerEntry, claims: dict[str, tuple[Decimal, Decim
     return Bucket.PAID.value if paid == claimed else Bucket.PAYABLE.value
 
 
-def create_app(store: Payouts, readiness: ReadinessCheck, admin_token: str,
+def create_app(store: Payouts, readiness: ReadinessCheck, admin_token: str | Credentials,
                statements: Statements | None = None) -> FastAPI:
     app = service_app("Afflux payouts", readiness)
     admin = [admin_auth(admin_token)]
     add_statement_routes(app, statements or Statements(store), admin)
 
-    @app.get("/v1/partners/{partner_id}/balance", dependencies=admin, response_model=PartnerBalances)
+    @app.get("/v1/partners/{partner_id}/balance", dependencies=admin, response_model=PartnerBalances,
+             openapi_extra=needs("payouts.balance.read"))
     def balance(partner_id: str, as_of: datetime | None = AS_OF,
                 as_known_on: datetime | None = AS_KNOWN_ON) -> PartnerBalances:
         """The partner's balance per currency: ``accrued`` (earned, not on a statement yet;

@@ -14,6 +14,7 @@ from afflux_payouts.application.statements import NotFoldedYet, Statements
 from afflux_payouts.entrypoints.drift import watch_drift
 from afflux_payouts.entrypoints.http import create_app
 from afflux_payouts.settings import PayoutsSettings
+from afflux_plumbing.auth import Credentials
 from afflux_plumbing.eventstore import open_store
 from afflux_plumbing.outage import OUTAGES
 from afflux_plumbing.service import Built, ServiceRuntime, run_service
@@ -31,7 +32,7 @@ def build(settings: PayoutsSettings) -> Built:
     runtime.consume(store, [PAYOUTS.name], store.handle, group="payouts")
     runtime.relay(store, to_envelope)
     statements = Statements(store)
-    app = create_app(store, runtime.ready, settings.admin_token, statements)
+    app = create_app(store, runtime.ready, Credentials.of(settings), statements)
     app.state.payouts = store
     watch_drift(app, settings, build)  # replay: a shadow fold checks the live projection
     if settings.close_interval > 0:
