@@ -16,6 +16,10 @@ from afflux_infra.embedded import EmbeddedBroker, EmbeddedPostgres
 from afflux_infra.processes import DEFAULT_PORTS, RestartPolicy, ServiceProcess, Supervisor, exit_status
 from afflux_infra.provision import REPLICATION_ENV, ensure_topics
 from afflux_infra.scale import instance_env, instance_port
+from afflux_plumbing.auth import service_token_entry
+
+GATEWAY_SCOPES = ("partners.apply", "payouts.balance.read")
+"""What the gateway's own credential may do: apply for offers, read a partner's balance."""
 
 
 @dataclass(frozen=True)
@@ -88,6 +92,10 @@ class Platform:
 
     infrastructure: Infrastructure
     admin_token: str = field(default_factory=lambda: secrets.token_urlsafe(24))
+    gateway_token: str = field(default_factory=lambda: secrets.token_urlsafe(32))
+    """The gateway's service token (``AFFLUX_SERVICE_TOKENS`` lists its hash and scopes)."""
+    session_secret: str = field(default_factory=lambda: secrets.token_urlsafe(32))
+    """Signs the portal's session cookies (the gateway refuses to start without one)."""
     ports: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_PORTS))
     log_dir: Path | None = None
     extra_env: dict[str, str] = field(default_factory=dict)
@@ -103,6 +111,10 @@ class Platform:
             "AFFLUX_ADMIN_TOKEN": self.admin_token,
             "AFFLUX_TRACKING_URL": f"http://127.0.0.1:{self.ports['tracking']}",
             "AFFLUX_PARTNERS_URL": f"http://127.0.0.1:{self.ports['partners']}",
+            "AFFLUX_PAYOUTS_URL": f"http://127.0.0.1:{self.ports.get('payouts', DEFAULT_PORTS['payouts'])}",
+            "AFFLUX_SERVICE_TOKENS": service_token_entry("gateway", self.gateway_token, GATEWAY_SCOPES),
+            "AFFLUX_GATEWAY_SERVICE_TOKEN": self.gateway_token,
+            "AFFLUX_GATEWAY_SESSION_SECRET": self.session_secret,
             **self.extra_env,
         }
 
