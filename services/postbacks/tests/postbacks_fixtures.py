@@ -17,7 +17,6 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 
 from afflux_contracts import (
-    ClickRecorded,
     ConversionAttributed,
     ConversionStatus,
     ConversionStatusChanged,
@@ -35,7 +34,7 @@ from afflux_contracts import (
 )
 from afflux_infra.embedded import free_port
 from afflux_infra.testing import serving
-from afflux_postbacks.application.postbacks import Postbacks
+from afflux_postbacks.adapters.store import PostbacksStore
 from afflux_postbacks.entrypoints.main import build
 from afflux_postbacks.settings import PostbacksSettings
 
@@ -182,17 +181,14 @@ def status_changed(decision: Envelope[ConversionAttributed], status: str,
         producer="test")
 
 
-def click(transaction_id: str, offer_id: str, partner_id: str, **subs: str) -> Envelope[ClickRecorded]:
-    return Envelope.wrap(ClickRecorded(transaction_id=transaction_id, offer_id=offer_id,
-                                       partner_id=partner_id, clicked_at=BASE_TIME, **subs), producer="test")
-
-
 def attributed(transaction_id: str, offer_id: str, partner_id: str, *, payout: str = "9.60",
-               event: str = "sale", conversion_id: str | None = None) -> Envelope[ConversionAttributed]:
+               event: str = "sale", conversion_id: str | None = None,
+               **subs: str) -> Envelope[ConversionAttributed]:
+    """A conversion attributed to the partner; ``subs``: the click's ``sub1``..``sub5``."""
     return Envelope.wrap(ConversionAttributed(
         conversion_id=conversion_id or new_id("conv"), transaction_id=transaction_id, partner_id=partner_id,
         offer_id=offer_id, event=event, payout=Money(amount=Decimal(payout), currency="USD"),
-        clicked_at=BASE_TIME, converted_at=BASE_TIME + timedelta(minutes=5)), producer="test")
+        clicked_at=BASE_TIME, converted_at=BASE_TIME + timedelta(minutes=5), **subs), producer="test")
 
 
 class RunningPostbacks:
@@ -204,7 +200,7 @@ class RunningPostbacks:
         self.group_prefix = group_prefix
         self.settings = settings
         self.base_url = ""
-        self.store: Postbacks | None = None
+        self.store: PostbacksStore | None = None
         self._stack: AsyncExitStack | None = None
 
     async def start(self) -> None:

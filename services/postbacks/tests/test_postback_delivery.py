@@ -13,7 +13,6 @@ from postbacks_fixtures import (
     Receiver,
     RunningPostbacks,
     attributed,
-    click,
     new_id,
     offer,
     partner,
@@ -37,8 +36,8 @@ async def test_an_attributed_conversion_reaches_the_partner_with_every_macro_fil
     offer_id, partner_id, transaction_id = new_id("offer"), new_id("partner"), new_id("tx")
     path = f"/pb/{partner_id}"
     await log.publish(relationship(offer_id, partner_id, receiver.url(path) + TEMPLATE))
-    await log.publish(click(transaction_id, offer_id, partner_id, sub1="news letter&x=1", sub2="b/2"))
-    decision = attributed(transaction_id, offer_id, partner_id, payout="9.60", event="sale")
+    decision = attributed(transaction_id, offer_id, partner_id, payout="9.60", event="sale",
+                          sub1="news letter&x=1", sub2="b/2")
     await log.publish(decision)
 
     [call] = await eventually(lambda: receiver.calls_to(path), timeout=30)
@@ -211,14 +210,14 @@ async def test_a_status_change_reaches_a_partner_that_asked_for_them_with_its_st
     template = "?cid={conversion_id}&tid={transaction_id}&ev={event}&st={status}&p={payout}&s1={sub1}"
     await log.publish(offer(offer_id))
     await log.publish(relationship(offer_id, partner_id, receiver.url(path) + template, status_changes=True))
-    await log.publish(click(transaction_id, offer_id, partner_id, sub1="mail"))
-    decision = attributed(transaction_id, offer_id, partner_id, event="sale")
+    decision = attributed(transaction_id, offer_id, partner_id, event="sale", sub1="mail")
     await log.publish(decision)
     await eventually(lambda: receiver.calls_to(path), timeout=30)
     await log.publish(status_changed(decision, "reversed", payout="0.00"))
 
     rows = await eventually(lambda: postbacks.ended(partner_id, count=2), timeout=30)
     calls = await eventually(lambda: receiver.calls_to(path) if len(receiver.calls_to(path)) == 2 else None)
+    assert calls is not None
     conversion_id = decision.payload.conversion_id
     assert [call.query["st"] for call in calls] == [["approved"], ["reversed"]]
     assert calls[1].query == {"cid": [conversion_id], "tid": [transaction_id], "ev": ["sale"],
@@ -253,8 +252,7 @@ async def test_the_partners_global_postback_is_posted_as_json_where_the_relation
     await log.publish(partner(partner_id, receiver.url(path) + "?cid={conversion_id}&key=s3cret",
                               method="post"))
     await log.publish(relationship(offer_id, partner_id, None))
-    await log.publish(click(transaction_id, offer_id, partner_id, sub2="b"))
-    decision = attributed(transaction_id, offer_id, partner_id, payout="12.50", event="lead")
+    decision = attributed(transaction_id, offer_id, partner_id, payout="12.50", event="lead", sub2="b")
     await log.publish(decision)
 
     [call] = await eventually(lambda: receiver.calls_to(path), timeout=30)

@@ -12,8 +12,8 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from afflux_postbacks.adapters.http1 import basic_auth, request_target
-from afflux_postbacks.domain.macros import fill, idempotency_key, masked, uses_subs
-from afflux_postbacks.domain.retries import RetryPolicy, retryable
+from afflux_postbacks.domain.macros import fill, idempotency_key, masked
+from afflux_postbacks.domain.retries import AttemptResult, RetryPolicy, retryable
 from afflux_postbacks.domain.routing import PostbackConfig, in_force, request, skip_reason
 from afflux_postbacks.domain.safety import (
     SPECIAL_PURPOSE_IPV4,
@@ -37,11 +37,6 @@ def test_macro_values_are_url_encoded_whole_so_a_sub_cannot_add_a_parameter() ->
 def test_a_macro_without_a_value_becomes_empty() -> None:
     assert fill("https://t.example/?s2={sub2}&c={currency}", {"currency": "USD"}) == \
         "https://t.example/?s2=&c=USD"
-
-
-def test_uses_subs_only_when_a_sub_macro_is_in_the_template() -> None:
-    assert uses_subs("https://t.example/?a={sub3}")
-    assert not uses_subs("https://t.example/?a={transaction_id}&b=sub1")
 
 
 def test_secret_query_values_and_passwords_are_masked_in_the_log() -> None:
@@ -77,6 +72,19 @@ def test_backoff_doubles_with_jitter_up_to_the_cap_then_gives_up() -> None:
         full = min(60.0, 5.0 * 2 ** (attempts - 1))
         assert full * 0.5 <= wait <= full
     assert policy.next_attempt(3, NOW, NOW + timedelta(seconds=299), rng) is None
+
+
+def test_after_a_call_2xx_delivers_a_final_answer_fails_and_the_rest_waits_until_given_up() -> None:
+    policy = RetryPolicy(first=5.0, cap=60.0, give_up_after=300.0)
+    assert policy.after(AttemptResult(204, None, 0.01), 1, NOW, NOW).status == "delivered"
+    refused = policy.after(AttemptResult(None, "refused: x", 0.0, refused=True), 1, NOW, NOW)
+    assert (refused.status, refused.error, refused.given_up) == ("failed", "refused: x", False)
+    assert policy.after(AttemptResult(404, "HTTP 404", 0.01), 1, NOW, NOW).status == "failed"
+    waiting = policy.after(AttemptResult(503, "HTTP 503", 0.01), 2, NOW, NOW)
+    assert waiting.status == "pending" and waiting.retry_at is not None and waiting.retry_at > NOW
+    late = policy.after(AttemptResult(503, "HTTP 503", 0.01), 7, NOW, NOW + timedelta(seconds=299))
+    assert (late.status, late.given_up) == ("failed", True)
+    assert late.error == "HTTP 503; still failing after 7 attempts, given up"
 
 
 @pytest.mark.parametrize(("cidr", "name"), SPECIAL_PURPOSE_IPV4 + SPECIAL_PURPOSE_IPV6)
@@ -157,13 +165,13 @@ def test_news_is_skipped_without_a_postback_for_a_silent_event_or_an_unasked_sta
 
 
 def test_a_post_postback_sends_every_macro_as_json_and_a_get_sends_no_body() -> None:
-    sent = request(GLOBAL, {**FACTS, "status": "reversed"}, {"sub1": "a&b", "sub2": ""})
+    sent = request(GLOBAL, {**FACTS, "status": "reversed", "sub1": "a&b", "sub2": ""})
     assert sent.url == "https://partner.example/pb?st=reversed" and sent.method == "post"
     assert sent.body is not None and json.loads(sent.body) == {
         "transaction_id": "t1", "conversion_id": "c1", "event": "sale", "payout": "9.60", "currency": "USD",
         "sub1": "a&b", "sub2": None, "sub3": None, "sub4": None, "sub5": None, "status": "reversed",
         "offer_id": "o1", "partner_id": "p1"}
-    plain = request(RELATIONSHIP, FACTS, None)
+    plain = request(RELATIONSHIP, FACTS)
     assert plain.url == "https://rel.example/pb?cid=c1" and plain.body is None
 
 

@@ -2,8 +2,8 @@
 
 Each round it first *resolves* a batch of owed deliveries: the postback in force
 (the relationship's, else the partner's global one) filled with the decision's facts
-and the click's subs, or skipped; what the views do not know yet is resolved after
-one catch-up with the partners and tracking logs for the whole batch. Then it
+(the click's subs among them), or skipped; what the views do not know yet is resolved
+after one catch-up with the partners log for the whole batch. Then it
 *dispatches* due ones, each call a task of its own under its host's semaphore: up to
 ``per_host`` calls in flight per host, and claims of ``AHEAD`` times that at once for
 a host whose claimed calls fell to half of it, so a fast partner's queue never runs
@@ -29,7 +29,7 @@ from typing import Protocol
 from prometheus_client import Counter, Gauge, Histogram
 
 from afflux_plumbing.outage import OUTAGES, Backoff, Health
-from afflux_postbacks.application.postbacks import Delivery, Postbacks
+from afflux_postbacks.application.schedule import Delivery, Recorded, Schedule, record_calls, resolve_owed
 from afflux_postbacks.domain.macros import idempotency_key
 from afflux_postbacks.domain.retries import AttemptResult, RetryPolicy
 from afflux_postbacks.domain.routing import ATTRIBUTED
@@ -63,8 +63,8 @@ class CatchUp(Protocol):
 class DeliveryWorker:
     """Delivers the store's owed postbacks through ``call``."""
 
-    def __init__(self, store: Postbacks, call: Call, policy: RetryPolicy, *, per_host: int,
-                 partners_log: CatchUp, tracking_log: CatchUp, lease: float, call_timeout: float,
+    def __init__(self, store: Schedule, call: Call, policy: RetryPolicy, *, per_host: int,
+                 partners_log: CatchUp, lease: float, call_timeout: float,
                  batch: int = 500, idle_delay: float = 0.05) -> None:
         """``lease``: how long a claimed delivery stays this worker's (how long a crash
         delays what was claimed); a claim is called only while a whole ``call_timeout``
@@ -74,7 +74,6 @@ class DeliveryWorker:
         self.policy = policy
         self.per_host = per_host
         self.partners_log = partners_log
-        self.tracking_log = tracking_log
         self.batch = batch
         self.lease = lease
         self.call_timeout = call_timeout
@@ -82,15 +81,14 @@ class DeliveryWorker:
         self.health = Health()
         self.in_flight: dict[str, int] = defaultdict(int)
         self._slots: dict[str, asyncio.Semaphore] = {}
-        self._ended: asyncio.Queue[tuple[Delivery, AttemptResult, asyncio.Future[tuple[str, bool]]]] = (
-            asyncio.Queue())
+        self._ended: asyncio.Queue[tuple[Delivery, AttemptResult, asyncio.Future[Recorded]]] = asyncio.Queue()
         self._tasks: set[asyncio.Task[None]] = set()
         self._wake_up = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._paused_read_at = float("-inf")
-        store.on_commit(self._wake)
 
-    def _wake(self) -> None:
+    def wake(self) -> None:
+        """Look for work now (something was committed: a decision owed, a host resumed)."""
         loop = self._loop
         if loop is not None and not loop.is_closed():
             loop.call_soon_threadsafe(self._wake_up.set)
@@ -140,7 +138,7 @@ class DeliveryWorker:
     async def _resolve_owed(self) -> int:
         owed = await asyncio.to_thread(self.store.claim_owed, self.batch, self.lease)
         if owed:
-            unresolved, skipped = await asyncio.to_thread(self.store.resolve_owed, owed, final=False)
+            unresolved, skipped = await asyncio.to_thread(resolve_owed, self.store, owed, final=False)
             if unresolved:
                 skipped += await self._resolve_after_catching_up(unresolved)
             if skipped:
@@ -148,14 +146,13 @@ class DeliveryWorker:
         return len(owed)
 
     async def _resolve_after_catching_up(self, owed: list[Delivery]) -> int:
-        """Deliveries whose postback, offer or click the views lack: the decision may have
-        come before them, so read the partners (and tracking) log to its end before
-        concluding they are not there. Returns how many were skipped."""
+        """Deliveries whose postback or offer the views lack: the decision may have come
+        before them, so read the partners log to its end before concluding they are not
+        there. Returns how many were skipped."""
         if not await self.partners_log.caught_up(3.0):
-            await asyncio.to_thread(self.store.defer_all, owed, 1.0)
+            await asyncio.to_thread(self.store.defer, [delivery.delivery_id for delivery in owed], 1.0)
             return 0
-        await self.tracking_log.caught_up(2.0)  # a click not there after this has no subs
-        _, skipped = await asyncio.to_thread(self.store.resolve_owed, owed, final=True)
+        _, skipped = await asyncio.to_thread(resolve_owed, self.store, owed, final=True)
         return skipped
 
     async def _dispatch_due(self) -> int:
@@ -178,22 +175,22 @@ class DeliveryWorker:
             slots = self._slots.setdefault(host, asyncio.Semaphore(self.per_host))
             async with slots:  # claims go beyond the host's free slots: they wait here
                 if asyncio.get_running_loop().time() > usable_until:
-                    await asyncio.to_thread(self.store.defer_all, [delivery], 0.0)
+                    await asyncio.to_thread(self.store.defer, [delivery.delivery_id], 0.0)
                     return
                 result = await self.call(delivery.url, _idempotency_key(delivery),
                                          delivery.body.encode() if delivery.body is not None else None)
             CALL_SECONDS.observe(result.latency)
             ATTEMPTS.labels("ok" if result.ok else "refused" if result.refused else "error").inc()
-            status, paused = await self._record(delivery, result)
-            if status != "pending":
-                OUTCOMES.labels(status).inc()
-            if paused:
+            recorded = await self._record(delivery, result)
+            if recorded.status != "pending":
+                OUTCOMES.labels(recorded.status).inc()
+            if recorded.paused:
                 HOST_PAUSES.inc()
                 self._paused_read_at = float("-inf")  # the gauge follows at the next round
                 log.error("postbacks to host %s are paused: they kept failing until conversion %s was "
                           "given up (%s); resume with POST /v1/postbacks/paused-hosts/%s/resume",
                           host, delivery.conversion_id, result.error, host)
-            if status == "failed":
+            if recorded.status == "failed":
                 log.warning("postback %s of conversion %s to partner %s failed for good: %s",
                             delivery.delivery_id, delivery.conversion_id, delivery.partner_id, result.error)
         except Exception:
@@ -206,11 +203,11 @@ class DeliveryWorker:
                 del self.in_flight[host]
                 self._slots.pop(host, None)
             if left <= self.per_host * AHEAD // 2:  # the host takes claims again
-                self._wake()
+                self.wake()
 
-    async def _record(self, delivery: Delivery, result: AttemptResult) -> tuple[str, bool]:
+    async def _record(self, delivery: Delivery, result: AttemptResult) -> Recorded:
         """Hand the call to the recorder, which writes the calls that ended meanwhile together."""
-        recorded: asyncio.Future[tuple[str, bool]] = asyncio.get_running_loop().create_future()
+        recorded: asyncio.Future[Recorded] = asyncio.get_running_loop().create_future()
         await self._ended.put((delivery, result, recorded))
         return await recorded
 
@@ -223,7 +220,7 @@ class DeliveryWorker:
             backoff = Backoff()
             while True:
                 try:
-                    statuses = await asyncio.to_thread(self.store.record_attempts, calls, self.policy,
+                    statuses = await asyncio.to_thread(record_calls, self.store, calls, self.policy,
                                                        datetime.now(UTC))
                     break
                 except OUTAGES as error:

@@ -28,11 +28,6 @@ def fill(template: str, values: Mapping[str, str | None]) -> str:
     return _MACRO.sub(lambda match: quote(values.get(match.group(1)) or "", safe=""), template)
 
 
-def uses_subs(template: str) -> bool:
-    """Whether filling ``template`` needs the click's sub values."""
-    return any("{" + sub + "}" in template for sub in SUB_MACROS)
-
-
 def masked(url: str) -> str:
     """``url`` as the delivery log shows it: secret-looking query values and any
     password in the authority replaced by ``***``."""

@@ -37,6 +37,32 @@ class RetryPolicy:
             return None
         return at
 
+    def after(self, result: AttemptResult, attempt: int, owed_at: datetime, now: datetime) -> Verdict:
+        """What follows the ``attempt``-th call of a delivery owed since ``owed_at``: a 2xx
+        is ``delivered``; a refusal or a final answer ``failed`` at once; anything else
+        ``pending`` until the policy's time runs out, then ``failed`` and given up (which
+        pauses its host)."""
+        if result.ok:
+            return Verdict("delivered", None, None)
+        if result.refused or not retryable(result.status_code):
+            return Verdict("failed", None, result.error)
+        retry_at = self.next_attempt(attempt, owed_at, now)
+        if retry_at is None:
+            error = f"{result.error}; still failing after {attempt} attempts, given up"
+            return Verdict("failed", None, error, given_up=True)
+        return Verdict("pending", retry_at, result.error)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """A delivery's status after a call, when it is tried again (pending only), the error
+    it keeps, and whether it was given up because its host kept failing."""
+
+    status: str
+    retry_at: datetime | None
+    error: str | None
+    given_up: bool = False
+
 
 @dataclass(frozen=True)
 class AttemptResult:

@@ -17,7 +17,6 @@ from afflux_postbacks.domain.macros import MACROS, fill
 
 ATTRIBUTED = "attributed"
 STATUS_CHANGED = "status_changed"
-KINDS = (ATTRIBUTED, STATUS_CHANGED)
 
 
 @dataclass(frozen=True)
@@ -61,12 +60,11 @@ def skip_reason(facts: Mapping[str, str | None], config: PostbackConfig | None,
     return None
 
 
-def request(config: PostbackConfig, facts: Mapping[str, str | None],
-            subs: Mapping[str, str | None] | None) -> Request:
-    """The partner's URL with the macros filled and, for POST, a JSON object of every macro
-    (null where there is no value; amounts as exact decimal strings)."""
-    values = {**facts, **(subs or {})}
+def request(config: PostbackConfig, facts: Mapping[str, str | None]) -> Request:
+    """The partner's URL with the macros filled from the news's facts (the click's subs
+    among them) and, for POST, a JSON object of every macro (null where there is no value;
+    amounts as exact decimal strings)."""
     body = None
     if config.method == "post":
-        body = json.dumps({name: values.get(name) or None for name in MACROS}, separators=(",", ":"))
-    return Request(fill(config.url, values), config.method, body)
+        body = json.dumps({name: facts.get(name) or None for name in MACROS}, separators=(",", ":"))
+    return Request(fill(config.url, facts), config.method, body)

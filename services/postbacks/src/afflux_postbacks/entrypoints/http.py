@@ -12,7 +12,7 @@ from fastapi import FastAPI, Path, Query
 from pydantic import BaseModel
 
 from afflux_plumbing.http import ApiError, NotFound, ReadinessCheck, admin_auth, service_app
-from afflux_postbacks.application.postbacks import Delivery, Postbacks
+from afflux_postbacks.application.schedule import Delivery, DeliveryLog
 
 Status = Literal["owed", "pending", "delivered", "failed", "skipped"]
 Kind = Literal["attributed", "status_changed"]
@@ -98,7 +98,7 @@ def decode_cursor(cursor: str) -> int:
         raise ApiError(422, "invalid_request", message, field="after") from error
 
 
-def create_app(store: Postbacks, readiness: ReadinessCheck, admin_token: str) -> FastAPI:
+def create_app(store: DeliveryLog, readiness: ReadinessCheck, admin_token: str) -> FastAPI:
     app = service_app("Afflux postbacks", readiness)
 
     @app.get("/v1/postbacks", tags=["postbacks"], dependencies=[admin_auth(admin_token)],

@@ -1,17 +1,19 @@
-"""The postbacks process: three consumers, the delivery worker, the outbox relay and the
-delivery-log API on one loop."""
+"""The postbacks process: two consumers (the partners and attribution logs), the delivery
+worker, the outbox relay and the delivery-log API on one loop."""
 
 from __future__ import annotations
 
 import asyncio
 from contextlib import suppress
 
-from afflux_contracts import ATTRIBUTION, PARTNERS, TRACKING
+from afflux_contracts import ATTRIBUTION, PARTNERS
 from afflux_plumbing.catch_up import LogCatchUp
 from afflux_plumbing.eventstore import open_store
+from afflux_plumbing.runs import Handlers
 from afflux_plumbing.service import Built, ServiceRuntime, run_service
 from afflux_postbacks.adapters.sender import PostbackSender
-from afflux_postbacks.application.postbacks import Postbacks
+from afflux_postbacks.adapters.store import PostbacksStore
+from afflux_postbacks.application.news import News
 from afflux_postbacks.application.published import to_envelope
 from afflux_postbacks.application.worker import DeliveryWorker
 from afflux_postbacks.domain.retries import RetryPolicy
@@ -24,21 +26,21 @@ def build(settings: PostbacksSettings) -> Built:
     publishes outcomes, and the app. The worker runs with the app (started and stopped
     by its lifespan: ServiceRuntime runs only consumers and relays); the store is
     ``app.state.postbacks``."""
-    store = open_store(Postbacks, settings.database_url, settings.db_schema)
+    store = open_store(PostbacksStore, settings.database_url, settings.db_schema)
     runtime = ServiceRuntime(settings)
-    runtime.consume(store, [PARTNERS.name], store.apply_partners_event, group="partners")
-    runtime.consume(store, [TRACKING.name], store.apply_tracking_event, group="tracking")
-    runtime.consume(store, [ATTRIBUTION.name], store.apply_attribution_event, group="attribution")
+    news = Handlers.of(News(store))
+    runtime.consume(store, [PARTNERS.name], group="partners", handlers=news)
+    runtime.consume(store, [ATTRIBUTION.name], group="attribution", handlers=news)
     runtime.relay(store, to_envelope)
     sender = PostbackSender(timeout=settings.call_timeout, allow_private=settings.allow_private)
     partners_log = LogCatchUp(store, PARTNERS.name, settings.kafka_bootstrap_servers)
-    tracking_log = LogCatchUp(store, TRACKING.name, settings.kafka_bootstrap_servers)
     worker = DeliveryWorker(
         store, sender.call, RetryPolicy(settings.retry_first, settings.retry_cap, settings.give_up_after),
-        per_host=settings.per_host, partners_log=partners_log, tracking_log=tracking_log,
+        per_host=settings.per_host, partners_log=partners_log,
         # A call, a wait for a slot, and a margin (a claim whose wait ate into the call's
         # time is released unsent); also how long a crash delays what was claimed.
         lease=3 * settings.call_timeout + 5, call_timeout=settings.call_timeout)
+    store.on_commit(worker.wake)
 
     async def ready() -> bool:
         return await runtime.ready() and worker.health.ok
@@ -56,7 +58,6 @@ def build(settings: PostbacksSettings) -> Built:
                 await task
         await sender.close()
         await partners_log.stop()
-        await tracking_log.stop()
 
     app.router.add_event_handler("startup", start_worker)
     app.router.add_event_handler("shutdown", stop_worker)
