@@ -15,11 +15,15 @@ from afflux_contracts import (
     Cap,
     CapMetric,
     CapPeriod,
+    ClickRecorded,
     CouponPrecedence,
     Envelope,
+    FraudAction,
     FraudSettings,
+    ImpressionRecorded,
     OfferCreated,
     OfferEvent,
+    OfferPostbackTokenRotated,
     OfferUpdated,
     PartnerApiKeyIssued,
     PartnerCreated,
@@ -30,6 +34,7 @@ from afflux_contracts import (
     Terms,
     Tier,
     decode,
+    derived_visitor_id,
     encode,
 )
 
@@ -148,3 +153,68 @@ def test_an_api_key_event_carries_only_a_sha256_hex() -> None:
     with pytest.raises(ValidationError, match="key_sha256"):
         PartnerApiKeyIssued(partner_id="p1", key_id="key_1", key_sha256="afx_live_plaintext",
                             prefix="afx_live_ab", issued_at="2026-11-01T10:00:00Z")
+
+
+def test_an_offer_written_before_its_bounds_existed_decodes_with_the_safe_defaults() -> None:
+    payload = {"offer_id": "o1", "name": "Old", "destination_url": "https://shop.example/",
+               "currency": "USD", "payout": {"type": "cpc", "amount": "0.25"},
+               "conversion_security": {"token_required": True, "token_sha256": "e" * 64,
+                                       "pixel_allowed": True},
+               "fraud": {"blocked_ips": ["198.51.100.0/24"]}}
+    offer = decode(wire("OfferCreated", payload)).payload
+    assert isinstance(offer, OfferCreated)
+    assert (offer.max_sale_amount, offer.max_payout) == (None, None)
+    assert offer.over_limit_action is FraudAction.REVIEW
+    assert offer.unique_click_hours == 24
+    assert offer.conversion_security is not None and offer.conversion_security.pixel_review
+    assert offer.fraud is not None and offer.fraud.blocked_subs == {}
+    assert (offer.fraud.max_clicks_per_ip_per_day, offer.fraud.max_clicks_per_visitor_per_day,
+            offer.fraud.max_impressions_per_ip_per_day) == (None, None, None)
+    assert (offer.events[0].max_sale_amount, offer.events[0].max_payout) == (None, None)
+
+
+def test_offer_bounds_travel_as_exact_decimal_strings() -> None:
+    offer = offer_with(max_sale_amount=Decimal("1000.005"), max_payout=Decimal("50.00"),
+                       events=(OfferEvent(name="sale", payout=CPA_5, max_payout=Decimal("7.50")),))
+    wire_form = json.loads(encode(Envelope.wrap(offer, producer="t")))["payload"]
+    assert (wire_form["max_sale_amount"], wire_form["max_payout"]) == ("1000.005", "50.00")
+    assert wire_form["events"][0]["max_payout"] == "7.50"
+
+
+@pytest.mark.parametrize("sub", ["sub1", "sub6", "utm_source"])
+def test_blocked_subs_name_only_sub2_to_sub5(sub: str) -> None:
+    with pytest.raises(ValidationError, match="blocked_subs"):
+        FraudSettings(blocked_subs={sub: ("x",)})
+    assert FraudSettings(blocked_subs={"sub5": ("x",)}).blocked_subs == {"sub5": ("x",)}
+
+
+def test_the_unique_click_window_is_at_least_an_hour() -> None:
+    with pytest.raises(ValidationError, match="unique_click_hours"):
+        offer_with(unique_click_hours=0)
+
+
+def test_a_token_rotation_carries_only_sha256_hexes() -> None:
+    with pytest.raises(ValidationError, match="token_sha256"):
+        OfferPostbackTokenRotated(offer_id="o1", token_sha256="the-token-itself")
+    with pytest.raises(ValidationError, match="previous_token_sha256"):
+        OfferPostbackTokenRotated(offer_id="o1", token_sha256="a" * 64, previous_token_sha256="old-token")
+
+
+def test_clicks_and_impressions_recorded_before_visitor_ids_decode_without_one() -> None:
+    click = {"transaction_id": "a" * 32, "offer_id": "o1", "partner_id": "p1",
+             "clicked_at": "2026-11-01T10:00:00Z", "ip": "203.0.113.9"}
+    impression = {"impression_id": "b" * 32, "offer_id": "o1", "partner_id": "p1",
+                  "impressed_at": "2026-11-01T10:00:00Z"}
+    decoded_click = decode(wire("ClickRecorded", click)).payload
+    decoded_impression = decode(wire("ImpressionRecorded", impression)).payload
+    assert isinstance(decoded_click, ClickRecorded) and decoded_click.visitor_id is None
+    assert isinstance(decoded_impression, ImpressionRecorded) and decoded_impression.visitor_id is None
+
+
+def test_the_derived_visitor_id_is_one_rule_of_ip_and_user_agent() -> None:
+    one = derived_visitor_id("203.0.113.9", "Mozilla/5.0")
+    assert len(one) == 32 and int(one, 16) >= 0
+    assert derived_visitor_id("203.0.113.9", "Mozilla/5.0") == one
+    assert derived_visitor_id("203.0.113.9", "curl/8.5") != one
+    assert derived_visitor_id("203.0.113.10", "Mozilla/5.0") != one
+    assert derived_visitor_id(None, None) == derived_visitor_id("", "")

@@ -32,6 +32,7 @@ from afflux_contracts.partners import (
     FraudSettings,
     OfferCreated,
     OfferEvent,
+    OfferPostbackTokenRotated,
     OfferStatus,
     OfferStatusChanged,
     OfferUpdated,
@@ -67,6 +68,7 @@ from afflux_contracts.tracking import (
     ClickRecorded,
     ConversionReported,
     ImpressionRecorded,
+    derived_visitor_id,
 )
 from afflux_contracts.values import Money, minor_units, round_money, utc_now
 
@@ -109,6 +111,7 @@ __all__ = [
     "Money",
     "OfferCreated",
     "OfferEvent",
+    "OfferPostbackTokenRotated",
     "OfferStatus",
     "OfferStatusChanged",
     "OfferUpdated",
@@ -140,6 +143,7 @@ __all__ = [
     "Visibility",
     "decode",
     "derived_event_id",
+    "derived_visitor_id",
     "encode",
     "headers",
     "minor_units",

@@ -89,7 +89,8 @@ class CapPeriod(StrEnum):
 
 
 class FraudAction(StrEnum):
-    """What a failed fraud check does: reject the conversion, or hold it for review."""
+    """What a failed check does (a fraud rule, or a conversion above the offer's bounds):
+    reject the conversion, or hold it for review."""
 
     REJECT = "reject"
     REVIEW = "review"
@@ -156,6 +157,9 @@ class ConversionSecurity(BaseModel):
     """IP addresses or CIDR networks a postback may come from (empty: any)."""
     pixel_allowed: bool = False
     """Whether the browser conversion pixel (``/pixel``, no token) may report conversions."""
+    pixel_review: bool = True
+    """Pixel conversions are held for review (the pixel carries no secret: anyone who can
+    see a transaction_id can call it) unless the offer sets this false."""
 
 
 class OfferEvent(BaseModel):
@@ -171,6 +175,9 @@ class OfferEvent(BaseModel):
     requires_approval: bool = False
     """Its conversions start pending, for the advertiser's review."""
     fires_partner_postback: bool = True
+    max_sale_amount: DecimalString | None = None
+    """Bounds of this event's conversions: override the offer's (``None``: the offer's)."""
+    max_payout: DecimalString | None = None
 
 
 class Cap(BaseModel):
@@ -204,7 +211,14 @@ class Tier(BaseModel):
     payout: Terms
 
 
+BLOCKABLE_SUBS = ("sub2", "sub3", "sub4", "sub5")
+"""The subs ``FraudSettings.blocked_subs`` may name (sub1 has ``blocked_sub1``)."""
+
+
 class FraudSettings(BaseModel):
+    """An offer's fraud rules. ``blocked_ips`` and the blocked subs apply to conversions,
+    clicks and impressions alike; the per-day limits count per UTC day."""
+
     model_config = ConfigDict(frozen=True)
 
     min_seconds_to_convert: int | None = Field(default=None, ge=1)
@@ -213,6 +227,19 @@ class FraudSettings(BaseModel):
     """IP addresses or CIDR networks."""
     blocked_sub1: tuple[str, ...] = ()
     action: FraudAction = FraudAction.REJECT
+    max_clicks_per_ip_per_day: int | None = Field(default=None, ge=1)
+    max_clicks_per_visitor_per_day: int | None = Field(default=None, ge=1)
+    max_impressions_per_ip_per_day: int | None = Field(default=None, ge=1)
+    blocked_subs: dict[str, tuple[str, ...]] = Field(default_factory=dict)
+    """Deny lists of sub2..sub5 values, by sub name."""
+
+    @field_validator("blocked_subs")
+    @classmethod
+    def _known_subs(cls, blocked: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
+        unknown = sorted(set(blocked) - set(BLOCKABLE_SUBS))
+        if unknown:
+            raise ValueError(f"blocked_subs names {unknown}: only {', '.join(BLOCKABLE_SUBS)}")
+        return blocked
 
 
 class RelationshipEvent(BaseModel):
@@ -325,6 +352,14 @@ class _OfferState(Event):
     tiers: tuple[Tier, ...] = ()
     fraud: FraudSettings | None = None
     coupon_precedence: CouponPrecedence = CouponPrecedence.CLICK_FIRST
+    max_sale_amount: DecimalString | None = None
+    """A conversion reporting a larger sale amount is held or refused (``over_limit_action``)."""
+    max_payout: DecimalString | None = None
+    """A conversion whose payout would be larger is held or refused (``over_limit_action``)."""
+    over_limit_action: FraudAction = FraudAction.REVIEW
+    unique_click_hours: int = Field(default=24, ge=1)
+    """The window in which a visitor's clicks (impressions) on the offer count once for
+    CPC (CPM)."""
 
     @model_validator(mode="before")
     @classmethod
@@ -377,6 +412,22 @@ class OfferStatusChanged(Event):
 
     offer_id: str
     status: OfferStatus
+
+    def partition_key(self) -> str:
+        return self.offer_id
+
+
+class OfferPostbackTokenRotated(Event):
+    """An offer's postback token was replaced. Only SHA-256 hashes (hex) travel: tracking
+    accepts ``token_sha256``, and ``previous_token_sha256`` until ``previous_valid_until``
+    (the overlap in which an advertiser's servers move to the new token)."""
+
+    topic: ClassVar = PARTNERS
+
+    offer_id: str
+    token_sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    previous_token_sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
+    previous_valid_until: UtcDatetime | None = None
 
     def partition_key(self) -> str:
         return self.offer_id

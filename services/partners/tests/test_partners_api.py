@@ -74,9 +74,12 @@ async def test_a_created_offer_has_its_defaults_and_money_as_decimal_strings(
     assert offer == {
         "events": [{"name": "conversion", "payout": {"type": "cpa", "amount": "12.50", "percent": None},
                     "revenue": {"type": "cpa_cps", "amount": "20.00", "percent": "5"},
-                    "allow_duplicates": False, "requires_approval": False, "fires_partner_postback": True}],
+                    "allow_duplicates": False, "requires_approval": False, "fires_partner_postback": True,
+                    "max_sale_amount": None, "max_payout": None}],
         "caps": [], "tiers": [], "fraud": None, "coupon_precedence": "click_first",
-        "conversion_security": {"token_required": True, "allowed_ips": [], "pixel_allowed": False},
+        "conversion_security": {"token_required": True, "allowed_ips": [], "pixel_allowed": False,
+                                "pixel_review": True, "previous_token_valid_until": None},
+        "max_sale_amount": None, "max_payout": None, "over_limit_action": "review", "unique_click_hours": 24,
         "name": "Running shoes", "destination_url": offer_body()["destination_url"], "status": "active",
         "visibility": "require_approval", "currency": "EUR",
         "payout": {"type": "cpa", "amount": "12.50", "percent": None},
@@ -216,6 +219,15 @@ async def test_invalid_partners_are_refused_naming_the_field(
         (offer_body(status="deleted"), "invalid_status", "status"),
         (offer_body(visibility="secret"), "invalid_request", "visibility"),
         (offer_body(caps={"daily": 10}), "invalid_request", "caps"),
+        (offer_body(max_sale_amount="0"), "invalid_amount", "max_sale_amount"),
+        (offer_body(max_payout="-5"), "invalid_amount", "max_payout"),
+        (offer_body(max_payout="lots"), "invalid_request", "max_payout"),
+        (offer_body(over_limit_action="shrug"), "invalid_request", "over_limit_action"),
+        (offer_body(unique_click_hours=0), "invalid_unique_click_hours", "unique_click_hours"),
+        (offer_body(unique_click_hours=721), "invalid_unique_click_hours", "unique_click_hours"),
+        (offer_body(unique_click_hours="24"), "invalid_request", "unique_click_hours"),
+        (offer_body(conversion_security={"pixel_review": "no"}), "invalid_request",
+         "conversion_security.pixel_review"),
         ({k: v for k, v in offer_body().items() if k != "payout"}, "invalid_request", "payout"),
     ],
 )
@@ -262,12 +274,19 @@ async def test_admin_routes_need_the_admin_bearer_token(partners_service: Runnin
         assert (await anonymous.get("/healthz")).status_code == 200
 
 
-async def test_each_offer_gets_its_own_postback_token(admin: httpx.AsyncClient) -> None:
+async def test_each_offer_gets_its_own_postback_token_shown_only_on_creation(
+    admin: httpx.AsyncClient,
+) -> None:
     first = await create(admin, "/v1/offers", offer_body())
     second = await create(admin, "/v1/offers", offer_body())
     assert first["postback_token"] != second["postback_token"]
-    read = await admin.get(f"/v1/offers/{first['offer_id']}")
-    assert read.json()["postback_token"] == first["postback_token"]
+    path = f"/v1/offers/{first['offer_id']}"
+    reads = [await admin.get(path), await admin.get("/v1/offers", params={"q": first["offer_id"]}),
+             await admin.patch(path, json={"name": "Renamed"}),
+             await admin.post(f"{path}/status", json={"status": "paused"})]
+    for read in reads:
+        assert read.status_code == 200, read.text
+        assert "postback_token" not in read.text and first["postback_token"] not in read.text
 
 
 async def test_allowed_ips_are_kept_canonical_and_garbage_is_refused(admin: httpx.AsyncClient) -> None:
@@ -275,7 +294,7 @@ async def test_allowed_ips_are_kept_canonical_and_garbage_is_refused(admin: http
     offer = await create(admin, "/v1/offers", offer_body(conversion_security=security))
     assert offer["conversion_security"] == {
         "token_required": True, "allowed_ips": ["203.0.113.7/32", "198.51.100.0/24", "2001:db8::1/128"],
-        "pixel_allowed": True,
+        "pixel_allowed": True, "pixel_review": True, "previous_token_valid_until": None,
     }
     garbage = offer_body(conversion_security={"allowed_ips": ["10.0.0.300"]})
     response = await admin.post("/v1/offers", json=garbage)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -24,6 +25,8 @@ from partners_fixtures import (
 from afflux_contracts import (
     Envelope,
     Event,
+    OfferCreated,
+    OfferPostbackTokenRotated,
     OfferUpdated,
     PartnerApiKeyIssued,
     PartnerApiKeyRevoked,
@@ -53,7 +56,7 @@ async def create(admin: httpx.AsyncClient, path: str, body: dict[str, Any]) -> d
     return created
 
 
-def about(key: str, kind: type[Event]) -> Any:
+def about(key: str, kind: Any) -> Any:
     def mine(envelope: Envelope[Event]) -> bool:
         payload = envelope.payload
         return isinstance(payload, kind) and key in (getattr(payload, "partner_id", None),
@@ -74,15 +77,19 @@ async def test_an_offer_with_two_events_a_cap_tiers_and_fraud_settings_is_kept_a
     assert offer["events"][1] == {
         "name": "sale", "payout": {"type": "cps", "amount": None, "percent": "8"},
         "revenue": {"type": "cps", "amount": None, "percent": "12"}, "allow_duplicates": True,
-        "requires_approval": False, "fires_partner_postback": True}
+        "requires_approval": False, "fires_partner_postback": True, "max_sale_amount": None,
+        "max_payout": None}
     assert offer["caps"] == [
         {"metric": "conversions", "period": "day", "limit": "100", "per_partner": False, "hard": True},
         {"metric": "payout", "period": "month", "limit": "5000.00", "per_partner": True, "hard": False}]
     assert offer["tiers"] == [{"min_conversions": 50, "payout": {"type": "cpa", "amount": "15.00",
                                                                  "percent": None}}]
     assert offer["fraud"] == {"min_seconds_to_convert": 5, "max_conversions_per_ip_per_day": None,
-                              "blocked_ips": ["198.51.100.0/24"], "blocked_sub1": [], "action": "review"}
+                              "blocked_ips": ["198.51.100.0/24"], "blocked_sub1": [], "action": "review",
+                              "max_clicks_per_ip_per_day": None, "max_clicks_per_visitor_per_day": None,
+                              "max_impressions_per_ip_per_day": None, "blocked_subs": {}}
     assert offer["coupon_precedence"] == "coupon_first"
+    offer.pop("postback_token")
     assert (await admin.get(f"/v1/offers/{offer['offer_id']}")).json() == offer
 
 
@@ -119,6 +126,17 @@ async def test_an_amount_keeps_every_digit_sent_as_a_json_number(admin: httpx.As
          "invalid_request", "events.0.allow_duplicates"),
         ({"fraud": {"blocked_ips": ["not-an-ip"]}}, "invalid_ip", "fraud.blocked_ips"),
         ({"fraud": {"action": "shrug"}}, "invalid_request", "fraud.action"),
+        ({"fraud": {"max_clicks_per_ip_per_day": 0}}, "invalid_fraud", "fraud.max_clicks_per_ip_per_day"),
+        ({"fraud": {"max_clicks_per_visitor_per_day": -1}}, "invalid_fraud",
+         "fraud.max_clicks_per_visitor_per_day"),
+        ({"fraud": {"max_impressions_per_ip_per_day": 1.5}}, "invalid_request",
+         "fraud.max_impressions_per_ip_per_day"),
+        ({"fraud": {"blocked_subs": {"sub1": ["x"]}}}, "invalid_fraud", "fraud.blocked_subs.sub1"),
+        ({"fraud": {"blocked_subs": {"sub3": [""]}}}, "invalid_fraud", "fraud.blocked_subs.sub3"),
+        ({"events": [{"name": "sale", "payout": {"type": "cpa", "amount": "1"}, "max_payout": "0"}]},
+         "invalid_amount", "events.0.max_payout"),
+        ({"events": [{"name": "sale", "payout": {"type": "cpa", "amount": "1"}, "max_sale_amount": -1}]},
+         "invalid_amount", "events.0.max_sale_amount"),
         ({"coupon_precedence": "coupon_only"}, "invalid_request", "coupon_precedence"),
         ({"destination_url": "https://{sub1}.shop.example/"}, "invalid_url", "destination_url"),
         ({"payout": {"type": "cpm"}}, "invalid_terms", "payout.amount"),
@@ -195,7 +213,7 @@ async def test_patching_an_offer_publishes_offer_updated_and_keeps_the_currency(
     response = await admin.patch(path, json={"events": TWO_EVENTS, "caps": [DAILY_CAP]})
     assert response.status_code == 200, response.text
     assert [e["name"] for e in response.json()["events"]] == ["lead", "sale"]
-    assert response.json()["postback_token"] == offer["postback_token"]
+    assert "postback_token" not in response.json()
     unchanged = await admin.patch(path, json={"name": offer["name"]})
     assert unchanged.json() == response.json()
 
@@ -370,7 +388,7 @@ def test_partners_and_offers_recorded_before_the_list_indexes_are_indexed_at_sta
     try:
         partner = store.create_partner(name="Old", email="old@example.com")
         offer = store.create_offer(name="Old offer", destination_url="https://shop.example/", currency="USD",
-                                   payout=Terms(PayoutType.CPA, Decimal("1")))
+                                   payout=Terms(PayoutType.CPA, Decimal("1"))).offer
         store.set_relationship(offer.offer_id, partner.partner_id, True)
     finally:
         store.close()
@@ -412,6 +430,76 @@ async def test_a_key_issued_while_the_log_is_away_is_still_shown_once_with_a_202
     assert (issued.status_code, issued.headers["X-Afflux-Log"]) == (202, "pending")
     assert issued.json()["api_key"].startswith("afx_live_")
     assert [key["key_id"] for key in listed.json()["api_keys"]] == [issued.json()["key_id"]]
+
+
+async def test_an_offer_keeps_its_money_and_traffic_bounds_and_publishes_them(
+    admin: httpx.AsyncClient, partners_service: RunningPartners,
+) -> None:
+    offer = await create(admin, "/v1/offers", offer_body(
+        max_sale_amount="2500.00", max_payout="150", over_limit_action="reject", unique_click_hours=12,
+        events=[{"name": "sale", "payout": {"type": "cps", "percent": "8"}, "max_sale_amount": "900.50"}],
+        conversion_security={"pixel_allowed": True, "pixel_review": False},
+        fraud={"max_clicks_per_ip_per_day": 20, "max_clicks_per_visitor_per_day": 3,
+               "max_impressions_per_ip_per_day": 500, "blocked_subs": {"sub4": ["incent", "incent"]}}))
+    assert (offer["max_sale_amount"], offer["max_payout"]) == ("2500.00", "150")
+    assert (offer["over_limit_action"], offer["unique_click_hours"]) == ("reject", 12)
+    assert offer["events"][0]["max_sale_amount"] == "900.50" and offer["events"][0]["max_payout"] is None
+    assert offer["conversion_security"]["pixel_review"] is False
+    assert offer["fraud"]["blocked_subs"] == {"sub4": ["incent"]}
+    assert (offer["fraud"]["max_clicks_per_ip_per_day"], offer["fraud"]["max_clicks_per_visitor_per_day"],
+            offer["fraud"]["max_impressions_per_ip_per_day"]) == (20, 3, 500)
+    patched = await admin.patch(f"/v1/offers/{offer['offer_id']}", json={"max_payout": None,
+                                                                          "unique_click_hours": 48})
+    assert (patched.json()["max_payout"], patched.json()["unique_click_hours"]) == (None, 48)
+
+    records = await published_until(partners_service.settings.kafka_bootstrap_servers,
+                                    about(offer["offer_id"], OfferCreated | OfferUpdated),
+                                    lambda found: len(found) >= 2)
+    created, updated = (record.envelope.payload for record in records)
+    assert isinstance(created, OfferCreated) and isinstance(updated, OfferUpdated)
+    assert (created.max_sale_amount, created.max_payout) == (Decimal("2500.00"), Decimal("150"))
+    assert (created.over_limit_action.value, created.unique_click_hours) == ("reject", 12)
+    assert created.events[0].max_sale_amount == Decimal("900.50")
+    assert created.conversion_security is not None and not created.conversion_security.pixel_review
+    assert created.fraud is not None and created.fraud.blocked_subs == {"sub4": ("incent",)}
+    assert (updated.max_payout, updated.unique_click_hours, updated.changed) == (
+        None, 48, ("max_payout", "unique_click_hours"))
+
+
+async def test_a_rotated_postback_token_is_shown_once_and_only_hashes_are_published(
+    admin: httpx.AsyncClient, partners_service: RunningPartners,
+) -> None:
+    offer = await create(admin, "/v1/offers", offer_body())
+    path = f"/v1/offers/{offer['offer_id']}"
+    rotated = await admin.post(f"{path}/postback-token/rotate", json={"overlap_hours": 2})
+    assert rotated.status_code == 200, rotated.text
+    token, until = rotated.json()["postback_token"], rotated.json()["previous_token_valid_until"]
+    assert len(token) >= 40 and token != offer["postback_token"]
+    left = datetime.fromisoformat(until) - datetime.now(UTC)
+    assert timedelta(hours=1, minutes=59) < left <= timedelta(hours=2)
+    read = await admin.get(path)
+    assert token not in read.text and offer["postback_token"] not in read.text
+    assert read.json()["conversion_security"]["previous_token_valid_until"] == until
+    again = await admin.post(f"{path}/postback-token/rotate")  # no body: the default overlap
+    assert again.status_code == 200 and again.json()["postback_token"] not in (token, offer["postback_token"])
+    assert_error(await admin.post(f"{path}/postback-token/rotate", json={"overlap_hours": 721}),
+                 422, "invalid_overlap", "overlap_hours")
+    assert_error(await admin.post(f"{path}/postback-token/rotate", json={"overlap_hours": "2"}),
+                 422, "invalid_request", "overlap_hours")
+    assert_error(await admin.post(f"/v1/offers/{'0' * 32}/postback-token/rotate"), 404, "offer_not_found")
+
+    records = await published_until(partners_service.settings.kafka_bootstrap_servers,
+                                    about(offer["offer_id"], OfferPostbackTokenRotated),
+                                    lambda found: len(found) >= 2)
+    first = records[0].envelope.payload
+    assert isinstance(first, OfferPostbackTokenRotated) and records[0].key == offer["offer_id"]
+    assert first.token_sha256 == hashlib.sha256(token.encode()).hexdigest()
+    assert first.previous_token_sha256 == hashlib.sha256(offer["postback_token"].encode()).hexdigest()
+    assert first.previous_valid_until == datetime.fromisoformat(until)
+    assert all(secret not in record.envelope.model_dump_json()
+               for record in records for secret in (token, offer["postback_token"]))
+    await admin.post(f"{path}/status", json={"status": "deleted"})
+    assert_error(await admin.post(f"{path}/postback-token/rotate"), 409, "offer_deleted")
 
 
 async def _ready() -> bool:

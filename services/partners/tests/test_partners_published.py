@@ -4,7 +4,10 @@ and with ids that survive a re-send (pure, no I/O)."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
+from datetime import UTC, datetime
 from decimal import Decimal
+from hashlib import sha256
 from typing import Any
 
 from eventsourcing.domain import Aggregate, CanMutateAggregate
@@ -20,13 +23,17 @@ from afflux_partners.domain.partner import Partner
 from afflux_partners.domain.relationship import Relationship
 
 
-def stored_and_loaded(aggregate: Aggregate) -> list[Any]:
-    """The aggregate's new events as the relay sees them: encoded to the store and back."""
+def _mapper() -> Mapper[Any]:
     transcoder = JSONTranscoder()
     for transcoding in (UUIDAsHex(), DecimalAsStr(), DatetimeAsISO()):
         transcoder.register(transcoding)
     register_value_transcodings(transcoder)
-    mapper: Mapper[Any] = Mapper(transcoder=transcoder)
+    return Mapper(transcoder=transcoder)
+
+
+def stored_and_loaded(aggregate: Aggregate) -> list[Any]:
+    """The aggregate's new events as the relay sees them: encoded to the store and back."""
+    mapper = _mapper()
     return [mapper.to_domain_event(mapper.to_stored_event(e)) for e in aggregate.collect_events()]
 
 
@@ -43,7 +50,7 @@ def test_every_stored_event_type_is_published() -> None:
         for name, event_class in vars(aggregate).items()
         if isinstance(event_class, type) and issubclass(event_class, CanMutateAggregate) and name != "Event"
     }
-    assert len(stored_topics) == 10
+    assert len(stored_topics) == 11
     assert stored_topics == set(TRANSLATIONS)
 
 
@@ -115,3 +122,38 @@ def test_event_ids_are_derived_from_the_stored_event_so_a_resend_keeps_them() ->
     assert len({e.event_id for e in once if e}) == 2
     assert all(e is not None and e.event_id.version == 7 for e in once)
     assert [e.occurred_at for e in once if e] == [e.timestamp for e in events]
+
+
+CPA_1 = values.Terms(values.PayoutType.CPA, Decimal(1))
+
+
+def test_an_offer_keeps_and_publishes_its_postback_token_only_as_a_hash() -> None:
+    offer = Offer.create("Shoes", "https://shop.example/", "USD", CPA_1, postback_token="first-token")
+    until = offer.rotate_postback_token("second-token", 3, datetime(2026, 11, 1, 10, tzinfo=UTC))
+    events = stored_and_loaded(offer)
+    assert all("first-token" not in repr(vars(e)) and "second-token" not in repr(vars(e)) for e in events)
+    created, rotated = (to_envelope(e) for e in events)
+    assert created is not None and rotated is not None
+    assert created.payload.conversion_security.token_sha256 == sha256(b"first-token").hexdigest()
+    assert rotated.key == offer.offer_id
+    assert rotated.payload.model_dump(mode="json") == {
+        "offer_id": offer.offer_id, "token_sha256": sha256(b"second-token").hexdigest(),
+        "previous_token_sha256": sha256(b"first-token").hexdigest(),
+        "previous_valid_until": "2026-11-01T13:00:00Z"}
+    assert until == datetime(2026, 11, 1, 13, tzinfo=UTC)
+
+
+def test_an_offer_stored_with_its_token_in_clear_publishes_and_keeps_only_its_hash() -> None:
+    """Offers created before tokens were kept hashed hold the token in their stored events."""
+    mapper = _mapper()
+    offer = Offer.create("Shoes", "https://shop.example/", "USD", CPA_1)
+    stored = mapper.to_stored_event(offer.collect_events()[0])
+    state = json.loads(stored.state)
+    del state["postback_token_sha256"]
+    old_style = mapper.to_domain_event(replace(stored, state=json.dumps({**state, "postback_token": "clear"})
+                                               .encode()))
+    envelope = to_envelope(old_style)
+    assert envelope is not None and "clear" not in envelope.model_dump_json()
+    assert envelope.payload.conversion_security.token_sha256 == sha256(b"clear").hexdigest()
+    replayed = old_style.mutate(None)
+    assert replayed is not None and replayed.postback_token_sha256 == sha256(b"clear").hexdigest()

@@ -91,12 +91,14 @@ async def test_every_change_is_published_with_contract_fields_in_order_per_key(
         "attribution_window_days": 14, "fallback_url": None,
         "events": [{"name": "conversion", "payout": {"type": "cpa", "amount": "12.50", "percent": None},
                     "revenue": {"type": "cps", "amount": None, "percent": "10"}, "allow_duplicates": False,
-                    "requires_approval": False, "fires_partner_postback": True}],
+                    "requires_approval": False, "fires_partner_postback": True, "max_sale_amount": None,
+                    "max_payout": None}],
         "caps": [], "tiers": [], "fraud": None, "coupon_precedence": "click_first",
         "conversion_security": {  # the token itself never goes on the log: only its hash
-            "token_required": True, "allowed_ips": [], "pixel_allowed": False,
+            "token_required": True, "allowed_ips": [], "pixel_allowed": False, "pixel_review": True,
             "token_sha256": hashlib.sha256(offer["postback_token"].encode()).hexdigest(),
         },
+        "max_sale_amount": None, "max_payout": None, "over_limit_action": "review", "unique_click_hours": 24,
     }
     assert offer_events[1].status == "paused"
 

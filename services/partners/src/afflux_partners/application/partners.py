@@ -64,6 +64,14 @@ class Page(Generic[T]):
 
 
 @dataclass(frozen=True)
+class WithToken:
+    """An offer and its postback token, shown this once (on creation or rotation)."""
+
+    offer: Offer
+    postback_token: str
+
+
+@dataclass(frozen=True)
 class Applied:
     """What a partner's application for an offer led to: the relationship, and whether
     this call created it."""
@@ -146,12 +154,27 @@ class Partners(TrackedApplication):
 
     # Offers
 
-    def create_offer(self, status: OfferStatus = OfferStatus.ACTIVE, **terms: Any) -> Offer:
+    def create_offer(self, status: OfferStatus = OfferStatus.ACTIVE, **terms: Any) -> WithToken:
         """``terms``: name, destination_url, currency, payout and the optional fields of
-        ``Offer.create``; the postback token is drawn here."""
-        offer = Offer.create(status=status, postback_token=new_postback_token(), **terms)
+        ``Offer.create``; the postback token is drawn here, returned this once and kept
+        only as its SHA-256."""
+        token = new_postback_token()
+        offer = Offer.create(status=status, postback_token=token, **terms)
         self.save(offer, writes=[self._offer_row(offer)])
-        return offer
+        return WithToken(offer, token)
+
+    def rotate_postback_token(self, offer_id: str, overlap_hours: int) -> WithToken:
+        """A new postback token for the offer (returned this once); the one it replaces
+        keeps working for ``overlap_hours``."""
+        token = new_postback_token()
+
+        def rotate() -> Offer:
+            offer = self.get_offer(offer_id)
+            offer.rotate_postback_token(token, overlap_hours, utc_now())
+            self.save(offer)
+            return offer
+
+        return WithToken(self._retrying(rotate), token)
 
     def get_offer(self, offer_id: str) -> Offer:
         return self._get(Offer, offer_id, NotFound("offer_not_found", f"no offer {offer_id!r}"))

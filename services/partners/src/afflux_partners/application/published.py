@@ -8,7 +8,6 @@ after a crash sends the same id and consumers drop the duplicate.
 
 from __future__ import annotations
 
-import hashlib
 from typing import Any
 
 from afflux_contracts import (
@@ -25,6 +24,7 @@ from afflux_contracts import (
     FraudSettings,
     OfferCreated,
     OfferEvent,
+    OfferPostbackTokenRotated,
     OfferStatus,
     OfferStatusChanged,
     OfferUpdated,
@@ -44,7 +44,13 @@ from afflux_contracts import (
     Visibility,
 )
 from afflux_partners.domain import values
-from afflux_partners.domain.offer import OFFER_CREATED, OFFER_STATUS_CHANGED, OFFER_UPDATED
+from afflux_partners.domain.offer import (
+    OFFER_CREATED,
+    OFFER_POSTBACK_TOKEN_ROTATED,
+    OFFER_STATUS_CHANGED,
+    OFFER_UPDATED,
+    token_sha256,
+)
 from afflux_partners.domain.partner import (
     PARTNER_API_KEY_ISSUED,
     PARTNER_API_KEY_REVOKED,
@@ -91,7 +97,8 @@ def contract_events(events: Any) -> tuple[OfferEvent, ...]:
     event from the offer's payout and revenue (so an edit of those reaches it)."""
     return tuple(OfferEvent(name=e.name, payout=_terms(e.payout), revenue=contract_terms(e.revenue),
                             allow_duplicates=e.allow_duplicates, requires_approval=e.requires_approval,
-                            fires_partner_postback=e.fires_partner_postback) for e in events)
+                            fires_partner_postback=e.fires_partner_postback,
+                            max_sale_amount=e.max_sale_amount, max_payout=e.max_payout) for e in events)
 
 
 def contract_fraud(fraud: values.FraudSettings | None) -> FraudSettings | None:
@@ -100,7 +107,11 @@ def contract_fraud(fraud: values.FraudSettings | None) -> FraudSettings | None:
     return FraudSettings(min_seconds_to_convert=fraud.min_seconds_to_convert,
                          max_conversions_per_ip_per_day=fraud.max_conversions_per_ip_per_day,
                          blocked_ips=fraud.blocked_ips, blocked_sub1=fraud.blocked_sub1,
-                         action=FraudAction(fraud.action))
+                         action=FraudAction(fraud.action),
+                         max_clicks_per_ip_per_day=fraud.max_clicks_per_ip_per_day,
+                         max_clicks_per_visitor_per_day=fraud.max_clicks_per_visitor_per_day,
+                         max_impressions_per_ip_per_day=fraud.max_impressions_per_ip_per_day,
+                         blocked_subs=dict(fraud.blocked_subs))
 
 
 def contract_postback(postback: values.PartnerPostback | None) -> PartnerPostback | None:
@@ -111,16 +122,25 @@ def contract_postback(postback: values.PartnerPostback | None) -> PartnerPostbac
 
 
 def contract_security(security: values.ConversionSecurity | None,
-                      token: str | None) -> ConversionSecurity | None:
+                      token_hash: str | None) -> ConversionSecurity | None:
     """The offer's conversion security as published: the token only as its SHA-256."""
     if security is None:
         return None
     return ConversionSecurity(
         token_required=security.token_required,
-        token_sha256=hashlib.sha256(token.encode()).hexdigest() if token is not None else None,
+        token_sha256=token_hash,
         allowed_ips=security.allowed_ips,
         pixel_allowed=security.pixel_allowed,
+        pixel_review=security.pixel_review,
     )
+
+
+def _token_hash(event: Any) -> str | None:
+    """The token's hash an offer event holds (events stored before tokens were kept
+    hashed hold the token itself)."""
+    hashed: str | None = getattr(event, "postback_token_sha256", None)
+    token: str | None = getattr(event, "postback_token", None)
+    return hashed or (token_sha256(token) if token is not None else None)
 
 
 def _partner_state(event: Any) -> dict[str, Any]:
@@ -176,13 +196,17 @@ def _offer_state(event: Any) -> dict[str, Any]:
         "attribution_window_days": event.attribution_window_days,
         "fallback_url": event.fallback_url,
         "conversion_security": contract_security(getattr(event, "conversion_security", None),
-                                                 getattr(event, "postback_token", None)),
+                                                 _token_hash(event)),
         "events": contract_events(getattr(event, "events", ())),
         "caps": contract_caps(getattr(event, "caps", ())),
         "tiers": tuple(Tier(min_conversions=t.min_conversions, payout=_terms(t.payout))
                        for t in getattr(event, "tiers", ())),
         "fraud": contract_fraud(getattr(event, "fraud", None)),
         "coupon_precedence": CouponPrecedence(getattr(event, "coupon_precedence", "click_first")),
+        "max_sale_amount": getattr(event, "max_sale_amount", None),
+        "max_payout": getattr(event, "max_payout", None),
+        "over_limit_action": FraudAction(getattr(event, "over_limit_action", FraudAction.REVIEW)),
+        "unique_click_hours": getattr(event, "unique_click_hours", 24),
     }
 
 
@@ -196,6 +220,12 @@ def _offer_updated(event: Any) -> Event:
 
 def _offer_status_changed(event: Any) -> Event:
     return OfferStatusChanged(offer_id=event.originator_id.hex, status=OfferStatus(event.status))
+
+
+def _postback_token_rotated(event: Any) -> Event:
+    return OfferPostbackTokenRotated(offer_id=event.originator_id.hex, token_sha256=event.token_sha256,
+                                     previous_token_sha256=event.previous_token_sha256,
+                                     previous_valid_until=event.previous_valid_until)
 
 
 def _relationship_set(event: Any) -> Event:
@@ -227,6 +257,7 @@ TRANSLATIONS: dict[str, Translate] = {
     OFFER_CREATED: _offer_created,
     OFFER_UPDATED: _offer_updated,
     OFFER_STATUS_CHANGED: _offer_status_changed,
+    OFFER_POSTBACK_TOKEN_ROTATED: _postback_token_rotated,
     RELATIONSHIP_CREATED: _relationship_set,
     RELATIONSHIP_UPDATED: _relationship_set,
 }

@@ -75,10 +75,11 @@ class ConversionSecurityAsDict(Transcoding):
 
     def encode(self, obj: ConversionSecurity) -> dict[str, Any]:
         return {"token_required": obj.token_required, "allowed_ips": list(obj.allowed_ips),
-                "pixel_allowed": obj.pixel_allowed}
+                "pixel_allowed": obj.pixel_allowed, "pixel_review": obj.pixel_review}
 
     def decode(self, data: dict[str, Any]) -> ConversionSecurity:
-        return ConversionSecurity(data["token_required"], tuple(data["allowed_ips"]), data["pixel_allowed"])
+        return ConversionSecurity(data["token_required"], tuple(data["allowed_ips"]), data["pixel_allowed"],
+                                  data.get("pixel_review", True))
 
 
 class ContactAsDict(Transcoding):
@@ -112,11 +113,13 @@ class OfferEventAsDict(Transcoding):
     def encode(self, obj: OfferEvent) -> dict[str, Any]:
         return {"name": obj.name, "payout": obj.payout, "revenue": obj.revenue,
                 "allow_duplicates": obj.allow_duplicates, "requires_approval": obj.requires_approval,
-                "fires_partner_postback": obj.fires_partner_postback}
+                "fires_partner_postback": obj.fires_partner_postback,
+                "max_sale_amount": _text(obj.max_sale_amount), "max_payout": _text(obj.max_payout)}
 
     def decode(self, data: dict[str, Any]) -> OfferEvent:
         return OfferEvent(data["name"], data["payout"], data["revenue"], data["allow_duplicates"],
-                          data["requires_approval"], data["fires_partner_postback"])
+                          data["requires_approval"], data["fires_partner_postback"],
+                          _decimal(data.get("max_sale_amount")), _decimal(data.get("max_payout")))
 
 
 class CapAsDict(Transcoding):
@@ -151,12 +154,18 @@ class FraudSettingsAsDict(Transcoding):
         return {"min_seconds_to_convert": obj.min_seconds_to_convert,
                 "max_conversions_per_ip_per_day": obj.max_conversions_per_ip_per_day,
                 "blocked_ips": list(obj.blocked_ips), "blocked_sub1": list(obj.blocked_sub1),
-                "action": obj.action.value}
+                "action": obj.action.value, "max_clicks_per_ip_per_day": obj.max_clicks_per_ip_per_day,
+                "max_clicks_per_visitor_per_day": obj.max_clicks_per_visitor_per_day,
+                "max_impressions_per_ip_per_day": obj.max_impressions_per_ip_per_day,
+                "blocked_subs": {name: list(values) for name, values in obj.blocked_subs}}
 
     def decode(self, data: dict[str, Any]) -> FraudSettings:
         return FraudSettings(data["min_seconds_to_convert"], data["max_conversions_per_ip_per_day"],
                              tuple(data["blocked_ips"]), tuple(data["blocked_sub1"]),
-                             FraudAction(data["action"]))
+                             FraudAction(data["action"]), data.get("max_clicks_per_ip_per_day"),
+                             data.get("max_clicks_per_visitor_per_day"),
+                             data.get("max_impressions_per_ip_per_day"),
+                             tuple((sub, tuple(deny)) for sub, deny in data.get("blocked_subs", {}).items()))
 
 
 class RelationshipEventAsDict(Transcoding):

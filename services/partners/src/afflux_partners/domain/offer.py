@@ -3,7 +3,10 @@ its events, caps, performance tiers, fraud settings and coupon precedence."""
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Mapping
+from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from eventsourcing.domain import Aggregate, event
@@ -13,6 +16,7 @@ from afflux_partners.domain.rules import (
     RuleViolation,
     StatusChangeRefused,
     check_attribution_window,
+    check_bound,
     check_caps,
     check_conversion_security,
     check_currency,
@@ -22,11 +26,13 @@ from afflux_partners.domain.rules import (
     check_offer_events,
     check_terms,
     check_tiers,
+    check_unique_click_hours,
 )
 from afflux_partners.domain.values import (
     Cap,
     ConversionSecurity,
     CouponPrecedence,
+    FraudAction,
     FraudSettings,
     OfferEvent,
     OfferStatus,
@@ -41,11 +47,23 @@ DEFAULT_EVENT = "conversion"
 
 EDITABLE = ("name", "destination_url", "visibility", "currency", "payout", "revenue", "events", "caps",
             "tiers", "fraud", "coupon_precedence", "attribution_window_days", "fallback_url",
-            "conversion_security")
-"""What an edit may name; the status has its own lifecycle (``change_status``)."""
+            "conversion_security", "max_sale_amount", "max_payout", "over_limit_action",
+            "unique_click_hours")
+"""What an edit may name; the status has its own lifecycle (``change_status``), the
+postback token its own rotation (``rotate_postback_token``)."""
 
 NOT_NULL = frozenset({"name", "destination_url", "visibility", "currency", "payout", "events", "caps",
-                      "tiers", "coupon_precedence", "attribution_window_days", "conversion_security"})
+                      "tiers", "coupon_precedence", "attribution_window_days", "conversion_security",
+                      "over_limit_action", "unique_click_hours"})
+
+MAX_OVERLAP_HOURS = 720
+"""How long a replaced postback token may keep working: at most 30 days."""
+
+
+def token_sha256(token: str) -> str:
+    """What is stored, published and compared of a postback token: its SHA-256 (hex). A
+    token has 256 random bits, so a fast unsalted hash is enough."""
+    return hashlib.sha256(token.encode()).hexdigest()
 
 
 def check_offer_status_change(current: OfferStatus, requested: OfferStatus) -> None:
@@ -74,6 +92,10 @@ _CHECKS: dict[str, Any] = {
     "attribution_window_days": check_attribution_window,
     "fallback_url": _optional(check_http_url),
     "conversion_security": check_conversion_security,
+    "max_sale_amount": check_bound,
+    "max_payout": check_bound,
+    "over_limit_action": lambda value, field: FraudAction(value),
+    "unique_click_hours": check_unique_click_hours,
 }
 
 
@@ -92,6 +114,7 @@ def checked_terms(fields: Mapping[str, Any]) -> dict[str, Any]:
 OFFER_CREATED = "afflux_partners:Offer.Created"
 OFFER_STATUS_CHANGED = "afflux_partners:Offer.StatusChanged"
 OFFER_UPDATED = "afflux_partners:Offer.Updated"
+OFFER_POSTBACK_TOKEN_ROTATED = "afflux_partners:Offer.PostbackTokenRotated"
 
 
 class Offer(Aggregate):
@@ -119,10 +142,14 @@ class Offer(Aggregate):
         tiers: Iterable[Tier] = (),
         fraud: FraudSettings | None = None,
         coupon_precedence: CouponPrecedence = CouponPrecedence.CLICK_FIRST,
+        max_sale_amount: Decimal | None = None,
+        max_payout: Decimal | None = None,
+        over_limit_action: FraudAction = FraudAction.REVIEW,
+        unique_click_hours: int = 24,
     ) -> Offer:
         """A new offer, if what it is given passes the rules. ``postback_token`` is the
         secret an advertiser's server presents with each postback (the application draws
-        it; the domain does no I/O)."""
+        it; the domain does no I/O): only its SHA-256 is recorded."""
         if status not in INITIAL_STATUSES:
             raise RuleViolation(
                 "status", f"a new offer is active, paused or pending, not {status}", "invalid_status"
@@ -133,8 +160,11 @@ class Offer(Aggregate):
             "fraud": fraud, "coupon_precedence": coupon_precedence,
             "attribution_window_days": attribution_window_days, "fallback_url": fallback_url,
             "conversion_security": conversion_security or ConversionSecurity(),
+            "max_sale_amount": max_sale_amount, "max_payout": max_payout,
+            "over_limit_action": over_limit_action, "unique_click_hours": unique_click_hours,
         })
-        return cls(status=status, postback_token=postback_token, **terms)
+        hashed = token_sha256(postback_token) if postback_token is not None else None
+        return cls(status=status, postback_token_sha256=hashed, **terms)
 
     @event("Created", topic=OFFER_CREATED)
     def __init__(
@@ -155,13 +185,25 @@ class Offer(Aggregate):
         tiers: tuple[Tier, ...] = (),
         fraud: FraudSettings | None = None,
         coupon_precedence: CouponPrecedence = CouponPrecedence.CLICK_FIRST,
+        postback_token_sha256: str | None = None,
+        max_sale_amount: Decimal | None = None,
+        max_payout: Decimal | None = None,
+        over_limit_action: FraudAction = FraudAction.REVIEW,
+        unique_click_hours: int = 24,
     ) -> None:
+        """Offers created before the token was stored hashed hold ``postback_token``
+        itself: it is hashed here and never shown again (rotate it to drop it)."""
         self.status = OfferStatus(status)
-        self.postback_token = postback_token
+        self.postback_token_sha256 = postback_token_sha256 or (
+            token_sha256(postback_token) if postback_token is not None else None)
+        self.previous_token_sha256: str | None = None
+        self.previous_token_valid_until: datetime | None = None
         self._set_terms(name=name, destination_url=destination_url, visibility=visibility, currency=currency,
                         payout=payout, revenue=revenue, events=events, caps=caps, tiers=tiers, fraud=fraud,
                         coupon_precedence=coupon_precedence, attribution_window_days=attribution_window_days,
-                        fallback_url=fallback_url, conversion_security=conversion_security)
+                        fallback_url=fallback_url, conversion_security=conversion_security,
+                        max_sale_amount=max_sale_amount, max_payout=max_payout,
+                        over_limit_action=over_limit_action, unique_click_hours=unique_click_hours)
 
     @property
     def offer_id(self) -> str:
@@ -206,9 +248,28 @@ class Offer(Aggregate):
                                 "currency_locked")
         changed = tuple(name for name in EDITABLE if name in checked and checked[name] != getattr(self, name))
         if changed:
-            self._updated(**{**self.terms, **checked}, status=self.status, postback_token=self.postback_token,
-                          changed=changed)
+            self._updated(**{**self.terms, **checked}, status=self.status,
+                          postback_token_sha256=self.postback_token_sha256, changed=changed)
         return changed
+
+    def rotate_postback_token(self, new_token: str, overlap_hours: int, now: datetime) -> datetime:
+        """Replace the postback token; the one it replaces keeps working ``overlap_hours``
+        more (0: not at all), so the advertiser's servers can move without a lost
+        postback. When the overlap ends, returned. Only hashes are recorded."""
+        if self.status is OfferStatus.DELETED:
+            raise Conflict("offer_deleted", "a deleted offer's postback token cannot be rotated")
+        if not 0 <= overlap_hours <= MAX_OVERLAP_HOURS:
+            raise RuleViolation("overlap_hours", f"must be 0 to {MAX_OVERLAP_HOURS} hours", "invalid_overlap")
+        valid_until = now + timedelta(hours=overlap_hours)
+        self._token_rotated(token_sha256(new_token), self.postback_token_sha256, valid_until)
+        return valid_until
+
+    @event("PostbackTokenRotated", topic=OFFER_POSTBACK_TOKEN_ROTATED)
+    def _token_rotated(self, token_sha256: str, previous_token_sha256: str | None,
+                       previous_valid_until: datetime) -> None:
+        self.postback_token_sha256 = token_sha256
+        self.previous_token_sha256 = previous_token_sha256
+        self.previous_token_valid_until = previous_valid_until
 
     @event("Updated", topic=OFFER_UPDATED)
     def _updated(self, name: str, destination_url: str, visibility: Visibility, currency: str,
@@ -216,19 +277,27 @@ class Offer(Aggregate):
                  tiers: tuple[Tier, ...], fraud: FraudSettings | None, coupon_precedence: CouponPrecedence,
                  attribution_window_days: int, fallback_url: str | None,
                  conversion_security: ConversionSecurity | None, status: OfferStatus,
-                 postback_token: str | None, changed: tuple[str, ...]) -> None:
-        """The whole new state (with the status and token it had then) is stored, so the
-        event alone says the offer's state, as published."""
+                 changed: tuple[str, ...], postback_token: str | None = None,
+                 postback_token_sha256: str | None = None, max_sale_amount: Decimal | None = None,
+                 max_payout: Decimal | None = None, over_limit_action: FraudAction = FraudAction.REVIEW,
+                 unique_click_hours: int = 24) -> None:
+        """The whole new state (with the status and token hash it had then; events stored
+        before hashing hold ``postback_token`` itself) is stored, so the event alone says
+        the offer's state, as published."""
         self._set_terms(name=name, destination_url=destination_url, visibility=visibility, currency=currency,
                         payout=payout, revenue=revenue, events=events, caps=caps, tiers=tiers, fraud=fraud,
                         coupon_precedence=coupon_precedence, attribution_window_days=attribution_window_days,
-                        fallback_url=fallback_url, conversion_security=conversion_security)
+                        fallback_url=fallback_url, conversion_security=conversion_security,
+                        max_sale_amount=max_sale_amount, max_payout=max_payout,
+                        over_limit_action=over_limit_action, unique_click_hours=unique_click_hours)
 
     def _set_terms(self, *, name: str, destination_url: str, visibility: Visibility, currency: str,
                    payout: Terms, revenue: Terms | None, events: Iterable[OfferEvent], caps: Iterable[Cap],
                    tiers: Iterable[Tier], fraud: FraudSettings | None, coupon_precedence: CouponPrecedence,
                    attribution_window_days: int, fallback_url: str | None,
-                   conversion_security: ConversionSecurity | None) -> None:
+                   conversion_security: ConversionSecurity | None, max_sale_amount: Decimal | None,
+                   max_payout: Decimal | None, over_limit_action: FraudAction,
+                   unique_click_hours: int) -> None:
         self.name = name
         self.destination_url = destination_url
         self.visibility = Visibility(visibility)
@@ -244,3 +313,7 @@ class Offer(Aggregate):
         self.fallback_url = fallback_url
         # Offers recorded before conversion security existed have none: no check.
         self.conversion_security = conversion_security
+        self.max_sale_amount = max_sale_amount
+        self.max_payout = max_payout
+        self.over_limit_action = FraudAction(over_limit_action)
+        self.unique_click_hours = unique_click_hours

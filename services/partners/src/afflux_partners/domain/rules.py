@@ -16,6 +16,7 @@ from decimal import Decimal
 from urllib.parse import urlsplit
 
 from afflux_partners.domain.values import (
+    BLOCKABLE_SUBS,
     CONVERSION_TYPES,
     Billing,
     Cap,
@@ -42,7 +43,12 @@ MAX_BLOCKED = 1000
 MAX_SUB_LENGTH = 255
 MAX_SECONDS_TO_CONVERT = 30 * 86400
 MAX_CONVERSIONS_PER_IP = 1_000_000
+MAX_PER_DAY = 10_000_000
+"""A per-day click or impression limit larger than this limits nothing."""
 MAX_TIER_THRESHOLD = 1_000_000_000
+UNIQUE_CLICK_HOURS = range(1, 721)
+"""A visitor's clicks on an offer count once within 1 hour to 30 days (what attribution
+remembers per visitor grows with the window)."""
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s.]+(\.[^@\s.]+)+$")
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
@@ -150,6 +156,23 @@ def check_amount(value: Decimal, field: str) -> Decimal:
         raise RuleViolation(field, f"must have at most {MAX_DECIMAL_PLACES} decimal places",
                             "invalid_amount")
     return value.copy_abs() if value == 0 else value  # no "-0" on the wire
+
+
+def check_bound(value: Decimal | None, field: str) -> Decimal | None:
+    """A maximum sale amount or payout per conversion: above zero, or none."""
+    if value is None:
+        return None
+    bound = check_amount(value, field)
+    if bound <= 0:
+        raise RuleViolation(field, "must be above 0 (leave it out for no bound)", "invalid_amount")
+    return bound
+
+
+def check_unique_click_hours(hours: int, field: str = "unique_click_hours") -> int:
+    if hours not in UNIQUE_CLICK_HOURS:
+        shortest, longest = UNIQUE_CLICK_HOURS.start, UNIQUE_CLICK_HOURS.stop - 1
+        raise RuleViolation(field, f"must be {shortest} to {longest} hours", "invalid_unique_click_hours")
+    return hours
 
 
 def check_terms(terms: Terms, field: str) -> Terms:
@@ -271,6 +294,8 @@ def check_offer_events(events: Iterable[OfferEvent], field: str = "events") -> t
             revenue=check_conversion_terms(event.revenue, f"{at}.revenue") if event.revenue else None,
             allow_duplicates=event.allow_duplicates, requires_approval=event.requires_approval,
             fires_partner_postback=event.fires_partner_postback,
+            max_sale_amount=check_bound(event.max_sale_amount, f"{at}.max_sale_amount"),
+            max_payout=check_bound(event.max_payout, f"{at}.max_payout"),
         ))
     return tuple(checked)
 
@@ -329,24 +354,59 @@ def check_networks(entries: Iterable[str], field: str, limit: int) -> tuple[str,
     return tuple(networks)
 
 
+def _per_day(value: int | None, field: str, limit: int) -> int | None:
+    if value is not None and not 1 <= value <= limit:
+        raise RuleViolation(field, f"must be 1 to {limit}", "invalid_fraud")
+    return value
+
+
+def check_blocked_values(values: Iterable[str], field: str) -> tuple[str, ...]:
+    """A deny list of sub values: each 1 to ``MAX_SUB_LENGTH`` characters, kept once."""
+    given = tuple(values)
+    if len(given) > MAX_BLOCKED:
+        raise RuleViolation(field, f"at most {MAX_BLOCKED} entries", "invalid_fraud")
+    kept: dict[str, None] = {}
+    for value in given:
+        if not 0 < len(value) <= MAX_SUB_LENGTH or _has_control(value):
+            raise RuleViolation(field, f"{value[:60]!r}: 1 to {MAX_SUB_LENGTH} characters, "
+                                "no control characters", "invalid_fraud")
+        kept.setdefault(value)
+    return tuple(kept)
+
+
+def check_blocked_subs(blocked: Iterable[tuple[str, Iterable[str]]],
+                       field: str = "fraud.blocked_subs") -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """Deny lists of sub2..sub5 (sub1's is ``blocked_sub1``), in sub order; empty lists dropped."""
+    lists: dict[str, tuple[str, ...]] = {}
+    for name, values in blocked:
+        if name not in BLOCKABLE_SUBS:
+            raise RuleViolation(f"{field}.{name[:20]}", f"only {', '.join(BLOCKABLE_SUBS)} have deny lists "
+                                "here (sub1: blocked_sub1)", "invalid_fraud")
+        lists[name] = check_blocked_values(values, f"{field}.{name}")
+    return tuple((name, lists[name]) for name in BLOCKABLE_SUBS if lists.get(name))
+
+
 def check_fraud(fraud: FraudSettings, field: str = "fraud") -> FraudSettings:
-    seconds, per_ip = fraud.min_seconds_to_convert, fraud.max_conversions_per_ip_per_day
+    seconds = fraud.min_seconds_to_convert
     if seconds is not None and not 1 <= seconds <= MAX_SECONDS_TO_CONVERT:
         raise RuleViolation(f"{field}.min_seconds_to_convert",
                             f"must be 1 to {MAX_SECONDS_TO_CONVERT} seconds", "invalid_fraud")
-    if per_ip is not None and not 1 <= per_ip <= MAX_CONVERSIONS_PER_IP:
-        raise RuleViolation(f"{field}.max_conversions_per_ip_per_day",
-                            f"must be 1 to {MAX_CONVERSIONS_PER_IP}", "invalid_fraud")
-    if len(fraud.blocked_sub1) > MAX_BLOCKED:
-        raise RuleViolation(f"{field}.blocked_sub1", f"at most {MAX_BLOCKED} entries", "invalid_fraud")
-    subs: dict[str, None] = {}
-    for sub in fraud.blocked_sub1:
-        if not 0 < len(sub) <= MAX_SUB_LENGTH or _has_control(sub):
-            raise RuleViolation(f"{field}.blocked_sub1", f"{sub[:60]!r}: 1 to {MAX_SUB_LENGTH} characters, "
-                                "no control characters", "invalid_fraud")
-        subs.setdefault(sub)
-    networks = check_networks(fraud.blocked_ips, f"{field}.blocked_ips", MAX_BLOCKED)
-    return FraudSettings(seconds, per_ip, networks, tuple(subs), fraud.action)
+    return FraudSettings(
+        min_seconds_to_convert=seconds,
+        max_conversions_per_ip_per_day=_per_day(fraud.max_conversions_per_ip_per_day,
+                                                f"{field}.max_conversions_per_ip_per_day",
+                                                MAX_CONVERSIONS_PER_IP),
+        blocked_ips=check_networks(fraud.blocked_ips, f"{field}.blocked_ips", MAX_BLOCKED),
+        blocked_sub1=check_blocked_values(fraud.blocked_sub1, f"{field}.blocked_sub1"),
+        action=fraud.action,
+        max_clicks_per_ip_per_day=_per_day(fraud.max_clicks_per_ip_per_day,
+                                           f"{field}.max_clicks_per_ip_per_day", MAX_PER_DAY),
+        max_clicks_per_visitor_per_day=_per_day(fraud.max_clicks_per_visitor_per_day,
+                                                f"{field}.max_clicks_per_visitor_per_day", MAX_PER_DAY),
+        max_impressions_per_ip_per_day=_per_day(fraud.max_impressions_per_ip_per_day,
+                                                f"{field}.max_impressions_per_ip_per_day", MAX_PER_DAY),
+        blocked_subs=check_blocked_subs(fraud.blocked_subs, f"{field}.blocked_subs"),
+    )
 
 
 def check_relationship_events(events: Iterable[RelationshipEvent], offer_events: Iterable[str],
@@ -408,4 +468,5 @@ def check_conversion_security(security: ConversionSecurity,
     """Allowed IPs are IP addresses or CIDR networks, kept in canonical form, at most
     ``MAX_ALLOWED_IPS`` of them."""
     networks = check_networks(security.allowed_ips, f"{field}.allowed_ips", MAX_ALLOWED_IPS)
-    return ConversionSecurity(security.token_required, networks, security.pixel_allowed)
+    return ConversionSecurity(security.token_required, networks, security.pixel_allowed,
+                              security.pixel_review)

@@ -96,6 +96,8 @@ class ConversionSecurity:
     token_required: bool = True
     allowed_ips: tuple[str, ...] = ()
     pixel_allowed: bool = False
+    pixel_review: bool = True
+    """Pixel conversions are held for review unless this is off (the pixel has no secret)."""
 
 
 class PostbackMethod(StrEnum):
@@ -170,6 +172,9 @@ class OfferEvent:
     allow_duplicates: bool = False
     requires_approval: bool = False
     fires_partner_postback: bool = True
+    max_sale_amount: Decimal | None = None
+    """This event's bounds per conversion, instead of the offer's (``None``: the offer's)."""
+    max_payout: Decimal | None = None
 
 
 @dataclass(frozen=True)
@@ -192,13 +197,25 @@ class Tier:
     payout: Terms
 
 
+BLOCKABLE_SUBS = ("sub2", "sub3", "sub4", "sub5")
+"""Subs with a deny list in ``FraudSettings.blocked_subs`` (sub1 has ``blocked_sub1``)."""
+
+
 @dataclass(frozen=True)
 class FraudSettings:
+    """An offer's fraud rules: on conversions, and (the IP, visitor and sub rules) on
+    clicks and impressions before they are priced. Per-day limits count per UTC day."""
+
     min_seconds_to_convert: int | None = None
     max_conversions_per_ip_per_day: int | None = None
     blocked_ips: tuple[str, ...] = ()
     blocked_sub1: tuple[str, ...] = ()
     action: FraudAction = FraudAction.REJECT
+    max_clicks_per_ip_per_day: int | None = None
+    max_clicks_per_visitor_per_day: int | None = None
+    max_impressions_per_ip_per_day: int | None = None
+    blocked_subs: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    """``(sub name, deny list)`` pairs for sub2..sub5, in sub order (hashable, unlike a dict)."""
 
 
 @dataclass(frozen=True)

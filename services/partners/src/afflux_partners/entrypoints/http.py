@@ -36,14 +36,17 @@ from afflux_partners.entrypoints.schemas import (
     OfferPatch,
     OffersPage,
     OfferStatusIn,
+    OfferWithTokenOut,
     PartnerIn,
     PartnerOut,
     PartnerPatch,
     PartnersPage,
     PartnerStatusIn,
+    PostbackTokenOut,
     RelationshipIn,
     RelationshipOut,
     RelationshipsPage,
+    TokenRotationIn,
     TrackingLinkOut,
 )
 from afflux_partners.settings import PartnersSettings
@@ -180,9 +183,12 @@ def offer_routes(store: Partners, settings: PartnersSettings) -> APIRouter:
     def ack(body: BaseModel, status_code: int = 200) -> Response:
         return acknowledged(store, settings, body, status_code)
 
-    @router.post("", status_code=201, response_model=OfferOut, responses=PENDING)
+    @router.post("", status_code=201, response_model=OfferWithTokenOut, responses=PENDING)
     def create_offer(body: OfferIn) -> Any:
-        return ack(OfferOut.of(store.create_offer(status=body.status, **body.terms())), 201)
+        """A new offer, with its postback token: shown in this answer only (reads never
+        show it; rotate it to get a new one)."""
+        created = store.create_offer(status=body.status, **body.terms())
+        return ack(OfferWithTokenOut.with_token(created.offer, created.postback_token), 201)
 
     @router.get("", response_model=OffersPage)
     def list_offers(
@@ -212,6 +218,17 @@ def offer_routes(store: Partners, settings: PartnersSettings) -> APIRouter:
     @router.post("/{offer_id}/status", response_model=OfferOut, responses=PENDING)
     def change_offer_status(offer_id: str, body: OfferStatusIn) -> Any:
         return ack(OfferOut.of(store.change_offer_status(offer_id, body.status)))
+
+    @router.post("/{offer_id}/postback-token/rotate", response_model=PostbackTokenOut, responses=PENDING)
+    def rotate_postback_token(offer_id: str, body: TokenRotationIn | None = None) -> Any:
+        """A new postback token, shown in this answer only. The token it replaces keeps
+        working for ``overlap_hours`` (default 24; 0: it stops now), so the advertiser's
+        servers move without a lost postback. Only hashes are kept and published
+        (OfferPostbackTokenRotated)."""
+        rotation = body or TokenRotationIn()
+        rotated = store.rotate_postback_token(offer_id, rotation.overlap_hours)
+        return ack(PostbackTokenOut(postback_token=rotated.postback_token,
+                                    previous_token_valid_until=rotated.offer.previous_token_valid_until))
 
     @router.put("/{offer_id}/partners/{partner_id}", response_model=RelationshipOut, responses=PENDING)
     def set_relationship(offer_id: str, partner_id: str, body: RelationshipIn) -> Any:

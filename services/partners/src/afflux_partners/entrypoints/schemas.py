@@ -147,9 +147,11 @@ class ConversionSecurityIn(Request):
     token_required: StrictBool = True
     allowed_ips: list[Annotated[str, Field(max_length=64)]] = Field(default_factory=list, max_length=100)
     pixel_allowed: StrictBool = False
+    pixel_review: StrictBool = Field(True, description="pixel conversions are held for review unless false")
 
     def to_domain(self) -> ConversionSecurity:
-        return ConversionSecurity(self.token_required, tuple(self.allowed_ips), self.pixel_allowed)
+        return ConversionSecurity(self.token_required, tuple(self.allowed_ips), self.pixel_allowed,
+                                  self.pixel_review)
 
 
 class OfferEventIn(Request):
@@ -159,10 +161,13 @@ class OfferEventIn(Request):
     allow_duplicates: StrictBool = False
     requires_approval: StrictBool = False
     fires_partner_postback: StrictBool = True
+    max_sale_amount: Number | None = Field(None, description="this event's bound (else the offer's)")
+    max_payout: Number | None = Field(None, description="this event's bound (else the offer's)")
 
     def to_domain(self) -> OfferEvent:
         return OfferEvent(self.name, self.payout.to_domain(), _terms(self.revenue), self.allow_duplicates,
-                          self.requires_approval, self.fires_partner_postback)
+                          self.requires_approval, self.fires_partner_postback, self.max_sale_amount,
+                          self.max_payout)
 
 
 class CapIn(Request):
@@ -192,10 +197,18 @@ class FraudIn(Request):
                                                                     max_length=MAX_ITEMS)
     blocked_sub1: list[Text] = Field(default_factory=list, max_length=MAX_ITEMS)
     action: FraudAction = FraudAction.REJECT
+    max_clicks_per_ip_per_day: StrictInt | None = None
+    max_clicks_per_visitor_per_day: StrictInt | None = None
+    max_impressions_per_ip_per_day: StrictInt | None = None
+    blocked_subs: dict[Annotated[str, Field(max_length=20)], list[Text]] = Field(
+        default_factory=dict, max_length=10, description="deny lists of sub2..sub5 values, by sub name")
 
     def to_domain(self) -> FraudSettings:
         return FraudSettings(self.min_seconds_to_convert, self.max_conversions_per_ip_per_day,
-                             tuple(self.blocked_ips), tuple(self.blocked_sub1), self.action)
+                             tuple(self.blocked_ips), tuple(self.blocked_sub1), self.action,
+                             self.max_clicks_per_ip_per_day, self.max_clicks_per_visitor_per_day,
+                             self.max_impressions_per_ip_per_day,
+                             tuple((name, tuple(values)) for name, values in self.blocked_subs.items()))
 
 
 _OFFER_CONVERT: dict[str, Callable[[Any], Any]] = {
@@ -234,6 +247,11 @@ class OfferIn(_OfferFields):
     attribution_window_days: int = 30
     fallback_url: Text | None = None
     conversion_security: ConversionSecurityIn | None = None
+    max_sale_amount: Number | None = Field(None, description="a larger reported sale is held or refused")
+    max_payout: Number | None = Field(None, description="a larger payout per conversion is held or refused")
+    over_limit_action: FraudAction = Field(FraudAction.REVIEW, description="above a bound: review or reject")
+    unique_click_hours: StrictInt = Field(24, description="a visitor's clicks (impressions) on the offer "
+                                                          "count once per this many hours for CPC (CPM)")
 
 
 class OfferPatch(_OfferFields):
@@ -254,10 +272,18 @@ class OfferPatch(_OfferFields):
     attribution_window_days: int | None = None
     fallback_url: Text | None = None
     conversion_security: ConversionSecurityIn | None = None
+    max_sale_amount: Number | None = None
+    max_payout: Number | None = None
+    over_limit_action: FraudAction | None = None
+    unique_click_hours: StrictInt | None = None
 
 
 class OfferStatusIn(Request):
     status: OfferStatus
+
+
+class TokenRotationIn(Request):
+    overlap_hours: StrictInt = Field(24, description="hours the replaced token keeps working (0 to 720)")
 
 
 class RelationshipEventIn(Request):
@@ -393,6 +419,9 @@ class ConversionSecurityOut(BaseModel):
     token_required: bool
     allowed_ips: list[str]
     pixel_allowed: bool
+    pixel_review: bool
+    previous_token_valid_until: datetime | None = Field(
+        description="when the token the last rotation replaced stops (or stopped) working")
 
 
 class OfferEventOut(BaseModel):
@@ -402,13 +431,16 @@ class OfferEventOut(BaseModel):
     allow_duplicates: bool
     requires_approval: bool
     fires_partner_postback: bool
+    max_sale_amount: DecimalString | None
+    max_payout: DecimalString | None
 
     @classmethod
     def of(cls, event: OfferEvent) -> OfferEventOut:
         return cls(name=event.name, payout=TermsOut.required(event.payout),
                    revenue=TermsOut.of(event.revenue), allow_duplicates=event.allow_duplicates,
                    requires_approval=event.requires_approval,
-                   fires_partner_postback=event.fires_partner_postback)
+                   fires_partner_postback=event.fires_partner_postback,
+                   max_sale_amount=event.max_sale_amount, max_payout=event.max_payout)
 
 
 class CapOut(BaseModel):
@@ -435,6 +467,22 @@ class FraudOut(BaseModel):
     blocked_ips: list[str]
     blocked_sub1: list[str]
     action: FraudAction
+    max_clicks_per_ip_per_day: int | None
+    max_clicks_per_visitor_per_day: int | None
+    max_impressions_per_ip_per_day: int | None
+    blocked_subs: dict[str, list[str]]
+
+    @classmethod
+    def of(cls, fraud: FraudSettings | None) -> FraudOut | None:
+        if fraud is None:
+            return None
+        return cls(min_seconds_to_convert=fraud.min_seconds_to_convert,
+                   max_conversions_per_ip_per_day=fraud.max_conversions_per_ip_per_day,
+                   blocked_ips=list(fraud.blocked_ips), blocked_sub1=list(fraud.blocked_sub1),
+                   action=fraud.action, max_clicks_per_ip_per_day=fraud.max_clicks_per_ip_per_day,
+                   max_clicks_per_visitor_per_day=fraud.max_clicks_per_visitor_per_day,
+                   max_impressions_per_ip_per_day=fraud.max_impressions_per_ip_per_day,
+                   blocked_subs={name: list(values) for name, values in fraud.blocked_subs})
 
 
 class OfferOut(BaseModel):
@@ -455,15 +503,15 @@ class OfferOut(BaseModel):
     attribution_window_days: int
     fallback_url: str | None
     conversion_security: ConversionSecurityOut | None
-    postback_token: str | None = Field(
-        description="the secret an advertiser's server sends with each postback (`token` or the "
-                    "X-Afflux-Postback-Token header); shown to admins only")
+    max_sale_amount: DecimalString | None
+    max_payout: DecimalString | None
+    over_limit_action: FraudAction
+    unique_click_hours: int
     created_at: datetime
     updated_at: datetime
 
     @classmethod
     def of(cls, offer: Any) -> OfferOut:
-        fraud = offer.fraud
         return cls(
             offer_id=offer.offer_id, name=offer.name, destination_url=offer.destination_url,
             status=offer.status, visibility=offer.visibility, currency=offer.currency,
@@ -472,15 +520,31 @@ class OfferOut(BaseModel):
             caps=[CapOut.of(c) for c in offer.caps],
             tiers=[TierOut(min_conversions=t.min_conversions, payout=TermsOut.required(t.payout))
                    for t in offer.tiers],
-            fraud=FraudOut(min_seconds_to_convert=fraud.min_seconds_to_convert,
-                           max_conversions_per_ip_per_day=fraud.max_conversions_per_ip_per_day,
-                           blocked_ips=list(fraud.blocked_ips), blocked_sub1=list(fraud.blocked_sub1),
-                           action=fraud.action) if fraud is not None else None,
-            coupon_precedence=offer.coupon_precedence,
+            fraud=FraudOut.of(offer.fraud), coupon_precedence=offer.coupon_precedence,
             attribution_window_days=offer.attribution_window_days, fallback_url=offer.fallback_url,
-            conversion_security=_security_out(offer.conversion_security),
-            postback_token=offer.postback_token, created_at=offer.created_on, updated_at=offer.modified_on,
+            conversion_security=_security_out(offer), max_sale_amount=offer.max_sale_amount,
+            max_payout=offer.max_payout, over_limit_action=offer.over_limit_action,
+            unique_click_hours=offer.unique_click_hours, created_at=offer.created_on,
+            updated_at=offer.modified_on,
         )
+
+
+class OfferWithTokenOut(OfferOut):
+    """A new offer: the only read that shows its postback token."""
+
+    postback_token: str = Field(
+        description="the secret an advertiser's server sends with each postback (`token` or the "
+                    "X-Afflux-Postback-Token header): shown this once, kept only as its SHA-256")
+
+    @classmethod
+    def with_token(cls, offer: Any, token: str) -> OfferWithTokenOut:
+        return cls(**OfferOut.of(offer).model_dump(), postback_token=token)
+
+
+class PostbackTokenOut(BaseModel):
+    postback_token: str = Field(description="the new token: shown this once, kept only as its SHA-256")
+    previous_token_valid_until: datetime | None = Field(
+        description="when the token it replaces stops working")
 
 
 class OffersPage(BaseModel):
@@ -533,9 +597,11 @@ class TrackingLinkOut(BaseModel):
     url: str
 
 
-def _security_out(security: ConversionSecurity | None) -> ConversionSecurityOut | None:
+def _security_out(offer: Any) -> ConversionSecurityOut | None:
+    security: ConversionSecurity | None = offer.conversion_security
     if security is None:
         return None
     return ConversionSecurityOut(token_required=security.token_required,
                                  allowed_ips=list(security.allowed_ips),
-                                 pixel_allowed=security.pixel_allowed)
+                                 pixel_allowed=security.pixel_allowed, pixel_review=security.pixel_review,
+                                 previous_token_valid_until=offer.previous_token_valid_until)
