@@ -65,6 +65,26 @@ def test_money_travels_as_a_decimal_string_never_a_float() -> None:
     assert decode(encode(envelope_of(sample(ConversionAttributed)))).payload.payout.amount == Decimal("9.60")  # type: ignore[attr-defined]
 
 
+def test_a_money_field_sent_as_a_json_number_keeps_every_digit() -> None:
+    """A producer in another language may write money as a JSON number: the codec reads
+    it as a Decimal, never through a float (which would keep 17 significant digits)."""
+    wire = encode(envelope_of(sample(ConversionReported))).replace(
+        b'"amount":"120.00"', b'"amount":123456789012.12345678')
+    assert b"123456789012.12345678" in wire
+    decoded = decode(wire).payload
+    assert isinstance(decoded, ConversionReported)
+    assert decoded.amount == Decimal("123456789012.12345678")
+    assert str(decoded.amount) == "123456789012.12345678"
+
+
+@pytest.mark.parametrize("constant", [b"NaN", b"Infinity", b"-Infinity"])
+def test_a_non_finite_json_constant_is_not_money(constant: bytes) -> None:
+    wire = encode(envelope_of(sample(ConversionReported)))
+    wire = wire.replace(b'"amount":"120.00"', b'"amount":' + constant)
+    with pytest.raises(DecodeError, match="amount"):
+        decode(wire)
+
+
 def test_schema_rejects_a_float_amount() -> None:
     schema = json.loads((SCHEMA_DIR / "ConversionAttributed.json").read_text())
     wire = json.loads(encode(envelope_of(sample(ConversionAttributed))))

@@ -4,6 +4,7 @@ cannot use, so that it can be dead-lettered with its reason."""
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 from typing import Any
 
 from pydantic import ValidationError
@@ -50,7 +51,9 @@ def _decode(value: bytes | None) -> Envelope[Event]:
     if value is None:
         raise DecodeError("record has no value")
     try:
-        raw = json.loads(value)
+        # A number with a fraction is read as a Decimal: money sent as a JSON number keeps
+        # every digit (a float keeps 17), and NaN/Infinity stay floats the money types refuse.
+        raw = json.loads(value, parse_float=Decimal)
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         raise DecodeError(f"value is not JSON: {error}") from error
     if not isinstance(raw, dict):
