@@ -4,7 +4,8 @@ Errors are ``4xx {"error": {"code", "message", "field"}}``: nothing a caller
 sends may produce a 5xx. What a caller can make a service do is bounded here for
 every service: body size, JSON nesting and query-string length (``http_limits``,
 ``http_json``), and the label values of the HTTP metrics (a label value is a time
-series, so a caller choosing them could grow Prometheus without end).
+series, so a caller choosing them could grow Prometheus without end). Who the client
+is behind load balancers is one rule too: ``client_address`` (``http_proxies``).
 """
 
 from __future__ import annotations
@@ -26,6 +27,9 @@ from starlette.types import Scope
 from afflux_plumbing.auth import Credentials, Principal, route_scope
 from afflux_plumbing.http_json import ExactJsonRoute, adopt_routes
 from afflux_plumbing.http_limits import MAX_BODY_BYTES, MAX_QUERY_BYTES, RequestLimits
+from afflux_plumbing.http_proxies import TrustedProxies as TrustedProxies
+from afflux_plumbing.http_proxies import client_address as client_address
+from afflux_plumbing.http_proxies import client_scheme as client_scheme
 from afflux_plumbing.metrics import HTTP_REQUESTS, HTTP_SECONDS
 
 ReadinessCheck = Callable[[], Awaitable[bool]]

@@ -89,7 +89,10 @@ class ServiceRuntime:
         await self.publisher.start()
         server = uvicorn.Server(
             uvicorn.Config(app, host=self.settings.host, port=self.settings.port,
-                           log_level="warning", access_log=False, lifespan="on")
+                           log_level="warning", access_log=False, lifespan="on",
+                           # The client's address is http_proxies' rule (AFFLUX_TRUSTED_PROXIES);
+                           # uvicorn's would believe X-Forwarded-For from any local caller.
+                           proxy_headers=False)
         )
         self._server = server
         tasks = [asyncio.create_task(work(), name=getattr(work, "__qualname__", "worker"))

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from afflux_plumbing.http_proxies import TrustedProxies
 
 
 class ServiceSettings(BaseSettings):
@@ -30,8 +32,23 @@ class ServiceSettings(BaseSettings):
     group_prefix: str = Field(default="afflux", validation_alias="AFFLUX_CONSUMER_GROUP_PREFIX")
     retry_later_limit: float = Field(default=300.0, validation_alias="AFFLUX_RETRY_LATER_LIMIT")
     """Seconds a record may wait for a fact (``RetryLater``) before it goes to the DLQ."""
+    trusted_proxies: str = Field(default="", validation_alias="AFFLUX_TRUSTED_PROXIES")
+    """Load balancers and proxies (IPs or CIDRs) whose forwarding header names the client
+    (``http_proxies``); empty: every client is its TCP peer."""
+    trusted_proxy_header: str = Field(default="x-forwarded-for",
+                                      validation_alias="AFFLUX_TRUSTED_PROXY_HEADER")
+    """The one header those proxies write: ``x-forwarded-for`` or ``forwarded``."""
     port: int
     db_schema: str
+
+    @model_validator(mode="after")
+    def _proxies_parse(self) -> ServiceSettings:
+        self.proxies  # noqa: B018 - a bad CIDR stops the service at start, naming it
+        return self
+
+    @property
+    def proxies(self) -> TrustedProxies:
+        return TrustedProxies.parse(self.trusted_proxies, self.trusted_proxy_header)
 
     @property
     def consumer_group(self) -> str:
