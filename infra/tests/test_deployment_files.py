@@ -24,6 +24,7 @@ import pytest
 import yaml
 from dockerfile_parse import DockerfileParser
 
+from afflux_infra.platform import Infrastructure, Platform
 from afflux_infra.processes import DEFAULT_PORTS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -134,6 +135,22 @@ def test_the_compose_file_runs_three_kafka_brokers_postgresql_the_topics_and_eve
         assert service["depends_on"]["postgres"] == {"condition": "service_healthy"}
         assert service["environment"]["KAFKA_BOOTSTRAP_SERVERS"].count("kafka-") == 3
         assert service["build"]["context"] == ".." and service["build"]["dockerfile"] == "Dockerfile"
+
+
+def platform_settings() -> set[str]:
+    """What ``afflux run`` gives every service: a deployment must give them too."""
+    return set(Platform(Infrastructure("postgresql://db/afflux", "kafka:9092", "test")).env())
+
+
+def test_the_compose_file_gives_every_service_each_setting_afflux_run_gives_it() -> None:
+    environment = compose()["services"]["partners"]["environment"]
+    assert platform_settings() - set(environment) == set()
+
+
+def test_the_kubernetes_settings_and_secret_name_each_setting_afflux_run_gives() -> None:
+    named = {key for _, doc in manifests() if doc["kind"] in ("ConfigMap", "Secret")
+             for key in {**doc.get("data", {}), **doc.get("stringData", {})}}
+    assert platform_settings() - named == set()
 
 
 def test_every_port_the_compose_file_publishes_is_bound_to_loopback() -> None:
