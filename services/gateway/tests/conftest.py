@@ -1,5 +1,6 @@
 """One running gateway per test module (consumer-group joins are slow), on a database,
-consumer groups and broker of its own, and a publisher standing in for the other services.
+consumer groups and broker of its own, beside the real payouts service (whose ledger is
+the partner's balance), and a publisher standing in for the other services.
 
 A broker of its own: the gateway reads every topic from offset 0, and on the session's
 shared broker it would first wade through every other test's records (and conversions
@@ -11,7 +12,7 @@ import secrets
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
-from gateway_fixtures import RunningGateway, SessionInfra
+from gateway_fixtures import RunningGateway, RunningPayouts, SessionInfra
 
 from afflux_infra.testing import broker_of_its_own
 from afflux_plumbing.publish import Publisher
@@ -24,10 +25,25 @@ def gateway_broker(infra: SessionInfra) -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-async def gateway(infra: SessionInfra, gateway_broker: str) -> AsyncIterator[RunningGateway]:
+async def payouts(infra: SessionInfra, gateway_broker: str) -> AsyncIterator[RunningPayouts]:
+    service = RunningPayouts(infra.new_database(), gateway_broker, f"test-{secrets.token_hex(4)}")
+    await service.start()
+    yield service
+    await service.stop()
+
+
+@pytest.fixture(scope="module")
+async def gateway(
+    infra: SessionInfra, gateway_broker: str, payouts: RunningPayouts
+) -> AsyncIterator[RunningGateway]:
     """Failures are throttled only past 500 a minute here: the tests poll with keys not applied yet."""
-    service = RunningGateway(infra.new_database(), gateway_broker, f"test-{secrets.token_hex(4)}",
-                             AFFLUX_GATEWAY_FAILURE_LIMIT=500)
+    service = RunningGateway(
+        infra.new_database(),
+        gateway_broker,
+        f"test-{secrets.token_hex(4)}",
+        AFFLUX_GATEWAY_FAILURE_LIMIT=500,
+        AFFLUX_PAYOUTS_URL=payouts.base_url,
+    )
     await service.start()
     yield service
     await service.stop()

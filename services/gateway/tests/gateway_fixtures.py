@@ -1,5 +1,6 @@
-"""A restartable gateway service for the tests, and builders of the events it reads
-(as the partners, tracking, attribution, payouts and postbacks services publish them)."""
+"""A restartable gateway service for the tests (and the real payouts service it asks for
+balances), and builders of the events it reads (as the partners, tracking, attribution,
+payouts and postbacks services publish them)."""
 
 from __future__ import annotations
 
@@ -30,15 +31,19 @@ from afflux_contracts import (
     Visibility,
 )
 from afflux_contracts.partners import PayoutType
-from afflux_gateway.application.projection import Gateway
+from afflux_gateway.adapters.views import GatewayStore, PostgresViews
 from afflux_gateway.entrypoints.main import build
 from afflux_gateway.settings import GatewaySettings
 from afflux_infra.embedded import free_port
+from afflux_infra.platform import GATEWAY_SCOPES
 from afflux_infra.testing import serving
+from afflux_plumbing.auth import service_token_entry
 from afflux_plumbing.publish import Publisher
 
 ADMIN_TOKEN = "gateway-test-admin-token"
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+SERVICE_TOKEN = "gateway-test-service-token"
+SESSION_SECRET = "gateway-test-session-secret-0123456789abcdef"
 DAY = datetime(2026, 3, 2, tzinfo=UTC)
 TRACKING_URL = "https://trk.example"
 
@@ -136,6 +141,7 @@ def attributed(
     at: datetime = DAY,
     status: ConversionStatus = ConversionStatus.APPROVED,
     conversion_id: str | None = None,
+    **extra: Any,
 ) -> Envelope[Event]:
     return wrap(
         ConversionAttributed(
@@ -149,15 +155,24 @@ def attributed(
             status=status,
             clicked_at=at,
             converted_at=at + timedelta(minutes=5),
+            **extra,
         )
     )
 
 
-def rejected(transaction_id: str, offer_id: str, partner_id: str, *, at: datetime = DAY) -> Envelope[Event]:
+def rejected(
+    transaction_id: str,
+    offer_id: str,
+    partner_id: str,
+    *,
+    at: datetime = DAY,
+    conversion_id: str | None = None,
+    reason: RejectionReason = RejectionReason.DUPLICATE,
+) -> Envelope[Event]:
     return wrap(
         ConversionRejected(
-            conversion_id=new_id("conv"),
-            reason=RejectionReason.DUPLICATE,
+            conversion_id=conversion_id or new_id("conv"),
+            reason=reason,
             message="order already credited",
             transaction_id=transaction_id,
             partner_id=partner_id,
@@ -172,31 +187,17 @@ async def publish(log: Publisher, *envelopes: Envelope[Any]) -> None:
         await log.publish(envelope)
 
 
-class RunningGateway:
-    """The gateway in the test's event loop, on one database."""
+class RunningService:
+    """A service built as its ``main`` builds it, served in the test's event loop."""
 
-    def __init__(self, database_url: str, kafka_bootstrap: str, group_prefix: str, **settings: Any) -> None:
-        self.database_url = database_url
-        self.kafka_bootstrap = kafka_bootstrap
-        self.group_prefix = group_prefix
-        self.settings = settings
+    def __init__(self) -> None:
         self.base_url = ""
-        self.store: Gateway | None = None
         self._stack: AsyncExitStack | None = None
+        self.app: Any = None
 
-    async def start(self) -> None:
-        settings = GatewaySettings(
-            DATABASE_URL=self.database_url,
-            KAFKA_BOOTSTRAP_SERVERS=self.kafka_bootstrap,
-            AFFLUX_CONSUMER_GROUP_PREFIX=self.group_prefix,
-            AFFLUX_ADMIN_TOKEN=ADMIN_TOKEN,
-            AFFLUX_TRACKING_URL=TRACKING_URL,
-            port=free_port(),
-            **self.settings,
-        )
-        runtime, app, close = build(settings)
+    async def serve(self, built: Any) -> None:
+        runtime, app, close = built
         self.app = app
-        self.store = app.state.gateway
         stack = AsyncExitStack()
         stack.callback(close)
         self.base_url = await stack.enter_async_context(serving(runtime, app))
@@ -207,14 +208,79 @@ class RunningGateway:
             stack, self._stack = self._stack, None
             await stack.aclose()
 
+    def client(self, **kwargs: Any) -> httpx.AsyncClient:
+        return httpx.AsyncClient(base_url=self.base_url, timeout=10, **kwargs)
+
+
+class RunningPayouts(RunningService):
+    """The real payouts service (the ledger the gateway's balance is), on its own database;
+    it admits the gateway's service token for the balance."""
+
+    def __init__(self, database_url: str, kafka_bootstrap: str, group_prefix: str) -> None:
+        super().__init__()
+        self.database_url, self.kafka_bootstrap, self.group_prefix = (
+            database_url,
+            kafka_bootstrap,
+            group_prefix,
+        )
+
+    async def start(self) -> None:
+        from afflux_payouts.entrypoints.main import build as build_payouts  # only where payouts is needed
+        from afflux_payouts.settings import PayoutsSettings
+
+        await self.serve(
+            build_payouts(
+                PayoutsSettings(
+                    DATABASE_URL=self.database_url,
+                    KAFKA_BOOTSTRAP_SERVERS=self.kafka_bootstrap,
+                    AFFLUX_CONSUMER_GROUP_PREFIX=self.group_prefix,
+                    AFFLUX_ADMIN_TOKEN=ADMIN_TOKEN,
+                    AFFLUX_SERVICE_TOKENS=service_token_entry("gateway", SERVICE_TOKEN, GATEWAY_SCOPES),
+                    AFFLUX_PAYOUTS_CLOSE_INTERVAL=0,
+                    port=free_port(),
+                )
+            )
+        )
+
+    def balance(self, partner_id: str) -> dict[str, Any]:
+        """Payouts' answer, as an admin reads it (blocking: from a thread)."""
+        answer = httpx.get(f"{self.base_url}/v1/partners/{partner_id}/balance", headers=ADMIN, timeout=10)
+        assert answer.status_code == 200, answer.text
+        return dict(answer.json())
+
+
+class RunningGateway(RunningService):
+    """The gateway in the test's event loop, on one database."""
+
+    def __init__(self, database_url: str, kafka_bootstrap: str, group_prefix: str, **settings: Any) -> None:
+        super().__init__()
+        self.database_url = database_url
+        self.kafka_bootstrap = kafka_bootstrap
+        self.group_prefix = group_prefix
+        self.settings = settings
+        self.store: GatewayStore | None = None
+        self.views: PostgresViews | None = None
+
+    async def start(self) -> None:
+        settings = GatewaySettings(
+            DATABASE_URL=self.database_url,
+            KAFKA_BOOTSTRAP_SERVERS=self.kafka_bootstrap,
+            AFFLUX_CONSUMER_GROUP_PREFIX=self.group_prefix,
+            AFFLUX_ADMIN_TOKEN=ADMIN_TOKEN,
+            AFFLUX_TRACKING_URL=TRACKING_URL,
+            AFFLUX_GATEWAY_SESSION_SECRET=SESSION_SECRET,
+            AFFLUX_GATEWAY_SERVICE_TOKEN=SERVICE_TOKEN,
+            port=free_port(),
+            **self.settings,
+        )
+        await self.serve(build(settings))
+        self.store, self.views = self.app.state.gateway, self.app.state.views
+
     async def aget(self, path: str, api_key: str | bytes | None = None, **params: Any) -> httpx.Response:
         """A GET from the test's own loop (the service runs on it: never block it)."""
         headers: dict[str, Any] = {"X-Api-Key": api_key} if api_key is not None else {}
-        async with httpx.AsyncClient(base_url=self.base_url, timeout=10) as client:
+        async with self.client() as client:
             return await client.get(path, params=params, headers=headers)
-
-    def client(self) -> httpx.AsyncClient:
-        return httpx.AsyncClient(base_url=self.base_url, timeout=10)
 
     def get(self, path: str, api_key: str | None = None, **params: Any) -> httpx.Response:
         """A blocking GET (from a thread: ``eventually``, or plain sync tests)."""

@@ -1,9 +1,11 @@
 """The gateway over a real broker and PostgreSQL: events published as the other services
-publish them, then read back through ``/v1/me``, the admin report and the portal."""
+publish them, then read back through ``/v1/me``, the admin report and the portal; the
+partner's balance is the real payouts service's, asked with the gateway's own token."""
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import re
 from dataclasses import dataclass
 from datetime import timedelta
@@ -15,8 +17,10 @@ import pytest
 from gateway_fixtures import (
     ADMIN,
     DAY,
+    SERVICE_TOKEN,
     TRACKING_URL,
     RunningGateway,
+    RunningPayouts,
     attributed,
     click,
     key_issued,
@@ -32,7 +36,9 @@ from gateway_fixtures import (
 )
 
 from afflux_contracts import (
+    ClickPriced,
     ConversionStatusChanged,
+    ImpressionsPriced,
     Money,
     PartnerPostbackDelivered,
     StatementIssued,
@@ -41,7 +47,7 @@ from afflux_contracts import (
     StatusChange,
     Visibility,
 )
-from afflux_contracts.attribution import ConversionStatus
+from afflux_contracts.attribution import Appeal, ConversionStatus, RejectionReason
 from afflux_contracts.payouts import LineKind, StatementStatus, statement_digest
 from afflux_infra.testing import eventually
 from afflux_plumbing.publish import Publisher
@@ -68,7 +74,8 @@ class Scenario:
 
 async def seed_partner(log: Publisher, name: str, sub1: str) -> Partner:
     """A partner with a key and two private offers it is approved for (one at its own 7.00),
-    3 clicks (2 unique, two with ``sub1``), 2 conversions (approved and pending, 5.00 each),
+    3 clicks (2 unique, two with ``sub1``), 2 conversions of those two (approved and
+    pending, 5.00 each, carrying their click's subs as attribution publishes them),
     a rejected one, a paid statement of 5.00 and a delivered postback."""
     partner_id, offer_id, private_id = new_id("p"), new_id("o"), new_id("o")
     api_key, key_id = new_key(), f"key_{new_id('k')}"
@@ -85,8 +92,8 @@ async def seed_partner(log: Publisher, name: str, sub1: str) -> Partner:
         click(tids[0], offer_id, partner_id, sub1=sub1),
         click(tids[1], offer_id, partner_id, sub1=sub1),
         click(tids[2], offer_id, partner_id, unique=False, at=DAY + timedelta(days=1)),
-        attributed(tids[0], offer_id, partner_id, conversion_id=converted),
-        attributed(tids[1], offer_id, partner_id, status=ConversionStatus.PENDING),
+        attributed(tids[0], offer_id, partner_id, conversion_id=converted, sub1=sub1),
+        attributed(tids[1], offer_id, partner_id, status=ConversionStatus.PENDING, sub1=sub1),
         rejected(tids[2], offer_id, partner_id, at=DAY + timedelta(days=1)),
     )
     line = StatementLine(
@@ -251,12 +258,8 @@ async def test_conversions_show_status_and_reason_and_page(
     assert (await gateway.aget("/v1/me/conversions", key, after="not-a-cursor")).status_code == 422
 
 
-async def test_balance_and_statements_follow_the_payouts_log(
-    gateway: RunningGateway, scenario: Scenario
-) -> None:
+async def test_statements_follow_the_payouts_log(gateway: RunningGateway, scenario: Scenario) -> None:
     key = scenario.a.api_key
-    balance = (await gateway.aget("/v1/me/balance", key)).json()["balances"]["USD"]
-    assert balance == {"accrued": "0.00", "pending": "5.00", "payable": "0.00", "paid": "5.00"}
     statements = (await gateway.aget("/v1/me/statements", key)).json()["statements"]
     assert [(s["total"], s["status"], s["lines"]) for s in statements] == [("5.00", "paid", 1)]
     csv = await gateway.aget("/v1/me/statements", key, format="csv")
@@ -264,6 +267,150 @@ async def test_balance_and_statements_follow_the_payouts_log(
     lines = csv.text.strip().splitlines()
     assert lines[0].startswith("statement_id,currency,total,status")
     assert "'=HYPERLINK(1)" in lines[1], "a formula in a cell is neutralised"
+
+
+async def test_the_balance_is_exactly_what_the_payouts_ledger_holds(
+    gateway: RunningGateway, payouts: RunningPayouts, scenario: Scenario
+) -> None:
+    """No second fold in the gateway: its answer is payouts' own, cent for cent."""
+    for p in (scenario.a, scenario.b):
+        ledger = await eventually(
+            lambda p=p: (
+                payouts.balance(p.partner_id)
+                if payouts.balance(p.partner_id)["balances"].get("USD", {}).get("pending") == "5.00"
+                else None
+            ),
+            timeout=30,
+        )
+        shown = (await gateway.aget("/v1/me/balance", p.api_key)).json()
+        assert shown == ledger, (shown, ledger)
+
+
+async def test_the_gateway_token_may_read_balances_and_nothing_else_of_payouts(
+    payouts: RunningPayouts, scenario: Scenario
+) -> None:
+    own = {"Authorization": f"Bearer {SERVICE_TOKEN}"}
+    async with payouts.client(headers=own) as client:
+        assert (await client.get(f"/v1/partners/{scenario.a.partner_id}/balance")).status_code == 200
+        refused = await client.get(f"/v1/partners/{scenario.a.partner_id}/commissions")
+        assert refused.status_code == 403 and refused.json()["error"]["code"] == "forbidden_scope"
+        assert (await client.post("/v1/statements/close", json={})).status_code == 403
+
+
+async def fresh_partner(gateway: RunningGateway, log: Publisher, name: str) -> Partner:
+    """A partner of the test's own (the scenario's figures stay as the other tests expect)."""
+    partner_id, offer_id, api_key = new_id("p"), new_id("o"), new_key()
+    await publish(
+        log,
+        partner(partner_id, name),
+        key_issued(partner_id, api_key),
+        offer(offer_id, Visibility.PRIVATE),
+        relationship(offer_id, partner_id),
+    )
+    await eventually(lambda: gateway.get("/v1/me", api_key).status_code == 200)
+    return Partner(partner_id, api_key, "", offer_id, "", "")
+
+
+async def test_a_conversion_approved_on_appeal_shows_approved_counts_and_is_paid(
+    gateway: RunningGateway, payouts: RunningPayouts, log: Publisher
+) -> None:
+    """A fraud false positive, rejected by a rule, then credited by staff: the gateway
+    shows it approved, counts it, and shows the balance payouts holds for it."""
+    a = await fresh_partner(gateway, log, "Appealed")
+    tid, conversion_id = new_id("t"), new_id("conv")
+    await publish(
+        log,
+        click(tid, a.offer_id, a.partner_id, sub1="appeal"),
+        rejected(
+            tid, a.offer_id, a.partner_id, conversion_id=conversion_id, reason=RejectionReason.FRAUD_TOO_FAST
+        ),
+        attributed(
+            tid,
+            a.offer_id,
+            a.partner_id,
+            conversion_id=conversion_id,
+            payout="4.20",
+            sub1="appeal",
+            appeal=Appeal(
+                rejected_reason=RejectionReason.FRAUD_TOO_FAST, by="admin", reason="a real customer"
+            ),
+        ),
+    )
+
+    def shown() -> dict[str, Any] | None:
+        rows = gateway.get("/v1/me/conversions", a.api_key, limit=500).json()["conversions"]
+        return next(
+            (r for r in rows if r["conversion_id"] == conversion_id and r["status"] == "approved"), None
+        )
+
+    row = await eventually(shown)
+    assert row is not None and (row["payout"], row["reason"], row["sub1"]) == ("4.20", None, "appeal")
+    by_sub = (await gateway.aget("/v1/me/report", a.api_key, group_by="sub1", **WINDOW)).json()
+    assert {r["sub1"]: (r["conversions"], r["payout"]) for r in by_sub["rows"]}["appeal"] == (1, "4.20")
+    ledger = await eventually(
+        lambda: (
+            payouts.balance(a.partner_id)
+            if payouts.balance(a.partner_id)["balances"]["USD"]["accrued"] == "4.20"
+            else None
+        ),
+        timeout=30,
+    )
+    assert (await gateway.aget("/v1/me/balance", a.api_key)).json() == ledger
+
+
+async def test_priced_clicks_and_impressions_are_shown_once_under_payouts_ids(
+    gateway: RunningGateway, payouts: RunningPayouts, log: Publisher
+) -> None:
+    b = await fresh_partner(gateway, log, "Traffic")
+    tid = new_id("t")
+    priced = wrap(
+        ClickPriced(
+            transaction_id=tid,
+            partner_id=b.partner_id,
+            offer_id=b.offer_id,
+            payout=Money(amount=Decimal("0.25"), currency="USD"),
+            clicked_at=DAY,
+            priced_at=DAY,
+        )
+    )
+    thousand = wrap(
+        ImpressionsPriced(
+            partner_id=b.partner_id,
+            offer_id=b.offer_id,
+            block=1,
+            payout=Money(amount=Decimal("5.00"), currency="USD"),
+            last_impression_id="imp-1000",
+            last_impressed_at=DAY,
+            priced_at=DAY,
+        )
+    )
+    republished = wrap(priced.payload)
+    await publish(log, click(tid, b.offer_id, b.partner_id, sub1="cpc"), priced, thousand, republished)
+
+    def traffic() -> list[tuple[str, str, str, str | None]] | None:
+        rows = gateway.get("/v1/me/conversions", b.api_key, limit=500).json()["conversions"]
+        found = sorted(
+            (r["kind"], r["conversion_id"], r["payout"], r["sub1"]) for r in rows if r["kind"] != "conversion"
+        )
+        return found if len(found) == 2 else None
+
+    assert await eventually(traffic) == [
+        ("cpc", f"click:{tid}", "0.25", "cpc"),
+        ("cpm", f"cpm:{b.offer_id}:{b.partner_id}:1", "5.00", None),
+    ]
+    only_cpc = (await gateway.aget("/v1/me/conversions", b.api_key, kind="cpc")).json()["conversions"]
+    assert [r["conversion_id"] for r in only_cpc] == [f"click:{tid}"]
+    by_sub = (await gateway.aget("/v1/me/report", b.api_key, group_by="sub1", **WINDOW)).json()
+    assert {r["sub1"]: r["payout"] for r in by_sub["rows"]} == {"cpc": "0.25", "": "5.00"}, "counted once"
+    ledger = await eventually(
+        lambda: (
+            payouts.balance(b.partner_id)
+            if payouts.balance(b.partner_id)["balances"].get("USD", {}).get("accrued") == "5.25"
+            else None
+        ),
+        timeout=30,
+    )
+    assert (await gateway.aget("/v1/me/balance", b.api_key)).json() == ledger
 
 
 async def test_a_review_moves_the_report_and_the_conversion(
@@ -466,24 +613,58 @@ async def test_revoking_the_key_ends_its_portal_sessions(
     assert answer.status_code == 303 and answer.headers["location"] == "/portal/signin"
 
 
-async def test_repeated_failures_from_one_address_are_slowed_down(
+async def test_failures_are_slowed_down_per_source_and_a_valid_key_always_gets_through(
     gateway: RunningGateway, scenario: Scenario
 ) -> None:
-    """Lowers the limit to 5 for its own guesses, and clears 127.0.0.1 afterwards."""
+    """Lowers the limit to 5 for its own guesses. Behind a load balancer everyone shares
+    an address: others' bad keys must not lock a partner out."""
     guard = gateway.app.state.guard
-    guard.throttle.succeeded("127.0.0.1")
     limit, guard.throttle.limit = guard.throttle.limit, 5
+    guess = "afx_live_guess" + new_id("g")
     try:
         for _ in range(guard.throttle.limit):
-            assert (await gateway.aget("/v1/me", "afx_live_guess")).status_code == 401
-        refused = await gateway.aget("/v1/me", scenario.a.api_key)
-        assert refused.status_code == 429, "even a right key waits once the address failed too often"
+            assert (await gateway.aget("/v1/me", guess)).status_code == 401
+        refused = await gateway.aget("/v1/me", guess)
+        assert refused.status_code == 429, "the guesser's source waits"
         assert 1 <= int(refused.headers["Retry-After"]) <= 60
         assert refused.json()["error"]["code"] == "too_many_failures"
+        assert (await gateway.aget("/v1/me", scenario.a.api_key)).status_code == 200, (
+            "a valid key gets through"
+        )
+        typo = scenario.b.api_key[:-1] + ("x" if scenario.b.api_key[-1] != "x" else "y")
+        assert (await gateway.aget("/v1/me", typo)).status_code == 401, (
+            "another partner's typo is its own 401"
+        )
     finally:
         guard.throttle.limit = limit
-        guard.throttle.succeeded("127.0.0.1")
-    assert (await gateway.aget("/v1/me", scenario.a.api_key)).status_code == 200
+
+
+async def test_signing_out_ends_the_session_on_the_server(
+    gateway: RunningGateway, scenario: Scenario
+) -> None:
+    """A copy of the cookie taken before sign-out is refused after it."""
+    client = await signed_in(gateway, scenario.a.api_key)
+    cookie = client.cookies.get("afflux_session")
+    assert cookie and (await client.get("/portal/dashboard")).status_code == 200
+    page = await client.get("/portal/offers")
+    csrf = re.search(r'name="csrf" value="([^"]+)"', page.text)
+    assert csrf is not None
+    assert (await client.post("/portal/signout", data={"csrf": csrf.group(1)})).status_code == 303
+    async with gateway.client(cookies={"afflux_session": cookie}) as replayed:
+        answer = await replayed.get("/portal/dashboard")
+    assert answer.status_code == 303 and answer.headers["location"] == "/portal/signin"
+
+
+async def test_a_deeply_nested_cursor_is_a_422_not_a_500(gateway: RunningGateway, scenario: Scenario) -> None:
+    nested = base64.urlsafe_b64encode(("[" * 2000 + "]" * 2000).encode()).decode()
+    for cursor in (
+        nested,
+        nested[:400],
+        base64.urlsafe_b64encode(b'["2026-03-02T00:00:00+00:00", "c"]').decode(),
+    ):
+        response = await gateway.aget("/v1/me/conversions", scenario.a.api_key, after=cursor)
+        assert response.status_code == 422, response.text
+        assert response.json()["error"]["field"] == "after"
 
 
 async def test_bad_input_on_every_partner_route_is_a_4xx_in_the_shared_shape(

@@ -1,42 +1,29 @@
-"""The gateway's projections: what each consumed event changes in its views.
+"""The gateway's projections: what each run of consumed records changes in its views.
 
-Five consumers (one per topic, each in its own group) apply to this store; every
-change commits with the consumer's position (``TrackedApplication``), in runs of up
-to 100 records per transaction, so ingest keeps up with tracking's click rate.
+Five consumers (one per topic, each in its own group) hand their runs to these
+handlers (``@handles``: the plumbing claims the inbox, cuts a run into segments of one
+handler each, and commits the run with its position). A handler reads what its
+segment needs in one query per kind, folds the records in log order (the pure rules
+of ``domain.conversions``), and returns its writes in batch form; a lone record is
+a run of one through the same handler.
 
-Counting rules (the reporting projection, ``counters``):
-- a valid click counts once per transaction_id in its hour and subs; ``unique``
-  clicks are those tracking marked unique;
-- an attributed conversion (approved or pending) counts in the hour it converted
-  and its click's subs, with its payout and revenue; a review moves the figures
-  (rejected or reversed: the conversion and its money leave; adjusted: the payout
-  changes by the difference), in the conversion's own hour;
-- a priced click (CPC) or thousand impressions (CPM) adds its payout and revenue.
-A conversion whose click the tracking consumer has not applied yet waits
-(``RetryLater``, see ``click_wait``): the click precedes it on the log.
+The views are ``ProjectionViews`` (the reads and writes named here, PostgreSQL in
+``adapters.views``). Nothing here decides money: the partner's balance is payouts'
+(asked over HTTP); conversions and statements are shown as their owners decided them.
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from collections.abc import Callable, Collection, Hashable, Sequence
 from decimal import Decimal
-from typing import Any, ClassVar
-
-from psycopg import Cursor, sql
-from psycopg.rows import DictRow
-from psycopg.types.json import Jsonb
+from typing import Any, Protocol, TypeVar
 
 from afflux_contracts import (
-    BalanceAdjusted,
     ClickPriced,
     ClickRecorded,
     ConversionAttributed,
     ConversionRejected,
     ConversionStatusChanged,
-    Envelope,
     Event,
     ImpressionsPriced,
     OfferCreated,
@@ -52,331 +39,250 @@ from afflux_contracts import (
     RelationshipSet,
     StatementIssued,
     StatementPaid,
-    StatusChange,
 )
-from afflux_gateway.adapters import views_sql as q
-from afflux_gateway.application.click_wait import ClickWait
-from afflux_gateway.application.reads import GatewayReads
-from afflux_plumbing.consume import RetryLater
-from afflux_plumbing.store import Changes, RunItem, Write
+from afflux_gateway.domain import conversions as rules
+from afflux_gateway.domain.conversions import NO_SUBS, Conversion, Kind, Move, Step
+from afflux_plumbing.runs import RetryLater, Run, handles
+from afflux_plumbing.store import Changes, Write
 
-NO_SUBS = ("", "", "", "", "")
-
-
-def hour_of(instant: datetime) -> datetime:
-    return instant.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+E = TypeVar("E", bound=Event)
+Subs = tuple[str, ...]
 
 
-@dataclass(frozen=True)
-class ClickWrite(Write):
-    """A click's counting: alone it is one statement; in a run, the run's clicks are
-    counted together in one (``Gateway.apply_run``)."""
+class ProjectionViews(Protocol):
+    """The reads and writes of the projections (each write in batch form; ``None``: nothing
+    to write). Reads inside a run see the run's earlier writes."""
+
+    def conversions_by_id(self, conversion_ids: Collection[str]) -> dict[str, Conversion]: ...
+    def click_subs(self, transaction_ids: Collection[str]) -> dict[str, Subs]: ...
+    def save_partners(self, partners: Sequence[PartnerCreated | PartnerUpdated]) -> Write | None: ...
+    def set_partner_status(self, changes: Sequence[PartnerStatusChanged]) -> Write | None: ...
+    def add_keys(self, issued: Sequence[PartnerApiKeyIssued]) -> Write | None: ...
+    def revoke_keys(self, revoked: Sequence[PartnerApiKeyRevoked]) -> Write | None: ...
+    def save_offers(self, offers: Sequence[OfferCreated | OfferUpdated]) -> Write | None: ...
+    def set_offer_status(self, changes: Sequence[OfferStatusChanged]) -> Write | None: ...
+    def save_relationships(self, relationships: Sequence[RelationshipSet]) -> Write | None: ...
+    def count_clicks(self, clicks: Sequence[ClickRecorded]) -> Write | None: ...
+    def save_conversions(self, rows: Sequence[Conversion]) -> Write | None: ...
+    def add_figures(self, moves: Sequence[Move]) -> Write | None: ...
+    def add_statements(self, issued: Sequence[StatementIssued]) -> Write | None: ...
+    def pay_statements(self, paid: Sequence[StatementPaid]) -> Write | None: ...
+    def save_delivered(self, delivered: Sequence[PartnerPostbackDelivered]) -> Write | None: ...
+    def save_failed(self, failed: Sequence[PartnerPostbackFailed]) -> Write | None: ...
 
 
-CLICK_FIELDS = ("transaction_id", "partner_id", "offer_id", *q.SUBS)
+def payloads(run: Run) -> list[Any]:
+    return [record.payload for record in run]
 
 
-class Gateway(GatewayReads):
-    """The partner-facing views and the reporting counters."""
+def last_per(run: Run, key: Callable[[Any], Hashable]) -> list[Any]:
+    """The run's payloads, only the last of each key (what a row ends as), in log order."""
+    last = {key(payload): payload for payload in payloads(run)}
+    return list(last.values())
 
-    name = "Gateway"
-    view_ddl: ClassVar = q.VIEW_DDL
-    click_wait: ClickWait
 
-    def __init__(self, env: Mapping[str, str] | None = None) -> None:
-        super().__init__(env)
-        self.click_wait = ClickWait()
+def first_per(run: Run, key: Callable[[Any], Hashable]) -> list[Any]:
+    """The run's payloads, only the first of each key."""
+    first: dict[Hashable, Any] = {}
+    for payload in payloads(run):
+        first.setdefault(key(payload), payload)
+    return list(first.values())
 
-    def apply_run(self, run: Sequence[RunItem]) -> list[bool]:
-        """``TrackedApplication.apply_run`` with two round trips fewer per record, so the
-        projection keeps up with tracking's click rate: the run's event_ids are claimed in
-        one statement, and its clicks counted in one (before any other write, in order).
-        What it commits is the same, in one transaction with the run's last position."""
-        recorder = self.tracked_recorder
-        applied: list[bool] = []
-        with recorder.run_transaction() as curs:
-            curs.execute(
-                q.claim_inbox(recorder.inbox_table),
-                ([item.event_id for item in run], [str(item.position) for item in run]),
-            )
-            unclaimed = {row["event_id"] for row in curs.fetchall()}
-            clicks: list[Mapping[str, Any]] = []
-            for item in run:
-                fresh = item.event_id in unclaimed
-                unclaimed.discard(item.event_id)  # the same event_id twice in a run: once
-                applied.append(fresh)
-                if not fresh:
-                    continue
-                changes = item.changes()
-                if changes.aggregates:
-                    raise TypeError("the gateway has no aggregates of its own")
-                for write in changes.writes:
-                    if isinstance(write, ClickWrite) and isinstance(write.params, Mapping):
-                        clicks.append(write.params)
-                        continue
-                    self._count_clicks(curs, clicks)
-                    clicks = []
-                    curs.execute(write.statement, write.params)
-            self._count_clicks(curs, clicks)
-            recorder.track_run(curs, run[-1].position.tracking())
-        self._committed()
-        return applied
 
-    def _count_clicks(self, curs: Cursor[DictRow], clicks: Sequence[Mapping[str, Any]]) -> None:
-        if clicks:
-            rows = [
-                {
-                    **{name: click[name] for name in CLICK_FIELDS},
-                    "hour": click["hour"].isoformat(),
-                    "uniq": click["unique"],
-                }
-                for click in clicks
-            ]
-            curs.execute(q.count_clicks(self.schema), (json.dumps(rows),))
+def changes(*writes: Write | None) -> Changes:
+    return Changes(writes=[write for write in writes if write is not None])
+
+
+def subs_of(decision: ConversionAttributed) -> Subs | None:
+    """The click's subs the decision carries (None: it carries none, an older event)."""
+    subs = (decision.sub1, decision.sub2, decision.sub3, decision.sub4, decision.sub5)
+    return tuple(sub or "" for sub in subs) if any(subs) else None
+
+
+class Projection:
+    """The partner-facing views and the reporting figures, kept from the five topics."""
+
+    def __init__(self, views: ProjectionViews) -> None:
+        self.views = views
 
     # -- afflux.partners.v1 -------------------------------------------------------------
 
-    def apply_partners_event(self, envelope: Envelope[Event]) -> Changes:
-        p = envelope.payload
-        s = self.schema
-        if isinstance(p, PartnerCreated | PartnerUpdated):
-            currency = p.billing.currency if p.billing else None
-            return _one(q.upsert_partner(s), (p.partner_id, p.name, p.email, p.status.value, currency))
-        if isinstance(p, PartnerStatusChanged):
-            return _one(q.update_partner_status(s), (p.status.value, p.partner_id))
-        if isinstance(p, PartnerApiKeyIssued):
-            return _one(q.insert_key(s), (p.key_id, p.partner_id, p.key_sha256, p.prefix, p.issued_at))
-        if isinstance(p, PartnerApiKeyRevoked):
-            return _one(q.revoke_key(s), (p.revoked_at, p.key_id, p.partner_id))
-        if isinstance(p, OfferCreated | OfferUpdated):
-            events = [e.model_dump(mode="json") for e in p.events]
-            return _one(
-                q.upsert_offer(s),
-                (
-                    p.offer_id,
-                    p.name,
-                    p.status.value,
-                    p.visibility.value,
-                    p.currency,
-                    Jsonb(p.payout.model_dump(mode="json")),
-                    Jsonb(events),
-                ),
-            )
-        if isinstance(p, OfferStatusChanged):
-            return _one(q.update_offer_status(s), (p.status.value, p.offer_id))
-        if isinstance(p, RelationshipSet):
-            payout = Jsonb(p.payout.model_dump(mode="json")) if p.payout else None
-            events = [e.model_dump(mode="json") for e in p.events]
-            return _one(
-                q.upsert_relationship(s),
-                (p.offer_id, p.partner_id, p.approved, p.application, payout, Jsonb(events)),
-            )
-        return Changes()
+    @handles(PartnerCreated, PartnerUpdated)
+    def on_partner_saved(self, run: Run) -> Changes:
+        return changes(self.views.save_partners(last_per(run, lambda p: p.partner_id)))
+
+    @handles(PartnerStatusChanged)
+    def on_partner_status(self, run: Run) -> Changes:
+        return changes(self.views.set_partner_status(last_per(run, lambda p: p.partner_id)))
+
+    @handles(PartnerApiKeyIssued)
+    def on_key_issued(self, run: Run) -> Changes:
+        return changes(self.views.add_keys(first_per(run, lambda p: p.key_id)))
+
+    @handles(PartnerApiKeyRevoked)
+    def on_key_revoked(self, run: Run) -> Changes:
+        return changes(self.views.revoke_keys(last_per(run, lambda p: (p.key_id, p.partner_id))))
+
+    @handles(OfferCreated, OfferUpdated)
+    def on_offer_saved(self, run: Run) -> Changes:
+        return changes(self.views.save_offers(last_per(run, lambda p: p.offer_id)))
+
+    @handles(OfferStatusChanged)
+    def on_offer_status(self, run: Run) -> Changes:
+        return changes(self.views.set_offer_status(last_per(run, lambda p: p.offer_id)))
+
+    @handles(RelationshipSet)
+    def on_relationship(self, run: Run) -> Changes:
+        return changes(self.views.save_relationships(last_per(run, lambda p: (p.partner_id, p.offer_id))))
 
     # -- afflux.tracking.v1 -------------------------------------------------------------
 
-    def apply_tracking_event(self, envelope: Envelope[Event]) -> Changes:
-        p = envelope.payload
-        if not isinstance(p, ClickRecorded) or not p.valid:
-            return Changes()
-        subs = tuple(_sub(value) for value in (p.sub1, p.sub2, p.sub3, p.sub4, p.sub5))
-        params = q.counter_params(p.partner_id, hour_of(p.clicked_at), p.offer_id, subs)
-        params |= {"transaction_id": p.transaction_id, "unique": 1 if p.unique else 0}
-        return Changes(writes=[ClickWrite(q.count_click(self.schema), params)])
+    @handles(ClickRecorded)
+    def on_click(self, run: Run) -> Changes:
+        """Valid clicks, counted once per transaction_id, in one statement for the run (the
+        first of a transaction_id, as if each were applied alone)."""
+        valid = [record for record in run if record.payload.valid]
+        return changes(self.views.count_clicks(first_per(valid, lambda p: p.transaction_id)))
 
     # -- afflux.attribution.v1 ----------------------------------------------------------
 
-    def apply_attribution_event(self, envelope: Envelope[Event]) -> Changes:
-        p = envelope.payload
-        if isinstance(p, ConversionAttributed):
-            return self._attributed(p)
-        if isinstance(p, ConversionRejected):
-            return _one(
-                q.insert_conversion(self.schema),
-                (
-                    p.conversion_id,
-                    p.partner_id,
-                    p.offer_id,
-                    p.transaction_id,
-                    None,
-                    "rejected",
-                    p.reason.value,
-                    None,
-                    None,
-                    None,
-                    p.converted_at,
-                    hour_of(p.converted_at),
-                    *NO_SUBS,
-                ),
-            )
-        if isinstance(p, ConversionStatusChanged):
-            return self._reviewed(p)
-        if isinstance(p, ClickPriced):
-            subs = self._click_subs(p.transaction_id) or NO_SUBS
-            revenue = p.revenue.amount if p.revenue else Decimal(0)
-            return self._counter(
-                p.partner_id, hour_of(p.clicked_at), p.offer_id, subs, 0, p.payout.amount, revenue
-            )
-        if isinstance(p, ImpressionsPriced):
-            revenue = p.revenue.amount if p.revenue else Decimal(0)
-            return self._counter(
-                p.partner_id, hour_of(p.last_impressed_at), p.offer_id, NO_SUBS, 0, p.payout.amount, revenue
-            )
-        return Changes()
+    @handles(ConversionAttributed)
+    def on_attributed(self, run: Run) -> Changes:
+        decided: list[ConversionAttributed] = payloads(run)
+        missing = [p.transaction_id for p in decided if subs_of(p) is None]
+        clicks = self.views.click_subs(missing) if missing else {}
 
-    def _attributed(self, p: ConversionAttributed) -> Changes:
-        if self.conversion(p.conversion_id) is not None:
-            return Changes()  # the same decision re-published: counted once already
-        subs = self._click_subs(p.transaction_id)
-        if subs is None:
-            if p.coupon_code is None and not self.click_wait.give_up(p.transaction_id):
-                raise RetryLater(f"conversion {p.conversion_id}: click {p.transaction_id} not applied yet")
-            subs = NO_SUBS
-        else:
-            self.click_wait.found(p.transaction_id)
-        revenue = p.revenue.amount if p.revenue else None
-        hour = hour_of(p.converted_at)
-        insert = Write(
-            q.insert_conversion(self.schema),
-            (
+        def shown(p: ConversionAttributed) -> Conversion:
+            subs = subs_of(p) or clicks.get(p.transaction_id, NO_SUBS)
+            return Conversion(
                 p.conversion_id,
                 p.partner_id,
                 p.offer_id,
                 p.transaction_id,
                 p.event,
+                Kind.CONVERSION,
                 p.status.value,
-                None,
+                p.reason,
                 p.payout.amount,
-                revenue,
+                p.revenue.amount if p.revenue else None,
                 p.payout.currency,
                 p.converted_at,
-                hour,
-                *subs,
-            ),
-        )
-        counted = self._counter(
-            p.partner_id, hour, p.offer_id, subs, 1, p.payout.amount, revenue or Decimal(0)
-        )
-        return Changes(writes=[insert, *counted.writes])
-
-    def _reviewed(self, p: ConversionStatusChanged) -> Changes:
-        row = self.conversion(p.conversion_id)
-        if row is None:
-            raise RetryLater(f"review of conversion {p.conversion_id}, not applied yet")
-        if row["status"] in ("rejected", "reversed"):
-            return Changes()  # nothing counted any more
-        subs = tuple(row[name] for name in q.SUBS)
-        payout, revenue = row["payout"] or Decimal(0), row["revenue"] or Decimal(0)
-        update = Write(
-            q.update_conversion(self.schema),
-            (_status_after(p.status, row["status"]), p.reason, p.payout.amount, p.conversion_id),
-        )
-        if p.status in (StatusChange.REJECTED, StatusChange.REVERSED):
-            moved = self._counter(
-                row["partner_id"], row["hour"], row["offer_id"], subs, -1, -payout, -revenue
+                subs,
             )
-        elif p.status is StatusChange.ADJUSTED:
-            moved = self._counter(
-                row["partner_id"], row["hour"], row["offer_id"], subs, 0, p.payout.amount - payout, Decimal(0)
+
+        return self._fold(decided, lambda p: p.conversion_id, lambda now, p: rules.attributed(now, shown(p)))
+
+    @handles(ConversionRejected)
+    def on_rejected(self, run: Run) -> Changes:
+        def shown(p: ConversionRejected) -> Conversion:
+            return Conversion(
+                p.conversion_id,
+                p.partner_id,
+                p.offer_id,
+                p.transaction_id,
+                None,
+                Kind.CONVERSION,
+                "rejected",
+                p.reason.value,
+                None,
+                None,
+                None,
+                p.converted_at,
             )
-        else:
-            moved = Changes()
-        return Changes(writes=[update, *moved.writes])
 
-    def _click_subs(self, transaction_id: str) -> tuple[str, ...] | None:
-        rows = self.query(q.select_click(self.schema), (transaction_id,))
-        return tuple(rows[0][name] for name in q.SUBS) if rows else None
+        return self._fold(
+            payloads(run), lambda p: p.conversion_id, lambda now, p: rules.rejected(now, shown(p))
+        )
 
-    def _counter(
-        self,
-        partner_id: str,
-        hour: datetime,
-        offer_id: str,
-        subs: tuple[str, ...],
-        conversions: int,
-        payout: Decimal,
-        revenue: Decimal,
+    @handles(ConversionStatusChanged)
+    def on_reviewed(self, run: Run) -> Changes:
+        def review(now: Conversion | None, p: ConversionStatusChanged) -> Step:
+            if now is None:
+                raise RetryLater(f"review of conversion {p.conversion_id}, not applied yet")
+            return rules.reviewed(now, p.status, p.payout.amount, p.reason)
+
+        return self._fold(payloads(run), lambda p: p.conversion_id, review)
+
+    @handles(ClickPriced)
+    def on_click_priced(self, run: Run) -> Changes:
+        priced: list[ClickPriced] = payloads(run)
+        clicks = self.views.click_subs([p.transaction_id for p in priced])
+
+        def shown(p: ClickPriced) -> Conversion:
+            return _traffic(
+                f"click:{p.transaction_id}",
+                p,
+                Kind.CPC,
+                p.clicked_at,
+                clicks.get(p.transaction_id, NO_SUBS),
+                p.transaction_id,
+            )
+
+        return self._fold(
+            priced, lambda p: f"click:{p.transaction_id}", lambda now, p: rules.priced(now, shown(p))
+        )
+
+    @handles(ImpressionsPriced)
+    def on_impressions_priced(self, run: Run) -> Changes:
+        def ref(p: ImpressionsPriced) -> str:
+            return f"cpm:{p.offer_id}:{p.partner_id}:{p.block}"
+
+        def shown(p: ImpressionsPriced) -> Conversion:
+            return _traffic(ref(p), p, Kind.CPM, p.last_impressed_at, NO_SUBS, None)
+
+        return self._fold(payloads(run), ref, lambda now, p: rules.priced(now, shown(p)))
+
+    def _fold(
+        self, decided: Sequence[E], key: Callable[[E], str], step: Callable[[Conversion | None, E], Step]
     ) -> Changes:
-        params = q.counter_params(partner_id, hour, offer_id, subs)
-        params |= {"conversions": conversions, "payout": payout, "revenue": revenue}
-        return Changes(writes=[Write(q.add_to_counter(self.schema), params)])
+        """Each record through its rule, in log order, over the conversions it names (read
+        once for the segment); the rows that changed and the figures' moves, in batch form."""
+        known = self.views.conversions_by_id({key(p) for p in decided})
+        changed: dict[str, Conversion] = {}
+        moves: list[Move] = []
+        for payload in decided:
+            now, moved = step(known.get(key(payload)), payload)
+            if now is not None:
+                known[key(payload)] = changed[key(payload)] = now
+            if moved is not None:
+                moves.append(moved)
+        return changes(self.views.save_conversions(list(changed.values())), self.views.add_figures(moves))
 
     # -- afflux.payouts.v1 and afflux.postbacks.v1 --------------------------------------
 
-    def apply_payouts_event(self, envelope: Envelope[Event]) -> Changes:
-        p = envelope.payload
-        if isinstance(p, StatementIssued):
-            lines = [line.model_dump(mode="json") for line in p.lines]
-            return _one(
-                q.upsert_statement(self.schema),
-                (
-                    p.statement_id,
-                    p.partner_id,
-                    p.currency,
-                    p.total,
-                    p.status.value,
-                    p.period_end,
-                    p.issued_at,
-                    Jsonb(lines),
-                ),
-            )
-        if isinstance(p, StatementPaid):
-            return _one(
-                q.mark_statement_paid(self.schema), (p.paid_at, p.reference, p.statement_id, p.partner_id)
-            )
-        if isinstance(p, BalanceAdjusted):
-            return _one(
-                q.insert_adjustment(self.schema),
-                (p.adjustment_id, p.partner_id, p.currency, p.amount, p.reason, p.adjusted_at),
-            )
-        return Changes()
+    @handles(StatementIssued)
+    def on_statement_issued(self, run: Run) -> Changes:
+        return changes(self.views.add_statements(first_per(run, lambda p: p.statement_id)))
 
-    def apply_postbacks_event(self, envelope: Envelope[Event]) -> Changes:
-        p = envelope.payload
-        if isinstance(p, PartnerPostbackDelivered):
-            return _one(
-                q.upsert_postback(self.schema),
-                (
-                    p.delivery_id,
-                    p.partner_id,
-                    p.conversion_id,
-                    p.offer_id,
-                    p.url,
-                    "delivered",
-                    p.attempts,
-                    p.status_code,
-                    None,
-                    p.delivered_at,
-                ),
-            )
-        if isinstance(p, PartnerPostbackFailed):
-            return _one(
-                q.upsert_postback(self.schema),
-                (
-                    p.delivery_id,
-                    p.partner_id,
-                    p.conversion_id,
-                    p.offer_id,
-                    p.url,
-                    "failed",
-                    p.attempts,
-                    p.status_code,
-                    p.error,
-                    p.failed_at,
-                ),
-            )
-        return Changes()
+    @handles(StatementPaid)
+    def on_statement_paid(self, run: Run) -> Changes:
+        return changes(self.views.pay_statements(last_per(run, lambda p: (p.statement_id, p.partner_id))))
+
+    @handles(PartnerPostbackDelivered)
+    def on_postback_delivered(self, run: Run) -> Changes:
+        return changes(self.views.save_delivered(last_per(run, lambda p: p.delivery_id)))
+
+    @handles(PartnerPostbackFailed)
+    def on_postback_failed(self, run: Run) -> Changes:
+        return changes(self.views.save_failed(last_per(run, lambda p: p.delivery_id)))
 
 
-def _one(statement: sql.Composed, params: tuple[object, ...]) -> Changes:
-    return Changes(writes=[Write(statement, params)])
-
-
-def _sub(value: str | None) -> str:
-    return value or ""
-
-
-def _status_after(change: StatusChange, current: str) -> str:
-    if change is StatusChange.ADJUSTED:
-        return "approved" if current in ("attributed", "pending") else current
-    return change.value
+def _traffic(
+    ref: str, p: ClickPriced | ImpressionsPriced, kind: Kind, at: Any, subs: Subs, transaction_id: str | None
+) -> Conversion:
+    revenue = p.revenue.amount if p.revenue else Decimal(0)
+    return Conversion(
+        ref,
+        p.partner_id,
+        p.offer_id,
+        transaction_id,
+        None,
+        kind,
+        "approved",
+        None,
+        p.payout.amount,
+        revenue,
+        p.payout.currency,
+        at,
+        subs,
+    )

@@ -1,24 +1,24 @@
-"""Who is calling: a partner by its ``X-Api-Key``, throttled per client address.
+"""Who is calling: a partner by its ``X-Api-Key``.
 
 A missing, malformed, unknown or revoked key gets the same 401 (no hint whether a
-partner or a key exists). Every failure counts against the caller's address; past
-the limit the address gets 429 with ``Retry-After`` before its key is even looked
-at. A revoked key stops working as soon as the gateway's partners consumer has
-applied ``PartnerApiKeyRevoked`` (its lag on the partners log: well under a second
-on a healthy broker); keys are looked up on every request, never cached.
+partner or a key exists); once its source (address and key prefix, see ``throttle``)
+failed too often, the 401 becomes a 429 with ``Retry-After``. A valid key always gets
+through. A revoked key stops working as soon as the gateway's partners consumer has
+applied ``PartnerApiKeyRevoked`` (its lag on the partners log: well under a second on
+a healthy broker); keys are looked up on every request, never cached.
 """
 
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader
 
-from afflux_gateway.application.reads import GatewayReads, KeyHolder
+from afflux_gateway.application.reads import KeyHolder, Keys
 from afflux_gateway.domain.access import key_sha256, plausible_key, same_hash
-from afflux_gateway.domain.throttle import FailureThrottle
+from afflux_gateway.entrypoints.throttle import FailureThrottle, source_of
 from afflux_plumbing.http import ApiError
 
 KEY_HEADER = "X-Api-Key"
@@ -41,35 +41,31 @@ def invalid_key() -> ApiError:
 
 @dataclass
 class Guard:
-    """Checks keys against the gateway's view, counting failures per address."""
+    """Checks keys against the gateway's view, counting failures per source."""
 
-    store: GatewayReads
+    keys: Keys
     throttle: FailureThrottle
-    lock: threading.Lock
+    lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def refuse_if_throttled(self, address: str) -> None:
-        with self.lock:
-            wait = self.throttle.retry_after(address)
-        if wait is not None:
-            raise TooManyFailures(wait)
-
-    def failed(self, address: str) -> None:
-        with self.lock:
-            self.throttle.failed(address)
+    def holder(self, api_key: str | None) -> KeyHolder | None:
+        if not api_key or not plausible_key(api_key):
+            return None
+        presented = key_sha256(api_key)
+        found = self.keys.key_holder(presented)
+        return found if found is not None and same_hash(presented, found.key_sha256) else None
 
     def check_key(self, api_key: str | None, address: str) -> KeyHolder:
-        """The holder of ``api_key``, or 401 (429 once the address failed too often)."""
-        self.refuse_if_throttled(address)
-        holder = None
-        if api_key and plausible_key(api_key):
-            presented = key_sha256(api_key)
-            holder = self.store.key_holder(presented)
-            if holder is not None and not same_hash(presented, holder.key_sha256):
-                holder = None
-        if holder is None:
-            self.failed(address)
-            raise invalid_key()
-        return holder
+        """The holder of ``api_key``; else 401, or 429 once its source failed too often."""
+        found = self.holder(api_key)
+        if found is not None:
+            return found
+        source = source_of(address, api_key)
+        with self.lock:
+            wait = self.throttle.retry_after(source)
+            self.throttle.failed(source)
+        if wait is not None:
+            raise TooManyFailures(wait)
+        raise invalid_key()
 
 
 def client_address(request: Request) -> str:

@@ -5,9 +5,6 @@ request, so ids of another partner in a path or query find nothing of theirs.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -15,21 +12,31 @@ from fastapi import APIRouter, FastAPI, Query
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from afflux_gateway.adapters.partners_client import PartnersClient, PartnersUnavailable
-from afflux_gateway.application.projection import Gateway
-from afflux_gateway.application.reads import ConversionKey, KeyHolder, ReportRow
+from afflux_gateway.adapters.service_clients import PartnersClient, PartnersUnavailable
+from afflux_gateway.application.reads import (
+    ConversionKey,
+    KeyHolder,
+    Ledger,
+    LedgerUnavailable,
+    ReportRow,
+    Reports,
+    Views,
+    offers_for,
+)
 from afflux_gateway.domain.access import MAX_SUB_LENGTH, SUB_NAMES, may_run, tracking_link
+from afflux_gateway.domain.conversions import Kind
 from afflux_gateway.domain.report import PARTNER_GROUPINGS, GroupBy, InvalidReport, Window, window
 from afflux_gateway.entrypoints.auth import Guard, partner_auth
+from afflux_gateway.entrypoints.cursor import decode_cursor, encode_cursor
 from afflux_gateway.entrypoints.present import (
     STATEMENT_COLUMNS,
-    balance_out,
     conversion_out,
     postback_out,
     report_out,
     statement_out,
     to_csv,
 )
+from afflux_plumbing.auth import Credentials, needs
 from afflux_plumbing.http import ApiError, NotFound, admin_auth
 
 
@@ -40,69 +47,88 @@ def report_window(first: str | None, last: str | None, tz: str | None) -> Window
         raise ApiError(422, "invalid_request", str(error), field=error.field) from error
 
 
-def read_report(store: Gateway, span: Window, group_by: GroupBy, partner_id: str | None) -> list[ReportRow]:
+def read_report(reports: Reports, span: Window, group_by: GroupBy, partner_id: str | None) -> list[ReportRow]:
     try:
-        return store.report(span, group_by, partner_id)
+        return reports.report(span, group_by, partner_id)
     except InvalidReport as error:
         raise ApiError(422, "invalid_request", str(error), field=error.field) from error
 
 
 def grouping(value: str, allowed: tuple[GroupBy, ...]) -> GroupBy:
-    try:
-        group_by = GroupBy(value)
-    except ValueError:
-        group_by = None
-    if group_by not in allowed:
+    chosen = next((g for g in allowed if g.value == value), None)
+    if chosen is None:
         names = "|".join(g.value for g in allowed)
         raise ApiError(422, "invalid_request", f"group_by: one of {names}", field="group_by")
-    assert group_by is not None
-    return group_by
+    return chosen
 
 
-def encode_cursor(key: ConversionKey) -> str:
-    raw = json.dumps([key.converted_at.isoformat(), key.conversion_id]).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> ConversionKey:
-    try:
-        at, conversion_id = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        instant = datetime.fromisoformat(at)
-        if not isinstance(conversion_id, str) or instant.tzinfo is None:
-            raise ValueError(cursor)
-    except (binascii.Error, UnicodeDecodeError, ValueError, TypeError) as error:
-        raise ApiError(422, "invalid_request", "after: not a cursor this API gave", field="after") from error
-    return ConversionKey(instant, conversion_id)
-
-
-def offer_of(store: Gateway, partner_id: str, offer_id: str) -> dict[str, Any]:
+def offer_of(views: Views, partner_id: str, offer_id: str) -> dict[str, Any]:
     """The offer as this partner sees it; 404 when it may not see it (or it is unknown)."""
-    offers = store.offers_for(partner_id, offer_id)
+    offers = offers_for(views, partner_id, offer_id)
     if not offers:
         raise NotFound("offer_not_found", f"no offer {offer_id!r} available to you")
     return offers[0]
 
 
-def partner_router(store: Gateway, guard: Guard, partners: PartnersClient, tracking_url: str) -> APIRouter:
+async def balances_of(ledger: Ledger, partner_id: str) -> dict[str, Any]:
+    """The partner's balance exactly as payouts holds it (503 while payouts cannot say)."""
+    try:
+        return {"partner_id": partner_id, "balances": await ledger.balances(partner_id)}
+    except LedgerUnavailable as error:
+        raise ApiError(
+            503,
+            "unavailable",
+            "the balance cannot be read right now; retry later",
+            headers={"Retry-After": "5"},
+        ) from error
+
+
+def conversions_page(
+    views: Views, partner_id: str, limit: int, after: str | None, status: str | None, kind: str | None = None
+) -> dict[str, Any]:
+    key = decode_cursor(after) if after is not None else None
+    rows = views.conversions(partner_id, limit + 1, key, status, kind)
+    page = rows[:limit]
+    last = page[-1] if page else None
+    following = (
+        encode_cursor(ConversionKey(last["converted_at"], last["conversion_id"]))
+        if len(rows) > limit and last is not None
+        else None
+    )
+    return {"conversions": [conversion_out(row) for row in page], "next": following}
+
+
+def statements_csv(rows: list[dict[str, Any]], headers: dict[str, str] | None = None) -> Response:
+    return PlainTextResponse(
+        to_csv(STATEMENT_COLUMNS, rows),
+        media_type="text/csv",
+        headers={
+            **(headers or {}),
+            "Content-Disposition": f'attachment; filename="statements-{date.today().isoformat()}.csv"',
+        },
+    )
+
+
+def partner_router(
+    views: Views, guard: Guard, partners: PartnersClient, ledger: Ledger, tracking_url: str
+) -> APIRouter:
     router = APIRouter(prefix="/v1/me", tags=["partner"])
     me = partner_auth(guard)
 
     @router.get("")
     def who_am_i(holder: KeyHolder = me) -> dict[str, Any]:
         """The partner this key belongs to."""
-        row = store.partner(holder.partner_id)
+        row = views.partner(holder.partner_id)
         return {
             "partner_id": holder.partner_id,
             "key_id": holder.key_id,
-            "name": row["name"] if row else None,
-            "email": row["email"] if row else None,
-            "status": row["status"] if row else None,
+            **{name: row[name] if row else None for name in ("name", "email", "status")},
         }
 
     @router.get("/offers")
     def offers(holder: KeyHolder = me) -> dict[str, Any]:
         """Active offers this partner may run or apply for, with its own payout terms."""
-        return {"offers": store.offers_for(holder.partner_id)}
+        return {"offers": offers_for(views, holder.partner_id)}
 
     @router.post("/offers/{offer_id}/apply", status_code=201, response_model=None)
     async def apply(offer_id: str, holder: KeyHolder = me) -> JSONResponse:
@@ -110,7 +136,7 @@ def partner_router(store: Gateway, guard: Guard, partners: PartnersClient, track
         requires approval becomes a pending application the advertiser decides on (the
         partners service records it and puts it on the log). Idempotent: applying again
         answers 200 with the relationship as it is; a declined one is 409."""
-        await run_in_threadpool(offer_of, store, holder.partner_id, offer_id)
+        await run_in_threadpool(offer_of, views, holder.partner_id, offer_id)
         try:
             answer = await partners.apply(offer_id, holder.partner_id)
         except PartnersUnavailable as error:
@@ -145,7 +171,7 @@ def partner_router(store: Gateway, guard: Guard, partners: PartnersClient, track
         sub5: str | None = Query(None, max_length=MAX_SUB_LENGTH),
     ) -> dict[str, Any]:
         """This partner's tracking link to the offer, with sub1..sub5 filled in."""
-        offer = offer_of(store, holder.partner_id, offer_id)
+        offer = offer_of(views, holder.partner_id, offer_id)
         approved = {"approved": True, "refused": False}.get(offer["relationship"])
         if not may_run(offer["visibility"], approved):
             raise ApiError(403, "not_approved", "you are not approved for this offer yet; apply first")
@@ -170,45 +196,36 @@ def partner_router(store: Gateway, guard: Guard, partners: PartnersClient, track
         as built (strings and integers only), without a second validation pass."""
         chosen = grouping(group_by, PARTNER_GROUPINGS)
         span = report_window(first, last, tz)
-        rows = read_report(store, span, chosen, holder.partner_id)
+        rows = read_report(views, span, chosen, holder.partner_id)
         return JSONResponse(report_out(rows, span, chosen, admin=False))
 
     @router.get("/conversions")
     def conversions(
         holder: KeyHolder = me,
         limit: int = Query(100, ge=1, le=500),
-        after: str | None = None,
+        after: str | None = Query(None, description="the `next` cursor of the previous page"),
         status: str | None = None,
+        kind: Kind | None = Query(  # noqa: B008
+            None, description="conversion, cpc (a priced click) or cpm (a priced thousand)"
+        ),
     ) -> dict[str, Any]:
-        """This partner's conversions, oldest first, with status and (rejected) reason."""
-        key = decode_cursor(after) if after is not None else None
-        rows = store.conversions(holder.partner_id, limit + 1, key, status)
-        page = rows[:limit]
-        last = page[-1] if page else None
-        next_key = (
-            encode_cursor(ConversionKey(last["converted_at"], last["conversion_id"]))
-            if len(rows) > limit and last is not None
-            else None
-        )
-        return {"conversions": [conversion_out(row) for row in page], "next": next_key}
+        """This partner's conversions and priced traffic (under payouts' ids for it), oldest
+        first, each as its status is now (approved on appeal, reversed, adjusted...) with
+        the reason of a rejected or held one."""
+        return conversions_page(views, holder.partner_id, limit, after, status, kind.value if kind else None)
 
     @router.get("/balance")
-    def balance(holder: KeyHolder = me) -> dict[str, Any]:
-        """Per currency: accrued, pending, payable and paid (from the gateway's views)."""
-        return {"partner_id": holder.partner_id, "balances": balance_out(store.balance(holder.partner_id))}
+    async def balance(holder: KeyHolder = me) -> dict[str, Any]:
+        """Per currency: accrued, pending, payable and paid, exactly as the payouts ledger
+        holds them (the gateway asks payouts; it keeps no second ledger)."""
+        return await balances_of(ledger, holder.partner_id)
 
     @router.get("/statements", response_model=None)
     def statements(holder: KeyHolder = me, format: str = "json") -> dict[str, Any] | Response:
         """This partner's statements (``?format=csv`` for a spreadsheet)."""
-        rows = [statement_out(row) for row in store.statements(holder.partner_id)]
+        rows = [statement_out(row) for row in views.statements(holder.partner_id)]
         if format == "csv":
-            return PlainTextResponse(
-                to_csv(STATEMENT_COLUMNS, rows),
-                media_type="text/csv",
-                headers={
-                    "Content-Disposition": f'attachment; filename="statements-{date.today().isoformat()}.csv"'
-                },
-            )
+            return statements_csv(rows)
         if format != "json":
             raise ApiError(422, "invalid_request", "format: json or csv", field="format")
         return {"statements": rows}
@@ -216,16 +233,16 @@ def partner_router(store: Gateway, guard: Guard, partners: PartnersClient, track
     @router.get("/postbacks")
     def postbacks(holder: KeyHolder = me, limit: int = Query(100, ge=1, le=500)) -> dict[str, Any]:
         """What became of this partner's postbacks, newest first (URLs with secrets masked)."""
-        return {"postbacks": [postback_out(row) for row in store.postbacks(holder.partner_id, limit)]}
+        return {"postbacks": [postback_out(row) for row in views.postbacks(holder.partner_id, limit)]}
 
     return router
 
 
-def admin_router(store: Gateway, admin_token: str) -> APIRouter:
-    router = APIRouter(prefix="/v1", tags=["admin"], dependencies=[admin_auth(admin_token)])
+def admin_router(reports: Reports, credentials: Credentials) -> APIRouter:
+    router = APIRouter(prefix="/v1", tags=["admin"], dependencies=[admin_auth(credentials)])
 
-    @router.get("/reports")
-    def reports(
+    @router.get("/reports", openapi_extra=needs("gateway.reports.read"))
+    def reports_across_partners(
         first: str | None = Query(None, alias="from"),
         last: str | None = Query(None, alias="to"),
         tz: str | None = None,
@@ -235,13 +252,19 @@ def admin_router(store: Gateway, admin_token: str) -> APIRouter:
         """Every partner's figures (or one's), with revenue and profit (revenue - payout)."""
         chosen = grouping(group_by, tuple(GroupBy))
         span = report_window(first, last, tz)
-        return report_out(read_report(store, span, chosen, partner_id), span, chosen, admin=True)
+        return report_out(read_report(reports, span, chosen, partner_id), span, chosen, admin=True)
 
     return router
 
 
 def mount_api(
-    app: FastAPI, store: Gateway, guard: Guard, partners: PartnersClient, tracking_url: str, admin_token: str
+    app: FastAPI,
+    views: Views,
+    guard: Guard,
+    partners: PartnersClient,
+    ledger: Ledger,
+    tracking_url: str,
+    credentials: Credentials,
 ) -> None:
-    app.include_router(partner_router(store, guard, partners, tracking_url))
-    app.include_router(admin_router(store, admin_token))
+    app.include_router(partner_router(views, guard, partners, ledger, tracking_url))
+    app.include_router(admin_router(views, credentials))

@@ -2,7 +2,9 @@
 
 Sign-in exchanges the API key for a signed session cookie (HttpOnly, SameSite=Strict,
 ``Secure`` when configured); every page re-checks that the key it was made with is
-not revoked. Forms that change something (sign in, apply, sign out) carry a CSRF
+not revoked and that the session was not signed out (sign-out ends it on the server,
+for every instance, not only in the browser). The balance is payouts' own, asked on
+each view of the page. Forms that change something (sign in, apply, sign out) carry a CSRF
 token: the session's for signed-in forms, a double-submit cookie for sign-in. Pages
 load only the gateway's own stylesheet and script (a Content-Security-Policy of
 ``'self'`` says so to the browser); the chart is SVG drawn on the server.
@@ -24,30 +26,23 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup
 from starlette.concurrency import run_in_threadpool
 
-from afflux_gateway.adapters.partners_client import PartnersClient, PartnersUnavailable
-from afflux_gateway.application.projection import Gateway
-from afflux_gateway.application.reads import ConversionKey
+from afflux_gateway.adapters.service_clients import PartnersClient, PartnersUnavailable
+from afflux_gateway.application.reads import Ledger, LedgerUnavailable, Views, offers_for
 from afflux_gateway.domain.access import MAX_SUB_LENGTH, SUB_NAMES, may_run, tracking_link
-from afflux_gateway.domain.chart import DayFigures, daily_chart
 from afflux_gateway.domain.report import GroupBy, InvalidReport, window
-from afflux_gateway.domain.session import (
+from afflux_gateway.entrypoints.auth import Guard, TooManyFailures, client_address
+from afflux_gateway.entrypoints.chart import DayFigures, daily_chart
+from afflux_gateway.entrypoints.http import conversions_page, statements_csv
+from afflux_gateway.entrypoints.present import report_out, statement_out
+from afflux_gateway.entrypoints.session import (
     SESSION_SECONDS,
     Session,
+    SessionKeys,
     csrf_ok,
     csrf_token,
     new_session,
     seal,
     unseal,
-)
-from afflux_gateway.entrypoints.auth import Guard, TooManyFailures, client_address
-from afflux_gateway.entrypoints.http import decode_cursor, encode_cursor
-from afflux_gateway.entrypoints.present import (
-    STATEMENT_COLUMNS,
-    balance_out,
-    conversion_out,
-    report_out,
-    statement_out,
-    to_csv,
 )
 from afflux_plumbing.http import ApiError
 
@@ -73,18 +68,20 @@ class SignInFirst(Exception):
 class Portal:
     def __init__(
         self,
-        store: Gateway,
+        views: Views,
         guard: Guard,
         partners: PartnersClient,
+        ledger: Ledger,
         tracking_url: str,
-        secret: bytes,
+        keys: SessionKeys,
         secure_cookies: bool,
     ) -> None:
-        self.store = store
+        self.views = views
         self.guard = guard
         self.partners = partners
+        self.ledger = ledger
         self.tracking_url = tracking_url
-        self.secret = secret
+        self.keys = keys
         self.secure = secure_cookies
         self.templates = Environment(
             loader=PackageLoader("afflux_gateway", "templates"), autoescape=select_autoescape(["html"])
@@ -94,16 +91,16 @@ class Portal:
 
     def session(self, request: Request) -> Session:
         cookie = request.cookies.get(SESSION_COOKIE)
-        found = unseal(cookie, self.secret, time.time()) if cookie else None
-        if found is None or not self.store.key_active(found.key_id, found.partner_id):
+        found = unseal(cookie, self.keys, time.time()) if cookie else None
+        if found is None or not self.views.session_live(found.key_id, found.partner_id, found.nonce):
             raise SignInFirst()
         return found
 
     def page(self, name: str, session: Session | None, status: int = 200, **context: Any) -> HTMLResponse:
-        partner = self.store.partner(session.partner_id) if session else None
+        partner = self.views.partner(session.partner_id) if session else None
         if session is not None and partner is None:
             partner = {"partner_id": session.partner_id, "name": None}
-        csrf = csrf_token(session.nonce, self.secret) if session else context.pop("csrf", "")
+        csrf = csrf_token(session.nonce, self.keys) if session else context.pop("csrf", "")
         html = self.templates.get_template(name).render(partner=partner, csrf=csrf, **context)
         return HTMLResponse(html, status_code=status, headers=SECURITY_HEADERS)
 
@@ -137,7 +134,7 @@ class Portal:
             return self.signin_page("That API key is not valid.", 401)
         session = new_session(holder.partner_id, holder.key_id, time.time())
         signed_in = RedirectResponse("/portal/dashboard", status_code=303, headers=SECURITY_HEADERS)
-        self.set_cookie(signed_in, SESSION_COOKIE, seal(session, self.secret), SESSION_SECONDS)
+        self.set_cookie(signed_in, SESSION_COOKIE, seal(session, self.keys), SESSION_SECONDS)
         signed_in.delete_cookie(SIGNIN_COOKIE, path="/portal")
         return signed_in
 
@@ -149,10 +146,10 @@ class Portal:
             span = window(None, None, None, datetime.now(UTC).date())
             error = str(invalid)
         try:
-            rows = self.store.report(span, GroupBy.DAY, session.partner_id)
+            rows = self.views.report(span, GroupBy.DAY, session.partner_id)
         except InvalidReport as invalid:
             span, error = window(None, None, None, datetime.now(UTC).date()), str(invalid)
-            rows = self.store.report(span, GroupBy.DAY, session.partner_id)
+            rows = self.views.report(span, GroupBy.DAY, session.partner_id)
         report = report_out(rows, span, GroupBy.DAY, admin=False)
         currency = report["totals"][0]["currency"] if report["totals"] else ""
         by_day = {row.group: row.figures for row in rows if row.currency == (currency or "")}
@@ -178,7 +175,7 @@ class Portal:
         notice: str | None = None,
         status: int = 200,
     ) -> HTMLResponse:
-        offers = self.store.offers_for(session.partner_id)
+        offers = offers_for(self.views, session.partner_id)
         for offer in offers:
             approved = {"approved": True, "refused": False}.get(offer["relationship"])
             runnable = may_run(offer["visibility"], approved)
@@ -202,9 +199,9 @@ class Portal:
     async def apply(self, request: Request, offer_id: str) -> Response:
         session = await run_in_threadpool(self.session, request)
         form = await read_form(request)
-        if not csrf_ok(form.get("csrf"), session.nonce, self.secret):
+        if not csrf_ok(form.get("csrf"), session.nonce, self.keys):
             return PlainTextResponse("the form expired; reload the page", 403, headers=SECURITY_HEADERS)
-        visible = await run_in_threadpool(self.store.offers_for, session.partner_id, offer_id)
+        visible = await run_in_threadpool(offers_for, self.views, session.partner_id, offer_id)
         if not visible:
             return await run_in_threadpool(self.offers, session, None, None, "No such offer.", 404)
         try:
@@ -220,40 +217,46 @@ class Portal:
         return await run_in_threadpool(self.offers, session, None, None, notice)
 
     def conversions(self, session: Session, after: str | None) -> HTMLResponse:
-        key = decode_cursor(after) if after else None
-        rows = self.store.conversions(session.partner_id, 51, key, None)
-        page = rows[:50]
-        next_key = (
-            encode_cursor(ConversionKey(page[-1]["converted_at"], page[-1]["conversion_id"]))
-            if len(rows) > 50
-            else None
-        )
-        return self.page(
-            "conversions.html", session, conversions=[conversion_out(r) for r in page], next=next_key
-        )
+        page = conversions_page(self.views, session.partner_id, 50, after, None)
+        return self.page("conversions.html", session, conversions=page["conversions"], next=page["next"])
 
-    def balance(self, session: Session) -> HTMLResponse:
-        return self.page(
+    async def balance(self, request: Request) -> HTMLResponse:
+        """The ledger's balance (payouts'), beside the statements the gateway projects."""
+        session = await run_in_threadpool(self.session, request)
+        try:
+            balances, unavailable = await self.ledger.balances(session.partner_id), False
+        except LedgerUnavailable:
+            balances, unavailable = {}, True
+        statements = [
+            statement_out(r) for r in await run_in_threadpool(self.views.statements, session.partner_id)
+        ]
+        return await run_in_threadpool(
+            self.page,
             "balance.html",
             session,
-            balances=balance_out(self.store.balance(session.partner_id)),
-            statements=[statement_out(r) for r in self.store.statements(session.partner_id)],
+            503 if unavailable else 200,
+            balances=balances,
+            statements=statements,
+            unavailable=unavailable,
         )
 
     def statements_csv(self, session: Session) -> Response:
-        rows = [statement_out(r) for r in self.store.statements(session.partner_id)]
-        return PlainTextResponse(
-            to_csv(STATEMENT_COLUMNS, rows),
-            media_type="text/csv",
-            headers={**SECURITY_HEADERS, "Content-Disposition": 'attachment; filename="statements.csv"'},
+        return statements_csv(
+            [statement_out(r) for r in self.views.statements(session.partner_id)], SECURITY_HEADERS
         )
 
     async def sign_out(self, request: Request) -> Response:
+        """End the session on the server (every instance refuses its cookie from now on),
+        then drop the cookie in this browser."""
         form = await read_form(request)
         cookie = request.cookies.get(SESSION_COOKIE)
-        found = unseal(cookie, self.secret, time.time()) if cookie else None
-        if found is not None and not csrf_ok(form.get("csrf"), found.nonce, self.secret):
+        found = unseal(cookie, self.keys, time.time()) if cookie else None
+        if found is not None and not csrf_ok(form.get("csrf"), found.nonce, self.keys):
             return PlainTextResponse("the form expired; reload the page", 403, headers=SECURITY_HEADERS)
+        if found is not None:
+            await run_in_threadpool(
+                self.views.end_session, found.nonce, datetime.fromtimestamp(found.expires, UTC)
+            )
         response = RedirectResponse("/portal/signin", status_code=303, headers=SECURITY_HEADERS)
         response.delete_cookie(SESSION_COOKIE, path="/portal", httponly=True, samesite="strict")
         return response
@@ -323,7 +326,7 @@ def mount_portal(app: FastAPI, portal: Portal) -> None:
             for name, value in request.query_params.items()
             if name in SUB_NAMES and value
         }
-        if not portal.store.offers_for(session.partner_id, offer_id):
+        if not offers_for(portal.views, session.partner_id, offer_id):
             return portal.offers(session, notice="No such offer.", status=404)
         return portal.offers(session, offer_id, given)
 
@@ -336,8 +339,8 @@ def mount_portal(app: FastAPI, portal: Portal) -> None:
         return portal.conversions(portal.session(request), after)
 
     @app.get("/portal/balance", include_in_schema=False)
-    def balance(request: Request) -> Response:
-        return portal.balance(portal.session(request))
+    async def balance(request: Request) -> Response:
+        return await portal.balance(request)
 
     @app.get("/portal/statements.csv", include_in_schema=False)
     def statements_csv(request: Request) -> Response:

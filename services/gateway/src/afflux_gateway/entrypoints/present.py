@@ -13,9 +13,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from psycopg.rows import DictRow
-
-from afflux_gateway.application.reads import ReportRow
+from afflux_gateway.application.reads import ReportRow, Row
 from afflux_gateway.domain.report import Figures, GroupBy, Window, cvr, epc, money
 
 
@@ -60,10 +58,11 @@ def report_out(
     }
 
 
-def conversion_out(row: DictRow) -> dict[str, Any]:
+def conversion_out(row: Row) -> dict[str, Any]:
     currency = row["currency"]
     return {
         "conversion_id": row["conversion_id"],
+        "kind": row["kind"],
         "offer_id": row["offer_id"],
         "event": row["event"],
         "status": row["status"],
@@ -75,14 +74,7 @@ def conversion_out(row: DictRow) -> dict[str, Any]:
     }
 
 
-def balance_out(balances: dict[str, dict[str, Decimal]]) -> dict[str, dict[str, str]]:
-    return {
-        currency: {bucket: money(amount, currency) for bucket, amount in buckets.items()}
-        for currency, buckets in balances.items()
-    }
-
-
-def statement_out(row: DictRow) -> dict[str, Any]:
+def statement_out(row: Row) -> dict[str, Any]:
     currency = row["currency"]
     return {
         "statement_id": row["statement_id"],
@@ -134,7 +126,7 @@ def _number(text: str) -> bool:
     return True
 
 
-def postback_out(row: DictRow) -> dict[str, Any]:
+def postback_out(row: Row) -> dict[str, Any]:
     return {
         "delivery_id": row["delivery_id"],
         "conversion_id": row["conversion_id"],

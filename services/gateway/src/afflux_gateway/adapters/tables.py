@@ -1,0 +1,256 @@
+"""The gateway's tables, declared once (``afflux_plumbing.tables.Table``), and the two
+statements a ``Table`` cannot say: counting a run of clicks, and adding to the report's
+figures.
+
+``counters`` is the reporting projection: one row per (partner, offer, UTC hour,
+sub1..sub5) summing clicks, unique clicks, conversions, payout and revenue as the
+events arrive, so a report reads a few rows per day whatever the traffic; ``totals``
+holds the same sums per (partner, offer, hour) for reports that do not group by sub, and
+``daily`` per (partner, offer, UTC day) for those that are also in UTC. An hour (not a
+day) is the grain so that a report can be cut at midnight in any time zone with a
+whole-hour offset. Absent subs are stored as ``''`` (a primary key column cannot be NULL).
+
+``clicks`` keeps each valid click's subs by transaction_id: a click re-published under
+another event_id is counted once (the figures move only for a click row that is new).
+"""
+
+from __future__ import annotations
+
+from functools import cache
+
+from psycopg import sql
+
+from afflux_plumbing.tables import Table
+
+SUBS = ("sub1", "sub2", "sub3", "sub4", "sub5")
+_SUB_SPECS = tuple(f"{sub} text NOT NULL" for sub in SUBS)
+_FIGURE_SPECS = (
+    "clicks bigint NOT NULL DEFAULT 0",
+    "unique_clicks bigint NOT NULL DEFAULT 0",
+    "conversions bigint NOT NULL DEFAULT 0",
+    "payout numeric NOT NULL DEFAULT 0",
+    "revenue numeric NOT NULL DEFAULT 0",
+)
+FIGURES = ("clicks", "unique_clicks", "conversions", "payout", "revenue")
+
+PARTNERS = Table(
+    "partners",
+    ("partner_id text", "name text NOT NULL", "email text NOT NULL", "status text NOT NULL", "currency text"),
+    key=("partner_id",),
+)
+API_KEYS = Table(
+    "api_keys",
+    (
+        "key_id text",
+        "partner_id text NOT NULL",
+        "key_sha256 text NOT NULL UNIQUE",
+        "prefix text NOT NULL",
+        "issued_at timestamptz NOT NULL",
+        "revoked_at timestamptz",
+    ),
+    key=("key_id",),
+)
+OFFERS = Table(
+    "offers",
+    (
+        "offer_id text",
+        "name text NOT NULL",
+        "status text NOT NULL",
+        "visibility text NOT NULL",
+        "currency text NOT NULL",
+        "payout jsonb NOT NULL",
+        "events jsonb NOT NULL",
+    ),
+    key=("offer_id",),
+)
+RELATIONSHIPS = Table(
+    "relationships",
+    (
+        "offer_id text NOT NULL",
+        "partner_id text NOT NULL",
+        "approved boolean NOT NULL",
+        "application boolean NOT NULL",
+        "payout jsonb",
+        "events jsonb NOT NULL",
+    ),
+    key=("partner_id", "offer_id"),
+)
+CLICKS = Table(
+    "clicks",
+    ("transaction_id text", "partner_id text NOT NULL", "offer_id text NOT NULL", *_SUB_SPECS),
+    key=("transaction_id",),
+)
+COUNTERS = Table(
+    "counters",
+    (
+        "partner_id text NOT NULL",
+        "offer_id text NOT NULL",
+        "hour timestamptz NOT NULL",
+        *_SUB_SPECS,
+        *_FIGURE_SPECS,
+    ),
+    key=("partner_id", "hour", "offer_id", *SUBS),
+)
+TOTALS = Table(
+    "totals",
+    ("partner_id text NOT NULL", "offer_id text NOT NULL", "hour timestamptz NOT NULL", *_FIGURE_SPECS),
+    key=("partner_id", "hour", "offer_id"),
+)
+DAILY = Table(
+    "daily",
+    ("partner_id text NOT NULL", "offer_id text NOT NULL", "day date NOT NULL", *_FIGURE_SPECS),
+    key=("partner_id", "day", "offer_id"),
+)
+CONVERSIONS = Table(
+    "conversions",
+    (
+        "conversion_id text",
+        "partner_id text",
+        "offer_id text",
+        "transaction_id text",
+        "event text",
+        "kind text NOT NULL DEFAULT 'conversion'",
+        "status text NOT NULL",
+        "reason text",
+        "payout numeric",
+        "revenue numeric",
+        "currency text",
+        "converted_at timestamptz NOT NULL",
+        "hour timestamptz NOT NULL",
+        *_SUB_SPECS,
+    ),
+    key=("conversion_id",),
+)
+"""Conversions, and the priced traffic (CPC clicks, CPM thousands) under payouts' ids for
+them (``click:<transaction_id>``, ``cpm:<offer>:<partner>:<block>``), ``kind`` telling which."""
+POSTBACKS = Table(
+    "postbacks",
+    (
+        "delivery_id text",
+        "partner_id text NOT NULL",
+        "conversion_id text NOT NULL",
+        "offer_id text NOT NULL",
+        "url text NOT NULL",
+        "status text NOT NULL",
+        "attempts integer NOT NULL",
+        "status_code integer",
+        "error text",
+        "ended_at timestamptz NOT NULL",
+    ),
+    key=("delivery_id",),
+)
+STATEMENTS = Table(
+    "statements",
+    (
+        "statement_id text",
+        "partner_id text NOT NULL",
+        "currency text NOT NULL",
+        "total numeric NOT NULL",
+        "status text NOT NULL",
+        "period_end timestamptz",
+        "issued_at timestamptz NOT NULL",
+        "paid_at timestamptz",
+        "reference text",
+        "lines jsonb NOT NULL DEFAULT '[]'",
+    ),
+    key=("statement_id",),
+)
+ENDED_SESSIONS = Table("ended_sessions", ("nonce text", "expires_at timestamptz NOT NULL"), key=("nonce",))
+"""Portal sessions signed out before they expired (kept until then): sign-out ends a
+session on every instance, not only in the browser that held its cookie."""
+
+TABLES = (
+    PARTNERS,
+    API_KEYS,
+    OFFERS,
+    RELATIONSHIPS,
+    CLICKS,
+    COUNTERS,
+    TOTALS,
+    DAILY,
+    CONVERSIONS,
+    POSTBACKS,
+    STATEMENTS,
+    ENDED_SESSIONS,
+)
+
+VIEW_DDL = [
+    *(ddl for table in TABLES for ddl in table.ddl()),
+    "CREATE INDEX IF NOT EXISTS counters_by_hour ON {schema}.counters (hour)",
+    "CREATE INDEX IF NOT EXISTS totals_by_hour ON {schema}.totals (hour)",
+    "CREATE INDEX IF NOT EXISTS daily_by_day ON {schema}.daily (day)",
+    "CREATE INDEX IF NOT EXISTS conversions_by_partner "
+    "ON {schema}.conversions (partner_id, converted_at, conversion_id)",
+    "CREATE INDEX IF NOT EXISTS postbacks_by_partner ON {schema}.postbacks (partner_id, ended_at)",
+    "CREATE INDEX IF NOT EXISTS statements_by_partner ON {schema}.statements (partner_id, issued_at)",
+    "CREATE INDEX IF NOT EXISTS ended_sessions_by_expiry ON {schema}.ended_sessions (expires_at)",
+]
+
+
+def _names(columns: tuple[str, ...], prefix: str = "") -> str:
+    return ", ".join(f"{prefix}{name}" for name in columns)
+
+
+_DIMENSIONS = ("partner_id", "hour", "offer_id", *SUBS)
+_SUMS = ", ".join(f"sum({name}) AS {name}" for name in FIGURES)
+_ADD = ", ".join(f"{name} = {{alias}}.{name} + excluded.{name}" for name in FIGURES)
+
+
+def _into_figures(source: str) -> str:
+    """The tail of a statement whose CTE ``source`` has a row of figures per (partner,
+    hour, offer, subs): added to ``counters``, ``totals`` (per hour) and ``daily`` (per UTC
+    day), each summed per its key first."""
+    return (
+        f"by_sub AS (INSERT INTO {{counters}} AS c ({_names(_DIMENSIONS)}, {_names(FIGURES)}) "
+        f"SELECT {_names(_DIMENSIONS)}, {_SUMS} FROM {source} GROUP BY {_names(_DIMENSIONS)} "
+        f"ON CONFLICT ({_names(COUNTERS.key)}) DO UPDATE SET {_ADD.format(alias='c')}), "
+        f"by_hour AS (INSERT INTO {{totals}} AS t (partner_id, hour, offer_id, {_names(FIGURES)}) "
+        f"SELECT partner_id, hour, offer_id, {_SUMS} FROM {source} GROUP BY 1, 2, 3 "
+        f"ON CONFLICT ({_names(TOTALS.key)}) DO UPDATE SET {_ADD.format(alias='t')}) "
+        f"INSERT INTO {{daily}} AS d (partner_id, day, offer_id, {_names(FIGURES)}) "
+        f"SELECT partner_id, (hour AT TIME ZONE 'UTC')::date, offer_id, {_SUMS} FROM {source} "
+        "GROUP BY 1, 2, 3 "
+        f"ON CONFLICT ({_names(DAILY.key)}) DO UPDATE SET {_ADD.format(alias='d')}"
+    )
+
+
+def _targets(schema: str) -> dict[str, sql.Composable]:
+    return {
+        "counters": COUNTERS.ident(schema),
+        "totals": TOTALS.ident(schema),
+        "daily": DAILY.ident(schema),
+        "clicks": CLICKS.ident(schema),
+    }
+
+
+@cache
+def count_clicks(schema: str) -> sql.Composed:
+    """A run of valid clicks (one JSON parameter: transaction_id, partner_id, offer_id,
+    sub1..sub5, hour, uniq 0|1) kept in ``clicks`` and counted, in one statement: a click
+    whose transaction_id is known (re-published), or twice in the run, counts once."""
+    return sql.SQL(
+        "WITH input AS (SELECT DISTINCT ON (transaction_id) * FROM json_to_recordset(%s::json) AS i("
+        "transaction_id text, partner_id text, offer_id text, sub1 text, sub2 text, sub3 text, sub4 text, "
+        "sub5 text, hour timestamptz, uniq int) ORDER BY transaction_id), "
+        "fresh AS (INSERT INTO {clicks} (transaction_id, partner_id, offer_id, " + _names(SUBS) + ") "
+        "SELECT transaction_id, partner_id, offer_id, " + _names(SUBS) + " FROM input "
+        "ON CONFLICT DO NOTHING RETURNING transaction_id), "
+        "counted AS (SELECT " + _names(_DIMENSIONS, "input.") + ", 1 AS clicks, uniq AS unique_clicks, "
+        "0 AS conversions, 0::numeric AS payout, 0::numeric AS revenue "
+        "FROM input JOIN fresh USING (transaction_id)), " + _into_figures("counted")
+    ).format(**_targets(schema))
+
+
+@cache
+def add_figures(schema: str) -> sql.Composed:
+    """Add many rows of figures (one JSON parameter: partner_id, hour, offer_id, sub1..sub5
+    and the five figures) to ``counters``, ``totals`` and ``daily``, in one statement."""
+    typed = ", ".join(
+        f"{COUNTERS.column(name).name} {COUNTERS.column(name).type}" for name in (*_DIMENSIONS, *FIGURES)
+    )
+    return sql.SQL(
+        "WITH moved AS (SELECT * FROM json_to_recordset(%s::json) AS m("
+        + typed
+        + ")), "
+        + _into_figures("moved")
+    ).format(**_targets(schema))
