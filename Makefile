@@ -7,7 +7,7 @@ UV_VERSION := 0.13.9
 UV := .tools/bin/uv
 PYTEST_ARGS ?=
 
-.PHONY: install run test test-fast browser-check chaos bench schemas lint clean
+.PHONY: install run test test-fast test-tools chaos bench schemas lint clean
 
 $(UV):
 	$(PYTHON) -m venv .tools
@@ -22,20 +22,25 @@ install: .venv/.synced ## install uv and the locked dependencies
 run: install ## run the whole platform (embedded PostgreSQL + Kafka unless DATABASE_URL / KAFKA_BOOTSTRAP_SERVERS are set)
 	$(UV) run --frozen --no-sync afflux run
 
-test: browser-check install ## every test: unit, integration, contract, end-to-end, crash and the chaos suite's short form
+test: test-tools install ## every test: unit, integration, contract, end-to-end, crash and the chaos suite's short form
 	$(UV) run --frozen --no-sync pytest $(PYTEST_ARGS)
 
 test-fast: install ## everything but the slow tests that start real service processes
 	$(UV) run --frozen --no-sync pytest -m "not slow" $(PYTEST_ARGS)
 
-browser-check: ## the portal's browser test drives Debian's Chromium: say how to install it, before any test runs
-	@if ! { command -v chromium || command -v chromium-browser; } >/dev/null || ! command -v chromedriver >/dev/null; then \
-	  echo "make test: the partner portal's browser test (tests/browser) needs Chromium and its driver;"; \
-	  echo "  chromium=$$(command -v chromium || command -v chromium-browser || echo missing), chromedriver=$$(command -v chromedriver || echo missing)."; \
-	  echo "  Install both from Debian's packages, as root:"; \
-	  echo "      apt-get update && apt-get install -y chromium chromium-driver"; \
-	  echo "  (or: sudo apt-get install -y chromium chromium-driver), then run make test again."; \
-	  echo "  make test-fast needs neither (it skips the slow tests, the browser test among them)."; \
+test-tools: ## what make test needs beyond Python: say exactly how to install what is missing, before any test runs
+	@missing=""; \
+	{ command -v chromium || command -v chromium-browser; } >/dev/null || missing="$$missing chromium"; \
+	command -v chromedriver >/dev/null || missing="$$missing chromium-driver"; \
+	command -v curl >/dev/null || missing="$$missing curl"; \
+	command -v jq >/dev/null || missing="$$missing jq"; \
+	if [ -n "$$missing" ]; then \
+	  echo "make test: missing:$$missing"; \
+	  echo "  (Chromium and its driver for the partner portal's browser test, tests/browser;"; \
+	  echo "   curl and jq for the README's walk-through, tests/readme.)"; \
+	  echo "  Install them from Debian's packages, as root:"; \
+	  echo "      apt-get update && apt-get install -y$$missing"; \
+	  echo "  (or with sudo), then run make test again. make test-fast needs none of them."; \
 	  exit 1; \
 	fi
 
