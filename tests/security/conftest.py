@@ -4,8 +4,10 @@ database of its own), for tests of the HTTP edge that span all services.
 Partners is also served (its relay running), because a partners write waits for its
 events to be on the log before answering. Attribution is served too, and waited for
 until it has read the tracking log to its end: it answers an unknown conversion id
-only once caught up with that log (else 503). All of them share a broker of the
-module's own. The others are only called in-process.
+only once caught up with that log (else 503). Payouts and the gateway are served so
+that a partner's key reaches the gateway's views and its balance is asked of payouts
+(with the gateway's own service token). All of them share a broker of the module's
+own. The others are only called in-process.
 """
 
 from __future__ import annotations
@@ -24,11 +26,13 @@ from afflux_contracts import TRACKING
 from afflux_gateway.entrypoints.main import build as build_gateway
 from afflux_gateway.settings import GatewaySettings
 from afflux_infra.embedded import free_port
+from afflux_infra.platform import GATEWAY_SCOPES
 from afflux_infra.testing import SessionInfrastructure, broker_of_its_own, serving
 from afflux_partners.entrypoints.main import build as build_partners
 from afflux_partners.settings import PartnersSettings
 from afflux_payouts.entrypoints.main import build as build_payouts
 from afflux_payouts.settings import PayoutsSettings
+from afflux_plumbing.auth import service_token_entry
 from afflux_plumbing.catch_up import LogCatchUp
 from afflux_plumbing.service import Built
 from afflux_plumbing.settings import ServiceSettings
@@ -45,7 +49,10 @@ BUILDS: dict[str, tuple[type[ServiceSettings], Callable[[Any], Built]]] = {
     "postbacks": (PostbacksSettings, build_postbacks),
     "gateway": (GatewaySettings, build_gateway),
 }
-SERVED = {"partners", "attribution"}
+SERVED = {"partners", "attribution", "payouts", "gateway"}
+GATEWAY_TOKEN = "security-test-gateway-token-5d1e"
+GATEWAY_SECRETS = {"session_secret": "security-test-session-secret-0123456789",
+                   "service_token": GATEWAY_TOKEN}
 CAUGHT_UP_WITHIN = 180.0
 
 
@@ -65,15 +72,19 @@ async def service_apps(
 ) -> AsyncIterator[dict[str, ServiceApp]]:
     apps: dict[str, ServiceApp] = {}
     async with AsyncExitStack() as stack:
+        urls: dict[str, str] = {}
         for name, (settings_type, build) in BUILDS.items():
+            own = ({**GATEWAY_SECRETS, "payouts_url": urls["payouts"], "partners_url": urls["partners"]}
+                   if name == "gateway" else {})
             settings = settings_type(
                 database_url=infra.new_database(), kafka_bootstrap_servers=security_broker,
                 admin_token=ADMIN_TOKEN, group_prefix=f"test-{secrets.token_hex(4)}", port=free_port(),
+                service_tokens=service_token_entry("gateway", GATEWAY_TOKEN, GATEWAY_SCOPES), **own,
             )
             runtime, app, close = build(settings)
             stack.callback(close)
             if name in SERVED:
-                await stack.enter_async_context(serving(runtime, app))
+                urls[name] = await stack.enter_async_context(serving(runtime, app))
                 if name == "attribution":
                     await caught_up_with_tracking(app, security_broker)
             apps[name] = ServiceApp(name, app)
