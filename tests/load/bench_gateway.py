@@ -157,6 +157,8 @@ def bench(
             "KAFKA_BOOTSTRAP_SERVERS": bootstrap_for_platform,
             "AFFLUX_ADMIN_TOKEN": ADMIN_TOKEN,
             "AFFLUX_CONSUMER_GROUP_PREFIX": f"bench-{secrets.token_hex(4)}",
+            "AFFLUX_GATEWAY_SESSION_SECRET": secrets.token_urlsafe(32),
+            "AFFLUX_GATEWAY_SERVICE_TOKEN": secrets.token_urlsafe(32),
         },
         free_port(),
         tmp_path_factory.mktemp("gateway-bench") / "gateway.log",
