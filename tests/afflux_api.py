@@ -82,13 +82,17 @@ class AdminApi:
         return self.balance(partner_id).get("accrued", Decimal(0))
 
 
-def follow_tracking_link(url: str, sub1: str = "", timeout: float = 30.0) -> str:
+def follow_tracking_link(url: str, sub1: str = "", timeout: float = 30.0,
+                         user_agent: str | None = None) -> str:
     """Click the link like a browser would (without following the redirect) and return the
     click's transaction_id from the 302's Location. A link is 404 until the tracking
-    service has seen the offer, the partner and the approval on the log."""
+    service has seen the offer, the partner and the approval on the log. ``user_agent``:
+    another visitor than the test process's (paid clicks count once per visitor)."""
     deadline = time.monotonic() + timeout
+    headers = {"User-Agent": user_agent} if user_agent else None
     while True:
-        response = httpx.get(url, params={"sub1": sub1} if sub1 else None, follow_redirects=False)
+        response = httpx.get(url, params={"sub1": sub1} if sub1 else None, follow_redirects=False,
+                             headers=headers)
         if response.status_code == 302 and response.headers["location"].startswith("https://shop.example/"):
             return parse_qs(urlsplit(response.headers["location"]).query)["tid"][0]
         assert response.status_code in (302, 404), response.text

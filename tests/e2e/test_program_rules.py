@@ -176,11 +176,14 @@ def test_a_conversion_too_soon_after_its_click_is_held_for_review(program: Progr
     assert rule(held, "fraud_too_fast")["outcome"] == "held"
 
 
-async def test_every_valid_click_on_a_cpc_offer_is_priced_on_the_attribution_log(program: Program) -> None:
+async def test_each_visitors_valid_click_on_a_cpc_offer_is_priced_on_the_attribution_log(
+    program: Program,
+) -> None:
     partner_id = program.partner("Clicks")
     offer_id = program.offer(payout={"type": "cpc", "amount": "0.25"})
     program.relationship(offer_id, partner_id)
-    clicks = {program.click(offer_id, partner_id) for _ in range(3)}
+    link = program.api.tracking_link(offer_id, partner_id)
+    clicks = {follow_tracking_link(link, user_agent=f"Mozilla/5.0 visitor-{n}") for n in range(3)}
 
     async def priced() -> dict[str, ClickPriced]:
         records = await read_envelopes(program.platform.infrastructure.bootstrap_servers,

@@ -30,9 +30,9 @@ from typing import Any
 import psycopg
 import pytest
 
+from afflux_attribution.adapters.postgres import AttributionStore
 from afflux_attribution.application.attribution import Attribution
 from afflux_contracts import (
-    TRACKING,
     Cap,
     CapMetric,
     CapPeriod,
@@ -54,7 +54,7 @@ from afflux_contracts import (
 from afflux_plumbing.consume import RUN_LIMIT
 from afflux_plumbing.eventstore import open_store
 from afflux_plumbing.positions import Position
-from afflux_plumbing.store import RunItem
+from afflux_plumbing.runs import Record, record_of
 
 DECISIONS = 3000
 CLICKS = 20000
@@ -97,13 +97,9 @@ def program(offer_id: str, partner_id: str) -> list[Envelope[Any]]:
             envelope(offer, HOUR_AGO), envelope(relationship, HOUR_AGO)]
 
 
-def runs(store: Attribution, messages: list[Envelope[Any]]) -> list[list[RunItem]]:
-    def item(message: Envelope[Any]) -> RunItem:
-        topic = message.payload.topic.name
-        handler = store.apply_tracking_event if topic == TRACKING.name else store.apply_partners_event
-        return RunItem(Position(topic, 0, next(offsets)), message.event_id, lambda: handler(message))
-    items = [item(m) for m in messages]
-    return [items[i:i + RUN_LIMIT] for i in range(0, len(items), RUN_LIMIT)]
+def runs(store: Attribution, messages: list[Envelope[Any]]) -> list[list[Record[Any]]]:
+    records = [record_of(m, Position(m.payload.topic.name, 0, next(offsets))) for m in messages]
+    return [records[i:i + RUN_LIMIT] for i in range(0, len(records), RUN_LIMIT)]
 
 
 def applied_seconds(store: Attribution, messages: list[Envelope[Any]]) -> float:
@@ -178,7 +174,7 @@ def line(name: str, value: float, baseline: float, baseline_name: str, target: f
 
 @pytest.fixture
 def store(database_url: str) -> Any:
-    app = open_store(Attribution, database_url, "attribution")
+    app = open_store(AttributionStore, database_url, "attribution")
     yield app
     app.close()
 

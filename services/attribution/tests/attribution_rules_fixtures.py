@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from afflux_attribution.domain.rules import Click, ConversionReport, Credit
+from afflux_attribution.domain.rules import Click, ConversionReport, Credit, Decision, Facts, decide
 from afflux_attribution.domain.terms import OfferTerms, PricingTerms, RelationshipTerms
 from afflux_contracts import ClickOutcome, OfferStatus, PayoutType
 
@@ -61,3 +61,11 @@ def credited(by: Click | None = None) -> Credit:
     """The credit a click gives its partner (the default click's unless given)."""
     c = by or click()
     return Credit(c.offer_id, c.partner_id, c)
+
+
+def attribute(report: ConversionReport, click: Click | None, offer: OfferTerms | None,
+              relationship: RelationshipTerms | None, order_already_credited: bool) -> Decision:
+    """Decide a report credited by its click alone (no coupon, no counts)."""
+    credit = Credit(click.offer_id, click.partner_id, click) if click is not None else None
+    facts = Facts(offer, relationship, order_already_credited=order_already_credited) if offer else None
+    return decide(report, credit, facts)

@@ -10,6 +10,7 @@ import httpx
 import pytest
 from attribution_fixtures import ADMIN_TOKEN, RunningAttribution
 
+from afflux_attribution.adapters.postgres import AttributionStore
 from afflux_attribution.application.attribution import Attribution
 from afflux_attribution.entrypoints.main import build
 from afflux_attribution.settings import AttributionSettings
@@ -43,6 +44,6 @@ async def attribution(infra: SessionInfrastructure) -> AsyncIterator[RunningAttr
 @pytest.fixture
 def store(database_url: str) -> Iterator[Attribution]:
     """The service's store alone, on a fresh database: for what the consumers apply."""
-    app = open_store(Attribution, database_url, "attribution")
+    app = open_store(AttributionStore, database_url, "attribution")
     yield app
     app.close()

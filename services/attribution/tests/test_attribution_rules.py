@@ -8,6 +8,7 @@ from decimal import Decimal
 import pytest
 from attribution_rules_fixtures import (
     CLICKED_AT,
+    attribute,
     click,
     cpa,
     cpa_cps,
@@ -23,7 +24,6 @@ from afflux_attribution.domain.rules import (
     Decision,
     OfferTermsUnknown,
     Rejected,
-    attribute,
 )
 from afflux_contracts import ClickOutcome, OfferStatus, RejectionReason
 

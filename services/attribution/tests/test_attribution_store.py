@@ -1,20 +1,20 @@
 """What the consumers' handlers change in the store, against real PostgreSQL, delivered
-the way the tracked consumer does it (handler, then one committing ``apply``)."""
+the way the tracked consumer does it (runs, committed by ``apply_run``)."""
 
 from __future__ import annotations
 
-import itertools
+import threading
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import pytest
 from attribution_fixtures import cpa, cps, fresh_id
-from eventsourcing.persistence import IntegrityError
+from store_runs import deliver
 
 from afflux_attribution.application.attribution import Attribution
+from afflux_attribution.domain.conversion import Conversion
 from afflux_contracts import (
-    TRACKING,
     ClickOutcome,
     ClickRecorded,
     ConversionReported,
@@ -25,31 +25,15 @@ from afflux_contracts import (
     OfferStatusChanged,
     utc_now,
 )
-from afflux_plumbing.consume import RetryLater
-from afflux_plumbing.positions import Position
-from afflux_plumbing.store import Changes
+from afflux_plumbing.runs import RetryLater
 
 HOUR_AGO = utc_now() - timedelta(hours=1)
-offsets = itertools.count()
-
 
 E = TypeVar("E", bound=Event)
 
 
 def envelope(event: E, occurred_at: datetime | None = None) -> Envelope[E]:
     return Envelope.wrap(event, producer="test", occurred_at=occurred_at)
-
-
-def deliver(store: Attribution, message: Envelope[Any]) -> None:
-    """Apply one message as its consumer would."""
-    topic = message.payload.topic.name
-    handler = store.apply_tracking_event if topic == TRACKING.name else store.apply_partners_event
-    store.apply(handler(message), Position(topic, 0, next(offsets)), message.event_id)
-
-
-def decide(store: Attribution, report: Envelope[Any]) -> Changes:
-    """What deciding ``report`` would commit (computed, not committed)."""
-    return store.decide(report.payload, causation_id=str(report.event_id))
 
 
 def offer_created(offer_id: str) -> Envelope[OfferCreated]:
@@ -73,27 +57,23 @@ def reported(a_click: Envelope[ClickRecorded], order_id: str | None = None) -> E
     ))
 
 
-def test_of_two_conversions_racing_for_one_order_the_loser_is_decided_again_as_duplicate(
+def test_of_two_conversions_racing_for_one_order_on_two_partitions_one_is_a_duplicate(
     store: Attribution,
 ) -> None:
     deliver(store, offer_created("offer-1"))
     first_click, second_click = click("offer-1"), click("offer-1")
-    deliver(store, first_click)
-    deliver(store, second_click)
+    deliver(store, first_click, second_click)
     first, second = reported(first_click, order_id="order-1"), reported(second_click, order_id="order-1")
-    first_changes = decide(store, first)
-    second_changes = decide(store, second)  # decided before the first commits
+    appliers = [threading.Thread(target=deliver, args=(store, report), kwargs={"partition": partition})
+                for partition, report in enumerate((first, second))]
+    for applier in appliers:
+        applier.start()
+    for applier in appliers:
+        applier.join()
 
-    store.apply(first_changes, Position(TRACKING.name, 0, next(offsets)), first.event_id)
-    with pytest.raises(IntegrityError):
-        store.apply(second_changes, Position(TRACKING.name, 1, next(offsets)), second.event_id)
-    assert store.conversion(second.payload.conversion_id) is None  # nothing of the loser was kept
-    deliver(store, second)  # the consumer's retry
-
-    winner = store.conversion(first.payload.conversion_id)
-    assert winner is not None and winner["status"] == "approved"
-    loser = store.conversion(second.payload.conversion_id)
-    assert loser is not None and (loser["status"], loser["reason"]) == ("rejected", "duplicate")
+    decided = [store.conversion(report.payload.conversion_id) for report in (first, second)]
+    assert sorted((d["status"], d["reason"]) for d in decided if d is not None) == \
+        [("approved", None), ("rejected", "duplicate")]
 
 
 def test_a_decided_conversion_reported_again_changes_nothing(store: Attribution) -> None:
@@ -103,19 +83,18 @@ def test_a_decided_conversion_reported_again_changes_nothing(store: Attribution)
     report = reported(a_click)
     deliver(store, report)
 
-    again = decide(store, envelope(report.payload))
+    deliver(store, envelope(report.payload))  # the same report, under a new event_id
 
-    assert (list(again.aggregates), list(again.writes)) == ([], [])
-    decided = store.conversion(report.payload.conversion_id)
+    conversion_id = report.payload.conversion_id
+    assert store.repository.get(Conversion.create_id(conversion_id)).version == 1
+    decided = store.conversion(conversion_id)
     assert decided is not None
     assert (decided["payout"], decided["revenue"]) == (Decimal("9.60"), Decimal("3.00"))
 
 
 def test_status_change_of_an_offer_not_known_yet_waits_for_the_offer(store: Attribution) -> None:
     with pytest.raises(RetryLater):
-        store.apply_partners_event(
-            envelope(OfferStatusChanged(offer_id="offer-x", status=OfferStatus.PAUSED))
-        )
+        deliver(store, envelope(OfferStatusChanged(offer_id="offer-x", status=OfferStatus.PAUSED)))
 
 
 def test_status_change_adds_a_version_with_the_offers_terms_and_the_new_status(store: Attribution) -> None:
@@ -124,7 +103,7 @@ def test_status_change_adds_a_version_with_the_offers_terms_and_the_new_status(s
     deliver(store, envelope(OfferStatusChanged(offer_id="offer-1", status=OfferStatus.PAUSED),
                             occurred_at=paused_at))
 
-    created, paused = store.offer_terms("offer-1")
+    created, paused = store.views.offer_terms({"offer-1"})["offer-1"]
 
     assert (created.status, created.effective_from) == (OfferStatus.ACTIVE, HOUR_AGO)
     assert (paused.status, paused.effective_from) == (OfferStatus.PAUSED, paused_at)

@@ -95,7 +95,7 @@ async def test_an_adjustment_sets_the_exact_new_payout(attribution: RunningAttri
         ("approved", {"amount": "7.35", "currency": "USD"})
     [change] = [r for r in await attribution.published(conversion_id)
                 if isinstance(r.envelope.payload, ConversionStatusChanged)]
-    assert change.envelope.payload.status is StatusChange.ADJUSTED  # type: ignore[attr-defined]
+    assert change.envelope.payload.status is StatusChange.ADJUSTED
     assert change.wire["payload"]["payout"] == {"amount": "7.35", "currency": "USD"}
 
 

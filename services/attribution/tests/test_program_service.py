@@ -72,7 +72,7 @@ async def test_a_valid_click_on_a_cpc_offer_is_published_as_click_priced(
     offer_id, partner_id, _ = await published_program(
         attribution, Terms(type=PayoutType.CPC, amount=Decimal("0.30")),
         custom=Terms(type=PayoutType.CPC, amount=Decimal("0.35")))
-    await eventually(lambda: bool(attribution.store.offer_terms(offer_id)))
+    await eventually(lambda: bool(attribution.store.views.offer_terms({offer_id})))
     click = ClickRecorded(transaction_id=fresh_id("tx"), offer_id=offer_id, partner_id=partner_id,
                           clicked_at=utc_now())
     await attribution.publish(Envelope.wrap(click, producer="test", occurred_at=click.clicked_at))

@@ -5,7 +5,6 @@ partners view lags its log."""
 
 from __future__ import annotations
 
-import itertools
 import threading
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -14,11 +13,12 @@ from typing import Any, TypeVar
 import pytest
 from attribution_fixtures import cpa, fresh_id
 from psycopg import sql
+from store_runs import deliver, one_by_one
 
+from afflux_attribution.adapters.postgres import AttributionStore
 from afflux_attribution.application.attribution import Attribution
 from afflux_attribution.domain.priced import PricedClick, PricedImpressions
 from afflux_contracts import (
-    TRACKING,
     Cap,
     CapMetric,
     CapPeriod,
@@ -37,29 +37,16 @@ from afflux_contracts import (
     Tier,
     utc_now,
 )
-from afflux_plumbing.consume import RetryLater
 from afflux_plumbing.eventstore import open_store
-from afflux_plumbing.positions import Position
-from afflux_plumbing.store import RunItem
+from afflux_plumbing.runs import RetryLater
+
+HOUR_AGO = utc_now() - timedelta(hours=1)
 
 E = TypeVar("E", bound=Event)
-HOUR_AGO = utc_now() - timedelta(hours=1)
-offsets = itertools.count()
 
 
 def envelope(event: E, occurred_at: datetime | None = None) -> Envelope[E]:
     return Envelope.wrap(event, producer="test", occurred_at=occurred_at)
-
-
-def item(store: Attribution, message: Envelope[Any], partition: int = 0) -> RunItem:
-    topic = message.payload.topic.name
-    handler = store.apply_tracking_event if topic == TRACKING.name else store.apply_partners_event
-    return RunItem(Position(topic, partition, next(offsets)), message.event_id, lambda: handler(message))
-
-
-def deliver(store: Attribution, *messages: Envelope[Any]) -> None:
-    """Apply ``messages`` as one run, as the consumer does."""
-    store.apply_run([item(store, message) for message in messages])
 
 
 def program(offer_id: str, partner_id: str, **offer: Any) -> list[Envelope[Any]]:
@@ -105,8 +92,8 @@ def test_two_appliers_deciding_one_offer_at_once_pay_exactly_the_cap(store: Attr
     clicks = [click("offer-c", "partner-c") for _ in range(16)]
     deliver(store, *clicks)
     conversions = [on(c) for c in clicks]
-    runs = [[item(store, c, partition=p) for c in conversions[p::2]] for p in (0, 1)]
-    threads = [threading.Thread(target=store.apply_run, args=(run,)) for run in runs]
+    threads = [threading.Thread(target=deliver, args=(store, *conversions[p::2]), kwargs={"partition": p})
+               for p in (0, 1)]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -121,19 +108,14 @@ def test_two_appliers_deciding_one_offer_at_once_pay_exactly_the_cap(store: Attr
 
 
 def test_records_applied_one_at_a_time_by_two_appliers_also_pay_exactly_the_cap(store: Attribution) -> None:
-    """The consumer's fallback path (a record per transaction, after a failed run): the
-    decision is still computed inside the transaction that commits it."""
+    """The consumer's fallback path (runs of one, after a failed run): the same handler,
+    the tallies locked in the transaction that commits each decision."""
     deliver(store, *program("offer-o", "partner-o", caps=DAILY_CAP_OF_5))
     clicks = [click("offer-o", "partner-o") for _ in range(16)]
     deliver(store, *clicks)
     conversions: list[Envelope[Any]] = [on(c) for c in clicks]
-
-    def one_by_one(partition: int) -> None:
-        for conversion in conversions[partition::2]:
-            position = Position(TRACKING.name, partition, next(offsets))
-            store.apply(store.apply_tracking_event(conversion), position, conversion.event_id)
-
-    threads = [threading.Thread(target=one_by_one, args=(p,)) for p in (0, 1)]
+    threads = [threading.Thread(target=one_by_one, args=(store, *conversions[p::2]), kwargs={"partition": p})
+               for p in (0, 1)]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -152,10 +134,9 @@ def test_a_replay_of_the_same_log_makes_the_same_decisions_and_counts(
     conversions = [on(c) for c in clicks]
     log += clicks + conversions
     deliver(store, *log)
-    replay = open_store(Attribution, database_url, "attribution_replay")
+    replay = open_store(AttributionStore, database_url, "attribution_replay")
     try:
-        for message in log:  # one record per transaction this time: batch boundaries do not matter
-            deliver(replay, message)
+        one_by_one(replay, *log)  # one record per transaction this time: batch boundaries do not matter
         first = [(r["status"], r["reason"], r["payout"]) for r in (decided(store, c) for c in conversions)]
         again = [(r["status"], r["reason"], r["payout"]) for r in (decided(replay, c) for c in conversions)]
     finally:
@@ -219,8 +200,9 @@ def test_each_thousand_valid_impressions_on_a_cpm_offer_is_priced(store: Attribu
     per_thousand = Terms(type=PayoutType.CPM, amount=Decimal("4.00"))
     deliver(store, *program("offer-cpm", "partner-cpm", payout=per_thousand))
     impressions = [envelope(ImpressionRecorded(impression_id=fresh_id("imp"), offer_id="offer-cpm",
-                                               partner_id="partner-cpm", impressed_at=utc_now()))
-                   for _ in range(1001)]
+                                               partner_id="partner-cpm", impressed_at=utc_now(),
+                                               ip=f"198.51.{n // 250}.{n % 250}"))
+                   for n in range(1001)]  # 1,001 visitors
     for start in range(0, 1001, 100):
         deliver(store, *impressions[start:start + 100])
 
@@ -240,15 +222,16 @@ def test_no_conversion_is_decided_while_the_partners_view_lags_its_log(store: At
         deliver(store, conversion)
     assert store.conversion(conversion.payload.conversion_id) is None
     held = store.held(conversion.payload.conversion_id)
-    assert held is not None and "catching up" in held["message"]
+    assert held is not None and "catching up" in held.message
 
 
 def test_one_run_sees_its_own_decisions_duplicates_and_tallies_as_if_each_had_committed(
     store: Attribution,
 ) -> None:
-    """A run keeps its decisions' writes and tallies in memory until it ends: a second
-    conversion of an order or of a click's event later in the same run is a duplicate, a
-    conversion reported twice is decided once, and the tallies get each decision once."""
+    """A handler keeps what its decisions took in memory for the rest of its segment: a
+    second conversion of an order or of a click's event later in the same run is a
+    duplicate, a conversion reported twice is decided once, and the tallies get each
+    decision once."""
     deliver(store, *program("offer-m", "partner-m"))
     first, second = click("offer-m", "partner-m"), click("offer-m", "partner-m")
     deliver(store, first, second)

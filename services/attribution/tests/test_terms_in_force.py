@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import timedelta
 from decimal import Decimal
 
-from attribution_rules_fixtures import CLICKED_AT, click, cpa, offer, relationship, report
+from attribution_rules_fixtures import CLICKED_AT, attribute, click, cpa, offer, relationship, report
 
-from afflux_attribution.domain.rules import Attributed, attribute
+from afflux_attribution.domain.rules import Attributed
 from afflux_attribution.domain.terms import offer_terms_in_force, relationship_terms_in_force
 from afflux_contracts import OfferStatus
 

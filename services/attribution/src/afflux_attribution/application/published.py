@@ -14,9 +14,11 @@ from decimal import Decimal
 from typing import Any
 
 from afflux_attribution.domain.conversion import (
+    CONVERSION_APPEALED,
     CONVERSION_ATTRIBUTED,
     CONVERSION_REJECTED,
     CONVERSION_STATUS_CHANGED,
+    SUBS,
 )
 from afflux_attribution.domain.priced import CLICK_PRICED, IMPRESSIONS_PRICED
 from afflux_contracts import (
@@ -33,6 +35,7 @@ from afflux_contracts import (
     RuleCheck,
     StatusChange,
 )
+from afflux_contracts.attribution import Appeal
 from afflux_plumbing.relay import Translate, publishing
 
 PRODUCER = "attribution"
@@ -51,10 +54,16 @@ def _terms(event: Any) -> DecisionTerms | None:
     return DecisionTerms.model_validate(terms) if terms is not None else None
 
 
-def _attributed(event: Any) -> Event:
+def _subs(event: Any) -> dict[str, str | None]:
+    subs = getattr(event, "subs", None) or {}
+    return {name: subs.get(name) for name in SUBS}
+
+
+def _attributed(event: Any, status: str | None = None, appeal: Appeal | None = None) -> Event:
     """A clickless (coupon) conversion names its coupon code as its transaction_id and
     its conversion time as its click time: the published event has no empty fields."""
     coupon = getattr(event, "coupon_code", None)
+    status = status or str(getattr(event, "status", ConversionStatus.APPROVED.value))
     return ConversionAttributed(
         conversion_id=event.conversion_id,
         transaction_id=event.transaction_id or coupon,
@@ -65,13 +74,23 @@ def _attributed(event: Any) -> Event:
         sale_amount=event.sale_amount,
         payout=Money(amount=event.payout, currency=event.currency),
         revenue=_money(event.revenue, event.currency),
-        status=ConversionStatus(getattr(event, "status", ConversionStatus.APPROVED.value)),
+        status=ConversionStatus(status),
         clicked_at=event.clicked_at or event.converted_at,
         converted_at=event.converted_at,
         coupon_code=coupon,
         terms=_terms(event),
         trace=_trace(event),
+        reason=getattr(event, "reason", None) if status == ConversionStatus.PENDING.value else None,
+        appeal=appeal,
+        **_subs(event),
     )
+
+
+def _appealed(event: Any) -> Event:
+    """A conversion a rule rejected, credited on appeal: a ConversionAttributed with its
+    ``appeal`` (every consumer treats it as the conversion now being credited)."""
+    appeal = Appeal(rejected_reason=RejectionReason(event.rejected_reason), by=event.by, reason=event.reason)
+    return _attributed(event, ConversionStatus.APPROVED.value, appeal)
 
 
 def _rejected(event: Any) -> Event:
@@ -139,6 +158,7 @@ TRANSLATIONS: dict[str, Translate] = {
     CONVERSION_ATTRIBUTED: _attributed,
     CONVERSION_REJECTED: _rejected,
     CONVERSION_STATUS_CHANGED: _status_changed,
+    CONVERSION_APPEALED: _appealed,
     CLICK_PRICED: _click_priced,
     IMPRESSIONS_PRICED: _impressions_priced,
 }

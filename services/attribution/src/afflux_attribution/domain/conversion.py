@@ -10,14 +10,16 @@ transaction_id) ids that let an auditor follow a payout back to its click.
 After the decision, the advertiser's review changes it (``StatusChanged``), along
 the transitions of ``REVIEW_TRANSITIONS``: a pending conversion is approved or
 rejected, an approved one reversed (refund, chargeback) or adjusted to a new payout,
-a rejected one approved on appeal. Anything else is refused, naming the status the
-conversion is in. Only a priced conversion can earn, so one that attribution
-rejected before pricing (no click, duplicate...) cannot be approved.
+a rejected one approved. Anything else is refused, naming the status the
+conversion is in. A conversion attribution rejected by a rule (fraud, cap, duplicate...)
+was never priced: approving it is an *appeal* (``Appealed``), priced then with the terms
+in force at its conversion time, naming who approved it and why; one never credited to
+a partner (no click, no coupon) cannot be approved.
 """
 
 from __future__ import annotations
 
-from dataclasses import field
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
@@ -37,6 +39,8 @@ CONVERSION = "afflux_attribution:Conversion"
 CONVERSION_ATTRIBUTED = "afflux_attribution:Conversion.Attributed"
 CONVERSION_REJECTED = "afflux_attribution:Conversion.Rejected"
 CONVERSION_STATUS_CHANGED = "afflux_attribution:Conversion.StatusChanged"
+CONVERSION_APPEALED = "afflux_attribution:Conversion.Appealed"
+SUBS = ("sub1", "sub2", "sub3", "sub4", "sub5")
 
 _APPROVED = frozenset({StatusChange.REVERSED, StatusChange.ADJUSTED})
 REVIEW_TRANSITIONS: dict[ConversionStatus, frozenset[StatusChange]] = {
@@ -57,6 +61,21 @@ class TransitionRefused(Exception):
         self.conversion_id = conversion_id
         self.status = status
         self.message = message
+
+
+@dataclass(frozen=True)
+class Appeal:
+    """How a conversion approved on appeal is priced, and who approved it why."""
+
+    currency: str
+    payout: Decimal
+    revenue: Decimal | None
+    terms: dict[str, Any] | None
+    trace: list[dict[str, Any]]
+    subs: dict[str, str | None]
+    by: str | None
+    reason: str | None
+    note: str | None
 
 
 class InvalidPayout(ValueError):
@@ -90,6 +109,7 @@ class Conversion(Aggregate):
         coupon_code: str | None
         trace: list[dict[str, Any]]
         terms: dict[str, Any] | None
+        subs: dict[str, str | None]
 
     class Created(Aggregate.Created):
         """What every decision records; never stored on its own (``decide`` stores an
@@ -129,11 +149,12 @@ class Conversion(Aggregate):
             conversion.coupon_code = None
             conversion.trace = []
             conversion.terms = None
+            conversion.subs = {}
 
     class Attributed(Created):
         """Credited to ``partner_id`` and priced in ``currency`` with the terms in force:
-        approved, or pending when its event needs approval or fraud review holds it.
-        ``trace`` and ``terms`` say why (decisions stored before they existed have none)."""
+        approved, or pending (held for review: ``reason`` says why). ``trace`` and ``terms``
+        say why (decisions stored before they existed have none); ``subs``: the click's."""
 
         TOPIC = CONVERSION_ATTRIBUTED
 
@@ -143,6 +164,8 @@ class Conversion(Aggregate):
         coupon_code: str | None = None
         trace: list[dict[str, Any]] = field(default_factory=list)
         terms: dict[str, Any] | None = None
+        reason: str | None = None
+        subs: dict[str, str | None] = field(default_factory=dict)
 
         def apply(self, aggregate: Any) -> None:
             super().apply(aggregate)
@@ -152,6 +175,8 @@ class Conversion(Aggregate):
             aggregate.coupon_code = self.coupon_code
             aggregate.trace = list(self.trace)
             aggregate.terms = self.terms
+            aggregate.reason = self.reason
+            aggregate.subs = dict(getattr(self, "subs", None) or {})  # none before subs were kept
 
     class Rejected(Created):
         """Earns nothing, for ``reason`` (a ``RejectionReason`` code)."""
@@ -201,7 +226,8 @@ class Conversion(Aggregate):
         }
         if isinstance(decision, Attributed):
             return cls._create(cls.Attributed, payout=decision.payout, revenue=decision.revenue,
-                               status=decision.status.value,
+                               status=decision.status.value, reason=decision.reason,
+                               subs=click.subs if click else {},
                                coupon_code=credit.coupon_code if credit else None, **facts)
         return cls._create(cls.Rejected, reason=decision.reason.value, message=decision.message, **facts)
 
@@ -231,6 +257,73 @@ class Conversion(Aggregate):
             conversion.message = None
             conversion.note = self.note
             conversion.changed_at = self.timestamp
+
+    class Appealed(Aggregate.Event):
+        """A conversion rejected by a rule (``rejected_reason``), approved by ``by`` for
+        ``reason``: credited now, priced with the terms in force at its conversion time.
+        Carries what the published ConversionAttributed needs."""
+
+        TOPIC = CONVERSION_APPEALED
+
+        conversion_id: str
+        transaction_id: str | None
+        partner_id: str
+        offer_id: str
+        event: str
+        order_id: str | None
+        sale_amount: Decimal | None
+        currency: str
+        payout: Decimal
+        revenue: Decimal | None
+        clicked_at: datetime | None
+        converted_at: datetime
+        coupon_code: str | None
+        rejected_reason: str
+        by: str | None
+        reason: str | None
+        note: str | None
+        trace: list[dict[str, Any]]
+        terms: dict[str, Any] | None
+        subs: dict[str, str | None]
+        correlation_id: str | None
+
+        def apply(self, aggregate: Any) -> None:
+            conversion: Conversion = aggregate
+            conversion.status = ConversionStatus.APPROVED
+            conversion.currency, conversion.payout = self.currency, self.payout
+            conversion.revenue = self.revenue
+            conversion.reason, conversion.message, conversion.note = self.reason, None, self.note
+            conversion.trace, conversion.terms = list(self.trace), self.terms
+            conversion.subs = dict(self.subs)
+            conversion.changed_at = self.timestamp
+
+    def appealable(self) -> str:
+        """The rule that rejected this conversion, if approving it is an appeal (it was
+        credited to a partner, never priced); else ``TransitionRefused``."""
+        if self.status is not ConversionStatus.REJECTED or self.payout is not None:
+            raise TransitionRefused(self.conversion_id, self.status,
+                                    f"conversion {self.conversion_id} is {self.status.value}: only a "
+                                    "conversion rejected by a rule is approved on appeal")
+        if self.partner_id is None or self.offer_id is None or self.reason is None:
+            raise TransitionRefused(
+                self.conversion_id, self.status,
+                f"conversion {self.conversion_id} is {self.status.value} ({self.reason}) at attribution, "
+                f"was never credited to a partner, so it cannot be approved")
+        return self.reason
+
+    def appeal(self, priced: Appeal) -> None:
+        """Credit this conversion on appeal, as ``priced`` (``appealable`` first)."""
+        rejected = self.appealable()
+        assert self.partner_id is not None and self.offer_id is not None
+        self.trigger_event(
+            self.Appealed, conversion_id=self.conversion_id, transaction_id=self.transaction_id,
+            partner_id=self.partner_id, offer_id=self.offer_id, event=self.event, order_id=self.order_id,
+            sale_amount=self.sale_amount, currency=priced.currency, payout=priced.payout,
+            revenue=priced.revenue, clicked_at=self.clicked_at, converted_at=self.converted_at,
+            coupon_code=self.coupon_code, rejected_reason=rejected, by=priced.by, reason=priced.reason,
+            note=priced.note, trace=[*self.trace, *priced.trace], terms=priced.terms, subs=priced.subs,
+            correlation_id=self.transaction_id,
+        )
 
     def change_status(self, status: StatusChange, reason: str | None = None, note: str | None = None) -> None:
         """Approve, reject or reverse; ``TransitionRefused`` unless the status allows it."""

@@ -1,13 +1,14 @@
 """The program's rules beyond the click: which event terms price a conversion (offer
-event < tier < the partner's custom terms), the caps it must stay under, and the fraud
-checks it must pass. Pure: the counts a cap or a fraud check needs are passed in, read
-by the application in the transaction that records the decision (so they are exact).
+event < tier < the partner's custom terms), the caps a conversion, a paid click or a
+priced thousand impressions must stay under, and the fraud checks a conversion must
+pass. Pure: the counts a cap or a fraud check needs are passed in, read by the
+application in the transaction that records the decision (so they are exact).
 """
 
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -35,15 +36,32 @@ def period_keys(at: datetime) -> dict[str, str]:
             "month": at.strftime("%Y-%m"), "lifetime": "lifetime"}
 
 
+TallyKey = tuple[str, str, str]
+"""(offer_id, partner_id (``OFFER_WIDE``: every partner), period bucket)."""
+
+
 @dataclass(frozen=True)
 class Tally:
-    """What was attributed in one bucket: conversions (approved ones apart, for tiers),
-    payout and revenue, in the offer's currency."""
+    """What earned in one bucket: conversions attributed (approved ones apart, for tiers),
+    clicks paid, and the payout and revenue of all of them (priced impressions too), in
+    the offer's currency. Also one earning's share of its buckets."""
 
     conversions: int = 0
     approved: int = 0
     payout: Decimal = Decimal(0)
     revenue: Decimal = Decimal(0)
+    clicks: int = 0
+
+    def __add__(self, other: Tally) -> Tally:
+        return Tally(self.conversions + other.conversions, self.approved + other.approved,
+                     self.payout + other.payout, self.revenue + other.revenue, self.clicks + other.clicks)
+
+
+def tally_keys(offer_id: str, partner_id: str, at: datetime) -> list[TallyKey]:
+    """The buckets an earning of ``partner_id`` on the offer at ``at`` counts in."""
+    buckets = period_keys(at)
+    return [(offer_id, partner, buckets[period])
+            for partner in (OFFER_WIDE, partner_id) for period in PERIODS]
 
 
 @dataclass(frozen=True)
@@ -57,6 +75,27 @@ class Counts:
 
     def tally(self, scope: str, period: str) -> Tally:
         return self.tallies.get((scope, period), Tally())
+
+
+class TallyBook:
+    """The tallies a handler read (locked) for what it decides, kept current as its
+    decisions add to them, so each decision sees every one before it; ``added`` is what
+    the handler writes back at its end (one statement). Lives as long as one call."""
+
+    def __init__(self, locked: Mapping[TallyKey, Tally]) -> None:
+        self._tallies = dict(locked)
+        self.added: dict[TallyKey, Tally] = {}
+
+    def counts(self, offer_id: str, partner_id: str, at: datetime, ip_today: int = 0) -> Counts:
+        buckets = period_keys(at)
+        return Counts({(scope, period): self._tallies.get((offer_id, partner, buckets[period]), Tally())
+                       for scope, partner in (("offer", OFFER_WIDE), ("partner", partner_id))
+                       for period in PERIODS}, ip_today)
+
+    def add(self, offer_id: str, partner_id: str, at: datetime, share: Tally) -> None:
+        for key in tally_keys(offer_id, partner_id, at):
+            self._tallies[key] = self._tallies.get(key, Tally()) + share
+            self.added[key] = self.added.get(key, Tally()) + share
 
 
 def base_event(offer: OfferTerms) -> EventTerms:
@@ -152,23 +191,30 @@ class CapCheck:
 
 
 def check_caps(offer: OfferTerms, relationship: RelationshipTerms | None, counts: Counts,
-               payout: Decimal, revenue: Decimal | None) -> list[CapCheck]:
-    """Every conversion, payout and revenue cap of the offer and of the partner's
-    relationship, measured with this conversion taken (click caps are tracking's)."""
+               share: Tally) -> list[CapCheck]:
+    """Every cap of the offer and of the partner's relationship that ``share`` (what one
+    conversion, paid click or priced thousand impressions adds) counts toward, measured
+    with it taken: payout and revenue caps count every earning; a conversions (clicks)
+    cap only what adds conversions (paid clicks)."""
     caps = [(cap, "partner" if cap.per_partner else "offer") for cap in offer.caps]
     if relationship is not None:
         caps += [(cap, "partner") for cap in relationship.caps]
-    adds = {"conversions": Decimal(1), "payout": payout, "revenue": revenue or Decimal(0)}
     checks = []
     for cap, scope in caps:
-        if cap.metric not in adds:
+        adds = _metric(share, cap.metric)
+        if adds is None or (cap.metric in ("conversions", "clicks") and not adds):
             continue
-        tally = counts.tally(scope, cap.period)
-        before = {"conversions": Decimal(tally.conversions), "payout": tally.payout,
-                  "revenue": tally.revenue}[cap.metric]
-        would_be = before + adds[cap.metric]
+        before = _metric(counts.tally(scope, cap.period), cap.metric)
+        assert before is not None
+        would_be = before + adds
         checks.append(CapCheck(cap, scope, would_be, would_be > cap.limit))
     return checks
+
+
+def _metric(tally: Tally, metric: str) -> Decimal | None:
+    values = {"conversions": Decimal(tally.conversions), "clicks": Decimal(tally.clicks),
+              "payout": tally.payout, "revenue": tally.revenue}
+    return values.get(metric)
 
 
 @dataclass(frozen=True)
@@ -181,8 +227,10 @@ class FraudFinding:
 
 
 def check_fraud(fraud: FraudRules | None, clicked_at: datetime | None, converted_at: datetime,
-                ip: str | None, click_ip: str | None, sub1: str | None, ip_today: int) -> list[FraudFinding]:
-    """The offer's fraud checks in order; each found or passed (none configured: none)."""
+                ip: str | None, click_ip: str | None, subs: Mapping[str, str | None],
+                ip_today: int) -> list[FraudFinding]:
+    """The offer's fraud checks of a conversion in order; each found or passed (none
+    configured: none). ``subs``: its click's sub1..sub5."""
     if fraud is None:
         return []
     findings: list[FraudFinding] = []
@@ -193,18 +241,36 @@ def check_fraud(fraud: FraudRules | None, clicked_at: datetime | None, converted
                                      f"converted {seconds:.0f}s after the click "
                                      f"(minimum {fraud.min_seconds_to_convert}s)"))
     if fraud.max_conversions_per_ip_per_day is not None and ip is not None:
-        many = ip_today >= fraud.max_conversions_per_ip_per_day
-        findings.append(FraudFinding("fraud_ip_limit", "fraud_ip_limit" if many else None,
-                                     f"{ip_today} conversions from {ip} on the offer today "
-                                     f"(at most {fraud.max_conversions_per_ip_per_day})"))
+        findings.append(over_limit("fraud_ip_limit", ip_today, fraud.max_conversions_per_ip_per_day,
+                                   f"conversions from {ip}"))
+    return [*findings, *blocked_findings(fraud, (ip, click_ip), subs)]
+
+
+def over_limit(rule: str, seen: int, limit: int, what: str) -> FraudFinding:
+    """A daily limit: ``seen`` before this one already reached ``limit``?"""
+    return FraudFinding(rule, rule if seen >= limit else None,
+                        f"{seen} {what} on the offer today (at most {limit})")
+
+
+def blocked_findings(fraud: FraudRules, ips: Iterable[str | None],
+                     subs: Mapping[str, str | None]) -> list[FraudFinding]:
+    """The deny lists (IPs or CIDRs, sub1, sub2..sub5) that conversions, clicks and
+    impressions are all checked against; each found or passed (none configured: none)."""
+    findings: list[FraudFinding] = []
     if fraud.blocked_ips:
-        hit = next((seen for seen in (ip, click_ip) if seen and ip_blocked(seen, fraud.blocked_ips)), None)
+        hit = next((seen for seen in ips if seen and ip_blocked(seen, fraud.blocked_ips)), None)
         findings.append(FraudFinding("fraud_blocked_ip", "fraud_blocked_ip" if hit else None,
                                      f"{hit} is blocked" if hit else "no blocked IP"))
+    sub1 = subs.get("sub1")
     if fraud.blocked_sub1:
         blocked = sub1 is not None and sub1 in fraud.blocked_sub1
         findings.append(FraudFinding("fraud_blocked_sub1", "fraud_blocked_sub1" if blocked else None,
                                      f"sub1 {sub1!r} is blocked" if blocked else f"sub1 {sub1!r} allowed"))
+    if fraud.blocked_subs:
+        hit_sub = next((name for name, values in fraud.blocked_subs if subs.get(name) in values), None)
+        findings.append(FraudFinding(
+            "fraud_blocked_sub", "fraud_blocked_sub" if hit_sub else None,
+            f"{hit_sub} {subs.get(hit_sub)!r} is blocked" if hit_sub else "no blocked sub2..sub5"))
     return findings
 
 

@@ -5,9 +5,10 @@ Read ``decide`` top to bottom: each rule a conversion can break is one early ret
 with the reason code an advertiser sees (Everflow's conversion error codes, by name),
 in the order the checks are made; every rule checked is also written to the decision's
 ``trace`` (passed, failed, held or skipped, with a detail), so a decision explains
-itself. A conversion that passes them all is priced, and is approved, or pending when
-its event needs approval or a fraud check holds it for review. Pure: every fact it
-needs is passed in.
+itself. A conversion that passes them all is priced, and is approved, or pending (held
+for review) when a fraud check under ``review``, the pixel, a bound of the offer or its
+event's approval holds it; ``reason`` then names the first rule that held it. Pure:
+every fact it needs is passed in.
 """
 
 from __future__ import annotations
@@ -20,12 +21,14 @@ from decimal import Decimal
 from afflux_attribution.domain.pricing import MissingSaleAmount, price
 from afflux_attribution.domain.program import (
     Counts,
+    Pricing,
+    Tally,
     check_caps,
     check_fraud,
     choose_terms,
     event_terms,
 )
-from afflux_attribution.domain.terms import OfferTerms, PricingTerms, RelationshipTerms
+from afflux_attribution.domain.terms import EventTerms, OfferTerms, RelationshipTerms
 from afflux_contracts import (
     ClickOutcome,
     ConversionStatus,
@@ -49,6 +52,15 @@ class Click:
     outcome: ClickOutcome
     sub1: str | None = None
     ip: str | None = None
+    sub2: str | None = None
+    sub3: str | None = None
+    sub4: str | None = None
+    sub5: str | None = None
+
+    @property
+    def subs(self) -> dict[str, str | None]:
+        return {"sub1": self.sub1, "sub2": self.sub2, "sub3": self.sub3, "sub4": self.sub4,
+                "sub5": self.sub5}
 
 
 @dataclass(frozen=True)
@@ -69,6 +81,8 @@ class ConversionReport:
     order_id: str | None = None
     ip: str | None = None
     offer_id: str | None = None
+    method: str = "postback"
+    """``postback`` (server to server, with the offer's token) or ``pixel`` (a browser)."""
 
 
 @dataclass(frozen=True)
@@ -93,6 +107,8 @@ class Attributed:
     status: ConversionStatus = ConversionStatus.APPROVED
     trace: tuple[RuleCheck, ...] = ()
     terms: DecisionTerms | None = None
+    reason: str | None = None
+    """Why it is pending: the first rule that held it (``None`` when approved)."""
 
     @property
     def click(self) -> Click | None:
@@ -150,18 +166,6 @@ def choose_credit(report: ConversionReport, click: Click | None, coupon_partner:
     return by_click or by_coupon
 
 
-def attribute(report: ConversionReport, click: Click | None, offer: OfferTerms | None,
-              relationship: RelationshipTerms | None, order_already_credited: bool) -> Decision:
-    """Decide a report credited by its click alone (no coupon, no counts): the rules of
-    ``decide`` with empty tallies."""
-    if click is None:
-        return decide(report, None, None)
-    if offer is None:
-        raise OfferTermsUnknown(f"offer {click.offer_id} of click {click.transaction_id} is not known yet")
-    credit = Credit(click.offer_id, click.partner_id, click)
-    return decide(report, credit, Facts(offer, relationship, order_already_credited=order_already_credited))
-
-
 class _Trace:
     """The rules checked so far, in order."""
 
@@ -173,6 +177,19 @@ class _Trace:
 
     def passed(self, rule: str, detail: str | None = None) -> None:
         self.add(rule, RuleOutcome.PASSED, detail)
+
+    def held(self, rule: str, detail: str) -> None:
+        self.add(rule, RuleOutcome.HELD, detail)
+
+    @property
+    def held_by(self) -> str | None:
+        """The reason code of the first rule that held the conversion, if any."""
+        rule = next((check.rule for check in self.checks if check.outcome is RuleOutcome.HELD), None)
+        return HELD_REASONS.get(rule, rule) if rule is not None else None
+
+
+HELD_REASONS = {"approval": "requires_approval"}
+"""A held conversion's ``reason`` is its rule's name, but for these."""
 
 
 def decide(report: ConversionReport, credit: Credit | None, facts: Facts | None) -> Decision:
@@ -224,35 +241,89 @@ def decide(report: ConversionReport, credit: Credit | None, facts: Facts | None)
                       f"which does not allow duplicates")
     trace.add("duplicate_event", RuleOutcome.PASSED if click else RuleOutcome.SKIPPED,
               "duplicates allowed" if event.allow_duplicates else None)
-    held = False
     action = offer.fraud.action if offer.fraud else "reject"
     for rule, flag, detail in _screening(report, credit, facts):
         if flag is None:
             trace.passed(rule, detail)
         elif action == "review":
-            trace.add(rule, RuleOutcome.HELD, f"{detail}: held for review")
-            held = True
+            trace.held(rule, f"{detail}: held for review")
         else:
             return reject(RejectionReason(flag), rule, detail)
-    pricing = choose_terms(offer, event, facts.relationship,
-                           facts.counts.tally("partner", "month").approved)
-    terms = terms.model_copy(update={"payout_source": pricing.source})
+    if report.method == "pixel":
+        if offer.pixel_review:
+            trace.held("pixel_review", "reported by the browser pixel (no secret): held for review")
+        else:
+            trace.passed("pixel_review", "the offer approves pixel conversions")
     try:
-        payout = price(pricing.payout, report.sale_amount, offer.currency)
-        revenue = price(pricing.revenue, report.sale_amount, offer.currency) if pricing.revenue else None
+        approved = facts.counts.tally("partner", "month").approved
+        priced = price_event(offer, event, facts.relationship, approved, report.sale_amount)
     except MissingSaleAmount as missing:
         return reject(RejectionReason.MISSING_SALE_AMOUNT, "pricing",
                       f"the conversion was reported without a sale amount: {missing}")
-    trace.passed("pricing", f"{pricing.detail}: payout {payout} {offer.currency}")
-    for cap in check_caps(offer, facts.relationship, facts.counts, payout, revenue):
+    terms = terms.model_copy(update={"payout_source": priced.pricing.source})
+    payout, revenue = priced.payout, priced.revenue
+    trace.passed("pricing", f"{priced.pricing.detail}: payout {payout} {offer.currency}")
+    for bound in check_bounds(offer, event, report.sale_amount, payout):
+        if not bound.over:
+            trace.passed(bound.rule, bound.detail)
+        elif offer.over_limit_action == "reject":
+            return reject(bound.reason, bound.rule, bound.detail)
+        else:
+            trace.held(bound.rule, f"{bound.detail}: held for review")
+    for cap in check_caps(offer, facts.relationship, facts.counts,
+                          Tally(conversions=1, payout=payout, revenue=revenue or Decimal(0))):
         if cap.over and cap.cap.hard:
             return reject(RejectionReason.OVER_CAP, cap.rule, cap.detail)
         trace.add(cap.rule, RuleOutcome.FAILED if cap.over else RuleOutcome.PASSED, cap.detail)
     if event.requires_approval:
-        trace.add("approval", RuleOutcome.HELD, f"event {event.name!r} needs the advertiser's approval")
-        held = True
-    status = ConversionStatus.PENDING if held else ConversionStatus.APPROVED
-    return Attributed(credit, offer.currency, payout, revenue, status, tuple(trace.checks), terms)
+        trace.held("approval", f"event {event.name!r} needs the advertiser's approval")
+    reason = trace.held_by
+    status = ConversionStatus.PENDING if reason else ConversionStatus.APPROVED
+    return Attributed(credit, offer.currency, payout, revenue, status, tuple(trace.checks), terms, reason)
+
+
+@dataclass(frozen=True)
+class Priced:
+    """What one conversion of an event earns, and the terms chosen for it."""
+
+    payout: Decimal
+    revenue: Decimal | None
+    pricing: Pricing
+
+
+def price_event(offer: OfferTerms, event: EventTerms, relationship: RelationshipTerms | None,
+                approved_this_month: int, sale_amount: Decimal | None) -> Priced:
+    """Price one conversion of ``event`` (``MissingSaleAmount`` for percentage terms
+    without a sale amount): at decision, and on appeal with the same terms in force."""
+    pricing = choose_terms(offer, event, relationship, approved_this_month)
+    payout = price(pricing.payout, sale_amount, offer.currency)
+    revenue = price(pricing.revenue, sale_amount, offer.currency) if pricing.revenue else None
+    return Priced(payout, revenue, pricing)
+
+
+@dataclass(frozen=True)
+class Bound:
+    """One bound of a conversion (its sale amount, its payout) measured: ``over`` it?"""
+
+    rule: str
+    reason: RejectionReason
+    over: bool
+    detail: str
+
+
+def check_bounds(offer: OfferTerms, event: EventTerms, sale_amount: Decimal | None,
+                 payout: Decimal) -> list[Bound]:
+    """The event's bounds, else the offer's (none set: none checked)."""
+    found = []
+    most_sale = event.max_sale_amount if event.max_sale_amount is not None else offer.max_sale_amount
+    if most_sale is not None and sale_amount is not None:
+        found.append(Bound("max_sale_amount", RejectionReason.OVER_MAX_SALE_AMOUNT, sale_amount > most_sale,
+                           f"sale amount {sale_amount} (at most {most_sale})"))
+    most_payout = event.max_payout if event.max_payout is not None else offer.max_payout
+    if most_payout is not None:
+        found.append(Bound("max_payout", RejectionReason.OVER_MAX_PAYOUT, payout > most_payout,
+                           f"payout {payout} {offer.currency} (at most {most_payout})"))
+    return found
 
 
 def _no_credit(report: ConversionReport, trace: _Trace) -> Rejected:
@@ -302,7 +373,7 @@ def _screening(report: ConversionReport, credit: Credit,
         found.append(("partner_status", None, "active"))
     click = credit.click
     for finding in check_fraud(facts.offer.fraud, click.clicked_at if click else None, report.converted_at,
-                               report.ip, click.ip if click else None, click.sub1 if click else None,
+                               report.ip, click.ip if click else None, click.subs if click else {},
                                facts.counts.ip_today):
         found.append((finding.rule, finding.flag, finding.detail))
     return found
@@ -320,16 +391,3 @@ def window_miss(clicked_at: datetime, converted_at: datetime, window_days: int) 
         return f"the conversion ({converted_at.isoformat()}) came before its click ({clicked_at.isoformat()})"
     return (f"the conversion came {converted_at - clicked_at} after its click; the offer's "
             f"attribution window is {window_days} days")
-
-
-def terms_for(
-    offer: OfferTerms, relationship: RelationshipTerms | None
-) -> tuple[PricingTerms, PricingTerms | None]:
-    """Payout and revenue terms: the partner's custom terms win over the offer's
-    default, each on its own (a custom payout leaves the offer's revenue in place)."""
-    payout = offer.payout
-    revenue = offer.revenue
-    if relationship is not None:
-        payout = relationship.payout or payout
-        revenue = relationship.revenue or revenue
-    return payout, revenue

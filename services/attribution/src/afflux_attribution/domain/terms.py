@@ -38,6 +38,9 @@ class EventTerms:
     revenue: PricingTerms | None = None
     allow_duplicates: bool = False
     requires_approval: bool = False
+    max_sale_amount: Decimal | None = None
+    max_payout: Decimal | None = None
+    """Per-event bounds of one conversion; they override the offer's."""
 
 
 @dataclass(frozen=True)
@@ -72,13 +75,20 @@ class TierRule:
 
 @dataclass(frozen=True)
 class FraudRules:
-    """An offer's fraud checks; ``action`` is ``reject`` or ``review`` (hold pending)."""
+    """An offer's fraud checks; ``action`` is ``reject`` or ``review`` (hold pending) for
+    conversions (traffic over a rule is never paid). Blocked IPs (addresses or CIDRs) and
+    subs apply to conversions, clicks and impressions; the daily limits count per UTC day.
+    ``blocked_subs``: (sub name, blocked values) for sub2..sub5."""
 
     min_seconds_to_convert: int | None = None
     max_conversions_per_ip_per_day: int | None = None
     blocked_ips: tuple[str, ...] = ()
     blocked_sub1: tuple[str, ...] = ()
     action: str = "reject"
+    max_clicks_per_ip_per_day: int | None = None
+    max_clicks_per_visitor_per_day: int | None = None
+    max_impressions_per_ip_per_day: int | None = None
+    blocked_subs: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -99,6 +109,15 @@ class OfferTerms:
     fraud: FraudRules | None = None
     coupon_precedence: str = "click_first"
     event_id: str | None = None
+    max_sale_amount: Decimal | None = None
+    max_payout: Decimal | None = None
+    """Bounds of one conversion (an event's own bounds override them)."""
+    over_limit_action: str = "review"
+    """Above a bound: ``review`` (held pending) or ``reject``."""
+    unique_click_hours: int = 24
+    """A visitor's clicks (impressions) on the offer earn once per window of this many hours."""
+    pixel_review: bool = True
+    """Conversions reported by the browser pixel are held for review."""
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,6 @@
 """Attribution's admin HTTP API: how a reported conversion was decided, the listing of
-decided conversions, and the advertiser's review (status changes and adjustments).
+decided conversions, the advertiser's review (status changes, adjustments, appeals),
+and how an offer's paid traffic was judged.
 
 A review is answered once its ConversionStatusChanged is on the log (``200``), or
 with ``202`` when the log cannot be reached in time: the change is kept and the
@@ -28,6 +29,7 @@ from afflux_attribution.application.attribution import (
     PageKey,
     UnknownConversion,
 )
+from afflux_attribution.application.ports import Held
 from afflux_attribution.domain.conversion import Conversion, InvalidPayout, TransitionRefused
 from afflux_contracts import ConversionStatus, DecisionTerms, Money, RuleCheck, StatusChange
 from afflux_contracts.values import DecimalString, UtcDatetime
@@ -38,9 +40,10 @@ from afflux_plumbing.http import ApiError, NotFound, ReadinessCheck, admin_auth,
 class ConversionView(BaseModel):
     """A decided conversion. Money is in the offer's currency; ``sale_amount`` is in
     ``currency`` (the reported one, else the offer's). ``reason`` is attribution's
-    rejection code, or the reviewer's reason after a review (with its ``note`` and
-    ``changed_at``). Fields that do not apply (a conversion rejected before pricing has
-    no payout, an unknown click no partner) are left out."""
+    rejection code, why a ``pending`` one is held (or waits, when not decided yet), or the
+    reviewer's reason after a review (with its ``note`` and ``changed_at``). Fields that do
+    not apply (a conversion rejected before pricing has no payout, an unknown click no
+    partner) are left out."""
 
     conversion_id: str
     status: ConversionStatus
@@ -67,6 +70,11 @@ class ConversionView(BaseModel):
     relationship versions, the event priced, and where the payout came from."""
     trace: list[RuleCheck] = Field(default_factory=list)
     """Every rule checked, in order, with its outcome: "why this amount"."""
+    sub1: str | None = None
+    sub2: str | None = None
+    sub3: str | None = None
+    sub4: str | None = None
+    sub5: str | None = None
 
     @classmethod
     def of(cls, row: dict[str, Any]) -> ConversionView:
@@ -80,12 +88,27 @@ class ConversionView(BaseModel):
 
 
     @classmethod
-    def held(cls, row: dict[str, Any]) -> ConversionView:
+    def held(cls, held: Held) -> ConversionView:
         """A report read but not decided yet: ``pending``, with what it waits for."""
-        return cls(conversion_id=row["conversion_id"], status=ConversionStatus.PENDING,
-                   reason="awaiting_offer_terms", message=row["message"], event=row["event"],
-                   transaction_id=row["transaction_id"], offer_id=row["offer_id"],
-                   converted_at=row["converted_at"])
+        return cls(conversion_id=held.conversion_id, status=ConversionStatus.PENDING, reason=held.reason,
+                   message=held.message, event=held.event, transaction_id=held.transaction_id,
+                   offer_id=held.offer_id, converted_at=held.converted_at)
+
+
+class TrafficLine(BaseModel):
+    partner_id: str
+    kind: Literal["click", "impression"]
+    outcome: str
+    """``earned``, or the reason code the visits earned nothing for."""
+    count: int
+
+
+class TrafficView(BaseModel):
+    """How an offer's traffic was judged for CPC/CPM pay (only offers paying per click or
+    per thousand impressions judge it)."""
+
+    offer_id: str
+    traffic: list[TrafficLine]
 
 
 class TrackingLog(Protocol):
@@ -203,21 +226,36 @@ def create_app(store: Attribution, readiness: ReadinessCheck, admin_token: str, 
         return JSONResponse(body, status_code=200 if on_log else 202,
                             headers={"X-Afflux-Log": "published" if on_log else "pending"})
 
-    def change_status(conversion_id: str, body: StatusIn) -> Response:
-        return reviewed(store.change_status(conversion_id, StatusChange(body.status), body.reason, body.note))
+    def change_status(conversion_id: str, body: StatusIn, caller: Any) -> Response:
+        by = getattr(caller, "name", None) or "admin"  # the credential's name (the admin token: admin)
+        return reviewed(store.change_status(conversion_id, StatusChange(body.status), body.reason, body.note,
+                                            by))
 
-    @app.post("/v1/conversions/{conversion_id}/status", tags=["review"], dependencies=admin,
+    @app.post("/v1/conversions/{conversion_id}/status", tags=["review"],
               response_model=ConversionView, responses=REVIEW_RESPONSES)
-    def post_status(conversion_id: str, body: StatusIn) -> Response:
-        """Approve (also on appeal of a rejection), reject, or reverse (refund, chargeback:
-        clawed back by payouts, also after payment) a decided conversion."""
-        return change_status(conversion_id, body)
+    def post_status(conversion_id: str, body: StatusIn, caller: Any = admin[0]) -> Response:
+        """Approve (also on appeal: a conversion a rule rejected is then credited, priced with
+        the terms in force at its conversion time, its trace naming who approved it and
+        why), reject, or reverse (refund, chargeback: clawed back by payouts, also after
+        payment) a decided conversion."""
+        return change_status(conversion_id, body, caller)
 
-    @app.post("/v1/offers/{offer_id}/orders/{order_id}/status", tags=["review"], dependencies=admin,
+    @app.post("/v1/offers/{offer_id}/orders/{order_id}/status", tags=["review"],
               response_model=ConversionView, responses=REVIEW_RESPONSES)
-    def post_order_status(offer_id: str, order_id: str, body: StatusIn) -> Response:
+    def post_order_status(offer_id: str, order_id: str, body: StatusIn, caller: Any = admin[0]) -> Response:
         """The same, for the conversion that credited ``order_id`` on the offer."""
-        return change_status(store.conversion_of_order(offer_id, order_id), body)
+        return change_status(store.conversion_of_order(offer_id, order_id), body, caller)
+
+    @app.get("/v1/offers/{offer_id}/traffic", tags=["traffic"], dependencies=admin,
+             response_model=TrafficView)
+    async def get_traffic(offer_id: str) -> TrafficView:
+        """How the offer's clicks (CPC) or impressions (CPM) were judged: per partner, how
+        many earned and how many earned nothing, for which reason (``not_unique``,
+        ``fraud_click_ip_limit``, ``over_cap``...)."""
+        rows = await asyncio.to_thread(store.views.traffic, offer_id)
+        return TrafficView(offer_id=offer_id, traffic=[TrafficLine(partner_id=r["partner_id"], kind=r["kind"],
+                                                                   outcome=r["outcome"], count=int(r["n"]))
+                                                       for r in rows])
 
     @app.post("/v1/conversions/{conversion_id}/adjust", tags=["review"], dependencies=admin,
               response_model=ConversionView, responses=REVIEW_RESPONSES)

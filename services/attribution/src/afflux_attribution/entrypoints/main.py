@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 
-from afflux_attribution.adapters.freshness import GatedConsumer, PartnersFreshness
-from afflux_attribution.application.attribution import Attribution
+from afflux_attribution.adapters.freshness import GatedConsumer, PartnersFreshness, TrackingEnds
+from afflux_attribution.adapters.postgres import AttributionStore
+from afflux_attribution.application.attribution import PARTNERS_EVENTS, Attribution
 from afflux_attribution.application.published import to_envelope
 from afflux_attribution.entrypoints.http import create_app
 from afflux_attribution.settings import AttributionSettings
-from afflux_contracts import PARTNERS, TRACKING, Envelope, Event
+from afflux_contracts import PARTNERS, TRACKING
 from afflux_plumbing.catch_up import LogCatchUp
 from afflux_plumbing.eventstore import open_store
+from afflux_plumbing.runs import Handlers, Run
 from afflux_plumbing.service import Built, ServiceRuntime, run_service
 from afflux_plumbing.store import Changes
 
@@ -42,16 +43,18 @@ def build(settings: AttributionSettings) -> Built:
     partners view up with its log after each fetch (``adapters/freshness.py``). The
     store is also reachable as ``app.state.attribution`` (operators' shells and tests
     read the views through it)."""
-    store = open_store(Attribution, settings.database_url, settings.db_schema)
+    store = open_store(AttributionStore, settings.database_url, settings.db_schema)
     runtime = ServiceRuntime(settings)
-    partners = runtime.consume(store, [PARTNERS.name], partners_handler(store, settings.partners_delay),
-                               group="partners")
+    partners = runtime.consume(store, [PARTNERS.name], group="partners",
+                               handlers=partners_handlers(store, settings.partners_delay))
     freshness = PartnersFreshness()
     store.partners_fresh = freshness
+    tracking_ends = TrackingEnds(store, settings.kafka_bootstrap_servers, settings.catch_up_timeout)
+    store.click_wait = tracking_ends
     tracking = GatedConsumer(
         catch_up=LogCatchUp(partners, PARTNERS.name, settings.kafka_bootstrap_servers),
-        freshness=freshness, timeout=settings.catch_up_timeout,
-        store=store, topics=[TRACKING.name], handler=store.apply_tracking_event,
+        freshness=freshness, timeout=settings.catch_up_timeout, tracking_ends=tracking_ends,
+        store=store, topics=[TRACKING.name],
         bootstrap_servers=settings.kafka_bootstrap_servers,
         group_id=f"{settings.consumer_group}-tracking", dead_letters=runtime.publisher,
         retry_later_limit=settings.retry_later_limit,
@@ -67,17 +70,18 @@ def build(settings: AttributionSettings) -> Built:
     return runtime, app, store.close
 
 
-def partners_handler(store: Attribution, delay: float) -> Callable[[Envelope[Event]], Changes]:
-    """The partners consumer's handler; with ``delay`` (a test hook) it first waits that
+def partners_handlers(store: Attribution, delay: float) -> Handlers:
+    """The partners consumer's handlers; with ``delay`` (a test hook) each first waits that
     long per event, in its worker thread, to play a partners view that lags its log."""
     if delay <= 0:
-        return store.apply_partners_event
+        return store.handlers
 
-    def slowed(envelope: Envelope[Event]) -> Changes:
-        time.sleep(delay)
-        return store.apply_partners_event(envelope)
+    def slowed(run: Run) -> Changes:
+        time.sleep(delay * len(run))
+        changes: Changes = store.on_partners(run)
+        return changes
 
-    return slowed
+    return Handlers(dict.fromkeys(PARTNERS_EVENTS, slowed))
 
 
 def main() -> None:
