@@ -14,7 +14,7 @@ from tracking_fixtures import PartnersLog, RunningTracking
 from afflux_infra.embedded import free_port
 from afflux_infra.testing import serving
 from afflux_plumbing.publish import Publisher
-from afflux_tracking.application.routing import Tracking
+from afflux_tracking.adapters.store import TrackingStore
 from afflux_tracking.entrypoints.main import build
 from afflux_tracking.settings import TrackingSettings
 
@@ -37,12 +37,13 @@ async def tracking(infra: SessionInfra) -> AsyncIterator[RunningTracking]:
         port=free_port(),
     )
     runtime, app, close = build(settings)
-    store: Tracking = app.state.tracking
+    store: TrackingStore = app.state.tracking
     publisher = Publisher(infra.bootstrap_servers, client_id="tracking-tests")
     await publisher.start()
     try:
         async with serving(runtime, app) as base_url, httpx.AsyncClient(base_url=base_url) as client:
-            yield RunningTracking(client, store, PartnersLog(publisher, store), infra.bootstrap_servers)
+            yield RunningTracking(client, store, PartnersLog(publisher, store), infra.bootstrap_servers,
+                                  app.state.routing)
     finally:
         await publisher.stop()
         close()

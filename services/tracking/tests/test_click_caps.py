@@ -1,5 +1,6 @@
-"""Hard click caps at the edge: counted per instance (its share of the cap), a click
-over the cap is recorded ``over_cap`` and sent to the fallback URL."""
+"""The edge's own marks: hard click caps counted per instance (its share of the cap; a
+click over it is recorded ``over_cap`` and sent to the fallback URL) and unique clicks
+remembered per instance within each offer's window (``domain/unique.py``)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from tracking_fixtures import (
 
 from afflux_contracts import Cap, CapMetric, CapPeriod, ClickOutcome, ClickRecorded
 from afflux_tracking.domain.click_caps import ClickCap, ClickCounter
+from afflux_tracking.domain.unique import UniqueClicks
 
 NOON = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 
@@ -50,6 +52,22 @@ def test_each_of_several_instances_admits_its_share_of_the_cap() -> None:
     counter = ClickCounter(instances=3)
     cap = (ClickCap("day", Decimal(10)),)
     assert sum(counter.admit("o", "p", cap, NOON) for _ in range(10)) == 4  # ceil(10 / 3)
+
+
+def test_a_visitor_is_unique_once_per_link_within_its_offers_window() -> None:
+    unique, hour = UniqueClicks(), 3600.0
+    marks = [unique.is_unique("v1", "o", "p", now, 2 * hour) for now in (0.0, 1.0, 2 * hour - 1, 2 * hour)]
+    assert marks == [True, False, False, True]  # the window counts from the click counted unique
+    assert unique.is_unique("v1", "o", "p2", 1.0, 2 * hour)  # another partner's link
+    assert unique.is_unique("v2", "o", "p", 1.0, 2 * hour)  # another visitor
+    assert not unique.is_unique("v1", "o", "p", 2 * hour + 1, 24 * hour)  # a longer window: still seen
+
+
+def test_the_unique_memory_is_bounded_and_forgets_the_oldest_first() -> None:
+    unique = UniqueClicks(max_remembered=2)
+    assert all(unique.is_unique(visitor, "o", "p", 0.0, 60.0) for visitor in ("a", "b", "c"))
+    assert not unique.is_unique("c", "o", "p", 1.0, 60.0)
+    assert unique.is_unique("a", "o", "p", 1.0, 60.0)  # forgotten: marked unique again (the stated bound)
 
 
 async def test_a_click_over_the_hard_cap_goes_to_the_fallback_and_is_recorded_over_cap(

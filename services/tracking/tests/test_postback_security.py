@@ -4,7 +4,9 @@ the same conversion."""
 
 from __future__ import annotations
 
+import hashlib
 import secrets
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
@@ -19,13 +21,19 @@ from tracking_fixtures import (
     tracking_records,
 )
 
-from afflux_contracts import ConversionReported, ConversionSecurity
+from afflux_contracts import ConversionReported, ConversionSecurity, OfferPostbackTokenRotated, utc_now
 from afflux_infra.embedded import free_port
 from afflux_plumbing.catch_up import LogCatchUp
+from afflux_plumbing.http import TrustedProxies
 from afflux_plumbing.publish import Publisher
 from afflux_tracking.application.intake import Intake, IntakeSettings
 from afflux_tracking.domain.links import new_transaction_id
+from afflux_tracking.domain.security import PostbackSecurity, Refusal
 from afflux_tracking.entrypoints.http import create_app
+
+
+def sha256(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
 
 
 async def offer_with(tracking: RunningTracking, conversion_security: ConversionSecurity) -> str:
@@ -138,7 +146,7 @@ async def test_a_postback_retried_after_a_503_gets_the_same_conversion_id(tracki
     params = {"transaction_id": new_transaction_id(offer_id), "order_id": order_id, "token": POSTBACK_TOKEN}
     unreachable = Publisher(f"127.0.0.1:{free_port()}", client_id="tracking-tests-unreachable")
     partners_log = LogCatchUp(tracking.store, "afflux.partners.v1", tracking.bootstrap)
-    broken = create_app(Intake(tracking.store, unreachable, partners_log,
+    broken = create_app(Intake(tracking.routing.view, unreachable, partners_log,
                                IntakeSettings(publish_timeout=0.3)), _ready)
     transport = httpx.ASGITransport(app=broken)
     try:
@@ -155,6 +163,68 @@ async def test_a_postback_retried_after_a_503_gets_the_same_conversion_id(tracki
     assert retried.json()["conversion_id"] == again.json()["conversion_id"]
     reports = await reports_of_order(tracking, order_id)
     assert {r.conversion_id for r in reports} == {retried.json()["conversion_id"]}
+
+
+def test_a_replaced_token_works_until_its_overlap_ends_and_not_an_instant_longer() -> None:
+    ends = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+    rotated = PostbackSecurity(token_sha256=sha256("new"), previous_token_sha256=sha256("old"),
+                               previous_valid_until=ends)
+    just_before = ends - timedelta(microseconds=1)
+    assert rotated.check_postback("old", None, just_before) is None
+    assert rotated.check_postback("old", None, ends) is Refusal.TOKEN_INVALID
+    assert rotated.check_postback("new", None, just_before) is None
+    assert rotated.check_postback("new", None, ends + timedelta(days=400)) is None
+    assert rotated.check_postback("other", None, just_before) is Refusal.TOKEN_INVALID
+
+
+async def test_after_a_rotation_both_tokens_work_in_the_overlap_and_only_the_new_one_after(
+    tracking: RunningTracking,
+) -> None:
+    offer_id = await offer_with(tracking, security())
+
+    async def status(token: str) -> int:
+        response = await tracking.client.get("/postback", params={
+            "transaction_id": new_transaction_id(offer_id), "token": token,
+            "order_id": f"rot-{secrets.token_hex(4)}"})
+        return response.status_code
+
+    await tracking.partners.publish(OfferPostbackTokenRotated(
+        offer_id=offer_id, token_sha256=sha256("second"), previous_token_sha256=sha256(POSTBACK_TOKEN),
+        previous_valid_until=utc_now() + timedelta(hours=1)))
+    assert [await status(POSTBACK_TOKEN), await status("second"), await status("third")] == [200, 200, 401]
+    await tracking.partners.publish(OfferPostbackTokenRotated(
+        offer_id=offer_id, token_sha256=sha256("third"), previous_token_sha256=sha256("second"),
+        previous_valid_until=utc_now()))  # no overlap: the replaced token stops now
+    assert [await status(POSTBACK_TOKEN), await status("second"), await status("third")] == [401, 401, 200]
+
+
+async def test_allowed_ips_see_the_client_behind_a_trusted_proxy_never_a_callers_claim(
+    tracking: RunningTracking,
+) -> None:
+    """Behind a balancer every postback comes from its address: only the balancer's own
+    X-Forwarded-For names the advertiser's server; a caller's own header names nothing."""
+    offer_id = await offer_with(tracking, security(allowed_ips=("203.0.113.0/24",)))
+    params = {"transaction_id": new_transaction_id(offer_id), "token": POSTBACK_TOKEN,
+              "order_id": "behind-lb"}
+    spoofed = await tracking.client.get("/postback", params=params,
+                                        headers={"X-Forwarded-For": "203.0.113.7"})
+    partners_log = LogCatchUp(tracking.store, "afflux.partners.v1", tracking.bootstrap)
+    behind = create_app(Intake(tracking.routing.view, tracking.partners.publisher, partners_log), _ready,
+                        TrustedProxies.parse("127.0.0.1/32"))  # the in-memory transport's peer
+    try:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=behind), base_url="http://t") as lb:
+            forwarded = await lb.get("/postback", params=params,
+                                     headers={"X-Forwarded-For": "198.51.100.1, 203.0.113.7"})
+            elsewhere = await lb.get("/postback", params=params,
+                                     headers={"X-Forwarded-For": "203.0.113.7, 198.51.100.1"})
+    finally:
+        await partners_log.stop()
+
+    assert (spoofed.status_code, spoofed.json()["error"]["code"]) == (403, "ip_not_allowed")
+    assert forwarded.status_code == 200, forwarded.text
+    assert elsewhere.status_code == 403
+    [report] = await reports_of_order(tracking, "behind-lb")
+    assert report.ip == "203.0.113.7"
 
 
 async def _ready() -> bool:

@@ -1,135 +1,205 @@
-"""The routing view on PostgreSQL: the same rows whatever order and however often the
-partners events arrive, and a 503 (never a redirect) when a click cannot be recorded."""
+"""The routing view: the same rows and the same memory whatever order, redelivery or split
+into runs the partners events come in; rotated postback tokens; and a 503 (never a
+redirect) when a click cannot be recorded."""
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import random
 from collections.abc import Iterator
-from datetime import timedelta
+from dataclasses import replace
+from datetime import datetime, timedelta
+from typing import Any
 
 import httpx
 import pytest
+from psycopg import sql
 from tracking_fixtures import POSTBACK_TOKEN, approval, fresh_id, offer_created, partner_created, security
 
 from afflux_contracts import (
-    ClickRecorded,
     Envelope,
     Event,
+    OfferPostbackTokenRotated,
     OfferStatus,
     OfferStatusChanged,
+    OfferUpdated,
+    PartnerApiKeyIssued,
     PartnerStatus,
     PartnerStatusChanged,
     Visibility,
     utc_now,
 )
 from afflux_infra.embedded import free_port
+from afflux_infra.testing import SessionInfrastructure
 from afflux_plumbing.catch_up import LogCatchUp
 from afflux_plumbing.eventstore import open_store
 from afflux_plumbing.positions import Position
 from afflux_plumbing.publish import Publisher
-from afflux_plumbing.store import Changes
+from afflux_plumbing.runs import Handlers, Record, record_of
+from afflux_tracking.adapters.store import TrackingStore
 from afflux_tracking.application.intake import Intake, IntakeSettings
-from afflux_tracking.application.routing import Tracking, _security
+from afflux_tracking.application.routing import Routing, security_of
 from afflux_tracking.domain.links import new_transaction_id
 from afflux_tracking.domain.routing import LinkState, OfferRoute, PartnerRoute
+from afflux_tracking.domain.security import Refusal
 from afflux_tracking.entrypoints.http import create_app
 
 DESTINATION = "https://shop.example/?t={transaction_id}"
 FALLBACK = "https://shop.example/fallback"
+NEW_TOKEN = "rotated-token"
 
 
-@pytest.fixture
-def store(database_url: str) -> Iterator[Tracking]:
-    tracking = open_store(Tracking, database_url, "tracking")
-    yield tracking
-    tracking.close()
+def sha256(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
 
 
 class Feed:
-    """Applies envelopes to the store as the consumer does, at increasing offsets."""
+    """A tracking store and its routing view, fed runs as the consumer feeds them."""
 
-    def __init__(self, store: Tracking) -> None:
-        self.store = store
+    def __init__(self, database_url: str, schema: str = "tracking") -> None:
+        self.store = open_store(TrackingStore, database_url, schema)
+        self.routing = Routing(self.store)
         self.offsets = itertools.count()
 
-    def apply(self, envelope: Envelope[Event]) -> bool:
-        position = Position("test.partners", 0, next(self.offsets))
-        return self.store.apply(self.store.apply_partner_event(envelope), position, envelope.event_id)
+    def records(self, envelopes: list[Envelope[Event]]) -> list[Record[Any]]:
+        return [record_of(e, Position("test.partners", 0, next(self.offsets))) for e in envelopes]
+
+    def apply(self, envelopes: list[Envelope[Event]], runs: random.Random | None = None) -> list[bool]:
+        """Apply ``envelopes`` in log order: in runs of random lengths, or one at a time."""
+        records, applied = self.records(envelopes), []
+        while records:
+            size = runs.randint(1, len(records)) if runs is not None else 1
+            applied += self.store.apply_run(records[:size], Handlers.of(self.routing))
+            records = records[size:]
+        return applied
+
+    def tables(self) -> dict[str, list[tuple[Any, ...]]]:
+        """Every view row, in a stable order: what two feeds are compared by."""
+        return {name: [tuple(row.values()) for row in self.store.query(
+            sql.SQL("SELECT * FROM {} ORDER BY 1, 2").format(self.store.table(name)))]
+            for name in ("offers", "partners", "relationships")}
+
+
+@pytest.fixture(scope="module")
+def module_database(infra: SessionInfrastructure) -> str:
+    """One database for the module (creating one costs seconds): each test its own schema."""
+    return infra.new_database()
+
+
+@pytest.fixture
+def feed(module_database: str) -> Iterator[Feed]:
+    fed = Feed(module_database, fresh_id("tracking").replace("-", "_"))
+    yield fed
+    fed.store.close()
 
 
 def history(offer_id: str, partner_id: str) -> list[Envelope[Event]]:
-    """One offer's and one partner's life, oldest first; it ends deleted, active, approved."""
+    """One offer's and one partner's life, oldest first; it ends deleted, active, approved,
+    with its postback token rotated (the old one good for an hour) and published again."""
     start = utc_now() - timedelta(hours=1)
+    offer = offer_created(offer_id, DESTINATION, visibility=Visibility.PRIVATE, fallback_url=FALLBACK)
+    rotated_security = offer.conversion_security.model_copy(update={"token_sha256": sha256(NEW_TOKEN)})  # type: ignore[union-attr]
     events: list[Event] = [
-        offer_created(offer_id, DESTINATION, visibility=Visibility.PRIVATE, fallback_url=FALLBACK),
+        offer,
         partner_created(partner_id, PartnerStatus.PENDING),
         approval(offer_id, partner_id, approved=False),
         OfferStatusChanged(offer_id=offer_id, status=OfferStatus.PAUSED),
         PartnerStatusChanged(partner_id=partner_id, status=PartnerStatus.ACTIVE),
+        OfferPostbackTokenRotated(offer_id=offer_id, token_sha256=sha256(NEW_TOKEN),
+                                  previous_token_sha256=sha256(POSTBACK_TOKEN),
+                                  previous_valid_until=utc_now() + timedelta(hours=1)),
+        OfferUpdated(**{**offer.model_dump(), "unique_click_hours": 6, "status": OfferStatus.PAUSED,
+                        "conversion_security": rotated_security, "changed": ("unique_click_hours",)}),
         approval(offer_id, partner_id, approved=True),
         OfferStatusChanged(offer_id=offer_id, status=OfferStatus.DELETED),
+        PartnerApiKeyIssued(partner_id=partner_id, key_id="key_1", key_sha256="0" * 64,
+                            prefix="afx_live_0000", issued_at=start),  # not routed by: skipped
     ]
     return [Envelope.wrap(event, producer="test", occurred_at=start + timedelta(seconds=n))
             for n, event in enumerate(events)]
 
 
-@pytest.mark.parametrize("seed", range(8))
-def test_view_ends_the_same_whatever_the_arrival_order_and_redelivery(store: Tracking, seed: int) -> None:
-    offer_id, partner_id = fresh_id("o"), fresh_id("p")
-    envelopes = history(offer_id, partner_id)
-    shuffle = random.Random(seed)
-    republished = [envelope.model_copy(update={"event_id": fresh_event.event_id})
-                   for envelope, fresh_event in zip(envelopes, history(offer_id, partner_id), strict=True)]
-    final = LinkState(
-        offer=OfferRoute(offer_id, DESTINATION, OfferStatus.DELETED, Visibility.PRIVATE, FALLBACK,
-                         _security(security())),
+def final_link(offer_id: str, partner_id: str, rotation_ends: datetime | None) -> LinkState:
+    published = security_of(security())
+    assert published is not None
+    rotated = replace(published, token_sha256=sha256(NEW_TOKEN), previous_token_sha256=sha256(POSTBACK_TOKEN),
+                      previous_valid_until=rotation_ends)
+    return LinkState(
+        offer=OfferRoute(offer_id, DESTINATION, OfferStatus.DELETED, Visibility.PRIVATE, FALLBACK, rotated,
+                         unique_click_hours=6),
         partner=PartnerRoute(partner_id, PartnerStatus.ACTIVE),
         approved=True,
     )
-    feed = Feed(store)
-
-    assert all(feed.apply(envelope) for envelope in shuffle.sample(envelopes, len(envelopes)))
-    assert store.link(offer_id, partner_id) == final
-    # Redelivered under the same event_ids: the inbox drops them.
-    assert not any(feed.apply(envelope) for envelope in shuffle.sample(envelopes, len(envelopes)))
-    # Re-sent under new event_ids (a producer retry), in yet another order: nothing changes.
-    assert all(feed.apply(envelope) for envelope in shuffle.sample(republished, len(republished)))
-    assert store.link(offer_id, partner_id) == final
-    store.load_view()  # a restart rebuilds the memory view from the committed tables
-    assert store.link(offer_id, partner_id) == final
 
 
-def test_an_offer_known_only_by_a_status_change_is_not_routable_yet(store: Tracking) -> None:
+@pytest.mark.parametrize("seed", range(4))
+def test_the_view_ends_the_same_whatever_the_order_redelivery_and_runs(
+    module_database: str, feed: Feed, seed: int,
+) -> None:
     offer_id, partner_id = fresh_id("o"), fresh_id("p")
-    feed = Feed(store)
-    feed.apply(Envelope.wrap(OfferStatusChanged(offer_id=offer_id, status=OfferStatus.ACTIVE), producer="t"))
-    feed.apply(Envelope.wrap(partner_created(partner_id), producer="t"))
+    envelopes = history(offer_id, partner_id)
+    shuffle = random.Random(seed)
+    republished = [envelope.model_copy(update={"event_id": fresh.event_id})
+                   for envelope, fresh in zip(envelopes, history(offer_id, partner_id), strict=True)]
+    one_at_a_time = Feed(module_database, f"{feed.store.schema}_one_by_one")
+    try:
+        assert all(one_at_a_time.apply(envelopes))
+        rotation = envelopes[5].payload
+        assert isinstance(rotation, OfferPostbackTokenRotated)
+        final = final_link(offer_id, partner_id, rotation.previous_valid_until)
+        assert one_at_a_time.routing.view.link(offer_id, partner_id) == final
 
-    assert store.link(offer_id, partner_id) == LinkState(
+        assert all(feed.apply(shuffle.sample(envelopes, len(envelopes)), runs=shuffle))
+        # Redelivered under the same event_ids: the inbox drops them.
+        assert not any(feed.apply(shuffle.sample(envelopes, len(envelopes)), runs=shuffle))
+        # Re-sent under new event_ids (a producer retry), in yet another order: nothing changes.
+        assert all(feed.apply(shuffle.sample(republished, len(republished)), runs=shuffle))
+        assert feed.routing.view.link(offer_id, partner_id) == final
+        assert feed.tables() == one_at_a_time.tables()
+        # A restart rebuilds the memory view from the committed tables.
+        assert Routing(feed.store).view.link(offer_id, partner_id) == final
+    finally:
+        one_at_a_time.store.close()
+
+
+def test_an_offer_known_only_by_a_status_change_is_not_routable_yet(feed: Feed) -> None:
+    offer_id, partner_id = fresh_id("o"), fresh_id("p")
+    feed.apply([Envelope.wrap(OfferStatusChanged(offer_id=offer_id, status=OfferStatus.ACTIVE), producer="t"),
+                Envelope.wrap(partner_created(partner_id), producer="t")])
+
+    assert feed.routing.view.link(offer_id, partner_id) == LinkState(
         offer=None, partner=PartnerRoute(partner_id, PartnerStatus.ACTIVE), approved=None
     )
 
 
-def test_events_tracking_does_not_route_by_change_nothing(store: Tracking) -> None:
-    click = ClickRecorded(transaction_id="0" * 32, offer_id="o", partner_id="p", clicked_at=utc_now())
-    assert store.apply_partner_event(Envelope.wrap(click, producer="t")) == Changes()
+def test_an_offer_state_older_than_a_rotation_does_not_bring_the_old_token_back(feed: Feed) -> None:
+    offer_id = fresh_id("o")
+    start = utc_now() - timedelta(minutes=5)
+    offer = offer_created(offer_id, DESTINATION)
+    rotation = OfferPostbackTokenRotated(offer_id=offer_id, token_sha256=sha256(NEW_TOKEN),
+                                         previous_token_sha256=sha256(POSTBACK_TOKEN),
+                                         previous_valid_until=start + timedelta(minutes=1))
+    feed.apply([Envelope.wrap(rotation, producer="t", occurred_at=start + timedelta(seconds=2)),
+                Envelope.wrap(offer, producer="t", occurred_at=start)])  # the older state arrives late
+
+    route = feed.routing.view.offer(offer_id)
+    assert route is not None and route.security is not None
+    assert route.security.check_postback(POSTBACK_TOKEN, None, utc_now()) is Refusal.TOKEN_INVALID
+    assert route.security.check_postback(NEW_TOKEN, None, utc_now()) is None
 
 
-async def test_click_and_postback_answer_503_when_the_log_does_not_acknowledge(store: Tracking) -> None:
+async def test_click_and_postback_answer_503_when_the_log_does_not_acknowledge(feed: Feed) -> None:
     offer_id, partner_id = fresh_id("o"), fresh_id("p")
-    feed = Feed(store)
-    for envelope in history(offer_id, partner_id)[:6]:  # paused, approved, with a fallback
-        feed.apply(envelope)
+    feed.apply(history(offer_id, partner_id)[:5])  # paused, with a fallback
     unreachable = Publisher(f"127.0.0.1:{free_port()}", client_id="tracking-tests-unreachable")
 
     async def ready() -> bool:
         return True
 
-    partners_log = LogCatchUp(store, "afflux.partners.v1", f"127.0.0.1:{free_port()}")
+    partners_log = LogCatchUp(feed.store, "afflux.partners.v1", f"127.0.0.1:{free_port()}")
     settings = IntakeSettings(publish_timeout=0.3, catch_up_timeout=0.3)
-    intake = Intake(store, unreachable, partners_log, settings)
-    app = create_app(intake, ready)
+    app = create_app(Intake(feed.routing.view, unreachable, partners_log, settings), ready)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
         click = await client.get(f"/c/{offer_id}/{partner_id}")
         postback = await client.get("/postback", params={

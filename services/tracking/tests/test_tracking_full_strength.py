@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
+import httpx
 import pytest
 from tracking_fixtures import (
     RunningTracking,
@@ -24,7 +25,12 @@ from afflux_contracts import (
     OfferStatus,
     OfferStatusChanged,
     Visibility,
+    derived_visitor_id,
 )
+from afflux_plumbing.catch_up import LogCatchUp
+from afflux_plumbing.http import TrustedProxies
+from afflux_tracking.application.intake import Intake
+from afflux_tracking.entrypoints.http import create_app
 
 DESTINATION = "https://shop.example/land?tid={transaction_id}&s1={sub1}"
 FALLBACK = "https://shop.example/more"
@@ -40,11 +46,18 @@ async def approved_link(tracking: RunningTracking, **offer: object) -> tuple[str
 
 
 async def click_on_log(tracking: RunningTracking, transaction_id: str) -> ClickRecorded:
-    [record] = await tracking_records(
-        tracking.bootstrap,
-        lambda p: isinstance(p, ClickRecorded) and p.transaction_id == transaction_id)
-    click: ClickRecorded = record.payload
+    [click] = await clicks_on_log(tracking, [transaction_id])
     return click
+
+
+async def clicks_on_log(tracking: RunningTracking, transaction_ids: list[str]) -> list[ClickRecorded]:
+    """The clicks of these transaction ids, in that order (one read of the topic)."""
+    wanted = set(transaction_ids)
+    records = await tracking_records(
+        tracking.bootstrap, lambda p: isinstance(p, ClickRecorded) and p.transaction_id in wanted)
+    by_id = {record.payload.transaction_id: record.payload for record in records}
+    assert len(records) == len(wanted), "each click is on the log once"
+    return [by_id[transaction_id] for transaction_id in transaction_ids]
 
 
 async def test_clicks_on_a_link_approved_a_moment_ago_go_to_the_offer(tracking: RunningTracking) -> None:
@@ -113,11 +126,78 @@ async def test_a_visitors_second_click_on_a_link_is_not_unique_but_still_goes_to
     tracking.client.cookies.clear()
 
     responses = (first, again, on_other_offer, other_visitor, cookieless_again)
-    assert first.headers["set-cookie"].startswith("afx_v=") and "HttpOnly" in first.headers["set-cookie"]
+    visitor = derived_visitor_id("127.0.0.1", BROWSER["User-Agent"])
+    cookie = first.headers["set-cookie"]
+    assert cookie.startswith(f"afx_v={visitor};") and "HttpOnly" in cookie
     assert [r.status_code for r in responses] == [302] * 5
-    clicks = [await click_on_log(tracking, r.headers["X-Afflux-Transaction-Id"]) for r in responses]
+    clicks = await clicks_on_log(tracking, [r.headers["X-Afflux-Transaction-Id"] for r in responses])
     assert [c.unique for c in clicks] == [True, False, True, True, False]
     assert all(c.outcome is ClickOutcome.VALID for c in clicks)
+    assert [c.visitor_id for c in clicks] == [visitor] * 3 + [clicks[3].visitor_id, visitor]
+    assert clicks[3].visitor_id == derived_visitor_id("127.0.0.1", "Mozilla/5.0 Other")
+
+
+async def test_a_loop_of_direct_clicks_from_one_client_is_one_visitor_counted_unique_once(
+    tracking: RunningTracking,
+) -> None:
+    """POST /v1/clicks (CORS *) is a click like any other: a page calling it in a loop, or
+    inventing visitor cookies, is one visitor (its IP and user agent), unique once."""
+    offer_id, partner_id = await approved_link(tracking, visibility=Visibility.PUBLIC)
+    body = {"offer_id": offer_id, "partner_id": partner_id}
+    tracking.client.cookies.clear()
+    answers = [await tracking.client.post("/v1/clicks", json=body, headers=BROWSER) for _ in range(4)]
+    answers.append(await tracking.client.post("/v1/clicks", json=body,
+                                              headers={**BROWSER, "Cookie": "afx_v=made-up-visitor"}))
+    followed = await tracking.client.get(f"/c/{offer_id}/{partner_id}", headers=BROWSER)
+    tracking.client.cookies.clear()
+
+    assert [a.status_code for a in answers] == [200] * 5
+    assert [a.json()["unique"] for a in answers] == [True, False, False, False, False]
+    ids = [a.json()["transaction_id"] for a in answers] + [followed.headers["X-Afflux-Transaction-Id"]]
+    clicks = await clicks_on_log(tracking, ids)
+    assert {c.visitor_id for c in clicks} == {derived_visitor_id("127.0.0.1", BROWSER["User-Agent"])}
+    assert [c.unique for c in clicks] == [True] + [False] * 5
+    assert {c.ip for c in clicks} == {"127.0.0.1"}
+
+
+async def test_an_address_a_caller_forwards_is_believed_only_from_a_trusted_proxy(
+    tracking: RunningTracking,
+) -> None:
+    """The service trusts no proxy: a caller's own X-Forwarded-For changes nothing. Behind
+    a trusted balancer, each forwarded client is its own address and visitor."""
+    offer_id, partner_id = await approved_link(tracking, visibility=Visibility.PUBLIC)
+    path = f"/c/{offer_id}/{partner_id}"
+    tracking.client.cookies.clear()
+    spoofed = await tracking.client.get(path, headers={**BROWSER, "X-Forwarded-For": "203.0.113.9"})
+    impression = await tracking.client.get(f"/i/{offer_id}/{partner_id}",
+                                           headers={**BROWSER, "X-Forwarded-For": "203.0.113.9"})
+    partners_log = LogCatchUp(tracking.store, "afflux.partners.v1", tracking.bootstrap)
+    balancer = create_app(Intake(tracking.routing.view, tracking.partners.publisher, partners_log), _ready,
+                          TrustedProxies.parse("127.0.0.0/8"))  # the in-memory transport's peer
+    try:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=balancer), base_url="http://t") as lb:
+            behind: list[httpx.Response] = []
+            for client in ("203.0.113.9", "198.51.100.4"):  # two browsers: no cookie shared
+                lb.cookies.clear()
+                forwarded = {**BROWSER, "X-Forwarded-For": f"1.1.1.1, {client}"}
+                behind.append(await lb.get(path, headers=forwarded))
+    finally:
+        await partners_log.stop()
+
+    assert impression.status_code == 200
+    clicks = await clicks_on_log(tracking, [r.headers["X-Afflux-Transaction-Id"]
+                                            for r in (spoofed, *behind)])
+    assert [c.ip for c in clicks] == ["127.0.0.1", "203.0.113.9", "198.51.100.4"]
+    assert [c.unique for c in clicks] == [True, True, True]  # three visitors, each its first click
+    assert clicks[1].visitor_id == derived_visitor_id("203.0.113.9", BROWSER["User-Agent"])
+    [shown] = await tracking_records(tracking.bootstrap, lambda p: isinstance(p, ImpressionRecorded)
+                                     and p.offer_id == offer_id)
+    assert (shown.payload.ip, shown.payload.visitor_id) == (
+        "127.0.0.1", derived_visitor_id("127.0.0.1", BROWSER["User-Agent"]))
+
+
+async def _ready() -> bool:
+    return True
 
 
 async def test_an_impression_is_a_gif_and_on_the_log(tracking: RunningTracking) -> None:

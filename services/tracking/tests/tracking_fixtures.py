@@ -29,7 +29,8 @@ from afflux_contracts import (
 )
 from afflux_infra.testing import eventually, read_envelopes
 from afflux_plumbing.publish import Publisher
-from afflux_tracking.application.routing import Tracking
+from afflux_plumbing.store import TrackedApplication
+from afflux_tracking.application.routing import Routing
 
 POSTBACK_TOKEN = "test-postback-token"
 """Every test offer's postback token (tracking sees only its SHA-256)."""
@@ -80,7 +81,7 @@ class PartnersLog:
     tracking view has applied them."""
 
     publisher: Publisher
-    store: Tracking
+    store: TrackedApplication
 
     async def publish(self, *events: Event, occurred_at: datetime | None = None) -> None:
         envelopes = [Envelope.wrap(event, producer="test", occurred_at=occurred_at) for event in events]
@@ -116,6 +117,8 @@ class RunningTracking:
     """The service under test: its HTTP client, its store, and the partners log feeding it."""
 
     client: httpx.AsyncClient
-    store: Tracking
+    store: TrackedApplication
     partners: PartnersLog
     bootstrap: str
+    routing: Routing
+    """The routing view's keeper (its ``view`` is what clicks are routed by)."""

@@ -27,21 +27,13 @@ class TrackingSettings(ServiceSettings):
         validation_alias="AFFLUX_TRACKING_CATCH_UP_TIMEOUT",
         description="seconds a refused or unknown link waits for the partners log to be caught up",
     )
-    unique_click_hours: float = Field(
-        default=24.0,
-        gt=0,
-        validation_alias="AFFLUX_TRACKING_UNIQUE_CLICK_HOURS",
-        description="a visitor's next click on the same link within this period is not unique",
-    )
-
     instances: int = Field(
         default=1,
         ge=1,
         validation_alias="AFFLUX_TRACKING_INSTANCES",
         description="tracking instances behind the load balancer: each admits its share "
-                    "(ceil(limit / instances)) of every hard click cap",
+                    "(ceil(limit / instances)) of every hard click cap (domain/click_caps.py)",
     )
 
     def intake(self) -> IntakeSettings:
-        return IntakeSettings(self.publish_timeout, self.catch_up_timeout, self.unique_click_hours * 3600,
-                              self.instances)
+        return IntakeSettings(self.publish_timeout, self.catch_up_timeout, self.instances)

@@ -5,6 +5,12 @@ Routing reads the in-memory view. A link the view refuses (unknown, or known but
 allowed) may have been changed a moment ago, so before a refusal is final the view
 catches up with the partners log; a link handed out by the partners API therefore works
 on its first click.
+
+Every click and impression carries its ``visitor_id`` and address (``Visit``), whether a
+browser followed a link or a page called ``POST /v1/clicks``: what they earn is
+attribution's decision (unique per the offer's window, fraud rules, caps), made from
+what is on the log. The edge's own marks (``unique``, ``over_cap``) are bounded per
+instance: see ``domain/unique.py`` and ``domain/click_caps.py``.
 """
 
 from __future__ import annotations
@@ -27,13 +33,13 @@ from afflux_contracts import (
     ImpressionRecorded,
     utc_now,
 )
-from afflux_tracking.application.routing import Tracking
 from afflux_tracking.domain.click_caps import ClickCounter
 from afflux_tracking.domain.links import Subs, click_macros, fill_macros, new_transaction_id
 from afflux_tracking.domain.postbacks import ConversionReport, InvalidPostback, conversion_id_for
-from afflux_tracking.domain.routing import ClickDecision, OfferRoute, UnknownLink, decide_click
+from afflux_tracking.domain.routing import ClickDecision, LinkState, OfferRoute, UnknownLink, decide_click
 from afflux_tracking.domain.security import Refusal
 from afflux_tracking.domain.unique import UniqueClicks
+from afflux_tracking.domain.visitors import visitor_id
 
 PRODUCER = "tracking"
 
@@ -59,6 +65,16 @@ class CatchesUp(Protocol):
     async def caught_up(self, timeout: float) -> bool: ...
 
 
+class Routes(Protocol):
+    """What intake reads of the routing view (``RoutingView``, in memory)."""
+
+    def link(self, offer_id: str, partner_id: str) -> LinkState: ...
+
+    def offer(self, offer_id: str) -> OfferRoute | None: ...
+
+    def coupon_offers(self, code: str) -> list[str]: ...
+
+
 class Unavailable(Exception):
     """The log cannot be reached: nothing was recorded, the caller should retry (never a
     redirect for a click that is not on the log)."""
@@ -80,13 +96,19 @@ class Visit:
     partner_id: str
     subs: Subs
     ip: str | None = None
+    """The client's address (``afflux_plumbing.http.client_address``)."""
     user_agent: str | None = None
     referer: str | None = None
     traffic: ClickOutcome = ClickOutcome.VALID
     """What the request itself says: a person (``valid``), a bot or a prefetch."""
-    visitor: str | None = None
-    """The visitor cookie it sent, or the one its answer sets (for unique clicks)."""
+    cookie: str | None = None
+    """The visitor cookie the request sent, if any."""
     method: ClickMethod = ClickMethod.REDIRECT
+
+    @property
+    def visitor_id(self) -> str:
+        """Who the visitor is (``domain/visitors.py``): its cookie, else its IP and agent."""
+        return visitor_id(self.cookie, self.ip, self.user_agent)
 
 
 @dataclass(frozen=True)
@@ -101,7 +123,6 @@ class RecordedClick:
 class IntakeSettings:
     publish_timeout: float = 2.0
     catch_up_timeout: float = 3.0
-    unique_click_seconds: float = 24 * 3600.0
     instances: int = 1
     """Tracking instances sharing each hard click cap (see ``domain/click_caps.py``)."""
 
@@ -110,13 +131,13 @@ class IntakeSettings:
 class Intake:
     """Clicks, impressions and conversion reports onto ``afflux.tracking.v1``."""
 
-    store: Tracking
+    routes: Routes
     publisher: Publishes
     partners_log: CatchesUp
     settings: IntakeSettings = field(default_factory=IntakeSettings)
 
     def __post_init__(self) -> None:
-        self.unique = UniqueClicks(self.settings.unique_click_seconds)
+        self.unique = UniqueClicks()
         self.click_caps = ClickCounter(self.settings.instances)
 
     async def record_click(self, visit: Visit) -> RecordedClick | UnknownLink:
@@ -144,6 +165,7 @@ class Intake:
             referer=visit.referer,
             unique=self._unique(visit, decision),
             method=visit.method,
+            visitor_id=visit.visitor_id,
             **visit.subs.as_dict(),
         )
         await self._publish(Envelope.wrap(click, producer=PRODUCER, occurred_at=click.clicked_at))
@@ -158,7 +180,8 @@ class Intake:
         impression = ImpressionRecorded(
             impression_id=new_transaction_id(visit.offer_id), offer_id=visit.offer_id,
             partner_id=visit.partner_id, impressed_at=utc_now(), outcome=decision.outcome,
-            ip=visit.ip, user_agent=visit.user_agent, referer=visit.referer, **visit.subs.as_dict(),
+            ip=visit.ip, user_agent=visit.user_agent, referer=visit.referer, visitor_id=visit.visitor_id,
+            **visit.subs.as_dict(),
         )
         await self._publish(Envelope.wrap(impression, producer=PRODUCER, occurred_at=impression.impressed_at))
         IMPRESSIONS.labels(outcome=impression.outcome.value).inc()
@@ -171,7 +194,8 @@ class Intake:
         """Check a validated report against its offer's security, then put it on the log,
         keyed by its transaction_id (or coupon), under an id that is the same for a retry."""
         offer = await self._reported_offer(report)
-        refusal = self._refusal(offer, report, ip, pixel)
+        reported_at = utc_now()
+        refusal = self._refusal(offer, report, ip, pixel, reported_at)
         if refusal is not None:
             REFUSED.labels(reason=refusal.value).inc()
             raise ReportRefused(refusal)
@@ -184,7 +208,7 @@ class Intake:
             amount=report.amount,
             currency=report.currency,
             order_id=report.order_id,
-            reported_at=utc_now(),
+            reported_at=reported_at,
             method=method,
             ip=ip,
             offer_id=offer.offer_id,
@@ -196,7 +220,7 @@ class Intake:
         return conversion
 
     async def _route(self, visit: Visit) -> ClickDecision | UnknownLink:
-        decision = decide_click(self.store.link(visit.offer_id, visit.partner_id), visit.traffic)
+        decision = decide_click(self.routes.link(visit.offer_id, visit.partner_id), visit.traffic)
         if isinstance(decision, ClickDecision) and decision.outcome is visit.traffic:
             return decision  # the link allows it: nothing the view could have missed matters
         if not await self.partners_log.caught_up(self.settings.catch_up_timeout):
@@ -206,11 +230,11 @@ class Intake:
             log.warning("cannot catch up with the partners log to decide %s/%s",
                         visit.offer_id, visit.partner_id)
             raise Unavailable("the partners log cannot be read to decide this link")
-        return decide_click(self.store.link(visit.offer_id, visit.partner_id), visit.traffic)
+        return decide_click(self.routes.link(visit.offer_id, visit.partner_id), visit.traffic)
 
     def _capped(self, visit: Visit, decision: ClickDecision, at: datetime) -> ClickDecision:
         """A valid click over a hard click cap is refused ``over_cap`` and goes to the fallback."""
-        link = self.store.link(visit.offer_id, visit.partner_id)
+        link = self.routes.link(visit.offer_id, visit.partner_id)
         if not decision.valid or not link.click_caps or link.offer is None:
             return decision
         if self.click_caps.admit(visit.offer_id, visit.partner_id, link.click_caps, at):
@@ -218,12 +242,12 @@ class Intake:
         return ClickDecision(ClickOutcome.OVER_CAP, link.offer.fallback_url or None)
 
     def _unique(self, visit: Visit, decision: ClickDecision) -> bool:
-        if not decision.valid:
+        """The edge's mark: the visitor's first valid click on the link in its offer's window."""
+        offer = self.routes.offer(visit.offer_id)
+        if not decision.valid or offer is None:
             return False
-        keys: tuple[str, ...] = (f"ip:{visit.ip}|{visit.user_agent}",)
-        if visit.visitor is not None:
-            keys = (f"cookie:{visit.visitor}", *keys)
-        return self.unique.is_unique(keys, visit.offer_id, visit.partner_id, time.monotonic())
+        return self.unique.is_unique(visit.visitor_id, visit.offer_id, visit.partner_id, time.monotonic(),
+                                     offer.unique_click_hours * 3600.0)
 
     async def _reported_offer(self, report: ConversionReport) -> OfferRoute:
         """The offer a report is checked against: the one its transaction_id or
@@ -239,7 +263,7 @@ class Intake:
             raise InvalidPostback(field, f"offer {report.offer_id!r} does not exist")
         if report.transaction_id is not None:
             raise InvalidPostback("offer_id", "this transaction_id does not name its offer: add offer_id")
-        offers = self.store.view.coupon_offers(report.coupon_code or "")
+        offers = self.routes.coupon_offers(report.coupon_code or "")
         if offers:
             raise InvalidPostback("offer_id", f"coupon code {report.coupon_code!r} is on several offers: "
                                   "add offer_id")
@@ -247,20 +271,21 @@ class Intake:
 
     def _offer_of(self, report: ConversionReport) -> OfferRoute | None:
         if report.offer_id is not None:
-            return self.store.view.offer(report.offer_id)
+            return self.routes.offer(report.offer_id)
         if report.transaction_id is None and report.coupon_code is not None:
-            offers = self.store.view.coupon_offers(report.coupon_code)
+            offers = self.routes.coupon_offers(report.coupon_code)
             if len(offers) == 1:
-                return self.store.view.offer(offers[0])
+                return self.routes.offer(offers[0])
         return None
 
     @staticmethod
-    def _refusal(offer: OfferRoute, report: ConversionReport, ip: str | None, pixel: bool) -> Refusal | None:
+    def _refusal(offer: OfferRoute, report: ConversionReport, ip: str | None, pixel: bool,
+                 now: datetime) -> Refusal | None:
         if offer.security is None:
             return None  # an offer from before conversion security existed
         if pixel:
             return offer.security.check_pixel()
-        return offer.security.check_postback(report.token, ip)
+        return offer.security.check_postback(report.token, ip, now)
 
     async def _publish(self, envelope: Envelope[Any]) -> None:
         try:

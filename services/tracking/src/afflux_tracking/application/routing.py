@@ -1,163 +1,159 @@
-"""The routing view: the slice of ``afflux.partners.v1`` a click or a postback needs.
+"""Keeping the routing view: the slice of ``afflux.partners.v1`` a click or a postback needs.
 
-It lives in memory (``RoutingView``), so the hot path never waits on a database, and
-in the tracking schema's tables, written in the consumer's transaction with its
+The view lives in memory (``RoutingView``), so the hot path never waits on a database,
+and in the tracking schema's tables, written in the consumer's transaction with its
 position, so a restart rebuilds the memory from them and resumes the log where the
-tables are. The memory is updated as each event is applied: it may run a moment ahead
-of the committed tables, never behind (a failed run is applied again, and every
-update is idempotent and order-independent).
+tables are. Each handler takes a run of records (``afflux_plumbing.runs``), applies
+their facts to the memory as it goes and returns the rows of the run's newest fact per
+key: the memory may run a moment ahead of the committed tables, never behind (a failed
+run is applied again, and every fact is idempotent and order-independent).
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Mapping
-from datetime import datetime
-from decimal import Decimal
-from typing import Any, ClassVar
-
-from psycopg.types.json import Jsonb
+from collections.abc import Callable, Hashable, Iterable, Sequence
+from typing import Any, Protocol, TypeVar
 
 from afflux_contracts import (
     Cap,
     CapMetric,
     ConversionSecurity,
-    Envelope,
-    Event,
     OfferCreated,
-    OfferStatus,
+    OfferPostbackTokenRotated,
     OfferStatusChanged,
     OfferUpdated,
     PartnerCreated,
-    PartnerStatus,
     PartnerStatusChanged,
     PartnerUpdated,
     RelationshipSet,
-    Visibility,
 )
-from afflux_plumbing.store import Changes, TrackedApplication, Write
-from afflux_tracking.adapters.routing_sql import VIEW_DDL, newest_wins, select_all
+from afflux_plumbing.runs import Record, Run, handles
+from afflux_plumbing.store import Changes, Write
 from afflux_tracking.domain.click_caps import ClickCap
-from afflux_tracking.domain.routing import LinkState
-from afflux_tracking.domain.routing_view import OfferDetails, RoutingView
+from afflux_tracking.domain.routing_view import (
+    Fact,
+    OfferDetails,
+    OfferDetailsFact,
+    OfferStatusFact,
+    PartnerStatusFact,
+    PostbackTokens,
+    Relationship,
+    RelationshipFact,
+    RoutingView,
+    TokensFact,
+    newest,
+)
 from afflux_tracking.domain.security import PostbackSecurity
 
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
 
-class Tracking(TrackedApplication):
-    """Tracking's store. It records no aggregates of its own (clicks and conversion
-    reports go straight to the log); it keeps the routing view, its consumer position
-    and inbox."""
 
-    name = "Tracking"
-    view_ddl: ClassVar = VIEW_DDL
+class RoutingTables(Protocol):
+    """What keeping the view needs of its tables: the rows of a run's newest facts (each
+    written only over an older one), and every row back at start."""
 
-    def __init__(self, env: Mapping[str, str] | None = None) -> None:
-        super().__init__(env)
+    def set_offer_details(self, facts: Sequence[OfferDetailsFact]) -> Sequence[Write]: ...
+
+    def set_offer_statuses(self, facts: Sequence[OfferStatusFact]) -> Sequence[Write]: ...
+
+    def rotate_tokens(self, facts: Sequence[TokensFact]) -> Sequence[Write]: ...
+
+    def set_partner_statuses(self, facts: Sequence[PartnerStatusFact]) -> Sequence[Write]: ...
+
+    def set_relationships(self, facts: Sequence[RelationshipFact]) -> Sequence[Write]: ...
+
+    def load(self, view: RoutingView) -> None:
+        """Apply every stored fact to ``view``."""
+        ...
+
+
+class Routing:
+    """The partners log's run handlers, and the memory view they keep."""
+
+    def __init__(self, tables: RoutingTables) -> None:
+        self.tables = tables
         self.view = RoutingView()
-        self.load_view()
+        tables.load(self.view)
 
-    def apply_partner_event(self, envelope: Envelope[Event]) -> Changes:
-        """The view writes one partners event causes, applied to the memory view too
-        (events tracking does not route by, such as API keys, change nothing)."""
-        payload, at = envelope.payload, envelope.occurred_at
-        if isinstance(payload, OfferCreated | OfferUpdated):  # the offer's whole state
-            caps = click_caps(payload.caps)
-            details = OfferDetails(payload.destination_url, payload.visibility, payload.fallback_url,
-                                   _security(payload.conversion_security), caps)
-            self.view.set_offer_details(payload.offer_id, details, at)
-            self.view.set_offer_status(payload.offer_id, payload.status, at)
-            security = payload.conversion_security
-            return Changes(writes=[
-                self._upsert("offers", {"offer_id": payload.offer_id}, {
-                    "destination_url": payload.destination_url,
-                    "fallback_url": payload.fallback_url,
-                    "visibility": payload.visibility.value,
-                    "security": security.model_dump_json() if security is not None else None,
-                    "click_caps": _caps_json(caps),
-                }, ("details_at", at)),
-                self._offer_status(payload.offer_id, payload.status, at),
-            ])
-        if isinstance(payload, OfferStatusChanged):
-            self.view.set_offer_status(payload.offer_id, payload.status, at)
-            return Changes(writes=[self._offer_status(payload.offer_id, payload.status, at)])
-        if isinstance(payload, PartnerCreated | PartnerUpdated | PartnerStatusChanged):
-            self.view.set_partner_status(payload.partner_id, payload.status, at)
-            return Changes(writes=[self._partner_status(payload.partner_id, payload.status, at)])
-        if isinstance(payload, RelationshipSet):
-            caps = click_caps(payload.caps)
-            self.view.set_relationship(payload.offer_id, payload.partner_id, payload.approved,
-                                       payload.coupon_codes, at, caps)
-            keys = {"offer_id": payload.offer_id, "partner_id": payload.partner_id}
-            values = {"approved": payload.approved, "coupon_codes": list(payload.coupon_codes),
-                      "click_caps": _caps_json(caps)}
-            return Changes(writes=[self._upsert("relationships", keys, values, ("set_at", at))])
-        return Changes()
+    @handles(OfferCreated, OfferUpdated)
+    def on_offers(self, run: Run) -> Changes:
+        """An offer's whole state: its details and its status."""
+        details = _applied(run, _details, self.view.set_offer_details)
+        statuses = _applied(run, _offer_status, self.view.set_offer_status)
+        return Changes(writes=[*self.tables.set_offer_details(details),
+                               *self.tables.set_offer_statuses(statuses)])
 
-    def link(self, offer_id: str, partner_id: str) -> LinkState:
-        """What the view knows of one tracking link."""
-        return self.view.link(offer_id, partner_id)
+    @handles(OfferStatusChanged)
+    def on_offer_statuses(self, run: Run) -> Changes:
+        statuses = _applied(run, _offer_status, self.view.set_offer_status)
+        return Changes(writes=self.tables.set_offer_statuses(statuses))
 
-    def load_view(self) -> None:
-        """Rebuild the memory view from the committed tables (at start)."""
-        view = RoutingView()
-        for row in self.query(select_all(self.table("offers"))):
-            if row["details_at"] is not None:
-                view.set_offer_details(row["offer_id"], _details(row), row["details_at"])
-            if row["status_at"] is not None:
-                view.set_offer_status(row["offer_id"], OfferStatus(row["status"]), row["status_at"])
-        for row in self.query(select_all(self.table("partners"))):
-            view.set_partner_status(row["partner_id"], PartnerStatus(row["status"]), row["status_at"])
-        for row in self.query(select_all(self.table("relationships"))):
-            view.set_relationship(row["offer_id"], row["partner_id"], row["approved"],
-                                  tuple(row["coupon_codes"]), row["set_at"], _caps_from(row["click_caps"]))
-        self.view = view
+    @handles(OfferPostbackTokenRotated)
+    def on_token_rotations(self, run: Run) -> Changes:
+        rotations = _applied(run, _tokens, self.view.rotate_tokens)
+        return Changes(writes=self.tables.rotate_tokens(rotations))
 
-    def _offer_status(self, offer_id: str, status: OfferStatus, at: datetime) -> Write:
-        return self._upsert("offers", {"offer_id": offer_id}, {"status": status.value}, ("status_at", at))
+    @handles(PartnerCreated, PartnerUpdated, PartnerStatusChanged)
+    def on_partners(self, run: Run) -> Changes:
+        statuses = _applied(run, _partner_status, self.view.set_partner_status)
+        return Changes(writes=self.tables.set_partner_statuses(statuses))
 
-    def _partner_status(self, partner_id: str, status: PartnerStatus, at: datetime) -> Write:
-        return self._upsert(
-            "partners", {"partner_id": partner_id}, {"status": status.value}, ("status_at", at)
-        )
-
-    def _upsert(
-        self, table: str, keys: dict[str, Any], values: dict[str, Any], stamp: tuple[str, datetime]
-    ) -> Write:
-        statement, params = newest_wins(self.table(table), keys, values, stamp)
-        return Write(statement, params)
+    @handles(RelationshipSet)
+    def on_relationships(self, run: Run) -> Changes:
+        relationships = _applied(run, _relationship, self.view.set_relationship)
+        return Changes(writes=self.tables.set_relationships(relationships))
 
 
-def _security(published: ConversionSecurity | None) -> PostbackSecurity | None:
+def _applied(run: Run, fact_of: Callable[[Record[Any]], Fact[K, V]],
+             apply: Callable[[Fact[K, V]], None]) -> list[Fact[K, V]]:
+    """Each record's fact applied to the memory in log order; the run's newest per key."""
+    facts = [fact_of(record) for record in run]
+    for fact in facts:
+        apply(fact)
+    return newest(facts)
+
+
+def _offer_status(record: Record[Any]) -> OfferStatusFact:
+    """From an offer's whole state or a change of its status."""
+    return Fact(record.payload.offer_id, record.payload.status, record.occurred_at)
+
+
+def _partner_status(record: Record[Any]) -> PartnerStatusFact:
+    """From a partner's whole state or a change of its status."""
+    return Fact(record.payload.partner_id, record.payload.status, record.occurred_at)
+
+
+def _details(record: Record[OfferCreated | OfferUpdated]) -> OfferDetailsFact:
+    offer = record.payload
+    details = OfferDetails(offer.destination_url, offer.visibility, offer.fallback_url,
+                           security_of(offer.conversion_security), click_caps(offer.caps),
+                           offer.unique_click_hours)
+    return Fact(offer.offer_id, details, record.occurred_at)
+
+
+def _tokens(record: Record[OfferPostbackTokenRotated]) -> TokensFact:
+    rotated = record.payload
+    tokens = PostbackTokens(rotated.token_sha256, rotated.previous_token_sha256, rotated.previous_valid_until)
+    return Fact(rotated.offer_id, tokens, record.occurred_at)
+
+
+def _relationship(record: Record[RelationshipSet]) -> RelationshipFact:
+    payload = record.payload
+    relationship = Relationship(payload.approved, payload.coupon_codes, click_caps(payload.caps))
+    return Fact((payload.offer_id, payload.partner_id), relationship, record.occurred_at)
+
+
+def security_of(published: ConversionSecurity | None) -> PostbackSecurity | None:
+    """An offer's published conversion security as tracking checks it."""
     if published is None:
         return None
     return PostbackSecurity.of(published.token_required, published.token_sha256,
                                published.allowed_ips, published.pixel_allowed)
 
 
-def _details(row: Mapping[str, Any]) -> OfferDetails:
-    stored = row["security"]
-    security = None
-    if stored is not None:
-        document = stored if isinstance(stored, dict) else json.loads(stored)
-        security = _security(ConversionSecurity.model_validate(document))
-    return OfferDetails(row["destination_url"], Visibility(row["visibility"]), row["fallback_url"], security,
-                        _caps_from(row["click_caps"]))
-
-
-def click_caps(caps: tuple[Cap, ...]) -> tuple[ClickCap, ...]:
+def click_caps(caps: Iterable[Cap]) -> tuple[ClickCap, ...]:
     """The hard click caps among an offer's or a relationship's caps (soft ones only alert;
     conversion, payout and revenue caps are attribution's)."""
     return tuple(ClickCap(cap.period.value, cap.limit, cap.per_partner)
                  for cap in caps if cap.metric is CapMetric.CLICKS and cap.hard)
-
-
-def _caps_json(caps: tuple[ClickCap, ...]) -> Jsonb:
-    return Jsonb([{"period": c.period, "limit": format(c.limit, "f"), "per_partner": c.per_partner}
-                  for c in caps])
-
-
-def _caps_from(stored: Any) -> tuple[ClickCap, ...]:
-    if not stored:
-        return ()
-    document = stored if isinstance(stored, list) else json.loads(stored)
-    return tuple(ClickCap(c["period"], Decimal(c["limit"]), c["per_partner"]) for c in document)

@@ -22,7 +22,6 @@ _LOCATION_SAFE = ":/?#[]@!$&'()*+,;=%"
 
 
 _TRANSACTION_ID = re.compile(r"([0-9a-fA-F]{32})(?:-([A-Za-z0-9_-]{1,64}))?")
-TRANSACTION_ID_PATTERN = _TRANSACTION_ID.pattern
 
 
 def new_transaction_id(offer_id: str) -> str:

@@ -26,6 +26,8 @@ class OfferRoute:
     fallback_url: str | None = None
     security: PostbackSecurity | None = None
     """Who may report its conversions (``None``: an offer from before security existed)."""
+    unique_click_hours: int = 24
+    """A visitor's next click on the offer within this window is not unique."""
 
 
 @dataclass(frozen=True)

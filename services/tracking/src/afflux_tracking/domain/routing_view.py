@@ -2,21 +2,46 @@
 without a database round trip.
 
 Partners events arrive in order per key only, so each group of facts (an offer's
-details, its status, a partner's status, a relationship) keeps the ``occurred_at`` of
-the event that set it, and an older event never overwrites a newer one (last writer
-wins per group). Any arrival order and any redelivery leave the same view, the same
-rule the view's PostgreSQL tables follow, so the memory can be rebuilt from them.
+details, its status, its postback tokens, a partner's status, a relationship) keeps the
+``occurred_at`` of the event that set it, and an older fact never overwrites a newer
+one (last writer wins per group). Any arrival order and any redelivery leave the same
+view, the same rule the view's PostgreSQL tables follow, so the memory can be rebuilt
+from them.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Hashable, Iterable
+from dataclasses import dataclass, field, replace
 from datetime import datetime
+from typing import Generic, TypeVar
 
 from afflux_contracts import OfferStatus, PartnerStatus, Visibility
 from afflux_tracking.domain.click_caps import ClickCap
 from afflux_tracking.domain.routing import LinkState, OfferRoute, PartnerRoute
 from afflux_tracking.domain.security import PostbackSecurity
+
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
+
+
+@dataclass(frozen=True)
+class Fact(Generic[K, V]):
+    """One group of facts about ``key``, as an event of ``at`` set it."""
+
+    key: K
+    value: V
+    at: datetime
+
+
+def newest(facts: Iterable[Fact[K, V]]) -> list[Fact[K, V]]:
+    """One fact per key, the newest (of equals, the later one): what applying them one
+    after another leaves, so a run's facts can be written as one row per key."""
+    kept: dict[K, Fact[K, V]] = {}
+    for fact in facts:
+        if fact.key not in kept or kept[fact.key].at <= fact.at:
+            kept[fact.key] = fact
+    return list(kept.values())
 
 
 @dataclass(frozen=True)
@@ -26,26 +51,56 @@ class OfferDetails:
     fallback_url: str | None
     security: PostbackSecurity | None
     click_caps: tuple[ClickCap, ...] = ()
+    unique_click_hours: int = 24
+
+
+@dataclass(frozen=True)
+class PostbackTokens:
+    """A rotation's hashes: the new token, and the one it replaced until ``previous_until``."""
+
+    current: str
+    previous: str | None
+    previous_until: datetime | None
+
+
+@dataclass(frozen=True)
+class Relationship:
+    approved: bool
+    coupon_codes: tuple[str, ...] = ()
+    click_caps: tuple[ClickCap, ...] = ()
+
+
+OfferDetailsFact = Fact[str, OfferDetails]
+OfferStatusFact = Fact[str, OfferStatus]
+TokensFact = Fact[str, PostbackTokens]
+PartnerStatusFact = Fact[str, PartnerStatus]
+RelationshipFact = Fact[tuple[str, str], Relationship]
+
+
+def _newer(current: Fact[K, V] | None, candidate: Fact[K, V]) -> bool:
+    return current is None or current.at <= candidate.at
 
 
 @dataclass
 class _Offer:
-    details: OfferDetails | None = None
-    details_at: datetime | None = None
-    status: OfferStatus | None = None
-    status_at: datetime | None = None
+    details: OfferDetailsFact | None = None
+    status: OfferStatusFact | None = None
+    tokens: TokensFact | None = None
 
-
-@dataclass(frozen=True)
-class _Relationship:
-    approved: bool
-    coupon_codes: tuple[str, ...]
-    set_at: datetime
-    click_caps: tuple[ClickCap, ...] = ()
-
-
-def _newer(current: datetime | None, candidate: datetime) -> bool:
-    return current is None or current <= candidate
+    def security(self) -> PostbackSecurity | None:
+        """The offer's security with the tokens a postback may present now: a rotation
+        newer than the details (or naming the details' own token, as the state
+        published after it does) brings the new token and, until its overlap ends, the
+        one it replaced."""
+        details, tokens = self.details, self.tokens
+        security = details.value.security if details is not None else None
+        if security is None or tokens is None:
+            return security
+        rotation = tokens.value
+        if details is not None and details.at > tokens.at and security.token_sha256 != rotation.current:
+            return security
+        return replace(security, token_sha256=rotation.current, previous_token_sha256=rotation.previous,
+                       previous_valid_until=rotation.previous_until)
 
 
 @dataclass
@@ -53,59 +108,61 @@ class RoutingView:
     """Offers, partners, relationships and the coupon register, newest fact per group."""
 
     _offers: dict[str, _Offer] = field(default_factory=dict)
-    _partners: dict[str, tuple[PartnerStatus, datetime]] = field(default_factory=dict)
-    _relationships: dict[tuple[str, str], _Relationship] = field(default_factory=dict)
+    _partners: dict[str, PartnerStatusFact] = field(default_factory=dict)
+    _relationships: dict[tuple[str, str], RelationshipFact] = field(default_factory=dict)
     _coupons: dict[str, set[tuple[str, str]]] = field(default_factory=dict)
 
-    def set_offer_details(self, offer_id: str, details: OfferDetails, at: datetime) -> None:
-        offer = self._offers.setdefault(offer_id, _Offer())
-        if _newer(offer.details_at, at):
-            offer.details, offer.details_at = details, at
+    def set_offer_details(self, fact: OfferDetailsFact) -> None:
+        offer = self._offers.setdefault(fact.key, _Offer())
+        if _newer(offer.details, fact):
+            offer.details = fact
 
-    def set_offer_status(self, offer_id: str, status: OfferStatus, at: datetime) -> None:
-        offer = self._offers.setdefault(offer_id, _Offer())
-        if _newer(offer.status_at, at):
-            offer.status, offer.status_at = status, at
+    def set_offer_status(self, fact: OfferStatusFact) -> None:
+        offer = self._offers.setdefault(fact.key, _Offer())
+        if _newer(offer.status, fact):
+            offer.status = fact
 
-    def set_partner_status(self, partner_id: str, status: PartnerStatus, at: datetime) -> None:
-        current = self._partners.get(partner_id)
-        if current is None or _newer(current[1], at):
-            self._partners[partner_id] = (status, at)
+    def rotate_tokens(self, fact: TokensFact) -> None:
+        offer = self._offers.setdefault(fact.key, _Offer())
+        if _newer(offer.tokens, fact):
+            offer.tokens = fact
 
-    def set_relationship(self, offer_id: str, partner_id: str, approved: bool,
-                         coupon_codes: tuple[str, ...], at: datetime,
-                         click_caps: tuple[ClickCap, ...] = ()) -> None:
-        key = (offer_id, partner_id)
-        current = self._relationships.get(key)
-        if current is not None and not _newer(current.set_at, at):
+    def set_partner_status(self, fact: PartnerStatusFact) -> None:
+        if _newer(self._partners.get(fact.key), fact):
+            self._partners[fact.key] = fact
+
+    def set_relationship(self, fact: RelationshipFact) -> None:
+        current = self._relationships.get(fact.key)
+        if not _newer(current, fact):
             return
-        for code in current.coupon_codes if current is not None else ():
-            self._coupons.get(code.upper(), set()).discard(key)
-        self._relationships[key] = _Relationship(approved, coupon_codes, at, click_caps)
-        for code in coupon_codes:
-            self._coupons.setdefault(code.upper(), set()).add(key)
+        for code in current.value.coupon_codes if current is not None else ():
+            self._coupons.get(code.upper(), set()).discard(fact.key)
+        self._relationships[fact.key] = fact
+        for code in fact.value.coupon_codes:
+            self._coupons.setdefault(code.upper(), set()).add(fact.key)
 
     def offer(self, offer_id: str) -> OfferRoute | None:
         """A routable offer: one whose details are known (a status change can arrive first)."""
         offer = self._offers.get(offer_id)
         if offer is None or offer.details is None:
             return None
-        details = offer.details
-        return OfferRoute(offer_id, details.destination_url, offer.status or OfferStatus.ACTIVE,
-                          details.visibility, details.fallback_url, details.security)
+        details = offer.details.value
+        status = offer.status.value if offer.status is not None else OfferStatus.ACTIVE
+        return OfferRoute(offer_id, details.destination_url, status, details.visibility, details.fallback_url,
+                          offer.security(), details.unique_click_hours)
 
     def link(self, offer_id: str, partner_id: str) -> LinkState:
         partner = self._partners.get(partner_id)
         relationship = self._relationships.get((offer_id, partner_id))
         offer = self._offers.get(offer_id)
-        caps = offer.details.click_caps if offer is not None and offer.details is not None else ()
+        caps = offer.details.value.click_caps if offer is not None and offer.details is not None else ()
         if relationship is not None:  # the partner's own caps count its clicks only
             caps += tuple(ClickCap(cap.period, cap.limit, per_partner=True)
-                          for cap in relationship.click_caps)
+                          for cap in relationship.value.click_caps)
         return LinkState(
             offer=self.offer(offer_id),
-            partner=PartnerRoute(partner_id, partner[0]) if partner is not None else None,
-            approved=relationship.approved if relationship is not None else None,
+            partner=PartnerRoute(partner_id, partner.value) if partner is not None else None,
+            approved=relationship.value.approved if relationship is not None else None,
             click_caps=caps,
         )
 

@@ -1,7 +1,9 @@
 """Who may report a conversion on an offer: the rules behind a postback's ``401``/``403``.
 
 An offer's postback token never travels on the log: tracking knows its SHA-256 and
-compares the hash of what a caller presents, in constant time.
+compares the hash of what a caller presents, in constant time. After a rotation the
+token it replaced is accepted too, until the rotation's overlap ends (the advertiser's
+servers move to the new one meanwhile): from that instant on, only the new one.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import hashlib
 import hmac
 import ipaddress
 from dataclasses import dataclass, field
+from datetime import datetime
 from enum import StrEnum
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -41,6 +44,9 @@ class PostbackSecurity:
     token_sha256: str | None = None
     allowed_ips: tuple[Network, ...] = field(default=())
     pixel_allowed: bool = False
+    previous_token_sha256: str | None = None
+    """The token the last rotation replaced, accepted before ``previous_valid_until``."""
+    previous_valid_until: datetime | None = None
 
     @classmethod
     def of(cls, token_required: bool, token_sha256: str | None, allowed_ips: tuple[str, ...],
@@ -49,15 +55,22 @@ class PostbackSecurity:
         networks = tuple(net for net in map(_network, allowed_ips) if net is not None)
         return cls(token_required, token_sha256, networks, pixel_allowed)
 
-    def check_postback(self, token: str | None, ip: str | None) -> Refusal | None:
-        """The first rule a server postback breaks, or ``None``."""
+    def check_postback(self, token: str | None, ip: str | None, now: datetime) -> Refusal | None:
+        """The first rule a server postback breaks at ``now``, or ``None``."""
         if self.token_required:
             if not token:
                 return Refusal.TOKEN_MISSING
-            presented = hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
-            if self.token_sha256 is None or not hmac.compare_digest(presented, self.token_sha256):
+            if not self._accepts(hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest(), now):
                 return Refusal.TOKEN_INVALID
         return self._check_ip(ip)
+
+    def _accepts(self, presented: str, now: datetime) -> bool:
+        """Both hashes are compared whatever the first answer, in constant time each."""
+        current = self.token_sha256 is not None and hmac.compare_digest(presented, self.token_sha256)
+        overlapping = self.previous_valid_until is not None and now < self.previous_valid_until
+        previous = (self.previous_token_sha256 is not None
+                    and hmac.compare_digest(presented, self.previous_token_sha256))
+        return current or (overlapping and previous)
 
     def check_pixel(self) -> Refusal | None:
         """A browser pixel carries no secret: only offers that opted in take it."""

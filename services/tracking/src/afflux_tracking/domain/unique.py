@@ -1,12 +1,16 @@
-"""Unique clicks: the first click of a visitor on a link within the unique-click period.
+"""Unique clicks at the edge: the first click of a visitor on a link within its offer's
+``unique_click_hours``.
 
-A visitor is known by its ``afx_v`` cookie (the one it sent, or the one its first click
-sets) and by its IP address and user agent: a click is unique only if neither was seen on
-the link within the period (cookie-less clients are told apart by IP and user agent).
+A visitor is its visitor id (``visitors.visitor_id``: its ``afx_v`` cookie, else its IP
+address and user agent), the one attribution counts by.
 
-The memory is this process's (bounded, oldest forgotten first): behind a load balancer,
-route a link's traffic to one instance (or accept that a visitor who lands on two
-instances is counted unique on each).
+This is the edge's mark, for reports; what is paid is attribution's decision, which
+counts unique clicks exactly (``visitor_id`` on the log, across instances and
+restarts). The memory here is this process's, bounded (oldest forgotten first), so the
+mark is exact for one instance that has not restarted within the window, and over
+counts otherwise: a visitor is marked unique at most once per instance it reaches, once
+more after each restart of that instance, and again once ``max_remembered`` newer
+(visitor, link) pairs have pushed it out. It never under counts.
 """
 
 from __future__ import annotations
@@ -20,24 +24,19 @@ MAX_REMEMBERED = 1_000_000
 class UniqueClicks:
     """Remembers when each (visitor, link) was last counted unique."""
 
-    def __init__(self, period_seconds: float, max_remembered: int = MAX_REMEMBERED) -> None:
-        self.period = period_seconds
+    def __init__(self, max_remembered: int = MAX_REMEMBERED) -> None:
         self.max_remembered = max_remembered
         self._first_seen: OrderedDict[bytes, float] = OrderedDict()
 
-    def is_unique(self, visitor: tuple[str, ...], offer_id: str, partner_id: str, now: float) -> bool:
-        """True if none of the ``visitor``'s keys had a unique click on the link within the
-        period before ``now`` (seconds on any monotonic clock); every key is remembered."""
-        keys = [hashlib.blake2b(f"{key}\x1f{offer_id}\x1f{partner_id}".encode(), digest_size=16).digest()
-                for key in visitor]
-        unique = True
-        for key in keys:
-            seen = self._first_seen.get(key)
-            if seen is not None and now - seen < self.period:
-                unique = False
-            else:
-                self._first_seen[key] = now
-                self._first_seen.move_to_end(key)
+    def is_unique(self, visitor_id: str, offer_id: str, partner_id: str, now: float, window: float) -> bool:
+        """True if the visitor had no unique click on the link within ``window`` seconds
+        before ``now`` (any monotonic clock); then this click is remembered as its first."""
+        key = hashlib.blake2b(f"{visitor_id}\x1f{offer_id}\x1f{partner_id}".encode(), digest_size=16).digest()
+        seen = self._first_seen.get(key)
+        if seen is not None and now - seen < window:
+            return False
+        self._first_seen[key] = now
+        self._first_seen.move_to_end(key)
         while len(self._first_seen) > self.max_remembered:
             self._first_seen.popitem(last=False)
-        return unique
+        return True

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import logging
-import secrets
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
@@ -20,13 +19,13 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from afflux_contracts import ClickOutcome
-from afflux_plumbing.http import error_body
+from afflux_plumbing.http import TrustedProxies, client_address, client_scheme, error_body
 from afflux_plumbing.http_limits import MAX_QUERY_BYTES
 from afflux_plumbing.metrics import HTTP_REQUESTS, HTTP_SECONDS
 from afflux_tracking.application.intake import Intake, Unavailable, Visit
 from afflux_tracking.domain.links import SUB_NAMES, Subs
 from afflux_tracking.domain.routing import REFUSALS, UnknownLink
-from afflux_tracking.domain.visitors import traffic_outcome
+from afflux_tracking.domain.visitors import is_visitor_cookie, traffic_outcome
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -121,44 +120,42 @@ def _kept(value: str | None) -> str | None:
 
 
 def visitor_cookie(headers: dict[str, str]) -> str | None:
+    """The ``afx_v`` cookie the request sent, if it is one the tracker sets."""
     for part in headers.get("cookie", "").split(";"):
         name, _, value = part.strip().partition("=")
-        if name == VISITOR_COOKIE and 0 < len(value) <= 64:
+        if name == VISITOR_COOKIE and is_visitor_cookie(value):
             return value
     return None
 
 
-def visit_of(scope: Scope, offer_id: str, partner_id: str) -> tuple[Visit, str | None]:
-    """The visit a request on a link makes, and a new visitor cookie to set (if any)."""
+def visit_of(scope: Scope, offer_id: str, partner_id: str, proxies: TrustedProxies) -> Visit:
+    """The visit a request on a link (or ``POST /v1/clicks``) makes: one rule for all."""
     headers = headers_of(scope)
-    subs = subs_of(query_params(scope))
-    client = scope.get("client")
     user_agent = _kept(headers.get("user-agent"))
-    cookie = visitor_cookie(headers)
-    new_cookie = None if cookie is not None else secrets.token_hex(16)
-    visit = Visit(
-        offer_id=offer_id, partner_id=partner_id, subs=subs,
-        ip=client[0] if client else None, user_agent=user_agent, referer=_kept(headers.get("referer")),
-        traffic=traffic_outcome(scope["method"], user_agent, headers),
-        visitor=cookie or new_cookie,
+    return Visit(
+        offer_id=offer_id, partner_id=partner_id, subs=subs_of(query_params(scope)),
+        ip=client_address(scope, proxies), user_agent=user_agent, referer=_kept(headers.get("referer")),
+        traffic=traffic_outcome(scope["method"], user_agent, headers), cookie=visitor_cookie(headers),
     )
-    return visit, new_cookie
 
 
-async def respond_click(intake: Intake, scope: Scope, offer_id: str, partner_id: str) -> Raw:
+async def respond_click(intake: Intake, scope: Scope, offer_id: str, partner_id: str,
+                        proxies: TrustedProxies) -> Raw:
     """Record a click and answer where its visitor goes."""
     try:
-        visit, new_cookie = visit_of(scope, offer_id, partner_id)
+        visit = visit_of(scope, offer_id, partner_id, proxies)
         recorded = await intake.record_click(visit)
     except (BadVisit, Unavailable) as error:
         return _failure(error)
     if isinstance(recorded, UnknownLink):
         return _error(404, "link_not_found", recorded.message)
     headers = [("cache-control", "no-store"), (TRANSACTION_HEADER.lower(), recorded.click.transaction_id)]
-    if new_cookie is not None and visit.traffic is ClickOutcome.VALID:
-        secure = "; Secure" if scope.get("scheme") == "https" else ""
-        headers.append(("set-cookie", f"{VISITOR_COOKIE}={new_cookie}; Max-Age={VISITOR_COOKIE_SECONDS}; "
-                                      f"Path=/; HttpOnly; SameSite=Lax{secure}"))
+    if visit.cookie is None and visit.traffic is ClickOutcome.VALID:
+        # The cookie of the id this click was recorded under: the visitor's next click,
+        # with it or without, is the same visitor.
+        secure = "; Secure" if client_scheme(scope, proxies) == "https" else ""
+        cookie = f"{VISITOR_COOKIE}={visit.visitor_id}; Max-Age={VISITOR_COOKIE_SECONDS}; Path=/; HttpOnly"
+        headers.append(("set-cookie", f"{cookie}; SameSite=Lax{secure}"))
     if recorded.click.redirect_url is None:
         outcome = recorded.decision.outcome
         message = f"{REFUSALS[outcome]} and it has no fallback URL; the click was recorded"
@@ -166,10 +163,11 @@ async def respond_click(intake: Intake, scope: Scope, offer_id: str, partner_id:
     return Raw(302, [*headers, ("location", recorded.click.redirect_url)])
 
 
-async def respond_impression(intake: Intake, scope: Scope, offer_id: str, partner_id: str) -> Raw:
+async def respond_impression(intake: Intake, scope: Scope, offer_id: str, partner_id: str,
+                             proxies: TrustedProxies) -> Raw:
     """Record an impression and answer the 1x1 GIF."""
     try:
-        visit, _ = visit_of(scope, offer_id, partner_id)
+        visit = visit_of(scope, offer_id, partner_id, proxies)
         recorded = await intake.record_impression(visit)
     except (BadVisit, Unavailable) as error:
         return _failure(error)
@@ -197,12 +195,16 @@ async def send_raw(send: Send, raw: Raw, head_only: bool = False) -> None:
     await send({"type": "http.response.body", "body": b"" if head_only else raw.body})
 
 
+Respond = Callable[[Intake, Scope, str, str, TrustedProxies], Awaitable[Raw]]
+
+
 class TrackingEdge:
     """ASGI middleware: answers ``/c/..`` and ``/i/..`` itself, passes the rest to ``app``."""
 
-    def __init__(self, app: ASGIApp, intake: Intake) -> None:
+    def __init__(self, app: ASGIApp, intake: Intake, proxies: TrustedProxies) -> None:
         self.app = app
         self.intake = intake
+        self.proxies = proxies
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -218,18 +220,17 @@ class TrackingEdge:
                     return
         await self.app(scope, receive, send)
 
-    async def _answer(self, respond: Callable[[Intake, Scope, str, str], Awaitable[Raw]], route: str,
-                      scope: Scope, send: Send, offer_id: str, partner_id: str) -> None:
+    async def _answer(self, respond: Respond, route: str, scope: Scope, send: Send, offer_id: str,
+                      partner_id: str) -> None:
         started = time.perf_counter()
         raw = await self._guarded(respond, scope, offer_id, partner_id)
         await send_raw(send, raw, head_only=scope["method"] == "HEAD")
         HTTP_REQUESTS.labels(scope["method"], route, str(raw.status)).inc()
         HTTP_SECONDS.labels(route).observe(time.perf_counter() - started)
 
-    async def _guarded(self, respond: Callable[[Intake, Scope, str, str], Awaitable[Raw]],
-                       scope: Scope, offer_id: str, partner_id: str) -> Raw:
+    async def _guarded(self, respond: Respond, scope: Scope, offer_id: str, partner_id: str) -> Raw:
         try:
-            return await respond(self.intake, scope, offer_id, partner_id)
+            return await respond(self.intake, scope, offer_id, partner_id, self.proxies)
         except Exception:
             log.exception("tracking request %s failed", scope["path"][:200])
             return _error(500, "internal_error", "the request could not be completed; retry later")

@@ -19,7 +19,15 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from afflux_contracts import ClickMethod
-from afflux_plumbing.http import NotFound, ReadinessCheck, error_body, service_app
+from afflux_plumbing.http import (
+    NotFound,
+    ReadinessCheck,
+    TrustedProxies,
+    client_address,
+    error_body,
+    service_app,
+)
+from afflux_plumbing.http_proxies import NO_PROXIES
 from afflux_tracking.application.intake import Intake, ReportRefused, Unavailable
 from afflux_tracking.domain.postbacks import InvalidPostback, parse_postback
 from afflux_tracking.domain.routing import UnknownLink
@@ -66,9 +74,10 @@ class DirectClickOut(BaseModel):
     unique: bool
 
 
-def create_app(intake: Intake, readiness: ReadinessCheck) -> FastAPI:
+def create_app(intake: Intake, readiness: ReadinessCheck, proxies: TrustedProxies = NO_PROXIES) -> FastAPI:
     """The tracking app; the bare click/impression edge is its outermost middleware (added
-    last), so a click passes no other middleware and no router."""
+    last), so a click passes no other middleware and no router. ``proxies``: whose
+    forwarding header names the client (``AFFLUX_TRUSTED_PROXIES``)."""
     app = service_app("Afflux tracking", readiness)
     app.add_middleware(CORSMiddleware, allow_origins=["*"], allow_methods=["GET", "POST"],
                        allow_headers=["Content-Type", "Idempotency-Key", TOKEN_HEADER],
@@ -77,13 +86,13 @@ def create_app(intake: Intake, readiness: ReadinessCheck) -> FastAPI:
     app.add_exception_handler(InvalidPostback, _invalid_postback)
     app.add_exception_handler(ReportRefused, _refused)
     app.add_exception_handler(BadVisit, _bad_visit)
-    _link_routes(app, intake)
-    _conversion_routes(app, intake)
-    app.add_middleware(TrackingEdge, intake=intake)
+    _link_routes(app, intake, proxies)
+    _conversion_routes(app, intake, proxies)
+    app.add_middleware(TrackingEdge, intake=intake, proxies=proxies)
     return app
 
 
-def _link_routes(app: FastAPI, intake: Intake) -> None:
+def _link_routes(app: FastAPI, intake: Intake, proxies: TrustedProxies) -> None:
     @app.get("/c/{offer_id}/{partner_id}", status_code=302, tags=["tracking"],
              responses={302: {"description": "redirect to the offer (or its fallback URL)"},
                         404: {"description": "unknown link, or refused click with no fallback"},
@@ -94,7 +103,7 @@ def _link_routes(app: FastAPI, intake: Intake) -> None:
     ) -> Response:
         """Record a click and send the visitor where the offer allows. Bots, prefetches
         and ``HEAD`` probes are recorded as such and never reach the offer."""
-        return _response(await respond_click(intake, request.scope, offer_id, partner_id))
+        return _response(await respond_click(intake, request.scope, offer_id, partner_id, proxies))
 
     @app.get("/i/{offer_id}/{partner_id}", tags=["tracking"],
              responses={200: {"content": {"image/gif": {}}, "description": "a 1x1 transparent GIF"}})
@@ -103,14 +112,16 @@ def _link_routes(app: FastAPI, intake: Intake) -> None:
         sub1: Sub = None, sub2: Sub = None, sub3: Sub = None, sub4: Sub = None, sub5: Sub = None,
     ) -> Response:
         """Record an impression of a partner's creative."""
-        return _response(await respond_impression(intake, request.scope, offer_id, partner_id))
+        return _response(await respond_impression(intake, request.scope, offer_id, partner_id, proxies))
 
     @app.post("/v1/clicks", tags=["tracking"], response_model=DirectClickOut,
               responses={404: {"description": "unknown offer or partner"}})
     async def direct_click(body: DirectClickIn, request: Request) -> Any:
         """Direct linking: the advertiser's landing page registers the click (CORS open)
-        and keeps the transaction_id for its postback."""
-        visit, _ = visit_of(request.scope, body.offer_id, body.partner_id)
+        and keeps the transaction_id for its postback. It is a click like any other (the
+        same visitor id, address and unique mark): what it earns is attribution's
+        decision, so calling it in a loop mints nothing."""
+        visit = visit_of(request.scope, body.offer_id, body.partner_id, proxies)
         visit = replace(visit, method=ClickMethod.DIRECT, subs=replace(
             visit.subs, sub1=body.sub1, sub2=body.sub2, sub3=body.sub3, sub4=body.sub4, sub5=body.sub5))
         recorded = await intake.record_click(visit)
@@ -121,7 +132,7 @@ def _link_routes(app: FastAPI, intake: Intake) -> None:
                               unique=click.unique)
 
 
-def _conversion_routes(app: FastAPI, intake: Intake) -> None:
+def _conversion_routes(app: FastAPI, intake: Intake, proxies: TrustedProxies) -> None:
     refusals: dict[int | str, dict[str, Any]] = {
         401: {"description": "missing or wrong postback token; nothing recorded"},
         403: {"description": "not from an allowed IP (or pixel not allowed); nothing recorded"},
@@ -160,7 +171,7 @@ def _conversion_routes(app: FastAPI, intake: Intake) -> None:
     ) -> Response:
         """Report a conversion from the shopper's browser (offers that allow the pixel)."""
         report = parse_postback(dict(request.query_params))
-        await intake.report_conversion(report, _ip(request), pixel=True)
+        await intake.report_conversion(report, client_address(request.scope, proxies), pixel=True)
         return Response(GIF, media_type="image/gif", headers=NO_STORE)
 
     async def _report(request: Request, params: dict[str, str], header_token: str | None,
@@ -168,12 +179,9 @@ def _conversion_routes(app: FastAPI, intake: Intake) -> None:
         report = parse_postback(params)
         if header_token:
             report = replace(report, token=header_token)
-        conversion = await intake.report_conversion(report, _ip(request), idempotency_key=idempotency_key)
+        conversion = await intake.report_conversion(report, client_address(request.scope, proxies),
+                                                    idempotency_key=idempotency_key)
         return {"conversion_id": conversion.conversion_id}
-
-
-def _ip(request: Request) -> str | None:
-    return request.client.host if request.client else None
 
 
 def _response(raw: Raw) -> Response:

@@ -5,25 +5,31 @@ from __future__ import annotations
 from afflux_contracts import PARTNERS
 from afflux_plumbing.catch_up import LogCatchUp
 from afflux_plumbing.eventstore import open_store
+from afflux_plumbing.runs import Handlers
 from afflux_plumbing.service import Built, ServiceRuntime, run_service
+from afflux_tracking.adapters.store import TrackingStore
 from afflux_tracking.application.intake import Intake
-from afflux_tracking.application.routing import Tracking
+from afflux_tracking.application.routing import Routing
 from afflux_tracking.entrypoints.http import create_app
 from afflux_tracking.settings import TrackingSettings
 
 
 def build(settings: TrackingSettings) -> Built:
     """Wire the store, the partners consumer and the app. The store is also reachable as
-    ``app.state.tracking`` (operators' shells and tests read the view through it)."""
-    store = open_store(Tracking, settings.database_url, settings.db_schema)
+    ``app.state.tracking`` and the view's keeper as ``app.state.routing`` (operators'
+    shells and tests read the view through them)."""
+    store = open_store(TrackingStore, settings.database_url, settings.db_schema)
+    routing = Routing(store)
     runtime = ServiceRuntime(settings)
     # Every instance needs the whole routing view: a replica of the partners log, no group.
-    consumer = runtime.consume(store, [PARTNERS.name], store.apply_partner_event, group="partners",
-                               every_partition=True)
+    consumer = runtime.consume(store, [PARTNERS.name], group="partners", every_partition=True,
+                               handlers=Handlers.of(routing))
     partners_log = LogCatchUp(consumer, PARTNERS.name, settings.kafka_bootstrap_servers)
-    app = create_app(Intake(store, runtime.publisher, partners_log, settings.intake()), runtime.ready)
+    intake = Intake(routing.view, runtime.publisher, partners_log, settings.intake())
+    app = create_app(intake, runtime.ready, settings.proxies)
     app.router.add_event_handler("shutdown", partners_log.stop)
     app.state.tracking = store
+    app.state.routing = routing
     return runtime, app, store.close
 
 

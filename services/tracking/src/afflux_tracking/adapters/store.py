@@ -1,0 +1,157 @@
+"""Tracking's store on PostgreSQL: the routing view's tables, the partners consumer's
+positions and inbox (clicks and conversion reports go straight to the log: tracking
+records no aggregates).
+
+Partners events arrive in order per key only, so a relationship may be seen before
+its offer, and a status change before the offer it changes. Every write is therefore
+an upsert of one group of columns stamped with the event's ``occurred_at``, applied
+only where the row does not hold a newer stamp for that group (last writer wins per
+group): any arrival order and any redelivery leave the same row. A run's facts come
+one per key (``routing_view.newest``), so one statement writes them all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from decimal import Decimal
+from typing import Any, ClassVar
+
+from psycopg import sql
+
+from afflux_contracts import ConversionSecurity, OfferStatus, PartnerStatus, Visibility
+from afflux_plumbing.store import TrackedApplication, Write
+from afflux_plumbing.tables import Table
+from afflux_tracking.application.routing import security_of
+from afflux_tracking.domain.click_caps import ClickCap
+from afflux_tracking.domain.routing_view import (
+    Fact,
+    OfferDetails,
+    OfferDetailsFact,
+    OfferStatusFact,
+    PartnerStatusFact,
+    PostbackTokens,
+    Relationship,
+    RelationshipFact,
+    RoutingView,
+    TokensFact,
+)
+from afflux_tracking.domain.security import PostbackSecurity
+
+OFFERS = Table("offers", (
+    "offer_id text",
+    # details: OfferCreated / OfferUpdated
+    "destination_url text", "fallback_url text", "visibility text", "security jsonb", "click_caps jsonb",
+    "unique_click_hours integer", "details_at timestamptz",
+    # status: the same, and OfferStatusChanged
+    "status text", "status_at timestamptz",
+    # tokens: OfferPostbackTokenRotated
+    "token_sha256 text", "previous_token_sha256 text", "previous_valid_until timestamptz",
+    "token_at timestamptz",
+), key=("offer_id",))
+PARTNERS = Table("partners", ("partner_id text", "status text NOT NULL", "status_at timestamptz NOT NULL"),
+                 key=("partner_id",))
+RELATIONSHIPS = Table("relationships", (
+    "offer_id text", "partner_id text", "approved boolean NOT NULL", "set_at timestamptz NOT NULL",
+    "coupon_codes text[] NOT NULL DEFAULT '{{}}'", "click_caps jsonb",
+), key=("offer_id", "partner_id"))
+
+DETAILS = ("destination_url", "fallback_url", "visibility", "security", "click_caps", "unique_click_hours")
+TOKENS = ("token_sha256", "previous_token_sha256", "previous_valid_until")
+RELATIONSHIP = ("approved", "coupon_codes", "click_caps")
+
+
+def newest_wins(stamp: str, columns: Sequence[str]) -> dict[str, str]:
+    """``upsert`` updates of one group of columns under which the newer stamp wins: the
+    group (and its stamp) is taken from the new row only if the row has none as new."""
+    newer = f"{{table}}.{stamp} IS NULL OR {{table}}.{stamp} <= excluded.{stamp}"
+    return {name: f"CASE WHEN {newer} THEN excluded.{name} ELSE {{table}}.{name} END"
+            for name in (*columns, stamp)}
+
+
+class TrackingStore(TrackedApplication):
+    """The routing view's tables (``RoutingTables``), with the consumer's positions and inbox."""
+
+    name = "Tracking"
+    view_ddl: ClassVar = [*OFFERS.ddl(), *PARTNERS.ddl(), *RELATIONSHIPS.ddl()]
+
+    def set_offer_details(self, facts: Sequence[OfferDetailsFact]) -> Sequence[Write]:
+        rows = [{"offer_id": f.key, **_details_row(f.value), "details_at": f.at} for f in facts]
+        return self._upsert(OFFERS, "details_at", DETAILS, rows)
+
+    def set_offer_statuses(self, facts: Sequence[OfferStatusFact]) -> Sequence[Write]:
+        rows = [{"offer_id": f.key, "status": f.value, "status_at": f.at} for f in facts]
+        return self._upsert(OFFERS, "status_at", ("status",), rows)
+
+    def rotate_tokens(self, facts: Sequence[TokensFact]) -> Sequence[Write]:
+        rows = [{"offer_id": f.key, "token_sha256": f.value.current,
+                 "previous_token_sha256": f.value.previous, "previous_valid_until": f.value.previous_until,
+                 "token_at": f.at} for f in facts]
+        return self._upsert(OFFERS, "token_at", TOKENS, rows)
+
+    def set_partner_statuses(self, facts: Sequence[PartnerStatusFact]) -> Sequence[Write]:
+        rows = [{"partner_id": f.key, "status": f.value, "status_at": f.at} for f in facts]
+        return self._upsert(PARTNERS, "status_at", ("status",), rows)
+
+    def set_relationships(self, facts: Sequence[RelationshipFact]) -> Sequence[Write]:
+        rows = [{"offer_id": f.key[0], "partner_id": f.key[1], "approved": f.value.approved,
+                 "coupon_codes": list(f.value.coupon_codes), "click_caps": _caps_row(f.value.click_caps),
+                 "set_at": f.at} for f in facts]
+        return self._upsert(RELATIONSHIPS, "set_at", RELATIONSHIP, rows)
+
+    def load(self, view: RoutingView) -> None:
+        for row in self._all(OFFERS):
+            offer_id = row["offer_id"]
+            if row["details_at"] is not None:
+                view.set_offer_details(Fact(offer_id, _details(row), row["details_at"]))
+            if row["status_at"] is not None:
+                view.set_offer_status(Fact(offer_id, OfferStatus(row["status"]), row["status_at"]))
+            if row["token_at"] is not None:
+                tokens = PostbackTokens(row["token_sha256"], row["previous_token_sha256"],
+                                        row["previous_valid_until"])
+                view.rotate_tokens(Fact(offer_id, tokens, row["token_at"]))
+        for row in self._all(PARTNERS):
+            view.set_partner_status(Fact(row["partner_id"], PartnerStatus(row["status"]), row["status_at"]))
+        for row in self._all(RELATIONSHIPS):
+            relationship = Relationship(row["approved"], tuple(row["coupon_codes"]), _caps(row["click_caps"]))
+            view.set_relationship(Fact((row["offer_id"], row["partner_id"]), relationship, row["set_at"]))
+
+    def _upsert(self, table: Table, stamp: str, columns: Sequence[str],
+                rows: Sequence[Mapping[str, Any]]) -> Sequence[Write]:
+        statement = table.upsert(self.schema, newest_wins(stamp, columns), (*table.key, *columns, stamp))
+        write = table.write(statement, rows)
+        return [write] if write is not None else []
+
+    def _all(self, table: Table) -> list[Any]:
+        """Every row of a view table: the memory view is rebuilt from them at start."""
+        return self.query(sql.SQL("SELECT * FROM {}").format(table.ident(self.schema)))
+
+
+def _details_row(details: OfferDetails) -> dict[str, Any]:
+    return {"destination_url": details.destination_url, "fallback_url": details.fallback_url,
+            "visibility": details.visibility, "security": _security_row(details.security),
+            "click_caps": _caps_row(details.click_caps), "unique_click_hours": details.unique_click_hours}
+
+
+def _details(row: Mapping[str, Any]) -> OfferDetails:
+    stored = row["security"]
+    security = None
+    if stored is not None:  # stored as the published ConversionSecurity (tokens as hashes)
+        security = security_of(ConversionSecurity.model_validate(stored))
+    return OfferDetails(row["destination_url"], Visibility(row["visibility"]), row["fallback_url"], security,
+                        _caps(row["click_caps"]), row["unique_click_hours"] or 24)
+
+
+def _security_row(security: PostbackSecurity | None) -> dict[str, Any] | None:
+    if security is None:
+        return None
+    return {"token_required": security.token_required, "token_sha256": security.token_sha256,
+            "allowed_ips": [str(network) for network in security.allowed_ips],
+            "pixel_allowed": security.pixel_allowed}
+
+
+def _caps_row(caps: Sequence[ClickCap]) -> list[dict[str, Any]]:
+    return [{"period": c.period, "limit": format(c.limit, "f"), "per_partner": c.per_partner} for c in caps]
+
+
+def _caps(stored: Any) -> tuple[ClickCap, ...]:
+    return tuple(ClickCap(c["period"], Decimal(c["limit"]), c["per_partner"]) for c in stored or ())
