@@ -8,7 +8,7 @@ from partners_fixtures import ADMIN_TOKEN, RunningPartners, offer_body, partner_
 
 from afflux_contracts import OfferCreated, RelationshipSet
 from afflux_infra.testing import SessionInfrastructure
-from afflux_partners.application.partners import Partners
+from afflux_partners.adapters.store import PartnersStore
 from afflux_partners.entrypoints.http import partners_app
 from afflux_plumbing.eventstore import open_store
 
@@ -52,7 +52,7 @@ async def test_a_write_the_log_cannot_take_in_time_is_202_kept_and_its_link_with
     """The service on a database of its own with no relay running: nothing reaches the log."""
     settings = partners_service.settings.model_copy(
         update={"publish_timeout": 0.2, "database_url": infra.new_database()})
-    store = open_store(Partners, settings.database_url, settings.db_schema)
+    store = open_store(PartnersStore, settings.database_url, settings.db_schema)
     app = partners_app(store, settings, lambda: _ready())
     try:
         transport = httpx.ASGITransport(app=app)

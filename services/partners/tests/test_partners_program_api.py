@@ -34,8 +34,8 @@ from afflux_contracts import (
     RelationshipSet,
 )
 from afflux_infra.testing import SessionInfrastructure
-from afflux_partners.adapters.indexes import Filter
-from afflux_partners.application.partners import Partners
+from afflux_partners.adapters.store import PartnersStore
+from afflux_partners.application.partners import Listing
 from afflux_partners.domain.values import PayoutType, Standing, Terms
 from afflux_partners.entrypoints.http import partners_app
 from afflux_plumbing.eventstore import open_store
@@ -384,7 +384,7 @@ def test_partners_and_offers_recorded_before_the_list_indexes_are_indexed_at_sta
     infra: SessionInfrastructure,
 ) -> None:
     url = infra.new_database()
-    store = open_store(Partners, url, "partners")
+    store = open_store(PartnersStore, url, "partners")
     try:
         partner = store.create_partner(name="Old", email="old@example.com")
         offer = store.create_offer(name="Old offer", destination_url="https://shop.example/", currency="USD",
@@ -397,10 +397,10 @@ def test_partners_and_offers_recorded_before_the_list_indexes_are_indexed_at_sta
         connection.execute("DELETE FROM partners.offer_index")
         connection.execute("DELETE FROM partners.relationship_index")
 
-    reopened = open_store(Partners, url, "partners")
+    reopened = open_store(PartnersStore, url, "partners")
     try:
-        partners = reopened.list_partners(Filter(q="old@"), None, 10).items
-        offers = reopened.list_offers(Filter(status="active"), None, 10).items
+        partners = reopened.list_partners(Listing("partners", q="old@"), None, 10).items
+        offers = reopened.list_offers(Listing("offers", status="active"), None, 10).items
         relationships = reopened.list_relationships(offer.offer_id, Standing.APPROVED, None, 10).items
     finally:
         reopened.close()
@@ -416,7 +416,7 @@ async def test_a_key_issued_while_the_log_is_away_is_still_shown_once_with_a_202
     and the answer, a 202, still carries the key: it is never shown again."""
     settings = partners_service.settings.model_copy(
         update={"publish_timeout": 0.2, "database_url": infra.new_database()})
-    store = open_store(Partners, settings.database_url, settings.db_schema)
+    store = open_store(PartnersStore, settings.database_url, settings.db_schema)
     app = partners_app(store, settings, _ready)
     try:
         transport = httpx.ASGITransport(app=app)

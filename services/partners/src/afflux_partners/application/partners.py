@@ -4,16 +4,18 @@ Each command loads an aggregate, asks it to change, and saves its new events tog
 with the rows of the list indexes and the coupon register (one transaction); the
 outbox relay publishes them. Reads of one partner, offer or relationship come
 straight from the aggregates, so an answer always reflects every change this
-service has acknowledged; lists page over the indexes and load the aggregates.
+service has acknowledged; lists page over the indexes and load the aggregates. The
+indexes and the register are what the use cases name (``ProgramViews``);
+``adapters/store.py`` keeps them on PostgreSQL.
 """
 
 from __future__ import annotations
 
 import re
 import secrets
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError
@@ -21,12 +23,11 @@ from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError, JSONTranscoder
 
 from afflux_contracts import utc_now
-from afflux_partners.adapters import coupon_register, indexes
 from afflux_partners.application.keys import DrawnKey, draw_key
 from afflux_partners.application.transcodings import register_value_transcodings
-from afflux_partners.domain.offer import OFFER_CREATED, Offer
-from afflux_partners.domain.partner import PARTNER_CREATED, Partner
-from afflux_partners.domain.relationship import RELATIONSHIP_CREATED, Relationship, relationship_id
+from afflux_partners.domain.offer import Offer
+from afflux_partners.domain.partner import Partner
+from afflux_partners.domain.relationship import Relationship, relationship_id
 from afflux_partners.domain.rules import Conflict
 from afflux_partners.domain.values import (
     ApiKey,
@@ -64,6 +65,44 @@ class Page(Generic[T]):
 
 
 @dataclass(frozen=True)
+class Listing:
+    """What a list asks for (``None`` is "any"): ``kind`` is partners, offers, or an
+    offer's relationships (``offer_id``), whose ``status`` is their standing."""
+
+    kind: str
+    status: str | None = None
+    tag: str | None = None
+    q: str | None = None
+    offer_id: str | None = None
+
+
+class ProgramViews(Protocol):
+    """What the use cases need of the list indexes and the coupon register: the rows an
+    aggregate's new state puts there (written with its events), and the reads."""
+
+    def partner_rows(self, partner: Partner) -> Sequence[Write]: ...
+
+    def offer_rows(self, offer: Offer) -> Sequence[Write]: ...
+
+    def relationship_rows(self, relationship: Relationship) -> Sequence[Write]:
+        """Its index row, and exactly its coupon codes in the register."""
+        ...
+
+    def codes_of_others(self, relationship: Relationship) -> list[dict[str, Any]]:
+        """Those of its codes another relationship holds: ``code``, ``offer_id``, ``partner_id``."""
+        ...
+
+    def page(self, listing: Listing, after: int | None, limit: int) -> list[dict[str, Any]]:
+        """``id`` and ``seq`` of up to ``limit + 1`` items after ``after``, in creation order."""
+        ...
+
+    def unindexed(self) -> list[tuple[str, UUID]]:
+        """(kind, id) of the partners, offers and relationships recorded before the indexes
+        existed: they are indexed at start."""
+        ...
+
+
+@dataclass(frozen=True)
 class WithToken:
     """An offer and its postback token, shown this once (on creation or rotation)."""
 
@@ -81,12 +120,17 @@ class Applied:
 
 
 class Partners(TrackedApplication):
+    """The use cases; ``open_views`` gives the views they write and read (an adapter)."""
+
     name = "Partners"
-    view_ddl: ClassVar = [*coupon_register.DDL, *indexes.DDL]
 
     def __init__(self, env: Mapping[str, str] | None = None) -> None:
         super().__init__(env)
+        self.views = self.open_views()
         self._index_missing()
+
+    def open_views(self) -> ProgramViews:
+        raise NotImplementedError("open the store as adapters.store.PartnersStore")
 
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         super().register_transcodings(transcoder)
@@ -97,7 +141,7 @@ class Partners(TrackedApplication):
     def create_partner(self, status: PartnerStatus = PartnerStatus.ACTIVE, **profile: Any) -> Partner:
         """``profile``: name, email and the optional fields of ``Partner.create``."""
         partner = Partner.create(status=status, **profile)
-        self.save(partner, writes=[self._partner_row(partner)])
+        self.save(partner, writes=self.views.partner_rows(partner))
         return partner
 
     def get_partner(self, partner_id: str) -> Partner:
@@ -109,7 +153,7 @@ class Partners(TrackedApplication):
             partner = self.get_partner(partner_id)
             changed = partner.edit(changes)
             if changed:
-                self.save(partner, writes=[self._partner_row(partner)])
+                self.save(partner, writes=self.views.partner_rows(partner))
             return partner, changed
 
         return self._retrying(edit)
@@ -118,14 +162,13 @@ class Partners(TrackedApplication):
         def change() -> Partner:
             partner = self.get_partner(partner_id)
             if partner.change_status(status):
-                self.save(partner, writes=[self._partner_row(partner)])
+                self.save(partner, writes=self.views.partner_rows(partner))
             return partner
 
         return self._retrying(change)
 
-    def list_partners(self, where: indexes.Filter, after: int | None, limit: int) -> Page[Partner]:
-        statement, params = indexes.page_of_partners(self.table("partner_index"), where, after, limit)
-        return self._page(Partner, statement, params, limit)
+    def list_partners(self, where: Listing, after: int | None, limit: int) -> Page[Partner]:
+        return self._page(Partner, where, after, limit)
 
     # API keys
 
@@ -160,7 +203,7 @@ class Partners(TrackedApplication):
         only as its SHA-256."""
         token = new_postback_token()
         offer = Offer.create(status=status, postback_token=token, **terms)
-        self.save(offer, writes=[self._offer_row(offer)])
+        self.save(offer, writes=self.views.offer_rows(offer))
         return WithToken(offer, token)
 
     def rotate_postback_token(self, offer_id: str, overlap_hours: int) -> WithToken:
@@ -184,7 +227,7 @@ class Partners(TrackedApplication):
             offer = self.get_offer(offer_id)
             changed = offer.edit(changes)
             if changed:
-                self.save(offer, writes=[self._offer_row(offer)])
+                self.save(offer, writes=self.views.offer_rows(offer))
             return offer, changed
 
         return self._retrying(edit)
@@ -193,14 +236,13 @@ class Partners(TrackedApplication):
         def change() -> Offer:
             offer = self.get_offer(offer_id)
             if offer.change_status(status):
-                self.save(offer, writes=[self._offer_row(offer)])
+                self.save(offer, writes=self.views.offer_rows(offer))
             return offer
 
         return self._retrying(change)
 
-    def list_offers(self, where: indexes.Filter, after: int | None, limit: int) -> Page[Offer]:
-        statement, params = indexes.page_of_offers(self.table("offer_index"), where, after, limit)
-        return self._page(Offer, statement, params, limit)
+    def list_offers(self, where: Listing, after: int | None, limit: int) -> Page[Offer]:
+        return self._page(Offer, where, after, limit)
 
     # Relationships
 
@@ -256,9 +298,8 @@ class Partners(TrackedApplication):
         """The offer's relationships, oldest first; ``standing`` filters (pending: the
         applications waiting for the advertiser)."""
         self.get_offer(offer_id)
-        statement, params = indexes.page_of_relationships(
-            self.table("relationship_index"), offer_id, standing.value if standing else None, after, limit)
-        rows = self.query(statement, params)
+        listing = Listing("relationships", standing.value if standing else None, offer_id=offer_id)
+        rows = self.views.page(listing, after, limit)
         page = rows[:limit]
         items = [found for row in page if (found := self._find_relationship(offer_id, row["id"])) is not None]
         return Page(items, page[-1]["seq"] if len(rows) > limit else None)
@@ -276,43 +317,25 @@ class Partners(TrackedApplication):
 
     def _save_relationship(self, relationship: Relationship) -> None:
         self._refuse_codes_of_others(relationship)
-        self.save(relationship, writes=[*self._coupon_code_writes(relationship),
-                                        self._relationship_row(relationship)])
+        self.save(relationship, writes=self.views.relationship_rows(relationship))
 
-    def _relationship_row(self, relationship: Relationship) -> Write:
-        return indexes.put_relationship(self.table("relationship_index"), indexes.RelationshipRow(
-            relationship.id.hex, relationship.offer_id, relationship.partner_id, relationship.standing.value))
-
-    def _partner_row(self, partner: Partner) -> Write:
-        return indexes.put_partner(self.table("partner_index"), indexes.PartnerRow(
-            partner.partner_id, partner.name, partner.email, partner.status.value, partner.tags))
-
-    def _offer_row(self, offer: Offer) -> Write:
-        return indexes.put_offer(self.table("offer_index"), indexes.OfferRow(
-            offer.offer_id, offer.name, offer.status.value, offer.visibility.value))
-
-    def _page(self, kind: type[A], statement: Any, params: list[object], limit: int) -> Page[A]:
-        rows = self.query(statement, params)
+    def _page(self, kind: type[A], where: Listing, after: int | None, limit: int) -> Page[A]:
+        rows = self.views.page(where, after, limit)
         page = rows[:limit]
         items = [self._get(kind, row["id"], NotFound("not_found", row["id"])) for row in page]
         return Page(items, page[-1]["seq"] if len(rows) > limit else None)
 
     def _index_missing(self) -> None:
-        """Index the partners and offers recorded before the list indexes existed."""
-        events = self.table(self.tracked_recorder.events_table_name)
-        kinds: list[tuple[str, str, str, Callable[[Any], Write]]] = [
-            (PARTNER_CREATED, "partner_index", "partner_id", self._partner_row),
-            (OFFER_CREATED, "offer_index", "offer_id", self._offer_row),
-            (RELATIONSHIP_CREATED, "relationship_index", "relationship_id", self._relationship_row),
-        ]
-        for topic, index, id_column, row in kinds:
-            statement, params = indexes.missing(events, self.table(index), id_column, topic)
-            found = self.query(statement, params)
-            writes = [row(self.repository.get(each["originator_id"])) for each in found]
-            if writes:
-                with self.tracked_recorder.datastore.transaction(commit=True) as curs:
-                    for write in writes:
-                        curs.execute(write.statement, write.params)
+        """Index the partners, offers and relationships recorded before the indexes existed."""
+        rows_of: dict[str, Callable[[Any], Sequence[Write]]] = {
+            "partners": self.views.partner_rows, "offers": self.views.offer_rows,
+            "relationships": self.views.relationship_rows}
+        writes = [write for kind, originator_id in self.views.unindexed()
+                  for write in rows_of[kind](self.repository.get(originator_id))]
+        if writes:
+            with self.tracked_recorder.datastore.transaction(commit=True) as curs:
+                for write in writes:
+                    curs.execute(write.statement, write.params)
 
     def _find_relationship(self, offer_id: str, partner_id: str) -> Relationship | None:
         try:
@@ -325,10 +348,7 @@ class Partners(TrackedApplication):
     def _refuse_codes_of_others(self, relationship: Relationship) -> None:
         if not relationship.coupon_codes:
             return
-        statement, params = coupon_register.claims_of_others(
-            self.table("coupon_codes"), relationship.coupon_codes, relationship.id
-        )
-        taken = self.query(statement, params)
+        taken = self.views.codes_of_others(relationship)
         if taken:
             row = taken[0]
             raise ApiError(
@@ -337,12 +357,6 @@ class Partners(TrackedApplication):
                 f"on offer {row['offer_id']!r}",
                 "coupon_codes",
             )
-
-    def _coupon_code_writes(self, relationship: Relationship) -> list[Write]:
-        return coupon_register.register(
-            self.table("coupon_codes"), relationship.id, relationship.offer_id, relationship.partner_id,
-            relationship.coupon_codes,
-        )
 
     def _get(self, kind: type[A], public_id: str, missing: NotFound) -> A:
         """The aggregate of ``kind`` with that public id; anything else (a malformed id, an

@@ -23,8 +23,7 @@ from fastapi import APIRouter, FastAPI, Query, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 
-from afflux_partners.adapters.indexes import Filter
-from afflux_partners.application.partners import Partners
+from afflux_partners.application.partners import Listing, Partners
 from afflux_partners.domain.rules import Conflict, RuleViolation, StatusChangeRefused
 from afflux_partners.domain.values import OfferStatus, PartnerStatus, Standing
 from afflux_partners.entrypoints.schemas import (
@@ -136,7 +135,7 @@ def partner_routes(store: Partners, settings: PartnersSettings) -> APIRouter:
         after: str | None = AFTER,
     ) -> Any:
         """Partners in the order they were created; ``next`` is the cursor of the next page."""
-        page = store.list_partners(Filter(status.value if status else None, tag, q),
+        page = store.list_partners(Listing("partners", status.value if status else None, tag, q),
                                    decode_cursor("partners", after), limit)
         return PartnersPage(partners=[PartnerOut.of(p) for p in page.items],
                             next=encode_cursor("partners", page.next_after) if page.next_after else None)
@@ -199,7 +198,7 @@ def offer_routes(store: Partners, settings: PartnersSettings) -> APIRouter:
         after: str | None = AFTER,
     ) -> Any:
         """Offers in the order they were created; ``next`` is the cursor of the next page."""
-        page = store.list_offers(Filter(status.value if status else None, None, q),
+        page = store.list_offers(Listing("offers", status.value if status else None, q=q),
                                  decode_cursor("offers", after), limit)
         return OffersPage(offers=[OfferOut.of(o) for o in page.items],
                           next=encode_cursor("offers", page.next_after) if page.next_after else None)

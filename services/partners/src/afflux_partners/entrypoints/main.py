@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from afflux_partners.application.partners import Partners
+from afflux_partners.adapters.store import PartnersStore
 from afflux_partners.application.published import to_envelope
 from afflux_partners.entrypoints.http import partners_app
 from afflux_partners.settings import PartnersSettings
@@ -12,7 +12,7 @@ from afflux_plumbing.service import Built, ServiceRuntime, run_service
 
 def build(settings: PartnersSettings) -> Built:
     """Wire the service; it has no consumers: it is the source of partner facts."""
-    store = open_store(Partners, settings.database_url, settings.db_schema)
+    store = open_store(PartnersStore, settings.database_url, settings.db_schema)
     runtime = ServiceRuntime(settings)
     runtime.relay(store, to_envelope)
     app = partners_app(store, settings, runtime.ready)
