@@ -48,6 +48,8 @@ class ServiceSettings(BaseSettings):
 
     @property
     def proxies(self) -> TrustedProxies:
+        """The trusted proxies, what ``http.client_address`` takes: parsed at each call, so
+        take it once when wiring the service."""
         return TrustedProxies.parse(self.trusted_proxies, self.trusted_proxy_header)
 
     @property
