@@ -56,7 +56,7 @@ class PostbackSender:
 
     async def _send(self, url: str, idempotency_key: str, body: bytes | None) -> int:
         scheme, host, port = checked_url(url)
-        address = first_allowed(await _resolve(host, port), self.allow_private)
+        address = first_allowed(await resolve(host, port), self.allow_private)
         parts = urlsplit(url)
         default_port = port == (443 if scheme == "https" else 80)
         name = host.encode("idna").decode("ascii") if not host.isascii() else host
@@ -73,7 +73,8 @@ class PostbackSender:
             request_target(parts.path, parts.query), headers, body)
 
 
-async def _resolve(host: str, port: int) -> list[str]:
+async def resolve(host: str, port: int) -> list[str]:
+    """The addresses ``host`` resolves to (a literal address is its own)."""
     with suppress(ValueError):
         return [str(ipaddress.ip_address(host))]  # a literal address: nothing to look up
     try:

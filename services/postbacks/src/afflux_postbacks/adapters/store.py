@@ -32,19 +32,19 @@ class PostbacksStore(TrackedApplication):
     # -- NewsStore -----------------------------------------------------------------------
 
     def set_relationships(self, rows: Sequence[Row]) -> Sequence[Write]:
-        return _batch(q.RELATIONSHIPS.upsert(self.schema, q.newest_wins(q.RELATIONSHIPS)), rows)
+        return _batch(q.upsert_newest(q.RELATIONSHIPS, self.schema), rows)
 
     def set_partner_postbacks(self, rows: Sequence[Row]) -> Sequence[Write]:
-        return _batch(q.PARTNER_POSTBACKS.upsert(self.schema, q.newest_wins(q.PARTNER_POSTBACKS)), rows)
+        return _batch(q.upsert_newest(q.PARTNER_POSTBACKS, self.schema), rows)
 
     def set_offers(self, rows: Sequence[Row]) -> Sequence[Write]:
-        return _batch(q.OFFERS.upsert(self.schema, q.newest_wins(q.OFFERS)), rows)
+        return _batch(q.upsert_newest(q.OFFERS, self.schema), rows)
 
     def owe(self, rows: Sequence[Row]) -> Sequence[Write]:
-        return _batch(q.DELIVERIES.insert(self.schema, q.OWED_COLUMNS), rows)
+        return _batch(q.insert(q.DELIVERIES, self.schema, q.OWED_COLUMNS), rows)
 
     def facts_of(self, delivery_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
-        statement = q.DELIVERIES.select(self.schema, columns=("delivery_id", "facts"))
+        statement = q.select(q.DELIVERIES, self.schema, columns=("delivery_id", "facts"))
         return {row["delivery_id"]: _facts(row["facts"])
                 for row in self.query(statement, keys_param(delivery_ids, ("delivery_id",)))}
 
@@ -88,11 +88,14 @@ class PostbacksStore(TrackedApplication):
 
     def record(self, attempts: Sequence[Row], schedule: Sequence[Row], pauses: Sequence[Row],
                outcomes: Sequence[PostbackOutcome]) -> None:
-        writes = [*_batch(q.ATTEMPTS.insert(self.schema, q.ATTEMPT_COLUMNS), attempts),
+        writes = [*_batch(q.insert(q.ATTEMPTS, self.schema, q.ATTEMPT_COLUMNS), attempts),
                   *_batch(q.after_calls(self.schema), schedule),
-                  *_batch(q.PAUSED_HOSTS.insert(self.schema, ("host", "reason")), pauses)]
+                  *_batch(q.insert(q.PAUSED_HOSTS, self.schema, ("host", "reason")), pauses)]
         if outcomes:
-            self.save(*outcomes, writes=writes)
+            # Their events, not the aggregates: eventsourcing asks each object it saves
+            # whether it is an event, then whether it has events (runtime protocol checks,
+            # ~30 µs each on 3.11); an event answers the first.
+            self.save(*(event for outcome in outcomes for event in outcome.collect_events()), writes=writes)
         else:
             self._execute(*writes)
 
@@ -125,25 +128,25 @@ class PostbacksStore(TrackedApplication):
 
     # -- helpers ---------------------------------------------------------------------------
 
-    def _select(self, table: Table, keys: Sequence[Any], *, by: Sequence[str] | None = None,
-                columns: Sequence[str] | None = None, order_by: Sequence[str] = ()) -> list[Any]:
+    def _select(self, table: Table, keys: Sequence[Any], *, by: tuple[str, ...] | None = None,
+                columns: tuple[str, ...] | None = None, order_by: tuple[str, ...] = ()) -> list[Any]:
         if not keys:
             return []
-        statement = table.select(self.schema, by=by, columns=columns, order_by=order_by)
-        return self.query(statement, keys_param(keys, tuple(by or table.key)))
+        statement = q.select(table, self.schema, by, columns, order_by)
+        return self.query(statement, keys_param(keys, by or table.key))
 
     def _execute(self, *writes: Write) -> None:
         with self.tracked_recorder.datastore.transaction(commit=True) as curs:
             for write in writes:
                 curs.execute(write.statement, write.params)
 
-    def _claim(self, statement: sql.Composed, params: dict[str, Any]) -> list[Delivery]:
+    def _claim(self, statement: sql.SQL, params: dict[str, Any]) -> list[Delivery]:
         with self.tracked_recorder.datastore.transaction(commit=True) as curs:
             curs.execute(statement, params)
             return [_delivery(row) for row in curs.fetchall()]
 
 
-def _batch(statement: sql.Composed, rows: Sequence[Row]) -> list[Write]:
+def _batch(statement: sql.SQL, rows: Sequence[Row]) -> list[Write]:
     """``statement`` with ``rows`` as its one JSON parameter (no write for no rows)."""
     return [Write(statement, (json_rows(rows),))] if rows else []
 

@@ -20,6 +20,7 @@ _MACRO = re.compile(r"\{(" + "|".join(MACROS) + r")\}")
 
 SECRET_WORDS = ("token", "key", "secret", "password", "passwd", "pwd", "signature", "sig", "auth")
 """A query parameter whose name contains one of these has its value masked in the log."""
+_SECRET = re.compile("|".join(SECRET_WORDS), re.IGNORECASE)
 MASK = "***"
 
 
@@ -49,8 +50,7 @@ def _masked_parameter(parameter: str) -> str:
 
 
 def _secret(name: str) -> bool:
-    lowered = name.lower()
-    return any(word in lowered for word in SECRET_WORDS)
+    return _SECRET.search(name) is not None
 
 
 def idempotency_key(conversion_id: str, url: str) -> str:
