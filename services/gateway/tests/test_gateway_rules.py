@@ -306,3 +306,20 @@ def test_priced_traffic_adds_its_payout_once_and_no_conversion() -> None:
     shown, moved = rules.priced(None, click)
     assert shown == click and moved == move(0, "0.25", "0.40")
     assert rules.priced(click, click) == (None, None)
+
+
+def test_the_throttle_sees_the_client_behind_a_trusted_balancer_and_only_there() -> None:
+    from starlette.requests import Request
+
+    from afflux_gateway.entrypoints.auth import Guard
+    from afflux_plumbing.http import TrustedProxies
+
+    def through(peer: str) -> Request:
+        return Request(
+            {"type": "http", "client": (peer, 4711), "headers": [(b"x-forwarded-for", b"203.0.113.7")]}
+        )
+
+    behind = Guard(None, FailureThrottle(), TrustedProxies.parse("10.0.0.0/8"))  # type: ignore[arg-type]
+    assert behind.address(through("10.1.2.3")) == "203.0.113.7"
+    assert behind.address(through("198.51.100.9")) == "198.51.100.9", "a caller's own header proves nothing"
+    assert Guard(None, FailureThrottle()).address(through("10.1.2.3")) == "10.1.2.3"  # type: ignore[arg-type]

@@ -19,7 +19,8 @@ from fastapi.security import APIKeyHeader
 from afflux_gateway.application.reads import KeyHolder, Keys
 from afflux_gateway.domain.access import key_sha256, plausible_key, same_hash
 from afflux_gateway.entrypoints.throttle import FailureThrottle, source_of
-from afflux_plumbing.http import ApiError
+from afflux_plumbing.http import ApiError, TrustedProxies, client_address
+from afflux_plumbing.http_proxies import NO_PROXIES
 
 KEY_HEADER = "X-Api-Key"
 INVALID_KEY = "the API key is missing, not valid or revoked"
@@ -45,7 +46,14 @@ class Guard:
 
     keys: Keys
     throttle: FailureThrottle
+    proxies: TrustedProxies = NO_PROXIES
+    """Whose forwarding header names the client (``AFFLUX_TRUSTED_PROXIES``): behind a
+    load balancer every caller's TCP peer is the balancer."""
     lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def address(self, request: Request) -> str:
+        """The caller's address, by the plumbing's trusted-proxy rule."""
+        return client_address(request.scope, self.proxies) or "unknown"
 
     def holder(self, api_key: str | None) -> KeyHolder | None:
         if not api_key or not plausible_key(api_key):
@@ -68,10 +76,6 @@ class Guard:
         raise invalid_key()
 
 
-def client_address(request: Request) -> str:
-    return request.client.host if request.client else "unknown"
-
-
 def partner_auth(guard: Guard) -> KeyHolder:
     """A dependency that yields the calling partner (``Depends(partner_auth(guard))``)."""
     header = APIKeyHeader(
@@ -81,6 +85,6 @@ def partner_auth(guard: Guard) -> KeyHolder:
     )
 
     def require_partner(request: Request, api_key: str | None = Depends(header)) -> KeyHolder:
-        return guard.check_key(api_key, client_address(request))
+        return guard.check_key(api_key, guard.address(request))
 
     return Depends(require_partner)  # type: ignore[no-any-return]

@@ -39,7 +39,7 @@ def build(settings: GatewaySettings) -> Built:
         (POSTBACKS, "postbacks"),
     ):
         runtime.consume(store, [topic.name], group=group, handlers=handlers)
-    guard = Guard(views, FailureThrottle(settings.failure_limit, settings.failure_period))
+    guard = Guard(views, FailureThrottle(settings.failure_limit, settings.failure_period), settings.proxies)
     partners = PartnersClient(settings.partners_api, token)
     payouts = PayoutsClient(settings.payouts_api, token)
     app = service_app("Afflux gateway", runtime.ready)

@@ -30,7 +30,7 @@ from afflux_gateway.adapters.service_clients import PartnersClient, PartnersUnav
 from afflux_gateway.application.reads import Ledger, LedgerUnavailable, Views, offers_for
 from afflux_gateway.domain.access import MAX_SUB_LENGTH, SUB_NAMES, may_run, tracking_link
 from afflux_gateway.domain.report import GroupBy, InvalidReport, window
-from afflux_gateway.entrypoints.auth import Guard, TooManyFailures, client_address
+from afflux_gateway.entrypoints.auth import Guard, TooManyFailures
 from afflux_gateway.entrypoints.chart import DayFigures, daily_chart
 from afflux_gateway.entrypoints.http import conversions_page, statements_csv
 from afflux_gateway.entrypoints.present import report_out, statement_out
@@ -124,7 +124,7 @@ class Portal:
             return self.signin_page("Your sign-in form expired; please try again.", 403)
         try:
             holder = await run_in_threadpool(
-                self.guard.check_key, form.get("api_key"), client_address(request)
+                self.guard.check_key, form.get("api_key"), self.guard.address(request)
             )
         except TooManyFailures as error:
             response = self.signin_page(error.message, 429)
