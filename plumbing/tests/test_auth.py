@@ -137,7 +137,6 @@ def test_no_service_tokens_is_the_admin_token_alone() -> None:
     f"gateway:{'0' * 64}:admin",
     f"admin:{'0' * 64}:partners.apply",
     f"Gateway!:{'0' * 64}:partners.apply",
-    f"gateway:{'0' * 64}:partners.apply gateway:{'1' * 64}:partners.apply",
 ])
 def test_malformed_service_tokens_stop_the_service_at_start(text: str) -> None:
     with pytest.raises(InvalidServiceTokens):
@@ -147,3 +146,12 @@ def test_malformed_service_tokens_stop_the_service_at_start(text: str) -> None:
 def test_a_route_can_only_name_a_known_scope() -> None:
     with pytest.raises(ValueError, match="SCOPES"):
         needs("payouts.everything")
+
+
+def test_a_token_rotates_with_both_entries_listed_for_a_while() -> None:
+    old, new = "auth-test-old-token", "auth-test-new-token"
+    both = Credentials("", (ServiceTokens.parse(
+        f"{service_token_entry('gateway', old, ['partners.apply'])} "
+        f"{service_token_entry('gateway', new, ['partners.apply'])}"),))
+    gateway = Principal("gateway", frozenset({"partners.apply"}))
+    assert both.authenticate(old) == both.authenticate(new) == gateway

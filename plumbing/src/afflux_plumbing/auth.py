@@ -18,7 +18,9 @@ neither which token nor how much of one matched.
 ``AFFLUX_SERVICE_TOKENS`` lists ``name:sha256:scope,scope`` entries separated by
 whitespace or ``;`` (``sha256``: 64 hex digits of the token's SHA-256). A scope not in
 ``SCOPES`` or a malformed entry stops the service at start (a typo must not silently
-grant nothing, or everything). ``admin`` cannot be given to a service token.
+grant nothing, or everything). ``admin`` cannot be given to a service token. A name may
+be listed twice while its token rotates: the new token's entry beside the old one, the
+old one removed once the service uses the new token.
 
 Extending (issue 20, staff users and roles): a role is a named set of ``SCOPES``; staff
 tokens come from another ``TokenSource`` (tokens issued and revoked on the log) added
@@ -93,15 +95,10 @@ class ServiceTokens:
     @classmethod
     def parse(cls, text: str) -> ServiceTokens:
         entries: list[tuple[bytes, Principal]] = []
-        names: set[str] = set()
         for entry in re.split(r"[\s;]+", text.strip()):
-            if not entry:
-                continue
-            name, digest, scopes = _parse_entry(entry)
-            if name in names:
-                raise InvalidServiceTokens(f"AFFLUX_SERVICE_TOKENS: {name!r} is listed twice")
-            names.add(name)
-            entries.append((bytes.fromhex(digest), Principal(name, scopes)))
+            if entry:
+                name, digest, scopes = _parse_entry(entry)
+                entries.append((bytes.fromhex(digest), Principal(name, scopes)))
         return cls(tuple(entries))
 
     def principals(self) -> Sequence[tuple[bytes, Principal]]:
