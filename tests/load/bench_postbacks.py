@@ -1,11 +1,14 @@
 """``make bench``, postbacks: deliveries/s of the postbacks service (a real process, fed
 through the log) to a partner tracker that answers at once (its own process: uvicorn
 with httptools), beside what that tracker can take when driven by wrk and by a bare
-httpx loop, measured in the same run; then per-host isolation: the same tracker's
-deliveries/s and latency while another partner's tracker takes 2 s per call.
+httpx loop, measured in the same run; the service's HTTP client (``adapters/http1.py``)
+against aiohttp's doing the same call (when aiohttp is installed: the decision record
+``docs/decisions/postback-http-client.md`` says why it is not a dependency); then
+per-host isolation: the same tracker's deliveries/s and latency while another partner's
+tracker takes 2 s per call.
 
-Targets (issue 10): ≥ 1,000 deliveries/s on two cores; a 2 s host does not delay the
-others (their rate and latency stay about the same).
+Targets (issues 10, 18): ≥ 1,000 deliveries/s on two cores; a 2 s host does not delay
+the others (their rate and latency stay about the same).
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -28,6 +31,7 @@ from pathlib import Path
 import httpx
 import psycopg
 import pytest
+import uvloop
 
 from afflux_contracts import (
     ConversionAttributed,
@@ -42,6 +46,13 @@ from afflux_infra.embedded import free_port
 from afflux_infra.processes import ServiceProcess
 from afflux_infra.testing import SessionInfrastructure
 from afflux_plumbing.publish import Publisher
+from afflux_postbacks.adapters.sender import PostbackSender, resolve
+from afflux_postbacks.domain.safety import checked_url, first_allowed
+
+try:
+    import aiohttp
+except ImportError:  # not a dependency (see the module's docstring)
+    aiohttp = None
 
 BURST = int(os.environ.get("AFFLUX_BENCH_POSTBACKS", "6000"))
 """Conversions published at once for the deliveries/s figure."""
@@ -192,6 +203,72 @@ async def httpx_rate(url: str, seconds: float = 4.0, concurrency: int = 8) -> Ra
         started = time.perf_counter()
         await asyncio.gather(*(loop() for _ in range(concurrency)))
     return Rate(done / (time.perf_counter() - started), (time.process_time() - cpu) * 1000 / done)
+
+
+class AiohttpCall:
+    """The sender's call with aiohttp's client doing the HTTP: the same steps before it
+    (URL checked, host resolved, every address checked, the call pinned to the checked
+    address with the partner's ``Host``), no redirects followed, at most 4 KiB of the
+    answer read, no cookies kept, kept-alive connections per host, a timeout."""
+
+    def __init__(self, per_host: int = 8, timeout: float = 10.0) -> None:
+        assert aiohttp is not None
+        self.session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit_per_host=per_host, ttl_dns_cache=None),
+            timeout=aiohttp.ClientTimeout(total=timeout), cookie_jar=aiohttp.DummyCookieJar(),
+            auto_decompress=False)
+
+    async def call(self, url: str, idempotency_key: str) -> int:
+        _, host, port = checked_url(url)
+        address = first_allowed(await resolve(host, port), allow_private=True)
+        pinned = url.replace(f"//{host}", f"//{address}", 1)
+        headers = {"Host": f"{host}:{port}", "Idempotency-Key": idempotency_key}
+        async with self.session.get(pinned, headers=headers, allow_redirects=False) as response:
+            await response.content.read(4096)
+            return int(response.status)
+
+    async def close(self) -> None:
+        await self.session.close()
+
+
+async def client_rates(url: str, seconds: float = 1.5, slices: int = 4) -> dict[str, Rate]:
+    """Calls/s and CPU ms per call of the service's sender (its HTTP/1.1 client) and of
+    the same call through aiohttp, 8 in flight (a host's slots), on uvloop as the service
+    runs, in alternating slices (a burst of the machine's other load falls on both)."""
+    sender, other = PostbackSender(timeout=10.0, allow_private=True), None
+    clients: dict[str, Callable[[str, str], Awaitable[object]]] = {"http1 (adapters/http1.py)": sender.call}
+    if aiohttp is not None:
+        other = AiohttpCall()
+        clients["aiohttp " + aiohttp.__version__] = other.call
+    totals = {name: (0, 0.0, 0.0) for name in clients}
+    try:
+        for _ in range(slices):
+            for name, call in clients.items():
+                calls, cpu, wall = await _slice(call, url, seconds)
+                totals[name] = (totals[name][0] + calls, totals[name][1] + cpu, totals[name][2] + wall)
+    finally:
+        await sender.close()
+        if other is not None:
+            await other.close()
+    return {name: Rate(calls / wall, cpu * 1000 / calls) for name, (calls, cpu, wall) in totals.items()}
+
+
+async def _slice(call: Callable[[str, str], Awaitable[object]], url: str, seconds: float,
+                 in_flight: int = 8) -> tuple[int, float, float]:
+    """Calls made in ``seconds``, ``in_flight`` at once: (calls, CPU seconds, wall seconds)."""
+    started_cpu, started = time.process_time(), time.perf_counter()
+    deadline = started + seconds
+
+    async def loop() -> int:
+        calls = 0
+        while time.perf_counter() < deadline:
+            result = await call(url, "bench-key")
+            assert getattr(result, "status_code", result) == 200, result
+            calls += 1
+        return calls
+
+    calls = sum(await asyncio.gather(*(loop() for _ in range(in_flight))))
+    return calls, time.process_time() - started_cpu, time.perf_counter() - started
 
 
 def offer(offer_id: str) -> Envelope[OfferCreated]:
@@ -356,6 +433,8 @@ def test_deliveries_per_second_and_per_host_isolation(
     baseline_url = fast.url("/baseline/pb?cid=x")
     wrk_baseline = wrk_rate(baseline_url)
     httpx_baseline = asyncio.run(httpx_rate(baseline_url))
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        clients = runner.run(client_rates(baseline_url))
     figures = asyncio.run(run_bench(postbacks, fast, slow))
 
     alone = figures["backlog, fast tracker alone"]
@@ -367,6 +446,12 @@ def test_deliveries_per_second_and_per_host_isolation(
         print(f"  tracker driven by wrk -t1 -c8 (baseline):           {wrk_baseline:>9,.0f} calls/s")
         print(f"  tracker driven by a bare httpx loop, 8 in flight:    "
               f"{httpx_baseline.per_second:>9,.0f} calls/s ({httpx_baseline.cpu_ms:.2f} CPU ms per call)")
+        http1 = next(iter(clients.values()))
+        for name, rate in clients.items():
+            print(f"  the sender's call, {name + ',':<27} 8 in flight: {rate.per_second:>9,.0f} calls/s "
+                  f"({rate.cpu_ms:.2f} CPU ms per call, {rate.per_second / http1.per_second:.2f}x http1)")
+        if aiohttp is None:
+            print("  aiohttp is not installed: see docs/decisions/postback-http-client.md for its figure")
         print(f"  {'':<40} {'deliveries':>10} {'per s':>9} {'p50 ms':>9} {'p99 ms':>9} {'CPU ms':>7}")
         for name, result in figures.items():
             print(f"  {name:<40} {result.deliveries:>10} {result.rate:>9,.0f} {result.p50_ms:>9.1f} "
@@ -378,7 +463,8 @@ def test_deliveries_per_second_and_per_host_isolation(
               "log); latency: owed (decision applied) → delivered")
         print(f"  target ≥ {RATE_TARGET:,.0f} deliveries/s; beside a 2 s tracker: "
               f"{beside.rate / alone.rate:.2f}x the rate, p99 {paced_beside.p99_ms:.0f} ms "
-              f"vs {paced_alone.p99_ms:.0f} ms alone\n")
+              f"vs {paced_alone.p99_ms:.0f} ms alone; load average {os.getloadavg()[0]:.2f} "
+              f"(1 min) at the end\n")
     slow_done = figures["2 s tracker meanwhile"].deliveries
     assert slow_done < SLOW_CALLS, "the 2 s tracker was done before the fast one's figures were taken"
     assert alone.rate >= RATE_TARGET, f"{alone.rate:.0f} deliveries/s"
