@@ -380,9 +380,7 @@ MOVES = (
 )
 programs = st.tuples(
     st.lists(st.sampled_from(("0", "10.00")), min_size=1, max_size=2),
-    st.lists(
-        st.tuples(st.sampled_from(MOVES), st.integers(0, 1), st.integers(0, 5)), min_size=4, max_size=8
-    ),
+    st.lists(st.tuples(st.sampled_from(MOVES), st.integers(0, 1), st.integers(0, 5)), min_size=4, max_size=8),
 )
 
 # -- the three answers -----------------------------------------------------------------------
@@ -453,6 +451,7 @@ def everyone(platform: Platform) -> list[Partner]:
 def played(
     platform: Platform, everyone: list[Partner], minimums: list[str], moves: list[tuple[str, int, int]]
 ) -> None:
+    started = time.monotonic()
     program = Program(platform, minimums)
     for partner in program.partners:
         wait_for(
@@ -462,10 +461,16 @@ def played(
             ),
             timeout=30,
         )
+    set_up = time.monotonic()
     for move in moves:
         program.play(move)
     everyone.extend(program.partners)
+    moved = time.monotonic()
     agree(platform, everyone)
+    print(
+        f"one truth: {len(minimums)} partners set up in {set_up - started:.1f} s, {len(moves)} moves in "
+        f"{moved - set_up:.1f} s, agreed in {time.monotonic() - moved:.1f} s: {[m[0] for m in moves]}"
+    )
 
 
 @settings(
