@@ -35,9 +35,9 @@ from aiokafka.structs import RecordMetadata
 
 from afflux_contracts import ATTRIBUTION, ConversionAttributed, Envelope, Money, decode, encode, utc_now
 from afflux_infra.testing import SessionInfrastructure
-from afflux_payouts.adapters.shadow_log import Stretch, read_stretches
 from afflux_payouts.application.replay import ReplayOptions, fold_log, verify
-from afflux_payouts.entrypoints.drift import service_folds
+from afflux_payouts.application.shadows import Stretch
+from afflux_payouts.entrypoints.drift import replaying, service_folds
 from afflux_payouts.entrypoints.main import build
 from afflux_payouts.settings import PayoutsSettings
 
@@ -101,13 +101,13 @@ def _note(last: dict[str, int], acknowledged: list[RecordMetadata]) -> None:
         last[name] = max(last.get(name, -1), metadata.offset)
 
 
-async def bare_consume_and_decode(bootstrap: str, positions: dict[str, int]) -> tuple[int, float]:
+async def bare_consume_and_decode(settings: PayoutsSettings, positions: dict[str, int]) -> tuple[int, float]:
     """The baseline: read the same stretch and decode every record, nothing else."""
     plan = [Stretch(name.rpartition("#")[0], int(name.rpartition("#")[2]), 0, last)
             for name, last in positions.items()]
     count = 0
     started = time.perf_counter()
-    async for _, records in read_stretches(bootstrap, plan):
+    async for _, records in replaying(settings).log.read(plan):
         for record in records:
             decode(record.value)
         count += len(records)
@@ -127,20 +127,20 @@ async def test_replay_rate_and_a_verified_replay_of_a_million_events(settings: P
     print(f"\nreplay bench: {EVENTS:,} decisions produced at {produced_rate:,.0f}/s; "
           f"{on_log:,} records on {ATTRIBUTION.name}")
 
-    count, bare_seconds = await bare_consume_and_decode(bootstrap, positions)
+    count, bare_seconds = await bare_consume_and_decode(settings, positions)
     bare_rate = count / bare_seconds
 
     factory = service_folds(settings, build)
     live = await asyncio.to_thread(factory, settings.db_schema)  # the "live" projection, same fold
     try:
         started = time.perf_counter()
-        report = await fold_log(live.folds, bootstrap, positions, ReplayOptions(), workers=WORKERS)
+        report = await fold_log(live.folds, replaying(settings), positions, ReplayOptions(), workers=WORKERS)
         fold_seconds = time.perf_counter() - started
     finally:
         await asyncio.to_thread(live.close)
     fold_rate = report.read / fold_seconds
 
-    found = await verify(settings.database_url, bootstrap, settings.db_schema, service_folds(settings, build))
+    found = await verify(replaying(settings), settings.db_schema, service_folds(settings, build))
     ratio = fold_rate / bare_rate
     print(f"  baseline  bare consume+decode        {bare_rate:>10,.0f} records/s "
           f"({count:,} in {bare_seconds:.1f}s)")

@@ -3,8 +3,9 @@
 - the close of every partner (``Statements.close``, what ``POST /v1/statements/close``
   runs): one snapshot of the unclaimed lines, 10,000 statements decided and recorded in
   the outbox;
-- folding those 10,000 StatementIssued back (``Payouts.apply_run``, runs of
-  ``RUN_LIMIT``), which makes the commissions payable;
+- folding those 10,000 StatementIssued back (``apply_run``, runs of ``RUN_LIMIT``), each
+  judged against the ledger (its lines as of its log position) before it makes its
+  commissions payable;
 - baseline: bare PostgreSQL inserts of the same 10,000 statement rows and their lines in
   one transaction.
 
@@ -31,17 +32,16 @@ from afflux_contracts import (
     PAYOUTS,
     ConversionAttributed,
     Envelope,
-    Event,
     Money,
     utc_now,
 )
-from afflux_payouts.application.payouts import Payouts
+from afflux_payouts.adapters.store import PayoutsStore
 from afflux_payouts.application.published import to_envelope
 from afflux_payouts.application.statements import Statements
 from afflux_plumbing.consume import RUN_LIMIT
 from afflux_plumbing.eventstore import open_store
 from afflux_plumbing.positions import Position
-from afflux_plumbing.store import RunItem
+from afflux_plumbing.runs import record_of
 
 PARTNERS = int(os.environ.get("AFFLUX_BENCH_PARTNERS", "10000"))
 TARGET_SECONDS = 10.0
@@ -57,18 +57,13 @@ def decisions() -> list[Envelope[Any]]:
         for p in range(PARTNERS) for n in range(2)]
 
 
-def fold(store: Payouts, topic: str, envelopes: list[Envelope[Any]]) -> float:
+def fold(store: PayoutsStore, topic: str, envelopes: list[Envelope[Any]]) -> float:
     """Seconds to apply ``envelopes`` as the consumer would (runs of RUN_LIMIT)."""
     started = time.perf_counter()
     for start in range(0, len(envelopes), RUN_LIMIT):
         run = envelopes[start:start + RUN_LIMIT]
-        store.apply_run([RunItem(Position(topic, 0, start + i), e.event_id, _changes(store, e))
-                         for i, e in enumerate(run)])
+        store.apply_run([record_of(e, Position(topic, 0, start + i)) for i, e in enumerate(run)])
     return time.perf_counter() - started
-
-
-def _changes(store: Payouts, envelope: Envelope[Event]) -> Any:
-    return lambda: store.handle(envelope)
 
 
 def bare_inserts(database_url: str) -> float:
@@ -91,13 +86,13 @@ def bare_inserts(database_url: str) -> float:
 
 
 @pytest.fixture
-def store(database_url: str) -> Iterator[Payouts]:
-    app = open_store(Payouts, database_url, "payouts")
+def store(database_url: str) -> Iterator[PayoutsStore]:
+    app = open_store(PayoutsStore, database_url, "payouts")
     yield app
     app.close()
 
 
-def test_closing_statements_for_10000_partners(store: Payouts, database_url: str) -> None:
+def test_closing_statements_for_10000_partners(store: PayoutsStore, database_url: str) -> None:
     fold(store, ATTRIBUTION.name, decisions())
     statements = Statements(store)
 
@@ -120,5 +115,6 @@ def test_closing_statements_for_10000_partners(store: Payouts, database_url: str
 
     assert len(issued) == PARTNERS
     assert statements.wait_folded(timeout=0)
-    balance = store.balances("bench-p-00042")["USD"]
+    balance = store.reads.balances("bench-p-00042")["USD"]
+    assert not store.reads.statements(None, "refused", 1)  # every statement proven, none refused
     assert (balance.payable, balance.accrued) == (Decimal("10.60"), Decimal(0))

@@ -12,12 +12,13 @@ from types import FrameType
 import typer
 from aiokafka.errors import KafkaError
 
-from afflux_infra import dlq, replay_cli
+from afflux_infra import dlq
 from afflux_infra.ops_cli import register as register_ops
 from afflux_infra.platform import Platform, start_infrastructure
 from afflux_infra.processes import DEFAULT_PORTS
 from afflux_infra.provision import afflux_topics, ensure_topics
 from afflux_infra.scale import parse_instances
+from afflux_payouts.entrypoints.cli import app as payouts_cli
 
 app = typer.Typer(help="Afflux: partner performance-marketing backend.", no_args_is_help=True)
 
@@ -172,7 +173,7 @@ def _letter(topic: str, partition: int, offset: int) -> dlq.DeadLetter:
         raise typer.Exit(1) from error
 
 
-replay_cli.register(app)  # replay, drift, what-if
+app.add_typer(payouts_cli)  # payouts' own commands: replay, drift, verify statement, what-if
 register_ops(app)  # lag, topics, status
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ from typing import Protocol
 import pytest
 from payouts_fixtures import RunningPayouts
 
-from afflux_payouts.application.payouts import Payouts
+from afflux_payouts.adapters.store import PayoutsStore
 from afflux_plumbing.eventstore import open_store
 from afflux_plumbing.publish import Publisher
 
@@ -42,8 +42,8 @@ async def attribution_log(infra: SessionInfra) -> AsyncIterator[Publisher]:
 
 
 @pytest.fixture(scope="module")
-def ledger(payouts: RunningPayouts) -> Iterator[Payouts]:
+def ledger(payouts: RunningPayouts) -> Iterator[PayoutsStore]:
     """The running service's store, opened a second time to read what HTTP does not show."""
-    store = open_store(Payouts, payouts.database_url, "payouts")
+    store = open_store(PayoutsStore, payouts.database_url, "payouts")
     yield store
     store.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Sequence
 from contextlib import AsyncExitStack
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -23,12 +24,17 @@ from afflux_contracts import (
     Money,
     PartnerCreated,
     RejectionReason,
+    StatementIssued,
     StatusChange,
 )
 from afflux_infra.embedded import free_port
 from afflux_infra.testing import read_topic, serving
+from afflux_payouts.adapters.store import PayoutsStore
+from afflux_payouts.application.statements import Statements
 from afflux_payouts.entrypoints.main import build
 from afflux_payouts.settings import PayoutsSettings
+from afflux_plumbing.positions import Position
+from afflux_plumbing.runs import Record, RetryLater, Unprocessable, record_of
 
 ADMIN_TOKEN = "payouts-test-admin-token"
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
@@ -172,3 +178,30 @@ def partner_created(partner_id: str, *, minimum: str = "0", frequency: str = "mo
 def buckets(accrued: str = "0.00", pending: str = "0.00", payable: str = "0.00", paid: str = "0.00"
             ) -> dict[str, str]:
     return {"accrued": accrued, "pending": pending, "payable": payable, "paid": paid}
+
+
+def run_of(topic: str, envelopes: Sequence[Envelope[Any]], start: int = 0) -> list[Record[Any]]:
+    """``envelopes`` as consecutive records of partition 0 of ``topic``, from offset ``start``."""
+    return [record_of(envelope, Position(topic, 0, offset))
+            for offset, envelope in enumerate(envelopes, start)]
+
+
+def one_by_one(store: PayoutsStore, records: Sequence[Record[Any]]) -> list[str]:
+    """Each record as a run of one, as the consumer applies a run that failed: what the rules
+    refuse (or what still waits at the end of the log) is dead-lettered, i.e. only its
+    position is recorded. Returns the reasons of the dead letters."""
+    dead = []
+    for record in records:
+        try:
+            store.apply_run([record])
+        except (Unprocessable, RetryLater) as error:
+            store.record_position(record.position)
+            dead.append(f"{record.position}: {error}")
+    return dead
+
+
+def closed(store: PayoutsStore, partner_id: str, period_end: datetime) -> StatementIssued:
+    """The statement the close rules issue for ``partner_id`` on ``store`` as folded so far
+    (with its log position), as payouts' close decides it."""
+    [issued] = Statements(store).close(period_end, partner_id)
+    return issued

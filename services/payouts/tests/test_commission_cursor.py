@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from afflux_payouts.application.payouts import PageKey
+from afflux_payouts.application.reads import PageKey
 from afflux_payouts.entrypoints.cursor import InvalidCursor, decode_cursor, encode_cursor
 
 

@@ -26,7 +26,7 @@ from payouts_fixtures import (
 
 from afflux_contracts import ATTRIBUTION, ConversionStatus
 from afflux_infra.testing import eventually
-from afflux_payouts.application.payouts import Payouts
+from afflux_payouts.adapters.store import PayoutsStore
 from afflux_plumbing.publish import Publisher
 
 
@@ -67,7 +67,7 @@ async def test_same_envelope_published_twice_counts_once(
 
 
 async def test_same_conversion_republished_under_a_new_event_id_counts_once(
-    payouts: RunningPayouts, attribution_log: Publisher, ledger: Payouts
+    payouts: RunningPayouts, attribution_log: Publisher, ledger: PayoutsStore
 ) -> None:
     partner = new_id("partner")
     first = attributed(partner, "7.00")
@@ -78,13 +78,13 @@ async def test_same_conversion_republished_under_a_new_event_id_counts_once(
     await eventually(lambda: payouts.balances(partner) == {"USD": usd("7.01")})
     commissions = (await payouts.fetch(f"/v1/partners/{partner}/commissions")).json()["commissions"]
     assert [c["conversion_id"] for c in commissions].count(first.payload.conversion_id) == 1
-    entry = ledger.entry(first.payload.conversion_id)
+    entry = ledger.reads.entry(first.payload.conversion_id)
     assert entry is not None and entry.event_id == first.event_id  # the first decision is the one kept
     assert re.fullmatch(r"afflux\.attribution\.v1#[0-3]@\d+", entry.recorded_from or "")
 
 
 async def test_rejected_conversion_adds_no_money_but_keeps_its_reason(
-    payouts: RunningPayouts, attribution_log: Publisher, ledger: Payouts
+    payouts: RunningPayouts, attribution_log: Publisher, ledger: PayoutsStore
 ) -> None:
     partner = new_id("partner")
     rejection = rejected(partner)
@@ -92,7 +92,7 @@ async def test_rejected_conversion_adds_no_money_but_keeps_its_reason(
     await attribution_log.publish(attributed(partner, "2.00"))
 
     await eventually(lambda: payouts.balances(partner) == {"USD": usd("2.00")})
-    kept = ledger.rejections(partner)
+    kept = ledger.reads.rejections(partner)
     assert [(r.conversion_id, r.reason) for r in kept] == [(rejection.payload.conversion_id, "duplicate")]
 
 

@@ -19,11 +19,11 @@ from payouts_fixtures import RunningPayouts, attributed, new_id, rejected, repub
 
 from afflux_contracts import ATTRIBUTION, ConversionStatus, StatusChange
 from afflux_infra.testing import eventually
-from afflux_payouts.adapters import shadow
-from afflux_payouts.adapters.shadow_log import Record, read_stretches
+from afflux_payouts.adapters.shadow import PostgresShadows
 from afflux_payouts.application.replay import bookkeeping_prefix, stretches, verify
 from afflux_payouts.application.replay_fold import Built, ShadowFold
-from afflux_payouts.entrypoints.drift import DRIFT_MISMATCHED, check_drift, service_folds
+from afflux_payouts.application.shadows import LogRecord
+from afflux_payouts.entrypoints.drift import DRIFT_MISMATCHED, check_drift, replaying, service_folds
 from afflux_payouts.entrypoints.main import build
 from afflux_payouts.settings import PayoutsSettings
 from afflux_plumbing.publish import Publisher
@@ -61,11 +61,10 @@ async def history(payouts: RunningPayouts, attribution_log: Publisher) -> Histor
 
 async def test_replay_of_the_live_log_verifies_equal(payouts: RunningPayouts, history: History) -> None:
     settings = settings_of(payouts)
-    found = await verify(settings.database_url, settings.kafka_bootstrap_servers, "payouts",
-                         service_folds(settings, build))
+    found = await verify(replaying(settings), "payouts", service_folds(settings, build))
 
     assert found.mismatched == 0, [(t.table, t.problem, t.rows[:3]) for t in found.tables if not t.equal]
-    assert {"ledger_entries", "rejections", "corrections"} <= {t.table for t in found.tables}
+    assert {"ledger_entries", "rejections", "commission_changes"} <= {t.table for t in found.tables}
     assert not any(t.table.startswith("payouts_") for t in found.tables)  # bookkeeping is left out
     assert found.report.applied >= 9 and found.report.duplicates >= 1
     assert any("not JSON" in letter for letter in found.report.dead_letters)
@@ -80,8 +79,7 @@ async def test_a_corrupted_ledger_row_is_named_by_verify_and_by_drift(
     async with await psycopg.AsyncConnection.connect(settings.database_url, autocommit=True) as conn:
         await conn.execute(change, (1, history.corrupted))
         try:
-            found = await verify(settings.database_url, settings.kafka_bootstrap_servers, "payouts",
-                                 service_folds(settings, build))
+            found = await verify(replaying(settings), "payouts", service_folds(settings, build))
             drifted = await check_drift(settings, build)
         finally:
             await conn.execute(change, (-1, history.corrupted))
@@ -103,7 +101,7 @@ async def test_fold_is_byte_identical_whatever_batches_restarts_and_redeliveries
     overlap. Every table of each is the live projection's, text for text."""
     settings = settings_of(payouts)
     factory = service_folds(settings, build)
-    database = settings.database_url
+    shadow = PostgresShadows(settings.database_url)
     schemas = [shadow.scratch_schema("determinism") for _ in range(3)]
     live_copy = f"{schemas[0]}_live"
     opened: list[Built] = []
@@ -111,11 +109,11 @@ async def test_fold_is_byte_identical_whatever_batches_restarts_and_redeliveries
         first = await asyncio.to_thread(factory, schemas[0])
         opened.append(first)
         prefix = bookkeeping_prefix(first.folds)
-        tables = shadow.projection_tables(database, "payouts", prefix)
+        tables = shadow.projection_tables("payouts", prefix)
         tracking = first.folds[0].store.tracked_recorder.tracking_table_name
-        positions = shadow.snapshot(database, "payouts", live_copy, tables, tracking)
-        log = [records async for _, records in read_stretches(settings.kafka_bootstrap_servers,
-                                                              stretches(first.folds, positions))]
+        positions = shadow.snapshot("payouts", live_copy, tables, tracking)
+        plan = stretches(first.folds, positions)
+        log = [list(records) async for _, records in replaying(settings).log.read(plan)]
         rng = random.Random(12)
 
         _fold(ShadowFold(first.folds, run_limit=100), log)
@@ -138,23 +136,23 @@ async def test_fold_is_byte_identical_whatever_batches_restarts_and_redeliveries
         _fold(ShadowFold(resumed.folds, run_limit=7), halves[max(0, cut - 2):])
 
         for schema in schemas:
-            diffs = shadow.diff_schemas(database, live_copy, schema, prefix)
+            diffs = shadow.diff_schemas(live_copy, schema, prefix)
             assert [d for d in diffs if not d.equal] == [], schema
-            assert {d.table for d in diffs} >= {"ledger_entries", "corrections", "rejections"}
+            assert {d.table for d in diffs} >= {"ledger_entries", "commission_changes", "rejections"}
     finally:
         for built in opened:
             built.close()
         for schema in [*schemas, live_copy]:
-            shadow.drop_schema(database, schema)
+            shadow.drop_schema(schema)
 
 
-def _fold(fold: ShadowFold, batches: list[list[Record]]) -> None:
+def _fold(fold: ShadowFold, batches: list[list[LogRecord]]) -> None:
     for batch in batches:
         fold.apply(batch)
     fold.finish()
 
 
-def _rebatched(log: list[list[Record]], rng: random.Random) -> list[list[Record]]:
+def _rebatched(log: list[list[LogRecord]], rng: random.Random) -> list[list[LogRecord]]:
     """The same records of each partition, in order, cut at random boundaries."""
     batches = []
     for records in log:

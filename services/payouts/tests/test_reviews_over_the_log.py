@@ -9,16 +9,15 @@ from decimal import Decimal
 
 import psycopg
 import pytest
-from payouts_fixtures import RunningPayouts, attributed, new_id, rejected, status_changed, usd
+from payouts_fixtures import RunningPayouts, attributed, new_id, rejected, run_of, status_changed, usd
 
 from afflux_contracts import ATTRIBUTION, ConversionStatus, StatusChange
 from afflux_infra.testing import eventually
-from afflux_payouts.application.payouts import Payouts
+from afflux_payouts.adapters.store import PayoutsStore
 from afflux_payouts.domain.balance import Balance
-from afflux_plumbing.consume import RetryLater, Unprocessable
 from afflux_plumbing.eventstore import open_store
-from afflux_plumbing.positions import Position
 from afflux_plumbing.publish import Publisher
+from afflux_plumbing.runs import RetryLater, Unprocessable
 
 
 async def test_an_approved_sale_reversed_leaves_a_zero_balance_and_a_void_commission(
@@ -39,7 +38,7 @@ async def test_an_approved_sale_reversed_leaves_a_zero_balance_and_a_void_commis
 
 
 async def test_an_adjusted_sale_accrues_its_new_amount_once_however_often_the_review_is_delivered(
-    payouts: RunningPayouts, attribution_log: Publisher, ledger: Payouts
+    payouts: RunningPayouts, attribution_log: Publisher, ledger: PayoutsStore
 ) -> None:
     partner = new_id("partner")
     sale = attributed(partner, "12.00")
@@ -50,7 +49,7 @@ async def test_an_adjusted_sale_accrues_its_new_amount_once_however_often_the_re
     await attribution_log.publish(attributed(partner, "0.01"))
 
     await eventually(lambda: payouts.balances(partner) == {"USD": usd("7.36")})
-    entry = ledger.entry(sale.payload.conversion_id)
+    entry = ledger.reads.entry(sale.payload.conversion_id)
     assert entry is not None
     assert (entry.amount, entry.decided_amount, entry.event_id) == \
         (Decimal("7.35"), Decimal("12.00"), sale.event_id)
@@ -71,33 +70,32 @@ async def test_a_held_sale_approved_moves_from_pending_to_accrued(
 
 
 @pytest.fixture
-def store(database_url: str) -> Iterator[Payouts]:
-    app = open_store(Payouts, database_url, "payouts")
+def store(database_url: str) -> Iterator[PayoutsStore]:
+    app = open_store(PayoutsStore, database_url, "payouts")
     yield app
     app.close()
 
 
-def test_a_review_of_a_commission_not_recorded_yet_is_parked(store: Payouts) -> None:
+def test_a_review_of_a_commission_not_recorded_yet_is_parked(store: PayoutsStore) -> None:
     sale = attributed("p-1", "5.00")
     with pytest.raises(RetryLater, match=sale.payload.conversion_id):
-        store.handle(status_changed(sale, StatusChange.REVERSED))
+        store.apply_run(run_of(ATTRIBUTION.name, [status_changed(sale, StatusChange.REVERSED)]))
 
-    store.apply(store.handle(sale), Position(ATTRIBUTION.name, 0, 0), sale.event_id)
-    review = status_changed(sale, StatusChange.REVERSED)
-    store.apply(store.handle(review), Position(ATTRIBUTION.name, 0, 1), review.event_id)
+    store.apply_run(run_of(ATTRIBUTION.name, [sale, status_changed(sale, StatusChange.REVERSED)]))
 
-    assert store.balances("p-1") == {"USD": Balance("USD")}
-    entry = store.entry(sale.payload.conversion_id)
+    assert store.reads.balances("p-1") == {"USD": Balance("USD")}
+    entry = store.reads.entry(sale.payload.conversion_id)
     assert entry is not None and entry.bucket.value == "void"
 
 
-def test_a_review_of_a_conversion_rejected_at_attribution_is_unprocessable(store: Payouts) -> None:
+def test_a_review_of_a_conversion_rejected_at_attribution_is_unprocessable(store: PayoutsStore) -> None:
     rejection = rejected("p-1")
-    store.apply(store.handle(rejection), Position(ATTRIBUTION.name, 0, 0), rejection.event_id)
+    store.apply_run(run_of(ATTRIBUTION.name, [rejection]))
     as_if_attributed = attributed("p-1", "5.00", conversion_id=rejection.payload.conversion_id)
 
     with pytest.raises(Unprocessable, match="rejected at attribution"):
-        store.handle(status_changed(as_if_attributed, StatusChange.APPROVED))
+        review = status_changed(as_if_attributed, StatusChange.APPROVED)
+        store.apply_run(run_of(ATTRIBUTION.name, [review], 1))
 
 
 def test_a_ledger_created_before_reviews_learns_the_void_bucket_at_start(database_url: str) -> None:
@@ -108,12 +106,10 @@ def test_a_ledger_created_before_reviews_learns_the_void_bucket_at_start(databas
             "offer_id text NOT NULL, amount numeric NOT NULL, currency text NOT NULL, bucket text NOT NULL "
             "CHECK (bucket IN ('pending', 'accrued', 'payable', 'paid')), converted_at timestamptz NOT NULL, "
             "recorded_from text NOT NULL, event_id uuid NOT NULL)")
-    app = open_store(Payouts, database_url, "payouts")
+    app = open_store(PayoutsStore, database_url, "payouts")
     try:
         sale = attributed("p-1", "5.00")
-        app.apply(app.handle(sale), Position(ATTRIBUTION.name, 0, 0), sale.event_id)
-        review = status_changed(sale, StatusChange.REJECTED)
-        app.apply(app.handle(review), Position(ATTRIBUTION.name, 0, 1), review.event_id)
-        assert app.balances("p-1") == {"USD": Balance("USD")}
+        app.apply_run(run_of(ATTRIBUTION.name, [sale, status_changed(sale, StatusChange.REJECTED)]))
+        assert app.reads.balances("p-1") == {"USD": Balance("USD")}
     finally:
         app.close()

@@ -1,16 +1,17 @@
-"""A run of records decided together (``Payouts.apply_run``, ``run_ledger.py``) leaves the
-tables byte for byte as applying the same records one at a time does: with duplicates
-(the same envelope, the same decision under a new event_id), reviews in the same run
-as their commission (two of one commission, a reversal), reviews of a commission of an
-earlier run, a rejection, statements, a payment and an adjustment. A run the one-at-a-time
-rules would refuse commits nothing, and the fold's fallback dead-letters what those rules do."""
+"""Any split of the log into runs leaves the tables byte for byte as applying it one record
+at a time does (a lone record is a run of one, through the same handlers): with
+duplicates (the same envelope, the same decision under a new event_id), reviews in the
+same run as their commission (two of one commission, a reversal), reviews of a
+commission of an earlier run, a rejection, an appeal, priced clicks, a statement, a
+payment and an adjustment. A run the rules refuse commits nothing, and its records one
+by one dead-letter exactly what the rules refuse."""
 
 from __future__ import annotations
 
+import random
 from collections.abc import Iterator
 from datetime import timedelta
 from decimal import Decimal
-from functools import partial
 from typing import Any
 
 import pytest
@@ -18,10 +19,13 @@ from aiokafka.structs import ConsumerRecord
 from payouts_fixtures import (
     BASE_TIME,
     attributed,
+    closed,
     new_id,
+    one_by_one,
     partner_created,
     rejected,
     republished,
+    run_of,
     status_changed,
 )
 from psycopg import sql
@@ -31,126 +35,129 @@ from afflux_contracts import (
     PARTNERS,
     PAYOUTS,
     BalanceAdjusted,
+    ClickPriced,
     ConversionStatus,
     Envelope,
-    LineKind,
-    StatementLine,
+    Money,
     StatementPaid,
     StatusChange,
     encode,
 )
-from afflux_payouts.application.payouts import VIEW_TABLES, Payouts
+from afflux_contracts.attribution import Appeal
+from afflux_payouts.adapters.store import PayoutsStore
+from afflux_payouts.adapters.tables import TABLES
 from afflux_payouts.application.replay_fold import Fold, ShadowFold
-from afflux_payouts.domain.statements import Close, Terms, decide_statement
-from afflux_plumbing.consume import RetryLater, Unprocessable
 from afflux_plumbing.eventstore import open_store
-from afflux_plumbing.positions import Position
-from afflux_plumbing.store import RunItem
+from afflux_plumbing.runs import Unprocessable
 
 Log = dict[str, list[Envelope[Any]]]
+STATED_UP_TO = 6
+"""The attribution offset the log's statement was decided at (its log position)."""
 
 
-def the_log(partner: str) -> tuple[Log, int]:
-    """Every kind of record payouts folds, and where the attribution log is cut in two runs."""
+def the_attribution_log(partner: str) -> list[Envelope[Any]]:
     sale, pending, reversed_sale, euro = (
         attributed(partner, "10.00"), attributed(partner, "3.00", status=ConversionStatus.PENDING),
         attributed(partner, "7.50", converted_at=BASE_TIME + timedelta(1)),
         attributed(partner, "4.00", "EUR"))
     later = attributed(partner, "1.10", converted_at=BASE_TIME + timedelta(2))
-    attribution = [
+    rejection = rejected(partner)
+    on_appeal = Appeal(rejected_reason=rejection.payload.reason, by="staff-1", reason="false positive")
+    appeal = attributed(partner, "4.20", conversion_id=rejection.payload.conversion_id).payload.model_copy(
+        update={"appeal": on_appeal})
+    click = ClickPriced(transaction_id=new_id("tx"), partner_id=partner, offer_id="offer-cpc",
+                        payout=Money(amount=Decimal("0.25"), currency="USD"), clicked_at=BASE_TIME,
+                        priced_at=BASE_TIME)
+    return [
         sale, pending, sale, republished(sale),
         status_changed(pending, StatusChange.APPROVED, previous=ConversionStatus.PENDING),
         status_changed(pending, StatusChange.ADJUSTED, "2.25"),
-        reversed_sale, status_changed(reversed_sale, StatusChange.REVERSED), euro, rejected(partner),
-        # the second run: reviews of commissions the first run recorded, a new one, a redelivery
+        reversed_sale, status_changed(reversed_sale, StatusChange.REVERSED), euro, rejection,
+        # reviews of commissions recorded before, a new one, redeliveries, an appeal, a click
         status_changed(sale, StatusChange.ADJUSTED, "9.00"), later, republished(euro), pending,
-        status_changed(later, StatusChange.REVERSED),
+        status_changed(later, StatusChange.REVERSED), Envelope.wrap(appeal, producer="test"),
+        Envelope.wrap(click, producer="test"),
     ]
-    lines = [StatementLine(kind=LineKind.COMMISSION, ref=e.payload.conversion_id, offer_id="offer-1",
-                           happened_at=e.payload.converted_at, amount=e.payload.payout.amount)
-             for e in (sale, reversed_sale)]
-    close = Close(partner_id=partner, currency="USD", period_end=BASE_TIME + timedelta(3), period_start=None,
-                  terms=Terms(), closed_by="admin", log_position={}, issued_at=BASE_TIME + timedelta(3))
-    issued = decide_statement(close, lines)
-    assert issued is not None
+
+
+def the_payouts_log(database_url: str, partner: str, attribution: list[Envelope[Any]]) -> list[Envelope[Any]]:
+    """A statement the close issues from the attribution log up to ``STATED_UP_TO``, its
+    payment, and an adjustment."""
+    decider = open_store(PayoutsStore, database_url, f"payouts_decider_{new_id('s').replace('-', '_')}")
+    try:
+        decider.apply_run(run_of(ATTRIBUTION.name, attribution[:STATED_UP_TO + 1]))
+        issued = closed(decider, partner, BASE_TIME + timedelta(3))
+    finally:
+        decider.close()
     paid = StatementPaid(statement_id=issued.statement_id, partner_id=partner, currency="USD",
                          amount=issued.total, paid_at=BASE_TIME + timedelta(3, hours=1))
     adjusted = BalanceAdjusted(adjustment_id=new_id("adj"), partner_id=partner, currency="USD",
                                amount=Decimal("1.25"), reason="bonus", adjusted_at=BASE_TIME + timedelta(4))
-    payouts = [Envelope.wrap(issued, producer="test"), Envelope.wrap(paid, producer="test"),
-               Envelope.wrap(adjusted, producer="test")]
-    return {ATTRIBUTION.name: attribution, PARTNERS.name: [partner_created(partner, minimum="5")],
-            PAYOUTS.name: payouts}, 10
+    return [Envelope.wrap(e, producer="test") for e in (issued, paid, adjusted)]
 
 
-def one_at_a_time(store: Payouts, log: Log) -> None:
-    """Each record in a transaction of its own, as the consumer's fallback applies it."""
-    for topic, envelopes in log.items():
-        for offset, envelope in enumerate(envelopes):
-            position = Position(topic, 0, offset)
-            if store.has_applied(envelope.event_id):
-                store.record_position(position)
-                continue
-            try:
-                store.apply(store.handle(envelope), position, envelope.event_id)
-            except (Unprocessable, RetryLater):
-                store.record_position(position)  # dead-lettered (a wait: at the end of the log)
-
-
-def in_runs(store: Payouts, envelopes: list[Envelope[Any]], topic: str, cuts: list[int]) -> None:
-    """``envelopes`` applied in runs that end at ``cuts``; every run must commit as a run."""
-    start = 0
-    for end in [*cuts, len(envelopes)]:
-        items = [RunItem(Position(topic, 0, offset), e.event_id, partial(store.handle, e))
-                 for offset, e in enumerate(envelopes[start:end], start)]
-        store.apply_run(items)
-        start = end
-
-
-def tables(store: Payouts) -> dict[str, list[str]]:
+def tables(store: PayoutsStore) -> dict[str, list[str]]:
     out = {}
-    for name in VIEW_TABLES:
-        rows = store.query(sql.SQL("SELECT t::text AS row FROM {} t ORDER BY 1").format(store.table(name)))
-        out[name] = [row["row"] for row in rows]
+    for table in TABLES:
+        statement = sql.SQL("SELECT t::text AS row FROM {} t ORDER BY 1").format(store.table(table.name))
+        rows = store.query(statement)
+        out[table.name] = [row["row"] for row in rows]
     return out
 
 
-def records(topic: str, envelopes: list[Envelope[Any]]) -> list[ConsumerRecord[bytes, bytes]]:
+def in_runs(store: PayoutsStore, topic: str, envelopes: list[Envelope[Any]], cuts: list[int]) -> None:
+    """``envelopes`` applied in runs that end at ``cuts``; every run must commit as a run."""
+    records = run_of(topic, envelopes)
+    cuts = sorted({cut for cut in cuts if 0 < cut < len(records)})
+    for start, end in zip([0, *cuts], [*cuts, len(records)], strict=True):
+        store.apply_run(records[start:end])
+
+
+def consumer_records(topic: str, envelopes: list[Envelope[Any]]) -> list[ConsumerRecord[bytes, bytes]]:
     return [ConsumerRecord(topic, 0, offset, 0, 0, None, value, None, 0, len(value), [])
             for offset, value in enumerate(encode(e) for e in envelopes)]
 
 
 @pytest.fixture
-def stores(database_url: str) -> Iterator[list[Payouts]]:
-    opened = [open_store(Payouts, database_url, f"payouts_runs_{new_id('s').replace('-', '_')}")
-              for _ in range(3)]
+def stores(database_url: str) -> Iterator[list[PayoutsStore]]:
+    opened = [open_store(PayoutsStore, database_url, f"payouts_runs_{new_id('s').replace('-', '_')}")
+              for _ in range(4)]
     yield opened
     for store in opened:
         store.close()
 
 
-def test_runs_decided_together_leave_the_tables_of_one_record_at_a_time(stores: list[Payouts]) -> None:
-    single, whole, halves = stores
+def test_any_split_of_the_log_into_runs_leaves_the_tables_of_one_record_at_a_time(
+    stores: list[PayoutsStore], database_url: str
+) -> None:
+    single, whole, halves, scattered = stores
     partner = new_id("partner")
-    log, cut = the_log(partner)
-    one_at_a_time(single, log)
-    for store, cuts in ((whole, []), (halves, [cut])):
-        in_runs(store, log[PARTNERS.name], PARTNERS.name, [])
-        in_runs(store, log[ATTRIBUTION.name], ATTRIBUTION.name, cuts)
-        in_runs(store, log[PAYOUTS.name], PAYOUTS.name, [])
+    attribution = the_attribution_log(partner)
+    log: Log = {PARTNERS.name: [partner_created(partner, minimum="5")], ATTRIBUTION.name: attribution,
+                PAYOUTS.name: the_payouts_log(database_url, partner, attribution)}
+    for topic, envelopes in log.items():
+        assert one_by_one(single, run_of(topic, envelopes)) == []
+    rng = random.Random(17)
+    for store, cuts in ((whole, lambda n: []), (halves, lambda n: [n // 2]),
+                        (scattered, lambda n: sorted(rng.sample(range(n), min(n, 5))))):
+        for topic, envelopes in log.items():
+            in_runs(store, topic, envelopes, cuts(len(envelopes)))
 
     expected = tables(single)
-    assert tables(whole) == expected and tables(halves) == expected
-    assert len(expected["ledger_entries"]) == 5 and len(expected["commission_changes"]) == 10
-    balance = single.balances(partner)["USD"]
-    # earned 9.00 + 2.25 (the voided two earn nothing), the bonus 1.25, the statement claimed 17.50
-    assert (balance.accrued, balance.paid) == (Decimal("-5.00"), Decimal("17.50"))
+    assert tables(whole) == expected and tables(halves) == expected and tables(scattered) == expected
+    assert len(expected["ledger_entries"]) == 7 and len(expected["commission_changes"]) == 12
+    [statement] = single.reads.statements(partner, None, 10)
+    assert (statement["status"], statement["refusal"]) == ("paid", None)
+    balance = single.reads.balances(partner)["USD"]
+    # earned 9.00 + 2.25 + the appeal's 4.20 + the click's 0.25 (the voided two earn nothing) and the
+    # 1.25 bonus; the statement claimed 10.00 + 2.25 + 7.50 as they stood at its log position
+    assert (balance.accrued, balance.paid) == (Decimal("-2.80"), Decimal("19.75"))
 
 
-def test_a_run_the_rules_refuse_commits_nothing_and_the_fallback_dead_letters_as_one_at_a_time(
-    stores: list[Payouts],
+def test_a_run_the_rules_refuse_commits_nothing_and_its_records_dead_letter_as_one_at_a_time(
+    stores: list[PayoutsStore],
 ) -> None:
-    single, folded, _ = stores
+    single, folded, *_ = stores
     partner = new_id("partner")
     sale = attributed(partner, "10.00")
     conflicting = attributed(partner, "99.00", conversion_id=sale.payload.conversion_id)
@@ -159,14 +166,15 @@ def test_a_run_the_rules_refuse_commits_nothing_and_the_fallback_dead_letters_as
            attributed(partner, "4.00")]
 
     with pytest.raises(Unprocessable):
-        in_runs(folded, log, ATTRIBUTION.name, [])
+        in_runs(folded, ATTRIBUTION.name, log, [])
     assert all(rows == [] for rows in tables(folded).values())  # the run committed nothing
 
-    fold = ShadowFold([Fold(folded, (ATTRIBUTION.name,), folded.handle)])
-    fold.apply(records(ATTRIBUTION.name, log))
+    fold = ShadowFold([Fold(folded, (ATTRIBUTION.name,), folded.handlers)])
+    fold.apply(consumer_records(ATTRIBUTION.name, log))
     fold.finish()
-    one_at_a_time(single, {ATTRIBUTION.name: log})
+    dead = one_by_one(single, run_of(ATTRIBUTION.name, log))
 
     assert tables(folded) == tables(single)
-    assert len(fold.report.dead_letters) == 2  # the conflicting decision, the orphan review
-    assert single.balances(partner)["USD"].accrued == Decimal("12.00")
+    assert len(fold.report.dead_letters) == len(dead) == 2  # the conflicting decision, the orphan review
+    assert "conflicting decision" in dead[0] and "not recorded yet" in dead[1]
+    assert single.reads.balances(partner)["USD"].accrued == Decimal("12.00")

@@ -35,7 +35,7 @@ from afflux_contracts import (
     statement_digest,
 )
 from afflux_infra.testing import eventually, read_topic
-from afflux_payouts.application.payouts import Payouts
+from afflux_payouts.adapters.store import PayoutsStore
 from afflux_payouts.application.statements import Statements
 from afflux_plumbing.publish import Publisher
 
@@ -222,7 +222,7 @@ async def test_adjustments_accrue_and_are_stated_like_commissions(
 
 
 async def test_the_scheduler_closes_the_period_a_weekly_partners_billing_ended(
-    payouts: RunningPayouts, attribution_log: Publisher, ledger: Payouts
+    payouts: RunningPayouts, attribution_log: Publisher, ledger: PayoutsStore
 ) -> None:
     partner = new_id("partner")
     await attribution_log.publish(partner_created(partner, frequency="weekly"))

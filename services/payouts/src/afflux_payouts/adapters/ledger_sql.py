@@ -1,179 +1,82 @@
-"""The ledger's tables and SQL. Money is ``numeric`` here and is summed by PostgreSQL.
-
-``recorded_from`` is the log position (``topic#partition@offset``) the decision
-was read at. The handler that builds a write does not see the position, but the
-store records it in its inbox, in the same transaction and before the view
-writes run, so the insert reads it from there by event_id.
-
-A review moves a commission (``update_entry``: its amount and bucket, keeping the
-ones the decision opened it with in ``decided_*``) or, once it is settled, adds a
-row to ``corrections``, keyed by the review's event_id.
-"""
+"""The commission ledger in PostgreSQL: the reads and batch writes of a run of attribution
+records (``application/ledger.py``'s ``LedgerTables``). Money is ``numeric`` here."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from datetime import UTC
+from functools import cache
+from typing import Any
+
 from psycopg import sql
 
-VIEW_DDL = [
-    """CREATE TABLE IF NOT EXISTS {schema}.ledger_entries (
-        conversion_id text PRIMARY KEY,
-        partner_id text NOT NULL,
-        offer_id text NOT NULL,
-        amount numeric NOT NULL,
-        currency text NOT NULL,
-        bucket text NOT NULL CHECK (bucket IN ('pending', 'accrued', 'payable', 'paid', 'void')),
-        converted_at timestamptz NOT NULL,
-        recorded_from text NOT NULL,
-        event_id uuid NOT NULL
-    )""",
-    # Leads with partner_id (balances) and keeps the listing's order (keyset pagination).
-    """CREATE INDEX IF NOT EXISTS ledger_entries_by_partner
-        ON {schema}.ledger_entries (partner_id, converted_at, conversion_id)""",
-    """CREATE TABLE IF NOT EXISTS {schema}.rejections (
-        conversion_id text PRIMARY KEY,
-        partner_id text,
-        offer_id text,
-        reason text NOT NULL,
-        message text NOT NULL,
-        converted_at timestamptz NOT NULL,
-        recorded_from text NOT NULL,
-        event_id uuid NOT NULL
-    )""",
-    "CREATE INDEX IF NOT EXISTS rejections_by_partner ON {schema}.rejections (partner_id)",
-    "ALTER TABLE {schema}.ledger_entries ADD COLUMN IF NOT EXISTS decided_amount numeric",
-    "ALTER TABLE {schema}.ledger_entries ADD COLUMN IF NOT EXISTS decided_bucket text",
-    # A ledger created before reviews existed checks the buckets without 'void'.
-    """DO $$ BEGIN
-        IF EXISTS (SELECT 1 FROM pg_constraint
-                   WHERE conrelid = '{schema}.ledger_entries'::regclass
-                     AND conname = 'ledger_entries_bucket_check'
-                     AND pg_get_constraintdef(oid) NOT LIKE '%void%') THEN
-            ALTER TABLE {schema}.ledger_entries DROP CONSTRAINT ledger_entries_bucket_check;
-            ALTER TABLE {schema}.ledger_entries ADD CONSTRAINT ledger_entries_bucket_check
-                CHECK (bucket IN ('pending', 'accrued', 'payable', 'paid', 'void'));
-        END IF;
-    END $$""",
-    """CREATE TABLE IF NOT EXISTS {schema}.corrections (
-        event_id uuid PRIMARY KEY,
-        conversion_id text NOT NULL,
-        partner_id text NOT NULL,
-        offer_id text NOT NULL,
-        amount numeric NOT NULL,
-        currency text NOT NULL,
-        bucket text NOT NULL CHECK (bucket IN ('accrued', 'payable', 'paid')),
-        happened_at timestamptz NOT NULL,
-        recorded_from text NOT NULL
-    )""",
-    "CREATE INDEX IF NOT EXISTS corrections_by_conversion ON {schema}.corrections (conversion_id)",
-    "CREATE INDEX IF NOT EXISTS corrections_by_partner ON {schema}.corrections (partner_id)",
-]
+from afflux_payouts.adapters.tables import CHANGES, LEDGER, REJECTIONS
+from afflux_payouts.domain.ledger import Bucket, LedgerEntry
+from afflux_payouts.domain.ledger_fold import Holdings, Outcome
+from afflux_plumbing.store import TrackedApplication, Write
+from afflux_plumbing.tables import keys_param
 
-ENTRY_COLUMNS = sql.SQL(
-    "conversion_id, partner_id, offer_id, amount, currency, bucket, converted_at, event_id, recorded_from, "
-    "decided_amount, decided_bucket"
-)
-CORRECTION_COLUMNS = sql.SQL(
-    "event_id, conversion_id, partner_id, offer_id, amount, currency, bucket, happened_at, recorded_from"
-)
+MOVED = ("amount", "bucket", "decided_amount", "decided_bucket")
 
 
-def insert_entry(ledger: sql.Identifier, inbox: sql.Identifier) -> sql.Composed:
-    """Record a commission once per conversion_id; a later decision for it changes nothing."""
-    return sql.SQL(
-        "INSERT INTO {} (conversion_id, partner_id, offer_id, amount, currency, bucket, converted_at, "
-        "event_id, recorded_from) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, "
-        "(SELECT position FROM {} WHERE event_id = %s)) ON CONFLICT (conversion_id) DO NOTHING"
-    ).format(ledger, inbox)
+class LedgerSql:
+    """``LedgerTables`` on the store's schema (reads go through the store, so a run's
+    reads see what the run wrote before them)."""
+
+    def __init__(self, store: TrackedApplication) -> None:
+        self.store = store
+
+    def holding(self, conversion_ids: Sequence[str]) -> Holdings:
+        keys = keys_param(conversion_ids, ("conversion_id",))
+        rows = self.store.query(_select_holdings(self.store.schema), keys)
+        return Holdings(entries={row["conversion_id"]: entry_of(row) for row in rows if row["event_id"]},
+                        rejected={row["conversion_id"] for row in rows if row["rejected"]})
+
+    def writes(self, outcome: Outcome) -> list[Write]:
+        schema = self.store.schema
+        found = [
+            LEDGER.write(LEDGER.insert(schema), (_entry_row(e) for e in outcome.opened)),
+            LEDGER.write(LEDGER.update(schema, MOVED), (_entry_row(e) for e in outcome.moved.values())),
+            CHANGES.write(CHANGES.insert(schema), (
+                {"event_id": c.source.event_id, "conversion_id": c.conversion_id, "partner_id": c.partner_id,
+                 "offer_id": c.offer_id, "currency": c.currency, "status": c.status, "amount": c.amount,
+                 "happened_at": c.happened_at, "known_on": c.source.known_on,
+                 "log_offset": c.source.log_offset, "recorded_from": c.source.recorded_from}
+                for c in outcome.changes)),
+            REJECTIONS.write(REJECTIONS.insert(schema), (
+                {"conversion_id": r.conversion_id, "partner_id": r.partner_id, "offer_id": r.offer_id,
+                 "reason": r.reason, "message": r.message, "converted_at": r.converted_at,
+                 "recorded_from": r.recorded_from, "event_id": r.event_id} for r in outcome.rejections)),
+        ]
+        return [write for write in found if write is not None]
 
 
-def insert_entries(ledger: sql.Identifier, inbox: sql.Identifier) -> sql.Composed:
-    """``insert_entry`` for many commissions: a JSON array of objects with its columns but
-    ``recorded_from``, which each row reads from the inbox by its event_id."""
-    return sql.SQL(
-        "INSERT INTO {} (conversion_id, partner_id, offer_id, amount, currency, bucket, converted_at, "
-        "event_id, recorded_from) SELECT r.*, (SELECT position FROM {} AS i WHERE i.event_id = r.event_id) "
-        "FROM json_to_recordset(%s::json) AS r(conversion_id text, partner_id text, offer_id text, "
-        "amount numeric, currency text, bucket text, converted_at timestamptz, event_id uuid) "
-        "ON CONFLICT (conversion_id) DO NOTHING"
-    ).format(ledger, inbox)
+def _entry_row(entry: LedgerEntry) -> dict[str, Any]:
+    return {"conversion_id": entry.conversion_id, "partner_id": entry.partner_id, "offer_id": entry.offer_id,
+            "amount": entry.amount, "currency": entry.currency, "bucket": entry.bucket,
+            "converted_at": entry.converted_at, "recorded_from": entry.recorded_from,
+            "event_id": entry.event_id, "decided_amount": entry.decided_amount,
+            "decided_bucket": entry.decided_bucket}
 
 
-def update_entries(ledger: sql.Identifier) -> sql.Composed:
-    """``update_entry`` for many commissions, one row each: a JSON array of objects with
-    conversion_id, amount, bucket, decided_amount, decided_bucket."""
-    return sql.SQL(
-        "UPDATE {} AS entry SET amount = r.amount, bucket = r.bucket, decided_amount = r.decided_amount, "
-        "decided_bucket = r.decided_bucket FROM json_to_recordset(%s::json) AS r(conversion_id text, "
-        "amount numeric, bucket text, decided_amount numeric, decided_bucket text) "
-        "WHERE entry.conversion_id = r.conversion_id"
-    ).format(ledger)
+def entry_of(row: Mapping[str, Any]) -> LedgerEntry:
+    return LedgerEntry(
+        conversion_id=row["conversion_id"], partner_id=row["partner_id"], offer_id=row["offer_id"],
+        amount=row["amount"], currency=row["currency"], bucket=Bucket(row["bucket"]),
+        converted_at=row["converted_at"].astimezone(UTC), event_id=row["event_id"],
+        recorded_from=row["recorded_from"], decided_amount=row["decided_amount"],
+        decided_bucket=Bucket(row["decided_bucket"]) if row["decided_bucket"] is not None else None)
 
 
-def insert_rejection(rejections: sql.Identifier, inbox: sql.Identifier) -> sql.Composed:
-    return sql.SQL(
-        "INSERT INTO {} (conversion_id, partner_id, offer_id, reason, message, converted_at, "
-        "event_id, recorded_from) VALUES (%s, %s, %s, %s, %s, %s, %s, "
-        "(SELECT position FROM {} WHERE event_id = %s)) ON CONFLICT (conversion_id) DO NOTHING"
-    ).format(rejections, inbox)
+ENTRY_COLUMNS = LEDGER.column_names
 
 
-def update_entry(ledger: sql.Identifier) -> sql.Composed:
-    """A reviewed commission's amount and bucket, and what its decision opened it with."""
-    return sql.SQL(
-        "UPDATE {} SET amount = %s, bucket = %s, decided_amount = %s, decided_bucket = %s "
-        "WHERE conversion_id = %s"
-    ).format(ledger)
-
-
-def insert_correction(corrections: sql.Identifier, inbox: sql.Identifier) -> sql.Composed:
-    return sql.SQL(
-        "INSERT INTO {} ({}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, "
-        "(SELECT position FROM {} WHERE event_id = %s)) ON CONFLICT (event_id) DO NOTHING"
-    ).format(corrections, CORRECTION_COLUMNS, inbox)
-
-
-def select_corrections(corrections: sql.Identifier) -> sql.Composed:
-    """A conversion's corrections (their order does not matter: they are summed)."""
-    return sql.SQL("SELECT {} FROM {} WHERE conversion_id = %s ORDER BY happened_at, event_id").format(
-        CORRECTION_COLUMNS, corrections)
-
-
-def select_entry(ledger: sql.Identifier) -> sql.Composed:
-    return sql.SQL("SELECT {} FROM {} WHERE conversion_id = %s").format(ENTRY_COLUMNS, ledger)
-
-
-def select_entries(ledger: sql.Identifier) -> sql.Composed:
-    """The entries of the conversion_ids in a text array (those recorded)."""
-    return sql.SQL("SELECT {} FROM {} WHERE conversion_id = ANY(%s)").format(ENTRY_COLUMNS, ledger)
-
-
-def select_bucket_totals(ledger: sql.Identifier, corrections: sql.Identifier) -> sql.Composed:
-    """A partner's sums per currency and bucket, of its commissions and corrections
-    (the fold leaves 'void' out); parameters: the partner_id, twice."""
-    return sql.SQL(
-        "SELECT currency, bucket, sum(amount) AS total FROM ("
-        "SELECT currency, bucket, amount FROM {} WHERE partner_id = %s "
-        "UNION ALL SELECT currency, bucket, amount FROM {} WHERE partner_id = %s"
-        ") AS lines GROUP BY currency, bucket ORDER BY currency, bucket"
-    ).format(ledger, corrections)
-
-
-def select_page(ledger: sql.Identifier, *, after: bool) -> sql.Composed:
-    """Up to %(limit)s entries of a partner in (converted_at, conversion_id) order,
-    strictly after the page key when ``after``."""
-    keyset = sql.SQL(" AND (converted_at, conversion_id) > (%(after_at)s, %(after_id)s)" if after else "")
-    return sql.SQL(
-        "SELECT {} FROM {} WHERE partner_id = %(partner_id)s{} "
-        "ORDER BY converted_at, conversion_id LIMIT %(limit)s"
-    ).format(ENTRY_COLUMNS, ledger, keyset)
-
-
-def select_rejection(rejections: sql.Identifier) -> sql.Composed:
-    return sql.SQL("SELECT 1 FROM {} WHERE conversion_id = %s").format(rejections)
-
-
-def select_rejections(rejections: sql.Identifier) -> sql.Composed:
-    return sql.SQL(
-        "SELECT conversion_id, partner_id, offer_id, reason, message, converted_at, event_id "
-        "FROM {} WHERE partner_id = %s ORDER BY converted_at, conversion_id"
-    ).format(rejections)
+@cache
+def _select_holdings(schema: str) -> sql.Composed:
+    """Per conversion asked: its commission (if held) and whether it was rejected."""
+    return sql.SQL("SELECT k.conversion_id, {}, r.conversion_id IS NOT NULL AS rejected "
+                   "FROM {} LEFT JOIN {} AS e USING (conversion_id) LEFT JOIN {} AS r USING (conversion_id)"
+                   ).format(sql.SQL(", ").join(sql.Identifier("e", c) for c in ENTRY_COLUMNS
+                                               if c != "conversion_id"),
+                            LEDGER.recordset(("conversion_id",), "k"), LEDGER.ident(schema),
+                            REJECTIONS.ident(schema))

@@ -1,5 +1,6 @@
-"""Shadow projections in PostgreSQL: scratch schemas, a consistent copy of the live
-projection, and a generic row-by-row diff of two schemas.
+"""Shadow projections in PostgreSQL (``application/shadows.py``'s ``Shadows``): scratch
+schemas, a consistent copy of the live projection, and a generic row-by-row diff of two
+schemas.
 
 The diff knows no table of the ledger by name: it compares every table of the
 live schema except the event store's bookkeeping (eventsourcing names those
@@ -17,11 +18,12 @@ import re
 import secrets
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 
 import psycopg
 from psycopg import sql
 from psycopg.rows import dict_row
+
+from afflux_payouts.application.shadows import RowDiff, TableDiff, TableShape
 
 CLOCK_DEFAULT = re.compile(r"now\(\)|clock_timestamp|current_timestamp|statement_timestamp|"
                            r"transaction_timestamp|localtimestamp", re.IGNORECASE)
@@ -31,11 +33,6 @@ SAMPLE_LIMIT = 20
 """Differing rows shown per table (every one is counted)."""
 
 
-def scratch_schema(kind: str) -> str:
-    """A fresh schema name for a shadow projection, e.g. ``payouts_replay_3f9a1c``."""
-    return f"payouts_{kind}_{secrets.token_hex(4)}"
-
-
 @contextmanager
 def connect(database_url: str) -> Iterator[psycopg.Connection[dict[str, object]]]:
     with psycopg.connect(database_url, autocommit=True, row_factory=dict_row) as conn:
@@ -43,40 +40,91 @@ def connect(database_url: str) -> Iterator[psycopg.Connection[dict[str, object]]
         yield conn
 
 
-def schema_exists(database_url: str, schema: str) -> bool:
-    with connect(database_url) as conn:
-        found = conn.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s", (schema,)).fetchone()
-        return found is not None
+class PostgresShadows:
+    """``Shadows`` in the database at ``database_url``."""
 
+    def __init__(self, database_url: str) -> None:
+        self.database_url = database_url
 
-def drop_schema(database_url: str, schema: str) -> None:
-    with connect(database_url) as conn:
-        conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
+    def scratch_schema(self, kind: str) -> str:
+        """A fresh schema name for a shadow projection, e.g. ``payouts_replay_3f9a1c``."""
+        return f"payouts_{kind}_{secrets.token_hex(4)}"
 
+    def schema_exists(self, schema: str) -> bool:
+        with connect(self.database_url) as conn:
+            found = conn.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s", (schema,)).fetchone()
+            return found is not None
 
-@dataclass(frozen=True)
-class TableShape:
-    """A projection table as the diff sees it: its compared columns and its key."""
+    def drop_schema(self, schema: str) -> None:
+        with connect(self.database_url) as conn:
+            conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
 
-    name: str
-    columns: tuple[str, ...]
-    key: tuple[str, ...]
-    """The primary key's columns; empty when the table has none."""
+    def projection_tables(self, schema: str, bookkeeping_prefix: str) -> list[TableShape]:
+        """Every table of ``schema`` but the event store's own (named ``bookkeeping_prefix``...)."""
+        with connect(self.database_url) as conn:
+            tables = conn.execute(
+                "SELECT c.oid, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                "WHERE n.nspname = %s AND c.relkind IN ('r', 'p') ORDER BY c.relname", (schema,)).fetchall()
+            shapes = []
+            for table in tables:
+                name = str(table["relname"])
+                if name.startswith(bookkeeping_prefix) or name in PLUMBING_TABLES:
+                    continue
+                shapes.append(TableShape(name, _columns(conn, table["oid"]), _key(conn, table["oid"])))
+            return shapes
 
+    def snapshot(self, live: str, into: str, tables: Sequence[TableShape],
+                     tracking_table: str) -> dict[str, int]:
+        """Copy ``tables`` of the live schema into ``into`` and return the live positions
+        (``topic#partition`` -> last applied offset), all from one snapshot of the database:
+        the copy is exactly what the live projection held at those positions, even while it
+        goes on consuming."""
+        with connect(self.database_url) as conn, conn.transaction():
+            conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            positions = {
+                str(row["application_name"]): int(str(row["last"]))
+                for row in conn.execute(sql.SQL(
+                    "SELECT application_name, max(notification_id) AS last FROM {} GROUP BY application_name"
+                ).format(sql.Identifier(live, tracking_table))).fetchall()
+            }
+            conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(into)))
+            for table in tables:
+                conn.execute(sql.SQL("CREATE TABLE {} AS TABLE {}").format(
+                    sql.Identifier(into, table.name), sql.Identifier(live, table.name)))
+            return positions
 
-def projection_tables(database_url: str, schema: str, bookkeeping_prefix: str) -> list[TableShape]:
-    """Every table of ``schema`` but the event store's own (named ``bookkeeping_prefix``...)."""
-    with connect(database_url) as conn:
-        tables = conn.execute(
-            "SELECT c.oid, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-            "WHERE n.nspname = %s AND c.relkind IN ('r', 'p') ORDER BY c.relname", (schema,)).fetchall()
-        shapes = []
-        for table in tables:
-            name = str(table["relname"])
-            if name.startswith(bookkeeping_prefix) or name in PLUMBING_TABLES:
-                continue
-            shapes.append(TableShape(name, _columns(conn, table["oid"]), _key(conn, table["oid"])))
-        return shapes
+    def diff_schemas(self, live: str, replay: str, bookkeeping_prefix: str,
+                         limit: int = SAMPLE_LIMIT) -> list[TableDiff]:
+        """Compare every projection table of ``live`` with ``replay``'s, ordered by table."""
+        live_tables = {t.name: t for t in self.projection_tables(live, bookkeeping_prefix)}
+        replay_tables = {t.name: t for t in self.projection_tables(replay, bookkeeping_prefix)}
+        diffs = []
+        with connect(self.database_url) as conn:
+            for name in sorted(set(live_tables) | set(replay_tables)):
+                shape, other = live_tables.get(name), replay_tables.get(name)
+                if shape is None or other is None:
+                    side = "replay" if shape is None else "live"
+                    found = shape or other
+                    assert found is not None
+                    count = _count(conn, live if shape else replay, name)
+                    diffs.append(TableDiff(name, found.key, count, problem=f"table only in {side}"))
+                    continue
+                diffs.append(_diff_table(conn, live, replay, shape, other, limit))
+        return diffs
+
+    def partner_ids(self, schemas: Sequence[str], bookkeeping_prefix: str) -> list[str]:
+        """Every partner_id any projection table of ``schemas`` holds, sorted."""
+        found: set[str] = set()
+        with connect(self.database_url) as conn:
+            for schema in schemas:
+                for table in self.projection_tables(schema, bookkeeping_prefix):
+                    if "partner_id" not in table.columns:
+                        continue
+                    statement = sql.SQL("SELECT DISTINCT partner_id FROM {} WHERE partner_id IS NOT NULL")
+                    rows = conn.execute(statement.format(sql.Identifier(schema, table.name))).fetchall()
+                    found.update(str(row["partner_id"]) for row in rows)
+        return sorted(found)
+
 
 
 def _columns(conn: psycopg.Connection[dict[str, object]], oid: object) -> tuple[str, ...]:
@@ -93,85 +141,6 @@ def _key(conn: psycopg.Connection[dict[str, object]], oid: object) -> tuple[str,
         "ON true JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum "
         "WHERE i.indrelid = %s AND i.indisprimary ORDER BY k.n", (oid,)).fetchall()
     return tuple(str(r["attname"]) for r in rows)
-
-
-def snapshot(database_url: str, live: str, into: str, tables: Sequence[TableShape],
-             tracking_table: str) -> dict[str, int]:
-    """Copy ``tables`` of the live schema into ``into`` and return the live positions
-    (``topic#partition`` -> last applied offset), all from one snapshot of the database:
-    the copy is exactly what the live projection held at those positions, even while it
-    goes on consuming."""
-    with connect(database_url) as conn, conn.transaction():
-        conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-        positions = {
-            str(row["application_name"]): int(str(row["last"]))
-            for row in conn.execute(sql.SQL(
-                "SELECT application_name, max(notification_id) AS last FROM {} GROUP BY application_name"
-            ).format(sql.Identifier(live, tracking_table))).fetchall()
-        }
-        conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(into)))
-        for table in tables:
-            conn.execute(sql.SQL("CREATE TABLE {} AS TABLE {}").format(
-                sql.Identifier(into, table.name), sql.Identifier(live, table.name)))
-        return positions
-
-
-@dataclass(frozen=True)
-class RowDiff:
-    """One row that differs: its key, and the differing columns' values on each side
-    (``live``/``replay`` is None when the row is missing on that side)."""
-
-    key: dict[str, str | None]
-    live: dict[str, str | None] | None
-    replay: dict[str, str | None] | None
-
-    @property
-    def kind(self) -> str:
-        if self.replay is None:
-            return "only in live"
-        if self.live is None:
-            return "only in replay"
-        return "differs"
-
-    def changed(self) -> list[tuple[str, str | None, str | None]]:
-        """(column, live value, replay value) of each column that differs."""
-        live, replay = self.live or {}, self.replay or {}
-        return [(c, live.get(c), replay.get(c)) for c in sorted(set(live) | set(replay))
-                if live.get(c) != replay.get(c)]
-
-
-@dataclass
-class TableDiff:
-    table: str
-    key: tuple[str, ...]
-    mismatched: int = 0
-    rows: list[RowDiff] = field(default_factory=list)
-    problem: str | None = None
-    """A difference of the table itself: missing on one side, or other columns."""
-
-    @property
-    def equal(self) -> bool:
-        return self.mismatched == 0 and self.problem is None
-
-
-def diff_schemas(database_url: str, live: str, replay: str, bookkeeping_prefix: str,
-                 limit: int = SAMPLE_LIMIT) -> list[TableDiff]:
-    """Compare every projection table of ``live`` with ``replay``'s, ordered by table."""
-    live_tables = {t.name: t for t in projection_tables(database_url, live, bookkeeping_prefix)}
-    replay_tables = {t.name: t for t in projection_tables(database_url, replay, bookkeeping_prefix)}
-    diffs = []
-    with connect(database_url) as conn:
-        for name in sorted(set(live_tables) | set(replay_tables)):
-            shape, other = live_tables.get(name), replay_tables.get(name)
-            if shape is None or other is None:
-                side = "replay" if shape is None else "live"
-                found = shape or other
-                assert found is not None
-                count = _count(conn, live if shape else replay, name)
-                diffs.append(TableDiff(name, found.key, count, problem=f"table only in {side}"))
-                continue
-            diffs.append(_diff_table(conn, live, replay, shape, other, limit))
-    return diffs
 
 
 def _count(conn: psycopg.Connection[dict[str, object]], schema: str, table: str) -> int:
@@ -233,17 +202,3 @@ def _diff_statement(live: str, replay: str, table: str, key: Sequence[str], colu
         right=side.format(keys=as_text, values=values, ordinal=ordinal, table=sql.Identifier(replay, table)),
         match=match,
     )
-
-
-def partner_ids(database_url: str, schemas: Sequence[str], bookkeeping_prefix: str) -> list[str]:
-    """Every partner_id any projection table of ``schemas`` holds, sorted."""
-    found: set[str] = set()
-    with connect(database_url) as conn:
-        for schema in schemas:
-            for table in projection_tables(database_url, schema, bookkeeping_prefix):
-                if "partner_id" not in table.columns:
-                    continue
-                rows = conn.execute(sql.SQL("SELECT DISTINCT partner_id FROM {} WHERE partner_id IS NOT NULL")
-                                    .format(sql.Identifier(schema, table.name))).fetchall()
-                found.update(str(row["partner_id"]) for row in rows)
-    return sorted(found)

@@ -1,293 +1,286 @@
-"""Tables and SQL of the ledger's history and statements (``ledger_sql.py`` holds the
-commissions as they stand now).
+"""Statements in PostgreSQL: what is open for a close, a preview or a judgement (one query
+for many questions), the fold's batch writes, and the close's consistent snapshot.
 
-Every row here is written by the fold from a record of the log, with the times that
-record gives (no ``now()``): ``happened_at`` (when the fact happened: a conversion,
-a review, an adjustment, an issue, a payment) and ``known_on`` (the envelope's
-``occurred_at``: when its producer recorded it, so it was on the log no earlier).
-A balance ``as_of`` T counts the facts that happened by T; ``as_known_on`` K the
-ones recorded by K.
+``StatementsSql`` is the ``StatementBooks`` of the fold (``application/statement_fold.py``)
+and the ``StatementDesk`` of the use cases (``application/statements.py``).
 
-- ``commission_changes``: one row per attribution record that gave a conversion
-  its status and amount (``pending``/``accrued``/``void``, ``amount`` what it earns:
-  0 when void). A conversion's state at T is its latest row (by log offset: one
-  partner's records share a partition, so offsets order them) that happened by T.
-- ``adjustments``: BalanceAdjusted.
-- ``statements`` / ``statement_lines``: StatementIssued (and StatementPaid on the
-  statement's row). A payable or paid statement *claims* its lines.
-
-Balances are sums: accrued = earned + adjustments - claimed, payable = claimed
-on unpaid statements, paid = claimed on paid ones. Being sums, they do not
-depend on the order in which the three logs were folded.
+What is open is a sum of facts: per commission what it earned (its latest change that
+happened by the moment asked: accrued amount, else 0) less what claiming statements
+(payable, paid) claimed of it; per adjustment its amount less its claims. Being sums,
+they do not depend on the order the three logs were folded in.
 """
 
 from __future__ import annotations
 
-from psycopg import sql
+import json
+from collections import defaultdict
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from functools import cache
+from typing import Any
 
-STATEMENTS_DDL = [
-    """CREATE TABLE IF NOT EXISTS {schema}.commission_changes (
-        event_id uuid PRIMARY KEY,
-        conversion_id text NOT NULL,
-        partner_id text NOT NULL,
-        offer_id text NOT NULL,
-        currency text NOT NULL,
-        status text NOT NULL CHECK (status IN ('pending', 'accrued', 'void')),
-        amount numeric NOT NULL,
-        happened_at timestamptz NOT NULL,
-        known_on timestamptz NOT NULL,
-        log_offset bigint NOT NULL,
-        recorded_from text NOT NULL
-    )""",
-    """CREATE INDEX IF NOT EXISTS commission_changes_by_partner
-        ON {schema}.commission_changes (partner_id, conversion_id, log_offset)""",
-    """CREATE TABLE IF NOT EXISTS {schema}.adjustments (
-        adjustment_id text PRIMARY KEY,
-        partner_id text NOT NULL,
-        currency text NOT NULL,
-        amount numeric NOT NULL,
-        reason text NOT NULL,
-        note text,
-        happened_at timestamptz NOT NULL,
-        known_on timestamptz NOT NULL,
-        event_id uuid NOT NULL
-    )""",
-    "CREATE INDEX IF NOT EXISTS adjustments_by_partner ON {schema}.adjustments (partner_id)",
-    """CREATE TABLE IF NOT EXISTS {schema}.statements (
-        statement_id text PRIMARY KEY,
-        partner_id text NOT NULL,
-        currency text NOT NULL,
-        period_start timestamptz,
-        period_end timestamptz NOT NULL,
-        status text NOT NULL CHECK (status IN ('payable', 'carried_over', 'paid')),
-        total numeric NOT NULL,
-        carried_over numeric NOT NULL,
-        minimum_payout numeric NOT NULL,
-        frequency text,
-        closed_by text NOT NULL,
-        log_position text NOT NULL,
-        digest text NOT NULL,
-        issued_at timestamptz NOT NULL,
-        known_on timestamptz NOT NULL,
-        event_id uuid NOT NULL,
-        paid_at timestamptz,
-        paid_known_on timestamptz,
-        reference text
-    )""",
-    "CREATE INDEX IF NOT EXISTS statements_by_partner ON {schema}.statements (partner_id, period_end)",
-    """CREATE TABLE IF NOT EXISTS {schema}.statement_lines (
-        statement_id text NOT NULL,
-        kind text NOT NULL,
-        ref text NOT NULL,
-        partner_id text NOT NULL,
-        currency text NOT NULL,
-        offer_id text,
-        happened_at timestamptz NOT NULL,
-        amount numeric NOT NULL,
-        PRIMARY KEY (statement_id, kind, ref)
-    )""",
-    "CREATE INDEX IF NOT EXISTS statement_lines_by_ref ON {schema}.statement_lines (ref, kind)",
-    "CREATE INDEX IF NOT EXISTS statement_lines_by_partner ON {schema}.statement_lines (partner_id)",
-    """CREATE TABLE IF NOT EXISTS {schema}.partner_terms (
-        partner_id text PRIMARY KEY,
-        name text NOT NULL,
-        status text NOT NULL,
-        billing_currency text,
-        frequency text,
-        minimum_payout numeric,
-        method text,
-        event_id uuid NOT NULL
-    )""",
-]
+from psycopg import Cursor, sql
+from psycopg.rows import DictRow
 
-CLAIMING = "('payable', 'paid')"
+from afflux_contracts import LineKind, StatementLine, round_money
+from afflux_payouts.adapters.tables import ADJUSTMENTS, CHANGES, LINES, STATEMENTS
+from afflux_payouts.adapters.terms_sql import terms_of_row
+from afflux_payouts.application.statements import RecordedStatement, Snapshot
+from afflux_payouts.domain.records import STATEMENT_ISSUED, STATEMENT_PAID
+from afflux_payouts.domain.statement_fold import Folded, Standing, Stated
+from afflux_payouts.domain.statements import Ask, OpenLine
+from afflux_payouts.domain.terms import PartnerTerms
+from afflux_plumbing.store import TrackedApplication, Write
+from afflux_plumbing.tables import json_rows, keys_param
+
+CLOSE_LOCK = "afflux-payouts-statement-close"
+STANDING = ("statement_id", "partner_id", "currency", "status", "total", "digest")
+PAID = ("status", "paid_at", "paid_known_on", "reference")
+SHAPE = ("partner_id", "currency", "known", "positions", "before", "refs")
+"""The optional fields of an ``Ask``: asks answered together set the same ones."""
 
 
-def insert_change(changes: sql.Identifier, inbox: sql.Identifier) -> sql.Composed:
-    """One attribution record's effect on its conversion; its log offset is read from the
-    inbox, where the store recorded the record's position in this same transaction."""
-    return sql.SQL(
-        "INSERT INTO {} (event_id, conversion_id, partner_id, offer_id, currency, status, amount, "
-        "happened_at, known_on, log_offset, recorded_from) "
-        "SELECT %(event_id)s, %(conversion_id)s, %(partner_id)s, %(offer_id)s, %(currency)s, %(status)s, "
-        "%(amount)s, %(happened_at)s, %(known_on)s, split_part(position, '@', 2)::bigint, position "
-        "FROM {} WHERE event_id = %(event_id)s ON CONFLICT (event_id) DO NOTHING"
-    ).format(changes, inbox)
+class StatementsSql:
+    def __init__(self, store: TrackedApplication) -> None:
+        self.store = store
+
+    # -- what is open ------------------------------------------------------------------
+
+    def open_lines(self, asks: Sequence[Ask]) -> dict[str, list[OpenLine]]:
+        """Per ask (by key), every line open for it, by partner, currency, kind and ref."""
+        if not asks:
+            return {}
+        rows = self.store.query(*_open_lines_query(self.store.schema, asks))
+        return _by_ask(rows)
+
+    # -- the fold's books ----------------------------------------------------------------
+
+    def standings(self, statement_ids: Sequence[str]) -> dict[str, Standing]:
+        rows = self.store.query(STATEMENTS.select(self.store.schema, columns=STANDING),
+                                keys_param(statement_ids, ("statement_id",)))
+        return {row["statement_id"]: Standing(**row) for row in rows}
+
+    def applied(self) -> dict[str, int]:
+        rows = self.store.query(_select_positions(self._tracking_table()))
+        return {row["application_name"]: int(row["last"]) for row in rows}
+
+    def writes(self, folded: Folded) -> list[Write]:
+        schema = self.store.schema
+        stated = list(folded.stated.values())
+        found = [
+            STATEMENTS.write(STATEMENTS.upsert(schema, UPDATED), (_statement_row(s) for s in stated)),
+            LINES.write(LINES.delete(schema, ("statement_id",)),
+                        ({"statement_id": s.issued.statement_id} for s in stated if s.replaces)),
+            LINES.write(LINES.insert(schema), (
+                {"statement_id": s.issued.statement_id, "kind": line.kind, "ref": line.ref,
+                 "partner_id": s.issued.partner_id, "currency": s.issued.currency, "offer_id": line.offer_id,
+                 "happened_at": line.happened_at, "amount": round_money(line.amount, s.issued.currency)}
+                for s in stated for line in s.issued.lines)),
+            STATEMENTS.write(STATEMENTS.update(schema, PAID), (
+                {"statement_id": paid.statement_id, "status": "paid", "paid_at": paid.paid_at,
+                 "paid_known_on": source.known_on, "reference": paid.reference}
+                for paid, source in folded.payments)),
+            ADJUSTMENTS.write(ADJUSTMENTS.insert(schema), (
+                {"adjustment_id": a.adjustment_id, "partner_id": a.partner_id, "currency": a.currency,
+                 "amount": round_money(a.amount, a.currency), "reason": a.reason, "note": a.note,
+                 "happened_at": a.adjusted_at, "known_on": source.known_on, "event_id": source.event_id,
+                 "log_offset": source.log_offset, "recorded_from": source.recorded_from}
+                for a, source in folded.adjustments)),
+        ]
+        return [write for write in found if write is not None]
+
+    # -- the desk's ----------------------------------------------------------------------
+
+    @contextmanager
+    def exclusive(self) -> Iterator[None]:
+        """One close at a time across processes: an advisory lock held by a transaction that
+        stays open while the close records its statements (on other connections)."""
+        with self.store.tracked_recorder.datastore.transaction(commit=True) as curs:
+            # The lock's transaction idles while the close works: a long close must not have
+            # it ended by the store's idle-in-transaction timeout.
+            curs.execute("SET LOCAL idle_in_transaction_session_timeout = 0")
+            curs.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"{CLOSE_LOCK}:{self.store.schema}",))
+            yield
+
+    def snapshot(self, ask: Ask) -> Snapshot:
+        """What a close decides from, in one database snapshot: the positions folded, the
+        lines open for ``ask`` and every partner's terms."""
+        with self._repeatable_read() as curs:
+            curs.execute(_select_positions(self._tracking_table()))
+            positions = {row["application_name"]: int(row["last"]) for row in curs.fetchall()}
+            curs.execute(*_open_lines_query(self.store.schema, [ask]))
+            lines = _by_ask(curs.fetchall()).get(ask.key, [])
+            curs.execute(_select_terms(self.store.schema))
+            terms = {row["partner_id"]: terms_of_row(row) for row in curs.fetchall()}
+        return Snapshot(lines, terms, positions)
+
+    def all_terms(self) -> list[PartnerTerms]:
+        return [terms_of_row(row) for row in self.store.query(_select_terms(self.store.schema))]
+
+    def unfolded(self) -> int:
+        """Statements this store issued (or paid) that its fold has not caught up with yet."""
+        recorder = self.store.tracked_recorder
+        statement = _count_unfolded(self.store.table(recorder.events_table_name),
+                                    STATEMENTS.ident(self.store.schema))
+        return int(self.store.query(statement, (STATEMENT_ISSUED, STATEMENT_PAID))[0]["unfolded"])
+
+    def recorded(self, statement_id: str | None = None) -> list[RecordedStatement]:
+        """The statements folded (or the one named), as the fold recorded them."""
+        rows = self.store.query(_select_recorded(self.store.schema, one=statement_id is not None),
+                                (statement_id,) if statement_id is not None else ())
+        return [RecordedStatement(
+            statement_id=row["statement_id"], partner_id=row["partner_id"], currency=row["currency"],
+            period_end=row["period_end"], log_position=json.loads(row["log_position"]), digest=row["digest"],
+            status=row["status"], refusal=row["refusal"], recorded_from=row["recorded_from"],
+            lines=[_line(line) for line in row["lines"] or []]) for row in rows]
+
+    @contextmanager
+    def _repeatable_read(self) -> Iterator[Cursor[DictRow]]:
+        with self.store.tracked_recorder.datastore.transaction(commit=False) as curs:
+            curs.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            yield curs
+
+    def _tracking_table(self) -> sql.Identifier:
+        return self.store.table(self.store.tracked_recorder.tracking_table_name)
 
 
-def insert_changes(changes: sql.Identifier, inbox: sql.Identifier) -> sql.Composed:
-    """``insert_change`` for many records: a JSON array of objects with its parameters."""
-    return sql.SQL(
-        "INSERT INTO {} (event_id, conversion_id, partner_id, offer_id, currency, status, amount, "
-        "happened_at, known_on, log_offset, recorded_from) "
-        "SELECT r.*, split_part(i.position, '@', 2)::bigint, i.position "
-        "FROM json_to_recordset(%s::json) AS r(event_id uuid, conversion_id text, partner_id text, "
-        "offer_id text, currency text, status text, amount numeric, happened_at timestamptz, "
-        "known_on timestamptz) JOIN {} AS i ON i.event_id = r.event_id "
-        "ON CONFLICT (event_id) DO NOTHING"
-    ).format(changes, inbox)
+UPDATED = tuple(name for name in STATEMENTS.column_names if name != "statement_id")
 
 
-def insert_adjustment(adjustments: sql.Identifier) -> sql.Composed:
-    return sql.SQL(
-        "INSERT INTO {} (adjustment_id, partner_id, currency, amount, reason, note, happened_at, known_on, "
-        "event_id) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (adjustment_id) DO NOTHING"
-    ).format(adjustments)
+def _statement_row(stated: Stated) -> dict[str, Any]:
+    issued, source, currency = stated.issued, stated.source, stated.issued.currency
+    return {
+        "statement_id": issued.statement_id, "partner_id": issued.partner_id, "currency": currency,
+        "period_start": issued.period_start, "period_end": issued.period_end, "status": stated.status,
+        "total": round_money(issued.total, currency),
+        "carried_over": round_money(issued.carried_over, currency),
+        "minimum_payout": issued.minimum_payout, "frequency": issued.frequency, "closed_by": issued.closed_by,
+        "log_position": json.dumps(issued.log_position, sort_keys=True, separators=(",", ":")),
+        "digest": issued.digest, "issued_at": issued.issued_at, "known_on": source.known_on,
+        "event_id": source.event_id, "paid_at": None, "paid_known_on": None, "reference": None,
+        "refusal": stated.refusal, "log_offset": source.log_offset, "recorded_from": source.recorded_from,
+    }
 
 
-def insert_statement(statements: sql.Identifier, lines: sql.Identifier) -> sql.Composed:
-    """A statement and all its lines (parallel arrays) in one round trip."""
-    return sql.SQL(
-        "WITH statement AS (INSERT INTO {} (statement_id, partner_id, currency, period_start, period_end, "
-        "status, total, carried_over, minimum_payout, frequency, closed_by, log_position, digest, issued_at, "
-        "known_on, event_id) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
-        "ON CONFLICT (statement_id) DO NOTHING) "
-        "INSERT INTO {} (statement_id, partner_id, currency, kind, ref, offer_id, happened_at, amount) "
-        "SELECT %s, %s, %s, * FROM unnest(%s::text[], %s::text[], %s::text[], %s::timestamptz[], "
-        "%s::numeric[]) ON CONFLICT DO NOTHING"
-    ).format(statements, lines)
+def _line(row: dict[str, Any]) -> StatementLine:
+    return StatementLine(kind=LineKind(row["kind"]), ref=row["ref"], offer_id=row["offer_id"],
+                         happened_at=row["happened_at"], amount=row["amount"])
 
 
-def mark_paid(statements: sql.Identifier) -> sql.Composed:
-    return sql.SQL(
-        "UPDATE {} SET status = 'paid', paid_at = %s, paid_known_on = %s, reference = %s "
-        "WHERE statement_id = %s AND status = 'payable'"
-    ).format(statements)
+def _by_ask(rows: Sequence[DictRow]) -> dict[str, list[OpenLine]]:
+    found: dict[str, list[OpenLine]] = defaultdict(list)
+    for row in rows:
+        line = OpenLine(row["partner_id"], row["currency"], _line(row), row["period_start"])
+        found[row["ask_id"]].append(line)
+    return dict(found)
 
 
-def upsert_terms(terms: sql.Identifier) -> sql.Composed:
-    return sql.SQL(
-        "INSERT INTO {} (partner_id, name, status, billing_currency, frequency, minimum_payout, method, "
-        "event_id) VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (partner_id) DO UPDATE SET "
-        "name = EXCLUDED.name, status = EXCLUDED.status, billing_currency = EXCLUDED.billing_currency, "
-        "frequency = EXCLUDED.frequency, minimum_payout = EXCLUDED.minimum_payout, "
-        "method = EXCLUDED.method, event_id = EXCLUDED.event_id"
-    ).format(terms)
+# -- statements ----------------------------------------------------------------------------------
 
 
-def update_terms_status(terms: sql.Identifier) -> sql.Composed:
-    return sql.SQL("UPDATE {} SET status = %s WHERE partner_id = %s").format(terms)
+def _open_lines_query(schema: str, asks: Sequence[Ask]) -> tuple[sql.Composed, tuple[str]]:
+    shape = tuple(getattr(asks[0], name) is not None for name in SHAPE)
+    if any(tuple(getattr(ask, name) is not None for name in SHAPE) != shape for ask in asks):
+        raise ValueError("asks answered together narrow by the same fields")
+    rows = [{"ask_id": ask.key, "as_of": ask.as_of, "partner_id": ask.partner_id, "currency": ask.currency,
+             "known": ask.known, "positions": dict(ask.positions) if ask.positions is not None else None,
+             "before": ask.before, "refs": list(ask.refs) if ask.refs is not None else None} for ask in asks]
+    return _open_lines(schema, shape), (json_rows(rows),)
 
 
-def _state(schema: str, partner_filter: str) -> sql.Composed:
-    """Each conversion's latest change that happened by %(as_of)s and was known by
-    %(known)s (of the partners ``partner_filter`` selects)."""
-    return sql.SQL(
-        "SELECT DISTINCT ON (conversion_id) conversion_id, partner_id, offer_id, currency, status, amount, "
-        "happened_at FROM {} WHERE happened_at <= %(as_of)s AND known_on <= %(known)s AND " + partner_filter
-        + " ORDER BY conversion_id, log_offset DESC"
-    ).format(sql.Identifier(schema, "commission_changes"))
+def _narrowed(alias: str, shape: tuple[bool, ...], *, ref: str | None = None, positions: bool = False,
+              before: bool = False) -> str:
+    """The conditions ``shape`` puts on a table (aliased ``alias``) for each ask."""
+    partner, currency, known, by_position, by_before, by_refs = shape
+    found = []
+    if partner:
+        found.append(f"{alias}.partner_id = ask.partner_id")
+    if currency:
+        found.append(f"{alias}.currency = ask.currency")
+    if known:
+        found.append(f"{alias}.known_on <= ask.known")
+    if by_position and positions:
+        found.append(f"{alias}.log_offset <= "
+                     f"(ask.positions ->> split_part({alias}.recorded_from, '@', 1))::bigint")
+    if by_before and before:
+        found.append(f"split_part({alias}.recorded_from, '@', 1) = split_part(ask.before, '@', 1) "
+                     f"AND {alias}.log_offset < split_part(ask.before, '@', 2)::bigint")
+    if by_refs and ref is not None:
+        found.append(f"ask.refs ? {alias}.{ref}")
+    return "".join(f" AND {condition}" for condition in found)
 
 
-def select_balance(schema: str) -> sql.Composed:
-    """One partner's sums per currency as of %(as_of)s / known by %(known)s: pending,
-    earned (approved commissions and adjustments), claimed by statements, paid."""
-    t = {name: sql.Identifier(schema, name) for name in ("adjustments", "statements", "statement_lines")}
-    return sql.SQL(
-        "WITH state AS ({state}), "
-        "earned AS (SELECT currency, sum(amount) FILTER (WHERE status = 'pending') AS pending, "
-        "  sum(amount) FILTER (WHERE status = 'accrued') AS earned FROM state GROUP BY currency "
-        "  UNION ALL SELECT currency, NULL, sum(amount) FROM {adjustments} WHERE partner_id = %(partner)s "
-        "  AND happened_at <= %(as_of)s AND known_on <= %(known)s GROUP BY currency), "
-        "claims AS (SELECT s.currency, sum(l.amount) AS claimed, sum(l.amount) FILTER (WHERE "
-        "  s.paid_at <= %(as_of)s AND s.paid_known_on <= %(known)s) AS paid FROM {statements} s "
-        "  JOIN {lines} l ON l.statement_id = s.statement_id WHERE s.partner_id = %(partner)s "
-        "  AND s.status IN " + CLAIMING + " AND s.issued_at <= %(as_of)s AND s.known_on <= %(known)s "
-        "  GROUP BY s.currency) "
-        "SELECT currency, coalesce(sum(pending), 0) AS pending, coalesce(sum(earned), 0) AS earned, "
-        "  coalesce(sum(claimed), 0) AS claimed, coalesce(sum(paid), 0) AS paid FROM ("
-        "  SELECT currency, pending, earned, NULL::numeric AS claimed, NULL::numeric AS paid FROM earned "
-        "  UNION ALL SELECT currency, NULL, NULL, claimed, paid FROM claims) AS sums "
-        "GROUP BY currency ORDER BY currency"
-    ).format(state=_state(schema, "partner_id = %(partner)s"), adjustments=t["adjustments"],
-             statements=t["statements"], lines=t["statement_lines"])
-
-
-def select_open_lines(schema: str, *, one_partner: bool) -> sql.Composed:
-    """Every unclaimed line as of %(as_of)s (all partners, or %(partner)s): per conversion
-    what it earned then less what statements claimed, per adjustment its amount unless
-    claimed; with each partner/currency's last period end (``period_start``)."""
-    where = "partner_id = %(partner)s" if one_partner else "TRUE"
-    line_where = "l.partner_id = %(partner)s" if one_partner else "TRUE"
-    t = {name: sql.Identifier(schema, name) for name in ("adjustments", "statements", "statement_lines")}
-    return sql.SQL(
-        "WITH state AS ({state}), "
-        "claimed AS (SELECT l.kind, l.ref, l.partner_id, l.currency, sum(l.amount) AS amount, "
-        "  max(l.offer_id) AS offer_id, max(l.happened_at) AS happened_at FROM {lines} l "
-        "  JOIN {statements} s ON s.statement_id = l.statement_id WHERE s.status IN " + CLAIMING
-        + " AND " + line_where + " GROUP BY l.kind, l.ref, l.partner_id, l.currency), "
-        "earned AS (SELECT 'commission' AS kind, conversion_id AS ref, partner_id, currency, offer_id, "
-        "  happened_at, CASE WHEN status = 'accrued' THEN amount ELSE 0 END AS amount FROM state "
-        "  UNION ALL SELECT 'adjustment', adjustment_id, partner_id, currency, NULL, happened_at, amount "
-        "  FROM {adjustments} WHERE happened_at <= %(as_of)s AND " + where + "), "
-        "open AS (SELECT coalesce(e.kind, c.kind) AS kind, coalesce(e.ref, c.ref) AS ref, "
-        "  coalesce(e.partner_id, c.partner_id) AS partner_id, coalesce(e.currency, c.currency) AS currency, "
-        "  coalesce(e.offer_id, c.offer_id) AS offer_id, "
+@cache
+def _open_lines(schema: str, shape: tuple[bool, ...]) -> sql.Composed:
+    """Every line open for each ask (one JSON parameter of asks): see the module docstring.
+    A ``positions`` ask counts the changes and adjustments up to them; a ``before`` ask
+    the statements recorded before that place in its partition; a ``refs`` ask only those
+    lines."""
+    by_refs = shape[5]
+    lines_join = " JOIN ask ON ask.ask_id = k.ask_id AND ask.refs ? l.ref" if by_refs else ""
+    template = (
+        "WITH ask AS (SELECT * FROM json_to_recordset(%s::json) AS a(ask_id text, as_of timestamptz, "
+        "  partner_id text, currency text, known timestamptz, positions jsonb, before text, refs jsonb)), "
+        "state AS (SELECT DISTINCT ON (ask.ask_id, c.conversion_id) ask.ask_id, c.conversion_id, "
+        "  c.partner_id, c.offer_id, c.currency, c.status, c.amount, c.happened_at FROM ask JOIN {changes} c "
+        "  ON c.happened_at <= ask.as_of" + _narrowed("c", shape, ref="conversion_id", positions=True)
+        + "  ORDER BY ask.ask_id, c.conversion_id, c.log_offset DESC), "
+        "counted AS (SELECT ask.ask_id, s.statement_id, s.partner_id, s.currency, s.status, s.period_end "
+        "  FROM ask JOIN {statements} s ON s.status <> 'refused'" + _narrowed("s", shape, before=True) + "), "
+        "claimed AS (SELECT k.ask_id, l.kind, l.ref, l.partner_id, l.currency, sum(l.amount) AS amount, "
+        "  max(l.offer_id) AS offer_id, max(l.happened_at) AS happened_at FROM counted k "
+        "  JOIN {lines} l ON l.statement_id = k.statement_id" + lines_join
+        + "  WHERE k.status IN ('payable', 'paid') "
+        "  GROUP BY k.ask_id, l.kind, l.ref, l.partner_id, l.currency), "
+        "earned AS (SELECT ask_id, 'commission' AS kind, conversion_id AS ref, partner_id, currency, "
+        "  offer_id, happened_at, CASE WHEN status = 'accrued' THEN amount ELSE 0 END AS amount FROM state "
+        "  UNION ALL SELECT ask.ask_id, 'adjustment', a.adjustment_id, a.partner_id, a.currency, NULL, "
+        "  a.happened_at, a.amount FROM ask JOIN {adjustments} a ON a.happened_at <= ask.as_of"
+        + _narrowed("a", shape, ref="adjustment_id", positions=True) + "), "
+        "open AS (SELECT coalesce(e.ask_id, c.ask_id) AS ask_id, coalesce(e.kind, c.kind) AS kind, "
+        "  coalesce(e.ref, c.ref) AS ref, coalesce(e.partner_id, c.partner_id) AS partner_id, "
+        "  coalesce(e.currency, c.currency) AS currency, coalesce(e.offer_id, c.offer_id) AS offer_id, "
         "  coalesce(e.happened_at, c.happened_at) AS happened_at, "
         "  coalesce(e.amount, 0) - coalesce(c.amount, 0) AS amount "
-        "  FROM earned e FULL JOIN claimed c ON c.kind = e.kind AND c.ref = e.ref), "
-        "last AS (SELECT partner_id, currency, max(period_end) AS period_start FROM {statements} WHERE "
-        + where + " GROUP BY partner_id, currency) "
-        "SELECT o.*, last.period_start FROM open o LEFT JOIN last USING (partner_id, currency) "
-        "WHERE o.amount <> 0 ORDER BY o.partner_id, o.currency, o.kind, o.ref"
-    ).format(state=_state(schema, where), lines=t["statement_lines"], statements=t["statements"],
-             adjustments=t["adjustments"])
+        "  FROM earned e FULL JOIN claimed c ON c.ask_id = e.ask_id AND c.kind = e.kind AND c.ref = e.ref), "
+        "last AS (SELECT ask_id, partner_id, currency, max(period_end) AS period_start FROM counted "
+        "  GROUP BY ask_id, partner_id, currency) "
+        "SELECT o.*, last.period_start FROM open o LEFT JOIN last USING (ask_id, partner_id, currency) "
+        "WHERE o.amount <> 0 ORDER BY o.ask_id, o.partner_id, o.currency, o.kind, o.ref"
+    )
+    return sql.SQL(template).format(changes=CHANGES.ident(schema), statements=STATEMENTS.ident(schema),
+                                    lines=LINES.ident(schema), adjustments=ADJUSTMENTS.ident(schema))
 
 
-def select_closed_up_to(schema: str) -> sql.Composed:
-    """Each partner/currency's last period end (statements of any status)."""
-    return sql.SQL(
-        "SELECT partner_id, currency, max(period_end) AS period_end FROM {} GROUP BY partner_id, currency"
-    ).format(sql.Identifier(schema, "statements"))
-
-
-def select_positions(tracking: sql.Identifier) -> sql.Composed:
-    return sql.SQL(
-        "SELECT application_name, max(notification_id) AS last FROM {} "
-        "WHERE position('#' in application_name) > 0 "
-        "GROUP BY application_name ORDER BY application_name"
-    ).format(tracking)
-
-
-def select_statements(schema: str, *, partner: bool, status: bool) -> sql.Composed:
-    conditions = [sql.SQL("TRUE")]
-    if partner:
-        conditions.append(sql.SQL("partner_id = %(partner)s"))
-    if status:
-        conditions.append(sql.SQL("status = %(status)s"))
-    return sql.SQL(
-        "SELECT * FROM {} WHERE {} ORDER BY period_end, partner_id, currency LIMIT %(limit)s"
-    ).format(sql.Identifier(schema, "statements"), sql.SQL(" AND ").join(conditions))
-
-
-def select_statement(schema: str) -> sql.Composed:
-    return sql.SQL("SELECT * FROM {} WHERE statement_id = %s").format(sql.Identifier(schema, "statements"))
-
-
-def select_lines(schema: str) -> sql.Composed:
-    return sql.SQL(
-        "SELECT kind, ref, offer_id, happened_at, amount FROM {} WHERE statement_id = %s ORDER BY kind, ref"
-    ).format(sql.Identifier(schema, "statement_lines"))
-
-
-def select_terms(schema: str) -> sql.Composed:
+@cache
+def _select_terms(schema: str) -> sql.Composed:
     return sql.SQL("SELECT * FROM {} ORDER BY partner_id").format(sql.Identifier(schema, "partner_terms"))
 
 
-def select_claims_of(schema: str) -> sql.Composed:
-    """Per conversion of %(partner)s: what payable and paid statements claimed of it."""
+def _select_positions(tracking: sql.Identifier) -> sql.Composed:
     return sql.SQL(
-        "SELECT l.ref, sum(l.amount) AS claimed, coalesce(sum(l.amount) FILTER (WHERE s.status = 'paid'), 0) "
-        "AS paid FROM {} l JOIN {} s ON s.statement_id = l.statement_id WHERE l.partner_id = %(partner)s "
-        "AND l.kind = 'commission' AND s.status IN " + CLAIMING + " GROUP BY l.ref"
-    ).format(sql.Identifier(schema, "statement_lines"), sql.Identifier(schema, "statements"))
+        "SELECT application_name, max(notification_id) AS last FROM {} "
+        "WHERE position('#' in application_name) > 0 GROUP BY application_name ORDER BY application_name"
+    ).format(tracking)
 
 
-def count_unfolded(events: sql.Identifier, statements: sql.Identifier) -> sql.Composed:
-    """Statements this store issued (or paid) that its fold has not caught up with yet."""
+@cache
+def _select_recorded(schema: str, *, one: bool) -> sql.Composed:
+    """Statements with their lines (as a JSON array), in the order they were folded."""
+    where = sql.SQL(" WHERE s.statement_id = %s" if one else "")
     return sql.SQL(
-        "SELECT (SELECT count(*) FROM {events} WHERE topic = 'afflux_payouts:Statement.Issued') "
-        "- (SELECT count(*) FROM {statements}) "
-        "+ (SELECT count(*) FROM {events} WHERE topic = 'afflux_payouts:Statement.Paid') "
+        "SELECT s.*, (SELECT json_agg(json_build_object('kind', l.kind, 'ref', l.ref, "
+        "'offer_id', l.offer_id, 'happened_at', l.happened_at, 'amount', l.amount::text) "
+        "ORDER BY l.kind, l.ref) FROM {} l WHERE l.statement_id = s.statement_id) AS lines "
+        "FROM {} s{} ORDER BY split_part(s.recorded_from, '@', 1), s.log_offset"
+    ).format(LINES.ident(schema), STATEMENTS.ident(schema), where)
+
+
+def _count_unfolded(events: sql.Identifier, statements: sql.Identifier) -> sql.Composed:
+    """Statements issued (or paid) in the event store less those the fold recorded (or
+    recorded paid)."""
+    return sql.SQL(
+        "SELECT (SELECT count(*) FROM {events} WHERE topic = %s) - (SELECT count(*) FROM {statements}) "
+        "+ (SELECT count(*) FROM {events} WHERE topic = %s) "
         "- (SELECT count(*) FROM {statements} WHERE status = 'paid') AS unfolded"
     ).format(events=events, statements=statements)

@@ -1,34 +1,32 @@
-"""Re-deriving the payouts projection from the log: replay, verify, drift.
+"""Re-deriving the payouts projection from the log: replay, verify, drift, a statement's proof.
 
 A *shadow fold* (``replay_fold``) rebuilds the projection from offset 0 into a
-scratch schema with the service's own consumers (the same stores, topics and
-handlers the live process runs, so there is no second implementation of the
-rules), reading each partition up to the live projection's stored position, so
-that the two hold the same records and compare like for like; partitions are
-folded side by side, each in order.
+scratch schema with the service's own consumers (the same stores, topics and run
+handlers the live process runs, so there is no second implementation of the rules),
+reading each partition up to the live projection's stored position, so that the two
+hold the same records and compare like for like; partitions are folded side by side,
+each in order.
 
-``verify`` then compares the shadow with a copy of the live projection taken in
-one database snapshot with its positions (generic over tables: see
-``adapters.shadow``). As of a point in time (``until``: facts that happened by then,
-``happened_at``; ``known_by``: records on the log by then) the live
-tables hold the present, so the shadow's balances are compared with the live
-store's balances asked as of that point when its ``balances`` can be, else only
-reported.
+``verify`` then compares the shadow with a copy of the live projection taken in one
+database snapshot with its positions (generic over tables: ``Shadows.diff_schemas``),
+and re-derives every statement of the shadow from the log up to its log position with
+the close rules (``Statements.rederive``): a statement whose digest differs, or that
+the fold refused, is named. As of a point in time (``until``: facts that happened by
+then; ``known_by``: records on the log by then) the live tables hold the present, so
+the shadow's balances are compared with the live store's balances asked as of that
+point instead.
 """
 
 from __future__ import annotations
 
 import asyncio
-import inspect
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
-from afflux_payouts.adapters import shadow
-from afflux_payouts.adapters.shadow_log import Record, Stretch, read_stretches
+from afflux_payouts.application.payouts import Payouts
 from afflux_payouts.application.replay_fold import (
     Built,
     Fold,
@@ -39,17 +37,22 @@ from afflux_payouts.application.replay_fold import (
     finish_all,
     merged,
 )
-from afflux_plumbing.eventstore import open_store
+from afflux_payouts.application.shadows import LogRecord, Replaying, Stretch, TableDiff
+from afflux_payouts.application.statements import Rederived, Statements
 from afflux_plumbing.store import TrackedApplication
 
 Progress = Callable[[int, int], None]
 """Called with (records read so far, records to read)."""
 
-
 REPLAY_RUN_LIMIT = 1000
 """Records per transaction of a replay: ten times the live consumer's ``RUN_LIMIT`` (a
 replay folds a backlog, where a run's fixed costs, a connection check, its reads and
 its commit, count; a run's size never changes what it folds to)."""
+
+WORKERS = 4
+"""Partitions folded at once: each partition's records stay in order in one thread, and
+partitions are independent (one partner's records share one), so while one waits for
+PostgreSQL another runs."""
 
 
 @dataclass(frozen=True)
@@ -75,13 +78,7 @@ def stretches(folds: Sequence[Fold], positions: dict[str, int], *,
     return found
 
 
-WORKERS = 4
-"""Partitions folded at once: each partition's records stay in order in one thread, and
-partitions are independent (one partner's records share one), so while one waits for
-PostgreSQL another runs."""
-
-
-async def fold_log(folds: Sequence[Fold], bootstrap_servers: str, positions: dict[str, int],
+async def fold_log(folds: Sequence[Fold], replaying: Replaying, positions: dict[str, int],
                    options: ReplayOptions, *, transform: Transform | None = None,
                    progress: Progress | None = None, workers: int = WORKERS) -> FoldReport:
     """Fold the log up to ``positions`` into ``folds``' stores, resuming after what they
@@ -92,7 +89,7 @@ async def fold_log(folds: Sequence[Fold], bootstrap_servers: str, positions: dic
     running: dict[tuple[str, int], asyncio.Task[None]] = {}
     slots = asyncio.Semaphore(workers)
 
-    async def apply(fold: ShadowFold, records: list[Record]) -> None:
+    async def apply(fold: ShadowFold, records: Sequence[LogRecord]) -> None:
         async with slots:
             await asyncio.to_thread(fold.apply, records)
         if progress:
@@ -100,8 +97,7 @@ async def fold_log(folds: Sequence[Fold], bootstrap_servers: str, positions: dic
 
     if progress:
         progress(0, total)
-    async for tp, records in read_stretches(bootstrap_servers, plan, known_by=options.known_by):
-        key = (tp.topic, tp.partition)
+    async for key, records in replaying.log.read(plan, known_by=options.known_by):
         fold = shadows.setdefault(key, ShadowFold(folds, run_limit=options.run_limit, until=options.until,
                                                   transform=transform))
         if key in running:
@@ -117,120 +113,153 @@ def bookkeeping_prefix(folds: Sequence[Fold]) -> str:
     return f"{folds[0].store.name.lower()}_"
 
 
+def payouts_of(built: Built) -> Payouts:
+    """The payouts store the folds apply to."""
+    store = built.folds[0].store
+    assert isinstance(store, Payouts)
+    return store
+
+
 @dataclass(frozen=True)
 class BalanceDiff:
     """One partner's balances as of the point in time: the shadow's and the live one's."""
 
     partner_id: str
     replay: dict[str, dict[str, str]]
-    live: dict[str, dict[str, str]] | None
+    live: dict[str, dict[str, str]]
 
 
 @dataclass
 class Verification:
-    """What ``verify`` found: the fold's report, its positions, the table diffs (or,
-    as of a point in time, the balances compared or shown)."""
+    """What ``verify`` found: the fold's report, its positions, the table diffs and the
+    statements re-derived (or, as of a point in time, the balances compared)."""
 
     report: FoldReport
     positions: dict[str, int]
     seconds: float
-    tables: list[shadow.TableDiff] = field(default_factory=list)
+    tables: list[TableDiff] = field(default_factory=list)
+    statements: list[Rederived] = field(default_factory=list)
     balances: list[BalanceDiff] = field(default_factory=list)
     point_in_time: bool = False
-    compared_as_of: bool = False
-    """As of a point in time: whether the live store could be asked as of it."""
     schemas: tuple[str, str] = ("", "")
     """(shadow, live copy): kept when asked to."""
     phases: dict[str, float] = field(default_factory=dict)
     """Seconds spent opening the shadow and copying the live tables, folding, comparing."""
 
     @property
+    def unproven(self) -> list[Rederived]:
+        """Statements whose lines the log does not give (or that the fold refused)."""
+        return [found for found in self.statements if not found.equal]
+
+    @property
     def mismatched(self) -> int:
-        """Differing rows (or partners' balances) in all: 0 means equal."""
+        """Differing rows, partners' balances and statements in all: 0 means equal."""
         if self.point_in_time:
-            return sum(1 for b in self.balances if b.live is not None and b.live != b.replay)
-        return sum(t.mismatched + (t.problem is not None and t.mismatched == 0) for t in self.tables)
+            return sum(1 for b in self.balances if b.live != b.replay)
+        rows = sum(t.mismatched + (t.problem is not None and t.mismatched == 0) for t in self.tables)
+        return rows + len(self.unproven)
+
+
+@dataclass(frozen=True)
+class Shadow:
+    """The service's folds opened on a scratch schema, and where the live copy goes."""
+
+    built: Built
+    schema: str
+    copy: str
 
 
 @asynccontextmanager
-async def opened_shadow(database_url: str, factory: FoldFactory, kind: str, *,
-                        keep: bool) -> AsyncIterator[tuple[Built, str, str]]:
+async def opened_shadow(replaying: Replaying, factory: FoldFactory, kind: str, *,
+                        keep: bool) -> AsyncIterator[Shadow]:
     """The service's folds opened on a new scratch schema, and the name of the schema the
     live tables are copied into; both dropped afterwards unless ``keep``."""
-    scratch = shadow.scratch_schema(kind)
-    copy = f"{scratch}_live"
+    shadows = replaying.shadows
+    scratch = shadows.scratch_schema(kind)
     built: Built | None = None
     try:
         built = await asyncio.to_thread(factory, scratch)
-        yield built, scratch, copy
+        yield Shadow(built, scratch, f"{scratch}_live")
     finally:
         if built is not None:
             await asyncio.to_thread(built.close)
         if not keep:
-            await asyncio.to_thread(shadow.drop_schema, database_url, scratch)
-            await asyncio.to_thread(shadow.drop_schema, database_url, copy)
+            await asyncio.to_thread(shadows.drop_schema, scratch)
+            await asyncio.to_thread(shadows.drop_schema, f"{scratch}_live")
 
 
-async def verify(database_url: str, bootstrap_servers: str, live_schema: str, factory: FoldFactory,
+async def folded_shadow(replaying: Replaying, live_schema: str, shadow: Shadow, options: ReplayOptions, *,
+                        transform: Transform | None = None, progress: Progress | None = None
+                        ) -> tuple[FoldReport, dict[str, int]]:
+    """Copy the live projection and its positions in one snapshot, then fold the log up to
+    those positions into the shadow. ``LookupError`` when there is no live projection."""
+    shadows, folds = replaying.shadows, shadow.built.folds
+    if not await asyncio.to_thread(shadows.schema_exists, live_schema):
+        raise LookupError(f"no payouts projection in schema {live_schema!r} of this database")
+    prefix = bookkeeping_prefix(folds)
+    tables = await asyncio.to_thread(shadows.projection_tables, live_schema, prefix)
+    tracking = folds[0].store.tracked_recorder.tracking_table_name
+    positions = await asyncio.to_thread(shadows.snapshot, live_schema, shadow.copy, tables, tracking)
+    report = await fold_log(folds, replaying, positions, options, transform=transform, progress=progress)
+    return report, positions
+
+
+async def verify(replaying: Replaying, live_schema: str, factory: FoldFactory,
                  options: ReplayOptions = ReplayOptions(), progress: Progress | None = None) -> Verification:
     """Rebuild the projection from the log in a scratch schema and compare it with the live
-    one at the same positions. Raises ``LookupError`` when there is no live projection."""
-    if not await asyncio.to_thread(shadow.schema_exists, database_url, live_schema):
-        raise LookupError(f"no payouts projection in schema {live_schema!r} of this database")
+    one at the same positions, and prove every statement from the log. Raises
+    ``LookupError`` when there is no live projection."""
     started = time.perf_counter()
     phases: dict[str, float] = {}
-    async with opened_shadow(database_url, factory, "replay", keep=options.keep) as (built, scratch, copy):
-        folds = built.folds
-        prefix = bookkeeping_prefix(folds)
-        tables = await asyncio.to_thread(shadow.projection_tables, database_url, live_schema, prefix)
-        tracking = folds[0].store.tracked_recorder.tracking_table_name
-        positions = await asyncio.to_thread(
-            shadow.snapshot, database_url, live_schema, copy, tables, tracking)
-        phases["snapshot"] = time.perf_counter() - started
-        report = await fold_log(folds, bootstrap_servers, positions, options, progress=progress)
-        phases["fold"] = time.perf_counter() - started - phases["snapshot"]
-        result = Verification(report, positions, 0.0, schemas=(scratch, copy), phases=phases)
+    async with opened_shadow(replaying, factory, "replay", keep=options.keep) as shadow:
+        report, positions = await folded_shadow(replaying, live_schema, shadow, options, progress=progress)
+        phases["fold"] = time.perf_counter() - started
+        result = Verification(report, positions, 0.0, schemas=(shadow.schema, shadow.copy), phases=phases)
+        replayed = payouts_of(shadow.built)
         if options.until is None and options.known_by is None:
-            result.tables = await asyncio.to_thread(shadow.diff_schemas, database_url, copy, scratch, prefix)
+            prefix = bookkeeping_prefix(shadow.built.folds)
+            diff = replaying.shadows.diff_schemas
+            result.tables = await asyncio.to_thread(diff, shadow.copy, shadow.schema, prefix)
+            result.statements = await asyncio.to_thread(Statements(replayed).rederive)
         else:
             result.point_in_time = True
-            await asyncio.to_thread(_compare_as_of, result, database_url, live_schema, copy, folds, options)
-        phases["compare"] = time.perf_counter() - started - phases["snapshot"] - phases["fold"]
+            result.balances = await asyncio.to_thread(_balances_as_of, replaying, factory, shadow, options)
+        phases["compare"] = time.perf_counter() - started - phases["fold"]
     result.seconds = time.perf_counter() - started
     return result
 
 
-def _compare_as_of(result: Verification, database_url: str, live_schema: str, copy: str,
-                   folds: Sequence[Fold], options: ReplayOptions) -> None:
-    """The shadow's balances per partner beside the live store's as of the same point,
-    when the live store answers as of a point in time."""
-    replayed = folds[0].store
-    partners = shadow.partner_ids(database_url, [replayed.schema, copy], bookkeeping_prefix(folds))
-    live = open_store(type(replayed), database_url, live_schema)
+async def prove_statement(replaying: Replaying, live_schema: str, factory: FoldFactory,
+                          statement_id: str) -> Rederived:
+    """One statement of the log beside its lines re-derived from the log up to its log
+    position (the shadow folds the log; the live projection is only copied).
+    ``LookupError`` when the log has no such statement."""
+    async with opened_shadow(replaying, factory, "proof", keep=False) as shadow:
+        await folded_shadow(replaying, live_schema, shadow, ReplayOptions())
+        found = await asyncio.to_thread(Statements(payouts_of(shadow.built)).rederive, statement_id)
+    if not found:
+        raise LookupError(f"no statement {statement_id} on the log up to the live projection's positions")
+    return found[0]
+
+
+def _balances_as_of(replaying: Replaying, factory: FoldFactory, shadow: Shadow,
+                    options: ReplayOptions) -> list[BalanceDiff]:
+    """The shadow's balances per partner beside the live ones asked as of the same point
+    (on the copy of the live tables taken with the positions folded)."""
+    replayed = payouts_of(shadow.built)
+    prefix = bookkeeping_prefix(shadow.built.folds)
+    partners = replaying.shadows.partner_ids([replayed.schema, shadow.copy], prefix)
+    copied = factory(shadow.copy)
     try:
-        as_of = _as_of_arguments(live, options)
-        result.compared_as_of = as_of is not None
-        for partner in partners:
-            mine = _formatted(replayed, partner, {})
-            theirs = _formatted(live, partner, as_of) if as_of is not None else None
-            result.balances.append(BalanceDiff(partner, mine, theirs))
+        live = payouts_of(copied)
+        return [BalanceDiff(partner, _formatted(replayed, partner, None, None),
+                            _formatted(live, partner, options.until, options.known_by))
+                for partner in partners]
     finally:
-        live.close()
+        copied.close()
 
 
-def _as_of_arguments(store: TrackedApplication, options: ReplayOptions) -> dict[str, datetime] | None:
-    """The keyword arguments that ask ``store.balances`` as of the options' point in
-    time, or None if it cannot be asked so."""
-    balances = getattr(store, "balances", None)
-    if balances is None:
-        return None
-    accepted = inspect.signature(balances).parameters
-    wanted = {"as_of": options.until, "as_known_on": options.known_by}
-    asked = {name: value for name, value in wanted.items() if value is not None}
-    return asked if all(name in accepted for name in asked) else None
-
-
-def _formatted(store: TrackedApplication, partner_id: str,
-               as_of: dict[str, Any]) -> dict[str, dict[str, str]]:
-    balances = store.balances(partner_id, **as_of)  # type: ignore[attr-defined]
+def _formatted(store: Payouts, partner_id: str, as_of: datetime | None,
+               known: datetime | None) -> dict[str, dict[str, str]]:
+    balances = store.reads.balances(partner_id, as_of, known)
     return {currency: balance.formatted() for currency, balance in balances.items()}

@@ -1,29 +1,30 @@
 """The shadow fold: log records applied to a store exactly as the live consumer applies them.
 
-In runs of consecutive records of one partition (``apply_run``), one at a time when a
-run fails, a record waiting for another fact (``RetryLater``) held back with the rest
-of its partition and retried once others were applied, one that can never apply
-(undecodable, ``Unprocessable``) left out as the live consumer dead-letters it (the
-shadow only counts it: it never writes to a DLQ). The handlers are the service's own
-(``Fold``): there is no second implementation of the rules here.
+In runs of consecutive records of one partition (the store's ``apply_run``, through the
+consumer's own run handlers: ``Fold.handlers``), and when a run fails, each record as a
+run of one through the same handlers: a record waiting for another fact
+(``RetryLater``) is held back with the rest of its partition and retried once others
+were applied; one that can never apply (undecodable, ``Unprocessable``) is left out as
+the live consumer dead-letters it (the shadow only counts it: it never writes to a
+DLQ). There is no second implementation of the rules here, and no third path.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
-from functools import partial
+from typing import Any
 
 from eventsourcing.persistence import IntegrityError
-from psycopg import sql
 
 from afflux_contracts import DecodeError, Envelope, Event, decode
-from afflux_payouts.adapters.shadow_log import Record
-from afflux_plumbing.consume import RUN_LIMIT, Handler, RetryLater
+from afflux_payouts.application.shadows import LogRecord
+from afflux_plumbing.consume import RUN_LIMIT
 from afflux_plumbing.outage import DATABASE_OUTAGES
 from afflux_plumbing.positions import Position
-from afflux_plumbing.store import Changes, RunItem, TrackedApplication, Write
+from afflux_plumbing.runs import Handlers, Record, RetryLater
+from afflux_plumbing.store import TrackedApplication
 
 Transform = Callable[[Envelope[Event]], Envelope[Event]]
 """Rewrites an envelope before it is folded (a what-if); identity for a replay."""
@@ -31,11 +32,11 @@ Transform = Callable[[Envelope[Event]], Envelope[Event]]
 
 @dataclass(frozen=True)
 class Fold:
-    """One of the service's consumers: the store it applies to, its topics, its handler."""
+    """One of the service's consumers: the store it applies to, its topics, its handlers."""
 
     store: TrackedApplication
     topics: tuple[str, ...]
-    handler: Handler
+    handlers: Handlers
 
 
 @dataclass(frozen=True)
@@ -66,11 +67,11 @@ class FoldReport:
 class _Pending:
     """A partition held back at a record waiting for another fact (it and the ones after it)."""
 
-    records: list[Record]
+    records: list[LogRecord]
     reason: str
 
 
-Decoded = tuple[Record, Envelope[Event]]
+Decoded = tuple[LogRecord, Envelope[Event]]
 
 
 class ShadowFold:
@@ -85,7 +86,7 @@ class ShadowFold:
         self.report = FoldReport()
         self._held: dict[tuple[str, int], _Pending] = {}
 
-    def apply(self, records: Sequence[Record]) -> None:
+    def apply(self, records: Sequence[LogRecord]) -> None:
         """Fold consecutive records of one partition (called from a worker thread)."""
         if not records:
             return
@@ -114,7 +115,17 @@ class ShadowFold:
             self._dead_letter(first, f"still waiting at the end of the log: {pending.reason}")
             self._process(pending.records[1:])
 
-    def _process(self, records: list[Record]) -> None:
+    def retry_held(self) -> bool:
+        """Retry each held partition from its waiting record; True if any moved on."""
+        progressed = False
+        for key in list(self._held):
+            pending = self._held.pop(key)
+            self._process(pending.records)
+            after = self._held.get(key)
+            progressed = progressed or after is None or len(after.records) < len(pending.records)
+        return progressed
+
+    def _process(self, records: list[LogRecord]) -> None:
         """Apply one partition's records in order: decodable ones in runs; one that is left
         out (undecodable: dead-lettered; after ``until``: only counted) between the runs
         before and after it."""
@@ -137,7 +148,7 @@ class ShadowFold:
                 run = []
         self._flush(run, [])
 
-    def _decoded(self, record: Record) -> tuple[Envelope[Event] | None, str | None]:
+    def _decoded(self, record: LogRecord) -> tuple[Envelope[Event] | None, str | None]:
         """The record's envelope (transformed); or None and why it cannot be applied, or
         None alone for a record after ``until``."""
         try:
@@ -148,7 +159,7 @@ class ShadowFold:
             return None, None
         return (self.transform(envelope) if self.transform else envelope), None
 
-    def _flush(self, run: list[Decoded], rest: list[Record]) -> bool:
+    def _flush(self, run: list[Decoded], rest: list[LogRecord]) -> bool:
         """Apply ``run``; False if a record of it had to be held back (then it, the ones
         after it and ``rest`` wait in ``_held``)."""
         if not run or self._apply_run(run):
@@ -161,13 +172,17 @@ class ShadowFold:
         return False
 
     def _apply_run(self, run: Sequence[Decoded]) -> bool:
+        """The run as one transaction; False if anything in it failed (nothing committed)."""
         fold = self.by_topic[run[0][0].topic]
-        items = [RunItem(_position(r), e.event_id, partial(fold.handler, e)) for r, e in run]
-        items[0] = replace(items[0], changes=partial(_without_flush_wait, items[0].changes))
+        records = [Record(envelope, _position(record)) for record, envelope in run]
         try:
-            applied = fold.store.apply_run(items)
+            applied = fold.store.apply_run(records, fold.handlers)
         except DATABASE_OUTAGES:
             raise
+        except IntegrityError:
+            if not _recorded(fold, records[-1].position):
+                return False
+            applied = [False] * len(records)  # a stretch folded before, delivered again
         except Exception:
             return False
         fresh = sum(applied)
@@ -176,61 +191,37 @@ class ShadowFold:
         return True
 
     def _one_by_one(self, items: Sequence[Decoded]) -> int | None:
-        """Apply ``items`` one at a time; the index of a record that had to be held back
+        """Apply ``items`` as runs of one; the index of a record that had to be held back
         (then it and the ones after it wait in ``_held``), else None."""
         for index, (record, envelope) in enumerate(items):
-            fold = self.by_topic[record.topic]
-            position = _position(record)
-            if fold.store.has_applied(envelope.event_id):
-                fold.store.record_position(position)
-                self.report.duplicates += 1
-                continue
+            fold, position = self.by_topic[record.topic], _position(record)
             try:
-                changes = fold.handler(envelope)
+                fresh = fold.store.apply_run([Record(envelope, position)], fold.handlers)[0]
             except RetryLater as wait:
                 waiting = [r for r, _ in items[index:]]
                 self._held[(record.topic, record.partition)] = _Pending(waiting, str(wait))
                 return index
             except DATABASE_OUTAGES:
                 raise
+            except IntegrityError:
+                if not _recorded(fold, position):
+                    raise
+                fresh = False  # its position is recorded: a record left out before, delivered again
             except Exception as error:
                 self._dead_letter(record, f"{type(error).__name__}: {error}")
                 continue
-            try:
-                fresh = fold.store.apply(changes, position, envelope.event_id)
-            except IntegrityError:
-                # Its position is recorded: a record left out before, delivered again.
-                if not fold.store.tracked_recorder.has_tracking_id(position.tracking_name, position.offset):
-                    raise
-                fresh = False
             self.report.applied += int(fresh)
             self.report.duplicates += int(not fresh)
         return None
 
-    def retry_held(self) -> bool:
-        """Retry each held partition from its waiting record; True if any moved on."""
-        progressed = False
-        for key in list(self._held):
-            pending = self._held.pop(key)
-            self._process(pending.records)
-            after = self._held.get(key)
-            progressed = progressed or after is None or len(after.records) < len(pending.records)
-        return progressed
-
-    def _dead_letter(self, record: Record, reason: str) -> None:
+    def _dead_letter(self, record: LogRecord, reason: str) -> None:
         self.by_topic[record.topic].store.record_position(_position(record))
         self.report.dead_letters.append(f"{_position(record)}: {reason}")
 
 
-def _without_flush_wait(changes: Callable[[], Changes]) -> Changes:
-    """A run's first changes, and the run's commit not waiting for its WAL flush: the shadow
-    is scratch, and a commit lost in a crash loses its positions with it (a resumed fold
-    reads those records again)."""
-    made = changes()
-    return Changes(aggregates=made.aggregates, writes=[Write(NO_FLUSH_WAIT), *made.writes])
-
-
-NO_FLUSH_WAIT = sql.SQL("SET LOCAL synchronous_commit TO off")
+def _recorded(fold: Fold, position: Position) -> bool:
+    recorded: Any = fold.store.tracked_recorder.has_tracking_id(position.tracking_name, position.offset)
+    return bool(recorded)
 
 
 FACT_TIMES = ("converted_at", "changed_at", "issued_at", "paid_at", "adjusted_at", "priced_at")
@@ -247,11 +238,8 @@ def happened_at(envelope: Envelope[Event]) -> datetime:
     return envelope.occurred_at
 
 
-def _position(record: Record) -> Position:
+def _position(record: LogRecord) -> Position:
     return Position(record.topic, record.partition, record.offset)
-
-
-# -- replaying into a scratch schema ---------------------------------------------------------------
 
 
 def finish_all(folds: Sequence[ShadowFold]) -> None:

@@ -1,19 +1,22 @@
-"""The statement use cases: close billing periods, pay a statement, adjust a balance.
+"""The statement use cases: close billing periods, preview them, re-derive them, pay a
+statement, adjust a balance.
 
 They *decide*; they never move money themselves. A close reads the projection in
-one snapshot (its unclaimed lines, the partners' billing terms and the log
-positions it was folded to), decides each statement (``domain/statements.py``)
-and records it in payouts' event store, whose relay publishes it on
-``afflux.payouts.v1``; the fold of that record is what makes its lines payable. So
+one snapshot (its open lines, the partners' billing terms and the log positions it
+was folded to), decides each statement (``domain/statements.py``) and records it in
+payouts' event store, whose relay publishes it on ``afflux.payouts.v1``; the fold of
+that record is what makes its lines payable (once it has judged them provable). So
 the ledger stays a fold of the log, and a statement's ``log_position`` says which
-records of the attribution and partners logs it was decided from.
+records of the attribution and partners logs it was decided from: ``rederive`` asks
+the projection the same question again, from the records up to that position, and
+compares the digest.
 
 Closes run one at a time (a PostgreSQL advisory lock, across instances), and each
 first waits until the fold has caught up with every statement recorded before it,
-so a commission is never claimed by two statements. A statement's id is a pure
-function of its partner, currency and period end: a close repeated (a retry, a
-crash before the answer, the scheduler and an admin at once) issues nothing twice,
-and a crash between recording and publishing is re-sent by the relay.
+so a commission is never stated twice. A statement's id is a pure function of its
+partner, currency and period end: a close repeated (a retry, a crash before the
+answer, the scheduler and an admin at once) issues nothing twice, and a crash
+between recording and publishing is re-sent by the relay.
 """
 
 from __future__ import annotations
@@ -22,39 +25,38 @@ import secrets
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, Protocol
 
 from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import IntegrityError
-from psycopg import Cursor
-from psycopg.rows import DictRow
 
 from afflux_contracts import (
     BillingFrequency,
-    LineKind,
     StatementIssued,
     StatementLine,
     minor_units,
     statement_digest,
     utc_now,
 )
-from afflux_payouts.adapters import statements_sql
-from afflux_payouts.application.payouts import FOLDED_TOPICS, INFINITY, Payouts
+from afflux_payouts.application.payouts import FOLDED_TOPICS, Payouts
 from afflux_payouts.domain.periods import last_period_end
 from afflux_payouts.domain.records import Adjustment, NotPayable, Statement
-from afflux_payouts.domain.statements import Close, Terms, decide_statement
+from afflux_payouts.domain.statement_fold import REFUSED, Standing
+from afflux_payouts.domain.statements import Ask, Close, OpenLine, Terms, decide_statement
+from afflux_payouts.domain.terms import PartnerTerms
 
-CLOSE_LOCK = "afflux-payouts-statement-close"
 MAX_ADJUSTMENT = Decimal(10) ** 12
 SAVE_CHUNK = 250
 """Statements recorded per transaction. Each is independent, so a close that stops half
 way is finished by the same close again: the statements recorded are folded, so their
 partners count as closed to that period end, and the others are issued then."""
+REDERIVE_CHUNK = 500
+"""Statements re-derived per query."""
 
 
 class FutureClose(ValueError):
@@ -77,20 +79,73 @@ class InvalidAdjustment(ValueError):
 
 @dataclass(frozen=True)
 class Snapshot:
-    """What a close decides from, read in one transaction."""
+    """What a close decides from, read in one transaction: the open lines, every partner's
+    terms, and the positions folded (``topic#partition`` -> last offset)."""
 
-    lines: dict[tuple[str, str], list[StatementLine]]
-    period_starts: dict[tuple[str, str], datetime]
-    terms: dict[str, Terms]
+    lines: list[OpenLine]
+    terms: dict[str, PartnerTerms]
+    positions: dict[str, int]
+
+
+@dataclass(frozen=True)
+class RecordedStatement:
+    """A statement as the fold recorded it (``status`` ``refused`` with its ``refusal``)."""
+
+    statement_id: str
+    partner_id: str
+    currency: str
+    period_end: datetime
     log_position: dict[str, int]
+    digest: str
+    status: str
+    refusal: str | None
+    recorded_from: str | None
+    lines: list[StatementLine]
+
+
+@dataclass(frozen=True)
+class Rederived:
+    """A statement beside its lines re-derived from the log up to its log position."""
+
+    statement: RecordedStatement
+    digest: str
+    lines: list[StatementLine]
+
+    @property
+    def equal(self) -> bool:
+        """The re-derived digest is the statement's, and the fold did not refuse it."""
+        return self.digest == self.statement.digest and self.statement.status != REFUSED
+
+
+class StatementDesk(Protocol):
+    """What the statement use cases read and lock."""
+
+    def exclusive(self) -> AbstractContextManager[None]:
+        """One close at a time, across every instance."""
+        ...
+
+    def snapshot(self, ask: Ask) -> Snapshot: ...
+
+    def open_lines(self, asks: Sequence[Ask]) -> dict[str, list[OpenLine]]: ...
+
+    def all_terms(self) -> list[PartnerTerms]: ...
+
+    def unfolded(self) -> int:
+        """Statements (and payments) recorded that the fold has not recorded yet."""
+        ...
+
+    def standings(self, statement_ids: Sequence[str]) -> dict[str, Standing]: ...
+
+    def recorded(self, statement_id: str | None = None) -> list[RecordedStatement]: ...
 
 
 class Statements:
-    """Close, pay and adjust on top of the payouts store."""
+    """Close, preview, re-derive, pay and adjust on top of the payouts store."""
 
     def __init__(self, store: Payouts, *, clock: Callable[[], datetime] = utc_now,
                  fold_timeout: float = 10.0) -> None:
         self.store = store
+        self.desk: StatementDesk = store.desk
         self.clock = clock
         self.fold_timeout = fold_timeout
         self._local = threading.Lock()
@@ -106,9 +161,9 @@ class Statements:
         if period_end > now:
             raise FutureClose(f"period_end {period_end.isoformat()} is in the future (now {now.isoformat()})")
         chosen = {partner_id} if partner_id is not None else (set(partners) if partners is not None else None)
-        with self._exclusive():
+        with self._local, self.desk.exclusive():
             self._wait_folded()
-            snapshot = self._snapshot(period_end, partner_id)
+            snapshot = self.desk.snapshot(Ask("close", as_of=period_end, partner_id=partner_id))
             issued = list(self._decide(snapshot, period_end, chosen, closed_by, now,
                                        every=partner_id is None and partners is None))
             for start in range(0, len(issued), SAVE_CHUNK):
@@ -121,96 +176,81 @@ class Statements:
         (partners whose billing is manual, or unknown to payouts, are left to admins)."""
         now = self.clock()
         due: dict[datetime, set[str]] = defaultdict(set)
-        for row in self.store.query(statements_sql.select_terms(self.store.schema)):
-            if row["frequency"] is None:
+        for terms in self.desk.all_terms():
+            if terms.frequency is None:
                 continue
-            end = last_period_end(BillingFrequency(row["frequency"]), now)
+            end = last_period_end(BillingFrequency(terms.frequency), now)
             if end is not None:
-                due[end].add(row["partner_id"])
+                due[end].add(terms.partner_id)
         issued: list[StatementIssued] = []
         for end, partners in sorted(due.items()):
             issued += self.close(end, partners=partners, closed_by="schedule")
         return issued
 
+    def preview(self, partner_id: str, as_of: datetime | None = None,
+                as_known_on: datetime | None = None) -> list[StatementIssued]:
+        """The statements a close of ``partner_id`` at ``as_of`` (default: now) would issue,
+        from the records known on ``as_known_on`` (default: every one); nothing is recorded.
+        The partner's billing terms are the current ones."""
+        now = self.clock()
+        moment = as_of or now
+        snapshot = self.desk.snapshot(Ask("preview", as_of=moment, partner_id=partner_id, known=as_known_on))
+        return list(self._decide(snapshot, moment, {partner_id}, "preview", now, every=False))
+
     def _decide(self, snapshot: Snapshot, period_end: datetime, chosen: set[str] | None, closed_by: str,
                 now: datetime, *, every: bool) -> Iterator[StatementIssued]:
-        for (partner, currency), lines in snapshot.lines.items():
-            terms = snapshot.terms.get(partner, Terms())
+        lines: dict[tuple[str, str], list[StatementLine]] = defaultdict(list)
+        starts: dict[tuple[str, str], datetime] = {}
+        for found in snapshot.lines:
+            key = (found.partner_id, found.currency)
+            lines[key].append(found.line)
+            if found.period_start is not None:
+                starts[key] = found.period_start
+        positions = {name: offset for name, offset in snapshot.positions.items()
+                     if name.rpartition("#")[0] in FOLDED_TOPICS}
+        for (partner, currency), stated in lines.items():
+            known = snapshot.terms.get(partner)
+            terms = known.for_close if known is not None else Terms()
             if chosen is not None and partner not in chosen:
                 continue
             if every and terms.frequency == BillingFrequency.MANUAL.value:
                 continue
-            start = snapshot.period_starts.get((partner, currency))
+            start = starts.get((partner, currency))
             if start is not None and start >= period_end:
                 continue  # closed up to there already: later lines wait for a later period
             close = Close(partner_id=partner, currency=currency, period_end=period_end, period_start=start,
-                          terms=terms, closed_by=closed_by, log_position=snapshot.log_position, issued_at=now)
-            statement = decide_statement(close, lines)
+                          terms=terms, closed_by=closed_by, log_position=positions, issued_at=now)
+            statement = decide_statement(close, stated)
             if statement is not None:
                 if closed_by != "schedule":
                     statement = statement.model_copy(update={"frequency": None})
                 yield statement
 
-    def rederived_digest(self, issued: StatementIssued) -> str:
-        """The digest of the lines this store would state for ``issued``'s partner, currency and
-        period: on a projection folded up to ``issued.log_position`` (a replay stopped there) it
-        is ``issued.digest``, which is how anyone re-derives a statement from the log."""
-        snapshot = self._snapshot(issued.period_end, issued.partner_id)
-        lines = snapshot.lines.get((issued.partner_id, issued.currency), [])
-        kept = [line for line in lines if line.amount != 0]
-        return statement_digest(issued.statement_id, issued.partner_id, issued.currency, issued.period_end,
-                                kept)
+    # -- re-deriving ---------------------------------------------------------------------
 
-    def _snapshot(self, period_end: datetime, partner_id: str | None) -> Snapshot:
-        schema = self.store.schema
-        params = {"as_of": period_end, "known": INFINITY, "partner": partner_id}
-        with self._repeatable_read() as curs:
-            curs.execute(statements_sql.select_positions(self._tracking_table()))
-            positions = {row["application_name"]: int(row["last"]) for row in curs.fetchall()
-                         if row["application_name"].split("#")[0] in FOLDED_TOPICS}
-            curs.execute(statements_sql.select_open_lines(schema, one_partner=partner_id is not None), params)
-            rows = curs.fetchall()
-            curs.execute(statements_sql.select_terms(schema))
-            terms = {row["partner_id"]: _terms(row) for row in curs.fetchall()}
-        lines: dict[tuple[str, str], list[StatementLine]] = defaultdict(list)
-        starts: dict[tuple[str, str], datetime] = {}
-        for row in rows:
-            key = (row["partner_id"], row["currency"])
-            lines[key].append(StatementLine(kind=LineKind(row["kind"]), ref=row["ref"],
-                                            offer_id=row["offer_id"], happened_at=row["happened_at"],
-                                            amount=row["amount"]))
-            if row["period_start"] is not None:
-                starts[key] = row["period_start"]
-        return Snapshot(dict(lines), starts, terms, positions)
-
-    def _tracking_table(self) -> Any:
-        recorder = self.store.tracked_recorder
-        return self.store.table(recorder.tracking_table_name)
-
-    @contextmanager
-    def _repeatable_read(self) -> Iterator[Cursor[DictRow]]:
-        with self.store.tracked_recorder.datastore.transaction(commit=False) as curs:
-            curs.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-            yield curs
-
-    @contextmanager
-    def _exclusive(self) -> Iterator[None]:
-        """One close at a time in this process, and across processes (an advisory lock held
-        by a transaction that stays open while the statements are recorded)."""
-        with self._local, self.store.tracked_recorder.datastore.transaction(commit=True) as curs:
-            # The lock's transaction idles while the close works on other connections: a long
-            # close must not have it ended by the store's idle-in-transaction timeout.
-            curs.execute("SET LOCAL idle_in_transaction_session_timeout = 0")
-            curs.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"{CLOSE_LOCK}:{self.store.schema}",))
-            yield
+    def rederive(self, statement_id: str | None = None) -> list[Rederived]:
+        """Each statement folded (or the one named) beside its lines re-derived with the close
+        rules from the records up to its log position (and the statements recorded before
+        it): what anyone can do with the log alone. Run on a fold of the log (a replay),
+        this proves every statement; on the live projection it checks the live rows."""
+        recorded = self.desk.recorded(statement_id)
+        found: list[Rederived] = []
+        for start in range(0, len(recorded), REDERIVE_CHUNK):
+            chunk = recorded[start:start + REDERIVE_CHUNK]
+            asks = [Ask(s.statement_id, as_of=s.period_end, partner_id=s.partner_id, currency=s.currency,
+                        positions=s.log_position, before=s.recorded_from or "") for s in chunk]
+            open_lines = self.desk.open_lines(asks)
+            for statement in chunk:
+                lines = [o.line for o in open_lines.get(statement.statement_id, [])]
+                digest = statement_digest(statement.statement_id, statement.partner_id, statement.currency,
+                                          statement.period_end, lines)
+                found.append(Rederived(statement, digest, lines))
+        return found
 
     # -- folding -------------------------------------------------------------------------
 
     def unfolded(self) -> int:
-        recorder = self.store.tracked_recorder
-        statement = statements_sql.count_unfolded(self.store.table(recorder.events_table_name),
-                                                  self.store.table("statements"))
-        return int(self.store.query(statement)[0]["unfolded"])
+        return self.desk.unfolded()
 
     def wait_folded(self, timeout: float | None = None) -> bool:
         """Wait until the fold shows every statement and payment recorded so far."""
@@ -231,6 +271,9 @@ class Statements:
         """Mark a payable statement paid (``NotPayable`` if paid already or carried over)."""
         for _attempt in range(3):
             statement = self._statement(statement_id)
+            standing = self.desk.standings([statement_id]).get(statement_id)
+            if standing is not None and standing.status == REFUSED:
+                raise NotPayable(f"statement {statement_id} was refused by the fold: it pays nothing")
             statement.pay(reference)
             try:
                 self.store.save(statement)
@@ -255,11 +298,6 @@ class Statements:
         self.store.save(made)
         return {"adjustment_id": adjustment_id, "partner_id": partner_id, "currency": currency,
                 "amount": format(exact, "f"), "reason": reason, "note": note}
-
-
-def _terms(row: dict[str, Any]) -> Terms:
-    return Terms(currency=row["billing_currency"], minimum_payout=row["minimum_payout"] or Decimal(0),
-                 frequency=row["frequency"])
 
 
 def _exact_amount(amount: str, currency: str) -> Decimal:

@@ -51,7 +51,12 @@ class Bucket(StrEnum):
     """Rejected or reversed before it was settled: kept for the record, counted nowhere."""
 
 
-class NotCommissionable(ValueError):
+class Refused(ValueError):
+    """A record the ledger's rule can never apply (it would change a payout silently):
+    the consumer dead-letters it with this reason."""
+
+
+class NotCommissionable(Refused):
     """A ConversionAttributed that cannot be a commission (it contradicts itself).
 
     It is dead-lettered with this reason rather than guessed at: a ledger entry
@@ -74,8 +79,8 @@ class LedgerEntry:
 
     ``event_id`` is the decision it came from. ``recorded_from`` is where on the
     log (``topic#partition@offset``) the store read that decision: a fact of
-    delivery, not of the decision, so the rule leaves it unset and the store
-    fills it in when it records the entry.
+    delivery, not of the decision, so the rule leaves it unset and the fold
+    (``ledger_fold.py``) fills it in from the record's position.
     """
 
     conversion_id: str
@@ -115,7 +120,7 @@ class LedgerEntry:
         return self.decision() == other.decision()
 
 
-class ReviewMismatch(ValueError):
+class ReviewMismatch(Refused):
     """A status change that names another partner, offer or currency than the commission."""
 
 
@@ -139,6 +144,7 @@ def review(entry: LedgerEntry, change: ConversionStatusChanged, event_id: UUID) 
     keep = change.status is StatusChange.ADJUSTED and entry.bucket is not Bucket.VOID
     return entry.moved(payout, entry.bucket if keep else Bucket.ACCRUED)
 
+
 @dataclass(frozen=True)
 class Rejection:
     """A conversion that earns nothing, kept so that its absence from the ledger is explained."""
@@ -150,6 +156,8 @@ class Rejection:
     message: str
     converted_at: datetime
     event_id: UUID
+    recorded_from: str | None = None
+    """Where on the log the rejection was read (as ``LedgerEntry.recorded_from``)."""
 
 
 def commission_for(decision: ConversionAttributed, event_id: UUID) -> LedgerEntry:

@@ -23,8 +23,11 @@ from prometheus_client import Counter, Gauge
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from afflux_payouts.adapters.shadow import PostgresShadows
+from afflux_payouts.adapters.shadow_log import KafkaLog
 from afflux_payouts.application.replay import Verification, verify
 from afflux_payouts.application.replay_fold import Built, Fold, FoldFactory
+from afflux_payouts.application.shadows import Replaying
 from afflux_payouts.settings import PayoutsSettings
 from afflux_plumbing.service import Built as BuiltService
 
@@ -57,7 +60,7 @@ def service_folds(settings: PayoutsSettings, build: BuildService) -> FoldFactory
     def open_folds(schema: str) -> Built:
         async def built() -> Built:
             runtime, _, close = build(settings.model_copy(update={"db_schema": schema}))
-            folds = [Fold(c.store, tuple(c.topics), c.handler) for c in runtime.consumers]
+            folds = [Fold(c.store, tuple(c.topics), c.handlers) for c in runtime.consumers]
             for consumer in runtime.consumers:
                 await consumer._consumer.stop()  # never started: only releases the client
             await runtime.publisher.stop()
@@ -68,6 +71,11 @@ def service_folds(settings: PayoutsSettings, build: BuildService) -> FoldFactory
     return open_folds
 
 
+def replaying(settings: PayoutsSettings) -> Replaying:
+    """The service's database schemas and its log, for a replay."""
+    return Replaying(PostgresShadows(settings.database_url), KafkaLog(settings.kafka_bootstrap_servers))
+
+
 def log_mismatches(found: Verification) -> None:
     for table in found.tables:
         if table.problem:
@@ -75,14 +83,17 @@ def log_mismatches(found: Verification) -> None:
         for row in table.rows:
             log.error("payouts drift: %s %s %s: %s", table.table, row.kind, row.key,
                       "; ".join(f"{c} live={lv!r} replay={rv!r}" for c, lv, rv in row.changed()))
+    for statement in found.unproven:
+        stated = statement.statement
+        log.error("payouts drift: statement %s is not what the log gives: %s", stated.statement_id,
+                  stated.refusal or f"digest {stated.digest}, re-derived {statement.digest}")
 
 
 async def check_drift(settings: PayoutsSettings, build: BuildService) -> Verification:
     """One drift check: a shadow fold compared with the live projection, recorded in the
     metrics and logged when they differ."""
     try:
-        found = await verify(settings.database_url, settings.kafka_bootstrap_servers, settings.db_schema,
-                             service_folds(settings, build))
+        found = await verify(replaying(settings), settings.db_schema, service_folds(settings, build))
     except Exception:
         DRIFT_RUNS.labels(outcome="failed").inc()
         raise

@@ -86,8 +86,9 @@ def create_app(store: Payouts, readiness: ReadinessCheck, admin_token: str | Cre
         A partner payouts has no entries for (unknown, or nothing earned yet: payouts
         cannot tell these apart) has ``"balances": {}``.
         """
-        balances = formatted_balances(store.balances(text(partner_id, "partner_id"), instant(as_of, "as_of"),
-                                                     instant(as_known_on, "as_known_on")))
+        found = store.reads.balances(text(partner_id, "partner_id"), instant(as_of, "as_of"),
+                                     instant(as_known_on, "as_known_on"))
+        balances = formatted_balances(found)
         return PartnerBalances(
             partner_id=partner_id,
             balances={currency: BalanceOut(**buckets) for currency, buckets in balances.items()},
@@ -108,10 +109,10 @@ def create_app(store: Payouts, readiness: ReadinessCheck, admin_token: str | Cre
             key = decode_cursor(after) if after is not None else None
         except InvalidCursor as error:
             raise ApiError(422, "invalid_request", str(error), field="after") from error
-        claims = store.claims(text(partner_id, "partner_id"))
+        claims = store.reads.claims(text(partner_id, "partner_id"))
         if format == "csv":
             return commissions_csv(store, partner_id, claims)
-        page = store.commissions(partner_id, limit, key)
+        page = store.reads.commissions(partner_id, limit, key)
         return CommissionsPage(
             partner_id=partner_id,
             commissions=[
@@ -133,13 +134,13 @@ def create_app(store: Payouts, readiness: ReadinessCheck, admin_token: str | Cre
 
 def commissions_csv(store: Payouts, partner_id: str, claims: dict[str, tuple[Decimal, Decimal]]) -> Any:
     rows: list[list[str]] = []
-    page = store.commissions(partner_id, CSV_PAGE)
+    page = store.reads.commissions(partner_id, CSV_PAGE)
     while True:
         rows += [[e.conversion_id, e.offer_id, e.currency, format_money(e.amount, e.currency),
                   commission_status(e, claims), e.converted_at.isoformat().replace("+00:00", "Z")]
                  for e in page.entries]
         if page.next is None:
             break
-        page = store.commissions(partner_id, CSV_PAGE, page.next)
+        page = store.reads.commissions(partner_id, CSV_PAGE, page.next)
     return csv_response(["conversion_id", "offer_id", "currency", "amount", "status", "converted_at"], rows,
                         f"commissions-{partner_id}.csv")

@@ -8,7 +8,7 @@ import logging
 from contextlib import suppress
 
 from afflux_contracts import ATTRIBUTION, PARTNERS, PAYOUTS
-from afflux_payouts.application.payouts import Payouts
+from afflux_payouts.adapters.store import PayoutsStore
 from afflux_payouts.application.published import to_envelope
 from afflux_payouts.application.statements import NotFoldedYet, Statements
 from afflux_payouts.entrypoints.drift import watch_drift
@@ -25,11 +25,10 @@ log = logging.getLogger(__name__)
 def build(settings: PayoutsSettings) -> Built:
     """Wire the store, one consumer per folded topic (each in its own group, so a record
     parked on one never holds up the others), the relay, the scheduler and the HTTP app."""
-    store = open_store(Payouts, settings.database_url, settings.db_schema)
+    store = open_store(PayoutsStore, settings.database_url, settings.db_schema)
     runtime = ServiceRuntime(settings)
-    runtime.consume(store, [ATTRIBUTION.name], store.handle, group="attribution")
-    runtime.consume(store, [PARTNERS.name], store.handle, group="partners")
-    runtime.consume(store, [PAYOUTS.name], store.handle, group="payouts")
+    for topic, group in ((ATTRIBUTION, "attribution"), (PARTNERS, "partners"), (PAYOUTS, "payouts")):
+        runtime.consume(store, [topic.name], group=group)  # the store's @handles methods
     runtime.relay(store, to_envelope)
     statements = Statements(store)
     app = create_app(store, runtime.ready, Credentials.of(settings), statements)

@@ -1,7 +1,10 @@
-"""The statements admin API: close periods, list, show (JSON or CSV), pay; adjust a balance.
+"""The statements admin API: close periods, preview them, list, show (JSON or CSV), pay;
+adjust a balance.
 
 A close and a payment answer once they are recorded (the relay publishes them) and,
-within a few seconds, folded: a balance read right after shows them.
+within a few seconds, folded: a balance read right after shows them. A statement the
+fold refused (its lines are not what the ledger holds: say, one put on the log by
+hand) is listed ``refused`` with its ``refusal``, and pays nothing.
 """
 
 from __future__ import annotations
@@ -20,7 +23,6 @@ from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
 from afflux_contracts import StatementIssued
-from afflux_payouts.adapters import statements_sql
 from afflux_payouts.application.statements import (
     FutureClose,
     InvalidAdjustment,
@@ -33,6 +35,8 @@ from afflux_payouts.domain.records import NotPayable
 from afflux_plumbing.http import ApiError
 
 Text = Field(min_length=1, max_length=500, pattern=r"^[^\x00]*$")
+PREVIEW_AS_OF = Query(None, description="the period end (default: now)")
+PREVIEW_AS_KNOWN_ON = Query(None, description="only the records on the log by then")
 
 
 class CloseIn(BaseModel):
@@ -86,7 +90,7 @@ def statement_json(row: Mapping[str, Any],
         "minimum_payout": format(row["minimum_payout"], "f"), "frequency": row["frequency"],
         "closed_by": row["closed_by"], "log_position": json.loads(row["log_position"]),
         "digest": row["digest"], "issued_at": iso(row["issued_at"]), "paid_at": iso(row["paid_at"]),
-        "reference": row["reference"],
+        "reference": row["reference"], "refusal": row["refusal"],
     }
     if lines is not None:
         body["lines"] = [{"kind": line["kind"], "ref": line["ref"], "offer_id": line["offer_id"],
@@ -104,6 +108,16 @@ def issued_json(issued: StatementIssued) -> dict[str, Any]:
             "lines": len(issued.lines), "digest": issued.digest}
 
 
+def preview_json(issued: StatementIssued) -> dict[str, Any]:
+    """A statement a close would issue, in full (nothing is recorded)."""
+    currency = issued.currency
+    return {**issued_json(issued), "period_start": iso(issued.period_start),
+            "minimum_payout": format(issued.minimum_payout, "f"), "log_position": issued.log_position,
+            "lines": [{"kind": line.kind.value, "ref": line.ref, "offer_id": line.offer_id,
+                       "happened_at": iso(line.happened_at), "amount": format_money(line.amount, currency)}
+                      for line in issued.lines]}
+
+
 def csv_response(header: Sequence[str], rows: Sequence[Sequence[Any]], filename: str) -> Response:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
@@ -114,7 +128,7 @@ def csv_response(header: Sequence[str], rows: Sequence[Sequence[Any]], filename:
 
 
 def add_statement_routes(app: FastAPI, statements: Statements, admin: list[Any]) -> None:
-    store = statements.store
+    reads = statements.store.reads
 
     @app.post("/v1/statements/close", dependencies=admin)
     async def close(body: CloseIn) -> dict[str, Any]:
@@ -135,26 +149,23 @@ def add_statement_routes(app: FastAPI, statements: Statements, admin: list[Any])
     @app.get("/v1/statements", dependencies=admin)
     def list_statements(
         partner_id: str | None = Query(None, max_length=200),
-        status: Literal["payable", "carried_over", "paid"] | None = Query(None),
+        status: Literal["payable", "carried_over", "paid", "refused"] | None = Query(None),
         limit: int = Query(500, ge=1, le=5000),
     ) -> dict[str, Any]:
-        """Statements by period end (then partner and currency), without their lines."""
-        statement = statements_sql.select_statements(store.schema, partner=partner_id is not None,
-                                                     status=status is not None)
+        """Statements by period end (then partner and currency), without their lines;
+        ``refused``: those the fold refused (each with its ``refusal``)."""
         if partner_id is not None:
             text(partner_id, "partner_id")
-        rows = store.query(statement, {"partner": partner_id, "status": status, "limit": limit})
-        return {"statements": [statement_json(row) for row in rows]}
+        return {"statements": [statement_json(row) for row in reads.statements(partner_id, status, limit)]}
 
     @app.get("/v1/statements/{statement_id}", dependencies=admin, response_model=None)
     def show_statement(statement_id: str, format: Literal["json", "csv"] = Query("json")) -> Any:
         """One statement with its lines, ``log_position`` and ``digest`` (``?format=csv``: its lines)."""
         statement_id = text(statement_id, "statement_id")
-        rows = store.query(statements_sql.select_statement(store.schema), (statement_id,))
-        if not rows:
+        row = reads.statement(statement_id)
+        if row is None:
             raise ApiError(404, "statement_not_found", f"no statement {statement_id}", field="statement_id")
-        lines = store.query(statements_sql.select_lines(store.schema), (statement_id,))
-        body = statement_json(rows[0], lines)
+        body = statement_json(row, reads.statement_lines(statement_id))
         if format == "csv":
             return csv_response(
                 ["statement_id", "partner_id", "currency", "kind", "ref", "offer_id", "happened_at",
@@ -163,6 +174,17 @@ def add_statement_routes(app: FastAPI, statements: Statements, admin: list[Any])
                   line["offer_id"] or "", line["happened_at"], line["amount"]] for line in body["lines"]],
                 f"{statement_id}.csv")
         return body
+
+    @app.get("/v1/partners/{partner_id}/statements/preview", dependencies=admin)
+    def preview(partner_id: str, as_of: datetime | None = PREVIEW_AS_OF,
+                as_known_on: datetime | None = PREVIEW_AS_KNOWN_ON) -> dict[str, Any]:
+        """The statements a close of this partner at ``as_of`` would issue, per currency, from
+        the facts that happened by then and (``as_known_on``) were recorded by then: lines,
+        total, and whether it would be payable or carried over. Nothing is recorded."""
+        moment, known = instant(as_of, "as_of"), instant(as_known_on, "as_known_on")
+        issued = statements.preview(text(partner_id, "partner_id"), moment, known)
+        return {"partner_id": partner_id, "as_of": iso(moment), "as_known_on": iso(known),
+                "statements": [preview_json(statement) for statement in issued]}
 
     @app.post("/v1/statements/{statement_id}/paid", dependencies=admin)
     async def pay(statement_id: str, body: PaidIn | None = None) -> dict[str, Any]:
