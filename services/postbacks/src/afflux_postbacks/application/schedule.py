@@ -94,7 +94,7 @@ class Schedule(Protocol):
         ...
 
     def record(self, attempts: Sequence[Row], schedule: Sequence[Row], pauses: Sequence[Row],
-               outcomes: Sequence[PostbackOutcome]) -> None:
+               outcomes: Sequence[PostbackOutcome.Created]) -> None:
         """Attempts, schedule changes, host pauses and outcomes, in one transaction."""
         ...
 

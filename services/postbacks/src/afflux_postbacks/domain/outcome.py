@@ -75,14 +75,20 @@ class PostbackOutcome(Aggregate):
     def record(cls, *, delivery_id: str, conversion_id: str, partner_id: str, offer_id: str, url: str,
                attempts: int, status_code: int | None, error: str | None,
                correlation_id: str | None, kind: str = "attributed",
-               conversion_status: str | None = None) -> PostbackOutcome:
-        """Delivered when ``error`` is None, else Failed with it."""
+               conversion_status: str | None = None) -> PostbackOutcome.Created:
+        """The delivery's one event: Delivered when ``error`` is None, else Failed with it.
+
+        The event itself, as the aggregate's creation would make it (version 1 of the
+        aggregate whose id the delivery id gives): nothing reads the aggregate back, and
+        building it from the event (eventsourcing's ``_create``) cost about a third of
+        recording a call, measured."""
         facts: dict[str, Any] = {
-            "id": cls.create_id(delivery_id), "delivery_id": delivery_id, "conversion_id": conversion_id,
-            "partner_id": partner_id, "offer_id": offer_id, "url": url, "attempts": attempts,
-            "status_code": status_code, "correlation_id": correlation_id, "kind": kind,
-            "conversion_status": conversion_status,
+            "originator_id": cls.create_id(delivery_id), "originator_version": 1, "originator_topic": OUTCOME,
+            "delivery_id": delivery_id, "conversion_id": conversion_id, "partner_id": partner_id,
+            "offer_id": offer_id, "url": url, "attempts": attempts, "status_code": status_code,
+            "correlation_id": correlation_id, "kind": kind, "conversion_status": conversion_status,
         }
         if error is None:
-            return cls._create(cls.Delivered, **facts)
-        return cls._create(cls.Failed, error=error, **facts)
+            return cls.Delivered(timestamp=cls.Delivered.create_timestamp(), **facts)
+        facts["error"] = error
+        return cls.Failed(timestamp=cls.Failed.create_timestamp(), **facts)
