@@ -227,13 +227,6 @@ async def _live_tables(database_url: str) -> dict[str, list[tuple[object, ...]]]
         return found
 
 
-def test_moments_without_a_zone_are_utc() -> None:
-    from afflux_payouts.entrypoints.cli import parse_moment
-
-    assert parse_moment("2026-03-06T00:00:00", "--until") == datetime(2026, 3, 6, tzinfo=UTC)
-    assert parse_moment("2026-03-06T01:00:00+01:00", "--until") == datetime(2026, 3, 6, tzinfo=UTC)
-
-
 def test_an_unset_database_or_broker_is_named_with_exit_2() -> None:
     from typer.testing import CliRunner
 

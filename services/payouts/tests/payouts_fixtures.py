@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 from collections.abc import Sequence
 from contextlib import AsyncExitStack
@@ -38,6 +39,9 @@ from afflux_plumbing.runs import Record, RetryLater, Unprocessable, record_of
 
 ADMIN_TOKEN = "payouts-test-admin-token"
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+GATEWAY_TOKEN = "payouts-test-gateway-token"
+"""A service credential scoped to reading balances, as the gateway holds one."""
+GATEWAY = {"Authorization": f"Bearer {GATEWAY_TOKEN}"}
 BASE_TIME = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
 
@@ -105,6 +109,8 @@ class RunningPayouts:
             KAFKA_BOOTSTRAP_SERVERS=self.kafka_bootstrap,
             AFFLUX_CONSUMER_GROUP_PREFIX=self.group_prefix,
             AFFLUX_ADMIN_TOKEN=ADMIN_TOKEN,
+            AFFLUX_SERVICE_TOKENS=f"gateway:{hashlib.sha256(GATEWAY_TOKEN.encode()).hexdigest()}:"
+                                  "payouts.balance.read",
             AFFLUX_PAYOUTS_CLOSE_INTERVAL=0,
             port=free_port(),
         )

@@ -9,12 +9,14 @@ consumed: that is how "counted once" is checked without sleeping.
 
 from __future__ import annotations
 
+import base64
 import re
 import secrets
 from datetime import timedelta
 
 from payouts_fixtures import (
     BASE_TIME,
+    GATEWAY,
     RunningPayouts,
     attributed,
     dead_letters,
@@ -164,6 +166,10 @@ async def test_commissions_listing_rejects_bad_limits_and_cursors(payouts: Runni
         response = await payouts.fetch(path, limit=limit)
         assert response.status_code == 422
         assert response.json()["error"]["field"] == "limit"
+    # deeper than json's recursion limit, within the query length every service accepts
+    deep = base64.urlsafe_b64encode(b"[" * 2_000 + b"]" * 2_000).decode()
+    nested = await payouts.fetch(path, after=deep)
+    assert (nested.status_code, nested.json()["error"]["field"]) == (422, "after")
     response = await payouts.fetch(path, after="not-a-cursor")
     assert response.status_code == 422
     assert response.json()["error"] == {
@@ -185,6 +191,20 @@ async def test_admin_token_is_required(payouts: RunningPayouts) -> None:
     assert (await payouts.fetch(path, headers={})).status_code == 401
     wrong = await payouts.fetch(path, headers={"Authorization": "Bearer wrong"})
     assert (wrong.status_code, wrong.json()["error"]["code"]) == (401, "unauthorized")
+
+
+async def test_a_service_token_scoped_to_balances_reads_a_balance_and_nothing_else(
+    payouts: RunningPayouts,
+) -> None:
+    """The gateway reads the partner's balance from payouts (one owner of the money rule)
+    with a credential scoped to exactly that."""
+    partner = new_id("partner")
+    balance = await payouts.fetch(f"/v1/partners/{partner}/balance", headers=GATEWAY)
+    assert balance.status_code == 200 and balance.json() == {"partner_id": partner, "balances": {}}
+    for path in (f"/v1/partners/{partner}/commissions", "/v1/statements",
+                 f"/v1/partners/{partner}/statements/preview"):
+        refused = await payouts.fetch(path, headers=GATEWAY)
+        assert (refused.status_code, refused.json()["error"]["code"]) == (403, "forbidden_scope"), path
 
 
 async def test_restart_on_the_same_database_counts_old_and_new_conversions_exactly_once(

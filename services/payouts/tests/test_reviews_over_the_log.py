@@ -4,14 +4,17 @@ review that cannot be applied yet (or ever) does."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
+from datetime import timedelta
 from decimal import Decimal
 
 import psycopg
 import pytest
 from payouts_fixtures import RunningPayouts, attributed, new_id, rejected, run_of, status_changed, usd
 
-from afflux_contracts import ATTRIBUTION, ConversionStatus, StatusChange
+from afflux_contracts import ATTRIBUTION, ConversionStatus, Envelope, RejectionReason, StatusChange
+from afflux_contracts.attribution import Appeal
 from afflux_infra.testing import eventually
 from afflux_payouts.adapters.store import PayoutsStore
 from afflux_payouts.domain.balance import Balance
@@ -67,6 +70,29 @@ async def test_a_held_sale_approved_moves_from_pending_to_accrued(
                                                  previous=ConversionStatus.PENDING))
 
     await eventually(lambda: payouts.balances(partner) == {"USD": usd(accrued="3.00")})
+
+
+async def test_a_conversion_rejected_by_a_rule_is_credited_on_appeal_from_the_moment_of_the_appeal(
+    payouts: RunningPayouts, attribution_log: Publisher, ledger: PayoutsStore
+) -> None:
+    partner = new_id("partner")
+    rejection = rejected(partner, RejectionReason.FRAUD_TOO_FAST)
+    await attribution_log.publish(rejection)
+    await attribution_log.publish(attributed(partner, "0.01"))  # sentinel
+    await eventually(lambda: ledger.reads.rejections(partner) != [])
+
+    decision = attributed(partner, "4.20", conversion_id=rejection.payload.conversion_id)
+    appeal = Envelope.wrap(decision.payload.model_copy(update={"appeal": Appeal(
+        rejected_reason=RejectionReason.FRAUD_TOO_FAST, by="staff:ann", reason="a regular customer")}),
+        producer="test")
+    await attribution_log.publish(appeal)
+
+    await eventually(lambda: payouts.balances(partner) == {"USD": usd("4.21")})
+    assert ledger.reads.rejections(partner) == []  # credited now: no longer a conversion that earns nothing
+    before_appeal = (appeal.occurred_at - timedelta(seconds=1)).isoformat()
+    assert (await asyncio.to_thread(payouts.balances, partner, as_of=before_appeal)) == {"USD": usd("0.01")}
+    await attribution_log.publish(status_changed(appeal, StatusChange.REVERSED))  # reviewed like any other
+    await eventually(lambda: payouts.balances(partner) == {"USD": usd("0.01")})
 
 
 @pytest.fixture

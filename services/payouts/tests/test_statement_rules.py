@@ -11,12 +11,20 @@ import pytest
 from afflux_contracts import (
     BillingFrequency,
     LineKind,
+    StatementIssued,
     StatementLine,
     StatementStatus,
     statement_digest,
 )
 from afflux_payouts.domain.periods import last_period_end
-from afflux_payouts.domain.statements import Close, Terms, decide_statement, statement_id_for
+from afflux_payouts.domain.statements import (
+    Close,
+    Terms,
+    decide_statement,
+    line_key,
+    refusal,
+    statement_id_for,
+)
 
 END = datetime(2026, 11, 1, tzinfo=UTC)
 START = datetime(2026, 10, 1, tzinfo=UTC)
@@ -123,3 +131,49 @@ def test_period_ends_at_the_turn_of_the_year_and_mid_month() -> None:
         datetime(2026, 11, 23, tzinfo=UTC)
     biweekly = last_period_end(BillingFrequency.BIWEEKLY, NOW)
     assert biweekly is not None and biweekly.weekday() == 0 and (NOW - biweekly).days < 14
+
+
+def _held(statement: StatementIssued) -> dict[tuple[LineKind, str], StatementLine]:
+    """What the ledger holds when a statement is exactly what the close decided."""
+    return {line_key(x): x for x in statement.lines}
+
+
+def _redigested(statement: StatementIssued, **update: object) -> StatementIssued:
+    changed = statement.model_copy(update=update)
+    digest = statement_digest(changed.statement_id, changed.partner_id, changed.currency, changed.period_end,
+                              changed.lines)
+    return changed.model_copy(update={"digest": digest})
+
+
+def test_a_statement_as_the_close_decided_it_is_provable() -> None:
+    statement = decide_statement(close(minimum="50"), [line("c-1", "30.00"), line("c-2", "20.00")])
+    assert statement is not None
+    assert refusal(statement, _held(statement)) is None
+
+
+@pytest.mark.parametrize(("change", "reason"), [
+    ({"status": StatementStatus.PAID}, "issued payable or carried over, not paid"),
+    ({"status": StatementStatus.CARRIED_OVER}, "carried_over with a total of 50.00 and a minimum payout"),
+    ({"total": Decimal("500.00")}, "its total 500.00 is not the sum of its lines (50.00)"),
+    ({"lines": ()}, "it has no lines"),
+    ({"issued_at": datetime(2026, 10, 2, tzinfo=UTC)}, "after it was issued"),
+    ({"digest": "0" * 64}, "is not the one of its lines"),
+])
+def test_a_statement_that_contradicts_itself_is_refused(change: dict[str, object], reason: str) -> None:
+    statement = decide_statement(close(minimum="50"), [line("c-1", "30.00"), line("c-2", "20.00")])
+    assert statement is not None
+    changed = statement.model_copy(update=change)
+    found = refusal(changed, _held(statement))
+    assert found is not None and reason in found
+
+
+def test_a_line_stated_twice_or_not_held_is_refused_with_every_such_line_named() -> None:
+    statement = decide_statement(close(), [line("c-1", "30.00"), line("c-2", "20.00")])
+    assert statement is not None
+    twice = _redigested(statement, lines=(*statement.lines, statement.lines[0]), total=Decimal("80.00"))
+    assert "it states commission c-1 more than once" in (refusal(twice, _held(statement)) or "")
+
+    held = {line_key(line("c-1", "30.00")): line("c-1", "25.00")}
+    found = refusal(statement, held) or ""
+    assert "commission c-1 (30.00 USD: it holds 25.00, offer o-1" in found
+    assert "commission c-2 (20.00 USD: it holds nothing)" in found

@@ -236,3 +236,29 @@ async def test_the_scheduler_closes_the_period_a_weekly_partners_billing_ended(
     assert [(s.period_end, s.closed_by, s.frequency) for s in mine] == \
         [(datetime(2026, 3, 9, tzinfo=UTC), "schedule", "weekly")]
     await settled(payouts, partner, {"USD": buckets(payable="6.00")})
+
+
+async def test_a_preview_shows_the_statements_a_close_would_issue_as_of_and_as_known_on_a_moment(
+    payouts: RunningPayouts, attribution_log: Publisher
+) -> None:
+    partner = new_id("partner")
+    await attribution_log.publish(partner_created(partner, minimum="10"))
+    early = attributed(partner, "9.60")
+    late = attributed(partner, "7.00", converted_at=BASE_TIME + timedelta(5))
+    before_any = (datetime.now(UTC) - timedelta(minutes=10)).isoformat()
+    for envelope in (early, late, attributed(partner, "3.00", status=ConversionStatus.PENDING)):
+        await attribution_log.publish(envelope)
+    await settled(payouts, partner, {"USD": buckets("16.60", pending="3.00")})
+    path = f"/v1/partners/{partner}/statements/preview"
+
+    [day_one] = (await payouts.fetch(path, as_of=at(1))).json()["statements"]
+    assert (day_one["status"], day_one["total"], day_one["period_end"]) == ("carried_over", "9.60", at(1))
+    assert [(x["ref"], x["amount"]) for x in day_one["lines"]] == [(early.payload.conversion_id, "9.60")]
+    [today] = (await payouts.fetch(path)).json()["statements"]
+    assert (today["status"], today["total"]) == ("payable", "16.60")
+    assert (await payouts.fetch(path, as_known_on=before_any)).json()["statements"] == []
+
+    issued = (await payouts.fetch("/v1/statements", partner_id=partner)).json()["statements"]
+    assert issued == []  # a preview records nothing
+    naive = await payouts.fetch(path, as_of="2026-03-01T00:00:00")
+    assert naive.status_code == 422 and naive.json()["error"]["field"] == "as_of"

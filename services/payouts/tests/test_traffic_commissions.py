@@ -8,7 +8,7 @@ from decimal import Decimal
 from uuid import uuid4
 
 import pytest
-from payouts_fixtures import BASE_TIME, RunningPayouts, attributed, new_id, republished, usd
+from payouts_fixtures import BASE_TIME, RunningPayouts, attributed, buckets, new_id, republished, usd
 
 from afflux_contracts import ClickPriced, Envelope, ImpressionsPriced, Money
 from afflux_infra.testing import eventually
@@ -69,3 +69,26 @@ async def test_priced_clicks_and_thousands_accrue_once_each(
     clicks = [ref for ref in refs if ref.startswith("click:")]
     assert len(clicks) == 2 and f"click:{first_click.payload.transaction_id}" in clicks
     assert [ref for ref in refs if ref.startswith("cpm:")] == [f"cpm:offer-cpm:{partner}:1"]
+
+
+async def test_priced_traffic_is_stated_paid_and_reaches_every_bucket_of_the_balance(
+    payouts: RunningPayouts, attribution_log: Publisher
+) -> None:
+    partner = new_id("partner")
+    priced = [Envelope.wrap(click(partner, "0.35"), producer="test"),
+              Envelope.wrap(thousand(partner, 1, "2.50"), producer="test")]
+    for envelope in (*priced, attributed(partner, "1.00")):
+        await attribution_log.publish(envelope)
+    await eventually(lambda: payouts.balances(partner) == {"USD": usd("3.85")})
+
+    closed = await payouts.post("/v1/statements/close", {"period_end": "2026-03-02T00:00:00Z",
+                                                         "partner_id": partner})
+    [statement] = closed.json()["statements"]
+    assert (statement["status"], statement["total"], statement["lines"]) == ("payable", "3.85", 3)
+    await eventually(lambda: payouts.balances(partner) == {"USD": buckets(payable="3.85")})
+    shown = (await payouts.fetch(f"/v1/statements/{statement['statement_id']}")).json()
+    refs = {line["ref"] for line in shown["lines"]}
+    assert {f"click:{priced[0].payload.transaction_id}", f"cpm:offer-cpm:{partner}:1"} < refs
+    paid = await payouts.post(f"/v1/statements/{statement['statement_id']}/paid", {"reference": "wire-7"})
+    assert paid.status_code == 200, paid.text
+    await eventually(lambda: payouts.balances(partner) == {"USD": buckets(paid="3.85")})
