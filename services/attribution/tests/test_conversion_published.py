@@ -85,3 +85,16 @@ def test_rejection_without_a_click_is_keyed_by_its_transaction_id() -> None:
     envelope = to_envelope(conversion.collect_events()[0])
     assert envelope is not None and envelope.key == "tx-lost"
     assert envelope.payload.partner_id is None
+
+
+def test_a_held_conversion_is_published_with_why_and_the_clicks_subs() -> None:
+    held = Attributed(credited(click(sub1="newsletter", sub5="c-9")), "USD", Decimal("9.60"), None,
+                      ConversionStatus.PENDING, reason="pixel_review")
+    stored = Conversion.decide(report(), held, "cause-1").collect_events()[0]
+    envelope = to_envelope(stored)
+
+    assert envelope is not None and isinstance(envelope.payload, ConversionAttributed)
+    assert (envelope.payload.status, envelope.payload.reason) == (ConversionStatus.PENDING, "pixel_review")
+    published = envelope.payload
+    assert (published.sub1, published.sub2, published.sub5) == ("newsletter", None, "c-9")
+    assert envelope.payload.appeal is None

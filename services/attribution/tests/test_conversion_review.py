@@ -9,9 +9,10 @@ import pytest
 from attribution_rules_fixtures import click, credited, report
 
 from afflux_attribution.application.published import to_envelope
-from afflux_attribution.domain.conversion import Conversion, InvalidPayout, TransitionRefused
+from afflux_attribution.domain.conversion import Appeal, Conversion, InvalidPayout, TransitionRefused
 from afflux_attribution.domain.rules import Attributed, Rejected
 from afflux_contracts import (
+    ConversionAttributed,
     ConversionStatus,
     ConversionStatusChanged,
     Money,
@@ -20,6 +21,7 @@ from afflux_contracts import (
     decode,
     encode,
 )
+from afflux_contracts.attribution import Appeal as AppealOnLog
 
 
 def approved(payout: str = "9.60", currency: str = "USD") -> Conversion:
@@ -149,3 +151,48 @@ def test_an_adjusted_payout_with_trailing_zeros_is_exact_and_kept_in_minor_units
     conversion = approved()
     conversion.adjust(Decimal("7.500"))
     assert str(conversion.payout) == "7.50"
+
+
+def rejected_by(reason: RejectionReason) -> Conversion:
+    by_click = credited(click(partner_id="partner-7", sub2="spring"))
+    decision = Rejected(reason, "a rule said no", by_click, "USD")
+    conversion = Conversion.decide(report(), decision, "cause-1")
+    conversion.collect_events()
+    return conversion
+
+
+def an_appeal(by: str = "admin") -> Appeal:
+    return Appeal("USD", Decimal("5.00"), Decimal("7.00"), None,
+                  [{"rule": "appeal", "outcome": "passed", "detail": f"approved on appeal by {by}"}],
+                  {"sub2": "spring"}, by, "false positive", None)
+
+
+def test_a_conversion_rejected_by_a_rule_is_credited_on_appeal_as_conversion_attributed() -> None:
+    conversion = rejected_by(RejectionReason.FRAUD_IP_LIMIT)
+
+    conversion.appeal(an_appeal("finance-bot"))
+
+    envelope = to_envelope(conversion.collect_events()[-1])
+    assert envelope is not None and isinstance(envelope.payload, ConversionAttributed)
+    published = envelope.payload
+    assert (published.status, published.payout, published.partner_id) == \
+        (ConversionStatus.APPROVED, Money(amount=Decimal("5.00"), currency="USD"), "partner-7")
+    assert published.appeal == AppealOnLog(rejected_reason=RejectionReason.FRAUD_IP_LIMIT, by="finance-bot",
+                                           reason="false positive")
+    assert published.sub2 == "spring" and envelope.key == "partner-7"
+    assert published.trace[-1].detail == "approved on appeal by finance-bot"
+    assert (conversion.status, conversion.payout, conversion.reason) == \
+        (ConversionStatus.APPROVED, Decimal("5.00"), "false positive")
+
+
+def test_an_appealed_conversion_cannot_be_appealed_again() -> None:
+    conversion = rejected_by(RejectionReason.OVER_CAP)
+    conversion.appeal(an_appeal())
+    with pytest.raises(TransitionRefused, match="only a conversion rejected by a rule"):
+        conversion.appeal(an_appeal())
+
+
+def test_a_conversion_never_credited_to_a_partner_cannot_be_appealed() -> None:
+    conversion = Conversion.decide(report(), Rejected(RejectionReason.CLICK_NOT_FOUND, "no click"), "c")
+    with pytest.raises(TransitionRefused, match=r"\(click_not_found\) at attribution, was never credited"):
+        conversion.appealable()

@@ -8,7 +8,7 @@ from decimal import Decimal
 
 from attribution_fixtures import ADMIN, RunningAttribution, cpa, fresh_id
 
-from afflux_contracts import ConversionStatusChanged, StatusChange
+from afflux_contracts import ConversionAttributed, ConversionStatusChanged, StatusChange
 
 
 async def approved_conversion(attribution: RunningAttribution, payout: str = "5.00",
@@ -211,3 +211,36 @@ async def test_a_reason_with_a_nul_character_is_422(attribution: RunningAttribut
     response = await attribution.client.post(f"/v1/conversions/{conversion_id}/status", headers=ADMIN,
                                              json={"status": "reversed", "reason": "re\u0000fund"})
     assert response.status_code == 422 and response.json()["error"]["field"] is not None
+
+
+async def test_a_conversion_rejected_by_a_rule_is_credited_on_appeal_naming_who_approved_it(
+    attribution: RunningAttribution,
+) -> None:
+    offer_id, partner_id = await attribution.offer(payout=cpa("4.00"))
+    transaction_id, order_id = await attribution.click(offer_id, partner_id), fresh_id("order")
+    first = await attribution.report(transaction_id, order_id=order_id)
+    await attribution.decided(first.payload.conversion_id)
+    duplicate = (await attribution.report(transaction_id, order_id=order_id)).payload
+    assert (await attribution.decided(duplicate.conversion_id))["reason"] == "duplicate"
+
+    response = await attribution.client.post(f"/v1/conversions/{duplicate.conversion_id}/status",
+                                             headers=ADMIN, json={"status": "approved",
+                                                                  "reason": "a second order after all"})
+
+    assert response.status_code == 200, response.text
+    assert (response.json()["status"], response.json()["payout"]) == \
+        ("approved", {"amount": "4.00", "currency": "USD"})
+    [appeal] = [r for r in await attribution.published(duplicate.conversion_id)
+                if isinstance(r.envelope.payload, ConversionAttributed)]
+    assert appeal.wire["payload"]["appeal"] == {"rejected_reason": "duplicate", "by": "admin",
+                                                "reason": "a second order after all"}
+    assert appeal.key == partner_id
+
+
+async def test_a_pixel_conversion_answers_pending_saying_why(attribution: RunningAttribution) -> None:
+    offer_id, partner_id = await attribution.offer(payout=cpa("4.00"))
+    reported = await attribution.report(await attribution.click(offer_id, partner_id), method="pixel")
+
+    held = await attribution.decided(reported.payload.conversion_id)
+
+    assert (held["status"], held["reason"], held["payout"]["amount"]) == ("pending", "pixel_review", "4.00")

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
+from functools import cache
 from typing import Any
 
 from psycopg import sql
@@ -102,8 +103,8 @@ class PostgresViews:
             return []
         rows = [dict(zip(table.key, key, strict=True)) for key in sorted(keys)]
         self.store.execute(table.insert(self.schema, table.key), (json_rows(rows),))
-        statement = table.select(self.schema, order_by=table.key) + sql.SQL(" FOR UPDATE OF t")
-        return [dict(row) for row in self.store.query(statement, keys_param(rows, table.key))]
+        locked = self.store.query(_locking(table, self.schema), keys_param(rows, table.key))
+        return [dict(row) for row in locked]
 
     # -- terms (the partners consumer) ---------------------------------------------------------------
 
@@ -313,6 +314,13 @@ class PostgresViews:
             return ConversionPage(rows, None)
         last = rows[limit - 1]
         return ConversionPage(rows[:limit], PageKey(views.utc(last["converted_at"]), last["conversion_id"]))
+
+
+@cache
+def _locking(table: Table, schema: str) -> sql.Composed:
+    """Select many keys' rows of ``table``, locked, in key order (composed once)."""
+    return sql.Composed([sql.SQL((table.select(schema, order_by=table.key) + sql.SQL(" FOR UPDATE OF t"))
+                                 .as_string(None))])
 
 
 def _tally(row: Mapping[str, Any]) -> Tally:

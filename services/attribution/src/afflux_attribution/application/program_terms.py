@@ -54,28 +54,21 @@ def cap_rule(cap: Cap) -> CapRule:
 
 
 def _fraud(fraud: FraudSettings | None) -> FraudRules | None:
-    """The offer's fraud rules (the traffic limits read with defaults: a partners contract
-    without them is an older one)."""
     if fraud is None:
         return None
-    blocked_subs = getattr(fraud, "blocked_subs", None) or {}
     return FraudRules(fraud.min_seconds_to_convert, fraud.max_conversions_per_ip_per_day, fraud.blocked_ips,
-                      fraud.blocked_sub1, fraud.action.value,
-                      getattr(fraud, "max_clicks_per_ip_per_day", None),
-                      getattr(fraud, "max_clicks_per_visitor_per_day", None),
-                      getattr(fraud, "max_impressions_per_ip_per_day", None),
-                      tuple((name, tuple(values)) for name, values in sorted(blocked_subs.items())))
+                      fraud.blocked_sub1, fraud.action.value, fraud.max_clicks_per_ip_per_day,
+                      fraud.max_clicks_per_visitor_per_day, fraud.max_impressions_per_ip_per_day,
+                      tuple((name, tuple(values)) for name, values in sorted(fraud.blocked_subs.items())))
 
 
 def _event(event: OfferEvent) -> EventTerms:
     return EventTerms(event.name, pricing_terms(event.payout), _maybe(event.revenue), event.allow_duplicates,
-                      event.requires_approval, getattr(event, "max_sale_amount", None),
-                      getattr(event, "max_payout", None))
+                      event.requires_approval, event.max_sale_amount, event.max_payout)
 
 
 def offer_version(offer: OfferCreated | OfferUpdated, at: datetime, event_id: str) -> OfferTerms:
     security = offer.conversion_security
-    over_limit = getattr(offer, "over_limit_action", None)
     return OfferTerms(
         offer_id=offer.offer_id,
         effective_from=at,
@@ -90,11 +83,11 @@ def offer_version(offer: OfferCreated | OfferUpdated, at: datetime, event_id: st
         fraud=_fraud(offer.fraud),
         coupon_precedence=offer.coupon_precedence.value,
         event_id=event_id,
-        max_sale_amount=getattr(offer, "max_sale_amount", None),
-        max_payout=getattr(offer, "max_payout", None),
-        over_limit_action=over_limit.value if over_limit is not None else "review",
-        unique_click_hours=getattr(offer, "unique_click_hours", 24),
-        pixel_review=getattr(security, "pixel_review", True) if security is not None else True,
+        max_sale_amount=offer.max_sale_amount,
+        max_payout=offer.max_payout,
+        over_limit_action=offer.over_limit_action.value,
+        unique_click_hours=offer.unique_click_hours,
+        pixel_review=security.pixel_review if security is not None else True,
     )
 
 

@@ -47,9 +47,9 @@ EARNED = "earned"
 
 
 def visit_of(payload: ClickRecorded | ImpressionRecorded) -> Visit:
-    """A tracking record as the pricing rules see it (``visitor_id`` read if the tracker sent it)."""
+    """A tracking record as the pricing rules see it."""
     subs = {name: getattr(payload, name) for name in ("sub1", "sub2", "sub3", "sub4", "sub5")}
-    visitor_id = getattr(payload, "visitor_id", None)
+    visitor_id = payload.visitor_id
     if isinstance(payload, ClickRecorded):
         return Visit(CLICK, payload.transaction_id, payload.offer_id, payload.partner_id, payload.clicked_at,
                      payload.outcome, payload.ip, payload.user_agent, visitor_id, subs)

@@ -12,7 +12,8 @@ must itself fit the payout caps (a thousand over a hard cap is never paid).
 
 The visitor is known by two keys, so neither a new cookie per request nor a new address
 with the same cookie earns twice: the tracker's ``visitor_id`` (its first-party cookie,
-else its own hash of IP and user agent), and a hash of IP and user agent made here.
+else the hash of IP and user agent), and that hash (``derived_visitor_id``, derived here
+for visits recorded before ``visitor_id`` existed).
 Windows are fixed spans of ``unique_click_hours`` since the Unix epoch (24 hours: each
 UTC day), judged at the visit's own time, so a replay judges them as the live run did.
 
@@ -22,7 +23,6 @@ lives as long as one handler call.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -32,6 +32,7 @@ from afflux_attribution.domain.priced import IMPRESSIONS_PER_BLOCK, UnitPrice
 from afflux_attribution.domain.program import Tally, TallyBook, blocked_findings, check_caps, over_limit
 from afflux_attribution.domain.terms import OfferTerms, RelationshipTerms
 from afflux_contracts import ClickOutcome, RejectionReason
+from afflux_contracts.tracking import derived_visitor_id
 
 CLICK = "click"
 IMPRESSION = "impression"
@@ -65,13 +66,10 @@ class Visit:
 
     @property
     def visitor_keys(self) -> tuple[str, ...]:
-        """The keys the visitor is known by (none: it cannot be told apart, never paid twice
-        either, as a visit without them shares the empty key)."""
-        keys = [f"id:{self.visitor_id}"] if self.visitor_id else []
-        if self.ip or self.user_agent:
-            digest = hashlib.sha256(f"{self.ip or ''}\x1f{self.user_agent or ''}".encode()).hexdigest()
-            keys.append(f"ipua:{digest[:32]}")
-        return tuple(keys) or ("anonymous",)
+        """The keys the visitor is known by: the tracker's visitor (its cookie, else the
+        hash of IP and user agent), then that hash (visits without either share one key)."""
+        derived = derived_visitor_id(self.ip, self.user_agent)
+        return (self.visitor_id, derived) if self.visitor_id and self.visitor_id != derived else (derived,)
 
 
 def window(at: datetime, hours: int) -> int:
