@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from decimal import Decimal
+from uuid import UUID
 
 from afflux_contracts import (
     BalanceAdjusted,
@@ -31,6 +32,8 @@ from afflux_contracts import (
     ImpressionsPriced,
     LineKind,
     Money,
+    NotificationFailed,
+    NotificationSent,
     OfferCreated,
     OfferEvent,
     OfferPostbackTokenRotated,
@@ -61,6 +64,7 @@ from afflux_contracts import (
     Terms,
     Tier,
     derived_visitor_id,
+    recipient_sha256,
     statement_digest,
 )
 
@@ -180,4 +184,12 @@ SAMPLES: list[Event] = [
                   reference="wire 2026-12-02/77", paid_at=datetime(2026, 12, 2, 9, 0, tzinfo=UTC)),
     BalanceAdjusted(adjustment_id="adj_" + "2" * 24, partner_id="p1", currency="USD",
                     amount=Decimal("-4.00"), reason="chargeback fee", adjusted_at=CONVERTED),
+    NotificationSent(notification_id="a" * 32, template="statement_paid",
+                     recipient=recipient_sha256("c@p1.example"), audience="partner", partner_id="p1",
+                     source_event_id=UUID(int=7), attempts=1,
+                     message_id="<" + "a" * 32 + "@afflux.localhost>", sent_at=CONVERTED),
+    NotificationFailed(notification_id="b" * 32, template="verify_email",
+                       recipient=recipient_sha256("x@y.example"), audience="caller", attempts=1,
+                       message_id="<" + "b" * 32 + "@afflux.localhost>",
+                       error="550 5.1.1 <recipient>: no such user", failed_at=CONVERTED),
 ]

@@ -18,6 +18,7 @@ from afflux_contracts.codec import DecodeError, decode, encode, headers
 from afflux_contracts.envelope import Envelope
 from afflux_contracts.event import EVENT_TYPES, Event
 from afflux_contracts.ids import derived_event_id, new_event_id
+from afflux_contracts.notifications import NotificationFailed, NotificationSent, recipient_sha256
 from afflux_contracts.partners import (
     DEFAULT_EVENT,
     Billing,
@@ -61,7 +62,16 @@ from afflux_contracts.payouts import (
     statement_digest,
 )
 from afflux_contracts.postbacks import PartnerPostbackDelivered, PartnerPostbackFailed
-from afflux_contracts.topics import ALL_TOPICS, ATTRIBUTION, PARTNERS, PAYOUTS, POSTBACKS, TRACKING, Topic
+from afflux_contracts.topics import (
+    ALL_TOPICS,
+    ATTRIBUTION,
+    NOTIFICATIONS,
+    PARTNERS,
+    PAYOUTS,
+    POSTBACKS,
+    TRACKING,
+    Topic,
+)
 from afflux_contracts.tracking import (
     ClickMethod,
     ClickOutcome,
@@ -77,6 +87,7 @@ __all__ = [
     "ATTRIBUTION",
     "DEFAULT_EVENT",
     "EVENT_TYPES",
+    "NOTIFICATIONS",
     "PARTNERS",
     "PAYOUTS",
     "POSTBACKS",
@@ -109,6 +120,8 @@ __all__ = [
     "ImpressionsPriced",
     "LineKind",
     "Money",
+    "NotificationFailed",
+    "NotificationSent",
     "OfferCreated",
     "OfferEvent",
     "OfferPostbackTokenRotated",
@@ -148,6 +161,7 @@ __all__ = [
     "headers",
     "minor_units",
     "new_event_id",
+    "recipient_sha256",
     "round_money",
     "statement_digest",
     "utc_now",

@@ -28,6 +28,7 @@ TRACKING = Topic("afflux.tracking.v1", key_rule="transaction_id (coupon conversi
 ATTRIBUTION = Topic("afflux.attribution.v1", key_rule="partner_id")
 PAYOUTS = Topic("afflux.payouts.v1", key_rule="partner_id")
 POSTBACKS = Topic("afflux.postbacks.v1", key_rule="partner_id")
+NOTIFICATIONS = Topic("afflux.notifications.v1", key_rule="recipient (SHA-256 of the address)")
 
-ALL_TOPICS: tuple[Topic, ...] = (PARTNERS, TRACKING, ATTRIBUTION, PAYOUTS, POSTBACKS)
+ALL_TOPICS: tuple[Topic, ...] = (PARTNERS, TRACKING, ATTRIBUTION, PAYOUTS, POSTBACKS, NOTIFICATIONS)
 

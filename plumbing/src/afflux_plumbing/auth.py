@@ -44,6 +44,11 @@ SCOPES: Mapping[str, str] = {
                       "(POST /v1/offers/{offer_id}/partners/{partner_id}/apply)",
     "payouts.balance.read": "read a partner's balance (GET /v1/partners/{partner_id}/balance)",
     "gateway.reports.read": "read the report across partners (GET /v1/reports)",
+    "notifications.read": "read the mail delivery log (GET /v1/notifications)",
+    "notifications.send": "send a transactional mail, secrets and all, that must not travel on the log "
+                          "(POST /v1/messages: verification links, invitations, password resets)",
+    "notifications.preferences": "read and set a partner's mail opt-outs "
+                                 "(GET|PUT /v1/partners/{partner_id}/notification-preferences)",
 }
 """Every scope a route may name, and what it allows: the vocabulary of service tokens (and
 of issue 20's roles). A route names its scope with ``needs``."""

@@ -1,0 +1,3 @@
+from afflux_notifications.entrypoints.main import main
+
+main()
