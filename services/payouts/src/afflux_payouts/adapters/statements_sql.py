@@ -60,9 +60,9 @@ class StatementsSql:
                                 keys_param(statement_ids, ("statement_id",)))
         return {row["statement_id"]: Standing(**row) for row in rows}
 
-    def applied(self) -> dict[str, int]:
-        rows = self.store.query(_select_positions(self._tracking_table()))
-        return {row["application_name"]: int(row["last"]) for row in rows}
+    def applied(self, partitions: Sequence[str]) -> dict[str, int]:
+        rows = self.store.query(_select_applied(self._tracking_table()), (list(partitions),))
+        return {row["name"]: int(row["last"]) for row in rows if row["last"] is not None}
 
     def writes(self, folded: Folded) -> list[Write]:
         schema = self.store.schema
@@ -261,6 +261,14 @@ def _select_positions(tracking: sql.Identifier) -> sql.Composed:
     return sql.SQL(
         "SELECT application_name, max(notification_id) AS last FROM {} "
         "WHERE position('#' in application_name) > 0 GROUP BY application_name ORDER BY application_name"
+    ).format(tracking)
+
+
+def _select_applied(tracking: sql.Identifier) -> sql.Composed:
+    """The last offset applied of each partition named (one index probe each)."""
+    return sql.SQL(
+        "SELECT n.name, (SELECT max(t.notification_id) FROM {} t WHERE t.application_name = n.name) AS last "
+        "FROM unnest(%s::text[]) AS n(name)"
     ).format(tracking)
 
 

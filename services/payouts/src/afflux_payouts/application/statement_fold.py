@@ -28,8 +28,8 @@ class StatementBooks(Protocol):
 
     def standings(self, statement_ids: Sequence[str]) -> dict[str, Standing]: ...
 
-    def applied(self) -> dict[str, int]:
-        """The last offset this store applied of each ``topic#partition``."""
+    def applied(self, partitions: Sequence[str]) -> dict[str, int]:
+        """The last offset this store applied of each of these ``topic#partition`` (if any)."""
         ...
 
     def open_lines(self, asks: Sequence[Ask]) -> dict[str, list[OpenLine]]: ...
@@ -63,7 +63,7 @@ def _books_for(books: StatementBooks, steps: Sequence[Step]) -> Books:
     named = [s.issued.statement_id for s in issued] + [s.paid.statement_id for s in paid]
     known = Books(standings=books.standings(list(dict.fromkeys(named))) if named else {})
     if issued:
-        known.applied = books.applied()
+        known.applied = books.applied(sorted({name for step in issued for name in step.issued.log_position}))
         held = books.open_lines([judging(step.issued, step.source) for step in issued])
         known.held = {key: {line_key(o.line): o.line for o in lines} for key, lines in held.items()}
     return known

@@ -79,8 +79,7 @@ class LedgerEntry:
 
     ``event_id`` is the decision it came from. ``recorded_from`` is where on the
     log (``topic#partition@offset``) the store read that decision: a fact of
-    delivery, not of the decision, so the rule leaves it unset and the fold
-    (``ledger_fold.py``) fills it in from the record's position.
+    delivery, not of the decision, which the fold (``ledger_fold.py``) passes on.
     """
 
     conversion_id: str
@@ -160,7 +159,8 @@ class Rejection:
     """Where on the log the rejection was read (as ``LedgerEntry.recorded_from``)."""
 
 
-def commission_for(decision: ConversionAttributed, event_id: UUID) -> LedgerEntry:
+def commission_for(decision: ConversionAttributed, event_id: UUID,
+                   recorded_from: str | None = None) -> LedgerEntry:
     """The ledger entry a ConversionAttributed earns; ``NotCommissionable`` if it cannot earn."""
     bucket = _OPENING_BUCKET.get(decision.status)
     if bucket is None:
@@ -182,10 +182,12 @@ def commission_for(decision: ConversionAttributed, event_id: UUID) -> LedgerEntr
         bucket=bucket,
         converted_at=decision.converted_at,
         event_id=event_id,
+        recorded_from=recorded_from,
     )
 
 
-def commission_for_traffic(priced: ClickPriced | ImpressionsPriced, event_id: UUID) -> LedgerEntry:
+def commission_for_traffic(priced: ClickPriced | ImpressionsPriced, event_id: UUID,
+                           recorded_from: str | None = None) -> LedgerEntry:
     """The ledger entry a priced click (CPC) or a priced thousand impressions (CPM) earns.
 
     Traffic is paid as attribution priced it, approved at once (there is nothing to
@@ -205,6 +207,7 @@ def commission_for_traffic(priced: ClickPriced | ImpressionsPriced, event_id: UU
         bucket=Bucket.ACCRUED,
         converted_at=happened_at,
         event_id=event_id,
+        recorded_from=recorded_from,
     )
 
 
@@ -215,7 +218,8 @@ def traffic_ref(priced: ClickPriced | ImpressionsPriced) -> str:
     return f"cpm:{priced.offer_id}:{priced.partner_id}:{priced.block}"
 
 
-def rejection_for(decision: ConversionRejected, event_id: UUID) -> Rejection:
+def rejection_for(decision: ConversionRejected, event_id: UUID,
+                  recorded_from: str | None = None) -> Rejection:
     """The record a ConversionRejected leaves: a reason, and no money."""
     return Rejection(
         conversion_id=decision.conversion_id,
@@ -225,4 +229,5 @@ def rejection_for(decision: ConversionRejected, event_id: UUID) -> Rejection:
         message=decision.message,
         converted_at=decision.converted_at,
         event_id=event_id,
+        recorded_from=recorded_from,
     )

@@ -21,7 +21,7 @@ not show it.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, Protocol
@@ -189,13 +189,13 @@ class Rejected:
 
 
 def _decided(decision: ConversionAttributed, source: Source) -> Step:
-    entry = replace(commission_for(decision, source.event_id), recorded_from=source.recorded_from)
+    entry = commission_for(decision, source.event_id, source.recorded_from)
     happened_at = source.known_on if decision.appeal is not None else decision.converted_at
     return Opened(entry, happened_at, source)
 
 
 def _priced(priced: ClickPriced | ImpressionsPriced, source: Source) -> Step:
-    entry = replace(commission_for_traffic(priced, source.event_id), recorded_from=source.recorded_from)
+    entry = commission_for_traffic(priced, source.event_id, source.recorded_from)
     return Opened(entry, entry.converted_at, source)
 
 
@@ -204,7 +204,7 @@ def _reviewed(change: ConversionStatusChanged, source: Source) -> Step:
 
 
 def _rejected(decision: ConversionRejected, source: Source) -> Step:
-    return Rejected(replace(rejection_for(decision, source.event_id), recorded_from=source.recorded_from))
+    return Rejected(rejection_for(decision, source.event_id, source.recorded_from))
 
 
 STEPS: dict[type[Event], Callable[[Any, Source], Step]] = {

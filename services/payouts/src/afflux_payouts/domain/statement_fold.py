@@ -66,8 +66,9 @@ class Standing:
     digest: str
 
 
-ClaimKey = tuple[str, str, LineKey]
-"""(partner_id, currency, line key): what a statement of that partner and currency claims."""
+Claims = dict[tuple[str, str], dict[LineKey, tuple[Decimal, StatementLine]]]
+"""Per (partner_id, currency): what statements claimed of each line key, and the last line
+that claimed it."""
 
 
 @dataclass
@@ -80,8 +81,8 @@ class Books:
     for each line it names, from the records before it (``statements.refusal``)."""
     applied: dict[str, int] = field(default_factory=dict)
     """The last offset folded of each ``topic#partition``."""
-    claimed: dict[ClaimKey, tuple[Decimal, StatementLine]] = field(default_factory=dict)
-    """What statements earlier in this run claimed (and the last line that did)."""
+    claimed: Claims = field(default_factory=dict)
+    """What statements earlier in this run claimed."""
 
 
 @dataclass(frozen=True)
@@ -183,23 +184,24 @@ def _wait_for_lines(issued: StatementIssued, applied: Mapping[str, int]) -> None
 
 
 def _unclaimed(issued: StatementIssued, held: Mapping[LineKey, StatementLine],
-               claimed: Mapping[ClaimKey, tuple[Decimal, StatementLine]]) -> dict[LineKey, StatementLine]:
+               claimed: Claims) -> Mapping[LineKey, StatementLine]:
     """``held`` less what statements of the same partner and currency earlier in the run
     claimed (a line nothing is left of is absent)."""
+    earlier = claimed.get((issued.partner_id, issued.currency))
+    if not earlier:
+        return held
     unclaimed = dict(held)
-    for (partner, currency, key), (amount, line) in claimed.items():
-        if (partner, currency) != (issued.partner_id, issued.currency):
-            continue
+    for key, (amount, line) in earlier.items():
         before = unclaimed.get(key, line.model_copy(update={"amount": Decimal(0)}))
         unclaimed[key] = before.model_copy(update={"amount": before.amount - amount})
     return {key: line for key, line in unclaimed.items() if line.amount != 0}
 
 
-def _claim(issued: StatementIssued, claimed: dict[ClaimKey, tuple[Decimal, StatementLine]]) -> None:
+def _claim(issued: StatementIssued, claimed: Claims) -> None:
+    mine = claimed.setdefault((issued.partner_id, issued.currency), {})
     for line in issued.lines:
-        key = (issued.partner_id, issued.currency, line_key(line))
-        before = claimed.get(key, (Decimal(0), line))[0]
-        claimed[key] = (before + round_money(line.amount, issued.currency), line)
+        before = mine.get(line_key(line), (Decimal(0), line))[0]
+        mine[line_key(line)] = (before + round_money(line.amount, issued.currency), line)
 
 
 STEPS: dict[type[Event], Callable[[Any, Source], Step]] = {

@@ -26,6 +26,7 @@ gives. Anything else (a statement put on the log by hand, say) is kept as
 from __future__ import annotations
 
 import hashlib
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -164,8 +165,8 @@ def _shape_refusal(issued: StatementIssued) -> str | None:
         return f"a statement is issued payable or carried over, not {issued.status.value}"
     if not lines:
         return "it has no lines"
-    keys = [line_key(line) for line in lines]
-    twice = sorted({f"{kind.value} {ref}" for kind, ref in keys if keys.count((kind, ref)) > 1})
+    counted = Counter(line_key(line) for line in lines)
+    twice = sorted(f"{kind.value} {ref}" for (kind, ref), times in counted.items() if times > 1)
     if twice:
         return f"it states {', '.join(twice)} more than once"
     digest = statement_digest(issued.statement_id, issued.partner_id, currency, issued.period_end, lines)
