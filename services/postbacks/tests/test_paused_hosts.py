@@ -30,7 +30,7 @@ async def test_a_host_failing_until_a_postback_is_given_up_is_paused_until_resum
     service = RunningPostbacks(
         infra.new_database(), infra.bootstrap_servers, f"test-{secrets.token_hex(4)}",
         AFFLUX_POSTBACKS_ALLOW_PRIVATE=True, AFFLUX_POSTBACKS_RETRY_FIRST=0.1,
-        AFFLUX_POSTBACKS_GIVE_UP_AFTER=1.0,
+        AFFLUX_POSTBACKS_GIVE_UP_AFTER=3.0,
     )
     offer_id, partner_id = new_id("offer"), new_id("partner")
     path = f"/down/{partner_id}"

@@ -60,8 +60,10 @@ VIEW_DDL = [
     *(f"ALTER TABLE {{schema}}.{table} ALTER COLUMN {column} SET DEFAULT now()" for table, column in (
         ("deliveries", "owed_at"), ("deliveries", "next_attempt_at"), ("deliveries", "updated_at"),
         ("attempts", "attempted_at"), ("paused_hosts", "paused_at"))),
-    """CREATE INDEX IF NOT EXISTS deliveries_due ON {schema}.deliveries (next_attempt_at)
-        WHERE status IN ('owed', 'pending')""",
+    # Owed ones by when they are due (claim_owed: the pending backlog is not in its way).
+    """CREATE INDEX IF NOT EXISTS deliveries_owed ON {schema}.deliveries (next_attempt_at)
+        WHERE status = 'owed'""",
+    "DROP INDEX IF EXISTS {schema}.deliveries_due",
     """CREATE INDEX IF NOT EXISTS deliveries_due_by_host ON {schema}.deliveries (host, next_attempt_at)
         WHERE status = 'pending'""",
     "CREATE INDEX IF NOT EXISTS deliveries_by_conversion ON {schema}.deliveries (conversion_id, seq)",
@@ -123,15 +125,23 @@ def claim_owed(schema: str) -> sql.SQL:
 @cache
 def claim_due(schema: str) -> sql.SQL:
     """Claim up to ``per_host`` due deliveries of each host (hosts in ``busy`` and paused
-    ones left out), at most ``limit`` in all, in one statement: each host's earliest
-    through its index. The ``UPDATE`` re-checks that a row is still due, so of two
-    instances claiming at once only one gets it."""
+    ones left out), at most ``limit`` in all, in one statement. The hosts with pending
+    deliveries are found by skipping through the (host, next_attempt_at) index, one
+    probe per host, and each host's earliest due through the same index, so finding them
+    costs the hosts, not the backlog (a ``DISTINCT`` over the due rows grows with it: a
+    backlog of a million after an outage would be read whole on every claim). The
+    ``UPDATE`` re-checks that a row is still due, so of two instances claiming at once
+    only one gets it."""
     return _text(sql.SQL(
-        "WITH hosts AS (SELECT DISTINCT host FROM {t} WHERE status = 'pending' AND next_attempt_at <= now() "
-        "AND NOT (host = ANY(%(busy)s)) AND host NOT IN (SELECT host FROM {p})), "
+        "WITH RECURSIVE hosts(host) AS ("
+        "(SELECT host FROM {t} WHERE status = 'pending' ORDER BY host LIMIT 1) UNION ALL "
+        "SELECT (SELECT d.host FROM {t} d WHERE d.status = 'pending' AND d.host > h.host ORDER BY d.host "
+        "LIMIT 1) FROM hosts h WHERE h.host IS NOT NULL), "
         "due AS (SELECT d.delivery_id FROM hosts h CROSS JOIN LATERAL (SELECT delivery_id, next_attempt_at "
         "FROM {t} WHERE status = 'pending' AND host = h.host AND next_attempt_at <= now() "
-        "ORDER BY next_attempt_at LIMIT %(per_host)s) d ORDER BY d.next_attempt_at LIMIT %(limit)s) "
+        "ORDER BY next_attempt_at LIMIT %(per_host)s) d WHERE h.host IS NOT NULL "
+        "AND NOT (h.host = ANY(%(busy)s)) AND h.host NOT IN (SELECT host FROM {p}) "
+        "ORDER BY d.next_attempt_at LIMIT %(limit)s) "
         "UPDATE {t} SET next_attempt_at = now() + make_interval(secs => %(lease)s) "
         "WHERE delivery_id IN (SELECT delivery_id FROM due) AND status = 'pending' "
         "AND next_attempt_at <= now() RETURNING {c}"
