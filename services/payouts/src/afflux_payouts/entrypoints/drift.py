@@ -2,7 +2,8 @@
 
 ``service_folds`` opens the service's own consumers (built by its ``build``, so a
 consumer added there is folded by every replay too) on a scratch schema, for
-``afflux replay``, ``afflux what-if`` and ``afflux drift``. ``watch_drift`` makes
+``afflux replay``, ``afflux verify statement``, ``afflux what-if`` and ``afflux drift``
+(``entrypoints/cli.py``). ``watch_drift`` makes
 the running service verify its live projection against a shadow fold every
 ``AFFLUX_PAYOUTS_DRIFT_INTERVAL`` seconds (0: never), one instance at a time
 (a PostgreSQL advisory lock), exporting the outcome on ``/metrics`` and logging

@@ -32,7 +32,6 @@ def build(settings: PayoutsSettings) -> Built:
     runtime.relay(store, to_envelope)
     statements = Statements(store)
     app = create_app(store, runtime.ready, Credentials.of(settings), statements)
-    app.state.payouts = store
     watch_drift(app, settings, build)  # replay: a shadow fold checks the live projection
     if settings.close_interval > 0:
         tasks: list[asyncio.Task[None]] = []
