@@ -16,7 +16,6 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
-from contextlib import suppress
 
 import psycopg
 from fastapi import FastAPI
@@ -29,6 +28,7 @@ from afflux_payouts.adapters.shadow_log import KafkaLog
 from afflux_payouts.application.replay import Verification, verify
 from afflux_payouts.application.replay_fold import Built, Fold, FoldFactory
 from afflux_payouts.application.shadows import Replaying
+from afflux_payouts.entrypoints.background import while_served
 from afflux_payouts.settings import PayoutsSettings
 from afflux_plumbing.service import Built as BuiltService
 
@@ -127,18 +127,5 @@ async def _watch(settings: PayoutsSettings, build: BuildService, interval: float
 def watch_drift(app: FastAPI, settings: PayoutsSettings, build: BuildService) -> None:
     """Run drift checks in the background while ``app`` is served (the service's hook)."""
     interval = DriftSettings().interval
-    if interval <= 0:
-        return
-    tasks: list[asyncio.Task[None]] = []
-
-    async def start() -> None:
-        tasks.append(asyncio.create_task(_watch(settings, build, interval), name="payouts-drift"))
-
-    async def stop() -> None:
-        for task in tasks:
-            task.cancel()
-            with suppress(asyncio.CancelledError):
-                await task
-
-    app.router.add_event_handler("startup", start)
-    app.router.add_event_handler("shutdown", stop)
+    if interval > 0:
+        while_served(app, lambda: _watch(settings, build, interval), "payouts-drift")

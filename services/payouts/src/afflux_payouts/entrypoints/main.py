@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from contextlib import suppress
 
 from afflux_contracts import ATTRIBUTION, PARTNERS, PAYOUTS
 from afflux_payouts.adapters.store import PayoutsStore
 from afflux_payouts.application.published import to_envelope
 from afflux_payouts.application.statements import NotFoldedYet, Statements
+from afflux_payouts.entrypoints.background import while_served
 from afflux_payouts.entrypoints.drift import watch_drift
 from afflux_payouts.entrypoints.http import create_app
 from afflux_payouts.settings import PayoutsSettings
@@ -34,19 +34,7 @@ def build(settings: PayoutsSettings) -> Built:
     app = create_app(store, runtime.ready, Credentials.of(settings), statements)
     watch_drift(app, settings, build)  # replay: a shadow fold checks the live projection
     if settings.close_interval > 0:
-        tasks: list[asyncio.Task[None]] = []
-
-        async def start() -> None:
-            tasks.append(asyncio.create_task(close_on_schedule(statements, settings.close_interval)))
-
-        async def stop() -> None:
-            for task in tasks:
-                task.cancel()
-                with suppress(asyncio.CancelledError):
-                    await task
-
-        app.router.add_event_handler("startup", start)
-        app.router.add_event_handler("shutdown", stop)
+        while_served(app, lambda: close_on_schedule(statements, settings.close_interval), "payouts-close")
     return runtime, app, store.close
 
 
