@@ -6,6 +6,8 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from uuid import UUID
 
+from onboarding_samples import ONBOARDING
+
 from afflux_contracts import (
     BalanceAdjusted,
     Billing,
@@ -56,6 +58,13 @@ from afflux_contracts import (
     RelationshipSet,
     RuleCheck,
     RuleOutcome,
+    StaffSessionEnded,
+    StaffSessionStarted,
+    StaffTokenIssued,
+    StaffTokenRevoked,
+    StaffUserCreated,
+    StaffUserDisabled,
+    StaffUserUpdated,
     StatementIssued,
     StatementLine,
     StatementPaid,
@@ -80,6 +89,7 @@ STATEMENT_LINES = (
                   amount=Decimal("-4.00")),
 )
 SAMPLES: list[Event] = [
+    *ONBOARDING,
     PartnerCreated(partner_id="p1", name="Coupon Hub", email="ops@couponhub.example",
                    type="coupon", tags=("eu", "coupon"),
                    billing=Billing(currency="usd", minimum_payout=Decimal("50.00"))),
@@ -192,4 +202,15 @@ SAMPLES: list[Event] = [
                        recipient=recipient_sha256("x@y.example"), audience="caller", attempts=1,
                        message_id="<" + "b" * 32 + "@afflux.localhost>",
                        error="550 5.1.1 <recipient>: no such user", failed_at=CONVERTED),
+    StaffUserCreated(user_id="u" * 32, email="mia@network.example", name="Mia", role="manager", version=1),
+    StaffUserUpdated(user_id="u" * 32, email="mia@network.example", name="Mia", role="finance", version=2,
+                     changed=("role",)),
+    StaffUserDisabled(user_id="u" * 32, email="mia@network.example", name="Mia", role="finance",
+                      disabled=True, version=3),
+    StaffSessionStarted(user_id="u" * 32, session_id="s" * 32, token_sha256="a" * 64, role="manager",
+                        expires_at=CONVERTED, second_factor=True),
+    StaffSessionEnded(user_id="u" * 32, session_id="s" * 32, token_sha256="a" * 64),
+    StaffTokenIssued(user_id="admin", token_id="t" * 32, name="nightly export", token_sha256="b" * 64,
+                     role="owner", scopes=("statements.read",), expires_at=None),
+    StaffTokenRevoked(user_id="admin", token_id="t" * 32, token_sha256="b" * 64),
 ]

@@ -114,7 +114,7 @@ async def test_routes_document_the_scope_they_need(client: httpx.AsyncClient) ->
 
 
 def test_authentication_names_the_principal_and_compares_hashes() -> None:
-    assert CREDENTIALS.authenticate(ADMIN_TOKEN) == Principal(ADMIN, None)
+    assert CREDENTIALS.authenticate(ADMIN_TOKEN) == Principal(ADMIN, None, kind="admin", role="owner")
     gateway = CREDENTIALS.authenticate(GATEWAY_TOKEN)
     assert gateway == Principal("gateway", frozenset({"partners.apply", "payouts.balance.read"}))
     assert gateway is not None and not gateway.may(ADMIN) and not gateway.may("gateway.reports.read")
@@ -125,7 +125,7 @@ def test_authentication_names_the_principal_and_compares_hashes() -> None:
 def test_no_service_tokens_is_the_admin_token_alone() -> None:
     settings = ServiceSettings.model_construct(admin_token=ADMIN_TOKEN, service_tokens="")
     credentials = Credentials.of(settings)
-    assert credentials.authenticate(ADMIN_TOKEN) == Principal(ADMIN, None)
+    assert credentials.authenticate(ADMIN_TOKEN) == Principal(ADMIN, None, kind="admin", role="owner")
     assert credentials.authenticate(GATEWAY_TOKEN) is None
 
 

@@ -15,7 +15,7 @@ from afflux_contracts.attribution import (
     StatusChange,
 )
 from afflux_contracts.codec import DecodeError, decode, encode, headers
-from afflux_contracts.envelope import Envelope
+from afflux_contracts.envelope import Actor, ActorKind, Envelope
 from afflux_contracts.event import EVENT_TYPES, Event
 from afflux_contracts.ids import derived_event_id, new_event_id
 from afflux_contracts.notifications import NotificationFailed, NotificationSent, recipient_sha256
@@ -62,6 +62,17 @@ from afflux_contracts.payouts import (
     statement_digest,
 )
 from afflux_contracts.postbacks import PartnerPostbackDelivered, PartnerPostbackFailed
+from afflux_contracts.staff import (
+    BOOTSTRAP_OWNER,
+    StaffRole,
+    StaffSessionEnded,
+    StaffSessionStarted,
+    StaffTokenIssued,
+    StaffTokenRevoked,
+    StaffUserCreated,
+    StaffUserDisabled,
+    StaffUserUpdated,
+)
 from afflux_contracts.topics import (
     ALL_TOPICS,
     ATTRIBUTION,
@@ -69,6 +80,7 @@ from afflux_contracts.topics import (
     PARTNERS,
     PAYOUTS,
     POSTBACKS,
+    STAFF,
     TRACKING,
     Topic,
 )
@@ -85,13 +97,17 @@ from afflux_contracts.values import Money, minor_units, round_money, utc_now
 __all__ = [
     "ALL_TOPICS",
     "ATTRIBUTION",
+    "BOOTSTRAP_OWNER",
     "DEFAULT_EVENT",
     "EVENT_TYPES",
     "NOTIFICATIONS",
     "PARTNERS",
     "PAYOUTS",
     "POSTBACKS",
+    "STAFF",
     "TRACKING",
+    "Actor",
+    "ActorKind",
     "BalanceAdjusted",
     "Billing",
     "BillingFrequency",
@@ -145,6 +161,14 @@ __all__ = [
     "RelationshipSet",
     "RuleCheck",
     "RuleOutcome",
+    "StaffRole",
+    "StaffSessionEnded",
+    "StaffSessionStarted",
+    "StaffTokenIssued",
+    "StaffTokenRevoked",
+    "StaffUserCreated",
+    "StaffUserDisabled",
+    "StaffUserUpdated",
     "StatementIssued",
     "StatementLine",
     "StatementPaid",

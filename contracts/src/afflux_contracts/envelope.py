@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Generic, TypeVar, cast
+from typing import Any, Generic, Literal, TypeVar, cast
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -12,6 +12,21 @@ from afflux_contracts.ids import new_event_id
 from afflux_contracts.values import UtcDatetime, utc_now
 
 E = TypeVar("E", bound=Event)
+
+ActorKind = Literal["staff", "token", "service", "admin", "partner", "system"]
+"""Who caused an event: a staff user (signed in), a staff API token, another service
+(with its service token), the bootstrap admin token, a partner, or the system itself."""
+
+
+class Actor(BaseModel):
+    """Who caused an event, for the audit trail: ``kind``, its ``id`` (a staff user's or
+    token's id, a service's name, ``admin``) and the ``role`` it acted in (staff)."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    kind: ActorKind
+    id: str = Field(min_length=1, max_length=200)
+    role: str | None = None
 
 
 class Envelope(BaseModel, Generic[E]):
@@ -30,6 +45,9 @@ class Envelope(BaseModel, Generic[E]):
     producer: str
     correlation_id: str | None = None
     causation_id: str | None = None
+    actor: Actor | None = None
+    """Who caused it (a person, a token, a service); None for what the system did on its
+    own, and on events written before the field existed."""
     payload: E
 
     @classmethod
@@ -42,6 +60,7 @@ class Envelope(BaseModel, Generic[E]):
         occurred_at: UtcDatetime | None = None,
         correlation_id: str | None = None,
         causation_id: str | None = None,
+        actor: Actor | None = None,
     ) -> Envelope[E]:
         """Envelope a new fact; ids and times default to "now, freshly minted"."""
         typed: Any = cast(Any, Envelope)[type(payload)]
@@ -53,6 +72,7 @@ class Envelope(BaseModel, Generic[E]):
             producer=producer,
             correlation_id=correlation_id,
             causation_id=causation_id,
+            actor=actor,
             payload=payload,
         ))
 

@@ -29,6 +29,7 @@ ATTRIBUTION = Topic("afflux.attribution.v1", key_rule="partner_id")
 PAYOUTS = Topic("afflux.payouts.v1", key_rule="partner_id")
 POSTBACKS = Topic("afflux.postbacks.v1", key_rule="partner_id")
 NOTIFICATIONS = Topic("afflux.notifications.v1", key_rule="recipient (SHA-256 of the address)")
+STAFF = Topic("afflux.staff.v1", key_rule="user_id (the staff user; the bootstrap admin's tokens: admin)")
 
-ALL_TOPICS: tuple[Topic, ...] = (PARTNERS, TRACKING, ATTRIBUTION, PAYOUTS, POSTBACKS, NOTIFICATIONS)
+ALL_TOPICS: tuple[Topic, ...] = (PARTNERS, TRACKING, ATTRIBUTION, PAYOUTS, POSTBACKS, NOTIFICATIONS, STAFF)
 

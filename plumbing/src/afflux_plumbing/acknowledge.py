@@ -9,6 +9,9 @@ PostgreSQL rather than asking a local relay object.
 from __future__ import annotations
 
 import time
+from typing import Any
+
+from fastapi.responses import JSONResponse
 
 from afflux_plumbing.relay import RELAY_TRACKING_NAME
 from afflux_plumbing.store import TrackedApplication
@@ -33,3 +36,11 @@ def published(app: TrackedApplication, timeout: float) -> bool:
         if time.monotonic() >= deadline:
             return False
         time.sleep(POLL_SECONDS)
+
+
+def acknowledged(app: TrackedApplication, timeout: float, body: Any, status_code: int = 200) -> JSONResponse:
+    """``body`` (JSON-able) with ``status_code`` once the write is on the log, else with 202
+    and ``X-Afflux-Log: pending`` (it stays in the outbox and is published later)."""
+    on_log = published(app, timeout)
+    return JSONResponse(body, status_code=status_code if on_log else 202,
+                        headers={"X-Afflux-Log": "published" if on_log else "pending"})

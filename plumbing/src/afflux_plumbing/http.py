@@ -24,7 +24,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import Scope
 
-from afflux_plumbing.auth import Credentials, Principal, route_scope
+from afflux_plumbing.actors import act_as
+from afflux_plumbing.auth import Credentials, Principal, roles_with, route_scope
 from afflux_plumbing.http_json import ExactJsonRoute, adopt_routes
 from afflux_plumbing.http_limits import MAX_BODY_BYTES, MAX_QUERY_BYTES, RequestLimits
 from afflux_plumbing.http_proxies import TrustedProxies as TrustedProxies
@@ -108,11 +109,19 @@ class Unauthorized(ApiError):
 
 
 class Forbidden(ApiError):
-    """403 ``forbidden_scope``: the credential is valid but not for this route."""
+    """403: the credential is valid but not for this route: ``forbidden_role`` when a
+    staff user's role does not allow it, ``forbidden_scope`` when a token's scopes
+    leave it out."""
 
-    def __init__(self, principal: str, scope: str) -> None:
-        super().__init__(403, "forbidden_scope", f"the credential {principal!r} does not have the scope "
-                         f"{scope!r} this operation needs")
+    def __init__(self, principal: Principal, scope: str) -> None:
+        code = principal.refusal(scope)
+        if code == "forbidden_role":
+            message = (f"the role {principal.role!r} does not allow {scope!r}, which this operation "
+                       f"needs (roles that do: {', '.join(roles_with(scope)) or 'none'})")
+        else:
+            message = (f"the credential {principal.name!r} does not have the scope {scope!r} this "
+                       "operation needs")
+        super().__init__(403, code, message)
 
 
 def same_secret(given: str, expected: str) -> bool:
@@ -125,23 +134,30 @@ def admin_auth(credentials: str | Credentials, scope: str | None = None) -> Any:
     """A dependency that admits ``Authorization: Bearer <token>`` of a principal with the
     scope the route needs: ``scope`` if given, else the one the route names
     (``auth.needs``), else ``admin`` (the admin token only). A bare string is the admin
-    token alone (no service tokens). It yields the ``Principal``, for routes that record
-    who acted."""
+    token alone (no service or staff tokens). It yields the ``Principal``, for routes
+    that record who acted, and makes it the request's actor (``actors``): every event the
+    request causes carries it.
+
+    Asynchronous on purpose: it runs in the request's own context, so the actor it sets
+    is seen by the route, also when FastAPI runs a plain ``def`` route in its thread
+    pool (which copies the context)."""
     accepted = credentials if isinstance(credentials, Credentials) else Credentials(credentials)
     bearer = HTTPBearer(auto_error=False)
 
-    def require_admin(
+    async def require_admin(
         request: Request,
         given: HTTPAuthorizationCredentials | None = Depends(bearer),  # noqa: B008
     ) -> Principal:
         if given is None:
             raise Unauthorized("admin endpoints need Authorization: Bearer <token>")
-        principal = accepted.authenticate(given.credentials)
+        principal = await accepted.authenticate_eventually(given.credentials)
         if principal is None:
-            raise Unauthorized("the admin token is not valid", 'Bearer error="invalid_token"')
+            raise Unauthorized("the token is not valid (unknown, expired or revoked)",
+                               'Bearer error="invalid_token"')
         needed = scope or route_scope(request.scope.get("route"))
         if not principal.may(needed):
-            raise Forbidden(principal.name, needed)
+            raise Forbidden(principal, needed)
+        act_as(principal.actor)
         return principal
 
     return Depends(require_admin)

@@ -14,6 +14,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.structs import RecordMetadata
 
 from afflux_contracts import Envelope, encode, headers
+from afflux_plumbing.actors import current_actor
 from afflux_plumbing.kafka_security import client_security
 from afflux_plumbing.metrics import PUBLISHED
 from afflux_plumbing.tracing import trace_headers
@@ -40,7 +41,9 @@ class Publisher:
         await self._producer.stop()
 
     async def publish(self, envelope: Envelope[Any]) -> RecordMetadata:
-        """Put one envelope on its topic, keyed by its partition key, and await the ack."""
+        """Put one envelope on its topic, keyed by its partition key, and await the ack.
+        Published while a request is served, it carries the request's actor (``actors``)."""
+        envelope = _with_actor(envelope)
         topic = envelope.payload.topic.name
         metadata = await self._producer.send_and_wait(
             topic, value=encode(envelope), key=envelope.key.encode(), headers=_headers(envelope)
@@ -49,7 +52,9 @@ class Publisher:
         return metadata
 
     async def publish_all(self, envelopes: Sequence[Envelope[Any]]) -> list[RecordMetadata]:
-        """Send a batch in order and await every ack (per-key order is kept)."""
+        """Send a batch in order and await every ack (per-key order is kept); each envelope
+        carries the request's actor, if any (``actors``)."""
+        envelopes = [_with_actor(envelope) for envelope in envelopes]
         futures = []
         for envelope in envelopes:
             futures.append(
@@ -70,6 +75,12 @@ class Publisher:
     ) -> RecordMetadata:
         """Put arbitrary bytes on a topic (the dead-letter path keeps the original bytes)."""
         return await self._producer.send_and_wait(topic, value=value, key=key, headers=record_headers)
+
+
+def _with_actor(envelope: Envelope[Any]) -> Envelope[Any]:
+    """``envelope``, with the current request's actor if it names none."""
+    actor = current_actor() if envelope.actor is None else None
+    return envelope if actor is None else envelope.model_copy(update={"actor": actor})
 
 
 def _headers(envelope: Envelope[Any]) -> list[tuple[str, bytes]]:

@@ -25,6 +25,7 @@ from eventsourcing.domain import DomainEventProtocol
 from eventsourcing.persistence import IntegrityError, Notification, Tracking
 
 from afflux_contracts import Envelope, Event, derived_event_id
+from afflux_plumbing.actors import actor_of
 from afflux_plumbing.metrics import RELAY_POSITION, RELAYED
 from afflux_plumbing.outage import OUTAGES, Backoff, Health
 from afflux_plumbing.publish import Publisher
@@ -194,7 +195,8 @@ def publishing(producer: str, translations: Mapping[str, Translate]) -> ToEnvelo
     The envelope's event_id is derived from the stored event (originator id and version),
     so a relay that re-sends after a crash re-sends the same event_id, and consumers drop
     it; occurred_at is when the change was recorded. Domain events may carry
-    ``correlation_id`` / ``causation_id`` attributes, which the envelope keeps."""
+    ``correlation_id`` / ``causation_id`` attributes, which the envelope keeps, and the
+    actor recorded with them (``actors.ActorMapper``) becomes the envelope's ``actor``."""
 
     def to_envelope(domain_event: Any) -> Envelope[Any] | None:
         translate = translations.get(getattr(type(domain_event), "TOPIC", ""))
@@ -209,6 +211,7 @@ def publishing(producer: str, translations: Mapping[str, Translate]) -> ToEnvelo
             occurred_at=domain_event.timestamp,
             correlation_id=getattr(domain_event, "correlation_id", None),
             causation_id=getattr(domain_event, "causation_id", None),
+            actor=actor_of(domain_event),
         )
 
     return to_envelope

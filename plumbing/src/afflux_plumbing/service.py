@@ -18,12 +18,16 @@ import uvicorn
 import uvloop
 from fastapi import FastAPI
 
+from afflux_contracts import STAFF
+from afflux_plumbing.auth import Credentials
 from afflux_plumbing.consume import Handler, TrackedConsumer
+from afflux_plumbing.eventstore import open_store
 from afflux_plumbing.logs import configure_logging
 from afflux_plumbing.publish import Publisher
 from afflux_plumbing.relay import OutboxRelay, ToEnvelope
 from afflux_plumbing.runs import Handlers
 from afflux_plumbing.settings import ServiceSettings
+from afflux_plumbing.staff_credentials import StaffCredentials, StaffViewStore
 from afflux_plumbing.store import TrackedApplication
 from afflux_plumbing.tracing import configure_tracing
 
@@ -40,6 +44,9 @@ class ServiceRuntime:
         self.relays: list[OutboxRelay] = []
         self._started = False
         self._server: uvicorn.Server | None = None
+        self._credentials: Credentials | None = None
+        self._closing: list[Callable[[], Any]] = []
+        """What the runtime opened itself, closed when it stops (sync or async)."""
 
     def consume(
         self, store: TrackedApplication, topics: Sequence[str], handler: Handler | None = None, *,
@@ -65,6 +72,22 @@ class ServiceRuntime:
         self.consumers.append(consumer)
         return consumer
 
+    def credentials(self) -> Credentials:
+        """What the service's admin routes accept: the admin token, the service tokens of
+        its settings, and the staff's sessions and API tokens, from a view of
+        ``afflux.staff.v1`` kept in the service's schema by a replica consumer of every
+        partition (``staff_credentials``). Made once; every admin route shares it."""
+        if self._credentials is None:
+            store = open_store(StaffViewStore, self.settings.database_url, self.settings.db_schema)
+            self._closing.append(store.close)
+            staff = StaffCredentials(store)
+            consumer = self.consume(store, [STAFF.name], group="staff", every_partition=True,
+                                    handlers=Handlers.of(staff))
+            staff.follow(consumer, self.settings.kafka_bootstrap_servers)
+            self._closing.append(staff.stop)
+            self._credentials = Credentials.of(self.settings, staff)
+        return self._credentials
+
     def relay(self, app: TrackedApplication, to_envelope: ToEnvelope) -> None:
         self.relays.append(
             OutboxRelay(app, self.publisher, to_envelope, database_url=self.settings.database_url)
@@ -80,6 +103,15 @@ class ServiceRuntime:
         the database (they retry meanwhile: an outage makes a service not-ready, not dead)."""
         return (self._started and all(consumer.ready for consumer in self.consumers)
                 and all(relay.health.ok for relay in self.relays))
+
+    async def close(self) -> None:
+        """Close what the runtime opened (the staff view's store and catch-up client)."""
+        closing, self._closing = self._closing, []
+        for close in reversed(closing):
+            with suppress(Exception):
+                result = close()
+                if asyncio.iscoroutine(result):
+                    await result
 
     def _workers(self) -> list[Callable[[], Coroutine[Any, Any, None]]]:
         return [c.run for c in self.consumers] + [r.run for r in self.relays]
@@ -117,6 +149,7 @@ class ServiceRuntime:
                 with suppress(asyncio.CancelledError, Exception):
                     await task
             await self.publisher.stop()
+            await self.close()
             if on_stop is not None:
                 on_stop()
         if failure:

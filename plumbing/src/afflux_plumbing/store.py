@@ -30,11 +30,12 @@ from uuid import UUID
 
 from eventsourcing.application import Application, ProcessingEvent
 from eventsourcing.domain import Aggregate
-from eventsourcing.persistence import IntegrityError, ProcessRecorder, StoredEvent, Tracking
+from eventsourcing.persistence import IntegrityError, Mapper, ProcessRecorder, StoredEvent, Tracking
 from eventsourcing.postgres import PostgresDatastore, PostgresProcessRecorder
 from psycopg import Connection, Cursor, sql
 from psycopg.rows import DictRow
 
+from afflux_plumbing.actors import ActorMapper
 from afflux_plumbing.positions import Position, tracking_name
 from afflux_plumbing.runs import Handlers, Record, Run
 
@@ -241,6 +242,10 @@ class TrackedApplication(Application[Any]):
 
     def construct_recorder(self) -> ProcessRecorder:
         return self.factory.process_recorder()
+
+    def construct_mapper(self) -> Mapper[Any]:
+        """The mapper that records who acted with each new event (``actors``)."""
+        return self.factory.mapper(transcoder=self.construct_transcoder(), mapper_class=ActorMapper)
 
     @property
     def tracked_recorder(self) -> TrackedRecorder:

@@ -17,10 +17,9 @@ window); the table is bounded, oldest sources first out.
 
 from __future__ import annotations
 
-import math
-import time
-from collections import OrderedDict, deque
-from collections.abc import Callable
+from afflux_plumbing.throttle import FailureThrottle
+
+__all__ = ["PREFIX_CHARS", "FailureThrottle", "source_of"]
 
 PREFIX_CHARS = 12
 """As much of a presented key as names its source (the prefix the partners log keeps)."""
@@ -30,46 +29,3 @@ def source_of(address: str, presented: str | None) -> str:
     """The throttle's bucket for a key presented from an address."""
     prefix = (presented or "")[:PREFIX_CHARS]
     return f"{address}|{prefix.encode('unicode_escape').decode()}"
-
-
-class FailureThrottle:
-    def __init__(
-        self,
-        limit: int = 10,
-        period: float = 60.0,
-        clock: Callable[[], float] | None = None,
-        max_sources: int = 100_000,
-    ) -> None:
-        self.limit = limit
-        self.period = period
-        self.clock = clock or time.monotonic
-        self.max_sources = max_sources
-        self._failures: OrderedDict[str, deque[float]] = OrderedDict()
-
-    def retry_after(self, source: str) -> int | None:
-        """Seconds ``source``'s failures must wait to be answered 401 again, or None."""
-        failures = self._recent(source)
-        if failures is None or len(failures) < self.limit:
-            return None
-        return max(1, math.ceil(failures[0] + self.period - self.clock()))
-
-    def failed(self, source: str) -> None:
-        failures = self._recent(source)
-        if failures is None:
-            failures = self._failures[source] = deque()
-            while len(self._failures) > self.max_sources:
-                self._failures.popitem(last=False)
-        failures.append(self.clock())
-        self._failures.move_to_end(source)
-
-    def forget(self, source: str) -> None:
-        self._failures.pop(source, None)
-
-    def _recent(self, source: str) -> deque[float] | None:
-        failures = self._failures.get(source)
-        if failures is None:
-            return None
-        horizon = self.clock() - self.period
-        while failures and failures[0] <= horizon:
-            failures.popleft()
-        return failures
