@@ -1,0 +1,3 @@
+from afflux_console.entrypoints.main import main
+
+main()

@@ -1,0 +1,1 @@
+"""PostgreSQL tables, password hashing and one-time codes."""

@@ -1,0 +1,1 @@
+"""The console's use cases: staff accounts, sign-in, tokens; the audit trail."""

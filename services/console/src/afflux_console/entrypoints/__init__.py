@@ -1,0 +1,1 @@
+"""The console process: its HTTP API."""
