@@ -295,10 +295,109 @@ class PartnerUpdated(_PartnerState):
 
 
 class PartnerStatusChanged(Event):
+    """A partner's new status. From ``pending`` it is staff's decision on an application
+    (``active``: approved, ``rejected``: declined), with the reason they gave."""
+
     topic: ClassVar = PARTNERS
 
     partner_id: str
     status: PartnerStatus
+    previous_status: PartnerStatus | None = None
+    """The status it left (``None`` on events written before it was carried)."""
+    reason: str | None = None
+    """Why, in staff's words (an application's verdict, a suspension)."""
+
+    def partition_key(self) -> str:
+        return self.partner_id
+
+
+class PartnerApplied(Event):
+    """Someone signed up on the portal and verified their email: the partner exists,
+    ``pending`` (its ``PartnerCreated`` comes just before, same ``partner_id``), and waits
+    for staff's decision (``PartnerStatusChanged`` to ``active`` or ``rejected``). One
+    application per email address (any case)."""
+
+    topic: ClassVar = PARTNERS
+
+    partner_id: str
+    name: str
+    email: str
+    company: str | None = None
+    website: str | None = None
+    traffic_sources: tuple[str, ...] = ()
+    country: str | None = None
+    """ISO 3166-1 alpha-2, upper case."""
+    terms_accepted_at: UtcDatetime
+    email_verified_at: UtcDatetime
+
+    def partition_key(self) -> str:
+        return self.partner_id
+
+
+class PartnerUserRole(StrEnum):
+    """``owner``: invites and removes the partner's users; ``member``: uses the portal."""
+
+    OWNER = "owner"
+    MEMBER = "member"
+
+
+class PartnerUserStatus(StrEnum):
+    INVITED = "invited"
+    ACTIVE = "active"
+    REMOVED = "removed"
+
+
+class _PartnerUserState(Event):
+    """A partner user's whole state (consumers replace their row). Who they are and what
+    they may do, never a credential: password hashes and invitation or reset tokens stay
+    in the partners service, which checks them."""
+
+    partner_id: str
+    user_id: str
+    email: str
+    name: str | None = None
+    role: PartnerUserRole = PartnerUserRole.MEMBER
+    status: PartnerUserStatus
+
+    def partition_key(self) -> str:
+        return self.partner_id
+
+
+class PartnerUserInvited(_PartnerUserState):
+    """Invited to set a password (an application's contact once approved, or someone an
+    owner or staff invited); invited again, a new invitation replaces the old one."""
+
+    topic: ClassVar = PARTNERS
+
+    invited_by: str | None = None
+    """The user who invited (a user_id), else ``None`` (staff: the envelope's actor)."""
+    expires_at: UtcDatetime
+
+
+class PartnerUserActivated(_PartnerUserState):
+    """The user set a password with their invitation: they can sign in from now on."""
+
+    topic: ClassVar = PARTNERS
+
+
+class PartnerUserRemoved(_PartnerUserState):
+    """The user can no longer sign in; their portal sessions end."""
+
+    topic: ClassVar = PARTNERS
+
+    removed_by: str | None = None
+
+
+class PartnerUserPasswordReset(Event):
+    """A user chose a new password with a reset link: their portal sessions started
+    before ``reset_at`` end. Only the fact: no hash, no token. (Setting the first password
+    with an invitation is ``PartnerUserActivated``.)"""
+
+    topic: ClassVar = PARTNERS
+
+    partner_id: str
+    user_id: str
+    reset_at: UtcDatetime
 
     def partition_key(self) -> str:
         return self.partner_id
