@@ -18,16 +18,14 @@ import uvicorn
 import uvloop
 from fastapi import FastAPI
 
-from afflux_contracts import STAFF
 from afflux_plumbing.auth import Credentials
 from afflux_plumbing.consume import Handler, TrackedConsumer
-from afflux_plumbing.eventstore import open_store
 from afflux_plumbing.logs import configure_logging
 from afflux_plumbing.publish import Publisher
 from afflux_plumbing.relay import OutboxRelay, ToEnvelope
 from afflux_plumbing.runs import Handlers
 from afflux_plumbing.settings import ServiceSettings
-from afflux_plumbing.staff_credentials import StaffCredentials, StaffViewStore
+from afflux_plumbing.staff_credentials import StaffCredentials, StaffView
 from afflux_plumbing.store import TrackedApplication
 from afflux_plumbing.tracing import configure_tracing
 
@@ -45,8 +43,9 @@ class ServiceRuntime:
         self._started = False
         self._server: uvicorn.Server | None = None
         self._credentials: Credentials | None = None
-        self._closing: list[Callable[[], Any]] = []
-        """What the runtime opened itself, closed when it stops (sync or async)."""
+        self.staff_view: StaffView | None = None
+        """The staff view, once ``credentials`` was asked for: a worker of its own, not one
+        of the service's ``consumers`` (which are its folds, replayed by its CLI)."""
 
     def consume(
         self, store: TrackedApplication, topics: Sequence[str], handler: Handler | None = None, *,
@@ -76,15 +75,14 @@ class ServiceRuntime:
         """What the service's admin routes accept: the admin token, the service tokens of
         its settings, and the staff's sessions and API tokens, from a view of
         ``afflux.staff.v1`` kept in the service's schema by a replica consumer of every
-        partition (``staff_credentials``). Made once; every admin route shares it."""
+        partition while the service is served (``staff_credentials``). Made once; every
+        admin route shares it."""
         if self._credentials is None:
-            store = open_store(StaffViewStore, self.settings.database_url, self.settings.db_schema)
-            self._closing.append(store.close)
-            staff = StaffCredentials(store)
-            consumer = self.consume(store, [STAFF.name], group="staff", every_partition=True,
-                                    handlers=Handlers.of(staff))
-            staff.follow(consumer, self.settings.kafka_bootstrap_servers)
-            self._closing.append(staff.stop)
+            staff = StaffCredentials()
+            settings = self.settings
+            self.staff_view = StaffView(
+                staff, settings.database_url, settings.db_schema, settings.kafka_bootstrap_servers,
+                f"{settings.consumer_group}-staff", self.publisher, settings.retry_later_limit)
             self._credentials = Credentials.of(self.settings, staff)
         return self._credentials
 
@@ -102,19 +100,12 @@ class ServiceRuntime:
         """Started, every consumer assigned, and no worker failing to reach the broker or
         the database (they retry meanwhile: an outage makes a service not-ready, not dead)."""
         return (self._started and all(consumer.ready for consumer in self.consumers)
-                and all(relay.health.ok for relay in self.relays))
-
-    async def close(self) -> None:
-        """Close what the runtime opened (the staff view's store and catch-up client)."""
-        closing, self._closing = self._closing, []
-        for close in reversed(closing):
-            with suppress(Exception):
-                result = close()
-                if asyncio.iscoroutine(result):
-                    await result
+                and all(relay.health.ok for relay in self.relays)
+                and (self.staff_view is None or self.staff_view.ready))
 
     def _workers(self) -> list[Callable[[], Coroutine[Any, Any, None]]]:
-        return [c.run for c in self.consumers] + [r.run for r in self.relays]
+        views = [self.staff_view.run] if self.staff_view is not None else []
+        return [c.run for c in self.consumers] + [r.run for r in self.relays] + views
 
     async def serve(self, app: FastAPI, on_stop: Callable[[], Any] | None = None) -> int:
         """Run HTTP and workers until a signal or a worker failure; return the exit code."""
@@ -149,7 +140,6 @@ class ServiceRuntime:
                 with suppress(asyncio.CancelledError, Exception):
                     await task
             await self.publisher.stop()
-            await self.close()
             if on_stop is not None:
                 on_stop()
         if failure:

@@ -9,7 +9,9 @@ partition, in memory for the request path and in two tables of the service's own
 position, so a restart loads the memory from them and resumes the log where they are.
 The view has a store of its own in that schema (``StaffViewStore``: its positions and
 inbox apart from the service's, which may read the staff log for its own ends, as the
-console's audit trail does), on a pool of one connection.
+console's audit trail does), on a pool of one connection, opened only while the service
+is served (``StaffView``): a service built for a replay opens nothing, and its folds are
+the service's own consumers, not this view.
 Each handler applies its facts to the memory as it goes: the memory may run a moment
 ahead of the tables, never behind (a failed run is applied again; each fact is
 idempotent, and an ended credential stays ended).
@@ -30,6 +32,7 @@ read yet is looked up again once it has caught up with the log (``caught_up``).
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import secrets
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -53,7 +56,11 @@ from afflux_contracts import (
 )
 from afflux_plumbing.auth import ROLES, Principal
 from afflux_plumbing.catch_up import LogCatchUp, Positions
-from afflux_plumbing.runs import Record, Run, handles
+from afflux_plumbing.consume import TrackedConsumer
+from afflux_plumbing.eventstore import open_store
+from afflux_plumbing.outage import Health, retrying
+from afflux_plumbing.publish import Publisher
+from afflux_plumbing.runs import Handlers, Record, Run, handles
 from afflux_plumbing.store import Changes, TrackedApplication, Write
 from afflux_plumbing.tables import Table, keys_param
 
@@ -122,17 +129,27 @@ class StaffCredential:
 class StaffCredentials:
     """The staff view of one service: its run handlers, and the ``TokenSource`` it is."""
 
-    def __init__(self, store: TrackedApplication, clock: Callable[[], datetime] = utc_now) -> None:
-        """Creates the view's tables in ``store``'s schema and loads the memory from them."""
-        self.store = store
+    def __init__(self, clock: Callable[[], datetime] = utc_now) -> None:
+        """Empty until ``attach``: a service's build makes it, its runtime fills it."""
         self.clock = clock
         self.users: dict[str, StaffUser] = {}
         self.credentials: dict[bytes, StaffCredential] = {}
+        self._store: TrackedApplication | None = None
         self._catch_up: LogCatchUp | None = None
         self._positions: Positions | None = None
         self._bootstrap = ""
+
+    def attach(self, store: TrackedApplication) -> None:
+        """Keep the view in ``store``'s schema: create its tables, load the memory from them."""
+        self._store = store
         self._create_tables()
         self._load()
+
+    @property
+    def store(self) -> TrackedApplication:
+        if self._store is None:
+            raise RuntimeError("the staff view is not attached to a store yet")
+        return self._store
 
     # -- the token source -----------------------------------------------------------------
 
@@ -248,6 +265,44 @@ class StaffCredentials:
             self.credentials.pop(digest, None)
         delete = CREDENTIALS.delete(self.store.schema)
         return [Write(delete, keys_param([digest.hex() for digest in gone], CREDENTIALS.key))] if gone else []
+
+
+class StaffView:
+    """A service's staff view at work: opened, attached and consumed only while the
+    service is served (``ServiceRuntime.credentials``), so building a service for a replay
+    or a test opens nothing."""
+
+    def __init__(self, credentials: StaffCredentials, database_url: str, schema: str,
+                 bootstrap_servers: str, group_id: str, dead_letters: Publisher,
+                 retry_later_limit: float) -> None:
+        self.credentials = credentials
+        self.database_url, self.schema = database_url, schema
+        self.bootstrap_servers, self.group_id = bootstrap_servers, group_id
+        self.dead_letters, self.retry_later_limit = dead_letters, retry_later_limit
+        self.health = Health()
+        self.consumer: TrackedConsumer | None = None
+
+    @property
+    def ready(self) -> bool:
+        return self.consumer is not None and self.consumer.ready
+
+    async def run(self) -> None:
+        store = await retrying(lambda: asyncio.to_thread(open_store, StaffViewStore, self.database_url,
+                                                         self.schema),
+                               self.health, "opening the staff view's store")
+        try:
+            await retrying(lambda: asyncio.to_thread(self.credentials.attach, store), self.health,
+                           "loading the staff view")
+            self.consumer = TrackedConsumer(
+                store=store, topics=[STAFF.name], handlers=Handlers.of(self.credentials),
+                bootstrap_servers=self.bootstrap_servers, group_id=self.group_id,
+                dead_letters=self.dead_letters, retry_later_limit=self.retry_later_limit,
+                every_partition=True)
+            self.credentials.follow(self.consumer, self.bootstrap_servers)
+            await self.consumer.run()
+        finally:
+            await self.credentials.stop()
+            store.close()
 
 
 def _issued(record: Record[Any]) -> tuple[StaffCredential, bytes]:

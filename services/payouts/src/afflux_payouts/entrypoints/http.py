@@ -94,7 +94,8 @@ def create_app(store: Payouts, readiness: ReadinessCheck, admin_token: str | Cre
             balances={currency: BalanceOut(**buckets) for currency, buckets in balances.items()},
         )
 
-    @app.get("/v1/partners/{partner_id}/commissions", dependencies=admin, response_model=None)
+    @app.get("/v1/partners/{partner_id}/commissions", dependencies=admin, response_model=None,
+             openapi_extra=needs("statements.read"))
     def commissions(
         partner_id: str,
         limit: int = Query(100, ge=1, le=500, description="page size"),

@@ -14,7 +14,6 @@ from afflux_payouts.entrypoints.background import while_served
 from afflux_payouts.entrypoints.drift import watch_drift
 from afflux_payouts.entrypoints.http import create_app
 from afflux_payouts.settings import PayoutsSettings
-from afflux_plumbing.auth import Credentials
 from afflux_plumbing.eventstore import open_store
 from afflux_plumbing.outage import OUTAGES
 from afflux_plumbing.service import Built, ServiceRuntime, run_service
@@ -31,7 +30,7 @@ def build(settings: PayoutsSettings) -> Built:
         runtime.consume(store, [topic.name], group=group)  # the store's @handles methods
     runtime.relay(store, to_envelope)
     statements = Statements(store)
-    app = create_app(store, runtime.ready, Credentials.of(settings), statements)
+    app = create_app(store, runtime.ready, runtime.credentials(), statements)
     watch_drift(app, settings, build)  # replay: a shadow fold checks the live projection
     if settings.close_interval > 0:
         while_served(app, lambda: close_on_schedule(statements, settings.close_interval), "payouts-close")

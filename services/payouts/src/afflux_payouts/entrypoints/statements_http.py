@@ -32,6 +32,7 @@ from afflux_payouts.application.statements import (
 )
 from afflux_payouts.domain.balance import format_money
 from afflux_payouts.domain.records import NotPayable
+from afflux_plumbing.auth import needs
 from afflux_plumbing.http import ApiError
 
 Text = Field(min_length=1, max_length=500, pattern=r"^[^\x00]*$")
@@ -130,7 +131,7 @@ def csv_response(header: Sequence[str], rows: Sequence[Sequence[Any]], filename:
 def add_statement_routes(app: FastAPI, statements: Statements, admin: list[Any]) -> None:
     reads = statements.store.reads
 
-    @app.post("/v1/statements/close", dependencies=admin)
+    @app.post("/v1/statements/close", dependencies=admin, openapi_extra=needs("statements.close"))
     async def close(body: CloseIn) -> dict[str, Any]:
         """Close the period ending at ``period_end`` for every partner (manual billing only
         when named) or for ``partner_id``: a statement per currency of the unclaimed lines that
@@ -146,7 +147,7 @@ def add_statement_routes(app: FastAPI, statements: Statements, admin: list[Any])
         await asyncio.to_thread(statements.wait_folded)
         return {"period_end": iso(period_end), "statements": [issued_json(s) for s in issued]}
 
-    @app.get("/v1/statements", dependencies=admin)
+    @app.get("/v1/statements", dependencies=admin, openapi_extra=needs("statements.read"))
     def list_statements(
         partner_id: str | None = Query(None, max_length=200),
         status: Literal["payable", "carried_over", "paid", "refused"] | None = Query(None),
@@ -158,7 +159,8 @@ def add_statement_routes(app: FastAPI, statements: Statements, admin: list[Any])
             text(partner_id, "partner_id")
         return {"statements": [statement_json(row) for row in reads.statements(partner_id, status, limit)]}
 
-    @app.get("/v1/statements/{statement_id}", dependencies=admin, response_model=None)
+    @app.get("/v1/statements/{statement_id}", dependencies=admin, response_model=None,
+             openapi_extra=needs("statements.read"))
     def show_statement(statement_id: str, format: Literal["json", "csv"] = Query("json")) -> Any:
         """One statement with its lines, ``log_position`` and ``digest`` (``?format=csv``: its lines)."""
         statement_id = text(statement_id, "statement_id")
@@ -175,7 +177,8 @@ def add_statement_routes(app: FastAPI, statements: Statements, admin: list[Any])
                 f"{statement_id}.csv")
         return body
 
-    @app.get("/v1/partners/{partner_id}/statements/preview", dependencies=admin)
+    @app.get("/v1/partners/{partner_id}/statements/preview", dependencies=admin,
+             openapi_extra=needs("statements.read"))
     def preview(partner_id: str, as_of: datetime | None = PREVIEW_AS_OF,
                 as_known_on: datetime | None = PREVIEW_AS_KNOWN_ON) -> dict[str, Any]:
         """The statements a close of this partner at ``as_of`` would issue, per currency, from
@@ -186,7 +189,7 @@ def add_statement_routes(app: FastAPI, statements: Statements, admin: list[Any])
         return {"partner_id": partner_id, "as_of": iso(moment), "as_known_on": iso(known),
                 "statements": [preview_json(statement) for statement in issued]}
 
-    @app.post("/v1/statements/{statement_id}/paid", dependencies=admin)
+    @app.post("/v1/statements/{statement_id}/paid", dependencies=admin, openapi_extra=needs("statements.pay"))
     async def pay(statement_id: str, body: PaidIn | None = None) -> dict[str, Any]:
         """Mark a payable statement paid; paying twice (or a carried-over one) is 409."""
         try:
@@ -201,7 +204,8 @@ def add_statement_routes(app: FastAPI, statements: Statements, admin: list[Any])
                 "amount": format_money(issued.total, issued.currency), "currency": issued.currency,
                 "reference": body.reference if body else None}
 
-    @app.post("/v1/partners/{partner_id}/adjustments", dependencies=admin, status_code=201)
+    @app.post("/v1/partners/{partner_id}/adjustments", dependencies=admin, status_code=201,
+              openapi_extra=needs("adjustments.write"))
     def adjust(partner_id: str, body: AdjustmentIn) -> dict[str, Any]:
         """Add a signed amount to the partner's accrued balance (paid on its next statement)."""
         try:
