@@ -11,6 +11,7 @@ from typing import Literal
 from fastapi import FastAPI, Path, Query
 from pydantic import BaseModel
 
+from afflux_plumbing.auth import Credentials, needs
 from afflux_plumbing.http import ApiError, NotFound, ReadinessCheck, admin_auth, service_app
 from afflux_postbacks.application.schedule import Delivery, DeliveryLog
 
@@ -98,11 +99,11 @@ def decode_cursor(cursor: str) -> int:
         raise ApiError(422, "invalid_request", message, field="after") from error
 
 
-def create_app(store: DeliveryLog, readiness: ReadinessCheck, admin_token: str) -> FastAPI:
+def create_app(store: DeliveryLog, readiness: ReadinessCheck, admin_token: str | Credentials) -> FastAPI:
     app = service_app("Afflux postbacks", readiness)
 
     @app.get("/v1/postbacks", tags=["postbacks"], dependencies=[admin_auth(admin_token)],
-             response_model=DeliveriesPage)
+             response_model=DeliveriesPage, openapi_extra=needs("postbacks.read"))
     async def postbacks(
         partner_id: str | None = Query(None, max_length=200),
         status: Status | None = Query(None),  # noqa: B008
@@ -129,7 +130,7 @@ def create_app(store: DeliveryLog, readiness: ReadinessCheck, admin_token: str) 
         )
 
     @app.get("/v1/postbacks/paused-hosts", tags=["postbacks"], dependencies=[admin_auth(admin_token)],
-             response_model=PausedHosts)
+             response_model=PausedHosts, openapi_extra=needs("postbacks.read"))
     async def paused_hosts() -> PausedHosts:
         """Hosts whose postbacks kept failing until one was given up: nothing more is called
         there (their deliveries wait, ``pending``) until resumed."""
@@ -139,7 +140,8 @@ def create_app(store: DeliveryLog, readiness: ReadinessCheck, admin_token: str) 
 
     @app.post("/v1/postbacks/paused-hosts/{host}/resume", tags=["postbacks"],
               dependencies=[admin_auth(admin_token)], response_model=Resumed,
-              responses={404: {"description": "the host is not paused"}})
+              responses={404: {"description": "the host is not paused"}},
+              openapi_extra=needs("postbacks.resume"))
     async def resume(host: str = Path(max_length=300)) -> Resumed:
         """Call a paused host again: its waiting deliveries are due at once (each keeps its
         retry schedule after that)."""

@@ -45,7 +45,7 @@ def build(settings: PostbacksSettings) -> Built:
     async def ready() -> bool:
         return await runtime.ready() and worker.health.ok
 
-    app = create_app(store, ready, settings.admin_token)
+    app = create_app(store, ready, runtime.credentials())
     running: list[asyncio.Task[None]] = []
 
     async def start_worker() -> None:
