@@ -57,6 +57,12 @@ SCOPES: Mapping[str, str] = {
     "applications.review": "approve or decline partners' applications (the console's queue)",
     "partners.apply": "apply for an offer on a partner's behalf "
                       "(POST /v1/offers/{offer_id}/partners/{partner_id}/apply)",
+    "partners.applications.create": "record a sign-up whose email was verified as a partner's application "
+                                    "(POST /v1/applications: the gateway)",
+    "partner_users.write": "invite and remove a partner's portal users "
+                           "(POST|DELETE /v1/partners/{partner_id}/users)",
+    "partner_users.credentials": "check a partner user's password, set it with an invitation or reset "
+                                 "link, send a reset link (/v1/partner-users/...: the gateway's portal)",
     # Attribution: conversions and their review
     "conversions.read": "read conversions, their decision traces and an offer's judged traffic",
     "conversions.review": "approve, reject, reverse or adjust conversions",
@@ -94,6 +100,7 @@ EVERY_ROLE = READS | {"staff.self"}
 ROLES: Mapping[str, frozenset[str]] = {
     "owner": frozenset(SCOPES),
     "manager": EVERY_ROLE | {"partners.write", "offers.write", "relationships.write", "applications.review",
+                             "partner_users.write",
                              "conversions.review", "postbacks.resume", "notifications.preferences"},
     "finance": EVERY_ROLE | {"statements.close", "statements.pay", "adjustments.write"},
     "analyst": EVERY_ROLE,
