@@ -108,6 +108,19 @@ def _print_banner(platform: Platform) -> None:
     typer.echo(f"  {'kafka':<12} {infra.bootstrap_servers}")
     typer.echo(f"\n  admin token  {platform.admin_token}")
     typer.echo(f"  export AFFLUX_ADMIN_TOKEN='{platform.admin_token}'\n")
+    if "console" in platform.services:
+        _print_console_sign_in(platform.services["console"].url, platform.admin_token)
+
+
+def _print_console_sign_in(console: str, admin_token: str) -> None:
+    """The console, signed in as the bootstrap owner: the admin token is a bearer token every
+    service accepts; the first owner's account is made with it."""
+    typer.echo(f"  console      {console}   signed in as the bootstrap owner (the admin token):")
+    typer.echo(f"    curl -H 'Authorization: Bearer {admin_token}' {console}/v1/staff/me")
+    typer.echo("  the first owner's account (then sign in: POST /v1/staff/sessions {email, password}):")
+    typer.echo(f"    curl -H 'Authorization: Bearer {admin_token}' -H 'Content-Type: application/json' "
+               f"{console}/v1/staff/users -d '{{\"email\": \"you@example.com\", \"name\": \"You\", "
+               f"\"role\": \"owner\", \"password\": \"a long pass phrase\"}}'\n")
 
 
 def _watch(platform: Platform) -> None:
