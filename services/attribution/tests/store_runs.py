@@ -4,14 +4,37 @@ runs (a lone record is a run of one), each run committed by ``apply_run``."""
 from __future__ import annotations
 
 import itertools
+from datetime import timedelta
+from decimal import Decimal
 from typing import Any
 
 from afflux_attribution.application.attribution import Attribution
-from afflux_contracts import Envelope
+from afflux_contracts import (
+    Envelope,
+    OfferCreated,
+    PartnerCreated,
+    PayoutType,
+    RelationshipSet,
+    Terms,
+    utc_now,
+)
 from afflux_plumbing.positions import Position
 from afflux_plumbing.runs import Record, record_of
 
 offsets = itertools.count()
+HOUR_AGO = utc_now() - timedelta(hours=1)
+
+
+def program(offer_id: str, partner_id: str, **offer: Any) -> list[Envelope[Any]]:
+    """An offer with its program (``offer``'s fields over a 5.00 CPA), an approved active
+    partner (``relationship``: its fields), in force since an hour ago."""
+    relationship = offer.pop("relationship", {})
+    fields: dict[str, Any] = {"offer_id": offer_id, "name": "o", "destination_url": "https://shop.example/",
+                              "currency": "USD", "payout": Terms(type=PayoutType.CPA, amount=Decimal("5.00")),
+                              **offer}
+    return [Envelope.wrap(event, producer="test", occurred_at=HOUR_AGO) for event in (
+        PartnerCreated(partner_id=partner_id, name="p", email="p@example.com"), OfferCreated(**fields),
+        RelationshipSet(offer_id=offer_id, partner_id=partner_id, approved=True, **relationship))]
 
 
 def records(*messages: Envelope[Any], partition: int = 0) -> list[Record[Any]]:

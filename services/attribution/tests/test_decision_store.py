@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 import pytest
 from attribution_fixtures import cpa, fresh_id
 from psycopg import sql
-from store_runs import deliver
+from store_runs import deliver, program
 
 from afflux_attribution.adapters.freshness import TrackingEnds
 from afflux_attribution.application.attribution import Attribution
@@ -29,10 +29,7 @@ from afflux_contracts import (
     ConversionSecurity,
     Envelope,
     Event,
-    OfferCreated,
     OfferUpdated,
-    PartnerCreated,
-    RelationshipSet,
     StatusChange,
     utc_now,
 )
@@ -40,19 +37,10 @@ from afflux_contracts.attribution import Appeal
 from afflux_plumbing.runs import RetryLater
 
 E = TypeVar("E", bound=Event)
-HOUR_AGO = utc_now() - timedelta(hours=1)
 
 
 def envelope(event: E, occurred_at: datetime | None = None) -> Envelope[E]:
     return Envelope.wrap(event, producer="test", occurred_at=occurred_at)
-
-
-def program(offer_id: str, partner_id: str, **offer: Any) -> list[Envelope[Any]]:
-    fields: dict[str, Any] = {"offer_id": offer_id, "name": "o", "destination_url": "https://shop.example/",
-                              "currency": "USD", "payout": cpa("5.00"), **offer}
-    return [envelope(PartnerCreated(partner_id=partner_id, name="p", email="p@example.com"), HOUR_AGO),
-            envelope(OfferCreated(**fields), HOUR_AGO),
-            envelope(RelationshipSet(offer_id=offer_id, partner_id=partner_id, approved=True), HOUR_AGO)]
 
 
 def click(offer_id: str, partner_id: str, **fields: Any) -> Envelope[ClickRecorded]:

@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 import pytest
 from attribution_fixtures import cpa, fresh_id
 from psycopg import sql
-from store_runs import deliver, one_by_one
+from store_runs import deliver, one_by_one, program
 
 from afflux_attribution.adapters.postgres import AttributionStore
 from afflux_attribution.application.attribution import Attribution
@@ -29,8 +29,6 @@ from afflux_contracts import (
     FraudAction,
     FraudSettings,
     ImpressionRecorded,
-    OfferCreated,
-    PartnerCreated,
     PayoutType,
     RelationshipSet,
     Terms,
@@ -47,17 +45,6 @@ E = TypeVar("E", bound=Event)
 
 def envelope(event: E, occurred_at: datetime | None = None) -> Envelope[E]:
     return Envelope.wrap(event, producer="test", occurred_at=occurred_at)
-
-
-def program(offer_id: str, partner_id: str, **offer: Any) -> list[Envelope[Any]]:
-    """An offer with its program, an approved active partner, in force since an hour ago."""
-    relationship = offer.pop("relationship", {})
-    fields: dict[str, Any] = {"offer_id": offer_id, "name": "o", "destination_url": "https://shop.example/",
-                              "currency": "USD", "payout": cpa("5.00"), **offer}
-    return [envelope(PartnerCreated(partner_id=partner_id, name="p", email="p@example.com"), HOUR_AGO),
-            envelope(OfferCreated(**fields), HOUR_AGO),
-            envelope(RelationshipSet(offer_id=offer_id, partner_id=partner_id, approved=True, **relationship),
-                     HOUR_AGO)]
 
 
 def click(offer_id: str, partner_id: str, **fields: Any) -> Envelope[ClickRecorded]:

@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, TypeVar
 
+import store_runs
 from attribution_fixtures import cpa, fresh_id
 from psycopg import sql
 from store_runs import deliver, one_by_one
@@ -27,11 +28,8 @@ from afflux_contracts import (
     Event,
     FraudSettings,
     ImpressionRecorded,
-    OfferCreated,
     OfferEvent,
-    PartnerCreated,
     PayoutType,
-    RelationshipSet,
     Terms,
     utc_now,
 )
@@ -48,12 +46,11 @@ def envelope(event: E, occurred_at: datetime | None = None) -> Envelope[E]:
     return Envelope.wrap(event, producer="test", occurred_at=occurred_at)
 
 
+
 def program(offer_id: str, partner_id: str, **offer: Any) -> list[Envelope[Any]]:
-    fields: dict[str, Any] = {"offer_id": offer_id, "name": "o", "destination_url": "https://shop.example/",
-                              "currency": "USD", "payout": QUARTER, **offer}
-    return [envelope(PartnerCreated(partner_id=partner_id, name="p", email="p@example.com"), HOUR_AGO),
-            envelope(OfferCreated(**fields), HOUR_AGO),
-            envelope(RelationshipSet(offer_id=offer_id, partner_id=partner_id, approved=True), HOUR_AGO)]
+    """A CPC offer (unless ``offer`` says otherwise) and its approved partner."""
+    made: list[Envelope[Any]] = store_runs.program(offer_id, partner_id, **{"payout": QUARTER, **offer})
+    return made
 
 
 def clicks(offer_id: str, partner_id: str, count: int, **fields: Any) -> list[Envelope[ClickRecorded]]:

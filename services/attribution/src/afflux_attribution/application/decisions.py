@@ -174,10 +174,14 @@ def _await_clicks(store: Decisions, reports: list[Pending], click_wait: ClickWai
     if not clickless:
         return
     held = store.held({p.report.conversion_id for p in clickless})
+    seen_now: list[Mapping[int, int] | None] = []  # asked once per call: after every report here was read
     ends: dict[str, Mapping[int, int] | None] = {}
     for pending in clickless:
         before = held.get(pending.report.conversion_id)
-        first = before.waits_for if before is not None and before.waits_for is not None else click_wait.ends()
+        first = before.waits_for if before is not None else None
+        if first is None:
+            seen_now = seen_now or [click_wait.ends()]
+            first = seen_now[0]
         if first is None or not click_wait.applied(first, pending.record.position.partition):
             ends[pending.report.conversion_id] = first
     if ends:
