@@ -33,6 +33,7 @@ COPY services/payouts/pyproject.toml services/payouts/
 COPY services/gateway/pyproject.toml services/gateway/
 COPY services/postbacks/pyproject.toml services/postbacks/
 COPY services/console/pyproject.toml services/console/
+COPY services/notifications/pyproject.toml services/notifications/
 COPY examples/subscriber/pyproject.toml examples/subscriber/
 RUN uv sync --frozen --no-dev --all-packages --no-install-workspace
 # Then Afflux itself, installed as wheels (not editable): the runtime stage takes only
@@ -55,7 +56,8 @@ ENV PATH=/opt/afflux/bin:$PATH \
     AFFLUX_PAYOUTS_PORT=8000 \
     AFFLUX_GATEWAY_PORT=8000 \
     AFFLUX_POSTBACKS_PORT=8000 \
-    AFFLUX_CONSOLE_PORT=8000
+    AFFLUX_CONSOLE_PORT=8000 \
+    AFFLUX_NOTIFICATIONS_PORT=8000
 USER 10001:10001
 WORKDIR /tmp
 EXPOSE 8000

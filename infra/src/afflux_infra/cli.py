@@ -106,6 +106,9 @@ def _print_banner(platform: Platform) -> None:
             typer.echo(f"  {label:<13} {service.url}   (docs: {service.url}/docs)")
     typer.echo(f"  {'postgresql':<12} {infra.database_url}")
     typer.echo(f"  {'kafka':<12} {infra.bootstrap_servers}")
+    if "notifications" in platform.services and not os.environ.get("AFFLUX_SMTP_URL"):
+        typer.echo(f"  {'mail':<12} kept, not delivered (no AFFLUX_SMTP_URL): "
+                   f"GET {platform.url('notifications')}/v1/mail")
     typer.echo(f"\n  admin token  {platform.admin_token}")
     typer.echo(f"  export AFFLUX_ADMIN_TOKEN='{platform.admin_token}'\n")
     if "console" in platform.services:

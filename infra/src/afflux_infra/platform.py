@@ -112,12 +112,16 @@ class Platform:
             "AFFLUX_TRACKING_URL": f"http://127.0.0.1:{self.ports['tracking']}",
             "AFFLUX_PARTNERS_URL": f"http://127.0.0.1:{self.ports['partners']}",
             "AFFLUX_PAYOUTS_URL": f"http://127.0.0.1:{self.ports.get('payouts', DEFAULT_PORTS['payouts'])}",
+            "AFFLUX_NOTIFICATIONS_URL": self._url_of("notifications"),
             "AFFLUX_CONSOLE_URL": f"http://127.0.0.1:{self.ports.get('console', DEFAULT_PORTS['console'])}",
             "AFFLUX_SERVICE_TOKENS": service_token_entry("gateway", self.gateway_token, GATEWAY_SCOPES),
             "AFFLUX_GATEWAY_SERVICE_TOKEN": self.gateway_token,
             "AFFLUX_GATEWAY_SESSION_SECRET": self.session_secret,
             **self.extra_env,
         }
+
+    def _url_of(self, name: str) -> str:
+        return f"http://127.0.0.1:{self.ports.get(name, DEFAULT_PORTS[name])}"
 
     def service(self, name: str) -> ServiceProcess:
         """The service's process (not started)."""

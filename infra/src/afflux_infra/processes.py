@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx
 
 DEFAULT_PORTS = {"partners": 8001, "tracking": 8002, "attribution": 8003, "payouts": 8004, "gateway": 8005,
-                 "postbacks": 8006, "console": 8007}
+                 "postbacks": 8006, "console": 8007, "notifications": 8008}
 """The services and their default ports (ARCHITECTURE.md, "Running it")."""
 
 

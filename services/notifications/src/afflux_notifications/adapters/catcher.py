@@ -23,6 +23,7 @@ from typing import Any, Protocol
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
 log = logging.getLogger(__name__)
+logging.getLogger("mail.log").setLevel(logging.WARNING)  # aiosmtpd logs every command at INFO
 
 MAX_MESSAGE_BYTES = 1 << 20
 

@@ -92,12 +92,15 @@ class SmtpMailer:
         self.sender = sender
         self.timeout = timeout
         self.tls_context = ssl.create_default_context(cafile=ca_file) if ca_file else None
+        self.local_hostname = _address(sender).rsplit("@", 1)[-1] or "localhost"
+        """What EHLO names (the sender's domain): else aiosmtplib asks ``socket.getfqdn()``, a
+        reverse DNS lookup per conversation."""
 
     async def send(self, message: Outgoing, hand_over: HandOver) -> Attempt | None:
         smtp = aiosmtplib.SMTP(
             hostname=self.server.host, port=self.server.port, use_tls=self.server.implicit_tls,
             start_tls=self.server.starttls, username=self.server.username, password=self.server.password,
-            timeout=self.timeout, tls_context=self.tls_context)
+            timeout=self.timeout, tls_context=self.tls_context, local_hostname=self.local_hostname)
         stage = Stage.CONNECT
         try:
             await smtp.connect()
