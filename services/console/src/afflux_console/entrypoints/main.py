@@ -1,5 +1,6 @@
 """The console process: its event store with the outbox relay to ``afflux.staff.v1``,
-the audit trail's consumer of every audited topic, the staff view, and the API."""
+the audit trail's consumer of every audited topic, the staff view, the API, and the
+back office's pages."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from afflux_console.adapters.store import ConsoleStore
 from afflux_console.application.audit import AUDITED_TOPICS, Audit
 from afflux_console.application.published import to_envelope
 from afflux_console.entrypoints.http import console_app
+from afflux_console.entrypoints.pages_app import mount_pages
 from afflux_console.settings import ConsoleSettings
 from afflux_plumbing.eventstore import open_store
 from afflux_plumbing.service import Built, ServiceRuntime, run_service
@@ -22,6 +24,7 @@ def build(settings: ConsoleSettings) -> Built:
     audit = Audit(store.views)
     runtime.consume(store, [topic.name for topic in AUDITED_TOPICS], group="audit", handlers=audit.handlers)
     app = console_app(store, audit, runtime.credentials(), settings, runtime.ready)
+    mount_pages(app, settings, runtime.credentials(), lambda: {a.user_id: a.name for a in store.accounts()})
     return runtime, app, store.close
 
 
