@@ -114,6 +114,10 @@ class Platform:
             "AFFLUX_PAYOUTS_URL": f"http://127.0.0.1:{self.ports.get('payouts', DEFAULT_PORTS['payouts'])}",
             "AFFLUX_NOTIFICATIONS_URL": self._url_of("notifications"),
             "AFFLUX_CONSOLE_URL": f"http://127.0.0.1:{self.ports.get('console', DEFAULT_PORTS['console'])}",
+            # The console's pages read every service's API:
+            "AFFLUX_ATTRIBUTION_URL": self._url_of("attribution"),
+            "AFFLUX_GATEWAY_URL": self._url_of("gateway"),
+            "AFFLUX_POSTBACKS_URL": self._url_of("postbacks"),
             "AFFLUX_SERVICE_TOKENS": service_token_entry("gateway", self.gateway_token, GATEWAY_SCOPES),
             "AFFLUX_GATEWAY_SERVICE_TOKEN": self.gateway_token,
             "AFFLUX_GATEWAY_SESSION_SECRET": self.session_secret,
