@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from urllib.parse import quote
 from uuid import uuid4
 
@@ -30,9 +31,13 @@ def new_transaction_id(offer_id: str) -> str:
     and allowed IPs it must satisfy. An offer id that cannot travel that way (not
     ``[A-Za-z0-9_-]{1,64}``) leaves the bare 32 hex: its postbacks name ``offer_id``."""
     random_part = uuid4().hex
-    if _TRANSACTION_ID.fullmatch(f"{random_part}-{offer_id}"):
-        return f"{random_part}-{offer_id}"
-    return random_part
+    return f"{random_part}-{offer_id}" if _travels(offer_id) else random_part
+
+
+@lru_cache(maxsize=4096)
+def _travels(offer_id: str) -> bool:
+    """Whether ``offer_id`` may follow the random part of a transaction_id (asked once per offer)."""
+    return _TRANSACTION_ID.fullmatch(f"{'0' * 32}-{offer_id}") is not None
 
 
 def parse_transaction_id(value: str) -> tuple[str, str | None] | None:

@@ -15,6 +15,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -86,6 +87,8 @@ def _gif(status: int = 200) -> Raw:
 def query_params(scope: Scope) -> dict[str, str]:
     """The query string's parameters (first value wins), bounded in size and count."""
     raw: bytes = scope.get("query_string", b"")
+    if not raw:
+        return {}
     if len(raw) > MAX_QUERY_BYTES:  # the shared bound every other route has (plumbing)
         raise BadVisit(None, f"the query string is longer than {MAX_QUERY_BYTES} bytes", 414, "uri_too_long")
     try:
@@ -225,8 +228,9 @@ class TrackingEdge:
         started = time.perf_counter()
         raw = await self._guarded(respond, scope, offer_id, partner_id)
         await send_raw(send, raw, head_only=scope["method"] == "HEAD")
-        HTTP_REQUESTS.labels(scope["method"], route, str(raw.status)).inc()
-        HTTP_SECONDS.labels(route).observe(time.perf_counter() - started)
+        requests, seconds = _metrics(scope["method"], route, raw.status)
+        requests.inc()
+        seconds.observe(time.perf_counter() - started)
 
     async def _guarded(self, respond: Respond, scope: Scope, offer_id: str, partner_id: str) -> Raw:
         try:
@@ -234,6 +238,13 @@ class TrackingEdge:
         except Exception:
             log.exception("tracking request %s failed", scope["path"][:200])
             return _error(500, "internal_error", "the request could not be completed; retry later")
+
+
+@lru_cache(maxsize=64)
+def _metrics(method: str, route: str, status: int) -> tuple[Any, Any]:
+    """The request counter and latency histogram children of a request's labels, looked up
+    once (``labels()`` costs microseconds a call; the labels take a few dozen values)."""
+    return HTTP_REQUESTS.labels(method, route, str(status)), HTTP_SECONDS.labels(route)
 
 
 def _link(path: str) -> tuple[str, str, str] | None:
