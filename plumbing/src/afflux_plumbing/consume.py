@@ -21,15 +21,15 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from contextlib import suppress
-from functools import partial
-from typing import TypeVar
+from functools import lru_cache, partial
+from typing import Any, TypeVar
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import CommitFailedError, KafkaError, NoOffsetForPartitionError, OffsetOutOfRangeError
 from aiokafka.structs import ConsumerRecord
 from eventsourcing.persistence import IntegrityError
 
-from afflux_contracts import DecodeError, Envelope, Event, decode
+from afflux_contracts import ATTRIBUTION, TRACKING, DecodeError, Envelope, Event, decode
 from afflux_plumbing.consumer_lag import record_lag
 from afflux_plumbing.kafka_security import client_security
 from afflux_plumbing.logcheck import (
@@ -64,6 +64,18 @@ RUN_LIMIT = 100
 """Most records committed in one transaction: bounds how long a run holds the event
 store's insert lock and how much work a failed run repeats one record at a time."""
 
+QUICK_TOPICS = frozenset({TRACKING.name, ATTRIBUTION.name})
+"""The log hops on a conversion's way from postback to balance (tracking → attribution →
+payouts): their consumers fetch with a short wait. Some Kafka-API brokers (Tansu) answer
+a fetch only when its wait is over, not when a record arrives, so the wait is both the
+hop's latency (up to it, about half on average) and how often an idle consumer asks."""
+QUICK_FETCH_WAIT_MS = 25
+FETCH_WAIT_MS = 250
+"""Every other topic (partners, payouts, postbacks, notifications: what changes a few
+times a second at most). Measured (docs/decisions/click-path.md): five idle consumers
+cost 10% of a core in the client and 12-17% in the broker at 25 ms, 2% each at 250 ms;
+a platform has about twenty consumers."""
+
 T = TypeVar("T")
 Decoded = tuple[ConsumerRecord[bytes, bytes], Envelope[Event]]
 
@@ -80,7 +92,7 @@ class TrackedConsumer:
         group_id: str,
         dead_letters: Publisher,
         retry_delay: float = 0.2,
-        fetch_max_wait_ms: int = 25,
+        fetch_max_wait_ms: int | None = None,
         retry_later_limit: float = 300.0,
         every_partition: bool = False,
         handlers: Handlers | None = None,
@@ -90,7 +102,9 @@ class TrackedConsumer:
         ``every_partition``: read every partition of ``topics`` in this process, outside
         any consumer group (a replica of a view, such as tracking's routing view: each
         instance needs all of it, and a restarted instance must not wait for the group to
-        expire its predecessor's membership). ``group_id`` then only names the consumer."""
+        expire its predecessor's membership). ``group_id`` then only names the consumer.
+        ``fetch_max_wait_ms``: default ``QUICK_FETCH_WAIT_MS`` for a topic on a conversion's
+        way to the balance (``QUICK_TOPICS``), else ``FETCH_WAIT_MS``."""
         self.store = store
         self.topics = list(topics)
         self.handler = handler
@@ -111,9 +125,7 @@ class TrackedConsumer:
             # position, and an offset the log no longer has is a LogMismatch.
             auto_offset_reset="none",
             max_poll_records=500,
-            # Some brokers (Tansu) answer a fetch only when its wait is over, not when data
-            # arrives: a short wait keeps a hop's latency low at a few idle fetches a second.
-            fetch_max_wait_ms=fetch_max_wait_ms,
+            fetch_max_wait_ms=fetch_max_wait_ms if fetch_max_wait_ms is not None else fetch_wait_ms(topics),
             **client_security(),
         )
         self._listener = SeekToStoredPositions(self._consumer, store, bootstrap_servers, self.health)
@@ -272,9 +284,11 @@ class TrackedConsumer:
                 await self._consume(record, envelope)
             return
         per_record = (time.perf_counter() - started) / len(run)
-        for (record, _), fresh in zip(run, applied, strict=True):
-            CONSUMED.labels(topic=record.topic, outcome="applied" if fresh else "duplicate").inc()
-            APPLY_SECONDS.labels(topic=record.topic).observe(per_record)
+        topic = run[0][0].topic
+        seconds = _apply_seconds(topic)
+        for fresh in applied:
+            _consumed(topic, "applied" if fresh else "duplicate").inc()
+            seconds.observe(per_record)
 
     def _commit_run(self, run: Sequence[Decoded], items: Sequence[RunItem] | Sequence[Record[Event]]
                     ) -> list[bool]:
@@ -294,12 +308,12 @@ class TrackedConsumer:
         if await self._db(f"checking {envelope.event_id} at {position}", self.store.has_applied,
                           envelope.event_id):
             await self._db(f"recording {position}", self.store.record_position, position)
-            CONSUMED.labels(topic=record.topic, outcome="duplicate").inc()
+            _consumed(record.topic, "duplicate").inc()
             return
         outcome = await self._apply_with_retries(record, position, envelope)
         self.parking.settled(position)
-        CONSUMED.labels(topic=record.topic, outcome=outcome).inc()
-        APPLY_SECONDS.labels(topic=record.topic).observe(time.perf_counter() - started)
+        _consumed(record.topic, outcome).inc()
+        _apply_seconds(record.topic).observe(time.perf_counter() - started)
 
     async def _apply_with_retries(
         self, record: ConsumerRecord[bytes, bytes], position: Position, envelope: Envelope[Event]
@@ -369,12 +383,29 @@ class TrackedConsumer:
                        self.health, f"dead-lettering {position}")
         await self._db(f"recording {position}", self.store.record_position, position)
         DEAD_LETTERED.labels(topic=record.topic).inc()
-        CONSUMED.labels(topic=record.topic, outcome="dead_lettered").inc()
+        _consumed(record.topic, "dead_lettered").inc()
 
 
     async def _db(self, what: str, call: Callable[..., T], *args: object) -> T:
         """``call(*args)`` in a worker thread, retried with backoff while the database is away."""
         return await retrying(lambda: asyncio.to_thread(call, *args), self.health, what, DATABASE_OUTAGES)
+
+
+def fetch_wait_ms(topics: Sequence[str]) -> int:
+    """How long a consumer of ``topics`` lets the broker hold an empty fetch (``QUICK_TOPICS``)."""
+    return QUICK_FETCH_WAIT_MS if QUICK_TOPICS.intersection(topics) else FETCH_WAIT_MS
+
+
+@lru_cache(maxsize=256)
+def _consumed(topic: str, outcome: str) -> Any:
+    """The labelled counter child, looked up once: ``labels()`` costs microseconds, and a
+    run of clicks counts hundreds of records."""
+    return CONSUMED.labels(topic=topic, outcome=outcome)
+
+
+@lru_cache(maxsize=64)
+def _apply_seconds(topic: str) -> Any:
+    return APPLY_SECONDS.labels(topic=topic)
 
 
 def _position(record: ConsumerRecord[bytes, bytes]) -> Position:
