@@ -227,8 +227,10 @@ def _targets(schema: str) -> dict[str, sql.Composable]:
 def count_clicks(schema: str) -> sql.Composed:
     """A run of valid clicks (one JSON parameter: transaction_id, partner_id, offer_id,
     sub1..sub5, hour, uniq 0|1) kept in ``clicks`` and counted, in one statement: a click
-    whose transaction_id is known (re-published), or twice in the run, counts once."""
-    return sql.SQL(
+    whose transaction_id is known (re-published), or twice in the run, counts once.
+    Rendered to its text once, as the plumbing's ``Table`` statements are: psycopg would
+    compose its identifiers anew on every run of clicks."""
+    return _text(sql.SQL(
         "WITH input AS (SELECT DISTINCT ON (transaction_id) * FROM json_to_recordset(%s::json) AS i("
         "transaction_id text, partner_id text, offer_id text, sub1 text, sub2 text, sub3 text, sub4 text, "
         "sub5 text, hour timestamptz, uniq int) ORDER BY transaction_id), "
@@ -238,7 +240,11 @@ def count_clicks(schema: str) -> sql.Composed:
         "counted AS (SELECT " + _names(_DIMENSIONS, "input.") + ", 1 AS clicks, uniq AS unique_clicks, "
         "0 AS conversions, 0::numeric AS payout, 0::numeric AS revenue "
         "FROM input JOIN fresh USING (transaction_id)), " + _into_figures("counted")
-    ).format(**_targets(schema))
+    ).format(**_targets(schema)))
+
+
+def _text(statement: sql.Composed) -> sql.Composed:
+    return sql.Composed([sql.SQL(statement.as_string(None))])
 
 
 @cache
