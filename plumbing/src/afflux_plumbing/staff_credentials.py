@@ -171,8 +171,11 @@ class StaffCredentials:
                          kind="token", role=role)
 
     def may_know_later(self, token: str) -> bool:
+        """A staff-shaped token this view has not read of yet (one it knows, ended or not,
+        is answered now: nothing later would change that but another event)."""
         return (self._positions is not None and token.startswith((SESSION_PREFIX, TOKEN_PREFIX))
-                and len(token) == len(SESSION_PREFIX) + SECRET_CHARS)
+                and len(token) == len(SESSION_PREFIX) + SECRET_CHARS
+                and bytes.fromhex(sha256_hex(token)) not in self.credentials)
 
     async def caught_up(self, timeout: float) -> bool:
         if self._positions is None:
