@@ -34,6 +34,7 @@ from afflux_attribution.domain.conversion import Conversion, InvalidPayout, Tran
 from afflux_contracts import ConversionStatus, DecisionTerms, Money, RuleCheck, StatusChange
 from afflux_contracts.values import DecimalString, UtcDatetime
 from afflux_plumbing.acknowledge import published
+from afflux_plumbing.auth import Credentials, needs
 from afflux_plumbing.http import ApiError, NotFound, ReadinessCheck, admin_auth, service_app
 
 
@@ -164,13 +165,15 @@ def decode_cursor(cursor: str) -> PageKey:
     return PageKey(instant.astimezone(UTC), conversion_id)
 
 
-def create_app(store: Attribution, readiness: ReadinessCheck, admin_token: str, tracking_log: TrackingLog,
+def create_app(store: Attribution, readiness: ReadinessCheck, admin_token: str | Credentials,
+               tracking_log: TrackingLog,
                publish_timeout: float = 5.0, catch_up_timeout: float = 3.0) -> FastAPI:
     app = service_app("Afflux attribution", readiness)
     admin = [admin_auth(admin_token)]
 
     @app.get("/v1/conversions/{conversion_id}", tags=["conversions"], dependencies=admin,
              response_model=ConversionView, response_model_exclude_none=True,
+             openapi_extra=needs("conversions.read"),
              responses={404: {"description": "this conversion_id was never reported"},
                         503: {"description": "the tracking log cannot be read to its end now: retry"}})
     async def get_conversion(conversion_id: str) -> ConversionView:
@@ -202,7 +205,7 @@ def create_app(store: Attribution, readiness: ReadinessCheck, admin_token: str, 
         raise NotFound("conversion_not_found", f"no conversion with id {conversion_id} was reported")
 
     @app.get("/v1/conversions", tags=["conversions"], dependencies=admin, response_model=ConversionsPage,
-             response_model_exclude_none=True)
+             response_model_exclude_none=True, openapi_extra=needs("conversions.read"))
     async def list_conversions(
         partner_id: str | None = Query(None),
         offer_id: str | None = Query(None),
@@ -232,7 +235,8 @@ def create_app(store: Attribution, readiness: ReadinessCheck, admin_token: str, 
                                             by))
 
     @app.post("/v1/conversions/{conversion_id}/status", tags=["review"],
-              response_model=ConversionView, responses=REVIEW_RESPONSES)
+              response_model=ConversionView, responses=REVIEW_RESPONSES,
+              openapi_extra=needs("conversions.review"))
     def post_status(conversion_id: str, body: StatusIn, caller: Any = admin[0]) -> Response:
         """Approve (also on appeal: a conversion a rule rejected is then credited, priced with
         the terms in force at its conversion time, its trace naming who approved it and
@@ -241,13 +245,14 @@ def create_app(store: Attribution, readiness: ReadinessCheck, admin_token: str, 
         return change_status(conversion_id, body, caller)
 
     @app.post("/v1/offers/{offer_id}/orders/{order_id}/status", tags=["review"],
-              response_model=ConversionView, responses=REVIEW_RESPONSES)
+              response_model=ConversionView, responses=REVIEW_RESPONSES,
+              openapi_extra=needs("conversions.review"))
     def post_order_status(offer_id: str, order_id: str, body: StatusIn, caller: Any = admin[0]) -> Response:
         """The same, for the conversion that credited ``order_id`` on the offer."""
         return change_status(store.conversion_of_order(offer_id, order_id), body, caller)
 
     @app.get("/v1/offers/{offer_id}/traffic", tags=["traffic"], dependencies=admin,
-             response_model=TrafficView)
+             response_model=TrafficView, openapi_extra=needs("conversions.read"))
     async def get_traffic(offer_id: str) -> TrafficView:
         """How the offer's clicks (CPC) or impressions (CPM) were judged: per partner, how
         many earned and how many earned nothing, for which reason (``not_unique``,
@@ -258,7 +263,8 @@ def create_app(store: Attribution, readiness: ReadinessCheck, admin_token: str, 
                                                        for r in rows])
 
     @app.post("/v1/conversions/{conversion_id}/adjust", tags=["review"], dependencies=admin,
-              response_model=ConversionView, responses=REVIEW_RESPONSES)
+              response_model=ConversionView, responses=REVIEW_RESPONSES,
+              openapi_extra=needs("conversions.review"))
     def post_adjust(conversion_id: str, body: AdjustIn) -> Response:
         """Give an approved conversion a new payout (exact, in its currency: never rounded)."""
         try:

@@ -63,7 +63,7 @@ def build(settings: AttributionSettings) -> Built:
     runtime.relay(store, to_envelope)
     # "Never reported" is only said once every report on the tracking log is applied.
     tracking_log = TrackingLog(store, settings.kafka_bootstrap_servers)
-    app = create_app(store, runtime.ready, settings.admin_token, tracking_log, settings.publish_timeout)
+    app = create_app(store, runtime.ready, runtime.credentials(), tracking_log, settings.publish_timeout)
     app.router.add_event_handler("shutdown", tracking_log.stop)
     app.router.add_event_handler("shutdown", tracking.stop_catch_up)
     app.state.attribution = store

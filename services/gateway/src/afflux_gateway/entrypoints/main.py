@@ -14,7 +14,6 @@ from afflux_gateway.entrypoints.http import mount_api
 from afflux_gateway.entrypoints.portal import Portal, mount_portal
 from afflux_gateway.entrypoints.throttle import FailureThrottle
 from afflux_gateway.settings import GatewaySettings, MissingSecret
-from afflux_plumbing.auth import Credentials
 from afflux_plumbing.eventstore import open_store
 from afflux_plumbing.http import service_app
 from afflux_plumbing.runs import Handlers
@@ -43,7 +42,7 @@ def build(settings: GatewaySettings) -> Built:
     partners = PartnersClient(settings.partners_api, token)
     payouts = PayoutsClient(settings.payouts_api, token)
     app = service_app("Afflux gateway", runtime.ready)
-    mount_api(app, views, guard, partners, payouts, settings.tracking_url, Credentials.of(settings))
+    mount_api(app, views, guard, partners, payouts, settings.tracking_url, runtime.credentials())
     mount_portal(
         app, Portal(views, guard, partners, payouts, settings.tracking_url, keys, settings.secure_cookies)
     )
