@@ -50,7 +50,7 @@ def test_every_stored_event_type_is_published() -> None:
         for name, event_class in vars(aggregate).items()
         if isinstance(event_class, type) and issubclass(event_class, CanMutateAggregate) and name != "Event"
     }
-    assert len(stored_topics) == 11
+    assert len(stored_topics) == 16
     assert stored_topics == set(TRANSLATIONS)
 
 
@@ -79,7 +79,8 @@ def test_partner_events_keep_every_field_and_are_keyed_by_partner_id() -> None:
         "manager": None, "contacts": [], "postback": None,
     }
     assert changed.event_type == "PartnerStatusChanged"
-    assert changed.payload.model_dump(mode="json") == {"partner_id": partner.partner_id, "status": "inactive"}
+    assert changed.payload.model_dump(mode="json") == {"partner_id": partner.partner_id, "status": "inactive",
+                                                       "previous_status": "active", "reason": None}
 
 
 def test_offer_terms_survive_the_store_as_exact_decimal_strings() -> None:
@@ -157,3 +158,35 @@ def test_an_offer_stored_with_its_token_in_clear_publishes_and_keeps_only_its_ha
     assert envelope.payload.conversion_security.token_sha256 == sha256(b"clear").hexdigest()
     replayed = old_style.mutate(None)
     assert replayed is not None and replayed.postback_token_sha256 == sha256(b"clear").hexdigest()
+
+
+def test_an_application_and_its_users_are_published_whole_after_a_store_round_trip() -> None:
+    from afflux_partners.domain.people import Application, Role
+
+    at = datetime(2026, 11, 2, 9, 30, tzinfo=UTC)
+    partner = Partner.apply("Trail Reviews", "lena@trail.example",
+                            Application("Trail GmbH", "https://trail.example", ("website", "email"), "DE",
+                                        at, at))
+    partner.decide(True, "fits")
+    partner.invite_user("usr_" + "1" * 32, "lena@trail.example", "Lena", Role.OWNER, None, at)
+    partner.activate_user("usr_" + "1" * 32)
+    partner.reset_password("usr_" + "1" * 32, at)
+    partner.invite_user("usr_" + "2" * 32, "max@trail.example", None, Role.MEMBER, "usr_" + "1" * 32, at)
+    partner.remove_user("usr_" + "2" * 32, "usr_" + "1" * 32)
+
+    payloads = [envelope.payload for envelope in published(partner)]
+
+    assert [type(p).__name__ for p in payloads] == [
+        "PartnerCreated", "PartnerApplied", "PartnerStatusChanged", "PartnerUserInvited",
+        "PartnerUserActivated", "PartnerUserPasswordReset", "PartnerUserInvited", "PartnerUserRemoved"]
+    created, applied, verdict, invited, activated, _, _, removed = payloads
+    assert created.status == contracts.PartnerStatus.PENDING
+    assert (applied.name, applied.traffic_sources, applied.country, applied.email_verified_at) == (
+        "Trail Reviews", ("website", "email"), "DE", at)
+    assert (verdict.previous_status, verdict.status, verdict.reason) == ("pending", "active", "fits")
+    assert (invited.role, invited.status, invited.expires_at) == ("owner", "invited", at)
+    assert (activated.email, activated.name, activated.role, activated.status) == (
+        "lena@trail.example", "Lena", "owner", "active")
+    assert (removed.email, removed.status, removed.removed_by) == ("max@trail.example", "removed",
+                                                                   "usr_" + "1" * 32)
+    assert {p.partner_id for p in payloads} == {partner.partner_id}

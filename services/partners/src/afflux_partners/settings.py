@@ -20,3 +20,18 @@ class PartnersSettings(ServiceSettings):
         default=5.0, gt=0, validation_alias="AFFLUX_PARTNERS_PUBLISH_TIMEOUT",
         description="seconds a write waits for its events to be on the log before answering 202",
     )
+    notifications_url: str = Field(default="http://127.0.0.1:8008",
+                                   validation_alias="AFFLUX_NOTIFICATIONS_URL")
+    """Where mail that carries a link is asked for (``POST /v1/messages``): invitations
+    and password resets."""
+    service_token: str = Field(default="", validation_alias="AFFLUX_PARTNERS_SERVICE_TOKEN")
+    """The partners service's own credential towards notifications (scope
+    ``notifications.send`` there). Without it, mail stays owed (and is logged)."""
+    portal_url: str = Field(default="http://127.0.0.1:8005", validation_alias="AFFLUX_PORTAL_URL")
+    """The public address of the gateway (its portal): links in invitations and resets."""
+    invitation_hours: int = Field(default=72, ge=1, le=720,
+                                  validation_alias="AFFLUX_PARTNERS_INVITATION_HOURS")
+    reset_minutes: int = Field(default=60, ge=5, le=1440, validation_alias="AFFLUX_PARTNERS_RESET_MINUTES")
+    owed_mail_interval: float = Field(default=5.0, gt=0,
+                                      validation_alias="AFFLUX_PARTNERS_OWED_MAIL_INTERVAL")
+    """Seconds between two looks for mail that notifications did not take yet."""

@@ -18,6 +18,7 @@ from uuid import UUID
 
 from psycopg import sql
 
+from afflux_partners.adapters.people import PEOPLE_DDL, PeopleTables
 from afflux_partners.application.partners import Listing, Partners, ProgramViews
 from afflux_partners.domain.offer import OFFER_CREATED, Offer
 from afflux_partners.domain.partner import PARTNER_CREATED, Partner
@@ -50,10 +51,14 @@ DDL = [
 class PartnersStore(Partners):
     """``Partners`` with its views on PostgreSQL."""
 
-    view_ddl: ClassVar = DDL
+    view_ddl: ClassVar = [*DDL, *PEOPLE_DDL]
 
     def open_views(self) -> ProgramViews:
         return ProgramTables(self)
+
+    def open_people(self) -> PeopleTables:
+        """The register of applications and the users' credentials (``PeopleViews``)."""
+        return PeopleTables(self)
 
 
 class ProgramTables:

@@ -43,6 +43,15 @@ from afflux_contracts import (
     Tier,
     Visibility,
 )
+from afflux_contracts.partners import (
+    PartnerApplied,
+    PartnerUserActivated,
+    PartnerUserInvited,
+    PartnerUserPasswordReset,
+    PartnerUserRemoved,
+    PartnerUserRole,
+    PartnerUserStatus,
+)
 from afflux_partners.domain import values
 from afflux_partners.domain.offer import (
     OFFER_CREATED,
@@ -54,9 +63,14 @@ from afflux_partners.domain.offer import (
 from afflux_partners.domain.partner import (
     PARTNER_API_KEY_ISSUED,
     PARTNER_API_KEY_REVOKED,
+    PARTNER_APPLIED,
     PARTNER_CREATED,
     PARTNER_STATUS_CHANGED,
     PARTNER_UPDATED,
+    PARTNER_USER_ACTIVATED,
+    PARTNER_USER_INVITED,
+    PARTNER_USER_PASSWORD_RESET,
+    PARTNER_USER_REMOVED,
 )
 from afflux_partners.domain.relationship import RELATIONSHIP_CREATED, RELATIONSHIP_UPDATED
 from afflux_plumbing.relay import Translate, publishing
@@ -179,7 +193,41 @@ def _api_key_revoked(event: Any) -> Event:
 
 
 def _partner_status_changed(event: Any) -> Event:
-    return PartnerStatusChanged(partner_id=event.originator_id.hex, status=PartnerStatus(event.status))
+    previous = getattr(event, "previous", None)
+    return PartnerStatusChanged(partner_id=event.originator_id.hex, status=PartnerStatus(event.status),
+                                previous_status=PartnerStatus(previous) if previous else None,
+                                reason=getattr(event, "reason", None))
+
+
+def _partner_applied(event: Any) -> Event:
+    return PartnerApplied(partner_id=event.originator_id.hex, name=event.name, email=event.email,
+                          company=event.company, website=event.website,
+                          traffic_sources=tuple(event.traffic_sources), country=event.country,
+                          terms_accepted_at=event.terms_accepted_at,
+                          email_verified_at=event.email_verified_at)
+
+
+def _user_state(event: Any, status: PartnerUserStatus) -> dict[str, Any]:
+    return {"partner_id": event.originator_id.hex, "user_id": event.user_id, "email": event.email,
+            "name": event.name, "role": PartnerUserRole(event.role), "status": status}
+
+
+def _user_invited(event: Any) -> Event:
+    return PartnerUserInvited(**_user_state(event, PartnerUserStatus.INVITED), invited_by=event.invited_by,
+                              expires_at=event.expires_at)
+
+
+def _user_activated(event: Any) -> Event:
+    return PartnerUserActivated(**_user_state(event, PartnerUserStatus.ACTIVE))
+
+
+def _user_removed(event: Any) -> Event:
+    return PartnerUserRemoved(**_user_state(event, PartnerUserStatus.REMOVED), removed_by=event.removed_by)
+
+
+def _password_reset(event: Any) -> Event:
+    return PartnerUserPasswordReset(partner_id=event.originator_id.hex, user_id=event.user_id,
+                                    reset_at=event.reset_at)
 
 
 def _offer_state(event: Any) -> dict[str, Any]:
@@ -254,6 +302,11 @@ TRANSLATIONS: dict[str, Translate] = {
     PARTNER_STATUS_CHANGED: _partner_status_changed,
     PARTNER_API_KEY_ISSUED: _api_key_issued,
     PARTNER_API_KEY_REVOKED: _api_key_revoked,
+    PARTNER_APPLIED: _partner_applied,
+    PARTNER_USER_INVITED: _user_invited,
+    PARTNER_USER_ACTIVATED: _user_activated,
+    PARTNER_USER_REMOVED: _user_removed,
+    PARTNER_USER_PASSWORD_RESET: _password_reset,
     OFFER_CREATED: _offer_created,
     OFFER_UPDATED: _offer_updated,
     OFFER_STATUS_CHANGED: _offer_status_changed,

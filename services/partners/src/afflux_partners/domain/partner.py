@@ -9,6 +9,16 @@ from typing import Any
 
 from eventsourcing.domain import Aggregate, event
 
+from afflux_partners.domain.people import (
+    Application,
+    PartnerUser,
+    Role,
+    UserStatus,
+    check_reason,
+    invitable,
+    removable,
+    with_status,
+)
 from afflux_partners.domain.rules import (
     Conflict,
     RuleViolation,
@@ -71,6 +81,19 @@ PARTNER_STATUS_CHANGED = "afflux_partners:Partner.StatusChanged"
 PARTNER_UPDATED = "afflux_partners:Partner.Updated"
 PARTNER_API_KEY_ISSUED = "afflux_partners:Partner.ApiKeyIssued"
 PARTNER_API_KEY_REVOKED = "afflux_partners:Partner.ApiKeyRevoked"
+PARTNER_APPLIED = "afflux_partners:Partner.Applied"
+PARTNER_USER_INVITED = "afflux_partners:Partner.UserInvited"
+PARTNER_USER_ACTIVATED = "afflux_partners:Partner.UserActivated"
+PARTNER_USER_REMOVED = "afflux_partners:Partner.UserRemoved"
+PARTNER_USER_PASSWORD_RESET = "afflux_partners:Partner.UserPasswordReset"
+
+
+class NoSuchUser(LookupError):
+    """The partner has no user with this id."""
+
+
+class NotAnApplication(Exception):
+    """The partner did not come from the sign-up (staff created it): nothing to decide."""
 
 
 class Partner(Aggregate):
@@ -116,6 +139,9 @@ class Partner(Aggregate):
     ) -> None:
         self.status = PartnerStatus(status)
         self.api_keys: dict[str, ApiKey] = {}
+        self.application: Application | None = None
+        self.decision_reason: str | None = None
+        self.users: dict[str, PartnerUser] = {}
         self._set_profile(name, email, type, tags, billing, manager, contacts, postback)
 
     @property
@@ -127,17 +153,121 @@ class Partner(Aggregate):
         """The editable state, field by field."""
         return {name: getattr(self, name) for name in EDITABLE}
 
-    def change_status(self, status: PartnerStatus) -> bool:
+    def change_status(self, status: PartnerStatus, reason: str | None = None) -> bool:
         """Move to ``status``; False (and no event) if the partner is already there."""
         if status == self.status:
             return False
         check_partner_status_change(self.status, status)
-        self._status_changed(status)
+        self._status_changed(status, reason=check_reason(reason), previous=self.status)
         return True
 
     @event("StatusChanged", topic=PARTNER_STATUS_CHANGED)
-    def _status_changed(self, status: PartnerStatus) -> None:
+    def _status_changed(self, status: PartnerStatus, reason: str | None = None,
+                        previous: PartnerStatus | None = None) -> None:
         self.status = PartnerStatus(status)
+        if previous == PartnerStatus.PENDING or (previous == PartnerStatus.REJECTED
+                                                 and status == PartnerStatus.ACTIVE):
+            self.decision_reason = reason
+
+    # The application (the portal's sign-up)
+
+    @classmethod
+    def apply(cls, name: str, email: str, application: Application) -> Partner:
+        """A partner from the sign-up: pending, with what it told us."""
+        partner = cls.create(name=name, email=email, status=PartnerStatus.PENDING)
+        partner._applied(
+            name=partner.name, email=partner.email, company=application.company, website=application.website,
+            traffic_sources=application.traffic_sources, country=application.country,
+            terms_accepted_at=application.terms_accepted_at, email_verified_at=application.email_verified_at)
+        return partner
+
+    @event("Applied", topic=PARTNER_APPLIED)
+    def _applied(self, name: str, email: str, company: str | None, website: str | None,
+                 traffic_sources: tuple[str, ...],
+                 country: str | None, terms_accepted_at: datetime, email_verified_at: datetime) -> None:
+        """Carries the name and email it was made with, so the event alone tells staff."""
+        self.application = Application(company, website, tuple(traffic_sources), country, terms_accepted_at,
+                                       email_verified_at)
+
+    def decide(self, approve: bool, reason: str | None) -> bool:
+        """Staff's verdict on the application: approve (active) or decline (rejected).
+        Deciding the same again changes nothing (False); a declined applicant may still
+        be approved later, an approved one is not declined (suspend it instead)."""
+        if self.application is None:
+            raise NotAnApplication(self.partner_id)
+        wanted = PartnerStatus.ACTIVE if approve else PartnerStatus.REJECTED
+        if not approve and self.status is not PartnerStatus.PENDING and self.status is not wanted:
+            raise Conflict("already_approved", "the application was approved: suspend or deactivate "
+                           "the partner instead", "partner_id")
+        if approve and self.status not in (PartnerStatus.PENDING, PartnerStatus.REJECTED):
+            return False
+        return self.change_status(wanted, reason)
+
+    # Users: the people who sign in to the portal for the partner
+
+    def invite_user(self, user_id: str, email: str, name: str | None, role: Role, invited_by: str | None,
+                    expires_at: datetime) -> PartnerUser:
+        """Invite someone to set a password (an invited user is invited again, under the
+        same id). The application makes the token; the aggregate records who and until when."""
+        if self.status in (PartnerStatus.REJECTED, PartnerStatus.PENDING):
+            raise Conflict("partner_not_active", f"partner {self.partner_id} is {self.status}: its users "
+                           "are invited once it is approved", "partner_id")
+        same = invitable(self.users.values(), email)
+        self._user_invited(user_id=same.user_id if same else user_id, email=email, name=name,
+                           role=Role(role), invited_by=invited_by, expires_at=expires_at)
+        return self.users[same.user_id if same else user_id]
+
+    @event("UserInvited", topic=PARTNER_USER_INVITED)
+    def _user_invited(self, user_id: str, email: str, name: str | None, role: Role, invited_by: str | None,
+                      expires_at: datetime) -> None:
+        self.users[user_id] = PartnerUser(user_id, email, name, Role(role), UserStatus.INVITED, invited_by,
+                                          expires_at)
+
+    def user(self, user_id: str) -> PartnerUser:
+        found = self.users.get(user_id)
+        if found is None:
+            raise NoSuchUser(user_id)
+        return found
+
+    def activate_user(self, user_id: str) -> PartnerUser:
+        """The invited user set a password: they can sign in."""
+        user = self.user(user_id)
+        if user.status is not UserStatus.INVITED:
+            raise Conflict("not_invited", f"user {user_id} is {user.status}, not invited", "token")
+        self._user_activated(**_whole(user))
+        return self.users[user_id]
+
+    @event("UserActivated", topic=PARTNER_USER_ACTIVATED)
+    def _user_activated(self, user_id: str, email: str, name: str | None, role: Role) -> None:
+        """Each user event carries the user's whole state (what the log publishes)."""
+        self.users[user_id] = with_status(self.users[user_id], UserStatus.ACTIVE)
+
+    def reset_password(self, user_id: str, at: datetime) -> PartnerUser:
+        user = self.user(user_id)
+        if user.status is not UserStatus.ACTIVE:
+            raise Conflict("not_active", f"user {user_id} is {user.status}", "token")
+        self._password_reset(user_id=user_id, reset_at=at)
+        return user
+
+    @event("UserPasswordReset", topic=PARTNER_USER_PASSWORD_RESET)
+    def _password_reset(self, user_id: str, reset_at: datetime) -> None:
+        pass
+
+    def remove_user(self, user_id: str, removed_by: str | None) -> PartnerUser:
+        """The user can no longer sign in (removing a removed user changes nothing);
+        never the last active owner."""
+        try:
+            user = removable(self.users, user_id)
+        except KeyError:
+            raise NoSuchUser(user_id) from None
+        if user is not None:
+            self._user_removed(**_whole(user), removed_by=removed_by)
+        return self.users[user_id]
+
+    @event("UserRemoved", topic=PARTNER_USER_REMOVED)
+    def _user_removed(self, user_id: str, email: str, name: str | None, role: Role,
+                      removed_by: str | None) -> None:
+        self.users[user_id] = with_status(self.users[user_id], UserStatus.REMOVED)
 
     def edit(self, changes: Mapping[str, Any]) -> tuple[str, ...]:
         """Apply an edit (fields not named keep their value); the names of the fields that
@@ -206,3 +336,7 @@ class Partner(Aggregate):
     def _api_key_revoked(self, key_id: str, revoked_at: datetime) -> None:
         key = self.api_keys[key_id]
         self.api_keys[key_id] = ApiKey(key.key_id, key.key_sha256, key.prefix, key.issued_at, revoked_at)
+
+
+def _whole(user: PartnerUser) -> dict[str, Any]:
+    return {"user_id": user.user_id, "email": user.email, "name": user.name, "role": user.role}
