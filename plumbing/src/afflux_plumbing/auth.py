@@ -81,6 +81,8 @@ SCOPES: Mapping[str, str] = {
                           "(POST /v1/messages: verification links, invitations, password resets)",
     "notifications.preferences": "read and set a partner's mail opt-outs "
                                  "(GET|PUT /v1/partners/{partner_id}/notification-preferences)",
+    "notifications.mail": "read what the embedded mail catcher kept, secrets and all "
+                          "(GET /v1/mail; development, without AFFLUX_SMTP_URL): the owner's",
     # The console: staff, audit, operations
     "staff.self": "a staff member's own account: see it, enrol a second factor, sign out, "
                   "hold API tokens (within their role)",

@@ -219,7 +219,8 @@ def create_app(store: AdminReads, readiness: ReadinessCheck, credentials: Creden
         return PreferencesOut(partner_id=partner_id, opted_out=sorted(set(body.opted_out)),
                               optional=list(OPTIONAL_KINDS))
 
-    @app.get("/v1/mail", tags=["mail catcher"], response_model=CaughtPage)
+    @app.get("/v1/mail", tags=["mail catcher"], response_model=CaughtPage,
+             openapi_extra=needs("notifications.mail"))
     async def mail(limit: int = Query(50, ge=1, le=500), after: str | None = Query(None, max_length=100),
                    _: Principal = admin) -> CaughtPage:
         """What the embedded mail catcher was sent (``AFFLUX_SMTP_URL`` unset), oldest first:

@@ -25,7 +25,6 @@ from afflux_notifications.application.sending import MailWorker
 from afflux_notifications.domain.delivery import RetryPolicy
 from afflux_notifications.entrypoints.http import create_app
 from afflux_notifications.settings import NotificationsSettings
-from afflux_plumbing.auth import Credentials
 from afflux_plumbing.eventstore import open_store
 from afflux_plumbing.outage import OUTAGES, Backoff
 from afflux_plumbing.runs import Handlers
@@ -85,7 +84,7 @@ def build(settings: NotificationsSettings) -> Built:
     async def ready() -> bool:
         return await runtime.ready() and worker.health.ok and dead_letters.ready
 
-    app = create_app(store, ready, Credentials.of(settings), catching=catcher is not None)
+    app = create_app(store, ready, runtime.credentials(), catching=catcher is not None)
     running: list[asyncio.Task[None]] = []
 
     async def start_workers() -> None:
