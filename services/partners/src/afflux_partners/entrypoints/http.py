@@ -1,6 +1,7 @@
 """The partners admin API: JSON in, the application's use cases, JSON out.
 
-Every route needs the admin bearer token. A domain rule violation answers 422
+Every route names the scope it needs (``needs``): the admin token, a service token or a
+staff credential whose role has it (else 403). A domain rule violation answers 422
 naming the field to fix; a status change or another command the current state
 refuses (editing a deleted offer, a declined application) answers 409.
 
@@ -77,13 +78,17 @@ async def _conflict(_: Request, error: Exception) -> Response:
     return JSONResponse(error_body(error.code, error.message, error.field), status_code=409)
 
 
-def partners_app(store: Partners, settings: PartnersSettings, readiness: ReadinessCheck) -> FastAPI:
+def partners_app(store: Partners, settings: PartnersSettings, readiness: ReadinessCheck,
+                 credentials: Credentials | None = None) -> FastAPI:
+    """``credentials``: what the admin routes accept (default: the settings' admin and
+    service tokens; the service passes ``runtime.credentials()``, staff included)."""
     app = service_app("Afflux partners", readiness)
     app.add_exception_handler(RuleViolation, _rule_violation)
     app.add_exception_handler(StatusChangeRefused, _status_change_refused)
     app.add_exception_handler(Conflict, _conflict)
-    app.include_router(partner_routes(store, settings))
-    app.include_router(offer_routes(store, settings))
+    accepted = credentials or Credentials.of(settings)
+    app.include_router(partner_routes(store, settings, accepted))
+    app.include_router(offer_routes(store, settings, accepted))
     return app
 
 
@@ -113,18 +118,18 @@ def decode_cursor(kind: str, cursor: str | None) -> int | None:
         raise ApiError(422, "invalid_request", f"not a {kind} cursor: {cursor[:100]!r}", "after") from error
 
 
-def partner_routes(store: Partners, settings: PartnersSettings) -> APIRouter:
-    router = APIRouter(prefix="/v1/partners", tags=["partners"],
-                       dependencies=[admin_auth(settings.admin_token)])
+def partner_routes(store: Partners, settings: PartnersSettings, credentials: Credentials) -> APIRouter:
+    router = APIRouter(prefix="/v1/partners", tags=["partners"], dependencies=[admin_auth(credentials)])
 
     def ack(body: BaseModel, status_code: int = 200) -> Response:
         return acknowledged(store, settings, body, status_code)
 
-    @router.post("", status_code=201, response_model=PartnerOut, responses=PENDING)
+    @router.post("", status_code=201, response_model=PartnerOut, responses=PENDING,
+                 openapi_extra=needs("partners.write"))
     def create_partner(body: PartnerIn) -> Any:
         return ack(PartnerOut.of(store.create_partner(status=body.status, **body.profile())), 201)
 
-    @router.get("", response_model=PartnersPage)
+    @router.get("", response_model=PartnersPage, openapi_extra=needs("partners.read"))
     def list_partners(
         status: PartnerStatus | None = Query(None),  # noqa: B008
         tag: str | None = Query(None, max_length=64, pattern=NO_NUL,
@@ -140,34 +145,38 @@ def partner_routes(store: Partners, settings: PartnersSettings) -> APIRouter:
         return PartnersPage(partners=[PartnerOut.of(p) for p in page.items],
                             next=encode_cursor("partners", page.next_after) if page.next_after else None)
 
-    @router.get("/{partner_id}")
+    @router.get("/{partner_id}", openapi_extra=needs("partners.read"))
     def get_partner(partner_id: str) -> PartnerOut:
         return PartnerOut.of(store.get_partner(partner_id))
 
-    @router.patch("/{partner_id}", response_model=PartnerOut, responses=PENDING)
+    @router.patch("/{partner_id}", response_model=PartnerOut, responses=PENDING,
+                  openapi_extra=needs("partners.write"))
     def edit_partner(partner_id: str, body: PartnerPatch) -> Any:
         """Change the fields given (``null`` clears an optional one); published as
         PartnerUpdated with the whole new state and the fields that changed."""
         partner, _ = store.edit_partner(partner_id, body.profile())
         return ack(PartnerOut.of(partner))
 
-    @router.post("/{partner_id}/status", response_model=PartnerOut, responses=PENDING)
+    @router.post("/{partner_id}/status", response_model=PartnerOut, responses=PENDING,
+                 openapi_extra=needs("partners.write"))
     def change_partner_status(partner_id: str, body: PartnerStatusIn) -> Any:
         return ack(PartnerOut.of(store.change_partner_status(partner_id, body.status)))
 
-    @router.post("/{partner_id}/api-keys", status_code=201, response_model=ApiKeyIssuedOut, responses=PENDING)
+    @router.post("/{partner_id}/api-keys", status_code=201, response_model=ApiKeyIssuedOut, responses=PENDING,
+                 openapi_extra=needs("partners.write"))
     def issue_api_key(partner_id: str) -> Any:
         """A new API key for the partner's own access (the gateway's ``X-Api-Key``). The key
         is in this answer only: Afflux keeps and publishes its SHA-256, never the key."""
         key, drawn = store.issue_api_key(partner_id)
         return ack(ApiKeyIssuedOut(api_key=drawn.api_key, **ApiKeyOut.of(key).model_dump()), 201)
 
-    @router.get("/{partner_id}/api-keys", response_model=ApiKeysOut)
+    @router.get("/{partner_id}/api-keys", response_model=ApiKeysOut, openapi_extra=needs("partners.read"))
     def list_api_keys(partner_id: str) -> Any:
         keys = store.get_partner(partner_id).api_keys.values()
         return ApiKeysOut(api_keys=[ApiKeyOut.of(key) for key in keys])
 
-    @router.delete("/{partner_id}/api-keys/{key_id}", response_model=ApiKeyOut, responses=PENDING)
+    @router.delete("/{partner_id}/api-keys/{key_id}", response_model=ApiKeyOut, responses=PENDING,
+                   openapi_extra=needs("partners.write"))
     def revoke_api_key(partner_id: str, key_id: str) -> Any:
         """Revoke the key (again: no change); the gateway refuses it once it reads this."""
         return ack(ApiKeyOut.of(store.revoke_api_key(partner_id, key_id)))
@@ -175,21 +184,21 @@ def partner_routes(store: Partners, settings: PartnersSettings) -> APIRouter:
     return router
 
 
-def offer_routes(store: Partners, settings: PartnersSettings) -> APIRouter:
-    router = APIRouter(prefix="/v1/offers", tags=["offers"],
-                       dependencies=[admin_auth(Credentials.of(settings))])
+def offer_routes(store: Partners, settings: PartnersSettings, credentials: Credentials) -> APIRouter:
+    router = APIRouter(prefix="/v1/offers", tags=["offers"], dependencies=[admin_auth(credentials)])
 
     def ack(body: BaseModel, status_code: int = 200) -> Response:
         return acknowledged(store, settings, body, status_code)
 
-    @router.post("", status_code=201, response_model=OfferWithTokenOut, responses=PENDING)
+    @router.post("", status_code=201, response_model=OfferWithTokenOut, responses=PENDING,
+                 openapi_extra=needs("offers.write"))
     def create_offer(body: OfferIn) -> Any:
         """A new offer, with its postback token: shown in this answer only (reads never
         show it; rotate it to get a new one)."""
         created = store.create_offer(status=body.status, **body.terms())
         return ack(OfferWithTokenOut.with_token(created.offer, created.postback_token), 201)
 
-    @router.get("", response_model=OffersPage)
+    @router.get("", response_model=OffersPage, openapi_extra=needs("partners.read"))
     def list_offers(
         status: OfferStatus | None = Query(None),  # noqa: B008
         q: str | None = Query(None, min_length=1, max_length=200, pattern=NO_NUL,
@@ -203,22 +212,25 @@ def offer_routes(store: Partners, settings: PartnersSettings) -> APIRouter:
         return OffersPage(offers=[OfferOut.of(o) for o in page.items],
                           next=encode_cursor("offers", page.next_after) if page.next_after else None)
 
-    @router.get("/{offer_id}")
+    @router.get("/{offer_id}", openapi_extra=needs("partners.read"))
     def get_offer(offer_id: str) -> OfferOut:
         return OfferOut.of(store.get_offer(offer_id))
 
-    @router.patch("/{offer_id}", response_model=OfferOut, responses=PENDING)
+    @router.patch("/{offer_id}", response_model=OfferOut, responses=PENDING,
+                  openapi_extra=needs("offers.write"))
     def edit_offer(offer_id: str, body: OfferPatch) -> Any:
         """Change the fields given; published as OfferUpdated with the whole new state.
         Conversions already decided keep the terms they were priced with."""
         offer, _ = store.edit_offer(offer_id, body.terms())
         return ack(OfferOut.of(offer))
 
-    @router.post("/{offer_id}/status", response_model=OfferOut, responses=PENDING)
+    @router.post("/{offer_id}/status", response_model=OfferOut, responses=PENDING,
+                 openapi_extra=needs("offers.write"))
     def change_offer_status(offer_id: str, body: OfferStatusIn) -> Any:
         return ack(OfferOut.of(store.change_offer_status(offer_id, body.status)))
 
-    @router.post("/{offer_id}/postback-token/rotate", response_model=PostbackTokenOut, responses=PENDING)
+    @router.post("/{offer_id}/postback-token/rotate", response_model=PostbackTokenOut, responses=PENDING,
+                 openapi_extra=needs("offers.write"))
     def rotate_postback_token(offer_id: str, body: TokenRotationIn | None = None) -> Any:
         """A new postback token, shown in this answer only. The token it replaces keeps
         working for ``overlap_hours`` (default 24; 0: it stops now), so the advertiser's
@@ -229,14 +241,16 @@ def offer_routes(store: Partners, settings: PartnersSettings) -> APIRouter:
         return ack(PostbackTokenOut(postback_token=rotated.postback_token,
                                     previous_token_valid_until=rotated.offer.previous_token_valid_until))
 
-    @router.put("/{offer_id}/partners/{partner_id}", response_model=RelationshipOut, responses=PENDING)
+    @router.put("/{offer_id}/partners/{partner_id}", response_model=RelationshipOut, responses=PENDING,
+                openapi_extra=needs("relationships.write"))
     def set_relationship(offer_id: str, partner_id: str, body: RelationshipIn) -> Any:
         """The advertiser's decision and the partner's custom terms (the whole state: what
         is left out is cleared); it ends a pending application."""
         relationship = store.set_relationship(offer_id, partner_id, body.approved, **body.custom())
         return ack(RelationshipOut.of(relationship))
 
-    @router.get("/{offer_id}/partners", response_model=RelationshipsPage)
+    @router.get("/{offer_id}/partners", response_model=RelationshipsPage,
+                openapi_extra=needs("partners.read"))
     def list_relationships(
         offer_id: str,
         status: Standing | None = Query(None, description="approved, pending (applications waiting "  # noqa: B008
@@ -250,7 +264,7 @@ def offer_routes(store: Partners, settings: PartnersSettings) -> APIRouter:
             relationships=[RelationshipOut.of(r) for r in page.items],
             next=encode_cursor("relationships", page.next_after) if page.next_after else None)
 
-    @router.get("/{offer_id}/partners/{partner_id}")
+    @router.get("/{offer_id}/partners/{partner_id}", openapi_extra=needs("partners.read"))
     def get_relationship(offer_id: str, partner_id: str) -> RelationshipOut:
         return RelationshipOut.of(store.get_relationship(offer_id, partner_id))
 
@@ -268,6 +282,7 @@ def offer_routes(store: Partners, settings: PartnersSettings) -> APIRouter:
         return ack(RelationshipOut.of(applied.relationship), 201 if applied.created else 200)
 
     @router.get("/{offer_id}/partners/{partner_id}/tracking-link", response_model=TrackingLinkOut,
+                openapi_extra=needs("partners.read"),
                 responses={503: {"description": "what the link depends on is not on the log yet"}})
     def tracking_link(offer_id: str, partner_id: str) -> Any:
         """The partner's link for the offer, approved or not: the tracker decides what a

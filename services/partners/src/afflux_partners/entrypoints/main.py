@@ -19,7 +19,7 @@ def build(settings: PartnersSettings) -> Built:
     store = open_store(PartnersStore, settings.database_url, settings.db_schema)
     runtime = ServiceRuntime(settings)
     runtime.relay(store, to_envelope)
-    app = partners_app(store, settings, runtime.ready)
+    app = partners_app(store, settings, runtime.ready, runtime.credentials())
     mailer = NotificationsMailer(settings.notifications_url, settings.service_token)
     links = Links(settings.portal_url, settings.invitation_hours, settings.reset_minutes)
     onboarding = Onboarding(store, store.open_people(), Argon2Passwords(), mailer, links)
