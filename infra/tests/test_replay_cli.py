@@ -1,7 +1,7 @@
 """``afflux replay payouts --verify``, ``afflux drift payouts``, ``afflux verify statement``
 and ``afflux what-if`` (payouts' own commands, which the ``afflux`` CLI mounts) as an
-operator runs them: the real command in its own process, against a payouts service that
-folded a real log on a broker of the module's own and the real PostgreSQL. The last test
+operator runs them (the ``afflux`` command, once in its own process), against a payouts
+service that folded a real log on a broker of the module's own and the real PostgreSQL. The last test
 puts a forged statement on the log, which every later verify would name."""
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from payouts_fixtures import (
     usd,
 )
 from psycopg import sql
+from typer.testing import CliRunner
 
 from afflux_contracts import (
     ConversionStatus,
@@ -40,6 +41,7 @@ from afflux_contracts import (
     StatusChange,
     statement_digest,
 )
+from afflux_infra.cli import app
 from afflux_infra.testing import SessionInfrastructure, broker_of_its_own, eventually
 from afflux_plumbing.publish import Publisher
 
@@ -114,12 +116,19 @@ async def _issued(service: RunningPayouts, statement_id: str) -> StatementIssued
                            digest=shown["digest"], issued_at=shown["issued_at"])
 
 
-async def afflux(log: Log, *args: str) -> tuple[int, str]:
-    """Run the ``afflux`` command with the service's database and brokers; (exit code, output)."""
-    env = {**os.environ, "DATABASE_URL": log.service.database_url,
-           "KAFKA_BOOTSTRAP_SERVERS": log.service.kafka_bootstrap, "COLUMNS": "220"}
+async def afflux(log: Log, *args: str, own_process: bool = False) -> tuple[int, str]:
+    """Run the ``afflux`` command with the service's database and brokers; (exit code, output).
+    In this process by default (its imports and the service's wiring cost seconds a run on a
+    busy machine); ``own_process``: as ``python -m afflux_infra.cli``, the operator's way."""
+    env = {"DATABASE_URL": log.service.database_url, "KAFKA_BOOTSTRAP_SERVERS": log.service.kafka_bootstrap,
+           "COLUMNS": "220"}
+    if not own_process:
+        result = await asyncio.to_thread(CliRunner().invoke, app, list(args), env=env)
+        if result.exception is not None and not isinstance(result.exception, SystemExit):
+            raise result.exception
+        return result.exit_code, result.output
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "afflux_infra.cli", *args, env=env,
+        sys.executable, "-m", "afflux_infra.cli", *args, env={**os.environ, **env},
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
     output, _ = await process.communicate()
     assert process.returncode is not None
@@ -127,7 +136,7 @@ async def afflux(log: Log, *args: str) -> tuple[int, str]:
 
 
 async def test_verify_of_the_live_projection_exits_0(folded: Log) -> None:
-    code, output = await afflux(folded, "replay", "payouts", "--verify")
+    code, output = await afflux(folded, "replay", "payouts", "--verify", own_process=True)
     assert code == 0, output
     assert "ledger_entries: equal" in output and "equal: the live projection is the log's fold" in output
     assert "statements: 1 re-derived from the log up to their log positions: each digest equal" in output
@@ -228,10 +237,6 @@ async def _live_tables(database_url: str) -> dict[str, list[tuple[object, ...]]]
 
 
 def test_an_unset_database_or_broker_is_named_with_exit_2() -> None:
-    from typer.testing import CliRunner
-
-    from afflux_infra.cli import app
-
     result = CliRunner().invoke(app, ["drift", "payouts"],
                                 env={"DATABASE_URL": None, "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:9092"})
     assert result.exit_code == 2

@@ -20,7 +20,7 @@ from payouts_fixtures import RunningPayouts, attributed, new_id, rejected, repub
 from afflux_contracts import ATTRIBUTION, ConversionStatus, StatusChange
 from afflux_infra.testing import eventually
 from afflux_payouts.adapters.shadow import PostgresShadows
-from afflux_payouts.application.replay import bookkeeping_prefix, stretches, verify
+from afflux_payouts.application.replay import projection_of, stretches, verify
 from afflux_payouts.application.replay_fold import Built, ShadowFold
 from afflux_payouts.application.shadows import LogRecord
 from afflux_payouts.entrypoints.drift import DRIFT_MISMATCHED, check_drift, replaying, service_folds
@@ -108,8 +108,8 @@ async def test_fold_is_byte_identical_whatever_batches_restarts_and_redeliveries
     try:
         first = await asyncio.to_thread(factory, schemas[0])
         opened.append(first)
-        prefix = bookkeeping_prefix(first.folds)
-        tables = shadow.projection_tables("payouts", prefix)
+        names = projection_of(first)
+        tables = shadow.projection_tables("payouts", names)
         tracking = first.folds[0].store.tracked_recorder.tracking_table_name
         positions = shadow.snapshot("payouts", live_copy, tables, tracking)
         plan = stretches(first.folds, positions)
@@ -136,7 +136,7 @@ async def test_fold_is_byte_identical_whatever_batches_restarts_and_redeliveries
         _fold(ShadowFold(resumed.folds, run_limit=7), halves[max(0, cut - 2):])
 
         for schema in schemas:
-            diffs = shadow.diff_schemas(live_copy, schema, prefix)
+            diffs = shadow.diff_schemas(live_copy, schema, names)
             assert [d for d in diffs if not d.equal] == [], schema
             assert {d.table for d in diffs} >= {"ledger_entries", "commission_changes", "rejections"}
     finally:

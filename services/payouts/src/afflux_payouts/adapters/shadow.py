@@ -2,12 +2,11 @@
 schemas, a consistent copy of the live projection, and a generic row-by-row diff of two
 schemas.
 
-The diff knows no table of the ledger by name: it compares every table of the
-live schema except the event store's bookkeeping (eventsourcing names those
-``<application>_events``, ``_tracking``, ``_inbox``, ...) and the plumbing's
-(``log_cluster``), each row by its
-primary key (a table without one is compared as a multiset of rows), every
-column as text, so ``5.0`` and ``5.00`` differ: a fold must be byte-identical, not
+The diff knows no table of the ledger by name: it compares the tables the projection
+names (the rest of its schema is not the fold's: the event store's bookkeeping, the
+plumbing's ``log_cluster``, the staff view a served service keeps there), each row by
+its primary key (a table without one is compared as a multiset of rows), every column
+as text, so ``5.0`` and ``5.00`` differ: a fold must be byte-identical, not
 merely equal in value. A column whose default is the clock (``DEFAULT now()``)
 records when a row was written, not what the log says, and is left out.
 """
@@ -27,8 +26,6 @@ from afflux_payouts.application.shadows import RowDiff, TableDiff, TableShape
 
 CLOCK_DEFAULT = re.compile(r"now\(\)|clock_timestamp|current_timestamp|statement_timestamp|"
                            r"transaction_timestamp|localtimestamp", re.IGNORECASE)
-PLUMBING_TABLES = frozenset({"log_cluster"})
-"""Tables the shared plumbing keeps beside a projection (``logcheck.remember_cluster``)."""
 SAMPLE_LIMIT = 20
 """Differing rows shown per table (every one is counted)."""
 
@@ -59,8 +56,8 @@ class PostgresShadows:
         with connect(self.database_url) as conn:
             conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
 
-    def projection_tables(self, schema: str, bookkeeping_prefix: str) -> list[TableShape]:
-        """Every table of ``schema`` but the event store's own (named ``bookkeeping_prefix``...)."""
+    def projection_tables(self, schema: str, names: Sequence[str]) -> list[TableShape]:
+        """The tables of ``schema`` among ``names`` (those it has)."""
         with connect(self.database_url) as conn:
             tables = conn.execute(
                 "SELECT c.oid, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
@@ -68,7 +65,7 @@ class PostgresShadows:
             shapes = []
             for table in tables:
                 name = str(table["relname"])
-                if name.startswith(bookkeeping_prefix) or name in PLUMBING_TABLES:
+                if name not in names:
                     continue
                 shapes.append(TableShape(name, _columns(conn, table["oid"]), _key(conn, table["oid"])))
             return shapes
@@ -93,11 +90,11 @@ class PostgresShadows:
                     sql.Identifier(into, table.name), sql.Identifier(live, table.name)))
             return positions
 
-    def diff_schemas(self, live: str, replay: str, bookkeeping_prefix: str,
+    def diff_schemas(self, live: str, replay: str, names: Sequence[str],
                          limit: int = SAMPLE_LIMIT) -> list[TableDiff]:
         """Compare every projection table of ``live`` with ``replay``'s, ordered by table."""
-        live_tables = {t.name: t for t in self.projection_tables(live, bookkeeping_prefix)}
-        replay_tables = {t.name: t for t in self.projection_tables(replay, bookkeeping_prefix)}
+        live_tables = {t.name: t for t in self.projection_tables(live, names)}
+        replay_tables = {t.name: t for t in self.projection_tables(replay, names)}
         diffs = []
         with connect(self.database_url) as conn:
             for name in sorted(set(live_tables) | set(replay_tables)):
@@ -112,12 +109,12 @@ class PostgresShadows:
                 diffs.append(_diff_table(conn, live, replay, shape, other, limit))
         return diffs
 
-    def partner_ids(self, schemas: Sequence[str], bookkeeping_prefix: str) -> list[str]:
+    def partner_ids(self, schemas: Sequence[str], names: Sequence[str]) -> list[str]:
         """Every partner_id any projection table of ``schemas`` holds, sorted."""
         found: set[str] = set()
         with connect(self.database_url) as conn:
             for schema in schemas:
-                for table in self.projection_tables(schema, bookkeeping_prefix):
+                for table in self.projection_tables(schema, names):
                     if "partner_id" not in table.columns:
                         continue
                     statement = sql.SQL("SELECT DISTINCT partner_id FROM {} WHERE partner_id IS NOT NULL")

@@ -10,13 +10,14 @@ from typing import ClassVar
 from afflux_payouts.adapters.ledger_sql import LedgerSql
 from afflux_payouts.adapters.reads_sql import ReadsSql
 from afflux_payouts.adapters.statements_sql import StatementsSql
-from afflux_payouts.adapters.tables import VIEW_DDL
+from afflux_payouts.adapters.tables import TABLES, VIEW_DDL
 from afflux_payouts.adapters.terms_sql import TermsSql
 from afflux_payouts.application.payouts import Payouts
 
 
 class PayoutsStore(Payouts):
     view_ddl: ClassVar = VIEW_DDL
+    projection: ClassVar = tuple(table.name for table in TABLES)
 
     def __init__(self, env: Mapping[str, str] | None = None) -> None:
         super().__init__(env)

@@ -21,7 +21,7 @@ Where things are kept is the adapters' business: this class names what it needs
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 from afflux_contracts import (
     ATTRIBUTION,
@@ -57,6 +57,8 @@ class Payouts(TrackedApplication):
     """Commission ledger, statements and balances of every partner, by currency."""
 
     name = "Payouts"
+    projection: ClassVar[tuple[str, ...]] = ()
+    """The names of the view tables the fold writes (what a replay compares)."""
 
     ledger: LedgerTables
     terms: TermsTables

@@ -108,16 +108,16 @@ async def fold_log(folds: Sequence[Fold], replaying: Replaying, positions: dict[
     return merged([fold.report for fold in shadows.values()])
 
 
-def bookkeeping_prefix(folds: Sequence[Fold]) -> str:
-    """eventsourcing names every table of its own ``<application name>_...``."""
-    return f"{folds[0].store.name.lower()}_"
-
-
 def payouts_of(built: Built) -> Payouts:
     """The payouts store the folds apply to."""
     store = built.folds[0].store
     assert isinstance(store, Payouts)
     return store
+
+
+def projection_of(built: Built) -> tuple[str, ...]:
+    """The tables of the projection the folds write (what a replay copies and compares)."""
+    return payouts_of(built).projection
 
 
 @dataclass(frozen=True)
@@ -196,8 +196,7 @@ async def folded_shadow(replaying: Replaying, live_schema: str, shadow: Shadow, 
     shadows, folds = replaying.shadows, shadow.built.folds
     if not await asyncio.to_thread(shadows.schema_exists, live_schema):
         raise LookupError(f"no payouts projection in schema {live_schema!r} of this database")
-    prefix = bookkeeping_prefix(folds)
-    tables = await asyncio.to_thread(shadows.projection_tables, live_schema, prefix)
+    tables = await asyncio.to_thread(shadows.projection_tables, live_schema, projection_of(shadow.built))
     tracking = folds[0].store.tracked_recorder.tracking_table_name
     positions = await asyncio.to_thread(shadows.snapshot, live_schema, shadow.copy, tables, tracking)
     report = await fold_log(folds, replaying, positions, options, transform=transform, progress=progress)
@@ -217,9 +216,8 @@ async def verify(replaying: Replaying, live_schema: str, factory: FoldFactory,
         result = Verification(report, positions, 0.0, schemas=(shadow.schema, shadow.copy), phases=phases)
         replayed = payouts_of(shadow.built)
         if options.until is None and options.known_by is None:
-            prefix = bookkeeping_prefix(shadow.built.folds)
-            diff = replaying.shadows.diff_schemas
-            result.tables = await asyncio.to_thread(diff, shadow.copy, shadow.schema, prefix)
+            diff, names = replaying.shadows.diff_schemas, projection_of(shadow.built)
+            result.tables = await asyncio.to_thread(diff, shadow.copy, shadow.schema, names)
             result.statements = await asyncio.to_thread(Statements(replayed).rederive)
         else:
             result.point_in_time = True
@@ -247,8 +245,7 @@ def _balances_as_of(replaying: Replaying, factory: FoldFactory, shadow: Shadow,
     """The shadow's balances per partner beside the live ones asked as of the same point
     (on the copy of the live tables taken with the positions folded)."""
     replayed = payouts_of(shadow.built)
-    prefix = bookkeeping_prefix(shadow.built.folds)
-    partners = replaying.shadows.partner_ids([replayed.schema, shadow.copy], prefix)
+    partners = replaying.shadows.partner_ids([replayed.schema, shadow.copy], projection_of(shadow.built))
     copied = factory(shadow.copy)
     try:
         live = payouts_of(copied)

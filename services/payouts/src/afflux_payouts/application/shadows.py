@@ -113,8 +113,9 @@ class Shadows(Protocol):
 
     def drop_schema(self, schema: str) -> None: ...
 
-    def projection_tables(self, schema: str, bookkeeping_prefix: str) -> list[TableShape]:
-        """Every table of ``schema`` but the event store's own (named ``bookkeeping_prefix``...)."""
+    def projection_tables(self, schema: str, names: Sequence[str]) -> list[TableShape]:
+        """The tables of ``schema`` among ``names``: the projection's (the rest of a schema,
+        the event store's bookkeeping, the plumbing's, is not the fold's)."""
         ...
 
     def snapshot(self, live: str, into: str, tables: Sequence[TableShape],
@@ -123,12 +124,12 @@ class Shadows(Protocol):
         (``topic#partition`` -> last applied offset), all from one snapshot."""
         ...
 
-    def diff_schemas(self, live: str, replay: str, bookkeeping_prefix: str) -> list[TableDiff]:
-        """Compare every projection table of ``live`` with ``replay``'s, row by row, as text."""
+    def diff_schemas(self, live: str, replay: str, names: Sequence[str]) -> list[TableDiff]:
+        """Compare the tables ``names`` of ``live`` with ``replay``'s, row by row, as text."""
         ...
 
-    def partner_ids(self, schemas: Sequence[str], bookkeeping_prefix: str) -> list[str]:
-        """Every partner_id any projection table of ``schemas`` holds, sorted."""
+    def partner_ids(self, schemas: Sequence[str], names: Sequence[str]) -> list[str]:
+        """Every partner_id the tables ``names`` of ``schemas`` hold, sorted."""
         ...
 
 
