@@ -11,6 +11,15 @@ of the compact JSON array (no spaces, keys sorted) of
 ``[statement_id, partner_id, currency, period_end (RFC 3339, "Z"), [[kind, ref, offer_id,
 amount], ...]]`` with the lines sorted by (kind, ref) and amounts as plain decimal
 strings in the currency's minor units (``statement_digest`` computes it).
+
+A consistent digest proves only that the lines are the ones stated. What makes a
+statement *provable* is that the log gives its lines: payouts folds a
+``StatementIssued`` into money only if each line is what the ledger holds unclaimed
+for that commission or adjustment as of its ``period_end``, from the records up to
+its ``log_position``, less what the statements before it claimed; any other statement
+(one put on the log by hand, say) is kept as refused and pays nothing. Consumers that
+show statements should show payouts' verdict (``GET /v1/statements/{id}``), not
+trust a ``StatementIssued`` alone.
 """
 
 from __future__ import annotations
