@@ -8,6 +8,7 @@ import signal
 import time
 from contextlib import ExitStack
 from types import FrameType
+from urllib.parse import quote
 
 import typer
 from aiokafka.errors import KafkaError
@@ -116,14 +117,13 @@ def _print_banner(platform: Platform) -> None:
 
 
 def _print_console_sign_in(console: str, admin_token: str) -> None:
-    """The console, signed in as the bootstrap owner: the admin token is a bearer token every
-    service accepts; the first owner's account is made with it."""
-    typer.echo(f"  console      {console}   signed in as the bootstrap owner (the admin token):")
-    typer.echo(f"    curl -H 'Authorization: Bearer {admin_token}' {console}/v1/staff/me")
-    typer.echo("  the first owner's account (then sign in: POST /v1/staff/sessions {email, password}):")
-    typer.echo(f"    curl -H 'Authorization: Bearer {admin_token}' -H 'Content-Type: application/json' "
-               f"{console}/v1/staff/users -d '{{\"email\": \"you@example.com\", \"name\": \"You\", "
-               f"\"role\": \"owner\", \"password\": \"a long pass phrase\"}}'\n")
+    """The console's address, and a link that signs the bootstrap owner in: the admin token
+    rides in the link's fragment, which the sign-in page's script hands to its token form
+    (a fragment never reaches a server or its logs). The owner then adds the staff."""
+    typer.echo(f"  console      {console}/console")
+    typer.echo("  sign in as the bootstrap owner (open it in a browser on this machine):")
+    typer.echo(f"    {console}/console/signin#token={quote(admin_token, safe='')}")
+    typer.echo("  then add your staff under Staff; they sign in with email and password.\n")
 
 
 def _watch(platform: Platform) -> None:
