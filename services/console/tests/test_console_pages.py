@@ -61,7 +61,9 @@ async def browser(base_url: str) -> httpx.AsyncClient:
     return httpx.AsyncClient(base_url=base_url, timeout=30, follow_redirects=False)
 
 
-async def signed_in_browser(base_url: str, email: str | None = None, token: str | None = None) -> httpx.AsyncClient:
+async def signed_in_browser(
+    base_url: str, email: str | None = None, token: str | None = None
+) -> httpx.AsyncClient:
     """A browser that went through the sign-in page (password, or a token)."""
     client = await browser(base_url)
     page = await client.get("/console/signin")
@@ -75,7 +77,9 @@ async def signed_in_browser(base_url: str, email: str | None = None, token: str 
 
 async def new_user(base_url: str, role: str) -> dict[str, str]:
     async with httpx.AsyncClient(base_url=base_url, headers=bearer(ADMIN_TOKEN), timeout=30) as owner:
-        made = await owner.post("/v1/staff/users", json=user_body(f"{role}-{secrets.token_hex(4)}@net.example", role))
+        made = await owner.post(
+            "/v1/staff/users", json=user_body(f"{role}-{secrets.token_hex(4)}@net.example", role)
+        )
     assert made.status_code == 201, made.text
     return dict(made.json())
 
@@ -96,13 +100,17 @@ async def test_signing_in_sets_a_strict_httponly_cookie_scoped_to_the_console(pa
     )
     assert answer.status_code == 303, answer.text
     cookie = next(v for k, v in answer.headers.multi_items() if k == "set-cookie" and "afflux_console=" in v)
-    assert {"HttpOnly", "Path=/console", "SameSite=strict"} <= {part.strip() for part in cookie.split(";")}, cookie
+    assert {"HttpOnly", "Path=/console", "SameSite=strict"} <= {part.strip() for part in cookie.split(";")}, (
+        cookie
+    )
     account = await client.get("/console/account")
     assert account.status_code == 200 and user["name"] in account.text and "analyst" in account.text
     await client.aclose()
 
 
-async def test_a_sign_in_without_its_form_token_or_with_a_wrong_password_is_refused(pages: RunningConsole) -> None:
+async def test_a_sign_in_without_its_form_token_or_with_a_wrong_password_is_refused(
+    pages: RunningConsole,
+) -> None:
     user = await new_user(pages.base_url, "manager")
     client = await browser(pages.base_url)
     forged = await client.post("/console/signin", data={"email": user["email"], "password": PASSWORD})
@@ -138,8 +146,9 @@ async def test_signing_out_ends_the_session_on_the_server(pages: RunningConsole)
 
 async def test_a_form_posted_without_the_session_csrf_token_is_refused(pages: RunningConsole) -> None:
     client = await signed_in_browser(pages.base_url, token=ADMIN_TOKEN)
-    forged = await client.post("/console/staff", data={"email": "x@y.example", "name": "X", "role": "owner",
-                                                       "password": PASSWORD})
+    forged = await client.post(
+        "/console/staff", data={"email": "x@y.example", "name": "X", "role": "owner", "password": PASSWORD}
+    )
     assert forged.status_code == 403 and "expired" in forged.text
     await client.aclose()
 
@@ -151,8 +160,16 @@ async def test_an_owner_adds_staff_in_the_page_and_an_analyst_is_neither_offered
     staff = await owner.get("/console/staff")
     assert staff.status_code == 200 and 'id="new-user"' in staff.text
     email = f"ana-{secrets.token_hex(4)}@net.example"
-    made = await owner.post("/console/staff", data={"csrf": csrf_of(staff.text), "email": email, "name": "Ana Lyst",
-                                                    "role": "analyst", "password": PASSWORD})
+    made = await owner.post(
+        "/console/staff",
+        data={
+            "csrf": csrf_of(staff.text),
+            "email": email,
+            "name": "Ana Lyst",
+            "role": "analyst",
+            "password": PASSWORD,
+        },
+    )
     assert made.status_code == 303, made.text
     listed = await owner.get(made.headers["location"])
     assert "Ana Lyst" in listed.text and "The staff user was created" in listed.text
@@ -162,8 +179,16 @@ async def test_an_owner_adds_staff_in_the_page_and_an_analyst_is_neither_offered
     assert 'href="/console/staff"' not in account.text, "the nav offers an analyst no staff page"
     refused = await analyst.get("/console/staff")
     assert refused.status_code == 403 and "may not" in refused.text
-    forged = await analyst.post("/console/staff", data={"csrf": csrf_of(account.text), "email": "e@x.example",
-                                                        "name": "E", "role": "owner", "password": PASSWORD})
+    forged = await analyst.post(
+        "/console/staff",
+        data={
+            "csrf": csrf_of(account.text),
+            "email": "e@x.example",
+            "name": "E",
+            "role": "owner",
+            "password": PASSWORD,
+        },
+    )
     assert forged.status_code == 403 and "may not" in forged.text
     await owner.aclose()
     await analyst.aclose()
@@ -181,7 +206,9 @@ async def test_every_role_reads_the_operations_view_and_only_an_owner_redrives(p
     async with httpx.AsyncClient(base_url=pages.base_url, timeout=60) as api:
         session = await api.post("/v1/staff/sessions", json={"email": user["email"], "password": PASSWORD})
         token = session.json()["token"]
-        view = await until(lambda: api.get("/v1/operations", headers=bearer(token)), lambda r: r.status_code == 200)
+        view = await until(
+            lambda: api.get("/v1/operations", headers=bearer(token)), lambda r: r.status_code == 200
+        )
         states = {s["name"]: s["state"] for s in view.json()["services"]}
         assert states and set(states.values()) == {"down"}, states
         body = {"topic": "afflux.partners.v1", "partition": 0, "offset": 0}

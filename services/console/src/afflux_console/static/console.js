@@ -97,4 +97,5 @@
     copyButtons();
     signInLink();
   });
+  window.addEventListener("hashchange", signInLink);
 })();
