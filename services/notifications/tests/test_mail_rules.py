@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from afflux_notifications.adapters.smtp import InvalidSmtpUrl, SmtpServer
 from afflux_notifications.adapters.templates import JinjaRenderer
 from afflux_notifications.application.sending import RenderError
 from afflux_notifications.domain.addresses import distinct_sendable, sendable
@@ -148,3 +149,20 @@ def test_every_kind_renders_a_subject_a_text_and_an_html_part_from_its_data(name
 def test_a_template_without_its_data_cannot_render() -> None:
     with pytest.raises(RenderError):
         JinjaRenderer(program_name="x", portal_url="y").render("statement_paid", {"partner_name": "p"})
+
+
+def test_an_smtp_url_says_how_to_reach_the_server_and_never_sends_a_password_in_clear() -> None:
+    plain = SmtpServer.parse("smtp://relay.example")
+    assert (plain.host, plain.port, plain.starttls, plain.implicit_tls, plain.username) == (
+        "relay.example", 25, False, False, None)
+    upgraded = SmtpServer.parse("smtp://me%40corp:p%40ss%3Aw@relay.example?starttls=true")
+    assert (upgraded.port, upgraded.starttls, upgraded.username, upgraded.password) == (
+        587, True, "me@corp", "p@ss:w")
+    tls = SmtpServer.parse("smtps://u:p@relay.example:2465")
+    assert (tls.port, tls.implicit_tls) == (2465, True)
+    assert SmtpServer.parse("smtp://u:p@127.0.0.1:2525").username == "u"  # loopback: a local relay
+    for bad in ("http://relay.example", "smtp://u:secret@relay.example", "smtps://x?starttls=true",
+                "smtp://relay.example?tls=1", "smtp://:25"):
+        with pytest.raises(InvalidSmtpUrl) as refused:
+            SmtpServer.parse(bad)
+        assert "secret" not in str(refused.value)

@@ -44,12 +44,7 @@ def build(settings: NotificationsSettings) -> Built:
     runtime = ServiceRuntime(settings)
     news = Handlers.of(News(store, settings.staff))
     for topic in sorted({event.topic.name for event in news.types if hasattr(event, "topic")}):
-        # Every partition in each instance, outside any group: a restarted instance reads on
-        # at once instead of waiting for the group to expire its predecessor (seconds of
-        # mail not sent); a second instance applying a record finds it in the inbox, and
-        # a mail's id is its news's, so each mail is queued once however many read it.
-        runtime.consume(store, [topic], group=topic.removeprefix("afflux.").split(".")[0], handlers=news,
-                        every_partition=True)
+        runtime.consume(store, [topic], group=topic.removeprefix("afflux.").split(".")[0], handlers=news)
     runtime.relay(store, to_envelope)
     catcher = MailCatcher(store, port=settings.catcher_port) if server is None else None
     mailer = SmtpMailer(server or SmtpServer("127.0.0.1", 0), settings.mail_from,
