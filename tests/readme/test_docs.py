@@ -12,7 +12,8 @@ ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs"
 LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)\)")
 SETTING = re.compile(r'validation_alias="([A-Z][A-Z0-9_]+)"')
-PER_SERVICE = re.compile(r"^AFFLUX_(PARTNERS|TRACKING|ATTRIBUTION|PAYOUTS|GATEWAY|POSTBACKS)_(PORT|SCHEMA)$")
+PER_SERVICE = re.compile(
+    r"^AFFLUX_(PARTNERS|TRACKING|ATTRIBUTION|PAYOUTS|GATEWAY|POSTBACKS|CONSOLE|NOTIFICATIONS)_(PORT|SCHEMA)$")
 """Documented once, as ``AFFLUX_<SERVICE>_PORT`` / ``AFFLUX_<SERVICE>_SCHEMA``."""
 
 

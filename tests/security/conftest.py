@@ -6,8 +6,9 @@ events to be on the log before answering. Attribution is served too, and waited 
 until it has read the tracking log to its end: it answers an unknown conversion id
 only once caught up with that log (else 503). Payouts and the gateway are served so
 that a partner's key reaches the gateway's views and its balance is asked of payouts
-(with the gateway's own service token). All of them share a broker of the module's
-own. The others are only called in-process.
+(with the gateway's own service token). A module may name the services it needs served
+(``SERVED``). All of them share a broker of the module's own. The others are only called
+in-process.
 """
 
 from __future__ import annotations
@@ -22,12 +23,16 @@ from security_fixtures import ADMIN_TOKEN, ServiceApp
 
 from afflux_attribution.entrypoints.main import build as build_attribution
 from afflux_attribution.settings import AttributionSettings
+from afflux_console.entrypoints.main import build as build_console
+from afflux_console.settings import ConsoleSettings
 from afflux_contracts import TRACKING
 from afflux_gateway.entrypoints.main import build as build_gateway
 from afflux_gateway.settings import GatewaySettings
 from afflux_infra.embedded import free_port
 from afflux_infra.platform import GATEWAY_SCOPES
 from afflux_infra.testing import SessionInfrastructure, broker_of_its_own, serving
+from afflux_notifications.entrypoints.main import build as build_notifications
+from afflux_notifications.settings import NotificationsSettings
 from afflux_partners.entrypoints.main import build as build_partners
 from afflux_partners.settings import PartnersSettings
 from afflux_payouts.entrypoints.main import build as build_payouts
@@ -48,8 +53,13 @@ BUILDS: dict[str, tuple[type[ServiceSettings], Callable[[Any], Built]]] = {
     "payouts": (PayoutsSettings, build_payouts),
     "postbacks": (PostbacksSettings, build_postbacks),
     "gateway": (GatewaySettings, build_gateway),
+    "console": (ConsoleSettings, build_console),
+    "notifications": (NotificationsSettings, build_notifications),
 }
 SERVED = {"partners", "attribution", "payouts", "gateway"}
+"""What a test module gets served unless it names its own ``SERVED`` (test_staff_roles
+serves every service with admin routes: a staff credential reaches a service's staff
+view only while it is served)."""
 GATEWAY_TOKEN = "security-test-gateway-token-5d1e"
 GATEWAY_SECRETS = {"session_secret": "security-test-session-secret-0123456789",
                    "service_token": GATEWAY_TOKEN}
@@ -68,9 +78,10 @@ def security_broker(infra: SessionInfrastructure) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 async def service_apps(
-    infra: SessionInfrastructure, security_broker: str
+    infra: SessionInfrastructure, security_broker: str, request: pytest.FixtureRequest
 ) -> AsyncIterator[dict[str, ServiceApp]]:
     apps: dict[str, ServiceApp] = {}
+    served = getattr(request.module, "SERVED", SERVED)
     async with AsyncExitStack() as stack:
         urls: dict[str, str] = {}
         for name, (settings_type, build) in BUILDS.items():
@@ -83,7 +94,7 @@ async def service_apps(
             )
             runtime, app, close = build(settings)
             stack.callback(close)
-            if name in SERVED:
+            if name in served:
                 urls[name] = await stack.enter_async_context(serving(runtime, app))
                 if name == "attribution":
                     await caught_up_with_tracking(app, security_broker)

@@ -11,6 +11,8 @@ from typing import Any
 import httpx
 from fastapi import FastAPI
 
+from afflux_plumbing.auth import PUBLIC_KEY, SCOPE_KEY
+
 ADMIN_TOKEN = "security-test-admin-token-7f3a"
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 PUBLIC_SERVICES = frozenset({"tracking"})
@@ -34,6 +36,19 @@ class ServiceApp:
 class Operation:
     method: str
     path: str
+
+    def spec(self, app: FastAPI) -> dict[str, Any]:
+        """The operation's OpenAPI object."""
+        found: dict[str, Any] = app.openapi()["paths"][self.path][self.method.lower()]
+        return found
+
+    def scope(self, app: FastAPI) -> str | None:
+        """The scope the route names (``x-afflux-scope``), if any."""
+        return self.spec(app).get(SCOPE_KEY)
+
+    def public(self, app: FastAPI) -> bool:
+        """Marked as needing no credential (``x-afflux-public``: the staff's sign-in)."""
+        return PUBLIC_KEY in self.spec(app)
 
     @property
     def concrete_path(self) -> str:

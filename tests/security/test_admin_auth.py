@@ -32,7 +32,9 @@ def admin_apps(service_apps: dict[str, ServiceApp]) -> list[ServiceApp]:
 
 
 def admin_operations(service: ServiceApp) -> list[Operation]:
-    return [op for op in operations(service.app) if not op.path.startswith(PARTNER_PREFIX)]
+    """Every operation of an admin API but those it marks public (the staff's sign-in)."""
+    return [op for op in operations(service.app)
+            if not op.path.startswith(PARTNER_PREFIX) and not op.public(service.app)]
 
 
 def partner_operations(service: ServiceApp) -> list[Operation]:
