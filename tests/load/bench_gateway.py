@@ -11,8 +11,10 @@ Ingest is measured through the real path: ClickRecorded events put on the tracki
 while the gateway is stopped, then applied by its consumer after a restart until its
 counters hold them all (the drain rate of a backlog: the projection's own speed).
 
-Targets (issue 9): report p95 under 50 ms; ingest at or above tracking's durable click
-rate (about 3,500/s on a 2-core machine, README "Benchmarks").
+Targets: report p95 under 50 ms (issue 9); click ingest ≥ 10,000/s (issue 18), beside a
+bare consumer reading and decoding the same records (``afflux_contracts.decode``), in
+``INGEST_ROUNDS`` alternating slices with the load average printed. The gateway's lag
+while clicks flow through the whole platform is ``bench_firehose``'s.
 """
 
 from __future__ import annotations
@@ -32,15 +34,17 @@ from decimal import Decimal
 from pathlib import Path
 
 import httpx
+import psutil
 import psycopg
 import pytest
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from loadgen import Rate, bare_consume_decode_rate, load_average
 from psycopg import sql
 
 from afflux_contracts import (
     TRACKING,
     ClickRecorded,
     Envelope,
+    Event,
     OfferCreated,
     PartnerApiKeyIssued,
     PartnerCreated,
@@ -56,7 +60,8 @@ from afflux_plumbing.publish import Publisher
 DURATION = os.environ.get("AFFLUX_BENCH_SECONDS", "8")
 CONNECTIONS = 2
 P95_TARGET_MS = 50.0
-INGEST_TARGET = 3500.0
+INGEST_TARGET = 10_000.0
+INGEST_ROUNDS = 2
 CLICKS, CONVERSIONS, DAYS = 1_000_000, 50_000, 90
 OFFERS, SUB1S, OTHER_PARTNERS = 3, 20, 100
 INGESTED = 20_000
@@ -102,8 +107,8 @@ class Bench:
     offers: list[str]
 
 
-def envelope(event: object) -> Envelope[object]:
-    return Envelope.wrap(event, producer="bench")  # type: ignore[arg-type, type-var]
+def envelope(event: Event) -> Envelope[Event]:
+    return Envelope.wrap(event, producer="bench")
 
 
 async def publish_partner(bootstrap: str, partner_id: str, api_key: str, offers: list[str]) -> None:
@@ -252,23 +257,6 @@ async def publish_clicks(bootstrap: str, partner_id: str, offer_id: str, count: 
         await log.stop()
 
 
-async def bare_consumer_rate(bootstrap: str, count: int) -> float:
-    """Records/s of a bare consumer reading the same clicks from the start (decoding nothing)."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
-    await consumer.start()
-    try:
-        partitions = [TopicPartition(TRACKING.name, p) for p in range(TRACKING.partitions)]
-        consumer.assign(partitions)
-        await consumer.seek_to_beginning(*partitions)
-        started, seen = time.perf_counter(), 0
-        while seen < count:
-            batch = await consumer.getmany(timeout_ms=500, max_records=5000)
-            seen += sum(len(records) for records in batch.values())
-        return seen / (time.perf_counter() - started)
-    finally:
-        await consumer.stop()
-
-
 def ingested_clicks(database_url: str, partner_id: str) -> int:
     with psycopg.connect(database_url) as conn:
         row = conn.execute(
@@ -315,31 +303,49 @@ def test_a_90_day_report_over_a_million_clicks_beside_healthz(
     assert report.percentiles_ms["95"] < P95_TARGET_MS
 
 
-def test_click_ingest_beside_a_bare_consumer(bench: Bench, capsys: pytest.CaptureFixture[str]) -> None:
+def ingest_rate(bench: Bench, partner_id: str) -> Rate:
     """A backlog of clicks (published while the gateway is stopped) drained after a restart:
     the projection's own rate, not the publisher's; timed from the first click counted to
     the last (the consumer-group join before it is not ingest)."""
     bench.gateway.stop()
-    asyncio.run(publish_clicks(bench.bootstrap, "p-ingest", bench.offers[0], INGESTED))
+    asyncio.run(publish_clicks(bench.bootstrap, partner_id, bench.offers[0], INGESTED))
     bench.gateway.start()
     deadline = time.monotonic() + 180
-    counted = ingested_clicks(bench.database_url, "p-ingest")
+    counted = ingested_clicks(bench.database_url, partner_id)
     while counted == 0:
         assert time.monotonic() < deadline, bench.gateway.logs()
         time.sleep(0.02)
-        counted = ingested_clicks(bench.database_url, "p-ingest")
-    first, first_at = counted, time.perf_counter()
+        counted = ingested_clicks(bench.database_url, partner_id)
+    assert bench.gateway.process is not None
+    gateway = psutil.Process(bench.gateway.process.pid)
+    first, first_at, first_cpu = counted, time.perf_counter(), sum(gateway.cpu_times()[:2])
     while counted < INGESTED:
         assert time.monotonic() < deadline, "the gateway did not ingest the clicks within 180 s"
         time.sleep(0.02)
-        counted = ingested_clicks(bench.database_url, "p-ingest")
-    ingest = (INGESTED - first) / (time.perf_counter() - first_at)
-    bare = asyncio.run(bare_consumer_rate(bench.bootstrap, INGESTED))
+        counted = ingested_clicks(bench.database_url, partner_id)
+    cpu = sum(gateway.cpu_times()[:2]) - first_cpu
+    return Rate((INGESTED - first) / (time.perf_counter() - first_at), cpu / (INGESTED - first) * 1e6)
+
+
+@pytest.mark.timeout(900)
+def test_click_ingest_beside_a_bare_consumer(bench: Bench, capsys: pytest.CaptureFixture[str]) -> None:
+    ingests, bares, loads = [], [], []
+    for round_ in range(INGEST_ROUNDS):
+        ingests.append(ingest_rate(bench, f"p-ingest-{round_}"))
+        bares.append(asyncio.run(bare_consume_decode_rate(
+            bench.bootstrap, TRACKING.name, TRACKING.partitions, INGESTED * (round_ + 1))))
+        loads.append(load_average())
+    ingest = min(rate.per_second for rate in ingests)
+
+    def shown(rates: list[Rate]) -> str:
+        return ", ".join(f"{r.per_second:,.0f}/s ({r.cpu_us:,.0f} µs CPU a click)" for r in rates)
+
     with capsys.disabled():
         print(
-            f"\n  click ingest into the reporting projection (a backlog of {INGESTED:,} clicks): "
-            f"{ingest:,.0f}/s; "
-            f"a bare consumer reading them: {bare:,.0f}/s (target >= {INGEST_TARGET:,.0f}/s, tracking's "
-            "durable click rate)\n"
+            f"\n  gateway click ingest into the reporting projection (a backlog of {INGESTED:,} clicks, "
+            f"{INGEST_ROUNDS} rounds): {shown(ingests)}; a bare consumer reading and decoding them: "
+            f"{shown(bares)}; "
+            f"goal ≥ {INGEST_TARGET:,.0f}/s: {'met' if ingest >= INGEST_TARGET else 'MISSED'} "
+            f"({'; '.join(loads)})\n"
         )
-    assert ingest >= INGEST_TARGET, f"ingest {ingest:,.0f}/s is below tracking's click rate"
+    assert ingest >= INGEST_TARGET, f"gateway click ingest {ingest:,.0f}/s"
