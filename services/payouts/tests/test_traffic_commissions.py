@@ -75,7 +75,8 @@ async def test_priced_traffic_is_stated_paid_and_reaches_every_bucket_of_the_bal
     payouts: RunningPayouts, attribution_log: Publisher
 ) -> None:
     partner = new_id("partner")
-    priced = [Envelope.wrap(click(partner, "0.35"), producer="test"),
+    clicked = click(partner, "0.35")
+    priced = [Envelope.wrap(clicked, producer="test"),
               Envelope.wrap(thousand(partner, 1, "2.50"), producer="test")]
     for envelope in (*priced, attributed(partner, "1.00")):
         await attribution_log.publish(envelope)
@@ -88,7 +89,7 @@ async def test_priced_traffic_is_stated_paid_and_reaches_every_bucket_of_the_bal
     await eventually(lambda: payouts.balances(partner) == {"USD": buckets(payable="3.85")})
     shown = (await payouts.fetch(f"/v1/statements/{statement['statement_id']}")).json()
     refs = {line["ref"] for line in shown["lines"]}
-    assert {f"click:{priced[0].payload.transaction_id}", f"cpm:offer-cpm:{partner}:1"} < refs
+    assert {f"click:{clicked.transaction_id}", f"cpm:offer-cpm:{partner}:1"} < refs
     paid = await payouts.post(f"/v1/statements/{statement['statement_id']}/paid", {"reference": "wire-7"})
     assert paid.status_code == 200, paid.text
     await eventually(lambda: payouts.balances(partner) == {"USD": buckets(paid="3.85")})
