@@ -29,6 +29,7 @@ from afflux_contracts import (
     PAYOUTS,
     ConversionStatus,
     LineKind,
+    StatementIssued,
     StatementLine,
     StatusChange,
     decode,
@@ -41,7 +42,8 @@ from afflux_plumbing.publish import Publisher
 
 
 def at(days: float) -> str:
-    return (BASE_TIME + timedelta(days=days)).isoformat().replace("+00:00", "Z")
+    moment: datetime = BASE_TIME + timedelta(days=days)
+    return moment.isoformat().replace("+00:00", "Z")
 
 
 async def close(payouts: RunningPayouts, partner: str | None, days: float) -> list[dict[str, object]]:
@@ -188,8 +190,8 @@ async def test_closing_every_partner_skips_manual_billing_unless_named_and_never
     assert [s["partner_id"] for s in await close(payouts, manual, -399)] == [manual]
     log = await read_topic(payouts.kafka_bootstrap, PAYOUTS.name, PAYOUTS.partitions)
     records = [decode(r.value) for r in log if r.value is not None]
-    ids = [e.payload.statement_id for e in records if e.event_type == "StatementIssued"
-           and e.payload.partner_id in (monthly, manual)]
+    issued_ones = [e.payload for e in records if isinstance(e.payload, StatementIssued)]
+    ids = [s.statement_id for s in issued_ones if s.partner_id in (monthly, manual)]
     assert len(ids) == len(set(ids)) == 2
 
 
