@@ -15,12 +15,16 @@ from fastapi import APIRouter, FastAPI
 
 from afflux_plumbing.auth import (
     ADMIN,
+    ROLES,
+    ROLES_KEY,
     SCOPE_KEY,
+    SCOPES,
     Credentials,
     InvalidServiceTokens,
     Principal,
     ServiceTokens,
     needs,
+    roles_with,
     service_token_entry,
 )
 from afflux_plumbing.http import admin_auth, service_app
@@ -155,3 +159,40 @@ def test_a_token_rotates_with_both_entries_listed_for_a_while() -> None:
         f"{service_token_entry('gateway', new, ['partners.apply'])}"),))
     gateway = Principal("gateway", frozenset({"partners.apply"}))
     assert both.authenticate(old) == both.authenticate(new) == gateway
+
+
+class OneStaffToken:
+    """A token source admitting one staff session (the staff view's shape, in memory)."""
+
+    def __init__(self, token: str, principal: Principal) -> None:
+        self.digest, self.found = hashlib.sha256(token.encode()).digest(), principal
+
+    def principal(self, presented: bytes) -> Principal | None:
+        return self.found if presented == self.digest else None
+
+
+async def test_a_staff_role_lacking_the_scope_is_403_forbidden_role_naming_the_roles_having_it() -> None:
+    analyst = Principal("u-1", ROLES["analyst"], kind="staff", role="analyst")
+    app = service_app("roles test", _ready)
+
+    guard = admin_auth(Credentials("", (OneStaffToken("s", analyst),)))
+
+    @app.post("/v1/statements/close", dependencies=[guard], openapi_extra=needs("statements.close"))
+    def close() -> dict[str, str]:
+        return {"closed": "yes"}
+
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://roles") as client:
+        refused = await client.post("/v1/statements/close", headers=bearer("s"))
+        document = (await client.get("/openapi.json")).json()
+    assert refused.status_code == 403 and refused.json()["error"]["code"] == "forbidden_role"
+    assert "owner, finance" in refused.json()["error"]["message"]
+    assert document["paths"]["/v1/statements/close"]["post"][ROLES_KEY] == ["owner", "finance"]
+
+
+def test_every_role_is_a_set_of_known_scopes_and_every_scope_has_a_meaning() -> None:
+    assert set(ROLES) == {"owner", "manager", "finance", "analyst"}
+    for role, scopes in ROLES.items():
+        assert scopes <= set(SCOPES), role
+    assert ROLES["owner"] == frozenset(SCOPES)
+    assert all(meaning.strip() for meaning in SCOPES.values())
+    assert roles_with("partners.read") == ["owner", "manager", "finance", "analyst"]

@@ -18,8 +18,13 @@ from afflux_infra.provision import REPLICATION_ENV, ensure_topics
 from afflux_infra.scale import instance_env, instance_port
 from afflux_plumbing.auth import service_token_entry
 
-GATEWAY_SCOPES = ("partners.apply", "payouts.balance.read")
-"""What the gateway's own credential may do: apply for offers, read a partner's balance."""
+GATEWAY_SCOPES = ("partners.apply", "payouts.balance.read", "partners.applications.create",
+                  "partner_users.credentials", "partner_users.write", "notifications.send")
+"""What the gateway's own credential may do: apply for offers, read a partner's balance,
+record a verified sign-up, check and set partner users' passwords, invite and remove them
+for an owner, send the sign-up's verification mail."""
+PARTNERS_SCOPES = ("notifications.send",)
+"""What the partners service's own credential may do: send invitations and reset links."""
 
 
 @dataclass(frozen=True)
@@ -94,6 +99,8 @@ class Platform:
     admin_token: str = field(default_factory=lambda: secrets.token_urlsafe(24))
     gateway_token: str = field(default_factory=lambda: secrets.token_urlsafe(32))
     """The gateway's service token (``AFFLUX_SERVICE_TOKENS`` lists its hash and scopes)."""
+    partners_token: str = field(default_factory=lambda: secrets.token_urlsafe(32))
+    """The partners service's token towards notifications (invitations, reset links)."""
     session_secret: str = field(default_factory=lambda: secrets.token_urlsafe(32))
     """Signs the portal's session cookies (the gateway refuses to start without one)."""
     ports: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_PORTS))
@@ -118,8 +125,12 @@ class Platform:
             "AFFLUX_ATTRIBUTION_URL": self._url_of("attribution"),
             "AFFLUX_GATEWAY_URL": self._url_of("gateway"),
             "AFFLUX_POSTBACKS_URL": self._url_of("postbacks"),
-            "AFFLUX_SERVICE_TOKENS": service_token_entry("gateway", self.gateway_token, GATEWAY_SCOPES),
+            "AFFLUX_SERVICE_TOKENS": " ".join((
+                service_token_entry("gateway", self.gateway_token, GATEWAY_SCOPES),
+                service_token_entry("partners", self.partners_token, PARTNERS_SCOPES))),
             "AFFLUX_GATEWAY_SERVICE_TOKEN": self.gateway_token,
+            "AFFLUX_PARTNERS_SERVICE_TOKEN": self.partners_token,
+            "AFFLUX_PORTAL_URL": f"{self._url_of('gateway')}/portal",
             "AFFLUX_GATEWAY_SESSION_SECRET": self.session_secret,
             **self.extra_env,
         }

@@ -257,6 +257,8 @@ class RunningGateway(RunningService):
         self.database_url = database_url
         self.kafka_bootstrap = kafka_bootstrap
         self.group_prefix = group_prefix
+        self.port: int = settings.pop("port", 0)
+        """0: any free port (a test that must know it first, for links, names one)."""
         self.settings = settings
         self.store: GatewayStore | None = None
         self.views: PostgresViews | None = None
@@ -270,7 +272,7 @@ class RunningGateway(RunningService):
             AFFLUX_TRACKING_URL=TRACKING_URL,
             AFFLUX_GATEWAY_SESSION_SECRET=SESSION_SECRET,
             AFFLUX_GATEWAY_SERVICE_TOKEN=SERVICE_TOKEN,
-            port=free_port(),
+            port=self.port or free_port(),
             **self.settings,
         )
         await self.serve(build(settings))

@@ -54,7 +54,7 @@ async def onboarding_service(infra: SessionInfrastructure) -> AsyncIterator[Runn
         AFFLUX_ADMIN_TOKEN=ADMIN_TOKEN, AFFLUX_SERVICE_TOKENS=tokens,
         AFFLUX_CONSUMER_GROUP_PREFIX=f"test-{secrets.token_hex(4)}",
         AFFLUX_NOTIFICATIONS_URL=f"http://127.0.0.1:{free_port()}", AFFLUX_PARTNERS_SERVICE_TOKEN="x" * 32,
-        AFFLUX_PORTAL_URL="https://portal.example", AFFLUX_PARTNERS_OWED_MAIL_INTERVAL=3600,
+        AFFLUX_PORTAL_URL="https://portal.example/portal", AFFLUX_PARTNERS_OWED_MAIL_INTERVAL=3600,
         port=free_port(),
     )
     runtime, app, close = build(settings)

@@ -48,6 +48,24 @@ class GatewaySettings(ServiceSettings):
     secure_cookies: bool = Field(default=False, validation_alias="AFFLUX_GATEWAY_SECURE_COOKIES")
     """Mark the session cookie ``Secure`` (set it when the portal is served over HTTPS)."""
 
+    notifications_url: str = Field(default="http://127.0.0.1:8008",
+                                   validation_alias="AFFLUX_NOTIFICATIONS_URL")
+    """Where the sign-up's verification mail is asked for (``POST /v1/messages``)."""
+    portal_url: str = Field(default="", validation_alias="AFFLUX_PORTAL_URL")
+    """The portal's public address (``https://partners.example/portal``), for the links in
+    mail (default: this host and port). Partners and notifications read the same setting."""
+    signup_address_limit: int = Field(default=5, ge=1, validation_alias="AFFLUX_GATEWAY_SIGNUP_ADDRESS_LIMIT")
+    """Sign-ups from one client address within ``signup_period`` before 429."""
+    signup_email_limit: int = Field(default=3, ge=1, validation_alias="AFFLUX_GATEWAY_SIGNUP_EMAIL_LIMIT")
+    """Sign-ups for one email address within ``signup_period`` before 429 (and as many mails)."""
+    signup_period: float = Field(default=3600.0, gt=0, validation_alias="AFFLUX_GATEWAY_SIGNUP_PERIOD")
+    verify_hours: int = Field(default=24, ge=1, le=24, validation_alias="AFFLUX_GATEWAY_VERIFY_HOURS")
+    """How long a verification link works."""
+
+    @property
+    def public_url(self) -> str:
+        return (self.portal_url or f"http://127.0.0.1:{self.port}/portal").rstrip("/")
+
     @property
     def partners_api(self) -> str:
         return self.partners_url or f"http://127.0.0.1:{self.partners_port}"

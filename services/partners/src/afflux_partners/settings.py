@@ -27,8 +27,8 @@ class PartnersSettings(ServiceSettings):
     service_token: str = Field(default="", validation_alias="AFFLUX_PARTNERS_SERVICE_TOKEN")
     """The partners service's own credential towards notifications (scope
     ``notifications.send`` there). Without it, mail stays owed (and is logged)."""
-    portal_url: str = Field(default="http://127.0.0.1:8005", validation_alias="AFFLUX_PORTAL_URL")
-    """The public address of the gateway (its portal): links in invitations and resets."""
+    portal_url: str = Field(default="http://127.0.0.1:8005/portal", validation_alias="AFFLUX_PORTAL_URL")
+    """The portal's public address (the gateway's ``/portal``): links in invitations and resets."""
     invitation_hours: int = Field(default=72, ge=1, le=720,
                                   validation_alias="AFFLUX_PARTNERS_INVITATION_HOURS")
     reset_minutes: int = Field(default=60, ge=5, le=1440, validation_alias="AFFLUX_PARTNERS_RESET_MINUTES")

@@ -30,6 +30,7 @@ from afflux_contracts import (
     StatementPaid,
 )
 from afflux_gateway.adapters import tables as t
+from afflux_gateway.adapters.people import PEOPLE_DDL
 from afflux_gateway.application.reads import ConversionKey, KeyHolder, ReportRow, Row
 from afflux_gateway.domain.conversions import Conversion, Kind, Move, hour_of
 from afflux_gateway.domain.report import Figures, GroupBy, InvalidReport, Window
@@ -62,7 +63,7 @@ class GatewayStore(TrackedApplication):
     """The gateway's schema: its consumers' positions and inbox, and its view tables."""
 
     name = "Gateway"
-    view_ddl: ClassVar = t.VIEW_DDL
+    view_ddl: ClassVar = [*t.VIEW_DDL, *PEOPLE_DDL]
 
 
 def _statement_row(p: StatementIssued) -> dict[str, Any]:

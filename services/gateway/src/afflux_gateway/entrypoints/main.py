@@ -4,20 +4,40 @@ API, the admin report and the portal on one loop."""
 from __future__ import annotations
 
 import sys
+from datetime import timedelta
 
 from afflux_contracts import ATTRIBUTION, PARTNERS, PAYOUTS, POSTBACKS, TRACKING
-from afflux_gateway.adapters.service_clients import PartnersClient, PayoutsClient
+from afflux_gateway.adapters.people import PeopleTables
+from afflux_gateway.adapters.service_clients import (
+    NotificationsClient,
+    PartnersApplications,
+    PartnersClient,
+    PayoutsClient,
+)
 from afflux_gateway.adapters.views import GatewayStore, PostgresViews
+from afflux_gateway.application.people import People
 from afflux_gateway.application.projection import Projection
+from afflux_gateway.application.signup import Limits, SignupDesk
 from afflux_gateway.entrypoints.auth import Guard
 from afflux_gateway.entrypoints.http import mount_api
+from afflux_gateway.entrypoints.people import Credentials, Throttle, mount_people
 from afflux_gateway.entrypoints.portal import Portal, mount_portal
+from afflux_gateway.entrypoints.signup import SignupPages, link_maker, mount_signup
 from afflux_gateway.entrypoints.throttle import FailureThrottle
 from afflux_gateway.settings import GatewaySettings, MissingSecret
 from afflux_plumbing.eventstore import open_store
 from afflux_plumbing.http import service_app
 from afflux_plumbing.runs import Handlers
 from afflux_plumbing.service import Built, ServiceRuntime, run_service
+
+
+class Projections(Projection, People):
+    """Every projection of the gateway: the program, traffic and money (``Projection``)
+    and the partners' users (``People``)."""
+
+    def __init__(self, views: PostgresViews, people: PeopleTables) -> None:
+        super().__init__(views)
+        self.people = people
 
 
 def build(settings: GatewaySettings) -> Built:
@@ -28,7 +48,8 @@ def build(settings: GatewaySettings) -> Built:
     keys, token = settings.session_keys(), settings.own_token()
     store = open_store(GatewayStore, settings.database_url, settings.db_schema)
     views = PostgresViews(store)
-    handlers = Handlers.of(Projection(views))
+    people = PeopleTables(store)
+    handlers = Handlers.of(Projections(views, people))
     runtime = ServiceRuntime(settings)
     for topic, group in (
         (PARTNERS, "partners"),
@@ -43,13 +64,22 @@ def build(settings: GatewaySettings) -> Built:
     payouts = PayoutsClient(settings.payouts_api, token)
     app = service_app("Afflux gateway", runtime.ready)
     mount_api(app, views, guard, partners, payouts, settings.tracking_url, runtime.credentials())
-    mount_portal(
-        app, Portal(views, guard, partners, payouts, settings.tracking_url, keys, settings.secure_cookies)
-    )
+    portal = Portal(views, guard, partners, payouts, settings.tracking_url, keys, settings.secure_cookies,
+                    people)
+    mount_portal(app, portal)
+    mail = NotificationsClient(settings.notifications_url, token)
+    limits = Limits(settings.signup_address_limit, settings.signup_email_limit,
+                    timedelta(seconds=settings.signup_period), timedelta(hours=settings.verify_hours))
+    desk = SignupDesk(people, mail, PartnersApplications(partners), limits,
+                      link_maker(settings.public_url, keys))
+    mount_signup(app, SignupPages(portal, desk))
+    throttle = Throttle(FailureThrottle(settings.failure_limit, settings.failure_period))
+    mount_people(app, Credentials(portal, partners, throttle), guard)
 
     async def stop() -> None:
         await partners.close()
         await payouts.close()
+        await mail.close()
 
     app.router.add_event_handler("shutdown", stop)
     app.state.gateway, app.state.views, app.state.guard = store, views, guard

@@ -17,7 +17,7 @@ import time
 from datetime import UTC, datetime
 from decimal import Decimal
 from importlib.resources import files
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import parse_qs
 
 from fastapi import FastAPI, Request
@@ -27,6 +27,7 @@ from markupsafe import Markup
 from starlette.concurrency import run_in_threadpool
 
 from afflux_gateway.adapters.service_clients import PartnersClient, PartnersUnavailable
+from afflux_gateway.application.people import PortalUser, UserReads
 from afflux_gateway.application.reads import Ledger, LedgerUnavailable, Views, offers_for
 from afflux_gateway.domain.access import MAX_SUB_LENGTH, SUB_NAMES, may_run, tracking_link
 from afflux_gateway.domain.report import GroupBy, InvalidReport, window
@@ -47,6 +48,8 @@ from afflux_gateway.entrypoints.session import (
 from afflux_plumbing.http import ApiError
 
 SESSION_COOKIE = "afflux_session"
+USER_PREFIX = "usr_"
+"""A session's holder is a key id (``key_...``) or, for a partner user, a user id (``usr_...``)."""
 SIGNIN_COOKIE = "afflux_signin_csrf"
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
@@ -59,6 +62,14 @@ SECURITY_HEADERS = {
     "Cache-Control": "no-store",
 }
 MAX_FORM_BYTES = 4096
+SIGNIN_NOTICES = {
+    "password": "Your password is set: sign in with your email and it.",
+    "removed": "You are signed out.",
+}
+
+
+class PasswordSignIn(Protocol):
+    async def sign_in(self, request: Request, form: dict[str, str]) -> Response: ...
 
 
 class SignInFirst(Exception):
@@ -75,7 +86,9 @@ class Portal:
         tracking_url: str,
         keys: SessionKeys,
         secure_cookies: bool,
+        people: UserReads | None = None,
     ) -> None:
+        self.people = people
         self.views = views
         self.guard = guard
         self.partners = partners
@@ -83,6 +96,8 @@ class Portal:
         self.tracking_url = tracking_url
         self.keys = keys
         self.secure = secure_cookies
+        self.credentials: PasswordSignIn | None = None
+        """Sign-in with email and password (``entrypoints.people``), once mounted."""
         self.templates = Environment(
             loader=PackageLoader("afflux_gateway", "templates"), autoescape=select_autoescape(["html"])
         )
@@ -92,16 +107,36 @@ class Portal:
     def session(self, request: Request) -> Session:
         cookie = request.cookies.get(SESSION_COOKIE)
         found = unseal(cookie, self.keys, time.time()) if cookie else None
-        if found is None or not self.views.session_live(found.key_id, found.partner_id, found.nonce):
+        if found is None or not self.live(found):
             raise SignInFirst()
         return found
+
+    def live(self, session: Session) -> bool:
+        """A key's session: the key is not revoked; a user's: the user is active and did
+        not reset their password since. Neither signed out."""
+        if session.key_id.startswith(USER_PREFIX):
+            issued = datetime.fromtimestamp(session.expires - SESSION_SECONDS, UTC)
+            return self.people is not None and self.people.user_session_live(
+                session.key_id, session.partner_id, session.nonce, issued)
+        return self.views.session_live(session.key_id, session.partner_id, session.nonce)
+
+    def end(self, session: Session) -> None:
+        """Sign the session out on every instance (remembered until it would have expired)."""
+        self.views.end_session(session.nonce, datetime.fromtimestamp(session.expires, UTC))
+
+    def user_of(self, session: Session | None) -> PortalUser | None:
+        if session is None or self.people is None or not session.key_id.startswith(USER_PREFIX):
+            return None
+        return self.people.portal_user(session.key_id)
 
     def page(self, name: str, session: Session | None, status: int = 200, **context: Any) -> HTMLResponse:
         partner = self.views.partner(session.partner_id) if session else None
         if session is not None and partner is None:
             partner = {"partner_id": session.partner_id, "name": None}
         csrf = csrf_token(session.nonce, self.keys) if session else context.pop("csrf", "")
-        html = self.templates.get_template(name).render(partner=partner, csrf=csrf, **context)
+        html = self.templates.get_template(name).render(partner=partner, csrf=csrf,
+                                                        user=self.user_of(session),
+                                                        **context)
         return HTMLResponse(html, status_code=status, headers=SECURITY_HEADERS)
 
     def set_cookie(self, response: Response, name: str, value: str, max_age: int) -> None:
@@ -111,17 +146,35 @@ class Portal:
 
     # -- pages --------------------------------------------------------------------------
 
-    def signin_page(self, error: str | None = None, status: int = 200) -> HTMLResponse:
+    def signin_page(self, error: str | None = None, status: int = 200,
+                    notice: str | None = None) -> HTMLResponse:
+        return self.public_page("signin.html", status, error=error, notice=notice)
+
+    def public_page(self, name: str, status: int = 200, **context: Any) -> HTMLResponse:
+        """A page for someone not signed in, whose forms carry a double-submit CSRF token."""
         token = secrets.token_urlsafe(24)
-        response = self.page("signin.html", None, status, error=error, csrf=token)
-        self.set_cookie(response, SIGNIN_COOKIE, token, 600)
+        response = self.page(name, None, status, csrf=token, **context)
+        self.set_cookie(response, SIGNIN_COOKIE, token, 3600)
+        return response
+
+    @staticmethod
+    def public_form_ok(request: Request, form: dict[str, str]) -> bool:
+        """The form carries the CSRF token of the cookie its page set."""
+        given, expected = form.get("csrf"), request.cookies.get(SIGNIN_COOKIE)
+        return bool(given and expected and secrets.compare_digest(given.encode(), expected.encode()))
+
+    def signed_in(self, session: Session) -> Response:
+        response = RedirectResponse("/portal/dashboard", status_code=303, headers=SECURITY_HEADERS)
+        self.set_cookie(response, SESSION_COOKIE, seal(session, self.keys), SESSION_SECONDS)
+        response.delete_cookie(SIGNIN_COOKIE, path="/portal")
         return response
 
     async def sign_in(self, request: Request) -> Response:
         form = await read_form(request)
-        given, expected = form.get("csrf"), request.cookies.get(SIGNIN_COOKIE)
-        if not given or not expected or not secrets.compare_digest(given.encode(), expected.encode()):
+        if not self.public_form_ok(request, form):
             return self.signin_page("Your sign-in form expired; please try again.", 403)
+        if "email" in form and self.credentials is not None:
+            return await self.credentials.sign_in(request, form)
         try:
             holder = await run_in_threadpool(
                 self.guard.check_key, form.get("api_key"), self.guard.address(request)
@@ -132,11 +185,7 @@ class Portal:
             return response
         except ApiError:
             return self.signin_page("That API key is not valid.", 401)
-        session = new_session(holder.partner_id, holder.key_id, time.time())
-        signed_in = RedirectResponse("/portal/dashboard", status_code=303, headers=SECURITY_HEADERS)
-        self.set_cookie(signed_in, SESSION_COOKIE, seal(session, self.keys), SESSION_SECONDS)
-        signed_in.delete_cookie(SIGNIN_COOKIE, path="/portal")
-        return signed_in
+        return self.signed_in(new_session(holder.partner_id, holder.key_id, time.time()))
 
     def dashboard(self, session: Session, params: dict[str, str]) -> HTMLResponse:
         error = None
@@ -254,9 +303,7 @@ class Portal:
         if found is not None and not csrf_ok(form.get("csrf"), found.nonce, self.keys):
             return PlainTextResponse("the form expired; reload the page", 403, headers=SECURITY_HEADERS)
         if found is not None:
-            await run_in_threadpool(
-                self.views.end_session, found.nonce, datetime.fromtimestamp(found.expires, UTC)
-            )
+            await run_in_threadpool(self.end, found)
         response = RedirectResponse("/portal/signin", status_code=303, headers=SECURITY_HEADERS)
         response.delete_cookie(SESSION_COOKIE, path="/portal", httponly=True, samesite="strict")
         return response
@@ -299,8 +346,8 @@ def mount_portal(app: FastAPI, portal: Portal) -> None:
         )
 
     @app.get("/portal/signin", include_in_schema=False)
-    def signin_page() -> Response:
-        return portal.signin_page()
+    def signin_page(done: str | None = None) -> Response:
+        return portal.signin_page(notice=SIGNIN_NOTICES.get(done or ""))
 
     @app.post("/portal/signin", include_in_schema=False)
     async def sign_in(request: Request) -> Response:

@@ -20,6 +20,7 @@ import binascii
 import hashlib
 import hmac
 import json
+import math
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -80,7 +81,9 @@ def _signed_by_one(given: str, label: str, text: str, keys: SessionKeys) -> bool
 
 
 def new_session(partner_id: str, key_id: str, now: float) -> Session:
-    return Session(partner_id, key_id, int(now) + SESSION_SECONDS, secrets.token_urlsafe(16))
+    """Its start (``expires - SESSION_SECONDS``) rounded up to the second: a session begun
+    just after a password reset is never taken for one from before it."""
+    return Session(partner_id, key_id, math.ceil(now) + SESSION_SECONDS, secrets.token_urlsafe(16))
 
 
 def seal(session: Session, keys: SessionKeys) -> str:
@@ -123,3 +126,35 @@ def csrf_token(session_nonce: str, keys: SessionKeys) -> str:
 
 def csrf_ok(given: str | None, session_nonce: str, keys: SessionKeys) -> bool:
     return given is not None and _signed_by_one(given, "csrf", session_nonce, keys)
+
+
+class LinkRefused(Exception):
+    """A link's token that is not ours (forged, altered, truncated): refused (400)."""
+
+
+class LinkExpired(Exception):
+    """A link's token of ours whose time is up (410): ask for a new one."""
+
+
+def sign_link(label: str, value: str, expires: int, keys: SessionKeys) -> str:
+    """A token for a link (an email verification): ``value`` and its expiry, signed under
+    ``label`` with the current key (so a token of one purpose is refused for another)."""
+    payload = _b64(json.dumps([value, expires], separators=(",", ":")).encode())
+    return f"{payload}.{_mac(keys.current, label, payload)}"
+
+
+def open_link(token: str, label: str, keys: SessionKeys, now: float) -> str:
+    """The value a link's token carries; ``LinkRefused`` unless signed by a verifying key
+    under ``label``, ``LinkExpired`` once past its expiry."""
+    payload, _, signature = token.partition(".")
+    if len(token) > MAX_COOKIE_CHARS or not signature or not _signed_by_one(signature, label, payload, keys):
+        raise LinkRefused()
+    try:
+        value, expires = json.loads(_unb64(payload))
+    except (binascii.Error, UnicodeDecodeError, ValueError, TypeError):
+        raise LinkRefused() from None
+    if not isinstance(value, str) or not isinstance(expires, int):
+        raise LinkRefused()
+    if expires <= now:
+        raise LinkExpired()
+    return value

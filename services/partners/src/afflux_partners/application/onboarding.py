@@ -170,7 +170,7 @@ class Links:
     reset_minutes: int = 60
 
     def password_link(self, token: str) -> str:
-        return f"{self.portal_url.rstrip('/')}/portal/password?token={token}"
+        return f"{self.portal_url.rstrip('/')}/password?token={token}"
 
 
 class Onboarding:
