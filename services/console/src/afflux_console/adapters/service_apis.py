@@ -15,6 +15,7 @@ show as they are.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -23,6 +24,8 @@ from urllib.parse import quote
 
 import httpx
 from starlette.types import ASGIApp
+
+logging.getLogger("httpx").setLevel(logging.WARNING)  # not a log line per call to another service
 
 CONSOLE = "console"
 """The console itself: its JSON API, called in process."""
