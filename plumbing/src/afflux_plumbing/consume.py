@@ -21,7 +21,7 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from contextlib import suppress
-from functools import lru_cache, partial
+from functools import lru_cache
 from typing import Any, TypeVar
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -47,16 +47,12 @@ from afflux_plumbing.positions import Position
 from afflux_plumbing.publish import Publisher
 from afflux_plumbing.runs import Handlers, Record, RetryLater, Unprocessable
 from afflux_plumbing.seeking import SeekToStoredPositions
-from afflux_plumbing.store import Changes, RunItem, TrackedApplication
-from afflux_plumbing.tracing import applying, applying_run
+from afflux_plumbing.store import TrackedApplication
+from afflux_plumbing.tracing import applying_run
 
-__all__ = ["RUN_LIMIT", "Handler", "RetryLater", "TrackedConsumer", "Unprocessable"]
+__all__ = ["RUN_LIMIT", "RetryLater", "TrackedConsumer", "Unprocessable"]
 
 log = logging.getLogger(__name__)
-
-Handler = Callable[[Envelope[Event]], Changes]
-"""TRANSITIONAL (issue 17): a per-record handler, until every service handles runs
-(``runs.Handlers``); deleted with the store's ``RunItem`` path."""
 
 TRANSIENT_ERRORS = DATABASE_OUTAGES
 MAX_ATTEMPTS = 3
@@ -81,7 +77,7 @@ Decoded = tuple[ConsumerRecord[bytes, bytes], Envelope[Event]]
 
 
 class TrackedConsumer:
-    """Applies ``topics`` to ``store`` through ``handler``, effectively once."""
+    """Applies ``topics`` to ``store`` through its run handlers, effectively once."""
 
     def __init__(
         self,
@@ -96,7 +92,6 @@ class TrackedConsumer:
         retry_later_limit: float = 300.0,
         every_partition: bool = False,
         handlers: Handlers | None = None,
-        handler: Handler | None = None,
     ) -> None:
         """``handlers``: the run handlers (default: the store's ``@handles`` methods).
         ``every_partition``: read every partition of ``topics`` in this process, outside
@@ -107,7 +102,6 @@ class TrackedConsumer:
         way to the balance (``QUICK_TOPICS``), else ``FETCH_WAIT_MS``."""
         self.store = store
         self.topics = list(topics)
-        self.handler = handler
         self.handlers = handlers if handlers is not None else store.handlers
         self.group_id = group_id
         self.dead_letters = dead_letters
@@ -268,12 +262,7 @@ class TrackedConsumer:
         if not run:
             return
         started = time.perf_counter()
-        items: Sequence[RunItem] | Sequence[Record[Event]]
-        if self.handler is not None:
-            items = [RunItem(_position(record), envelope.event_id, partial(self._traced, record, envelope))
-                     for record, envelope in run]
-        else:
-            items = [Record(envelope, _position(record)) for record, envelope in run]
+        items = [Record(envelope, _position(record)) for record, envelope in run]
         try:
             applied = await asyncio.to_thread(self._commit_run, run, items)
         except Exception as error:
@@ -290,12 +279,9 @@ class TrackedConsumer:
             _consumed(topic, "applied" if fresh else "duplicate").inc()
             seconds.observe(per_record)
 
-    def _commit_run(self, run: Sequence[Decoded], items: Sequence[RunItem] | Sequence[Record[Event]]
-                    ) -> list[bool]:
+    def _commit_run(self, run: Sequence[Decoded], items: Sequence[Record[Event]]) -> list[bool]:
         """The store's ``apply_run`` (in a worker thread), inside a span per record that
         continues each record's trace context."""
-        if self.handler is not None:
-            return self.store.apply_run(items)
         first = run[0][1]
         with log_context(first.correlation_id, str(first.event_id) if len(run) == 1 else None), \
                 applying_run([(record.headers, envelope) for record, envelope in run], run[0][0].topic):
@@ -357,18 +343,7 @@ class TrackedConsumer:
     def _apply_alone(self, record: ConsumerRecord[bytes, bytes], envelope: Envelope[Event],
                      position: Position) -> bool:
         """One record as a run of one, through the same handlers as every run."""
-        if self.handler is not None:
-            changes = self._traced(record, envelope)
-            return self.store.apply(changes, position, envelope.event_id)
         return self._commit_run([(record, envelope)], [Record(envelope, position)])[0]
-
-    def _traced(self, record: ConsumerRecord[bytes, bytes], envelope: Envelope[Event]) -> Changes:
-        """The handler, with the record's ids on every log line and in a span that
-        continues the record's trace context."""
-        event_id, handler = str(envelope.event_id), self.handler
-        assert handler is not None
-        with log_context(envelope.correlation_id, event_id), applying(record.headers, envelope, record.topic):
-            return handler(envelope)
 
     async def _dead_letter(
         self, record: ConsumerRecord[bytes, bytes], position: Position, reason: str

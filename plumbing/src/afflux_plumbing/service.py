@@ -19,7 +19,7 @@ import uvloop
 from fastapi import FastAPI
 
 from afflux_plumbing.auth import Credentials
-from afflux_plumbing.consume import Handler, TrackedConsumer
+from afflux_plumbing.consume import TrackedConsumer
 from afflux_plumbing.logs import configure_logging
 from afflux_plumbing.publish import Publisher
 from afflux_plumbing.relay import OutboxRelay, ToEnvelope
@@ -48,11 +48,11 @@ class ServiceRuntime:
         of the service's ``consumers`` (which are its folds, replayed by its CLI)."""
 
     def consume(
-        self, store: TrackedApplication, topics: Sequence[str], handler: Handler | None = None, *,
+        self, store: TrackedApplication, topics: Sequence[str], *,
         group: str, every_partition: bool = False, handlers: Handlers | None = None,
     ) -> TrackedConsumer:
         """Apply ``topics`` to ``store`` through ``handlers`` (default: the store's
-        ``@handles`` methods; ``handler`` is the TRANSITIONAL per-record form). Each
+        ``@handles`` methods). Each
         consumer of a service names its own ``group``, so that one waiting for a fact
         (``RetryLater``) never delays another's topics.
         ``every_partition``: a replica reading all partitions outside any group (see
@@ -60,7 +60,6 @@ class ServiceRuntime:
         consumer = TrackedConsumer(
                 store=store,
                 topics=topics,
-                handler=handler,
                 handlers=handlers,
                 bootstrap_servers=self.settings.kafka_bootstrap_servers,
                 group_id=f"{self.settings.consumer_group}-{group}",

@@ -37,7 +37,7 @@ from psycopg.rows import DictRow
 
 from afflux_plumbing.actors import ActorMapper
 from afflux_plumbing.positions import Position, tracking_name
-from afflux_plumbing.runs import Handlers, Record, Run
+from afflux_plumbing.runs import Handlers, Run
 
 Params = Sequence[Any] | Mapping[str, Any]
 
@@ -56,16 +56,6 @@ class Changes:
 
     aggregates: Sequence[Aggregate] = ()
     writes: Sequence[Write] = field(default_factory=list)
-
-
-@dataclass(frozen=True)
-class RunItem:
-    """One record of a run: where it was read, its event_id, and how to compute its
-    changes (called inside the run's transaction, after the record's inbox claim)."""
-
-    position: Position
-    event_id: UUID
-    changes: Callable[[], Changes]
 
 
 class AlreadyApplied(Exception):
@@ -281,7 +271,7 @@ class TrackedApplication(Application[Any]):
         self._notify(recordings)
         return True
 
-    def apply_run(self, run: Sequence[RunItem] | Run, handlers: Handlers | None = None) -> list[bool]:
+    def apply_run(self, records: Run, handlers: Handlers | None = None) -> list[bool]:
         """Commit a run of consecutive records of one partition in one transaction, with
         the last one's position; return, per record, whether it was applied (False: its
         event_id had been applied before, or earlier in the run).
@@ -293,9 +283,6 @@ class TrackedApplication(Application[Any]):
         so the writes queued since the last read travel with the next read (or the
         commit) in one round trip. Whatever a handler raises propagates with nothing of
         the run committed: the caller applies the records again as runs of one."""
-        if run and not isinstance(run[0], Record):
-            return self._apply_items(run)  # type: ignore[arg-type]
-        records: Run = run  # type: ignore[assignment]
         chosen = handlers if handlers is not None else self.handlers
         recorder = self.tracked_recorder
         with recorder.run_transaction() as curs, curs.connection.pipeline():
@@ -315,30 +302,10 @@ class TrackedApplication(Application[Any]):
             found = self.__dict__["_handlers"] = Handlers.of(self)
         return found
 
-    def _apply_items(self, run: Sequence[RunItem]) -> list[bool]:
-        """TRANSITIONAL (issue 17): the per-record handlers' path, until every service
-        handles runs; deleted with ``RunItem``."""
-        recorder = self.tracked_recorder
-        with recorder.run_transaction() as curs, curs.connection.pipeline():
-            applied = recorder.claim_inbox_run(curs, [(item.event_id, item.position) for item in run])
-            for item, fresh in zip(run, applied, strict=True):
-                if fresh:
-                    self._insert_in_run(curs, item.changes())
-            self._insert_in_run(curs, self.end_of_run())
-            recorder.track_run(curs, run[-1].position.tracking())
-        self._committed()
-        return applied
-
     def _insert_in_run(self, curs: Cursor[DictRow], changes: Changes) -> None:
         events = [e for aggregate in changes.aggregates for e in aggregate.collect_events()]
         self.tracked_recorder.insert_in_run(curs, [self.mapper.to_stored_event(e) for e in events],
                                             changes.writes)
-
-    def end_of_run(self) -> Changes:
-        """What the run's records left to its end (a store that sums what its records add,
-        or gathers their aggregates into one insert, say), recorded in the run's
-        transaction before its position."""
-        return Changes()
 
     def record_position(self, position: Position) -> None:
         try:
