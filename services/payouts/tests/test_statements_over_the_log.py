@@ -28,7 +28,9 @@ from payouts_fixtures import (
 from afflux_contracts import (
     PAYOUTS,
     ConversionStatus,
+    Envelope,
     LineKind,
+    PartnerCreated,
     StatementIssued,
     StatementLine,
     StatusChange,
@@ -63,6 +65,12 @@ async def balances(payouts: RunningPayouts, partner: str, **params: str) -> dict
 
 async def settled(payouts: RunningPayouts, partner: str, expected: dict[str, dict[str, str]]) -> None:
     await eventually(lambda: payouts.balances(partner) == expected)
+
+
+async def billing_known(ledger: PayoutsStore, *terms: Envelope[PartnerCreated]) -> None:
+    """Until the partners' billing terms are applied: they come on the partners topic, by a
+    consumer of its own, so a settled balance does not say they are known yet."""
+    await eventually(lambda: all(ledger.has_applied(envelope.event_id) for envelope in terms))
 
 
 async def test_a_close_states_each_currency_and_its_lines_become_payable_then_paid(
@@ -113,12 +121,14 @@ async def test_a_close_states_each_currency_and_its_lines_become_payable_then_pa
 
 
 async def test_a_total_below_the_minimum_carries_over_to_the_next_statement(
-    payouts: RunningPayouts, attribution_log: Publisher
+    payouts: RunningPayouts, attribution_log: Publisher, ledger: PayoutsStore
 ) -> None:
     partner = new_id("partner")
-    await attribution_log.publish(partner_created(partner, minimum="50"))
+    terms = partner_created(partner, minimum="50")
+    await attribution_log.publish(terms)
     await attribution_log.publish(attributed(partner, "30.00"))
     await settled(payouts, partner, {"USD": buckets("30.00")})
+    await billing_known(ledger, terms)
 
     [first] = await close(payouts, partner, 1)
     assert (first["status"], first["total"]) == ("carried_over", "30.00")
@@ -174,15 +184,17 @@ async def test_balances_as_known_on_leave_out_records_made_later(
 
 
 async def test_closing_every_partner_skips_manual_billing_unless_named_and_never_issues_twice(
-    payouts: RunningPayouts, attribution_log: Publisher
+    payouts: RunningPayouts, attribution_log: Publisher, ledger: PayoutsStore
 ) -> None:
     monthly, manual = new_id("partner"), new_id("partner")
     long_ago = BASE_TIME - timedelta(days=400)
-    await attribution_log.publish(partner_created(monthly))
-    await attribution_log.publish(partner_created(manual, frequency="manual"))
+    terms = [partner_created(monthly), partner_created(manual, frequency="manual")]
+    for envelope in terms:
+        await attribution_log.publish(envelope)
     for partner in (monthly, manual):
         await attribution_log.publish(attributed(partner, "2.00", converted_at=long_ago))
         await settled(payouts, partner, {"USD": buckets("2.00")})
+    await billing_known(ledger, *terms)
 
     issued = await close(payouts, None, -399)
     assert [s["partner_id"] for s in issued] == [monthly]
@@ -227,9 +239,11 @@ async def test_the_scheduler_closes_the_period_a_weekly_partners_billing_ended(
     payouts: RunningPayouts, attribution_log: Publisher, ledger: PayoutsStore
 ) -> None:
     partner = new_id("partner")
-    await attribution_log.publish(partner_created(partner, frequency="weekly"))
+    weekly = partner_created(partner, frequency="weekly")
+    await attribution_log.publish(weekly)
     await attribution_log.publish(attributed(partner, "6.00", converted_at=BASE_TIME))
     await settled(payouts, partner, {"USD": buckets("6.00")})
+    await billing_known(ledger, weekly)
     thursday = datetime(2026, 3, 12, 9, 0, tzinfo=UTC)
 
     issued = Statements(ledger, clock=lambda: thursday).close_due()
@@ -241,10 +255,12 @@ async def test_the_scheduler_closes_the_period_a_weekly_partners_billing_ended(
 
 
 async def test_a_preview_shows_the_statements_a_close_would_issue_as_of_and_as_known_on_a_moment(
-    payouts: RunningPayouts, attribution_log: Publisher
+    payouts: RunningPayouts, attribution_log: Publisher, ledger: PayoutsStore
 ) -> None:
     partner = new_id("partner")
-    await attribution_log.publish(partner_created(partner, minimum="10"))
+    terms = partner_created(partner, minimum="10")
+    await attribution_log.publish(terms)
+    await billing_known(ledger, terms)
     early = attributed(partner, "9.60")
     late = attributed(partner, "7.00", converted_at=BASE_TIME + timedelta(5))
     before_any = (datetime.now(UTC) - timedelta(minutes=10)).isoformat()
