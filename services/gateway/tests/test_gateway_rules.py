@@ -25,23 +25,30 @@ from afflux_plumbing.http import ApiError
 
 SECRET = SessionKeys.of("s" * 32)
 TODAY = date(2026, 3, 31)
+NOW = datetime(2026, 3, 31, 12, 0, tzinfo=UTC)
 
 
 def test_a_window_is_whole_days_at_midnight_in_its_time_zone() -> None:
-    span = window("2026-03-01", "2026-03-02", "Europe/Paris", TODAY)
+    span = window("2026-03-01", "2026-03-02", "Europe/Paris", NOW)
     assert span.start == datetime(2026, 2, 28, 23, tzinfo=UTC)
     assert span.end == datetime(2026, 3, 2, 23, tzinfo=UTC)
     assert span.days == [date(2026, 3, 1), date(2026, 3, 2)]
 
 
 def test_a_window_over_a_daylight_saving_change_keeps_local_midnights() -> None:
-    span = window("2026-03-29", "2026-03-29", "Europe/Paris", TODAY)  # 23 hours long
+    span = window("2026-03-29", "2026-03-29", "Europe/Paris", NOW)  # 23 hours long
     assert (span.end - span.start).total_seconds() == 23 * 3600
 
 
 def test_the_default_window_is_the_last_30_days_in_utc() -> None:
-    span = window(None, None, None, TODAY)
+    span = window(None, None, None, NOW)
     assert (span.first, span.last, span.zone.key) == (date(2026, 3, 2), TODAY, "UTC")
+
+
+def test_the_default_window_ends_on_today_in_the_report_s_zone() -> None:
+    late = datetime(2026, 3, 31, 23, 30, tzinfo=UTC)  # already April 1st in Paris
+    assert window(None, None, "Europe/Paris", late).last == date(2026, 4, 1)
+    assert window(None, None, "America/New_York", late).last == TODAY
 
 
 @pytest.mark.parametrize(
@@ -59,15 +66,15 @@ def test_bad_windows_name_their_field(
     first: str | None, last: str | None, tz: str | None, field: str
 ) -> None:
     with pytest.raises(InvalidReport) as refused:
-        window(first, last, tz, TODAY)
+        window(first, last, tz, NOW)
     assert refused.value.field == field
 
 
 def test_a_window_covers_at_most_max_days() -> None:
     first = TODAY - timedelta(days=MAX_DAYS - 1)
-    assert len(window(first.isoformat(), None, None, TODAY).days) == MAX_DAYS
+    assert len(window(first.isoformat(), None, None, NOW).days) == MAX_DAYS
     with pytest.raises(InvalidReport):
-        window((first - timedelta(days=1)).isoformat(), None, None, TODAY)
+        window((first - timedelta(days=1)).isoformat(), None, None, NOW)
 
 
 def test_cvr_and_epc_are_per_click_and_exact() -> None:

@@ -64,14 +64,15 @@ class Window:
         return [self.first + timedelta(days=n) for n in range((self.last - self.first).days + 1)]
 
 
-def window(first: str | None, last: str | None, tz: str | None, today: date) -> Window:
+def window(first: str | None, last: str | None, tz: str | None, now: datetime) -> Window:
     """The report's days: ``from``/``to`` as ISO dates (default: the last 30 days up to
-    ``today``), ``tz`` an IANA zone name (default UTC)."""
+    today, in ``tz``: at 23:30 UTC it is already tomorrow in Paris), ``tz`` an IANA zone
+    name (default UTC)."""
     try:
         zone = ZoneInfo(tz or "UTC")
     except (ZoneInfoNotFoundError, ValueError, OSError) as error:
         raise InvalidReport("tz", f"tz: not a known IANA time zone: {tz!r}") from error
-    end = _day("to", last) if last else today
+    end = _day("to", last) if last else now.astimezone(zone).date()
     begin = _day("from", first) if first else end - timedelta(days=29)
     if begin > end:
         raise InvalidReport("from", "from: must not be after to")

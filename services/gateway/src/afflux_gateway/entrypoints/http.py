@@ -42,7 +42,7 @@ from afflux_plumbing.http import ApiError, NotFound, admin_auth
 
 def report_window(first: str | None, last: str | None, tz: str | None) -> Window:
     try:
-        return window(first, last, tz, datetime.now(UTC).date())
+        return window(first, last, tz, datetime.now(UTC))
     except InvalidReport as error:
         raise ApiError(422, "invalid_request", str(error), field=error.field) from error
 

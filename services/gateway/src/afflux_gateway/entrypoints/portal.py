@@ -190,14 +190,14 @@ class Portal:
     def dashboard(self, session: Session, params: dict[str, str]) -> HTMLResponse:
         error = None
         try:
-            span = window(params.get("from"), params.get("to"), params.get("tz"), datetime.now(UTC).date())
+            span = window(params.get("from"), params.get("to"), params.get("tz"), datetime.now(UTC))
         except InvalidReport as invalid:
-            span = window(None, None, None, datetime.now(UTC).date())
+            span = window(None, None, None, datetime.now(UTC))
             error = str(invalid)
         try:
             rows = self.views.report(span, GroupBy.DAY, session.partner_id)
         except InvalidReport as invalid:
-            span, error = window(None, None, None, datetime.now(UTC).date()), str(invalid)
+            span, error = window(None, None, None, datetime.now(UTC)), str(invalid)
             rows = self.views.report(span, GroupBy.DAY, session.partner_id)
         report = report_out(rows, span, GroupBy.DAY, admin=False)
         currency = report["totals"][0]["currency"] if report["totals"] else ""
