@@ -6,6 +6,10 @@ PYTHON ?= python3
 UV_VERSION := 0.13.9
 UV := .tools/bin/uv
 PYTEST_ARGS ?=
+TEST_WORKERS ?= 2
+# make test runs the test files on TEST_WORKERS processes (pytest-xdist, one file's tests
+# on one worker, so a module's platform is started once): most of the suite waits on real
+# processes, brokers and databases rather than computing. TEST_WORKERS=0 runs in one.
 
 .PHONY: install run test test-fast test-tools chaos bench schemas lint clean
 
@@ -23,10 +27,10 @@ run: install ## run the whole platform (embedded PostgreSQL + Kafka unless DATAB
 	$(UV) run --frozen --no-sync afflux run
 
 test: test-tools install ## every test: unit, integration, contract, end-to-end, crash and the chaos suite's short form
-	$(UV) run --frozen --no-sync pytest $(PYTEST_ARGS)
+	$(UV) run --frozen --no-sync pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 test-fast: install ## everything but the slow tests that start real service processes
-	$(UV) run --frozen --no-sync pytest -m "not slow" $(PYTEST_ARGS)
+	$(UV) run --frozen --no-sync pytest -m "not slow" -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 test-tools: ## what make test needs beyond Python: say exactly how to install what is missing, before any test runs
 	@missing=""; \

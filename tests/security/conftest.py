@@ -98,7 +98,7 @@ async def service_apps(
                 urls[name] = await stack.enter_async_context(serving(runtime, app))
                 if name == "attribution":
                     await caught_up_with_tracking(app, security_broker)
-            apps[name] = ServiceApp(name, app)
+            apps[name] = ServiceApp(name, app, served=name in served)
         yield apps
 
 

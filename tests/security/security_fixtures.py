@@ -26,6 +26,25 @@ HTTP_METHODS = ("get", "put", "post", "delete", "patch", "head", "options")
 class ServiceApp:
     name: str
     app: FastAPI
+    served: bool = False
+    """Served by the test's event loop (its startup ran there, its workers run there)."""
+
+    def asgi(self) -> Any:
+        """The app for a tool that drives ASGI in a loop of its own (schemathesis): a served
+        app without its lifespan, whose startup and shutdown belong to the serving loop (a
+        shutdown run again in the tool's loop at the session's end would await that loop's
+        consumers and tasks); an app not served with it."""
+        if not self.served:
+            return self.app
+        app = self.app
+
+        async def without_lifespan(scope: dict[str, Any], receive: Any, send: Any) -> None:
+            if scope["type"] == "lifespan":
+                # Refused before any message: how an app says it has no lifespan.
+                raise RuntimeError("the lifespan belongs to the loop serving the app")
+            await app(scope, receive, send)
+
+        return without_lifespan
 
     def client(self, **kwargs: object) -> httpx.AsyncClient:
         transport = httpx.ASGITransport(app=self.app)

@@ -27,6 +27,9 @@ from security_fixtures import ADMIN, PARTNER_PREFIX, ServiceApp, contract_violat
 pytestmark = pytest.mark.fuzz
 
 FUZZED = ("partners", "attribution", "payouts", "postbacks", "gateway")
+SERVED = set(FUZZED)
+"""Every fuzzed app is served by the test's loop, schemathesis calling it without its
+lifespan (``ServiceApp.asgi``)."""
 EXAMPLES = int(os.environ.get("AFFLUX_FUZZ_EXAMPLES", "6"))
 
 
@@ -71,7 +74,7 @@ def fuzz_operation(operation: Any, known_ids: dict[str, str], headers: dict[str,
 
 def fuzz_service(service: ServiceApp, known_ids: dict[str, str], partner_key: str | None = None) -> list[str]:
     """Every operation: admin routes with the admin token, ``/v1/me`` ones with ``partner_key``."""
-    schema = schemathesis.openapi.from_asgi("/openapi.json", service.app)
+    schema = schemathesis.openapi.from_asgi("/openapi.json", service.asgi())
     failures = []
     for result in schema.get_all_operations():
         operation = result.ok()

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from contextlib import suppress
 from datetime import datetime
 from typing import Any, Literal
 
@@ -39,6 +38,7 @@ from afflux_partners.entrypoints.http import (
 )
 from afflux_partners.settings import PartnersSettings
 from afflux_plumbing.auth import Credentials, needs
+from afflux_plumbing.background import while_served
 from afflux_plumbing.http import ApiError, admin_auth
 
 log = logging.getLogger(__name__)
@@ -315,7 +315,6 @@ def mount_onboarding(app: FastAPI, onboarding: Onboarding, store: Partners, sett
     """The routes, and a task that sends owed mail while the app is served."""
     for routes in (application_routes, user_routes, credential_routes):
         app.include_router(routes(onboarding, store, settings, credentials))
-    tasks: list[asyncio.Task[None]] = []
 
     async def send_owed() -> None:
         while True:
@@ -325,14 +324,4 @@ def mount_onboarding(app: FastAPI, onboarding: Onboarding, store: Partners, sett
             except Exception as error:  # the database may be away: try again next round
                 log.warning("owed mail not sent: %s", error)
 
-    async def start() -> None:
-        tasks.append(asyncio.create_task(send_owed(), name="owed-mail"))
-
-    async def stop() -> None:
-        for task in tasks:
-            task.cancel()
-            with suppress(asyncio.CancelledError):
-                await task
-
-    app.router.add_event_handler("startup", start)
-    app.router.add_event_handler("shutdown", stop)
+    while_served(app, send_owed, "owed-mail")

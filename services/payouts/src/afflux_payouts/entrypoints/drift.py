@@ -28,8 +28,8 @@ from afflux_payouts.adapters.shadow_log import KafkaLog
 from afflux_payouts.application.replay import Verification, verify
 from afflux_payouts.application.replay_fold import Built, Fold, FoldFactory
 from afflux_payouts.application.shadows import Replaying
-from afflux_payouts.entrypoints.background import while_served
 from afflux_payouts.settings import PayoutsSettings
+from afflux_plumbing.background import while_served
 from afflux_plumbing.service import Built as BuiltService
 
 log = logging.getLogger(__name__)

@@ -10,10 +10,10 @@ from afflux_contracts import ATTRIBUTION, PARTNERS, PAYOUTS
 from afflux_payouts.adapters.store import PayoutsStore
 from afflux_payouts.application.published import to_envelope
 from afflux_payouts.application.statements import NotFoldedYet, Statements
-from afflux_payouts.entrypoints.background import while_served
 from afflux_payouts.entrypoints.drift import watch_drift
 from afflux_payouts.entrypoints.http import create_app
 from afflux_payouts.settings import PayoutsSettings
+from afflux_plumbing.background import while_served
 from afflux_plumbing.eventstore import open_store
 from afflux_plumbing.outage import OUTAGES
 from afflux_plumbing.service import Built, ServiceRuntime, run_service
