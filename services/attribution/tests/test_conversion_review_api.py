@@ -4,6 +4,7 @@ by conversion and by order, adjustments, their refusals, and the listing."""
 from __future__ import annotations
 
 import asyncio
+import base64
 from decimal import Decimal
 
 from attribution_fixtures import ADMIN, RunningAttribution, cpa, fresh_id
@@ -178,6 +179,9 @@ async def test_the_listing_filters_and_pages_with_a_cursor(attribution: RunningA
     reversed_only = (await attribution.client.get("/v1/conversions", headers=ADMIN,
                                                   params={"offer_id": offer_id, "status": "reversed"})).json()
     bad_cursor = await attribution.client.get("/v1/conversions", headers=ADMIN, params={"after": "nope"})
+    # deeper than a recursive JSON parser goes
+    nested = base64.urlsafe_b64encode(b"[" * 2000 + b"]" * 2000).decode().rstrip("=")
+    deep_cursor = await attribution.client.get("/v1/conversions", headers=ADMIN, params={"after": nested})
     naive_from = await attribution.client.get("/v1/conversions", headers=ADMIN,
                                               params={"from": "2026-01-01T00:00:00"})
 
@@ -186,6 +190,7 @@ async def test_the_listing_filters_and_pages_with_a_cursor(attribution: RunningA
     assert "next" not in second or second["next"] is None
     assert [c["conversion_id"] for c in reversed_only["conversions"]] == [ids[1]]
     assert bad_cursor.status_code == 422 and bad_cursor.json()["error"]["field"] == "after"
+    assert deep_cursor.status_code == 422 and deep_cursor.json()["error"]["field"] == "after"
     assert naive_from.status_code == 422
     converted = [c["converted_at"] for c in first["conversions"]]
     window = (await attribution.client.get("/v1/conversions", headers=ADMIN, params={

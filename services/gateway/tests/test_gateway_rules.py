@@ -4,7 +4,6 @@ the chart, links, visibility and the secrets it refuses to start without."""
 
 from __future__ import annotations
 
-import base64
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
@@ -16,12 +15,10 @@ from afflux_gateway.domain.access import may_run, may_see, plausible_key, tracki
 from afflux_gateway.domain.conversions import Conversion, Kind, Move
 from afflux_gateway.domain.report import MAX_DAYS, Figures, InvalidReport, cvr, epc, window
 from afflux_gateway.entrypoints.chart import DayFigures, daily_chart
-from afflux_gateway.entrypoints.cursor import decode_cursor, encode_cursor
 from afflux_gateway.entrypoints.present import to_csv
 from afflux_gateway.entrypoints.session import SessionKeys, csrf_ok, csrf_token, new_session, seal, unseal
 from afflux_gateway.entrypoints.throttle import FailureThrottle, source_of
 from afflux_gateway.settings import GatewaySettings, MissingSecret
-from afflux_plumbing.http import ApiError
 
 SECRET = SessionKeys.of("s" * 32)
 TODAY = date(2026, 3, 31)
@@ -145,25 +142,6 @@ def test_a_csrf_token_belongs_to_its_session() -> None:
     assert csrf_ok(token, one.nonce, SECRET)
     assert not csrf_ok(token, other.nonce, SECRET)
     assert not csrf_ok(None, one.nonce, SECRET)
-
-
-def test_a_cursor_round_trips_and_nothing_else_is_one() -> None:
-    from afflux_gateway.application.reads import ConversionKey
-
-    key = ConversionKey(datetime(2026, 3, 2, 10, tzinfo=UTC), "conv-\n-1")
-    assert decode_cursor(encode_cursor(key)) == key
-    nested = base64.urlsafe_b64encode(b"[" * 100_000).decode()
-    for bad in (
-        "",
-        "not-a-cursor",
-        nested,
-        nested[:300],
-        base64.urlsafe_b64encode(b"2026-03-02T10:00:00\nc").decode(),
-        "\u2603",
-    ):
-        with pytest.raises(ApiError) as refused:
-            decode_cursor(bad)
-        assert (refused.value.status, refused.value.field) == (422, "after")
 
 
 def test_the_chart_draws_a_bar_per_day_per_figure_and_escapes_its_text() -> None:

@@ -10,10 +10,6 @@ outbox publishes it later (``X-Afflux-Log`` says which).
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
-import json
-from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, Literal, Protocol
 
@@ -35,6 +31,7 @@ from afflux_contracts import ConversionStatus, DecisionTerms, Money, RuleCheck, 
 from afflux_contracts.values import DecimalString, UtcDatetime
 from afflux_plumbing.acknowledge import published
 from afflux_plumbing.auth import Credentials, needs
+from afflux_plumbing.cursor import after_param, encode_cursor
 from afflux_plumbing.http import ApiError, NotFound, ReadinessCheck, admin_auth, service_app
 
 
@@ -147,24 +144,6 @@ REVIEW_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
-def encode_cursor(key: PageKey) -> str:
-    raw = json.dumps([key.converted_at.astimezone(UTC).isoformat(), key.conversion_id], separators=(",", ":"))
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> PageKey:
-    """The page key of an opaque ``next`` cursor; 422 for anything this service did not issue."""
-    try:
-        converted_at, conversion_id = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        instant = datetime.fromisoformat(converted_at)
-        if not isinstance(conversion_id, str) or instant.tzinfo is None:
-            raise ValueError(cursor)
-    except (binascii.Error, UnicodeDecodeError, ValueError, TypeError) as error:
-        message = f"not a conversions cursor: {cursor!r}"
-        raise ApiError(422, "invalid_request", message, field="after") from error
-    return PageKey(instant.astimezone(UTC), conversion_id)
-
-
 def create_app(store: Attribution, readiness: ReadinessCheck, admin_token: str | Credentials,
                tracking_log: TrackingLog,
                publish_timeout: float = 5.0, catch_up_timeout: float = 3.0) -> FastAPI:
@@ -217,11 +196,14 @@ def create_app(store: Attribution, readiness: ReadinessCheck, admin_token: str |
     ) -> ConversionsPage:
         """Decided conversions, oldest conversion first (then by conversion_id); ``next``
         is the cursor of the following page, absent on the last one."""
-        key = decode_cursor(after) if after is not None else None
+        found = after_param(after)
+        key = PageKey(*found) if found is not None else None
         where = ConversionFilter(partner_id, offer_id, status.value if status else None, since, until)
         page = await asyncio.to_thread(store.conversions, where, limit, key)
-        return ConversionsPage(conversions=[ConversionView.of(row) for row in page.rows],
-                               next=encode_cursor(page.next) if page.next is not None else None)
+        following = page.next
+        return ConversionsPage(
+            conversions=[ConversionView.of(row) for row in page.rows],
+            next=encode_cursor(following.converted_at, following.conversion_id) if following else None)
 
     def reviewed(conversion: Conversion) -> Response:
         on_log = published(store, publish_timeout)

@@ -27,7 +27,6 @@ from afflux_gateway.domain.access import MAX_SUB_LENGTH, SUB_NAMES, may_run, tra
 from afflux_gateway.domain.conversions import Kind
 from afflux_gateway.domain.report import PARTNER_GROUPINGS, GroupBy, InvalidReport, Window, window
 from afflux_gateway.entrypoints.auth import Guard, partner_auth
-from afflux_gateway.entrypoints.cursor import decode_cursor, encode_cursor
 from afflux_gateway.entrypoints.present import (
     STATEMENT_COLUMNS,
     conversion_out,
@@ -37,6 +36,7 @@ from afflux_gateway.entrypoints.present import (
     to_csv,
 )
 from afflux_plumbing.auth import Credentials, needs
+from afflux_plumbing.cursor import after_param, encode_cursor
 from afflux_plumbing.http import ApiError, NotFound, admin_auth
 
 
@@ -86,12 +86,13 @@ async def balances_of(ledger: Ledger, partner_id: str) -> dict[str, Any]:
 def conversions_page(
     views: Views, partner_id: str, limit: int, after: str | None, status: str | None, kind: str | None = None
 ) -> dict[str, Any]:
-    key = decode_cursor(after) if after is not None else None
+    found = after_param(after)
+    key = ConversionKey(*found) if found is not None else None
     rows = views.conversions(partner_id, limit + 1, key, status, kind)
     page = rows[:limit]
     last = page[-1] if page else None
     following = (
-        encode_cursor(ConversionKey(last["converted_at"], last["conversion_id"]))
+        encode_cursor(last["converted_at"], last["conversion_id"])
         if len(rows) > limit and last is not None
         else None
     )

@@ -17,13 +17,14 @@ from fastapi import FastAPI, Query
 from pydantic import BaseModel
 
 from afflux_payouts.application.payouts import Payouts
+from afflux_payouts.application.reads import PageKey
 from afflux_payouts.application.statements import Statements
 from afflux_payouts.domain.balance import format_money, formatted_balances
 from afflux_payouts.domain.ledger import Bucket, LedgerEntry
-from afflux_payouts.entrypoints.cursor import InvalidCursor, decode_cursor, encode_cursor
 from afflux_payouts.entrypoints.statements_http import add_statement_routes, csv_response, instant, text
 from afflux_plumbing.auth import Credentials, needs
-from afflux_plumbing.http import ApiError, ReadinessCheck, admin_auth, service_app
+from afflux_plumbing.cursor import after_param, encode_cursor
+from afflux_plumbing.http import ReadinessCheck, admin_auth, service_app
 
 CSV_PAGE = 500
 AS_OF = Query(None, description="facts that happened by then")
@@ -106,10 +107,8 @@ def create_app(store: Payouts, readiness: ReadinessCheck, admin_token: str | Cre
         ``status``: pending, accrued, payable (on a statement), paid, or void (rejected or
         reversed); ``amount`` is what it earns now (an adjusted payout). What changed after
         a statement claimed it is paid or clawed back on the next statement."""
-        try:
-            key = decode_cursor(after) if after is not None else None
-        except InvalidCursor as error:
-            raise ApiError(422, "invalid_request", str(error), field="after") from error
+        found = after_param(after)
+        key = PageKey(*found) if found is not None else None
         claims = store.reads.claims(text(partner_id, "partner_id"))
         if format == "csv":
             return commissions_csv(store, partner_id, claims)
@@ -127,7 +126,7 @@ def create_app(store: Payouts, readiness: ReadinessCheck, admin_token: str | Cre
                 )
                 for entry in page.entries
             ],
-            next=encode_cursor(page.next) if page.next is not None else None,
+            next=encode_cursor(page.next.converted_at, page.next.conversion_id) if page.next else None,
         )
 
     return app

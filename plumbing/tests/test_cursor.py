@@ -1,4 +1,5 @@
-"""Pagination cursors of the commissions listing are opaque but exact."""
+"""Pagination cursors (payouts' commissions, attribution's and the gateway's conversions)
+are opaque but exact, and nothing else passes for one (a 422, never a 500)."""
 
 from __future__ import annotations
 
@@ -8,19 +9,19 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from afflux_payouts.application.reads import PageKey
-from afflux_payouts.entrypoints.cursor import InvalidCursor, decode_cursor, encode_cursor
+from afflux_plumbing.cursor import InvalidCursor, after_param, decode_cursor, encode_cursor
+from afflux_plumbing.http import ApiError
 
 
 def test_cursor_round_trips_the_page_key_to_the_microsecond() -> None:
-    key = PageKey(datetime(2026, 3, 1, 12, 0, 0, 123456, tzinfo=UTC), "conv/ü 1")
-    assert decode_cursor(encode_cursor(key)) == key
+    key = (datetime(2026, 3, 1, 12, 0, 0, 123456, tzinfo=UTC), "conv/ü \n1")
+    assert decode_cursor(encode_cursor(*key)) == key
 
 
 def test_cursor_keeps_the_instant_whatever_the_offset_it_was_made_in() -> None:
     at = datetime(2026, 3, 1, 14, 0, tzinfo=timezone(timedelta(hours=2)))
-    decoded = decode_cursor(encode_cursor(PageKey(at, "c")))
-    assert decoded.converted_at == at and decoded.converted_at.tzinfo is UTC
+    instant, _ = decode_cursor(encode_cursor(at, "c"))
+    assert instant == at and instant.tzinfo is UTC
 
 
 def nested(depth: int) -> str:
@@ -51,3 +52,12 @@ def b64(value: object) -> str:
 def test_anything_else_is_an_invalid_cursor(cursor: str) -> None:
     with pytest.raises(InvalidCursor):
         decode_cursor(cursor)
+
+
+def test_a_listing_s_after_parameter_is_a_422_naming_it_for_anything_but_a_cursor() -> None:
+    assert after_param(None) is None
+    assert after_param(encode_cursor(datetime(2026, 3, 1, tzinfo=UTC), "c")) == (
+        datetime(2026, 3, 1, tzinfo=UTC), "c")
+    with pytest.raises(ApiError) as refused:
+        after_param(nested(2_000))
+    assert (refused.value.status, refused.value.field) == (422, "after")
