@@ -193,6 +193,13 @@ class ClickPriced(Event):
     priced_at: UtcDatetime
     model: PricingModel = PricingModel.CPC
     terms: DecisionTerms | None = None
+    sub1: str | None = None
+    """``sub1``..``sub5``: the click's subs, so that no consumer needs to read the click
+    topic (none in clicks priced before they were carried)."""
+    sub2: str | None = None
+    sub3: str | None = None
+    sub4: str | None = None
+    sub5: str | None = None
 
     def partition_key(self) -> str:
         return self.partner_id

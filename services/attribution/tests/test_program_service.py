@@ -74,7 +74,7 @@ async def test_a_valid_click_on_a_cpc_offer_is_published_as_click_priced(
         custom=Terms(type=PayoutType.CPC, amount=Decimal("0.35")))
     await eventually(lambda: bool(attribution.store.views.offer_terms({offer_id})))
     click = ClickRecorded(transaction_id=fresh_id("tx"), offer_id=offer_id, partner_id=partner_id,
-                          clicked_at=utc_now())
+                          clicked_at=utc_now(), sub1="spring mail", sub3="banner")
     await attribution.publish(Envelope.wrap(click, producer="test", occurred_at=click.clicked_at))
 
     async def priced() -> list[ClickPriced]:
@@ -92,3 +92,4 @@ async def test_a_valid_click_on_a_cpc_offer_is_published_as_click_priced(
     [price] = found  # the partner's custom amount per click
     assert (price.partner_id, price.payout.amount) == (partner_id, Decimal("0.35"))
     assert price.payout.currency == "USD"
+    assert (price.sub1, price.sub2, price.sub3) == ("spring mail", None, "banner")  # the click's subs

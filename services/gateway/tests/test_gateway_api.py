@@ -371,6 +371,7 @@ async def test_priced_clicks_and_impressions_are_shown_once_under_payouts_ids(
             payout=Money(amount=Decimal("0.25"), currency="USD"),
             clicked_at=DAY,
             priced_at=DAY,
+            sub1="cpc",  # the click's subs travel with its price: shown whichever topic is read first
         )
     )
     thousand = wrap(

@@ -137,6 +137,7 @@ def _click_priced(event: Any) -> Event:
         clicked_at=event.clicked_at,
         priced_at=event.timestamp,
         terms=_priced_terms(event),
+        **_subs(event),
     )
 
 

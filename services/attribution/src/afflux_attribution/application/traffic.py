@@ -146,7 +146,7 @@ def _priced(item: Priceable, outcome: Outcome) -> list[Aggregate]:
         return []
     if visit.kind == CLICK:
         return [PricedClick.price(visit.ref, visit.partner_id, item.offer, item.relationship, outcome.price,
-                                  visit.at)]
+                                  visit.at, visit.subs)]
     assert outcome.block is not None
     return [PricedImpressions.price(visit.partner_id, item.offer, item.relationship, outcome.price,
                                     outcome.block, visit.ref, visit.at)]

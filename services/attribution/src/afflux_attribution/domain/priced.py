@@ -9,7 +9,8 @@ twice. The outbox publishes them as ClickPriced and ImpressionsPriced.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -85,6 +86,8 @@ class PricedClick(Aggregate):
         clicked_at: datetime
         offer_event_id: str | None
         relationship_event_id: str | None
+        subs: dict[str, str | None] = field(default_factory=dict)
+        """The click's sub1..sub5 (none in clicks priced before they were kept)."""
 
         def apply(self, aggregate: Any) -> None:
             aggregate.payout = self.payout
@@ -95,12 +98,13 @@ class PricedClick(Aggregate):
 
     @classmethod
     def price(cls, transaction_id: str, partner_id: str, offer: OfferTerms,
-              relationship: RelationshipTerms | None, price: UnitPrice, clicked_at: datetime) -> PricedClick:
+              relationship: RelationshipTerms | None, price: UnitPrice, clicked_at: datetime,
+              subs: Mapping[str, str | None]) -> PricedClick:
         return cls._create(
             cls.Created, id=cls.create_id(transaction_id), transaction_id=transaction_id,
             partner_id=partner_id, offer_id=offer.offer_id, currency=offer.currency, payout=price.payout,
             revenue=price.revenue, clicked_at=clicked_at, offer_event_id=offer.event_id,
-            relationship_event_id=relationship.event_id if relationship else None,
+            relationship_event_id=relationship.event_id if relationship else None, subs=dict(subs),
         )
 
 

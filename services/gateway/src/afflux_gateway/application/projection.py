@@ -93,7 +93,7 @@ def changes(*writes: Write | None) -> Changes:
     return Changes(writes=[write for write in writes if write is not None])
 
 
-def subs_of(decision: ConversionAttributed) -> Subs | None:
+def subs_of(decision: ConversionAttributed | ClickPriced) -> Subs | None:
     """The click's subs the decision carries (None: it carries none, an older event)."""
     subs = (decision.sub1, decision.sub2, decision.sub3, decision.sub4, decision.sub5)
     return tuple(sub or "" for sub in subs) if any(subs) else None
@@ -206,7 +206,8 @@ class Projection:
     @handles(ClickPriced)
     def on_click_priced(self, run: Run) -> Changes:
         priced: list[ClickPriced] = payloads(run)
-        clicks = self.views.click_subs([p.transaction_id for p in priced])
+        missing = [p.transaction_id for p in priced if subs_of(p) is None]
+        clicks = self.views.click_subs(missing) if missing else {}
 
         def shown(p: ClickPriced) -> Conversion:
             return _traffic(
@@ -214,7 +215,7 @@ class Projection:
                 p,
                 Kind.CPC,
                 p.clicked_at,
-                clicks.get(p.transaction_id, NO_SUBS),
+                subs_of(p) or clicks.get(p.transaction_id, NO_SUBS),
                 p.transaction_id,
             )
 
