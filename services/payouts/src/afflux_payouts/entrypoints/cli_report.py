@@ -13,8 +13,10 @@ from afflux_payouts.application.replay import Verification
 from afflux_payouts.application.statements import Rederived
 from afflux_payouts.application.what_if import ReportLine, Scenario, WhatIf
 
-console = Console(highlight=False)
-errors = Console(stderr=True, highlight=False)
+console = Console(highlight=False, soft_wrap=True)
+errors = Console(stderr=True, highlight=False, soft_wrap=True)
+"""Lines are never folded at the terminal's width: a verdict naming a statement stays one
+line for grep, whatever width the console found when it was made."""
 
 CSV_COLUMNS = ("partner_id", "currency", "conversions_repriced", "current_payout", "what_if_payout",
                "current_balance", "what_if_balance", "difference")
