@@ -56,7 +56,8 @@ async def send(client: httpx.AsyncClient, paths: list[tuple[str, str]], expect: 
             for attempt in range(ATTEMPTS):
                 try:
                     return (await client.get(path, headers={"User-Agent": agent})).status_code
-                except httpx.RemoteProtocolError:  # a kept-alive connection the server had just closed
+                except (httpx.RemoteProtocolError, httpx.ReadError):  # a kept-alive connection the
+                    # server had just closed (before reading the request: nothing was recorded)
                     if attempt == ATTEMPTS - 1:
                         raise
             raise AssertionError("unreachable")

@@ -108,7 +108,8 @@ async def test_clicks_during_a_broker_pause_are_503_and_every_redirect_is_on_the
     refused = [a for a in answers if a.status == 503]
     assert {a.status for a in answers} <= {302, 503}, {a.status for a in answers}
     assert refused, "no click was refused while the broker was paused"
-    assert all(a.seconds < PUBLISH_TIMEOUT + 1.0 for a in refused), max(a.seconds for a in refused)
+    # bounded by the publish timeout, not the client's 30 s (slack for a machine busy with other tests)
+    assert all(a.seconds < PUBLISH_TIMEOUT + 4.0 for a in refused), max(a.seconds for a in refused)
     assert any(a.started > resumed_at + 1.0 for a in redirected), "clicks did not recover after SIGCONT"
     assert not any(paused_at + 0.5 < a.started and a.started + a.seconds < resumed_at for a in redirected)
 
