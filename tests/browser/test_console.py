@@ -24,7 +24,11 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 from browser.browser_kit import PageChecks, chromium, start_browser
-from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
+from selenium.common.exceptions import (
+    NoSuchElementException,
+    StaleElementReferenceException,
+    WebDriverException,
+)
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support import expected_conditions
@@ -104,11 +108,23 @@ class Person:
         return str(self.browser.find_element(By.TAG_NAME, "main").text)
 
     def submit(self, button: str) -> None:
-        """Click a form's button and wait for the page the form answered with."""
+        """Click a form's button (or a link) and wait for the page it answered with."""
+        self.wait.until(lambda b: b.execute_script("return document.readyState") == "complete")
         old = self.browser.find_element(By.TAG_NAME, "html")
-        self.css(button).click()
+        self.wait.until(lambda _: self.clicked(button))
         self.wait.until(expected_conditions.staleness_of(old))
         self.wait.until(lambda b: b.execute_script("return document.readyState") == "complete")
+
+    def clicked(self, selector: str) -> bool:
+        """Click ``selector``; False when the element went from the document in between
+        (Chromium's "does not belong to the document"), to be found and clicked again."""
+        try:
+            self.css(selector).click()
+        except WebDriverException as error:
+            if "does not belong to the document" in str(error):
+                return False
+            raise
+        return True
 
     def fill(self, values: dict[str, str], within: str = "") -> None:
         for name, value in values.items():
@@ -408,6 +424,11 @@ def forged_with_the_cookie(person: Person, site: Site, action: str, fields: dict
 def audit_names_everyone(person: Person, offer_id: str, statement_id: str) -> None:
     person.open("/console/audit", "audit")
     entries = [row.text for row in person.browser.find_elements(By.CSS_SELECTOR, "tr.audit-entry")]
+    for _ in range(10):  # newest first, a page at a time: the owner's first acts are pages back
+        if not person.has("#next-page"):
+            break
+        person.submit("#next-page")  # a link: the same click and wait for the next page
+        entries += [row.text for row in person.browser.find_elements(By.CSS_SELECTOR, "tr.audit-entry")]
 
     def by(name: str, action: str) -> bool:
         return any(name in entry and action in entry for entry in entries)

@@ -94,7 +94,7 @@ async def close(console: Console, request: Request) -> Response:
     try:
         answer = await console.write(viewer, "POST", "payouts", "/v1/statements/close", body)
     except Refused as refused:
-        if refused.status == 401:
+        if refused.status in (401, 403):  # signed out, or forbidden: the error page
             raise
         return await statements(console, viewer, request, refused.message, refused.status)
     issued = len(answer.body.get("statements", [])) if isinstance(answer.body, dict) else 0
@@ -139,7 +139,7 @@ async def pay(console: Console, request: Request, statement_id: str) -> Response
     try:
         await console.write(viewer, "POST", "payouts", f"/v1/statements/{segment(statement_id)}/paid", body)
     except Refused as refused:
-        if refused.status == 401:
+        if refused.status in (401, 403):  # signed out, or forbidden: the error page
             raise
         return await statement(console, viewer, statement_id, error=refused.message, status=refused.status)
     return console.done(f"/console/statements/{segment(statement_id)}", "paid")
@@ -182,7 +182,7 @@ async def resume(console: Console, request: Request) -> Response:
             viewer, "POST", "postbacks", f"/v1/postbacks/paused-hosts/{segment(form.get('host'))}/resume"
         )
     except Refused as refused:
-        if refused.status == 401:
+        if refused.status in (401, 403):  # signed out, or forbidden: the error page
             raise
         return await postbacks(console, viewer, request, refused.message, refused.status)
     return console.done("/console/postbacks", "resumed")

@@ -144,7 +144,7 @@ async def save_offer(console: Console, request: Request, offer_id: str | None) -
     except FormInvalid as invalid:
         return offer_form_page(console, viewer, posted_values(form), offer, str(invalid), invalid.field, 422)
     except Refused as refused:
-        if refused.status == 401:
+        if refused.status in (401, 403):  # signed out, or forbidden: the error page
             raise
         return offer_form_page(
             console, viewer, posted_values(form), offer, refused.message, refused.field, refused.status
@@ -171,7 +171,7 @@ async def offer_change(console: Console, request: Request, offer_id: str, change
         ).body
         return await offer_detail(console, viewer, offer_id, token=rotated["postback_token"])
     except Refused as refused:
-        if refused.status == 401:
+        if refused.status in (401, 403):  # signed out, or forbidden: the error page
             raise
         return await offer_detail(console, viewer, offer_id, error=refused.message, status=refused.status)
 
@@ -224,7 +224,7 @@ async def save_relationship(console: Console, request: Request, offer_id: str, p
             console, viewer, offer_id, partner_id, _values(form), str(invalid), 422
         )
     except Refused as refused:
-        if refused.status == 401:
+        if refused.status in (401, 403):  # signed out, or forbidden: the error page
             raise
         return await relationship_page(
             console, viewer, offer_id, partner_id, _values(form), refused.message, refused.status

@@ -57,7 +57,7 @@ async def redrive(console: Console, request: Request) -> Response:
     try:
         await console.write(viewer, "POST", CONSOLE, "/v1/dead-letters/redrive", body)
     except Refused as refused:
-        if refused.status == 401:
+        if refused.status in (401, 403):  # signed out, or forbidden: the error page
             raise
         return await operations(console, viewer, request, refused.message, refused.status)
     return console.done("/console/operations", "redriven")

@@ -169,7 +169,7 @@ async def partner_change(console: Console, request: Request, partner_id: str, ch
         await console.write(viewer, "POST", "payouts", f"{path}/adjustments", body)
         return console.done(f"/console/partners/{segment(partner_id)}", "adjusted")
     except Refused as refused:
-        if refused.status == 401:
+        if refused.status in (401, 403):  # signed out, or forbidden: the error page
             raise
         return await partner_detail(console, viewer, partner_id, error=refused.message, status=refused.status)
 
@@ -243,7 +243,7 @@ async def decide_signup(console: Console, request: Request, partner_id: str, dec
                 viewer, "POST", "partners", f"/v1/partners/{segment(partner_id)}/status", {"status": status}
             )
     except Refused as refused:
-        if refused.status == 401:
+        if refused.status in (401, 403):  # signed out, or forbidden: the error page
             raise
         return await applications(console, viewer, request, refused.message, refused.status)
     return console.done("/console/applications", "approved" if decision == "approve" else "declined")
@@ -262,7 +262,7 @@ async def decide_offer(
             {"approved": decision == "approve"},
         )
     except Refused as refused:
-        if refused.status == 401:
+        if refused.status in (401, 403):  # signed out, or forbidden: the error page
             raise
         return await applications(console, viewer, request, refused.message, refused.status)
     return console.done("/console/applications", "approved" if decision == "approve" else "declined")
@@ -283,7 +283,7 @@ def routes(console: Console) -> APIRouter:
                 await console.write(viewer, "POST", "partners", "/v1/partners", partner_body(form))
             ).body
         except Refused as refused:
-            if refused.status == 401:
+            if refused.status in (401, 403):  # signed out, or forbidden: the error page
                 raise
             page = await console.read(viewer, "partners", "/v1/partners", limit=PAGE)
             return console.page(

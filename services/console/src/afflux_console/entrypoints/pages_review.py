@@ -105,7 +105,7 @@ async def review_one(
                 viewer, "POST", "attribution", f"/v1/conversions/{segment(conversion_id)}/status", body
             )
         except Refused as refused:
-            if refused.status == 401:
+            if refused.status in (401, 403):  # signed out, or forbidden: the error page
                 raise
             return Outcome(conversion_id, refused.status, refused.message)
     return Outcome(conversion_id, answer.status)
@@ -186,7 +186,7 @@ async def change(console: Console, request: Request, conversion_id: str, adjust:
         else:
             await console.write(viewer, "POST", "attribution", f"{path}/status", status_body(form))
     except Refused as refused:
-        if refused.status == 401:
+        if refused.status in (401, 403):  # signed out, or forbidden: the error page
             raise
         return await detail(console, viewer, conversion_id, error=refused.message, status=refused.status)
     return console.done(

@@ -57,7 +57,7 @@ async def create_user(console: Console, request: Request) -> Response:
     try:
         await console.write(viewer, "POST", CONSOLE, "/v1/staff/users", body)
     except Refused as refused:
-        if refused.status == 401:
+        if refused.status in (401, 403):  # signed out, or forbidden: the error page
             raise
         given = {name: body[name] for name in ("email", "name", "role")}
         return await staff_page(console, viewer, None, refused.message, refused.status, given)
@@ -74,7 +74,7 @@ async def edit_user(console: Console, request: Request, user_id: str) -> Respons
     try:
         await console.write(viewer, "PATCH", CONSOLE, f"/v1/staff/users/{segment(user_id)}", change)
     except Refused as refused:
-        if refused.status == 401:
+        if refused.status in (401, 403):  # signed out, or forbidden: the error page
             raise
         return await staff_page(console, viewer, None, refused.message, refused.status)
     return console.done("/console/staff", "user_changed")
@@ -120,7 +120,7 @@ async def issue_token(console: Console, request: Request) -> Response:
     try:
         issued = (await console.write(viewer, "POST", CONSOLE, "/v1/staff/tokens", body)).body
     except Refused as refused:
-        if refused.status == 401:
+        if refused.status in (401, 403):  # signed out, or forbidden: the error page
             raise
         return await account(console, viewer, None, refused.message, refused.status)
     return await account(console, viewer, None, status=201, issued=issued)
@@ -132,7 +132,7 @@ async def revoke_token(console: Console, request: Request, token_id: str) -> Res
     try:
         await console.write(viewer, "DELETE", CONSOLE, f"/v1/staff/tokens/{segment(token_id)}")
     except Refused as refused:
-        if refused.status == 401:
+        if refused.status in (401, 403):  # signed out, or forbidden: the error page
             raise
         if back == "/console/staff":
             return await staff_page(console, viewer, None, refused.message, refused.status)
@@ -151,7 +151,7 @@ async def second_factor(console: Console, request: Request, confirm: bool) -> Re
             return console.done("/console/account", "totp_on")
         uri = (await console.write(viewer, "POST", CONSOLE, path)).body["otpauth_uri"]
     except Refused as refused:
-        if refused.status == 401:
+        if refused.status in (401, 403):  # signed out, or forbidden: the error page
             raise
         return await account(console, viewer, None, refused.message, refused.status)
     secret = parse_qs(urlsplit(uri).query).get("secret", [""])[0]
