@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import re
 import secrets
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -93,8 +94,12 @@ class Person:
         )
 
     def open(self, path: str, name: str | None = None) -> None:
-        self.browser.get(f"{self.site.console}{path}")
-        self.wait.until(lambda b: b.execute_script("return document.readyState") == "complete")
+        for _ in range(5):  # as a person would, again when the page says a service is away
+            self.browser.get(f"{self.site.console}{path}")
+            self.wait.until(lambda b: b.execute_script("return document.readyState") == "complete")
+            if not (self.has("#page-error") and "cannot be reached right now" in self.text()):
+                break
+            time.sleep(1.0)
         if name:
             self.pages.check(self.browser, name)
 

@@ -79,6 +79,7 @@ def routed(platform: Platform, offer_id: str, partner_id: str) -> bool:
     return "x-afflux-transaction-id" in probe.headers
 
 
+@pytest.mark.timeout(900)  # 12,000 requests through the platform: ~3 minutes alone, more beside other tests
 async def test_a_curl_loop_of_clicks_and_impressions_pays_what_one_visitor_earns(platform: Platform) -> None:
     api = AdminApi(platform)
     cpc_offer, clicker = program(api, {"type": "cpc", "amount": "0.25"})
@@ -86,8 +87,9 @@ async def test_a_curl_loop_of_clicks_and_impressions_pays_what_one_visitor_earns
     click_path, impression_path = f"/c/{cpc_offer}/{clicker}", f"/i/{cpm_offer}/{shower}"
     wait_for(lambda: routed(platform, cpc_offer, clicker) and routed(platform, cpm_offer, shower), timeout=60)
 
+    limits = httpx.Limits(max_connections=AT_ONCE, keepalive_expiry=1.0)  # the server closes idle ones at 5 s
     async with httpx.AsyncClient(base_url=platform.url("tracking"), cookies=NoCookies(), timeout=30,
-                                 limits=httpx.Limits(max_connections=AT_ONCE)) as client:
+                                 limits=limits) as client:
         await send(client, [(click_path, CURL)] * CLICKS, 302)
         await send(client, [(impression_path, CURL)] * IMPRESSIONS, 200)
         await send(client, [(impression_path, f"Mozilla/5.0 visitor-{n}") for n in range(999)], 200)
