@@ -173,7 +173,8 @@ async def test_commissions_listing_rejects_bad_limits_and_cursors(payouts: Runni
     response = await payouts.fetch(path, after="not-a-cursor")
     assert response.status_code == 422
     assert response.json()["error"] == {
-        "code": "invalid_request", "message": "after: not a cursor this API gave: 'not-a-cursor'", "field": "after",
+        "code": "invalid_request", "field": "after",
+        "message": "after: not a cursor this API gave: 'not-a-cursor'",
     }
 
 
