@@ -45,19 +45,8 @@ class PartnersClient:
         self._client = _client(base_url, token, timeout)
 
     async def apply(self, offer_id: str, partner_id: str) -> Answer:
-        try:
-            response = await self._client.post(
-                f"/v1/offers/{quote(offer_id, safe='')}/partners/{quote(partner_id, safe='')}/apply", json={}
-            )
-        except httpx.HTTPError as error:
-            raise PartnersUnavailable(f"the partners API did not answer: {error}") from error
-        if response.status_code >= 500:
-            raise PartnersUnavailable(f"the partners API answered {response.status_code}")
-        try:
-            body = response.json()
-        except ValueError:
-            body = {}
-        return Answer(response.status_code, body if isinstance(body, dict) else {})
+        path = f"/v1/offers/{quote(offer_id, safe='')}/partners/{quote(partner_id, safe='')}/apply"
+        return await self.call("POST", path, {})
 
     async def call(self, method: str, path: str, body: dict[str, Any] | None = None,
                    params: dict[str, str] | None = None) -> Answer:

@@ -190,12 +190,20 @@ class Credentials:
         return self.portal.page("users.html", session, status, users=users, notice=notice,
                                 owner=me is not None and me.role == "owner", me=me.user_id if me else None)
 
-    async def invite(self, request: Request) -> Response:
+    async def users_form(self, request: Request) -> tuple[Session, Any, PortalUser] | Response:
+        """A users-page form: its session, fields and signed-in user; the expired-form page
+        when its CSRF token does not match the session."""
         session = await run_in_threadpool(self.portal.session, request)
         form = await read_form(request)
         if not csrf_ok(form.get("csrf"), session.nonce, self.portal.keys):
             return self.notice("The form expired", "Reload the page and try again.", 403, "/portal/users")
-        owner = await run_in_threadpool(self.user, session)
+        return session, form, await run_in_threadpool(self.user, session)
+
+    async def invite(self, request: Request) -> Response:
+        posted = await self.users_form(request)
+        if isinstance(posted, Response):
+            return posted
+        session, form, owner = posted
         answer = await self.change(lambda: self.partners.call(
             "POST", f"/v1/partners/{session.partner_id}/users",
             {"email": form.get("email", "")[:254], "name": form.get("name") or None,
@@ -205,11 +213,10 @@ class Credentials:
         return await run_in_threadpool(self.users_page, session, notice, 200 if answer else 503)
 
     async def remove(self, request: Request, user_id: str) -> Response:
-        session = await run_in_threadpool(self.portal.session, request)
-        form = await read_form(request)
-        if not csrf_ok(form.get("csrf"), session.nonce, self.portal.keys):
-            return self.notice("The form expired", "Reload the page and try again.", 403, "/portal/users")
-        owner = await run_in_threadpool(self.user, session)
+        posted = await self.users_form(request)
+        if isinstance(posted, Response):
+            return posted
+        session, _, owner = posted
         answer = await self.change(lambda: self.partners.call(
             "DELETE", f"/v1/partners/{session.partner_id}/users/{quote(user_id, safe='')}",
             params={"removed_by": owner.user_id}))
