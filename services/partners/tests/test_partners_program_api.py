@@ -370,6 +370,41 @@ async def test_an_offers_partners_are_listed_by_standing_so_applications_can_be_
                  "invalid_request", "status")
 
 
+async def test_a_partners_relationships_with_every_offer_are_listed_in_one_read_by_standing(
+    admin: httpx.AsyncClient,
+) -> None:
+    partner_id = (await create(admin, "/v1/partners", partner_body()))["partner_id"]
+    other = (await create(admin, "/v1/partners", partner_body(name="Other")))["partner_id"]
+    offers = [(await create(admin, "/v1/offers", offer_body()))["offer_id"] for _ in range(4)]
+    await admin.put(f"/v1/offers/{offers[0]}/partners/{partner_id}", json={"approved": True})
+    await admin.put(f"/v1/offers/{offers[1]}/partners/{partner_id}", json={"approved": False})
+    await admin.put(f"/v1/offers/{offers[2]}/partners/{other}", json={"approved": True})
+    await admin.put(f"/v1/offers/{offers[3]}/partners/{partner_id}",
+                    json={"approved": True, "payout": {"type": "cpa", "amount": "9.50"}})
+
+    async def listed(**params: Any) -> list[tuple[str, str]]:
+        found: list[tuple[str, str]] = []
+        after = None
+        while True:
+            query = {**params, "limit": 2, **({"after": after} if after else {})}
+            response = await admin.get(f"/v1/partners/{partner_id}/relationships", params=query)
+            assert response.status_code == 200, response.text
+            rows = response.json()["relationships"]
+            assert {r["partner_id"] for r in rows} <= {partner_id}
+            found += [(r["offer_id"], r["standing"]) for r in rows]
+            after = response.json()["next"]
+            if after is None:
+                return found
+
+    assert await listed() == [(offers[0], "approved"), (offers[1], "declined"), (offers[3], "approved")]
+    assert await listed(status="approved") == [(offers[0], "approved"), (offers[3], "approved")]
+    custom = (await admin.get(f"/v1/partners/{partner_id}/relationships", params={"status": "approved"})).json()
+    assert custom["relationships"][1]["payout"]["amount"] == "9.50"
+    assert_error(await admin.get("/v1/partners/" + "0" * 32 + "/relationships"), 404, "partner_not_found")
+    assert_error(await admin.get(f"/v1/partners/{partner_id}/relationships", params={"after": "x"}), 422,
+                 "invalid_request", "after")
+
+
 async def test_a_nul_in_a_name_tag_or_filter_is_a_422_not_a_crash(admin: httpx.AsyncClient) -> None:
     cases = [("/v1/partners", partner_body(name="Ann\x00"), "invalid_name", "name"),
              ("/v1/partners", partner_body(tags=["eu\x00"]), "invalid_tag", "tags"),

@@ -10,7 +10,8 @@ server (``DELETE /v1/staff/sessions/current``), then drops the cookie.
 
 The dashboard is the gateway's report across partners (``GET /v1/reports``): today
 and the last 30 days (UTC days), with a chart per figure and the leading partners and
-offers of the period.
+offers of the period (the gateway's ``top`` eight of each: it reads them from its
+rollups and sends eight rows, not one per partner).
 """
 
 from __future__ import annotations
@@ -42,6 +43,8 @@ from afflux_console.entrypoints.display import instant
 from afflux_console.entrypoints.pages import NOTICES, SECURITY_HEADERS, Console, Viewer
 from afflux_plumbing.http import client_address
 
+LEADERS = 8
+"""How many partners and offers the dashboard names as leading the period."""
 TOKEN_COOKIE_SECONDS = 12 * 3600
 """How long the browser keeps a token signed in with (a session's own expiry otherwise)."""
 FIGURES = (
@@ -137,10 +140,12 @@ def _series(rows: Sequence[Mapping[str, Any]], days: Sequence[date], currency: s
     return series
 
 
-def _leaders(rows: Sequence[Mapping[str, Any]], key: str, limit: int = 8) -> list[Mapping[str, Any]]:
+def _leaders(rows: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """The gateway's top rows (by revenue, then payout), with any row over one currency
+    still in order."""
     return sorted(
         rows, key=lambda row: Decimal(str(row.get("revenue") or row.get("payout") or 0)), reverse=True
-    )[:limit]
+    )[:LEADERS]
 
 
 async def dashboard(console: Console, viewer: Viewer, request: Request) -> Response:
@@ -148,17 +153,18 @@ async def dashboard(console: Console, viewer: Viewer, request: Request) -> Respo
     first = today - timedelta(days=29)
     span = {"from": first.isoformat(), "to": today.isoformat()}
     by_day, by_partner, by_offer = await asyncio.gather(
+        console.read(viewer, "gateway", "/v1/reports", group_by="day", **span),
         *(
-            console.read(viewer, "gateway", "/v1/reports", group_by=group, **span)
-            for group in ("day", "partner", "offer")
-        )
+            console.read(viewer, "gateway", "/v1/reports", group_by=group, top=LEADERS, **span)
+            for group in ("partner", "offer")
+        ),
     )
     totals = by_day.get("totals", [])
     currency = totals[0]["currency"] or "" if totals else ""
     days = [first + timedelta(days=n) for n in range(30)]
     today_rows = [row for row in by_day.get("rows", []) if row.get("day") == today.isoformat()]
-    partners = _leaders(by_partner.get("rows", []), "partner")
-    offers = _leaders(by_offer.get("rows", []), "offer")
+    partners = _leaders(by_partner.get("rows", []))
+    offers = _leaders(by_offer.get("rows", []))
     names = await console.names.many(
         viewer.token,
         {"partner": [r.get("partner") for r in partners], "offer": [r.get("offer") for r in offers]},

@@ -18,6 +18,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
+from afflux_console.adapters.names import MAX_OFFERS
 from afflux_console.adapters.service_apis import CONSOLE, Refused, Unavailable, segment
 from afflux_console.entrypoints.browser_session import Form
 from afflux_console.entrypoints.pages import NOTICES, Console, PageError, Viewer
@@ -33,22 +34,33 @@ STATUS_ACTIONS = {
 
 
 async def relationships_of(console: Console, viewer: Viewer, partner_id: str) -> list[dict[str, Any]]:
-    """The partner's relationship with each offer that has one."""
-    offers = await console.names.offers(viewer.token)
+    """The partner's relationship with each offer that has one (read a page of 500 at a
+    time from the partners service, not once per offer), each with its offer as the
+    console knows it."""
+    offers, found = await asyncio.gather(
+        console.names.offers(viewer.token), _partner_relationships(console, viewer, partner_id)
+    )
+    by_id = {str(offer["offer_id"]): offer for offer in offers}
+    return [{**row, "offer": by_id.get(str(row["offer_id"])) or _unnamed(str(row["offer_id"]))}
+            for row in found]
 
-    async def one(offer: dict[str, Any]) -> dict[str, Any] | None:
-        try:
-            found = await console.read(
-                viewer,
-                "partners",
-                f"/v1/offers/{segment(str(offer['offer_id']))}/partners/{segment(partner_id)}",
-            )
-        except Refused:
-            return None
-        return {**found, "offer": offer}
 
-    found = await asyncio.gather(*(one(offer) for offer in offers))
-    return [row for row in found if row is not None]
+def _unnamed(offer_id: str) -> dict[str, Any]:
+    """An offer the names cache does not hold yet (created a moment ago): shown by its id."""
+    return {"offer_id": offer_id, "name": offer_id}
+
+
+async def _partner_relationships(console: Console, viewer: Viewer, partner_id: str) -> list[dict[str, Any]]:
+    path = f"/v1/partners/{segment(partner_id)}/relationships"
+    found: list[dict[str, Any]] = []
+    after = None
+    while len(found) < MAX_OFFERS:
+        page = await console.read(viewer, "partners", path, limit=500, after=after)
+        found += page.get("relationships", [])
+        after = page.get("next")
+        if not after:
+            break
+    return found
 
 
 async def partners_list(console: Console, viewer: Viewer, request: Request) -> Response:

@@ -8,7 +8,7 @@ connection, so a segment sees what the segments before it wrote.
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
-from datetime import datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, ClassVar
 
 from psycopg import errors, sql
@@ -31,32 +31,12 @@ from afflux_contracts import (
 )
 from afflux_gateway.adapters import tables as t
 from afflux_gateway.adapters.people import PEOPLE_DDL
+from afflux_gateway.adapters.report_sql import expire_recent, report_statement
 from afflux_gateway.application.reads import ConversionKey, KeyHolder, ReportRow, Row
 from afflux_gateway.domain.conversions import Conversion, Kind, Move, hour_of
 from afflux_gateway.domain.report import Figures, GroupBy, InvalidReport, Window
 from afflux_plumbing.store import TrackedApplication, Write
 from afflux_plumbing.tables import Table, keys_param
-
-UTC_NAMES = frozenset(
-    {
-        "UTC",
-        "Etc/UTC",
-        "Etc/UCT",
-        "UCT",
-        "Etc/Universal",
-        "Universal",
-        "Etc/Zulu",
-        "Zulu",
-        "GMT",
-        "Etc/GMT",
-        "Etc/GMT0",
-        "Etc/GMT+0",
-        "Etc/GMT-0",
-        "Etc/Greenwich",
-        "Greenwich",
-    }
-)
-"""Zones always at UTC: their days are UTC days, so their reports read ``daily``."""
 
 
 class GatewayStore(TrackedApplication):
@@ -370,13 +350,24 @@ class PostgresViews:
 
     # -- reports ----------------------------------------------------------------------------
 
-    def report(self, window: Window, group_by: GroupBy, partner_id: str | None) -> list[ReportRow]:
-        """Day, offer and partner reports read ``daily`` in UTC and ``totals`` in other zones;
-        sub reports read ``counters``. Rows are summed per (group, offer) first, so the
-        offers join and the final grouping see a few hundred rows, not one per hour."""
+    def expire_recent(self, today: date) -> None:
+        """Take the UTC days that are no longer among the last 30 up to ``today`` out of
+        the leading partners' rollup (once a day; again, or by another instance at the
+        same time, it takes nothing twice)."""
+        through = today - timedelta(days=t.RECENT_DAYS)
+        with self.store.tracked_recorder.datastore.transaction(commit=True) as curs:
+            for statement in expire_recent(self.schema):
+                curs.execute(statement, {"through": through})
+
+    def report(
+        self, window: Window, group_by: GroupBy, partner_id: str | None, top: int | None = None
+    ) -> list[ReportRow]:
+        """The figures per group and currency from the smallest table that holds them
+        exactly (``report_sql``); ``top``: only the N groups with the most revenue."""
+        today = datetime.now(UTC).date()
         try:
             rows = self.store.query(
-                _report_statement(self.schema, window, group_by, partner_id is not None),
+                report_statement(self.schema, window, group_by, partner_id is not None, today, top),
                 {
                     "tz": window.zone.key,
                     "start": window.start,
@@ -404,44 +395,6 @@ class PostgresViews:
             )
             for row in rows
         ]
-
-
-_GROUP_COLUMN: dict[GroupBy, sql.Composable] = {
-    GroupBy.OFFER: sql.SQL("c.offer_id"),
-    GroupBy.PARTNER: sql.SQL("c.partner_id"),
-    **{
-        g: sql.SQL("c.{}").format(sql.Identifier(g.value))
-        for g in (GroupBy.SUB1, GroupBy.SUB2, GroupBy.SUB3, GroupBy.SUB4, GroupBy.SUB5)
-    },
-}
-
-
-def _report_statement(schema: str, window: Window, group_by: GroupBy, one_partner: bool) -> sql.Composed:
-    by_sub = group_by.value.startswith("sub")
-    if by_sub or window.zone.key not in UTC_NAMES:
-        source = (t.COUNTERS if by_sub else t.TOTALS).ident(schema)
-        span: sql.Composable = sql.SQL("c.hour >= %(start)s AND c.hour < %(end)s")
-        day: sql.Composable = sql.SQL("date_trunc('day', c.hour AT TIME ZONE %(tz)s)")
-    else:
-        source, span, day = (
-            t.DAILY.ident(schema),
-            sql.SQL("c.day BETWEEN %(first)s AND %(last)s"),
-            sql.SQL("c.day"),
-        )
-    if group_by is GroupBy.DAY:
-        group, shown = day, sql.SQL("to_char(s.grp, 'YYYY-MM-DD')")
-    else:
-        group, shown = _GROUP_COLUMN[group_by], sql.SQL("s.grp")
-    only = sql.SQL(" AND c.partner_id = %(partner_id)s") if one_partner else sql.SQL("")
-    return sql.SQL(
-        "SELECT {shown} AS grp, coalesce(o.currency, '') AS currency, sum(s.clicks) AS clicks, "
-        "sum(s.unique_clicks) AS unique_clicks, sum(s.conversions) AS conversions, "
-        "sum(s.payout) AS payout, sum(s.revenue) AS revenue FROM ("
-        "SELECT {group} AS grp, c.offer_id, sum(c.clicks) AS clicks, sum(c.unique_clicks) AS unique_clicks, "
-        "sum(c.conversions) AS conversions, sum(c.payout) AS payout, sum(c.revenue) AS revenue "
-        "FROM {source} c WHERE {span}{only} GROUP BY 1, 2"
-        ") AS s LEFT JOIN {offers} o ON o.offer_id = s.offer_id GROUP BY s.grp, 2 ORDER BY s.grp, 2"
-    ).format(shown=shown, group=group, source=source, span=span, offers=t.OFFERS.ident(schema), only=only)
 
 
 def _conversion(row: Row) -> Conversion:

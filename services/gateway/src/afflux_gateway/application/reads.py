@@ -69,9 +69,11 @@ class Offers(Protocol):
 
 
 class Reports(Protocol):
-    def report(self, window: Window, group_by: GroupBy, partner_id: str | None) -> list[ReportRow]:
+    def report(
+        self, window: Window, group_by: GroupBy, partner_id: str | None, top: int | None = None
+    ) -> list[ReportRow]:
         """Summed figures of the window per group and currency (``InvalidReport`` for a
-        zone the store does not know)."""
+        zone the store does not know); ``top``: only the N groups with the most revenue."""
         ...
 
 

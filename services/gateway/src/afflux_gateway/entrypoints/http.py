@@ -47,9 +47,11 @@ def report_window(first: str | None, last: str | None, tz: str | None) -> Window
         raise ApiError(422, "invalid_request", str(error), field=error.field) from error
 
 
-def read_report(reports: Reports, span: Window, group_by: GroupBy, partner_id: str | None) -> list[ReportRow]:
+def read_report(
+    reports: Reports, span: Window, group_by: GroupBy, partner_id: str | None, top: int | None = None
+) -> list[ReportRow]:
     try:
-        return reports.report(span, group_by, partner_id)
+        return reports.report(span, group_by, partner_id, top)
     except InvalidReport as error:
         raise ApiError(422, "invalid_request", str(error), field=error.field) from error
 
@@ -249,11 +251,15 @@ def admin_router(reports: Reports, credentials: Credentials) -> APIRouter:
         tz: str | None = None,
         group_by: str = "day",
         partner_id: str | None = None,
+        top: int | None = Query(
+            None, ge=1, le=1000, description="only the N groups with the most revenue (then payout), "
+            "largest first; the totals are those of the groups returned"
+        ),
     ) -> dict[str, Any]:
         """Every partner's figures (or one's), with revenue and profit (revenue - payout)."""
         chosen = grouping(group_by, tuple(GroupBy))
         span = report_window(first, last, tz)
-        return report_out(read_report(reports, span, chosen, partner_id), span, chosen, admin=True)
+        return report_out(read_report(reports, span, chosen, partner_id, top), span, chosen, admin=True)
 
     return router
 

@@ -3,8 +3,10 @@ API, the admin report and the portal on one loop."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import sys
-from datetime import timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from afflux_contracts import ATTRIBUTION, PARTNERS, PAYOUTS, POSTBACKS, TRACKING
 from afflux_gateway.adapters.people import PeopleTables
@@ -25,10 +27,17 @@ from afflux_gateway.entrypoints.portal import Portal, mount_portal
 from afflux_gateway.entrypoints.signup import SignupPages, link_maker, mount_signup
 from afflux_gateway.entrypoints.throttle import FailureThrottle
 from afflux_gateway.settings import GatewaySettings, MissingSecret
+from afflux_plumbing.background import while_served
 from afflux_plumbing.eventstore import open_store
 from afflux_plumbing.http import service_app
+from afflux_plumbing.outage import OUTAGES
 from afflux_plumbing.runs import Handlers
 from afflux_plumbing.service import Built, ServiceRuntime, run_service
+
+log = logging.getLogger(__name__)
+EXPIRY_INTERVAL = 60.0
+"""How often the gateway looks whether a UTC day has ended (the rollup's expiry runs once
+a day; until it has, reports leave the day out by reading it from ``daily``)."""
 
 
 class Projections(Projection, People):
@@ -82,8 +91,24 @@ def build(settings: GatewaySettings) -> Built:
         await mail.close()
 
     app.router.add_event_handler("shutdown", stop)
+    while_served(app, lambda: expire_daily(views), "gateway-recent-expiry")
     app.state.gateway, app.state.views, app.state.guard = store, views, guard
     return runtime, app, store.close
+
+
+async def expire_daily(views: PostgresViews) -> None:
+    """Each new UTC day (and at start), take the day that left the last 30 out of the
+    leading partners' rollup; an outage is retried at the next look."""
+    done: date | None = None
+    while True:
+        today = datetime.now(UTC).date()
+        if today != done:
+            try:
+                await asyncio.to_thread(views.expire_recent, today)
+                done = today
+            except OUTAGES as error:
+                log.warning("the recent figures' daily expiry is postponed: %s", error)
+        await asyncio.sleep(EXPIRY_INTERVAL)
 
 
 def main() -> None:

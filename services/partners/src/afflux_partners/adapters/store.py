@@ -44,6 +44,8 @@ DDL = [
     "CREATE INDEX IF NOT EXISTS partner_index_by_status ON {schema}.partner_index (status, seq)",
     "CREATE INDEX IF NOT EXISTS offer_index_by_status ON {schema}.offer_index (status, seq)",
     "CREATE INDEX IF NOT EXISTS relationship_index_by_offer ON {schema}.relationship_index (offer_id, seq)",
+    "CREATE INDEX IF NOT EXISTS relationship_index_by_partner "
+    "ON {schema}.relationship_index (partner_id, seq)",
     "CREATE INDEX IF NOT EXISTS coupon_codes_by_relationship ON {schema}.coupon_codes (relationship_id)",
 ]
 
@@ -123,7 +125,8 @@ class ProgramTables:
 
 
 _LISTED = {"partners": (PARTNER_INDEX, "partner_id"), "offers": (OFFER_INDEX, "offer_id"),
-           "relationships": (RELATIONSHIP_INDEX, "partner_id")}
+           "relationships": (RELATIONSHIP_INDEX, "partner_id"),
+           "partner_relationships": (RELATIONSHIP_INDEX, "offer_id")}
 
 
 def _page(schema: str, listing: Listing, after: int | None, limit: int) -> tuple[sql.Composed, list[object]]:
@@ -141,9 +144,11 @@ def _page(schema: str, listing: Listing, after: int | None, limit: int) -> tuple
     if after is not None:
         where("seq > %s", after)
     if listing.status is not None:
-        where("standing = %s" if listing.kind == "relationships" else "status = %s", listing.status)
+        where("standing = %s" if table is RELATIONSHIP_INDEX else "status = %s", listing.status)
     if listing.offer_id is not None:
         where("offer_id = %s", listing.offer_id)
+    if listing.partner_id is not None:
+        where("partner_id = %s", listing.partner_id)
     if listing.tag is not None:
         where("%s = ANY(tags)", listing.tag)
     if listing.q is not None and listing.kind == "partners":

@@ -66,14 +66,16 @@ class Page(Generic[T]):
 
 @dataclass(frozen=True)
 class Listing:
-    """What a list asks for (``None`` is "any"): ``kind`` is partners, offers, or an
-    offer's relationships (``offer_id``), whose ``status`` is their standing."""
+    """What a list asks for (``None`` is "any"): ``kind`` is partners, offers, an offer's
+    relationships (``offer_id``) or a partner's (``partner_relationships``, ``partner_id``),
+    whose ``status`` is their standing."""
 
     kind: str
     status: str | None = None
     tag: str | None = None
     q: str | None = None
     offer_id: str | None = None
+    partner_id: str | None = None
 
 
 class ProgramViews(Protocol):
@@ -299,10 +301,18 @@ class Partners(TrackedApplication):
         applications waiting for the advertiser)."""
         self.get_offer(offer_id)
         listing = Listing("relationships", standing.value if standing else None, offer_id=offer_id)
-        rows = self.views.page(listing, after, limit)
-        page = rows[:limit]
-        items = [found for row in page if (found := self._find_relationship(offer_id, row["id"])) is not None]
-        return Page(items, page[-1]["seq"] if len(rows) > limit else None)
+        return self._page(Relationship, listing, after, limit,
+                          key=lambda partner: relationship_id(offer_id, partner))
+
+    def list_partner_relationships(self, partner_id: str, standing: Standing | None, after: int | None,
+                                   limit: int) -> Page[Relationship]:
+        """The partner's relationships with offers, oldest first: one read where the
+        console's partner page asked each offer in turn."""
+        self.get_partner(partner_id)
+        listing = Listing("partner_relationships", standing.value if standing else None,
+                          partner_id=partner_id)
+        return self._page(Relationship, listing, after, limit,
+                          key=lambda offer: relationship_id(offer, partner_id))
 
     def get_relationship(self, offer_id: str, partner_id: str) -> Relationship:
         self.get_offer(offer_id)
@@ -319,10 +329,15 @@ class Partners(TrackedApplication):
         self._refuse_codes_of_others(relationship)
         self.save(relationship, writes=self.views.relationship_rows(relationship))
 
-    def _page(self, kind: type[A], where: Listing, after: int | None, limit: int) -> Page[A]:
+    def _page(self, kind: type[A], where: Listing, after: int | None, limit: int,
+              key: Callable[[str], UUID] = lambda public_id: UUID(hex=public_id)) -> Page[A]:
+        """A page of a list: its ids from the index, its aggregates in one read; ``key``
+        turns an index row's id into the aggregate's."""
         rows = self.views.page(where, after, limit)
         page = rows[:limit]
-        items = [self._get(kind, row["id"], NotFound("not_found", row["id"])) for row in page]
+        keys = [key(row["id"]) for row in page]
+        found = self.aggregates(keys)
+        items = [aggregate for k in keys if isinstance(aggregate := found.get(k), kind)]
         return Page(items, page[-1]["seq"] if len(rows) > limit else None)
 
     def _index_missing(self) -> None:

@@ -175,6 +175,23 @@ def partner_routes(store: Partners, settings: PartnersSettings, credentials: Cre
         keys = store.get_partner(partner_id).api_keys.values()
         return ApiKeysOut(api_keys=[ApiKeyOut.of(key) for key in keys])
 
+    @router.get("/{partner_id}/relationships", response_model=RelationshipsPage,
+                openapi_extra=needs("partners.read"))
+    def list_partner_relationships(
+        partner_id: str,
+        status: Standing | None = Query(None, description="approved, pending (applications waiting "  # noqa: B008
+                                                            "for a decision) or declined"),
+        limit: int = PAGE_SIZE,
+        after: str | None = AFTER,
+    ) -> Any:
+        """The offers the partner has a relationship with (its standing and custom terms
+        on each), in the order they began."""
+        after_seq = decode_cursor("relationships", after)
+        page = store.list_partner_relationships(partner_id, status, after_seq, limit)
+        return RelationshipsPage(
+            relationships=[RelationshipOut.of(r) for r in page.items],
+            next=encode_cursor("relationships", page.next_after) if page.next_after else None)
+
     @router.delete("/{partner_id}/api-keys/{key_id}", response_model=ApiKeyOut, responses=PENDING,
                    openapi_extra=needs("partners.write"))
     def revoke_api_key(partner_id: str, key_id: str) -> Any:
