@@ -1,7 +1,9 @@
 """The partner portal in a real browser: Debian's Chromium, headless, driven by Selenium
 through chromium-driver. A partner signs in with its API key, sees on the dashboard the
 figures the log holds, generates a tracking link with a sub and copies it, sees its
-conversions, and signs out.
+conversions and its balance, and signs out. Every page passes axe (no serious or critical
+violation) and fits a 1366 px screen, as the console's do (``browser_kit``); its
+screenshots go to docs/screenshots with ``AFFLUX_SCREENSHOTS=1``.
 
 Install the browser with ``apt-get install -y chromium chromium-driver`` (``.ci/run``
 does it when missing). Without it this test fails, saying so: it never skips.
@@ -11,15 +13,16 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-import shutil
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from browser.browser_kit import PageChecks, chromium, start_browser
 from gateway_fixtures import (
     TRACKING_URL,
     RunningGateway,
+    RunningPayouts,
     SessionInfra,
     attributed,
     click,
@@ -32,10 +35,7 @@ from gateway_fixtures import (
     rejected,
     relationship,
 )
-from selenium import webdriver
 from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
-from selenium.webdriver.chrome.options import Options
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support import expected_conditions
@@ -47,33 +47,22 @@ from afflux_plumbing.publish import Publisher
 
 pytestmark = pytest.mark.slow
 
-INSTALL = ("the portal's browser test needs Debian's Chromium and its driver: "
-           "`apt-get install -y chromium chromium-driver` (as root; .ci/run installs them when missing)")
-
-
-def chromium() -> tuple[str, str]:
-    """Paths of the browser and its driver, or a failure that says how to install them."""
-    browser = shutil.which("chromium") or shutil.which("chromium-browser")
-    driver = shutil.which("chromedriver")
-    if browser is None or driver is None:
-        pytest.fail(f"{INSTALL} (found chromium={browser}, chromedriver={driver})")
-    return browser, driver
-
-
-def start_browser() -> WebDriver:
-    browser, driver = chromium()
-    options = Options()
-    options.binary_location = browser
-    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
-                     "--window-size=1280,1400", "--no-first-run", "--disable-extensions"):
-        options.add_argument(argument)
-    return webdriver.Chrome(service=Service(executable_path=driver), options=options)
+@pytest.fixture(scope="module")
+async def payouts(infra: SessionInfra, bootstrap_for_platform: str) -> AsyncIterator[RunningPayouts]:
+    """The real ledger the balance page shows (the gateway asks it with its service token)."""
+    service = RunningPayouts(infra.new_database(), bootstrap_for_platform, f"test-{secrets.token_hex(4)}")
+    await service.start()
+    yield service
+    await service.stop()
 
 
 @pytest.fixture(scope="module")
-async def gateway(infra: SessionInfra, bootstrap_for_platform: str) -> AsyncIterator[RunningGateway]:
+async def gateway(
+    infra: SessionInfra, bootstrap_for_platform: str, payouts: RunningPayouts
+) -> AsyncIterator[RunningGateway]:
     """On a broker of its own (tests/conftest.py): the gateway reads every topic from offset 0."""
-    service = RunningGateway(infra.new_database(), bootstrap_for_platform, f"test-{secrets.token_hex(4)}")
+    service = RunningGateway(infra.new_database(), bootstrap_for_platform, f"test-{secrets.token_hex(4)}",
+                             AFFLUX_PAYOUTS_URL=payouts.base_url)
     await service.start()
     yield service
     await service.stop()
@@ -106,13 +95,14 @@ def text(browser: WebDriver, css: str) -> str:
     return str(browser.find_element(By.CSS_SELECTOR, css).text)
 
 
-def drive_the_portal(base_url: str, seeded: Seeded, screenshot: Path) -> None:
+def drive_the_portal(base_url: str, seeded: Seeded, pages: PageChecks) -> None:
     browser = start_browser()
     wait = WebDriverWait(browser, 15,
                          ignored_exceptions=(NoSuchElementException, StaleElementReferenceException))
     try:
         browser.get(f"{base_url}/portal")
         wait.until(expected_conditions.url_contains("/portal/signin"))
+        pages.check(browser, "portal-signin")
         browser.find_element(By.ID, "api_key").send_keys("afx_live_not-the-key")
         browser.find_element(By.ID, "sign-in").click()
         error = wait.until(expected_conditions.presence_of_element_located((By.ID, "error")))
@@ -127,7 +117,7 @@ def drive_the_portal(base_url: str, seeded: Seeded, screenshot: Path) -> None:
                            "epc": "3.2500", "payout": "13.00 USD"}, figures
         assert browser.find_element(By.ID, "chart").tag_name == "svg"
         assert text(browser, "#partner-name") == "Browser Partner"
-        browser.save_screenshot(str(screenshot))
+        pages.check(browser, "portal-dashboard")
 
         browser.find_element(By.LINK_TEXT, "Offers").click()
         card = wait.until(expected_conditions.presence_of_element_located(
@@ -142,12 +132,19 @@ def drive_the_portal(base_url: str, seeded: Seeded, screenshot: Path) -> None:
         copy = browser.find_element(By.CSS_SELECTOR, f"#offer-{seeded.offer_id} button.copy")
         copy.click()
         wait.until(lambda _: copy.text == "Copied")
+        pages.check(browser, "portal-offers")
 
         browser.find_element(By.LINK_TEXT, "Conversions").click()
         wait.until(expected_conditions.url_contains("/portal/conversions"))
         statuses = sorted(cell.text for cell in browser.find_elements(By.CSS_SELECTOR, "td.status"))
         reasons = [cell.text for cell in browser.find_elements(By.CSS_SELECTOR, "td.reason")]
         assert statuses == ["approved", "approved", "rejected"] and "duplicate" in reasons
+        pages.check(browser, "portal-conversions")
+
+        browser.find_element(By.LINK_TEXT, "Balance").click()
+        wait.until(expected_conditions.url_contains("/portal/balance"))
+        assert text(browser, "#balance td.accrued") == "13.00", "the two sales, as the ledger holds them"
+        pages.check(browser, "portal-balance")
 
         browser.find_element(By.ID, "sign-out").click()
         wait.until(expected_conditions.url_contains("/portal/signin"))
@@ -160,7 +157,7 @@ def drive_the_portal(base_url: str, seeded: Seeded, screenshot: Path) -> None:
 
 
 async def test_a_partner_signs_in_sees_its_numbers_makes_a_link_and_signs_out(
-    gateway: RunningGateway, bootstrap_for_platform: str, tmp_path: Path
+    gateway: RunningGateway, payouts: RunningPayouts, bootstrap_for_platform: str, tmp_path: Path
 ) -> None:
     chromium()  # fail at once, saying how to install it, rather than after seeding
     log = Publisher(bootstrap_for_platform, client_id="portal-browser-test")
@@ -176,7 +173,11 @@ async def test_a_partner_signs_in_sees_its_numbers_makes_a_link_and_signs_out(
         last, the rejected conversion."""
         body = gateway.get("/v1/me/report", seeded.api_key).json()
         conversions = gateway.get("/v1/me/conversions", seeded.api_key).json().get("conversions", [])
-        return bool(body.get("totals")) and body["totals"][0]["conversions"] == 2 and len(conversions) == 3
+        accrued = payouts.balance(seeded.partner_id)["balances"].get("USD", {}).get("accrued")
+        return (bool(body.get("totals")) and body["totals"][0]["conversions"] == 2 and len(conversions) == 3
+                and accrued == "13.00")
 
     await eventually(applied, timeout=60)
-    await asyncio.to_thread(drive_the_portal, gateway.base_url, seeded, tmp_path / "dashboard.png")
+    pages = PageChecks.for_docs(tmp_path)
+    await asyncio.to_thread(drive_the_portal, gateway.base_url, seeded, pages)
+    print("\naccessibility (axe-core, violations by impact):\n" + pages.table())

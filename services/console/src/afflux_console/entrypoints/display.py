@@ -9,7 +9,7 @@ is known, the id itself on hover; otherwise shortened, whole on hover.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import urlencode
@@ -43,11 +43,12 @@ def when(value: Any, dated: bool = True) -> Markup:
 
 
 def day(value: Any) -> Markup:
-    """A calendar day (a period end, a report's day): no zone conversion."""
-    moment = instant(value)
+    """A calendar day (a period end, a report's day, a ``date``): no zone conversion."""
+    moment = value if isinstance(value, date) and not isinstance(value, datetime) else instant(value)
     if moment is None:
         return Markup('<span class="none">—</span>')
-    return Markup(f'<time datetime="{moment.date().isoformat()}">{moment.strftime("%b %-d, %Y")}</time>')
+    shown = moment.date() if isinstance(moment, datetime) else moment
+    return Markup(f'<time datetime="{shown.isoformat()}">{shown.strftime("%b %-d, %Y")}</time>')
 
 
 def money(amount: Any, currency: str | None = None) -> str:
