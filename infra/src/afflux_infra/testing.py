@@ -12,10 +12,11 @@ import asyncio
 import contextlib
 import os
 import secrets
-from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import ExitStack, suppress
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from contextlib import AsyncExitStack, ExitStack, suppress
 from dataclasses import dataclass, field
-from typing import TypeVar
+from types import TracebackType
+from typing import Any, ClassVar, Generic, Self, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
@@ -27,12 +28,14 @@ from fastapi import FastAPI
 from psycopg import sql
 
 from afflux_contracts import DecodeError, Envelope, Event, decode
-from afflux_infra.embedded import EmbeddedBroker
+from afflux_infra.embedded import EmbeddedBroker, free_port
 from afflux_infra.platform import Infrastructure, start_infrastructure
 from afflux_infra.provision import ensure_topics
-from afflux_plumbing.service import ServiceRuntime
+from afflux_plumbing.service import Built, ServiceRuntime
+from afflux_plumbing.settings import ServiceSettings
 
 T = TypeVar("T")
+S = TypeVar("S", bound=ServiceSettings)
 
 
 @dataclass
@@ -131,6 +134,111 @@ async def serving(runtime: ServiceRuntime, app: FastAPI, timeout: float = 60.0) 
         runtime.request_exit()
         with suppress(asyncio.CancelledError, Exception):
             await asyncio.wait_for(task, timeout=30)
+
+
+class RunningService(Generic[S]):
+    """A service built as its ``main`` builds it (``build(settings)``), served in the test's
+    event loop (``serving``) on the database, broker and consumer groups the test names.
+
+    Every test tier wants the same thing of it: its URL, HTTP from the loop and from a
+    thread, and a stop and a start again on the same database (a restart). So the settings
+    are made at each start, on a free port unless the test names one: between a stop and a
+    start a test may change what the next build reads (a new ``group_prefix``, an
+    environment variable). A subclass adds only what is its service's own: its defaults
+    (tokens, intervals), its credential in ``headers``, its reading helpers.
+
+    The service runs on the test's loop: a blocking call there would stall it, so ``get``
+    is for threads (``eventually``, ``asyncio.to_thread``) and ``fetch``/``client`` for
+    the loop."""
+
+    headers: ClassVar[Mapping[str, str]] = {}
+    """What the HTTP helpers send unless a call names its own (a subclass's credential)."""
+
+    def __init__(
+        self, settings_type: type[S], main: Callable[[S], Built], database_url: str, kafka_bootstrap: str,
+        group_prefix: str = "", **settings: Any,
+    ) -> None:
+        self.settings_type, self.main = settings_type, main
+        self.database_url, self.kafka_bootstrap = database_url, kafka_bootstrap
+        self.group_prefix = group_prefix or f"test-{secrets.token_hex(4)}"
+        """Read at each start: a test may give a restarted service new consumer groups."""
+        self.overrides = settings
+        """The test's settings (aliases, e.g. ``AFFLUX_ADMIN_TOKEN``), over the defaults."""
+        self.base_url = ""
+        self._served: tuple[S, FastAPI] | None = None
+        self._stack: AsyncExitStack | None = None
+
+    def configured(self) -> S:
+        """The settings of the next start: the test's database, broker and groups, a free port."""
+        return self.settings_type(**{
+            "DATABASE_URL": self.database_url, "KAFKA_BOOTSTRAP_SERVERS": self.kafka_bootstrap,
+            "AFFLUX_CONSUMER_GROUP_PREFIX": self.group_prefix, "port": free_port(), **self.overrides,
+        })
+
+    async def start(self) -> Self:
+        """Build the service and serve it; back once /readyz answers. After ``stop``: a restart."""
+        settings = self.configured()
+        async with AsyncExitStack() as stack:
+            runtime, app, close = self.main(settings)
+            stack.callback(close)
+            self.base_url = await stack.enter_async_context(serving(runtime, app))
+            self._stack = stack.pop_all()
+        self._served = settings, app
+        return self
+
+    async def stop(self) -> None:
+        """Stop serving and close the stores (a no-op when stopped)."""
+        if self._stack is not None:
+            stack, self._stack = self._stack, None
+            await stack.aclose()
+
+    async def __aenter__(self) -> Self:
+        return await self.start()
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
+        await self.stop()
+
+    @property
+    def settings(self) -> S:
+        """What the service was last started with."""
+        return self._started()[0]
+
+    @property
+    def app(self) -> FastAPI:
+        """The app last served (its ``state`` holds the stores ``build`` wired)."""
+        return self._started()[1]
+
+    def _started(self) -> tuple[S, FastAPI]:
+        if self._served is None:
+            raise RuntimeError(f"{type(self).__name__} was never started")
+        return self._served
+
+    def client(self, **kwargs: Any) -> httpx.AsyncClient:
+        """A client of the service for the test's loop (``headers`` unless given others)."""
+        kwargs.setdefault("headers", self.headers)
+        kwargs.setdefault("timeout", 10)
+        return httpx.AsyncClient(base_url=self.base_url, **kwargs)
+
+    async def fetch(
+        self, path: str, *, headers: Mapping[str, str] | None = None, **params: Any
+    ) -> httpx.Response:
+        """A GET from the test's loop (``headers`` unless given others: ``{}`` sends none)."""
+        async with self.client(headers=self.headers if headers is None else headers) as client:
+            return await client.get(path, params=params)
+
+    def get(self, path: str, *, headers: Mapping[str, str] | None = None, **params: Any) -> httpx.Response:
+        """A blocking GET: only from a thread, never on the loop the service runs on."""
+        return httpx.get(f"{self.base_url}{path}", params=params, timeout=10,
+                         headers=self.headers if headers is None else headers)
+
+    def get_json(self, path: str, **params: Any) -> dict[str, Any]:
+        """A blocking GET that must answer 200: its body (from a thread, as ``get``)."""
+        response = self.get(path, **params)
+        assert response.status_code == 200, response.text
+        body: dict[str, Any] = response.json()
+        return body
 
 
 async def eventually(check: Callable[[], T], timeout: float = 20.0, interval: float = 0.1) -> T:

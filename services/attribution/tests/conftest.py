@@ -3,10 +3,8 @@ a database and consumer groups of its own; or the bare store, for store-level te
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import AsyncIterator, Iterator
 
-import httpx
 import pytest
 from attribution_fixtures import ADMIN_TOKEN, RunningAttribution
 
@@ -14,8 +12,7 @@ from afflux_attribution.adapters.postgres import AttributionStore
 from afflux_attribution.application.attribution import Attribution
 from afflux_attribution.entrypoints.main import build
 from afflux_attribution.settings import AttributionSettings
-from afflux_infra.embedded import free_port
-from afflux_infra.testing import SessionInfrastructure, broker_of_its_own, serving
+from afflux_infra.testing import RunningService, SessionInfrastructure, broker_of_its_own
 from afflux_plumbing.eventstore import open_store
 from afflux_plumbing.publish import Publisher
 
@@ -31,23 +28,15 @@ def module_broker(infra: SessionInfrastructure) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 async def attribution(infra: SessionInfrastructure, module_broker: str) -> AsyncIterator[RunningAttribution]:
-    settings = AttributionSettings(
-        database_url=infra.new_database(),
-        kafka_bootstrap_servers=module_broker,
-        group_prefix=f"test-{secrets.token_hex(4)}",
-        admin_token=ADMIN_TOKEN,
-        port=free_port(),
-    )
-    runtime, app, close = build(settings)
-    store: Attribution = app.state.attribution
+    service = RunningService(AttributionSettings, build, infra.new_database(), module_broker,
+                             AFFLUX_ADMIN_TOKEN=ADMIN_TOKEN)
     publisher = Publisher(module_broker, client_id="attribution-tests")
     await publisher.start()
     try:
-        async with serving(runtime, app) as base_url, httpx.AsyncClient(base_url=base_url) as client:
-            yield RunningAttribution(client, store, publisher, module_broker)
+        async with service, service.client() as client:
+            yield RunningAttribution(client, service.app.state.attribution, publisher, module_broker)
     finally:
         await publisher.stop()
-        close()
 
 
 @pytest.fixture

@@ -5,24 +5,26 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import httpx
 
+from afflux_console.entrypoints.main import build
 from afflux_console.settings import ConsoleSettings
 from afflux_contracts import STAFF, Envelope, Event
-from afflux_infra.testing import read_envelopes
+from afflux_infra.testing import RunningService, read_envelopes
 
 T = TypeVar("T")
 ADMIN_TOKEN = "console-test-admin-token"
 PASSWORD = "correct horse battery staple"
 
 
-@dataclass(frozen=True)
-class RunningConsole:
-    base_url: str
-    settings: ConsoleSettings
+class RunningConsole(RunningService[ConsoleSettings]):
+    """The console as its tests run it, with the test admin token (the bootstrap owner's)."""
+
+    def __init__(self, database_url: str, kafka_bootstrap: str, **settings: Any) -> None:
+        super().__init__(ConsoleSettings, build, database_url, kafka_bootstrap,
+                         **{"AFFLUX_ADMIN_TOKEN": ADMIN_TOKEN, **settings})
 
 
 def bearer(token: str) -> dict[str, str]:

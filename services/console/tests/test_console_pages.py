@@ -17,11 +17,8 @@ import httpx
 import pytest
 from console_fixtures import ADMIN_TOKEN, PASSWORD, RunningConsole, bearer, refused_soon, until, user_body
 
-from afflux_console.entrypoints.main import build
 from afflux_console.entrypoints.pages_app import READ_BY_PAGES
-from afflux_console.settings import ConsoleSettings
 from afflux_infra.embedded import free_port
-from afflux_infra.testing import serving
 
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 
@@ -42,19 +39,10 @@ def nowhere() -> Iterator[None]:
 
 @pytest.fixture(scope="module")
 async def pages(infra: object, nowhere: None) -> AsyncIterator[RunningConsole]:
-    settings = ConsoleSettings(
-        DATABASE_URL=infra.new_database(),  # type: ignore[attr-defined]
-        KAFKA_BOOTSTRAP_SERVERS=infra.bootstrap_servers,  # type: ignore[attr-defined]
-        AFFLUX_ADMIN_TOKEN=ADMIN_TOKEN,
-        AFFLUX_CONSUMER_GROUP_PREFIX=f"test-{secrets.token_hex(4)}",
-        port=free_port(),
-    )
-    runtime, app, close = build(settings)
-    try:
-        async with serving(runtime, app) as base_url:
-            yield RunningConsole(base_url, settings)
-    finally:
-        close()
+    async with RunningConsole(
+        infra.new_database(), infra.bootstrap_servers  # type: ignore[attr-defined]
+    ) as service:
+        yield service
 
 
 async def browser(base_url: str) -> httpx.AsyncClient:

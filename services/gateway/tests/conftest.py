@@ -8,7 +8,6 @@ whose clicks it never sees would wait for the tracking log each time)."""
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
@@ -26,10 +25,8 @@ def gateway_broker(infra: SessionInfra) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 async def payouts(infra: SessionInfra, gateway_broker: str) -> AsyncIterator[RunningPayouts]:
-    service = RunningPayouts(infra.new_database(), gateway_broker, f"test-{secrets.token_hex(4)}")
-    await service.start()
-    yield service
-    await service.stop()
+    async with RunningPayouts(infra.new_database(), gateway_broker) as service:
+        yield service
 
 
 @pytest.fixture(scope="module")
@@ -37,16 +34,11 @@ async def gateway(
     infra: SessionInfra, gateway_broker: str, payouts: RunningPayouts
 ) -> AsyncIterator[RunningGateway]:
     """Failures are throttled only past 500 a minute here: the tests poll with keys not applied yet."""
-    service = RunningGateway(
-        infra.new_database(),
-        gateway_broker,
-        f"test-{secrets.token_hex(4)}",
-        AFFLUX_GATEWAY_FAILURE_LIMIT=500,
-        AFFLUX_PAYOUTS_URL=payouts.base_url,
-    )
-    await service.start()
-    yield service
-    await service.stop()
+    async with RunningGateway(
+        infra.new_database(), gateway_broker,
+        AFFLUX_GATEWAY_FAILURE_LIMIT=500, AFFLUX_PAYOUTS_URL=payouts.base_url,
+    ) as service:
+        yield service
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from contextlib import AsyncExitStack
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Protocol
@@ -31,12 +30,10 @@ from afflux_contracts import (
     Visibility,
 )
 from afflux_contracts.partners import PayoutType
-from afflux_gateway.adapters.views import GatewayStore, PostgresViews
 from afflux_gateway.entrypoints.main import build
 from afflux_gateway.settings import GatewaySettings
-from afflux_infra.embedded import free_port
 from afflux_infra.platform import GATEWAY_SCOPES
-from afflux_infra.testing import serving
+from afflux_infra.testing import RunningService
 from afflux_plumbing.auth import service_token_entry
 from afflux_plumbing.publish import Publisher
 
@@ -187,104 +184,49 @@ async def publish(log: Publisher, *envelopes: Envelope[Any]) -> None:
         await log.publish(envelope)
 
 
-class RunningService:
-    """A service built as its ``main`` builds it, served in the test's event loop."""
-
-    def __init__(self) -> None:
-        self.base_url = ""
-        self._stack: AsyncExitStack | None = None
-        self.app: Any = None
-
-    async def serve(self, built: Any) -> None:
-        runtime, app, close = built
-        self.app = app
-        stack = AsyncExitStack()
-        stack.callback(close)
-        self.base_url = await stack.enter_async_context(serving(runtime, app))
-        self._stack = stack
-
-    async def stop(self) -> None:
-        if self._stack is not None:
-            stack, self._stack = self._stack, None
-            await stack.aclose()
-
-    def client(self, **kwargs: Any) -> httpx.AsyncClient:
-        return httpx.AsyncClient(base_url=self.base_url, timeout=10, **kwargs)
-
-
-class RunningPayouts(RunningService):
+class RunningPayouts(RunningService[Any]):
     """The real payouts service (the ledger the gateway's balance is), on its own database;
     it admits the gateway's service token for the balance."""
 
-    def __init__(self, database_url: str, kafka_bootstrap: str, group_prefix: str) -> None:
-        super().__init__()
-        self.database_url, self.kafka_bootstrap, self.group_prefix = (
-            database_url,
-            kafka_bootstrap,
-            group_prefix,
-        )
+    headers = ADMIN
 
-    async def start(self) -> None:
+    def __init__(self, database_url: str, kafka_bootstrap: str, group_prefix: str = "") -> None:
         from afflux_payouts.entrypoints.main import build as build_payouts  # only where payouts is needed
         from afflux_payouts.settings import PayoutsSettings
 
-        await self.serve(
-            build_payouts(
-                PayoutsSettings(
-                    DATABASE_URL=self.database_url,
-                    KAFKA_BOOTSTRAP_SERVERS=self.kafka_bootstrap,
-                    AFFLUX_CONSUMER_GROUP_PREFIX=self.group_prefix,
-                    AFFLUX_ADMIN_TOKEN=ADMIN_TOKEN,
-                    AFFLUX_SERVICE_TOKENS=service_token_entry("gateway", SERVICE_TOKEN, GATEWAY_SCOPES),
-                    AFFLUX_PAYOUTS_CLOSE_INTERVAL=0,
-                    port=free_port(),
-                )
-            )
+        super().__init__(
+            PayoutsSettings, build_payouts, database_url, kafka_bootstrap, group_prefix,
+            AFFLUX_ADMIN_TOKEN=ADMIN_TOKEN, AFFLUX_PAYOUTS_CLOSE_INTERVAL=0,
+            AFFLUX_SERVICE_TOKENS=service_token_entry("gateway", SERVICE_TOKEN, GATEWAY_SCOPES),
         )
 
     def balance(self, partner_id: str) -> dict[str, Any]:
         """Payouts' answer, as an admin reads it (blocking: from a thread)."""
-        answer = httpx.get(f"{self.base_url}/v1/partners/{partner_id}/balance", headers=ADMIN, timeout=10)
-        assert answer.status_code == 200, answer.text
-        return dict(answer.json())
+        return self.get_json(f"/v1/partners/{partner_id}/balance")
 
 
-class RunningGateway(RunningService):
-    """The gateway in the test's event loop, on one database."""
+class RunningGateway(RunningService[GatewaySettings]):
+    """The gateway in the test's event loop, on one database; a test's ``settings`` go over
+    its defaults (``port``: one the test must know first, for links)."""
 
-    def __init__(self, database_url: str, kafka_bootstrap: str, group_prefix: str, **settings: Any) -> None:
-        super().__init__()
-        self.database_url = database_url
-        self.kafka_bootstrap = kafka_bootstrap
-        self.group_prefix = group_prefix
-        self.port: int = settings.pop("port", 0)
-        """0: any free port (a test that must know it first, for links, names one)."""
-        self.settings = settings
-        self.store: GatewayStore | None = None
-        self.views: PostgresViews | None = None
-
-    async def start(self) -> None:
-        settings = GatewaySettings(
-            DATABASE_URL=self.database_url,
-            KAFKA_BOOTSTRAP_SERVERS=self.kafka_bootstrap,
-            AFFLUX_CONSUMER_GROUP_PREFIX=self.group_prefix,
-            AFFLUX_ADMIN_TOKEN=ADMIN_TOKEN,
-            AFFLUX_TRACKING_URL=TRACKING_URL,
-            AFFLUX_GATEWAY_SESSION_SECRET=SESSION_SECRET,
-            AFFLUX_GATEWAY_SERVICE_TOKEN=SERVICE_TOKEN,
-            port=self.port or free_port(),
-            **self.settings,
-        )
-        await self.serve(build(settings))
-        self.store, self.views = self.app.state.gateway, self.app.state.views
+    def __init__(
+        self, database_url: str, kafka_bootstrap: str, group_prefix: str = "", **settings: Any
+    ) -> None:
+        super().__init__(GatewaySettings, build, database_url, kafka_bootstrap, group_prefix, **{
+            "AFFLUX_ADMIN_TOKEN": ADMIN_TOKEN, "AFFLUX_TRACKING_URL": TRACKING_URL,
+            "AFFLUX_GATEWAY_SESSION_SECRET": SESSION_SECRET, "AFFLUX_GATEWAY_SERVICE_TOKEN": SERVICE_TOKEN,
+            **settings,
+        })
 
     async def aget(self, path: str, api_key: str | bytes | None = None, **params: Any) -> httpx.Response:
-        """A GET from the test's own loop (the service runs on it: never block it)."""
-        headers: dict[str, Any] = {"X-Api-Key": api_key} if api_key is not None else {}
-        async with self.client() as client:
-            return await client.get(path, params=params, headers=headers)
+        """A GET from the test's own loop as the partner of ``api_key`` (none: anonymous)."""
+        return await self.fetch(path, headers=key_header(api_key), **params)
 
     def get(self, path: str, api_key: str | None = None, **params: Any) -> httpx.Response:
-        """A blocking GET (from a thread: ``eventually``, or plain sync tests)."""
-        headers = {"X-Api-Key": api_key} if api_key is not None else {}
-        return httpx.get(f"{self.base_url}{path}", params=params, headers=headers, timeout=10)
+        """A blocking GET as the partner of ``api_key`` (from a thread: ``eventually``)."""
+        return super().get(path, headers=key_header(api_key), **params)
+
+
+def key_header(api_key: str | bytes | None) -> dict[str, Any]:
+    """The partner's credential on a request (none: anonymous)."""
+    return {"X-Api-Key": api_key} if api_key is not None else {}

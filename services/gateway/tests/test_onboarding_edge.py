@@ -25,7 +25,7 @@ from gateway_fixtures import ADMIN, ADMIN_TOKEN, SERVICE_TOKEN, SESSION_SECRET, 
 from afflux_gateway.entrypoints.session import SessionKeys, sign_link
 from afflux_infra.embedded import free_port
 from afflux_infra.platform import GATEWAY_SCOPES, PARTNERS_SCOPES
-from afflux_infra.testing import SessionInfrastructure, serving
+from afflux_infra.testing import RunningService, SessionInfrastructure
 from afflux_plumbing.auth import service_token_entry
 
 PARTNERS_TOKEN = secrets.token_urlsafe(24)
@@ -62,22 +62,17 @@ async def platform(infra: SessionInfrastructure, gateway_broker: str) -> AsyncIt
     tokens = " ".join((service_token_entry("gateway", SERVICE_TOKEN, GATEWAY_SCOPES),
                        service_token_entry("partners", PARTNERS_TOKEN, PARTNERS_SCOPES)))
     prefix = f"test-{secrets.token_hex(4)}"
-    common = {"KAFKA_BOOTSTRAP_SERVERS": gateway_broker, "AFFLUX_CONSUMER_GROUP_PREFIX": prefix,
-              "AFFLUX_ADMIN_TOKEN": ADMIN_TOKEN, "AFFLUX_SERVICE_TOKENS": tokens}
+    common = {"AFFLUX_ADMIN_TOKEN": ADMIN_TOKEN, "AFFLUX_SERVICE_TOKENS": tokens}
     async with AsyncExitStack() as stack:
-        notifications = build_notifications(NotificationsSettings(
-            DATABASE_URL=infra.new_database(), **common, AFFLUX_NOTIFICATIONS_RETRY_FIRST=0.1,
-            port=free_port()))
-        stack.callback(notifications[2])
-        notifications_url = await stack.enter_async_context(serving(notifications[0], notifications[1]))
+        notifications_url = (await stack.enter_async_context(RunningService(
+            NotificationsSettings, build_notifications, infra.new_database(), gateway_broker, prefix,
+            **common, AFFLUX_NOTIFICATIONS_RETRY_FIRST=0.1))).base_url
         gateway_port = free_port()
         portal = f"http://127.0.0.1:{gateway_port}/portal"
-        partners = build_partners(PartnersSettings(
-            DATABASE_URL=infra.new_database(), **common, AFFLUX_NOTIFICATIONS_URL=notifications_url,
-            AFFLUX_PARTNERS_SERVICE_TOKEN=PARTNERS_TOKEN, AFFLUX_PORTAL_URL=portal,
-            AFFLUX_PARTNERS_OWED_MAIL_INTERVAL=0.5, port=free_port()))
-        stack.callback(partners[2])
-        partners_url = await stack.enter_async_context(serving(partners[0], partners[1]))
+        partners_url = (await stack.enter_async_context(RunningService(
+            PartnersSettings, build_partners, infra.new_database(), gateway_broker, prefix,
+            **common, AFFLUX_NOTIFICATIONS_URL=notifications_url, AFFLUX_PORTAL_URL=portal,
+            AFFLUX_PARTNERS_SERVICE_TOKEN=PARTNERS_TOKEN, AFFLUX_PARTNERS_OWED_MAIL_INTERVAL=0.5))).base_url
         gateway = RunningGateway(
             infra.new_database(), gateway_broker, prefix, AFFLUX_PARTNERS_URL=partners_url,
             AFFLUX_NOTIFICATIONS_URL=notifications_url, AFFLUX_SERVICE_TOKENS=tokens,

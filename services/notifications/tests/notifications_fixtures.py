@@ -7,14 +7,12 @@ from __future__ import annotations
 import asyncio
 import secrets
 from collections.abc import Callable
-from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 from email import message_from_bytes, policy
 from typing import Any, Protocol
 
-import httpx
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from afflux_contracts import (
@@ -32,8 +30,7 @@ from afflux_contracts import (
     Terms,
 )
 from afflux_contracts import Envelope as Record
-from afflux_infra.embedded import free_port
-from afflux_infra.testing import serving
+from afflux_infra.testing import RunningService
 from afflux_notifications.adapters.store import NotificationsStore
 from afflux_notifications.entrypoints.main import build
 from afflux_notifications.settings import NotificationsSettings
@@ -155,47 +152,29 @@ class ScriptedSmtp:
         return [mail for mail in self.received if address in mail.recipients]
 
 
-class RunningNotifications:
-    """The notifications service in the test's event loop, on one database, restartable."""
+class RunningNotifications(RunningService[NotificationsSettings]):
+    """The notifications service as its tests run it: the admin and sender tokens admitted,
+    quick retries (0.1 s, at most 0.5 s); a test's ``settings`` (its mail server) go over."""
+
+    headers = ADMIN
 
     def __init__(self, database_url: str, kafka_bootstrap: str, **settings: Any) -> None:
-        self.database_url = database_url
-        self.kafka_bootstrap = kafka_bootstrap
-        self.group_prefix = f"test-{secrets.token_hex(4)}"
-        self.settings = settings
-        self.base_url = ""
-        self.store: NotificationsStore | None = None
-        self._stack: AsyncExitStack | None = None
+        super().__init__(NotificationsSettings, build, database_url, kafka_bootstrap, **{
+            "AFFLUX_ADMIN_TOKEN": ADMIN_TOKEN,
+            "AFFLUX_SERVICE_TOKENS": service_token_entry("sender", SENDER_TOKEN, ["notifications.send"]),
+            "AFFLUX_NOTIFICATIONS_RETRY_FIRST": 0.1, "AFFLUX_NOTIFICATIONS_RETRY_CAP": 0.5,
+            **settings,
+        })
 
-    async def start(self) -> RunningNotifications:
-        settings = NotificationsSettings(
-            DATABASE_URL=self.database_url, KAFKA_BOOTSTRAP_SERVERS=self.kafka_bootstrap,
-            AFFLUX_CONSUMER_GROUP_PREFIX=self.group_prefix, AFFLUX_ADMIN_TOKEN=ADMIN_TOKEN,
-            AFFLUX_SERVICE_TOKENS=service_token_entry("sender", SENDER_TOKEN, ["notifications.send"]),
-            AFFLUX_NOTIFICATIONS_RETRY_FIRST=0.1, AFFLUX_NOTIFICATIONS_RETRY_CAP=0.5, port=free_port(),
-            **self.settings)
-        runtime, app, close = build(settings)
-        self.store = app.state.notifications
-        stack = AsyncExitStack()
-        stack.callback(close)
-        self.base_url = await stack.enter_async_context(serving(runtime, app))
-        self._stack = stack
-        return self
-
-    async def stop(self) -> None:
-        if self._stack is not None:
-            stack, self._stack = self._stack, None
-            await stack.aclose()
-
-    def get(self, path: str, **params: Any) -> dict[str, Any]:
-        """A blocking admin GET: only from a thread (``eventually``)."""
-        response = httpx.get(f"{self.base_url}{path}", params=params, headers=ADMIN, timeout=10)
-        assert response.status_code == 200, response.text
-        body: dict[str, Any] = response.json()
-        return body
+    @property
+    def store(self) -> NotificationsStore:
+        """The store ``build`` wired (for what HTTP does not show)."""
+        store: NotificationsStore = self.app.state.notifications
+        return store
 
     def log_of(self, **params: Any) -> list[dict[str, Any]]:
-        rows: list[dict[str, Any]] = self.get("/v1/notifications", limit=500, **params)["notifications"]
+        """The delivery log's rows (blocking: from a thread)."""
+        rows: list[dict[str, Any]] = self.get_json("/v1/notifications", limit=500, **params)["notifications"]
         return rows
 
     def ended(self, count: int, **params: Any) -> list[dict[str, Any]] | None:
@@ -203,7 +182,3 @@ class RunningNotifications:
         rows = self.log_of(**params)
         done = [row for row in rows if row["status"] in ("sent", "failed", "uncertain", "skipped")]
         return rows if len(done) >= count else None
-
-    def caught(self) -> list[dict[str, Any]]:
-        mail: list[dict[str, Any]] = self.get("/v1/mail", limit=500)["mail"]
-        return mail

@@ -2,18 +2,12 @@
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import AsyncIterator
 from typing import Protocol
 
 import httpx
 import pytest
 from partners_fixtures import ADMIN_TOKEN, TRACKING_URL, RunningPartners
-
-from afflux_infra.embedded import free_port
-from afflux_infra.testing import serving
-from afflux_partners.entrypoints.main import build
-from afflux_partners.settings import PartnersSettings
 
 
 class SessionInfra(Protocol):
@@ -27,26 +21,14 @@ class SessionInfra(Protocol):
 
 @pytest.fixture(scope="module")
 async def partners_service(infra: SessionInfra) -> AsyncIterator[RunningPartners]:
-    settings = PartnersSettings(
-        DATABASE_URL=infra.new_database(),
-        KAFKA_BOOTSTRAP_SERVERS=infra.bootstrap_servers,
-        AFFLUX_ADMIN_TOKEN=ADMIN_TOKEN,
-        AFFLUX_CONSUMER_GROUP_PREFIX=f"test-{secrets.token_hex(4)}",
-        AFFLUX_TRACKING_URL=f"{TRACKING_URL}/",
-        port=free_port(),
-    )
-    runtime, app, close = build(settings)
-    try:
-        async with serving(runtime, app) as base_url:
-            yield RunningPartners(base_url, settings)
-    finally:
-        close()
+    async with RunningPartners(
+        infra.new_database(), infra.bootstrap_servers, AFFLUX_TRACKING_URL=f"{TRACKING_URL}/"
+    ) as service:
+        yield service
 
 
 @pytest.fixture(scope="module")
 async def admin(partners_service: RunningPartners) -> AsyncIterator[httpx.AsyncClient]:
     """An HTTP client with the admin bearer token."""
-    async with httpx.AsyncClient(
-        base_url=partners_service.base_url, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}
-    ) as client:
+    async with partners_service.client(headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}) as client:
         yield client

@@ -11,19 +11,20 @@ from typing import Any
 import httpx
 
 from afflux_contracts import PARTNERS, Envelope, Event
-from afflux_infra.testing import read_envelopes
+from afflux_infra.testing import RunningService, read_envelopes
+from afflux_partners.entrypoints.main import build
 from afflux_partners.settings import PartnersSettings
 
 ADMIN_TOKEN = "partners-test-admin-token"
 TRACKING_URL = "https://track.example"
 
 
-@dataclass(frozen=True)
-class RunningPartners:
-    """The module's partners service: where it listens and how it was configured."""
+class RunningPartners(RunningService[PartnersSettings]):
+    """The partners service as its tests run it, with the test admin token."""
 
-    base_url: str
-    settings: PartnersSettings
+    def __init__(self, database_url: str, kafka_bootstrap: str, **settings: Any) -> None:
+        super().__init__(PartnersSettings, build, database_url, kafka_bootstrap,
+                         **{"AFFLUX_ADMIN_TOKEN": ADMIN_TOKEN, **settings})
 
 
 @dataclass(frozen=True)

@@ -28,9 +28,7 @@ from afflux_contracts.partners import (
     PartnerUserRemoved,
 )
 from afflux_infra.embedded import free_port
-from afflux_infra.testing import SessionInfrastructure, serving
-from afflux_partners.entrypoints.main import build
-from afflux_partners.settings import PartnersSettings
+from afflux_infra.testing import SessionInfrastructure
 from afflux_plumbing.auth import service_token_entry
 
 GATEWAY_TOKEN = secrets.token_urlsafe(24)
@@ -49,20 +47,12 @@ async def onboarding_service(infra: SessionInfrastructure) -> AsyncIterator[Runn
                                                        "partner_users.write")),
         service_token_entry("other", NARROW_TOKEN, ("partners.apply",)),
     ])
-    settings = PartnersSettings(
-        DATABASE_URL=infra.new_database(), KAFKA_BOOTSTRAP_SERVERS=infra.bootstrap_servers,
-        AFFLUX_ADMIN_TOKEN=ADMIN_TOKEN, AFFLUX_SERVICE_TOKENS=tokens,
-        AFFLUX_CONSUMER_GROUP_PREFIX=f"test-{secrets.token_hex(4)}",
+    async with RunningPartners(
+        infra.new_database(), infra.bootstrap_servers, AFFLUX_SERVICE_TOKENS=tokens,
         AFFLUX_NOTIFICATIONS_URL=f"http://127.0.0.1:{free_port()}", AFFLUX_PARTNERS_SERVICE_TOKEN="x" * 32,
         AFFLUX_PORTAL_URL="https://portal.example/portal", AFFLUX_PARTNERS_OWED_MAIL_INTERVAL=3600,
-        port=free_port(),
-    )
-    runtime, app, close = build(settings)
-    try:
-        async with serving(runtime, app) as base_url:
-            yield RunningPartners(base_url, settings)
-    finally:
-        close()
+    ) as service:
+        yield service
 
 
 @pytest.fixture(scope="module")

@@ -398,7 +398,8 @@ async def test_a_partners_relationships_with_every_offer_are_listed_in_one_read_
 
     assert await listed() == [(offers[0], "approved"), (offers[1], "declined"), (offers[3], "approved")]
     assert await listed(status="approved") == [(offers[0], "approved"), (offers[3], "approved")]
-    custom = (await admin.get(f"/v1/partners/{partner_id}/relationships", params={"status": "approved"})).json()
+    approved = {"status": "approved"}
+    custom = (await admin.get(f"/v1/partners/{partner_id}/relationships", params=approved)).json()
     assert custom["relationships"][1]["payout"]["amount"] == "9.50"
     assert_error(await admin.get("/v1/partners/" + "0" * 32 + "/relationships"), 404, "partner_not_found")
     assert_error(await admin.get(f"/v1/partners/{partner_id}/relationships", params={"after": "x"}), 422,

@@ -3,7 +3,6 @@ integration tests share a running service and keep apart by random partner ids."
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import AsyncIterator, Iterator
 from typing import Protocol
 
@@ -26,10 +25,8 @@ class SessionInfra(Protocol):
 
 @pytest.fixture(scope="module")
 async def payouts(infra: SessionInfra) -> AsyncIterator[RunningPayouts]:
-    service = RunningPayouts(infra.new_database(), infra.bootstrap_servers, f"test-{secrets.token_hex(4)}")
-    await service.start()
-    yield service
-    await service.stop()
+    async with RunningPayouts(infra.new_database(), infra.bootstrap_servers) as service:
+        yield service
 
 
 @pytest.fixture(scope="module")

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 from collections.abc import Sequence
-from contextlib import AsyncExitStack
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -28,12 +26,12 @@ from afflux_contracts import (
     StatementIssued,
     StatusChange,
 )
-from afflux_infra.embedded import free_port
-from afflux_infra.testing import read_topic, serving
+from afflux_infra.testing import RunningService, read_topic
 from afflux_payouts.adapters.store import PayoutsStore
 from afflux_payouts.application.statements import Statements
 from afflux_payouts.entrypoints.main import build
 from afflux_payouts.settings import PayoutsSettings
+from afflux_plumbing.auth import service_token_entry
 from afflux_plumbing.positions import Position
 from afflux_plumbing.runs import Record, RetryLater, Unprocessable, record_of
 
@@ -93,57 +91,28 @@ def republished(envelope: Envelope[Any]) -> Envelope[Any]:
     return Envelope.wrap(envelope.payload, producer="test")
 
 
-class RunningPayouts:
-    """The payouts service in the test's event loop, on one database, restartable."""
+class RunningPayouts(RunningService[PayoutsSettings]):
+    """The payouts service as its tests run it: the test admin token, the gateway's balance
+    credential admitted, no scheduled close (tests close by hand)."""
 
-    def __init__(self, database_url: str, kafka_bootstrap: str, group_prefix: str) -> None:
-        self.database_url = database_url
-        self.kafka_bootstrap = kafka_bootstrap
-        self.group_prefix = group_prefix
-        self.base_url = ""
-        self._stack: AsyncExitStack | None = None
+    headers = ADMIN
 
-    async def start(self) -> None:
-        settings = PayoutsSettings(
-            DATABASE_URL=self.database_url,
-            KAFKA_BOOTSTRAP_SERVERS=self.kafka_bootstrap,
-            AFFLUX_CONSUMER_GROUP_PREFIX=self.group_prefix,
-            AFFLUX_ADMIN_TOKEN=ADMIN_TOKEN,
-            AFFLUX_SERVICE_TOKENS=f"gateway:{hashlib.sha256(GATEWAY_TOKEN.encode()).hexdigest()}:"
-                                  "payouts.balance.read",
-            AFFLUX_PAYOUTS_CLOSE_INTERVAL=0,
-            port=free_port(),
+    def __init__(self, database_url: str, kafka_bootstrap: str, group_prefix: str = "") -> None:
+        super().__init__(
+            PayoutsSettings, build, database_url, kafka_bootstrap, group_prefix,
+            AFFLUX_ADMIN_TOKEN=ADMIN_TOKEN, AFFLUX_PAYOUTS_CLOSE_INTERVAL=0,
+            AFFLUX_SERVICE_TOKENS=service_token_entry("gateway", GATEWAY_TOKEN, ["payouts.balance.read"]),
         )
-        runtime, app, close = build(settings)
-        stack = AsyncExitStack()
-        stack.callback(close)
-        self.base_url = await stack.enter_async_context(serving(runtime, app))
-        self._stack = stack
-
-    async def stop(self) -> None:
-        if self._stack is not None:
-            stack, self._stack = self._stack, None
-            await stack.aclose()
-
-    def get(self, path: str, **params: Any) -> httpx.Response:
-        """A blocking admin GET: only from a thread (``eventually``), never on the loop the
-        service runs on."""
-        return httpx.get(f"{self.base_url}{path}", params=params, headers=ADMIN, timeout=10)
-
-    async def fetch(self, path: str, headers: dict[str, str] | None = None, **params: Any) -> httpx.Response:
-        """An admin GET from the test's event loop (the one the service runs on)."""
-        async with httpx.AsyncClient(base_url=self.base_url, timeout=10) as client:
-            return await client.get(path, params=params, headers=ADMIN if headers is None else headers)
 
     async def post(self, path: str, body: dict[str, Any] | None = None) -> httpx.Response:
-        """An admin POST from the test's event loop."""
-        async with httpx.AsyncClient(base_url=self.base_url, timeout=30) as client:
-            return await client.post(path, json=body, headers=ADMIN)
+        """An admin POST from the test's event loop (closing a period may take a while)."""
+        async with self.client(timeout=30) as client:
+            return await client.post(path, json=body)
 
     def balances(self, partner_id: str, **params: str) -> dict[str, dict[str, str]]:
-        response = self.get(f"/v1/partners/{partner_id}/balance", **params)
-        assert response.status_code == 200, response.text
-        body: dict[str, dict[str, str]] = response.json()["balances"]
+        """The partner's buckets per currency (blocking: from a thread)."""
+        balance = self.get_json(f"/v1/partners/{partner_id}/balance", **params)
+        body: dict[str, dict[str, str]] = balance["balances"]
         return body
 
 

@@ -3,7 +3,6 @@ database and consumer groups of its own, with a partner's receiver on loopback."
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
@@ -19,15 +18,13 @@ async def postbacks(infra: SessionInfra) -> AsyncIterator[RunningPostbacks]:
     broker's history, whose postbacks to earlier modules' (stopped) receivers on
     127.0.0.1 would, once given up, pause 127.0.0.1 for this module's receiver too (a
     slow machine made the module outlast a 20 s give-up)."""
-    service = RunningPostbacks(
-        infra.new_database(), infra.bootstrap_servers, f"test-{secrets.token_hex(4)}",
+    async with RunningPostbacks(
+        infra.new_database(), infra.bootstrap_servers,
         AFFLUX_POSTBACKS_ALLOW_PRIVATE=True, AFFLUX_POSTBACKS_RETRY_FIRST=0.1,
         AFFLUX_POSTBACKS_RETRY_CAP=1.0, AFFLUX_POSTBACKS_GIVE_UP_AFTER=3600.0,
         AFFLUX_POSTBACKS_TIMEOUT=5.0, AFFLUX_POSTBACKS_PER_HOST=2,
-    )
-    await service.start()
-    yield service
-    await service.stop()
+    ) as service:
+        yield service
 
 
 @pytest.fixture(scope="module")

@@ -6,15 +6,13 @@ from __future__ import annotations
 import secrets
 import threading
 import time
-from contextlib import AsyncExitStack, suppress
+from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Protocol
 from urllib.parse import parse_qs, urlsplit
-
-import httpx
 
 from afflux_contracts import (
     ConversionAttributed,
@@ -32,9 +30,7 @@ from afflux_contracts import (
     StatusChange,
     Terms,
 )
-from afflux_infra.embedded import free_port
-from afflux_infra.testing import serving
-from afflux_postbacks.adapters.store import PostbacksStore
+from afflux_infra.testing import RunningService
 from afflux_postbacks.entrypoints.main import build
 from afflux_postbacks.settings import PostbacksSettings
 
@@ -191,42 +187,21 @@ def attributed(transaction_id: str, offer_id: str, partner_id: str, *, payout: s
         clicked_at=BASE_TIME, converted_at=BASE_TIME + timedelta(minutes=5), **subs), producer="test")
 
 
-class RunningPostbacks:
-    """The postbacks service in the test's event loop, on one database, restartable."""
+class RunningPostbacks(RunningService[PostbacksSettings]):
+    """The postbacks service as its tests run it, with the test admin token; a test's
+    ``settings`` (retries, give-up, loopback allowed) go over."""
 
-    def __init__(self, database_url: str, kafka_bootstrap: str, group_prefix: str, **settings: Any) -> None:
-        self.database_url = database_url
-        self.kafka_bootstrap = kafka_bootstrap
-        self.group_prefix = group_prefix
-        self.settings = settings
-        self.base_url = ""
-        self.store: PostbacksStore | None = None
-        self._stack: AsyncExitStack | None = None
+    headers = ADMIN
 
-    async def start(self) -> None:
-        settings = PostbacksSettings(
-            DATABASE_URL=self.database_url, KAFKA_BOOTSTRAP_SERVERS=self.kafka_bootstrap,
-            AFFLUX_CONSUMER_GROUP_PREFIX=self.group_prefix, AFFLUX_ADMIN_TOKEN=ADMIN_TOKEN,
-            port=free_port(), **self.settings,
-        )
-        runtime, app, close = build(settings)
-        self.store = app.state.postbacks
-        stack = AsyncExitStack()
-        stack.callback(close)
-        self.base_url = await stack.enter_async_context(serving(runtime, app))
-        self._stack = stack
-
-    async def stop(self) -> None:
-        if self._stack is not None:
-            stack, self._stack = self._stack, None
-            await stack.aclose()
+    def __init__(
+        self, database_url: str, kafka_bootstrap: str, group_prefix: str = "", **settings: Any
+    ) -> None:
+        super().__init__(PostbacksSettings, build, database_url, kafka_bootstrap, group_prefix,
+                         **{"AFFLUX_ADMIN_TOKEN": ADMIN_TOKEN, **settings})
 
     def postbacks(self, **params: Any) -> dict[str, Any]:
-        """A blocking admin GET of the delivery log: only from a thread (``eventually``)."""
-        response = httpx.get(f"{self.base_url}/v1/postbacks", params=params, headers=ADMIN, timeout=10)
-        assert response.status_code == 200, response.text
-        body: dict[str, Any] = response.json()
-        return body
+        """The delivery log, as an admin reads it (blocking: from a thread, ``eventually``)."""
+        return self.get_json("/v1/postbacks", **params)
 
     def ended(self, partner_id: str, count: int = 1) -> list[dict[str, Any]] | None:
         """The partner's postbacks once ``count`` of them have ended (else None)."""

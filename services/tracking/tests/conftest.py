@@ -3,16 +3,13 @@ database and consumer group of its own."""
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import AsyncIterator
 from typing import Protocol
 
-import httpx
 import pytest
 from tracking_fixtures import PartnersLog, RunningTracking
 
-from afflux_infra.embedded import free_port
-from afflux_infra.testing import serving
+from afflux_infra.testing import RunningService
 from afflux_plumbing.publish import Publisher
 from afflux_tracking.adapters.store import TrackingStore
 from afflux_tracking.entrypoints.main import build
@@ -30,20 +27,13 @@ class SessionInfra(Protocol):
 
 @pytest.fixture(scope="module")
 async def tracking(infra: SessionInfra) -> AsyncIterator[RunningTracking]:
-    settings = TrackingSettings(
-        database_url=infra.new_database(),
-        kafka_bootstrap_servers=infra.bootstrap_servers,
-        group_prefix=f"test-{secrets.token_hex(4)}",
-        port=free_port(),
-    )
-    runtime, app, close = build(settings)
-    store: TrackingStore = app.state.tracking
+    service = RunningService(TrackingSettings, build, infra.new_database(), infra.bootstrap_servers)
     publisher = Publisher(infra.bootstrap_servers, client_id="tracking-tests")
     await publisher.start()
     try:
-        async with serving(runtime, app) as base_url, httpx.AsyncClient(base_url=base_url) as client:
+        async with service, service.client() as client:
+            store: TrackingStore = service.app.state.tracking
             yield RunningTracking(client, store, PartnersLog(publisher, store), infra.bootstrap_servers,
-                                  app.state.routing)
+                                  service.app.state.routing)
     finally:
         await publisher.stop()
-        close()
