@@ -252,6 +252,91 @@ class RelationshipEvent(BaseModel):
     revenue: Terms | None = None
 
 
+class LandingPage(BaseModel):
+    """One of an offer's landing pages: a tracking link names it with ``url_id=``, else
+    the tracker rotates the pages of positive weight, each in proportion to its weight.
+    Its ``url`` takes the same macros as the offer's destination."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str = Field(min_length=1, max_length=64)
+    name: str
+    url: str
+    weight: int = Field(default=1, ge=0)
+    """0: reached only by its ``url_id``, never in the rotation."""
+
+
+class DeviceType(StrEnum):
+    """A visitor's kind of device, as tracking reads it from the user agent."""
+
+    DESKTOP = "desktop"
+    MOBILE = "mobile"
+    TABLET = "tablet"
+    OTHER = "other"
+
+
+class OperatingSystem(StrEnum):
+    """A visitor's operating system family, as tracking reads it from the user agent."""
+
+    WINDOWS = "windows"
+    MACOS = "macos"
+    IOS = "ios"
+    ANDROID = "android"
+    LINUX = "linux"
+    CHROMEOS = "chromeos"
+    OTHER = "other"
+
+
+class Browser(StrEnum):
+    """A visitor's browser family, as tracking reads it from the user agent."""
+
+    CHROME = "chrome"
+    SAFARI = "safari"
+    FIREFOX = "firefox"
+    EDGE = "edge"
+    OPERA = "opera"
+    SAMSUNG = "samsung"
+    OTHER = "other"
+
+
+class AllowDeny(BaseModel):
+    """One targeting dimension: a visitor whose value is denied, or (when ``allow`` lists
+    any) not allowed, fails it. Both empty: anyone passes."""
+
+    model_config = ConfigDict(frozen=True)
+
+    allow: tuple[str, ...] = ()
+    deny: tuple[str, ...] = ()
+
+
+class DayParting(BaseModel):
+    """When the offer takes traffic, in its own time zone (IANA name); an empty list is
+    "any": weekdays 1 (Monday) to 7, hours 0 to 23."""
+
+    model_config = ConfigDict(frozen=True)
+
+    time_zone: str = "UTC"
+    weekdays: tuple[int, ...] = ()
+    hours: tuple[int, ...] = ()
+
+
+class Targeting(BaseModel):
+    """Which visitors an offer takes. Countries are ISO 3166-1 alpha-2 codes (upper
+    case), devices, operating systems and browsers the values of ``DeviceType``,
+    ``OperatingSystem`` and ``Browser``, referrer domains host names (each with its
+    subdomains). A click that fails a rule is recorded ``targeting`` with the rule's name
+    as its ``reason`` and goes to the fallback URL."""
+
+    model_config = ConfigDict(frozen=True)
+
+    countries: AllowDeny = AllowDeny()
+    devices: AllowDeny = AllowDeny()
+    operating_systems: AllowDeny = AllowDeny()
+    browsers: AllowDeny = AllowDeny()
+    referrer_domains: AllowDeny = AllowDeny()
+    day_parting: DayParting | None = None
+
+
 def _unique_caps(caps: tuple[Cap, ...]) -> tuple[Cap, ...]:
     seen = {(cap.metric, cap.period, cap.per_partner, cap.hard) for cap in caps}
     if len(seen) != len(caps):
@@ -459,6 +544,14 @@ class _OfferState(Event):
     unique_click_hours: int = Field(default=24, ge=1)
     """The window in which a visitor's clicks (impressions) on the offer count once for
     CPC (CPM)."""
+    deep_link_domains: tuple[str, ...] = ()
+    """Hosts a link's ``url=`` may send a visitor to: each domain and its subdomains
+    (lower case; empty: no deep links, ``url=`` is ignored)."""
+    landing_pages: tuple[LandingPage, ...] = ()
+    """Pages a link may choose (``url_id=``) or the tracker rotates by weight; none: the
+    ``destination_url``."""
+    targeting: Targeting | None = None
+    """Which visitors it takes (``None``: everyone)."""
 
     @model_validator(mode="before")
     @classmethod
@@ -478,6 +571,13 @@ class _OfferState(Event):
     @classmethod
     def _unique_caps(cls, caps: tuple[Cap, ...]) -> tuple[Cap, ...]:
         return _unique_caps(caps)
+
+    @field_validator("landing_pages")
+    @classmethod
+    def _unique_landing_pages(cls, pages: tuple[LandingPage, ...]) -> tuple[LandingPage, ...]:
+        if len({page.id for page in pages}) != len(pages):
+            raise ValueError("two landing pages share an id")
+        return pages
 
     @field_validator("tiers")
     @classmethod

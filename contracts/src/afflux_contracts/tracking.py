@@ -25,6 +25,8 @@ class ClickOutcome(StrEnum):
     """A browser's speculative prefetch or a ``HEAD`` probe: nobody followed the link."""
     OVER_CAP = "over_cap"
     """The offer's (or the partner's) hard click cap for the period was reached."""
+    TARGETING = "targeting"
+    """The visitor fails the offer's targeting (``ClickRecorded.reason`` names the rule)."""
 
 
 class ClickMethod(StrEnum):
@@ -59,6 +61,24 @@ class ClickRecorded(Event):
     visitor_id: str | None = None
     """The tracker's visitor: its first-party cookie id, else ``derived_visitor_id(ip,
     user_agent)``. ``None`` on clicks recorded before it existed: derive it."""
+    landing_page_id: str | None = None
+    """The offer's landing page the visitor was sent to (named by ``url_id=`` or rotated),
+    ``None`` for its destination URL, a deep link or the fallback."""
+    deep_link: bool = False
+    """The visitor went to the link's own ``url=`` (a host the offer allows)."""
+    reason: str | None = None
+    """For ``targeting``: the rule the visitor failed (``countries``, ``devices``,
+    ``operating_systems``, ``browsers``, ``referrer_domains``, ``day_parting``)."""
+    country: str | None = None
+    """The visitor's country (ISO 3166-1 alpha-2) by its address; ``None``: unknown."""
+    device: str | None = None
+    """The visitor's device by its user agent: ``desktop``, ``mobile``, ``tablet``, ``other``."""
+    os: str | None = None
+    """Its operating system: ``windows``, ``macos``, ``ios``, ``android``, ``linux``,
+    ``chromeos``, ``other``."""
+    browser: str | None = None
+    """Its browser: ``chrome``, ``safari``, ``firefox``, ``edge``, ``opera``, ``samsung``,
+    ``other``."""
 
     @property
     def valid(self) -> bool:
@@ -88,6 +108,13 @@ class ImpressionRecorded(Event):
     referer: str | None = None
     visitor_id: str | None = None
     """As ``ClickRecorded.visitor_id``."""
+    reason: str | None = None
+    """As ``ClickRecorded.reason``: for ``targeting``, the rule the visitor failed."""
+    country: str | None = None
+    """As ``ClickRecorded``: the visitor's country, device, operating system and browser."""
+    device: str | None = None
+    os: str | None = None
+    browser: str | None = None
 
     def partition_key(self) -> str:
         return self.impression_id

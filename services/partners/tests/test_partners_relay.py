@@ -99,6 +99,7 @@ async def test_every_change_is_published_with_contract_fields_in_order_per_key(
             "token_sha256": hashlib.sha256(offer["postback_token"].encode()).hexdigest(),
         },
         "max_sale_amount": None, "max_payout": None, "over_limit_action": "review", "unique_click_hours": 24,
+        "deep_link_domains": [], "landing_pages": [], "targeting": None,
     }
     assert offer_events[1].status == "paused"
 

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -18,8 +19,11 @@ from psycopg import sql
 from tracking_fixtures import POSTBACK_TOKEN, approval, fresh_id, offer_created, partner_created, security
 
 from afflux_contracts import (
+    AllowDeny,
+    DayParting,
     Envelope,
     Event,
+    LandingPage,
     OfferPostbackTokenRotated,
     OfferStatus,
     OfferStatusChanged,
@@ -27,6 +31,7 @@ from afflux_contracts import (
     PartnerApiKeyIssued,
     PartnerStatus,
     PartnerStatusChanged,
+    Targeting,
     Visibility,
     utc_now,
 )
@@ -40,6 +45,7 @@ from afflux_plumbing.runs import Handlers, Record, record_of
 from afflux_tracking.adapters.store import TrackingStore
 from afflux_tracking.application.intake import Intake, IntakeSettings
 from afflux_tracking.application.routing import Routing, security_of
+from afflux_tracking.domain import destinations, targeting
 from afflux_tracking.domain.links import new_transaction_id
 from afflux_tracking.domain.routing import LinkState, OfferRoute, PartnerRoute
 from afflux_tracking.domain.security import Refusal
@@ -48,6 +54,10 @@ from afflux_tracking.entrypoints.http import create_app
 DESTINATION = "https://shop.example/?t={transaction_id}"
 FALLBACK = "https://shop.example/fallback"
 NEW_TOKEN = "rotated-token"
+TARGETING = Targeting(countries=AllowDeny(allow=("US", "CA")),
+                      referrer_domains=AllowDeny(deny=("spam.example",)),
+                      day_parting=DayParting(time_zone="Europe/Paris", weekdays=(1, 2), hours=(9,)))
+PAGE = LandingPage(id="spring", name="Spring", url="https://shop.example/spring?t={transaction_id}", weight=2)
 
 
 def sha256(token: str) -> str:
@@ -110,7 +120,9 @@ def history(offer_id: str, partner_id: str) -> list[Envelope[Event]]:
                                   previous_token_sha256=sha256(POSTBACK_TOKEN),
                                   previous_valid_until=utc_now() + timedelta(hours=1)),
         OfferUpdated(**{**offer.model_dump(), "unique_click_hours": 6, "status": OfferStatus.PAUSED,
-                        "conversion_security": rotated_security, "changed": ("unique_click_hours",)}),
+                        "conversion_security": rotated_security, "deep_link_domains": ("shop.example",),
+                        "landing_pages": (PAGE,), "targeting": TARGETING,
+                        "changed": ("unique_click_hours", "landing_pages", "targeting")}),
         approval(offer_id, partner_id, approved=True),
         OfferStatusChanged(offer_id=offer_id, status=OfferStatus.DELETED),
         PartnerApiKeyIssued(partner_id=partner_id, key_id="key_1", key_sha256="0" * 64,
@@ -127,7 +139,13 @@ def final_link(offer_id: str, partner_id: str, rotation_ends: datetime | None) -
                       previous_valid_until=rotation_ends)
     return LinkState(
         offer=OfferRoute(offer_id, DESTINATION, OfferStatus.DELETED, Visibility.PRIVATE, FALLBACK, rotated,
-                         unique_click_hours=6),
+                         unique_click_hours=6, destinations=destinations.Destinations(
+                             ("shop.example",), (destinations.LandingPage("spring", PAGE.url, 2),)),
+                         targeting=targeting.Targeting(
+                             countries=targeting.AllowDeny(frozenset({"US", "CA"})),
+                             referrer_domains=targeting.Domains(deny=("spam.example",)),
+                             day_parting=targeting.DayParting(ZoneInfo("Europe/Paris"), frozenset({1, 2}),
+                                                              frozenset({9})))),
         partner=PartnerRoute(partner_id, PartnerStatus.ACTIVE),
         approved=True,
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import ClassVar
 
 from pydantic import Field
@@ -33,6 +34,13 @@ class TrackingSettings(ServiceSettings):
         validation_alias="AFFLUX_TRACKING_INSTANCES",
         description="tracking instances behind the load balancer: each admits its share "
                     "(ceil(limit / instances)) of every hard click cap (domain/click_caps.py)",
+    )
+
+    geoip_database: Path | None = Field(
+        default=None,
+        validation_alias="AFFLUX_TRACKING_GEOIP_DATABASE",
+        description="a MaxMind GeoIP2/GeoLite2 Country or City database (.mmdb) to read visitors' "
+                    "countries from, instead of the country file shipped with geoip2fast",
     )
 
     def intake(self) -> IntakeSettings:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from afflux_contracts import (
+    AllowDeny,
     Billing,
     BillingFrequency,
     Cap,
@@ -19,9 +20,11 @@ from afflux_contracts import (
     Contact,
     ConversionSecurity,
     CouponPrecedence,
+    DayParting,
     Event,
     FraudAction,
     FraudSettings,
+    LandingPage,
     OfferCreated,
     OfferEvent,
     OfferPostbackTokenRotated,
@@ -39,6 +42,7 @@ from afflux_contracts import (
     PostbackMethod,
     RelationshipEvent,
     RelationshipSet,
+    Targeting,
     Terms,
     Tier,
     Visibility,
@@ -126,6 +130,21 @@ def contract_fraud(fraud: values.FraudSettings | None) -> FraudSettings | None:
                          max_clicks_per_visitor_per_day=fraud.max_clicks_per_visitor_per_day,
                          max_impressions_per_ip_per_day=fraud.max_impressions_per_ip_per_day,
                          blocked_subs=dict(fraud.blocked_subs))
+
+
+def contract_targeting(targeting: values.Targeting | None) -> Targeting | None:
+    if targeting is None:
+        return None
+
+    def lists(given: values.AllowDeny) -> AllowDeny:
+        return AllowDeny(allow=given.allow, deny=given.deny)
+
+    parting = targeting.day_parting
+    return Targeting(countries=lists(targeting.countries), devices=lists(targeting.devices),
+                     operating_systems=lists(targeting.operating_systems), browsers=lists(targeting.browsers),
+                     referrer_domains=lists(targeting.referrer_domains),
+                     day_parting=DayParting(time_zone=parting.time_zone, weekdays=parting.weekdays,
+                                            hours=parting.hours) if parting is not None else None)
 
 
 def contract_postback(postback: values.PartnerPostback | None) -> PartnerPostback | None:
@@ -255,6 +274,10 @@ def _offer_state(event: Any) -> dict[str, Any]:
         "max_payout": getattr(event, "max_payout", None),
         "over_limit_action": FraudAction(getattr(event, "over_limit_action", FraudAction.REVIEW)),
         "unique_click_hours": getattr(event, "unique_click_hours", 24),
+        "deep_link_domains": tuple(getattr(event, "deep_link_domains", ())),
+        "landing_pages": tuple(LandingPage(id=page.id, name=page.name, url=page.url, weight=page.weight)
+                               for page in getattr(event, "landing_pages", ())),
+        "targeting": contract_targeting(getattr(event, "targeting", None)),
     }
 
 

@@ -14,6 +14,7 @@ from typing import Any
 from eventsourcing.persistence import JSONTranscoder, Transcoding
 
 from afflux_partners.domain.values import (
+    AllowDeny,
     Billing,
     BillingFrequency,
     Cap,
@@ -21,13 +22,16 @@ from afflux_partners.domain.values import (
     CapPeriod,
     Contact,
     ConversionSecurity,
+    DayParting,
     FraudAction,
     FraudSettings,
+    LandingPage,
     OfferEvent,
     PartnerPostback,
     PayoutType,
     PostbackMethod,
     RelationshipEvent,
+    Targeting,
     Terms,
     Tier,
 )
@@ -179,9 +183,59 @@ class RelationshipEventAsDict(Transcoding):
         return RelationshipEvent(data["name"], data["payout"], data["revenue"])
 
 
+class LandingPageAsDict(Transcoding):
+    type = LandingPage
+    name = "partners.landing_page"
+
+    def encode(self, obj: LandingPage) -> dict[str, Any]:
+        return {"id": obj.id, "name": obj.name, "url": obj.url, "weight": obj.weight}
+
+    def decode(self, data: dict[str, Any]) -> LandingPage:
+        return LandingPage(data["id"], data["name"], data["url"], data["weight"])
+
+
+class AllowDenyAsDict(Transcoding):
+    type = AllowDeny
+    name = "partners.allow_deny"
+
+    def encode(self, obj: AllowDeny) -> dict[str, Any]:
+        return {"allow": list(obj.allow), "deny": list(obj.deny)}
+
+    def decode(self, data: dict[str, Any]) -> AllowDeny:
+        return AllowDeny(tuple(data["allow"]), tuple(data["deny"]))
+
+
+class DayPartingAsDict(Transcoding):
+    type = DayParting
+    name = "partners.day_parting"
+
+    def encode(self, obj: DayParting) -> dict[str, Any]:
+        return {"time_zone": obj.time_zone, "weekdays": list(obj.weekdays), "hours": list(obj.hours)}
+
+    def decode(self, data: dict[str, Any]) -> DayParting:
+        return DayParting(data["time_zone"], tuple(data["weekdays"]), tuple(data["hours"]))
+
+
+class TargetingAsDict(Transcoding):
+    """Its lists and day-parting inside are transcoded by the two above."""
+
+    type = Targeting
+    name = "partners.targeting"
+
+    def encode(self, obj: Targeting) -> dict[str, Any]:
+        return {"countries": obj.countries, "devices": obj.devices,
+                "operating_systems": obj.operating_systems, "browsers": obj.browsers,
+                "referrer_domains": obj.referrer_domains, "day_parting": obj.day_parting}
+
+    def decode(self, data: dict[str, Any]) -> Targeting:
+        return Targeting(data["countries"], data["devices"], data["operating_systems"], data["browsers"],
+                         data["referrer_domains"], data["day_parting"])
+
+
 def register_value_transcodings(transcoder: JSONTranscoder) -> None:
     """Teach an event-store transcoder the partners context's value objects."""
     for transcoding in (TermsAsDict(), BillingAsDict(), ConversionSecurityAsDict(), ContactAsDict(),
                         PartnerPostbackAsDict(), OfferEventAsDict(), CapAsDict(), TierAsDict(),
-                        FraudSettingsAsDict(), RelationshipEventAsDict()):
+                        FraudSettingsAsDict(), RelationshipEventAsDict(), LandingPageAsDict(),
+                        AllowDenyAsDict(), DayPartingAsDict(), TargetingAsDict()):
         transcoder.register(transcoding)

@@ -11,6 +11,7 @@ from typing import Any
 
 from eventsourcing.domain import Aggregate, event
 
+from afflux_partners.domain.destinations import check_deep_link_domains, check_landing_pages
 from afflux_partners.domain.rules import (
     Conflict,
     RuleViolation,
@@ -28,14 +29,17 @@ from afflux_partners.domain.rules import (
     check_tiers,
     check_unique_click_hours,
 )
+from afflux_partners.domain.targeting import check_targeting
 from afflux_partners.domain.values import (
     Cap,
     ConversionSecurity,
     CouponPrecedence,
     FraudAction,
     FraudSettings,
+    LandingPage,
     OfferEvent,
     OfferStatus,
+    Targeting,
     Terms,
     Tier,
     Visibility,
@@ -48,13 +52,13 @@ DEFAULT_EVENT = "conversion"
 EDITABLE = ("name", "destination_url", "visibility", "currency", "payout", "revenue", "events", "caps",
             "tiers", "fraud", "coupon_precedence", "attribution_window_days", "fallback_url",
             "conversion_security", "max_sale_amount", "max_payout", "over_limit_action",
-            "unique_click_hours")
+            "unique_click_hours", "deep_link_domains", "landing_pages", "targeting")
 """What an edit may name; the status has its own lifecycle (``change_status``), the
 postback token its own rotation (``rotate_postback_token``)."""
 
 NOT_NULL = frozenset({"name", "destination_url", "visibility", "currency", "payout", "events", "caps",
                       "tiers", "coupon_precedence", "attribution_window_days", "conversion_security",
-                      "over_limit_action", "unique_click_hours"})
+                      "over_limit_action", "unique_click_hours", "deep_link_domains", "landing_pages"})
 
 MAX_OVERLAP_HOURS = 720
 """How long a replaced postback token may keep working: at most 30 days."""
@@ -96,6 +100,9 @@ _CHECKS: dict[str, Any] = {
     "max_payout": check_bound,
     "over_limit_action": lambda value, field: FraudAction(value),
     "unique_click_hours": check_unique_click_hours,
+    "deep_link_domains": check_deep_link_domains,
+    "landing_pages": check_landing_pages,
+    "targeting": _optional(check_targeting),
 }
 
 
@@ -146,6 +153,9 @@ class Offer(Aggregate):
         max_payout: Decimal | None = None,
         over_limit_action: FraudAction = FraudAction.REVIEW,
         unique_click_hours: int = 24,
+        deep_link_domains: Iterable[str] = (),
+        landing_pages: Iterable[LandingPage] = (),
+        targeting: Targeting | None = None,
     ) -> Offer:
         """A new offer, if what it is given passes the rules. ``postback_token`` is the
         secret an advertiser's server presents with each postback (the application draws
@@ -162,6 +172,7 @@ class Offer(Aggregate):
             "conversion_security": conversion_security or ConversionSecurity(),
             "max_sale_amount": max_sale_amount, "max_payout": max_payout,
             "over_limit_action": over_limit_action, "unique_click_hours": unique_click_hours,
+            "deep_link_domains": deep_link_domains, "landing_pages": landing_pages, "targeting": targeting,
         })
         hashed = token_sha256(postback_token) if postback_token is not None else None
         return cls(status=status, postback_token_sha256=hashed, **terms)
@@ -190,6 +201,9 @@ class Offer(Aggregate):
         max_payout: Decimal | None = None,
         over_limit_action: FraudAction = FraudAction.REVIEW,
         unique_click_hours: int = 24,
+        deep_link_domains: tuple[str, ...] = (),
+        landing_pages: tuple[LandingPage, ...] = (),
+        targeting: Targeting | None = None,
     ) -> None:
         """Offers created before the token was stored hashed hold ``postback_token``
         itself: it is hashed here and never shown again (rotate it to drop it)."""
@@ -203,7 +217,8 @@ class Offer(Aggregate):
                         coupon_precedence=coupon_precedence, attribution_window_days=attribution_window_days,
                         fallback_url=fallback_url, conversion_security=conversion_security,
                         max_sale_amount=max_sale_amount, max_payout=max_payout,
-                        over_limit_action=over_limit_action, unique_click_hours=unique_click_hours)
+                        over_limit_action=over_limit_action, unique_click_hours=unique_click_hours,
+                        deep_link_domains=deep_link_domains, landing_pages=landing_pages, targeting=targeting)
 
     @property
     def offer_id(self) -> str:
@@ -280,7 +295,8 @@ class Offer(Aggregate):
                  changed: tuple[str, ...], postback_token: str | None = None,
                  postback_token_sha256: str | None = None, max_sale_amount: Decimal | None = None,
                  max_payout: Decimal | None = None, over_limit_action: FraudAction = FraudAction.REVIEW,
-                 unique_click_hours: int = 24) -> None:
+                 unique_click_hours: int = 24, deep_link_domains: tuple[str, ...] = (),
+                 landing_pages: tuple[LandingPage, ...] = (), targeting: Targeting | None = None) -> None:
         """The whole new state (with the status and token hash it had then; events stored
         before hashing hold ``postback_token`` itself) is stored, so the event alone says
         the offer's state, as published."""
@@ -289,7 +305,8 @@ class Offer(Aggregate):
                         coupon_precedence=coupon_precedence, attribution_window_days=attribution_window_days,
                         fallback_url=fallback_url, conversion_security=conversion_security,
                         max_sale_amount=max_sale_amount, max_payout=max_payout,
-                        over_limit_action=over_limit_action, unique_click_hours=unique_click_hours)
+                        over_limit_action=over_limit_action, unique_click_hours=unique_click_hours,
+                        deep_link_domains=deep_link_domains, landing_pages=landing_pages, targeting=targeting)
 
     def _set_terms(self, *, name: str, destination_url: str, visibility: Visibility, currency: str,
                    payout: Terms, revenue: Terms | None, events: Iterable[OfferEvent], caps: Iterable[Cap],
@@ -297,7 +314,8 @@ class Offer(Aggregate):
                    attribution_window_days: int, fallback_url: str | None,
                    conversion_security: ConversionSecurity | None, max_sale_amount: Decimal | None,
                    max_payout: Decimal | None, over_limit_action: FraudAction,
-                   unique_click_hours: int) -> None:
+                   unique_click_hours: int, deep_link_domains: Iterable[str],
+                   landing_pages: Iterable[LandingPage], targeting: Targeting | None) -> None:
         self.name = name
         self.destination_url = destination_url
         self.visibility = Visibility(visibility)
@@ -317,3 +335,6 @@ class Offer(Aggregate):
         self.max_payout = max_payout
         self.over_limit_action = FraudAction(over_limit_action)
         self.unique_click_hours = unique_click_hours
+        self.deep_link_domains = tuple(deep_link_domains)
+        self.landing_pages = tuple(landing_pages)
+        self.targeting = targeting

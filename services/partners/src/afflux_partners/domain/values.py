@@ -219,6 +219,55 @@ class FraudSettings:
 
 
 @dataclass(frozen=True)
+class LandingPage:
+    """One of an offer's landing pages: a link names it (``url_id=``), else the tracker
+    rotates the pages of positive weight in proportion to their weights (0: named only)."""
+
+    id: str
+    name: str
+    url: str
+    weight: int = 1
+
+
+DEVICE_TYPES = ("desktop", "mobile", "tablet", "other")
+OPERATING_SYSTEMS = ("windows", "macos", "ios", "android", "linux", "chromeos", "other")
+BROWSERS = ("chrome", "safari", "firefox", "edge", "opera", "samsung", "other")
+"""The values tracking reads from a user agent: what targeting may name."""
+
+
+@dataclass(frozen=True)
+class AllowDeny:
+    """One targeting dimension: denied values fail, and when ``allow`` lists any, so does
+    every value it does not list."""
+
+    allow: tuple[str, ...] = ()
+    deny: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class DayParting:
+    """The weekdays (1 Monday to 7) and hours (0 to 23) the offer takes traffic, in
+    ``time_zone`` (IANA); empty: any."""
+
+    time_zone: str = "UTC"
+    weekdays: tuple[int, ...] = ()
+    hours: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class Targeting:
+    """Which visitors an offer takes: by country, device, operating system, browser,
+    referring domain and time of week."""
+
+    countries: AllowDeny = AllowDeny()
+    devices: AllowDeny = AllowDeny()
+    operating_systems: AllowDeny = AllowDeny()
+    browsers: AllowDeny = AllowDeny()
+    referrer_domains: AllowDeny = AllowDeny()
+    day_parting: DayParting | None = None
+
+
+@dataclass(frozen=True)
 class RelationshipEvent:
     """A partner's custom payout and/or revenue for one event of the offer."""
 

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
 
 from afflux_contracts.values import DecimalString
 from afflux_partners.domain.values import (
+    AllowDeny,
     ApiKey,
     Billing,
     BillingFrequency,
@@ -26,8 +27,10 @@ from afflux_partners.domain.values import (
     Contact,
     ConversionSecurity,
     CouponPrecedence,
+    DayParting,
     FraudAction,
     FraudSettings,
+    LandingPage,
     OfferEvent,
     OfferStatus,
     PartnerPostback,
@@ -36,6 +39,7 @@ from afflux_partners.domain.values import (
     PostbackMethod,
     RelationshipEvent,
     Standing,
+    Targeting,
     Terms,
     Tier,
     Visibility,
@@ -211,6 +215,59 @@ class FraudIn(Request):
                              tuple((name, tuple(values)) for name, values in self.blocked_subs.items()))
 
 
+class LandingPageIn(Request):
+    id: Annotated[str, Field(max_length=64, description="what a link names in `url_id=`")]
+    name: Text
+    url: Text = Field(description="an http(s) URL; the destination's macros are filled in")
+    weight: StrictInt = Field(1, description="its share of the rotation (0 to 1000; 0: only by `url_id`)")
+
+    def to_domain(self) -> LandingPage:
+        return LandingPage(self.id, self.name, self.url, self.weight)
+
+
+DeepLinkDomains = list[Annotated[str, Field(max_length=253)]]
+Values = list[Annotated[str, Field(max_length=253)]]
+
+
+class AllowDenyIn(Request):
+    allow: Values = Field(default_factory=list, max_length=MAX_ITEMS, description="only these (empty: any)")
+    deny: Values = Field(default_factory=list, max_length=MAX_ITEMS, description="never these")
+
+    def to_domain(self) -> AllowDeny:
+        return AllowDeny(tuple(self.allow), tuple(self.deny))
+
+
+class DayPartingIn(Request):
+    time_zone: Text = Field("UTC", description="IANA time zone the weekdays and hours are in")
+    weekdays: list[StrictInt] = Field(default_factory=list, max_length=7,
+                                      description="1 (Monday) to 7; empty: every day")
+    hours: list[StrictInt] = Field(default_factory=list, max_length=24, description="0 to 23; empty: all day")
+
+    def to_domain(self) -> DayParting:
+        return DayParting(self.time_zone, tuple(self.weekdays), tuple(self.hours))
+
+
+class TargetingIn(Request):
+    """Which visitors the offer takes; a click failing a rule is recorded `targeting` and
+    goes to the fallback URL."""
+
+    countries: AllowDenyIn = Field(default_factory=AllowDenyIn, description="ISO 3166-1 alpha-2 codes")
+    devices: AllowDenyIn = Field(default_factory=AllowDenyIn, description="desktop, mobile, tablet, other")
+    operating_systems: AllowDenyIn = Field(default_factory=AllowDenyIn, description=(
+        "windows, macos, ios, android, linux, chromeos, other"))
+    browsers: AllowDenyIn = Field(default_factory=AllowDenyIn, description=(
+        "chrome, safari, firefox, edge, opera, samsung, other"))
+    referrer_domains: AllowDenyIn = Field(default_factory=AllowDenyIn, description=(
+        "the Referer's host: each domain and its subdomains (with an allow list, no Referer fails)"))
+    day_parting: DayPartingIn | None = None
+
+    def to_domain(self) -> Targeting:
+        return Targeting(self.countries.to_domain(), self.devices.to_domain(),
+                         self.operating_systems.to_domain(), self.browsers.to_domain(),
+                         self.referrer_domains.to_domain(),
+                         self.day_parting.to_domain() if self.day_parting is not None else None)
+
+
 _OFFER_CONVERT: dict[str, Callable[[Any], Any]] = {
     "payout": lambda v: v.to_domain() if v is not None else None,
     "revenue": _terms,
@@ -219,6 +276,9 @@ _OFFER_CONVERT: dict[str, Callable[[Any], Any]] = {
     "tiers": lambda v: tuple(t.to_domain() for t in v) if v is not None else None,
     "fraud": lambda v: v.to_domain() if v is not None else None,
     "conversion_security": lambda v: v.to_domain() if v is not None else None,
+    "deep_link_domains": lambda v: tuple(v) if v is not None else None,
+    "landing_pages": lambda v: tuple(p.to_domain() for p in v) if v is not None else None,
+    "targeting": lambda v: v.to_domain() if v is not None else None,
 }
 
 
@@ -252,6 +312,12 @@ class OfferIn(_OfferFields):
     over_limit_action: FraudAction = Field(FraudAction.REVIEW, description="above a bound: review or reject")
     unique_click_hours: StrictInt = Field(24, description="a visitor's clicks (impressions) on the offer "
                                                           "count once per this many hours for CPC (CPM)")
+    deep_link_domains: DeepLinkDomains = Field(default_factory=list, max_length=MAX_ITEMS, description=(
+        "hosts a link's `url=` may send the visitor to (each domain and its subdomains); none: `url=` "
+        "is ignored"))
+    landing_pages: list[LandingPageIn] = Field(default_factory=list, max_length=MAX_ITEMS, description=(
+        "pages a link names with `url_id=`, else rotated by weight; none: `destination_url`"))
+    targeting: TargetingIn | None = Field(None, description="which visitors it takes (none: everyone)")
 
 
 class OfferPatch(_OfferFields):
@@ -276,6 +342,9 @@ class OfferPatch(_OfferFields):
     max_payout: Number | None = None
     over_limit_action: FraudAction | None = None
     unique_click_hours: StrictInt | None = None
+    deep_link_domains: DeepLinkDomains | None = Field(None, max_length=MAX_ITEMS)
+    landing_pages: list[LandingPageIn] | None = Field(None, max_length=MAX_ITEMS)
+    targeting: TargetingIn | None = None
 
 
 class OfferStatusIn(Request):
@@ -485,6 +554,49 @@ class FraudOut(BaseModel):
                    blocked_subs={name: list(values) for name, values in fraud.blocked_subs})
 
 
+class LandingPageOut(BaseModel):
+    id: str
+    name: str
+    url: str
+    weight: int
+
+
+class AllowDenyOut(BaseModel):
+    allow: list[str]
+    deny: list[str]
+
+    @classmethod
+    def of(cls, lists: AllowDeny) -> AllowDenyOut:
+        return cls(allow=list(lists.allow), deny=list(lists.deny))
+
+
+class DayPartingOut(BaseModel):
+    time_zone: str
+    weekdays: list[int]
+    hours: list[int]
+
+
+class TargetingOut(BaseModel):
+    countries: AllowDenyOut
+    devices: AllowDenyOut
+    operating_systems: AllowDenyOut
+    browsers: AllowDenyOut
+    referrer_domains: AllowDenyOut
+    day_parting: DayPartingOut | None
+
+    @classmethod
+    def of(cls, targeting: Targeting | None) -> TargetingOut | None:
+        if targeting is None:
+            return None
+        parting = targeting.day_parting
+        return cls(countries=AllowDenyOut.of(targeting.countries), devices=AllowDenyOut.of(targeting.devices),
+                   operating_systems=AllowDenyOut.of(targeting.operating_systems),
+                   browsers=AllowDenyOut.of(targeting.browsers),
+                   referrer_domains=AllowDenyOut.of(targeting.referrer_domains),
+                   day_parting=DayPartingOut(time_zone=parting.time_zone, weekdays=list(parting.weekdays),
+                                             hours=list(parting.hours)) if parting is not None else None)
+
+
 class OfferOut(BaseModel):
     offer_id: str
     name: str
@@ -507,6 +619,9 @@ class OfferOut(BaseModel):
     max_payout: DecimalString | None
     over_limit_action: FraudAction
     unique_click_hours: int
+    deep_link_domains: list[str]
+    landing_pages: list[LandingPageOut]
+    targeting: TargetingOut | None
     created_at: datetime
     updated_at: datetime
 
@@ -524,7 +639,10 @@ class OfferOut(BaseModel):
             attribution_window_days=offer.attribution_window_days, fallback_url=offer.fallback_url,
             conversion_security=_security_out(offer), max_sale_amount=offer.max_sale_amount,
             max_payout=offer.max_payout, over_limit_action=offer.over_limit_action,
-            unique_click_hours=offer.unique_click_hours, created_at=offer.created_on,
+            unique_click_hours=offer.unique_click_hours, deep_link_domains=list(offer.deep_link_domains),
+            landing_pages=[LandingPageOut(id=p.id, name=p.name, url=p.url, weight=p.weight)
+                           for p in offer.landing_pages],
+            targeting=TargetingOut.of(offer.targeting), created_at=offer.created_on,
             updated_at=offer.modified_on,
         )
 

@@ -19,10 +19,12 @@ from typing import Any, ClassVar
 from psycopg import sql
 
 from afflux_contracts import ConversionSecurity, OfferStatus, PartnerStatus, Visibility
+from afflux_contracts import Targeting as PublishedTargeting
 from afflux_plumbing.store import TrackedApplication, Write
 from afflux_plumbing.tables import Table
-from afflux_tracking.application.routing import security_of
+from afflux_tracking.application.routing import security_of, targeting_of
 from afflux_tracking.domain.click_caps import ClickCap
+from afflux_tracking.domain.destinations import Destinations, LandingPage
 from afflux_tracking.domain.routing_view import (
     Fact,
     OfferDetails,
@@ -36,12 +38,14 @@ from afflux_tracking.domain.routing_view import (
     TokensFact,
 )
 from afflux_tracking.domain.security import PostbackSecurity
+from afflux_tracking.domain.targeting import AllowDeny, Targeting
 
 OFFERS = Table("offers", (
     "offer_id text",
     # details: OfferCreated / OfferUpdated
     "destination_url text", "fallback_url text", "visibility text", "security jsonb", "click_caps jsonb",
-    "unique_click_hours integer", "details_at timestamptz",
+    "unique_click_hours integer", "deep_link_domains text[]", "landing_pages jsonb", "targeting jsonb",
+    "details_at timestamptz",
     # status: the same, and OfferStatusChanged
     "status text", "status_at timestamptz",
     # tokens: OfferPostbackTokenRotated
@@ -55,7 +59,8 @@ RELATIONSHIPS = Table("relationships", (
     "coupon_codes text[] NOT NULL DEFAULT '{{}}'", "click_caps jsonb",
 ), key=("offer_id", "partner_id"))
 
-DETAILS = ("destination_url", "fallback_url", "visibility", "security", "click_caps", "unique_click_hours")
+DETAILS = ("destination_url", "fallback_url", "visibility", "security", "click_caps", "unique_click_hours",
+           "deep_link_domains", "landing_pages", "targeting")
 TOKENS = ("token_sha256", "previous_token_sha256", "previous_valid_until")
 RELATIONSHIP = ("approved", "coupon_codes", "click_caps")
 
@@ -129,7 +134,11 @@ class TrackingStore(TrackedApplication):
 def _details_row(details: OfferDetails) -> dict[str, Any]:
     return {"destination_url": details.destination_url, "fallback_url": details.fallback_url,
             "visibility": details.visibility, "security": _security_row(details.security),
-            "click_caps": _caps_row(details.click_caps), "unique_click_hours": details.unique_click_hours}
+            "click_caps": _caps_row(details.click_caps), "unique_click_hours": details.unique_click_hours,
+            "deep_link_domains": list(details.destinations.deep_link_domains),
+            "landing_pages": [{"id": page.id, "url": page.url, "weight": page.weight}
+                              for page in details.destinations.landing_pages],
+            "targeting": _targeting_row(details.targeting)}
 
 
 def _details(row: Mapping[str, Any]) -> OfferDetails:
@@ -137,8 +146,13 @@ def _details(row: Mapping[str, Any]) -> OfferDetails:
     security = None
     if stored is not None:  # stored as the published ConversionSecurity (tokens as hashes)
         security = security_of(ConversionSecurity.model_validate(stored))
+    pages = tuple(LandingPage(page["id"], page["url"], page["weight"]) for page in row["landing_pages"] or ())
+    destinations = Destinations(tuple(row["deep_link_domains"] or ()), pages)
+    stored_targeting = row["targeting"]  # stored as the published Targeting
+    targeting = (targeting_of(PublishedTargeting.model_validate(stored_targeting))
+                 if stored_targeting is not None else None)
     return OfferDetails(row["destination_url"], Visibility(row["visibility"]), row["fallback_url"], security,
-                        _caps(row["click_caps"]), row["unique_click_hours"] or 24)
+                        _caps(row["click_caps"]), row["unique_click_hours"] or 24, destinations, targeting)
 
 
 def _security_row(security: PostbackSecurity | None) -> dict[str, Any] | None:
@@ -147,6 +161,24 @@ def _security_row(security: PostbackSecurity | None) -> dict[str, Any] | None:
     return {"token_required": security.token_required, "token_sha256": security.token_sha256,
             "allowed_ips": [str(network) for network in security.allowed_ips],
             "pixel_allowed": security.pixel_allowed}
+
+
+def _targeting_row(targeting: Targeting | None) -> dict[str, Any] | None:
+    """As the published ``Targeting`` (what ``targeting_of`` reads back)."""
+    if targeting is None:
+        return None
+
+    def lists(given: AllowDeny) -> dict[str, list[str]]:
+        return {"allow": sorted(given.allow), "deny": sorted(given.deny)}
+
+    parting = targeting.day_parting
+    return {"countries": lists(targeting.countries), "devices": lists(targeting.devices),
+            "operating_systems": lists(targeting.operating_systems), "browsers": lists(targeting.browsers),
+            "referrer_domains": {"allow": list(targeting.referrer_domains.allow),
+                                 "deny": list(targeting.referrer_domains.deny)},
+            "day_parting": None if parting is None else {
+                "time_zone": getattr(parting.time_zone, "key", "UTC"), "weekdays": sorted(parting.weekdays),
+                "hours": sorted(parting.hours)}}
 
 
 def _caps_row(caps: Sequence[ClickCap]) -> list[dict[str, Any]]:

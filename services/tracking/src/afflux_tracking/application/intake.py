@@ -11,12 +11,18 @@ browser followed a link or a page called ``POST /v1/clicks``: what they earn is
 attribution's decision (unique per the offer's window, fraud rules, caps), made from
 what is on the log. The edge's own marks (``unique``, ``over_cap``) are bounded per
 instance: see ``domain/unique.py`` and ``domain/click_caps.py``.
+
+A click the link allows is then checked against the offer's targeting with its visitor's
+profile (``Profiles``: country by address, device, system and browser by user agent, all
+recorded on the click), then against the hard caps, and a valid one lands where
+``domain/destinations.py`` says (deep link, landing page, destination).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -35,10 +41,12 @@ from afflux_contracts import (
     utc_now,
 )
 from afflux_tracking.domain.click_caps import ClickCounter
+from afflux_tracking.domain.destinations import Landing, landing
 from afflux_tracking.domain.links import Subs, click_macros, fill_macros, new_transaction_id
 from afflux_tracking.domain.postbacks import ConversionReport, InvalidPostback, conversion_id_for
 from afflux_tracking.domain.routing import ClickDecision, LinkState, OfferRoute, UnknownLink, decide_click
 from afflux_tracking.domain.security import Refusal
+from afflux_tracking.domain.targeting import UNKNOWN_VISITOR, VisitorProfile, targeting_failure
 from afflux_tracking.domain.unique import UniqueClicks
 from afflux_tracking.domain.visitors import visitor_id
 
@@ -79,6 +87,21 @@ class Routes(Protocol):
     def coupon_offers(self, code: str) -> list[str]: ...
 
 
+class Profiles(Protocol):
+    """What intake needs to know of a visitor beyond its request: its country by address,
+    its device, system and browser by user agent (``adapters/visitor_profiles.py``)."""
+
+    def profile(self, ip: str | None, user_agent: str | None) -> VisitorProfile: ...
+
+
+class UnknownVisitors:
+    """``Profiles`` that know nothing: every visitor is of no known country or device."""
+
+    @staticmethod
+    def profile(ip: str | None, user_agent: str | None) -> VisitorProfile:
+        return UNKNOWN_VISITOR
+
+
 class Unavailable(Exception):
     """The log cannot be reached: nothing was recorded, the caller should retry (never a
     redirect for a click that is not on the log)."""
@@ -108,6 +131,10 @@ class Visit:
     cookie: str | None = None
     """The visitor cookie the request sent, if any."""
     method: ClickMethod = ClickMethod.REDIRECT
+    deep_link: str | None = None
+    """The link's ``url=``: where the partner asks to send the visitor (the offer decides)."""
+    url_id: str | None = None
+    """The link's ``url_id=``: the offer's landing page the partner asks for."""
 
     @cached_property
     def visitor_id(self) -> str:
@@ -140,6 +167,7 @@ class Intake:
     publisher: Publishes
     partners_log: CatchesUp
     settings: IntakeSettings = field(default_factory=IntakeSettings)
+    profiles: Profiles = field(default_factory=UnknownVisitors)
 
     def __post_init__(self) -> None:
         self.unique = UniqueClicks()
@@ -153,12 +181,16 @@ class Intake:
             return routed
         link, decision = routed
         clicked_at = utc_now()
+        profile = self.profiles.profile(visit.ip, visit.user_agent)
+        decision = self._targeted(visit, link, decision, profile, clicked_at)
         decision = self._capped(visit, link, decision, clicked_at)
+        landed = self._landing(visit, link, decision)
+        target = landed.url if landed is not None else decision.target
         transaction_id = new_transaction_id(visit.offer_id)
         redirect_url = None
-        if decision.target is not None:
+        if target is not None:
             macros = click_macros(transaction_id, visit.offer_id, visit.partner_id, visit.subs)
-            redirect_url = fill_macros(decision.target, macros)
+            redirect_url = fill_macros(target, macros)
         click = ClickRecorded(
             transaction_id=transaction_id,
             offer_id=visit.offer_id,
@@ -172,6 +204,13 @@ class Intake:
             unique=self._unique(visit, link, decision),
             method=visit.method,
             visitor_id=visit.visitor_id,
+            landing_page_id=landed.landing_page_id if landed is not None else None,
+            deep_link=landed is not None and landed.deep_link,
+            reason=decision.reason,
+            country=profile.country,
+            device=profile.device,
+            os=profile.os,
+            browser=profile.browser,
             **visit.subs.as_dict(),
         )
         await self._publish(Envelope.wrap(click, producer=PRODUCER, occurred_at=click.clicked_at))
@@ -179,16 +218,21 @@ class Intake:
         return RecordedClick(click, decision)
 
     async def record_impression(self, visit: Visit) -> ImpressionRecorded | UnknownLink:
-        """An impression of a partner's creative, routed by the same rules as a click."""
+        """An impression of a partner's creative, routed by the same rules as a click
+        (targeting included; the caps count clicks only)."""
         routed = await self._route(visit)
         if isinstance(routed, UnknownLink):
             return routed
-        _, decision = routed
+        link, decision = routed
+        impressed_at = utc_now()
+        profile = self.profiles.profile(visit.ip, visit.user_agent)
+        decision = self._targeted(visit, link, decision, profile, impressed_at)
         impression = ImpressionRecorded(
             impression_id=new_transaction_id(visit.offer_id), offer_id=visit.offer_id,
-            partner_id=visit.partner_id, impressed_at=utc_now(), outcome=decision.outcome,
+            partner_id=visit.partner_id, impressed_at=impressed_at, outcome=decision.outcome,
             ip=visit.ip, user_agent=visit.user_agent, referer=visit.referer, visitor_id=visit.visitor_id,
-            **visit.subs.as_dict(),
+            reason=decision.reason, country=profile.country, device=profile.device, os=profile.os,
+            browser=profile.browser, **visit.subs.as_dict(),
         )
         await self._publish(Envelope.wrap(impression, producer=PRODUCER, occurred_at=impression.impressed_at))
         IMPRESSIONS_BY_OUTCOME[impression.outcome].inc()
@@ -243,6 +287,20 @@ class Intake:
         decision = decide_click(link, visit.traffic)
         return decision if isinstance(decision, UnknownLink) else (link, decision)
 
+    @staticmethod
+    def _targeted(visit: Visit, link: LinkState, decision: ClickDecision, profile: VisitorProfile,
+                  at: datetime) -> ClickDecision:
+        """A valid click from a visitor the offer does not take is refused ``targeting``,
+        naming the rule, and goes to the fallback (checked before the caps: it must not
+        use up the offer's clicks)."""
+        offer = link.offer
+        if not decision.valid or offer is None or offer.targeting is None:
+            return decision
+        failed = targeting_failure(offer.targeting, profile, visit.referer, at)
+        if failed is None:
+            return decision
+        return ClickDecision(ClickOutcome.TARGETING, offer.fallback_url or None, failed)
+
     def _capped(self, visit: Visit, link: LinkState, decision: ClickDecision, at: datetime) -> ClickDecision:
         """A valid click over a hard click cap is refused ``over_cap`` and goes to the fallback."""
         if not decision.valid or not link.click_caps or link.offer is None:
@@ -250,6 +308,16 @@ class Intake:
         if self.click_caps.admit(visit.offer_id, visit.partner_id, link.click_caps, at):
             return decision
         return ClickDecision(ClickOutcome.OVER_CAP, link.offer.fallback_url or None)
+
+    @staticmethod
+    def _landing(visit: Visit, link: LinkState, decision: ClickDecision) -> Landing | None:
+        """The page a valid click lands on (``domain/destinations.py``); ``None`` for any
+        other click, which goes to the fallback."""
+        offer = link.offer
+        if not decision.valid or offer is None:
+            return None
+        return landing(offer.destination_url, offer.destinations, visit.deep_link, visit.url_id,
+                       random.random())  # a traffic split, not a secret: any uniform draw
 
     def _unique(self, visit: Visit, link: LinkState, decision: ClickDecision) -> bool:
         """The edge's mark: the visitor's first valid click on the link in its offer's window."""

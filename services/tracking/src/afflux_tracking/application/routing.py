@@ -11,9 +11,13 @@ run is applied again, and every fact is idempotent and order-independent).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Hashable, Iterable, Sequence
+from datetime import UTC, tzinfo
 from typing import Any, Protocol, TypeVar
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from afflux_contracts import AllowDeny as PublishedAllowDeny
 from afflux_contracts import (
     Cap,
     CapMetric,
@@ -27,9 +31,11 @@ from afflux_contracts import (
     PartnerUpdated,
     RelationshipSet,
 )
+from afflux_contracts import Targeting as PublishedTargeting
 from afflux_plumbing.runs import Record, Run, handles
 from afflux_plumbing.store import Changes, Write
 from afflux_tracking.domain.click_caps import ClickCap
+from afflux_tracking.domain.destinations import Destinations, LandingPage
 from afflux_tracking.domain.routing_view import (
     Fact,
     OfferDetails,
@@ -44,6 +50,9 @@ from afflux_tracking.domain.routing_view import (
     newest,
 )
 from afflux_tracking.domain.security import PostbackSecurity
+from afflux_tracking.domain.targeting import AllowDeny, DayParting, Domains, Targeting
+
+log = logging.getLogger(__name__)
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
@@ -128,7 +137,7 @@ def _details(record: Record[OfferCreated | OfferUpdated]) -> OfferDetailsFact:
     offer = record.payload
     details = OfferDetails(offer.destination_url, offer.visibility, offer.fallback_url,
                            security_of(offer.conversion_security), click_caps(offer.caps),
-                           offer.unique_click_hours)
+                           offer.unique_click_hours, destinations_of(offer), targeting_of(offer.targeting))
     return Fact(offer.offer_id, details, record.occurred_at)
 
 
@@ -150,6 +159,39 @@ def security_of(published: ConversionSecurity | None) -> PostbackSecurity | None
         return None
     return PostbackSecurity.of(published.token_required, published.token_sha256,
                                published.allowed_ips, published.pixel_allowed)
+
+
+def destinations_of(offer: OfferCreated | OfferUpdated) -> Destinations:
+    """Where the offer's valid clicks may land besides its destination URL."""
+    pages = tuple(LandingPage(page.id, page.url, page.weight) for page in offer.landing_pages)
+    return Destinations(offer.deep_link_domains, pages)
+
+
+def targeting_of(published: PublishedTargeting | None) -> Targeting | None:
+    """An offer's published targeting as tracking checks it."""
+    if published is None:
+        return None
+
+    def lists(given: PublishedAllowDeny) -> AllowDeny:
+        return AllowDeny(frozenset(given.allow), frozenset(given.deny))
+
+    parting = published.day_parting
+    day_parting = None if parting is None else DayParting(
+        time_zone(parting.time_zone), frozenset(parting.weekdays), frozenset(parting.hours))
+    return Targeting(lists(published.countries), lists(published.devices), lists(published.operating_systems),
+                     lists(published.browsers),
+                     Domains(published.referrer_domains.allow, published.referrer_domains.deny), day_parting)
+
+
+def time_zone(name: str) -> tzinfo:
+    """The zone ``name`` names. The partners service accepts only zones it knows; one this
+    process's zone data does not (older) is read as UTC, and said, rather than refusing
+    the offer's routing."""
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        log.warning("unknown time zone %r in an offer's day-parting: read as UTC", name)
+        return UTC
 
 
 def click_caps(caps: Iterable[Cap]) -> tuple[ClickCap, ...]:

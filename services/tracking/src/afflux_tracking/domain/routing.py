@@ -12,7 +12,9 @@ from dataclasses import dataclass
 
 from afflux_contracts import ClickOutcome, OfferStatus, PartnerStatus, Visibility
 from afflux_tracking.domain.click_caps import ClickCap
+from afflux_tracking.domain.destinations import NO_DESTINATIONS, Destinations
 from afflux_tracking.domain.security import PostbackSecurity
+from afflux_tracking.domain.targeting import Targeting
 
 
 @dataclass(frozen=True)
@@ -28,6 +30,10 @@ class OfferRoute:
     """Who may report its conversions (``None``: an offer from before security existed)."""
     unique_click_hours: int = 24
     """A visitor's next click on the offer within this window is not unique."""
+    destinations: Destinations = NO_DESTINATIONS
+    """Its deep-link domains and landing pages (``domain/destinations.py``)."""
+    targeting: Targeting | None = None
+    """Which visitors it takes (``domain/targeting.py``); ``None``: everyone."""
 
 
 @dataclass(frozen=True)
@@ -70,6 +76,8 @@ class ClickDecision:
 
     outcome: ClickOutcome
     target: str | None
+    reason: str | None = None
+    """For ``targeting``: the rule the visitor failed."""
 
     @property
     def valid(self) -> bool:
@@ -122,5 +130,6 @@ REFUSALS: dict[ClickOutcome, str] = {
     ClickOutcome.BOT: "the visitor is an automated client",
     ClickOutcome.PREFETCH: "the request is a prefetch or a probe, not a visit",
     ClickOutcome.OVER_CAP: "the offer has reached its click cap for now",
+    ClickOutcome.TARGETING: "the offer does not take this visitor",
 }
 """Why an invalid click was not sent to the offer, in words a visitor can read."""

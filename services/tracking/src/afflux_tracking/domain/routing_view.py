@@ -18,8 +18,10 @@ from typing import Generic, TypeVar
 
 from afflux_contracts import OfferStatus, PartnerStatus, Visibility
 from afflux_tracking.domain.click_caps import ClickCap
+from afflux_tracking.domain.destinations import NO_DESTINATIONS, Destinations
 from afflux_tracking.domain.routing import LinkState, OfferRoute, PartnerRoute
 from afflux_tracking.domain.security import PostbackSecurity
+from afflux_tracking.domain.targeting import Targeting
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
@@ -52,6 +54,8 @@ class OfferDetails:
     security: PostbackSecurity | None
     click_caps: tuple[ClickCap, ...] = ()
     unique_click_hours: int = 24
+    destinations: Destinations = NO_DESTINATIONS
+    targeting: Targeting | None = None
 
 
 @dataclass(frozen=True)
@@ -149,7 +153,8 @@ class RoutingView:
         details = offer.details.value
         status = offer.status.value if offer.status is not None else OfferStatus.ACTIVE
         return OfferRoute(offer_id, details.destination_url, status, details.visibility, details.fallback_url,
-                          offer.security(), details.unique_click_hours)
+                          offer.security(), details.unique_click_hours, details.destinations,
+                          details.targeting)
 
     def link(self, offer_id: str, partner_id: str) -> LinkState:
         partner = self._partners.get(partner_id)

@@ -135,8 +135,10 @@ def visit_of(scope: Scope, offer_id: str, partner_id: str, proxies: TrustedProxi
     """The visit a request on a link (or ``POST /v1/clicks``) makes: one rule for all."""
     headers = headers_of(scope)
     user_agent = _kept(headers.get("user-agent"))
+    params = query_params(scope)
     return Visit(
-        offer_id=offer_id, partner_id=partner_id, subs=subs_of(query_params(scope)),
+        offer_id=offer_id, partner_id=partner_id, subs=subs_of(params),
+        deep_link=params.get("url") or None, url_id=params.get("url_id") or None,
         ip=client_address(scope, proxies), user_agent=user_agent, referer=_kept(headers.get("referer")),
         traffic=traffic_outcome(scope["method"], user_agent, headers), cookie=visitor_cookie(headers),
     )

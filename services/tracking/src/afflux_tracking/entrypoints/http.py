@@ -50,6 +50,10 @@ NO_STORE = {"Cache-Control": "no-store"}
 
 Sub = Annotated[str | None, Query(max_length=MAX_SUB, description="partner's own parameter")]
 Param = Annotated[str | None, Query()]
+DeepLink = Annotated[str | None, Query(description=(
+    "deep link: the page to send the visitor to, if its host is one of the offer's deep-link domains "
+    "(or a subdomain of one); else ignored"))]
+UrlId = Annotated[str | None, Query(description="the offer's landing page to send the visitor to")]
 Id = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
 SubField = Annotated[str | None, Field(default=None, max_length=MAX_SUB)]
 
@@ -100,9 +104,12 @@ def _link_routes(app: FastAPI, intake: Intake, proxies: TrustedProxies) -> None:
     async def click(
         offer_id: str, partner_id: str, request: Request,
         sub1: Sub = None, sub2: Sub = None, sub3: Sub = None, sub4: Sub = None, sub5: Sub = None,
+        url: DeepLink = None, url_id: UrlId = None,
     ) -> Response:
-        """Record a click and send the visitor where the offer allows. Bots, prefetches
-        and ``HEAD`` probes are recorded as such and never reach the offer."""
+        """Record a click and send the visitor where the offer allows: the link's deep link
+        (``url``) when the offer allows its host, else the landing page ``url_id`` names,
+        else one of the offer's landing pages by weight, else its destination. Bots,
+        prefetches and ``HEAD`` probes are recorded as such and never reach the offer."""
         return _response(await respond_click(intake, request.scope, offer_id, partner_id, proxies))
 
     @app.get("/i/{offer_id}/{partner_id}", tags=["tracking"],

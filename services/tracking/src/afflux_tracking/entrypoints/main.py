@@ -8,6 +8,7 @@ from afflux_plumbing.eventstore import open_store
 from afflux_plumbing.runs import Handlers
 from afflux_plumbing.service import Built, ServiceRuntime, run_service
 from afflux_tracking.adapters.store import TrackingStore
+from afflux_tracking.adapters.visitor_profiles import VisitorProfiles
 from afflux_tracking.application.intake import Intake
 from afflux_tracking.application.routing import Routing
 from afflux_tracking.entrypoints.http import create_app
@@ -25,7 +26,8 @@ def build(settings: TrackingSettings) -> Built:
     consumer = runtime.consume(store, [PARTNERS.name], group="partners", every_partition=True,
                                handlers=Handlers.of(routing))
     partners_log = LogCatchUp(consumer, PARTNERS.name, settings.kafka_bootstrap_servers)
-    intake = Intake(routing.view, runtime.publisher, partners_log, settings.intake())
+    intake = Intake(routing.view, runtime.publisher, partners_log, settings.intake(),
+                    VisitorProfiles(settings.geoip_database))
     app = create_app(intake, runtime.ready, settings.proxies)
     app.router.add_event_handler("shutdown", partners_log.stop)
     app.state.tracking = store
