@@ -18,6 +18,7 @@ CLICKS_AT_ONCE = 16
 BROWSER = {"User-Agent": "Mozilla/5.0 (X11; Linux x86_64) Chrome/131.0 Safari/537.36"}
 
 
+@pytest.mark.timeout(900)  # 1,600 clicks over 100 new links: ~50 s alone, far longer beside other tests
 async def test_the_first_clicks_on_a_freshly_handed_out_link_always_reach_the_offer(
     platform: Platform,
 ) -> None:

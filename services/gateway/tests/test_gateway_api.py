@@ -444,6 +444,50 @@ async def test_a_review_moves_the_report_and_the_conversion(
     assert ("reversed", "refund") in [(r["status"], r["reason"]) for r in rows]
 
 
+async def test_reports_group_by_the_visitors_country_and_device_and_a_review_moves_them(
+    gateway: RunningGateway, log: Publisher
+) -> None:
+    """Clicks counted by the country and device tracking read; a conversion in its click's
+    (applied before it), a reversal taking it out of the same group."""
+    partner_id, offer_id, api_key = new_id("p"), new_id("o"), new_key()
+    tids = [new_id("t") for _ in range(4)]
+    await publish(
+        log, partner(partner_id, "Visitors"), key_issued(partner_id, api_key),
+        offer(offer_id, Visibility.PRIVATE), relationship(offer_id, partner_id),
+        click(tids[0], offer_id, partner_id, country="DE", device="mobile"),
+        click(tids[1], offer_id, partner_id, country="DE", device="desktop"),
+        click(tids[2], offer_id, partner_id, country="US", device="mobile", unique=False),
+        click(tids[3], offer_id, partner_id),
+    )
+
+    def grouped(group_by: str, conversions: int) -> dict[str, tuple[int, int, str]] | None:
+        body = gateway.get("/v1/me/report", api_key, group_by=group_by, **WINDOW).json()
+        totals = body.get("totals") or [{}]
+        if totals[0].get("clicks") != 4 or totals[0].get("conversions") != conversions:
+            return None
+        return {r[group_by]: (r["clicks"], r["conversions"], r["payout"]) for r in body["rows"]}
+
+    await eventually(lambda: grouped("country", 0))
+    converted = new_id("conv")
+    await publish(log, attributed(tids[0], offer_id, partner_id, conversion_id=converted),
+                  attributed(tids[2], offer_id, partner_id, payout="3.00"))
+    assert await eventually(lambda: grouped("country", 2)) == {
+        "": (1, 0, "0.00"), "DE": (2, 1, "5.00"), "US": (1, 1, "3.00")}
+    by_device = await asyncio.to_thread(grouped, "device", 2)  # blocking: never on the gateway's loop
+    assert by_device == {"": (1, 0, "0.00"), "desktop": (1, 0, "0.00"), "mobile": (2, 2, "8.00")}
+    async with gateway.client() as client:
+        admin = (await client.get("/v1/reports", headers=ADMIN, params={
+            **WINDOW, "group_by": "country", "partner_id": partner_id})).json()
+    assert {r["country"]: r["revenue"] for r in admin["rows"]} == {"": "0.00", "DE": "8.00", "US": "8.00"}
+
+    await publish(log, wrap(ConversionStatusChanged(
+        conversion_id=converted, partner_id=partner_id, offer_id=offer_id, status=StatusChange.REVERSED,
+        previous_status=ConversionStatus.APPROVED, payout=Money(amount=Decimal(0), currency="USD"),
+        reason="refund", changed_at=DAY + timedelta(days=1))))
+    assert await eventually(lambda: grouped("country", 1)) == {
+        "": (1, 0, "0.00"), "DE": (2, 0, "0.00"), "US": (1, 1, "3.00")}
+
+
 async def test_offers_list_the_partners_own_terms_and_links_carry_the_subs(
     gateway: RunningGateway, scenario: Scenario
 ) -> None:

@@ -125,7 +125,9 @@ def history() -> dict[Topic, list[Envelope[Event]]]:
         )
     )
     clicks = [
-        click(f"t-{n}", OFFER, P, sub1=f"s{n % 3}", unique=n % 2 == 0, at=DAY + timedelta(minutes=7 * n))
+        click(f"t-{n}", OFFER, P, sub1=f"s{n % 3}", unique=n % 2 == 0, at=DAY + timedelta(minutes=7 * n),
+              **({"country": ("DE", "US")[n % 2], "device": ("mobile", "desktop", "tablet")[n % 3]}
+                 if n < 6 else {}))
         for n in range(8)
     ]
     invalid = wrap(

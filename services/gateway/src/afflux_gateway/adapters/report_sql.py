@@ -3,7 +3,8 @@ leading partners' rollup.
 
 A report reads the smallest table that holds its answer exactly:
 
-- grouped by sub: ``counters`` (per hour);
+- grouped by sub: ``counters`` (per hour); by the visitor's country or device:
+  ``visitors`` (per hour);
 - the whole network by day or offer: ``network_daily`` (UTC) or ``network_hourly``;
 - the whole network by partner, over UTC days that all lie within the last 30:
   ``partner_recent`` (one row per partner and currency), with the figures of offers the
@@ -24,7 +25,7 @@ from datetime import date, timedelta
 from psycopg import sql
 
 from afflux_gateway.adapters import tables as t
-from afflux_gateway.domain.report import GroupBy, Window
+from afflux_gateway.domain.report import VISITOR_GROUPINGS, GroupBy, Window
 
 UTC_NAMES = frozenset(
     {
@@ -50,6 +51,8 @@ UTC_NAMES = frozenset(
 _GROUP_COLUMN: dict[GroupBy, sql.Composable] = {
     GroupBy.OFFER: sql.SQL("c.offer_id"),
     GroupBy.PARTNER: sql.SQL("c.partner_id"),
+    GroupBy.COUNTRY: sql.SQL("c.country"),
+    GroupBy.DEVICE: sql.SQL("c.device"),
     **{
         g: sql.SQL("c.{}").format(sql.Identifier(g.value))
         for g in (GroupBy.SUB1, GroupBy.SUB2, GroupBy.SUB3, GroupBy.SUB4, GroupBy.SUB5)
@@ -116,10 +119,12 @@ def _source(
 ) -> tuple[sql.Composable, sql.Composable, sql.Composable]:
     """The grouping column, the table summed (as ``c``) and the window's condition."""
     by_sub = group_by.value.startswith("sub")
+    by_visitor = group_by in VISITOR_GROUPINGS
     network = not one_partner and group_by in (GroupBy.DAY, GroupBy.OFFER)
     hourly, daily = (t.NETWORK_HOURLY, t.NETWORK_DAILY) if network else (t.TOTALS, t.DAILY)
-    if by_sub or window.zone.key not in UTC_NAMES:
-        source, span = (t.COUNTERS if by_sub else hourly), sql.SQL("c.hour >= %(start)s AND c.hour < %(end)s")
+    if by_sub or by_visitor or window.zone.key not in UTC_NAMES:
+        source = t.COUNTERS if by_sub else t.VISITORS if by_visitor else hourly
+        span = sql.SQL("c.hour >= %(start)s AND c.hour < %(end)s")
         day: sql.Composable = sql.SQL("date_trunc('day', c.hour AT TIME ZONE %(tz)s)")
     else:
         source, span, day = daily, sql.SQL("c.day BETWEEN %(first)s AND %(last)s"), sql.SQL("c.day")

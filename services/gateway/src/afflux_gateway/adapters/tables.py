@@ -46,6 +46,10 @@ _FIGURE_SPECS = (
     "revenue numeric NOT NULL DEFAULT 0",
 )
 FIGURES = ("clicks", "unique_clicks", "conversions", "payout", "revenue")
+VISITOR = ("country", "device")
+"""A click's visitor as reports group it (``''``: unknown, or a click recorded before
+tracking read visitors)."""
+_VISITOR_SPECS = ("country text NOT NULL DEFAULT ''", "device text NOT NULL DEFAULT ''")
 
 PARTNERS = Table(
     "partners",
@@ -91,7 +95,8 @@ RELATIONSHIPS = Table(
 )
 CLICKS = Table(
     "clicks",
-    ("transaction_id text", "partner_id text NOT NULL", "offer_id text NOT NULL", *_SUB_SPECS),
+    ("transaction_id text", "partner_id text NOT NULL", "offer_id text NOT NULL", *_SUB_SPECS,
+     *_VISITOR_SPECS),
     key=("transaction_id",),
 )
 COUNTERS = Table(
@@ -115,6 +120,14 @@ DAILY = Table(
     ("partner_id text NOT NULL", "offer_id text NOT NULL", "day date NOT NULL", *_FIGURE_SPECS),
     key=("partner_id", "day", "offer_id"),
 )
+VISITORS = Table(
+    "visitors",
+    ("partner_id text NOT NULL", "offer_id text NOT NULL", "hour timestamptz NOT NULL", *_VISITOR_SPECS,
+     *_FIGURE_SPECS),
+    key=("partner_id", "hour", "offer_id", *VISITOR),
+)
+"""The figures per (partner, offer, hour) and the visitor's country and device: reports
+grouped by country or device (in any zone: the hour is the grain)."""
 NETWORK_HOURLY = Table(
     "network_hourly", ("offer_id text NOT NULL", "hour timestamptz NOT NULL", *_FIGURE_SPECS),
     key=("hour", "offer_id"),
@@ -152,6 +165,7 @@ CONVERSIONS = Table(
         "converted_at timestamptz NOT NULL",
         "hour timestamptz NOT NULL",
         *_SUB_SPECS,
+        *_VISITOR_SPECS,
     ),
     key=("conversion_id",),
 )
@@ -202,6 +216,7 @@ TABLES = (
     COUNTERS,
     TOTALS,
     DAILY,
+    VISITORS,
     NETWORK_HOURLY,
     NETWORK_DAILY,
     PARTNER_RECENT,
@@ -280,6 +295,9 @@ def _into_figures(source: str) -> str:
         f"SELECT partner_id, (hour AT TIME ZONE 'UTC')::date, offer_id, {_SUMS} FROM {source} "
         "GROUP BY 1, 2, 3 "
         f"ON CONFLICT ({_names(DAILY.key)}) DO UPDATE SET {_ADD.format(alias='d')}), "
+        f"by_visitor AS (INSERT INTO {{visitors}} AS v ({_names(VISITORS.key)}, {_names(FIGURES)}) "
+        f"SELECT {_names(VISITORS.key)}, {_SUMS} FROM {source} GROUP BY {_names(VISITORS.key)} "
+        f"ON CONFLICT ({_names(VISITORS.key)}) DO UPDATE SET {_ADD.format(alias='v')}), "
         f"recent AS (INSERT INTO {{partner_recent}} AS r (partner_id, currency, {_names(FIGURES)}) "
         f"SELECT s.partner_id, o.currency, {_sums('s.')} FROM {source} s JOIN {{offers}} o USING (offer_id) "
         f"WHERE {_RECENT} GROUP BY 1, 2 ORDER BY 1, 2 "
@@ -305,6 +323,7 @@ def _targets(schema: str) -> dict[str, sql.Composable]:
         "counters": COUNTERS.ident(schema),
         "totals": TOTALS.ident(schema),
         "daily": DAILY.ident(schema),
+        "visitors": VISITORS.ident(schema),
         "network_hourly": NETWORK_HOURLY.ident(schema),
         "network_daily": NETWORK_DAILY.ident(schema),
         "partner_recent": PARTNER_RECENT.ident(schema),
@@ -318,18 +337,20 @@ def _targets(schema: str) -> dict[str, sql.Composable]:
 @cache
 def count_clicks(schema: str) -> sql.Composed:
     """A run of valid clicks (one JSON parameter: transaction_id, partner_id, offer_id,
-    sub1..sub5, hour, uniq 0|1) kept in ``clicks`` and counted, in one statement: a click
+    sub1..sub5, country, device, hour, uniq 0|1) kept in ``clicks`` and counted, in one
+    statement: a click
     whose transaction_id is known (re-published), or twice in the run, counts once.
     Rendered to its text once, as the plumbing's ``Table`` statements are: psycopg would
     compose its identifiers anew on every run of clicks."""
     return _text(sql.SQL(
         "WITH input AS (SELECT DISTINCT ON (transaction_id) * FROM json_to_recordset(%s::json) AS i("
         "transaction_id text, partner_id text, offer_id text, sub1 text, sub2 text, sub3 text, sub4 text, "
-        "sub5 text, hour timestamptz, uniq int) ORDER BY transaction_id), "
-        "fresh AS (INSERT INTO {clicks} (transaction_id, partner_id, offer_id, " + _names(SUBS) + ") "
-        "SELECT transaction_id, partner_id, offer_id, " + _names(SUBS) + " FROM input "
+        "sub5 text, country text, device text, hour timestamptz, uniq int) ORDER BY transaction_id), "
+        "fresh AS (INSERT INTO {clicks} (transaction_id, partner_id, offer_id, " + _names((*SUBS, *VISITOR))
+        + ") SELECT transaction_id, partner_id, offer_id, " + _names((*SUBS, *VISITOR)) + " FROM input "
         "ON CONFLICT DO NOTHING RETURNING transaction_id), "
-        "counted AS (SELECT " + _names(_DIMENSIONS, "input.") + ", 1 AS clicks, uniq AS unique_clicks, "
+        "counted AS (SELECT " + _names((*_DIMENSIONS, *VISITOR), "input.") + ", 1 AS clicks, "
+        "uniq AS unique_clicks, "
         "0 AS conversions, 0::numeric AS payout, 0::numeric AS revenue "
         "FROM input JOIN fresh USING (transaction_id)), " + _into_figures("counted")
     ).format(**_targets(schema)))
@@ -341,10 +362,12 @@ def _text(statement: sql.Composed) -> sql.Composed:
 
 @cache
 def add_figures(schema: str) -> sql.Composed:
-    """Add many rows of figures (one JSON parameter: partner_id, hour, offer_id, sub1..sub5
-    and the five figures) to ``counters``, ``totals`` and ``daily``, in one statement."""
+    """Add many rows of figures (one JSON parameter: partner_id, hour, offer_id, sub1..sub5,
+    country, device and the five figures) to every table of figures, in one statement."""
     typed = ", ".join(
-        f"{COUNTERS.column(name).name} {COUNTERS.column(name).type}" for name in (*_DIMENSIONS, *FIGURES)
+        f"{VISITORS.column(name).name} {VISITORS.column(name).type}"
+        if name in VISITOR else f"{COUNTERS.column(name).name} {COUNTERS.column(name).type}"
+        for name in (*_DIMENSIONS, *VISITOR, *FIGURES)
     )
     return sql.SQL(
         "WITH moved AS (SELECT * FROM json_to_recordset(%s::json) AS m("

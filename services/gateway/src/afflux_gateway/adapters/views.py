@@ -32,6 +32,7 @@ from afflux_contracts import (
 from afflux_gateway.adapters import tables as t
 from afflux_gateway.adapters.people import PEOPLE_DDL
 from afflux_gateway.adapters.report_sql import expire_recent, report_statement
+from afflux_gateway.application.projection import SeenClick
 from afflux_gateway.application.reads import ConversionKey, KeyHolder, ReportRow, Row
 from afflux_gateway.domain.conversions import Conversion, Kind, Move, hour_of
 from afflux_gateway.domain.report import Figures, GroupBy, InvalidReport, Window
@@ -77,10 +78,15 @@ class PostgresViews:
         )
         return {row["conversion_id"]: _conversion(row) for row in rows}
 
-    def click_subs(self, transaction_ids: Collection[str]) -> dict[str, tuple[str, ...]]:
-        statement = t.CLICKS.select(self.schema, columns=("transaction_id", *t.SUBS))
+    def clicks_seen(self, transaction_ids: Collection[str]) -> dict[str, SeenClick]:
+        statement = t.CLICKS.select(self.schema, columns=("transaction_id", *t.SUBS, *t.VISITOR))
         rows = self.store.query(statement, keys_param(set(transaction_ids), ("transaction_id",)))
-        return {row["transaction_id"]: tuple(row[sub] for sub in t.SUBS) for row in rows}
+        return {
+            row["transaction_id"]: SeenClick(
+                tuple(row[sub] for sub in t.SUBS), (row["country"], row["device"])
+            )
+            for row in rows
+        }
 
     # -- projection writes ---------------------------------------------------------------
 
@@ -165,6 +171,8 @@ class PostgresViews:
                 "partner_id": p.partner_id,
                 "offer_id": p.offer_id,
                 **{sub: getattr(p, sub) or "" for sub in t.SUBS},
+                "country": p.country or "",
+                "device": p.device or "",
                 "hour": hour_of(p.clicked_at),
                 "uniq": 1 if p.unique else 0,
             }
@@ -185,6 +193,7 @@ class PostgresViews:
                 "hour": m.hour,
                 "offer_id": m.offer_id,
                 **dict(zip(t.SUBS, m.subs, strict=True)),
+                **dict(zip(t.VISITOR, m.visitor, strict=True)),
                 "clicks": 0,
                 "unique_clicks": 0,
                 "conversions": m.conversions,
@@ -412,6 +421,7 @@ def _conversion(row: Row) -> Conversion:
         row["currency"],
         row["converted_at"],
         tuple(row[sub] for sub in t.SUBS),
+        (row["country"], row["device"]),
     )
 
 
@@ -431,4 +441,5 @@ def _conversion_row(c: Conversion) -> dict[str, Any]:
         "converted_at": c.converted_at,
         "hour": c.hour,
         **dict(zip(t.SUBS, c.subs, strict=True)),
+        **dict(zip(t.VISITOR, c.visitor, strict=True)),
     }

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Hashable, Sequence
 from decimal import Decimal
-from typing import Any, Protocol, TypeVar
+from typing import Any, NamedTuple, Protocol, TypeVar
 
 from afflux_contracts import (
     ClickPriced,
@@ -41,7 +41,7 @@ from afflux_contracts import (
     StatementPaid,
 )
 from afflux_gateway.domain import conversions as rules
-from afflux_gateway.domain.conversions import NO_SUBS, Conversion, Kind, Move, Step
+from afflux_gateway.domain.conversions import NO_SUBS, NO_VISITOR, Conversion, Kind, Move, Step
 from afflux_plumbing.runs import RetryLater, Run, handles
 from afflux_plumbing.store import Changes, Write
 
@@ -49,12 +49,24 @@ E = TypeVar("E", bound=Event)
 Subs = tuple[str, ...]
 
 
+class SeenClick(NamedTuple):
+    """What the gateway kept of a valid click for the decisions that come after it."""
+
+    subs: Subs
+    visitor: tuple[str, str]
+    """(country, device), ``""`` where unknown."""
+
+
+UNSEEN = SeenClick(NO_SUBS, NO_VISITOR)
+"""A click the gateway has not applied (yet): its decision counts without subs or visitor."""
+
+
 class ProjectionViews(Protocol):
     """The reads and writes of the projections (each write in batch form; ``None``: nothing
     to write). Reads inside a run see the run's earlier writes."""
 
     def conversions_by_id(self, conversion_ids: Collection[str]) -> dict[str, Conversion]: ...
-    def click_subs(self, transaction_ids: Collection[str]) -> dict[str, Subs]: ...
+    def clicks_seen(self, transaction_ids: Collection[str]) -> dict[str, SeenClick]: ...
     def save_partners(self, partners: Sequence[PartnerCreated | PartnerUpdated]) -> Write | None: ...
     def set_partner_status(self, changes: Sequence[PartnerStatusChanged]) -> Write | None: ...
     def add_keys(self, issued: Sequence[PartnerApiKeyIssued]) -> Write | None: ...
@@ -149,11 +161,10 @@ class Projection:
     @handles(ConversionAttributed)
     def on_attributed(self, run: Run) -> Changes:
         decided: list[ConversionAttributed] = payloads(run)
-        missing = [p.transaction_id for p in decided if subs_of(p) is None]
-        clicks = self.views.click_subs(missing) if missing else {}
+        clicks = self.views.clicks_seen([p.transaction_id for p in decided])
 
         def shown(p: ConversionAttributed) -> Conversion:
-            subs = subs_of(p) or clicks.get(p.transaction_id, NO_SUBS)
+            seen = clicks.get(p.transaction_id, UNSEEN)
             return Conversion(
                 p.conversion_id,
                 p.partner_id,
@@ -167,7 +178,8 @@ class Projection:
                 p.revenue.amount if p.revenue else None,
                 p.payout.currency,
                 p.converted_at,
-                subs,
+                subs_of(p) or seen.subs,
+                seen.visitor,
             )
 
         return self._fold(decided, lambda p: p.conversion_id, lambda now, p: rules.attributed(now, shown(p)))
@@ -206,16 +218,16 @@ class Projection:
     @handles(ClickPriced)
     def on_click_priced(self, run: Run) -> Changes:
         priced: list[ClickPriced] = payloads(run)
-        missing = [p.transaction_id for p in priced if subs_of(p) is None]
-        clicks = self.views.click_subs(missing) if missing else {}
+        clicks = self.views.clicks_seen([p.transaction_id for p in priced])
 
         def shown(p: ClickPriced) -> Conversion:
+            seen = clicks.get(p.transaction_id, UNSEEN)
             return _traffic(
                 f"click:{p.transaction_id}",
                 p,
                 Kind.CPC,
                 p.clicked_at,
-                subs_of(p) or clicks.get(p.transaction_id, NO_SUBS),
+                SeenClick(subs_of(p) or seen.subs, seen.visitor),
                 p.transaction_id,
             )
 
@@ -229,7 +241,7 @@ class Projection:
             return f"cpm:{p.offer_id}:{p.partner_id}:{p.block}"
 
         def shown(p: ImpressionsPriced) -> Conversion:
-            return _traffic(ref(p), p, Kind.CPM, p.last_impressed_at, NO_SUBS, None)
+            return _traffic(ref(p), p, Kind.CPM, p.last_impressed_at, UNSEEN, None)
 
         return self._fold(payloads(run), ref, lambda now, p: rules.priced(now, shown(p)))
 
@@ -269,7 +281,8 @@ class Projection:
 
 
 def _traffic(
-    ref: str, p: ClickPriced | ImpressionsPriced, kind: Kind, at: Any, subs: Subs, transaction_id: str | None
+    ref: str, p: ClickPriced | ImpressionsPriced, kind: Kind, at: Any, click: SeenClick,
+    transaction_id: str | None,
 ) -> Conversion:
     revenue = p.revenue.amount if p.revenue else Decimal(0)
     return Conversion(
@@ -285,5 +298,6 @@ def _traffic(
         revenue,
         p.payout.currency,
         at,
-        subs,
+        click.subs,
+        click.visitor,
     )

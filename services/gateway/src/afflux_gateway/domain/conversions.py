@@ -3,7 +3,8 @@ impressions), and how every decision about it moves the report's figures. Pure.
 
 The rules, in the order of the log:
 - an attributed conversion (approved or pending) is shown with its payout and counted
-  in the hour it converted and its click's subs (one conversion, its payout and revenue);
+  in the hour it converted, its click's subs and its click's visitor (country, device):
+  one conversion, its payout and revenue;
 - a rejected one is shown with its reason and counts nothing;
 - an attributed conversion after a rejection of the same ``conversion_id`` (staff
   approved it on appeal) is shown as attributed now, and counted then;
@@ -25,6 +26,8 @@ from enum import StrEnum
 from afflux_contracts import StatusChange
 
 NO_SUBS = ("", "", "", "", "")
+NO_VISITOR = ("", "")
+"""A click's visitor as the reports group it: (country, device); ``""`` is unknown."""
 COUNTED = frozenset({"approved", "attributed", "pending"})
 """Statuses whose conversion is in the figures (``rejected`` and ``reversed`` are not)."""
 
@@ -56,6 +59,7 @@ class Conversion:
     currency: str | None
     converted_at: datetime
     subs: tuple[str, ...] = NO_SUBS
+    visitor: tuple[str, str] = NO_VISITOR
 
     @property
     def hour(self) -> datetime:
@@ -64,7 +68,7 @@ class Conversion:
 
 @dataclass(frozen=True)
 class Move:
-    """What one change adds to the figures of one (partner, offer, hour, subs)."""
+    """What one change adds to the figures of one (partner, offer, hour, subs, visitor)."""
 
     partner_id: str
     offer_id: str
@@ -73,6 +77,7 @@ class Move:
     conversions: int
     payout: Decimal
     revenue: Decimal
+    visitor: tuple[str, str] = NO_VISITOR
 
 
 Step = tuple[Conversion | None, Move | None]
@@ -90,6 +95,7 @@ def _counted(row: Conversion, sign: int, conversions: int) -> Move | None:
         sign * conversions,
         sign * (row.payout or Decimal(0)),
         sign * (row.revenue or Decimal(0)),
+        row.visitor,
     )
 
 

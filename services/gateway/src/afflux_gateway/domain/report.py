@@ -29,6 +29,12 @@ class GroupBy(StrEnum):
     SUB3 = "sub3"
     SUB4 = "sub4"
     SUB5 = "sub5"
+    COUNTRY = "country"
+    DEVICE = "device"
+
+
+VISITOR_GROUPINGS = (GroupBy.COUNTRY, GroupBy.DEVICE)
+"""Groupings by the click's visitor (``ClickRecorded.country`` and ``device``)."""
 
 
 PARTNER_GROUPINGS = tuple(g for g in GroupBy if g is not GroupBy.PARTNER)

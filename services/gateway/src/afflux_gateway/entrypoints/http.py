@@ -195,7 +195,8 @@ def partner_router(
         group_by: str = "day",
     ) -> JSONResponse:
         """Clicks, unique clicks, conversions, CVR (%), EPC and payout per day (in ``tz``),
-        offer or sub, over whole days ``from``..``to`` (default: the last 30 days). Answered
+        offer, sub, or the visitor's country or device (as tracking read them from the
+        click), over whole days ``from``..``to`` (default: the last 30 days). Answered
         as built (strings and integers only), without a second validation pass."""
         chosen = grouping(group_by, PARTNER_GROUPINGS)
         span = report_window(first, last, tz)
