@@ -21,9 +21,9 @@ import pytest
 from tracking_fixtures import PartnersLog, approval, fresh_id, offer_created, partner_created
 
 from afflux_contracts import TRACKING, ClickRecorded
-from afflux_infra.embedded import EmbeddedBroker, free_port
+from afflux_infra.embedded import EmbeddedBroker
 from afflux_infra.provision import ensure_topics
-from afflux_infra.testing import SessionInfrastructure, read_envelopes, serving
+from afflux_infra.testing import RunningService, SessionInfrastructure, read_envelopes
 from afflux_plumbing.publish import Publisher
 from afflux_tracking.entrypoints.main import build
 from afflux_tracking.settings import TrackingSettings
@@ -72,22 +72,18 @@ async def click_until(client: httpx.AsyncClient, link: str, stop: asyncio.Event,
 async def test_clicks_during_a_broker_pause_are_503_and_every_redirect_is_on_the_log(
     infra: SessionInfrastructure, broker: EmbeddedBroker,
 ) -> None:
-    settings = TrackingSettings(
-        database_url=infra.new_database(), kafka_bootstrap_servers=broker.bootstrap_servers,
-        group_prefix=f"outage-{secrets.token_hex(4)}", port=free_port(), publish_timeout=PUBLISH_TIMEOUT,
-    )
-    runtime, app, close = build(settings)
+    tracking = RunningService(TrackingSettings, build, infra.new_database(), broker.bootstrap_servers,
+                              f"outage-{secrets.token_hex(4)}", publish_timeout=PUBLISH_TIMEOUT)
     publisher = Publisher(broker.bootstrap_servers, client_id="outage-test")
     await publisher.start()
     offer_id, partner_id = fresh_id("o"), fresh_id("p")
     answers: list[Answer] = []
     try:
-        async with (serving(runtime, app) as base_url,
-                    httpx.AsyncClient(timeout=30, headers=BROWSER) as client):
-            await PartnersLog(publisher, app.state.tracking).publish(
+        async with tracking, httpx.AsyncClient(timeout=30, headers=BROWSER) as client:
+            await PartnersLog(publisher, tracking.app.state.tracking).publish(
                 offer_created(offer_id, "https://shop.example/?t={transaction_id}"),
                 partner_created(partner_id), approval(offer_id, partner_id))
-            link = f"{base_url}/c/{offer_id}/{partner_id}"
+            link = f"{tracking.base_url}/c/{offer_id}/{partner_id}"
             stop = asyncio.Event()
             load = [asyncio.create_task(click_until(client, link, stop, answers)) for _ in range(WORKERS)]
             await asyncio.sleep(2.0)
@@ -102,7 +98,6 @@ async def test_clicks_during_a_broker_pause_are_503_and_every_redirect_is_on_the
             await asyncio.gather(*load)
     finally:
         await publisher.stop()
-        close()
 
     redirected = [a for a in answers if a.status == 302]
     refused = [a for a in answers if a.status == 503]

@@ -22,8 +22,10 @@ TRACKING_URL = "https://track.example"
 class RunningPartners(RunningService[PartnersSettings]):
     """The partners service as its tests run it, with the test admin token."""
 
-    def __init__(self, database_url: str, kafka_bootstrap: str, **settings: Any) -> None:
-        super().__init__(PartnersSettings, build, database_url, kafka_bootstrap,
+    def __init__(
+        self, database_url: str, kafka_bootstrap: str, group_prefix: str = "", **settings: Any
+    ) -> None:
+        super().__init__(PartnersSettings, build, database_url, kafka_bootstrap, group_prefix,
                          **{"AFFLUX_ADMIN_TOKEN": ADMIN_TOKEN, **settings})
 
 

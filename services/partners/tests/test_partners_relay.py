@@ -7,7 +7,14 @@ import hashlib
 from typing import Any
 
 import httpx
-from partners_fixtures import ADMIN_TOKEN, Published, offer_body, partner_body, published_until
+from partners_fixtures import (
+    ADMIN_TOKEN,
+    Published,
+    RunningPartners,
+    offer_body,
+    partner_body,
+    published_until,
+)
 
 from afflux_contracts import (
     Envelope,
@@ -17,10 +24,6 @@ from afflux_contracts import (
     PartnerStatusChanged,
     RelationshipSet,
 )
-from afflux_infra.embedded import free_port
-from afflux_infra.testing import serving
-from afflux_partners.entrypoints.main import build
-from afflux_partners.settings import PartnersSettings
 
 
 def about(*ids: str) -> Any:
@@ -122,23 +125,14 @@ async def test_a_restarted_service_resumes_publishing_where_it_left_off(
     database_url: str, kafka_bootstrap: str, group_prefix: str,
 ) -> None:
     partner_ids: list[str] = []
+    service = RunningPartners(database_url, kafka_bootstrap, group_prefix=group_prefix)
     for name in ("Before restart", "After restart"):
-        settings = PartnersSettings(
-            DATABASE_URL=database_url, KAFKA_BOOTSTRAP_SERVERS=kafka_bootstrap,
-            AFFLUX_ADMIN_TOKEN=ADMIN_TOKEN, AFFLUX_CONSUMER_GROUP_PREFIX=group_prefix, port=free_port(),
-        )
-        runtime, app, close = build(settings)
-        try:
-            async with serving(runtime, app) as base_url, httpx.AsyncClient(
-                base_url=base_url, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}
-            ) as client:
-                response = await client.post("/v1/partners", json=partner_body(name=name))
-                partner_ids.append(response.json()["partner_id"])
-                await published_until(kafka_bootstrap, about(partner_ids[-1]), bool)
-                # What the first run wrote is still readable after the restart.
-                assert (await client.get(f"/v1/partners/{partner_ids[0]}")).status_code == 200
-        finally:
-            close()
+        async with service, service.client(headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}) as client:
+            response = await client.post("/v1/partners", json=partner_body(name=name))
+            partner_ids.append(response.json()["partner_id"])
+            await published_until(kafka_bootstrap, about(partner_ids[-1]), bool)
+            # What the first run wrote is still readable after the restart.
+            assert (await client.get(f"/v1/partners/{partner_ids[0]}")).status_code == 200
 
     records = await published_until(kafka_bootstrap, about(*partner_ids), lambda r: len(r) >= 2)
     assert sorted(r.envelope.payload.name for r in records) == ["After restart", "Before restart"]
