@@ -126,6 +126,7 @@ def expected_payouts(stream: Stream) -> Decimal:
     return sum((round_money(amount * Decimal("0.08"), "USD") for amount in orders.values()), Decimal(0))
 
 
+@pytest.mark.timeout(900)  # 3,000 conversions through two kill -9s: minutes beside another platform
 async def test_every_conversion_is_counted_exactly_once_across_kill_9_of_attribution_and_payouts(
     platform: Platform, capsys: pytest.CaptureFixture[str],
 ) -> None:

@@ -175,6 +175,7 @@ def kill_and_wait_for_restart(launcher: Launcher, name: str) -> None:
     assert all(healthy(launcher.url(other)) for other in others), launcher.text()
 
 
+@pytest.mark.timeout(900)  # eight kills and restarts under load: minutes beside another platform
 def test_every_service_killed_in_turn_comes_back_and_every_answered_click_and_postback_is_on_the_log(
     launcher: Launcher,
 ) -> None:
