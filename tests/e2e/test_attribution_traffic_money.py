@@ -94,8 +94,9 @@ async def test_a_curl_loop_of_clicks_and_impressions_pays_what_one_visitor_earns
         await send(client, [(impression_path, CURL)] * IMPRESSIONS, 200)
         await send(client, [(impression_path, f"Mozilla/5.0 visitor-{n}") for n in range(999)], 200)
 
-    wait_for(lambda: sum(judged(api, cpc_offer).values()) == CLICKS, timeout=120)
-    wait_for(lambda: sum(judged(api, cpm_offer).values()) == IMPRESSIONS + 999, timeout=120)
+    # Attribution judges ~13,000 records: about a minute alone, several beside another platform.
+    wait_for(lambda: sum(judged(api, cpc_offer).values()) == CLICKS, timeout=480)
+    wait_for(lambda: sum(judged(api, cpm_offer).values()) == IMPRESSIONS + 999, timeout=480)
     assert judged(api, cpc_offer) == {("click", "earned"): 1, ("click", "not_unique"): CLICKS - 1}
     assert judged(api, cpm_offer) == {("impression", "earned"): 1000,
                                       ("impression", "not_unique"): IMPRESSIONS - 1}
