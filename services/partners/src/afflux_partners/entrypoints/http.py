@@ -24,7 +24,8 @@ from fastapi import APIRouter, FastAPI, Query, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 
-from afflux_partners.application.partners import Listing, Partners
+from afflux_partners.application.partners import Listing, Page, Partners
+from afflux_partners.domain.relationship import Relationship
 from afflux_partners.domain.rules import Conflict, RuleViolation, StatusChangeRefused
 from afflux_partners.domain.values import OfferStatus, PartnerStatus, Standing
 from afflux_partners.entrypoints.schemas import (
@@ -59,6 +60,7 @@ PENDING: dict[int | str, dict[str, Any]] = {
 }
 PAGE_SIZE = Query(50, ge=1, le=500, description="page size")
 AFTER = Query(None, max_length=100, description="the `next` cursor of the previous page")
+STANDING = Query(None, description="approved, pending (applications waiting for a decision) or declined")
 NO_NUL = r"^[^\x00]*$"
 """PostgreSQL text cannot hold NUL: a filter with one matches nothing, so it is refused."""
 
@@ -102,6 +104,13 @@ def acknowledged(store: Partners, settings: PartnersSettings, body: BaseModel,
 
 def encode_cursor(kind: str, seq: int) -> str:
     return base64.urlsafe_b64encode(f"{kind}:{seq}".encode()).decode().rstrip("=")
+
+
+def relationships_page(page: Page[Relationship]) -> RelationshipsPage:
+    """A page of relationships (an offer's or a partner's) with the cursor of the next."""
+    return RelationshipsPage(
+        relationships=[RelationshipOut.of(r) for r in page.items],
+        next=encode_cursor("relationships", page.next_after) if page.next_after else None)
 
 
 def decode_cursor(kind: str, cursor: str | None) -> int | None:
@@ -179,8 +188,7 @@ def partner_routes(store: Partners, settings: PartnersSettings, credentials: Cre
                 openapi_extra=needs("partners.read"))
     def list_partner_relationships(
         partner_id: str,
-        status: Standing | None = Query(None, description="approved, pending (applications waiting "  # noqa: B008
-                                                            "for a decision) or declined"),
+        status: Standing | None = STANDING,
         limit: int = PAGE_SIZE,
         after: str | None = AFTER,
     ) -> Any:
@@ -188,9 +196,7 @@ def partner_routes(store: Partners, settings: PartnersSettings, credentials: Cre
         on each), in the order they began."""
         after_seq = decode_cursor("relationships", after)
         page = store.list_partner_relationships(partner_id, status, after_seq, limit)
-        return RelationshipsPage(
-            relationships=[RelationshipOut.of(r) for r in page.items],
-            next=encode_cursor("relationships", page.next_after) if page.next_after else None)
+        return relationships_page(page)
 
     @router.delete("/{partner_id}/api-keys/{key_id}", response_model=ApiKeyOut, responses=PENDING,
                    openapi_extra=needs("partners.write"))
@@ -270,16 +276,13 @@ def offer_routes(store: Partners, settings: PartnersSettings, credentials: Crede
                 openapi_extra=needs("partners.read"))
     def list_relationships(
         offer_id: str,
-        status: Standing | None = Query(None, description="approved, pending (applications waiting "  # noqa: B008
-                                                            "for a decision) or declined"),
+        status: Standing | None = STANDING,
         limit: int = PAGE_SIZE,
         after: str | None = AFTER,
     ) -> Any:
         """The partners of an offer, in the order their relationships began."""
         page = store.list_relationships(offer_id, status, decode_cursor("relationships", after), limit)
-        return RelationshipsPage(
-            relationships=[RelationshipOut.of(r) for r in page.items],
-            next=encode_cursor("relationships", page.next_after) if page.next_after else None)
+        return relationships_page(page)
 
     @router.get("/{offer_id}/partners/{partner_id}", openapi_extra=needs("partners.read"))
     def get_relationship(offer_id: str, partner_id: str) -> RelationshipOut:
