@@ -25,7 +25,8 @@ def platform(infra: SessionInfrastructure, bootstrap_for_platform: str,
              tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
     """Partners, tracking, attribution and payouts, each its own OS process, on free ports,
     with a database and consumer groups of their own."""
-    infrastructure = Infrastructure(database_url=infra.new_database(),
+    database_url = infra.new_database()
+    infrastructure = Infrastructure(database_url=database_url,
                                     bootstrap_servers=bootstrap_for_platform, kind=infra.server.kind)
     running = Platform(
         infrastructure,
@@ -37,3 +38,4 @@ def platform(infra: SessionInfrastructure, bootstrap_for_platform: str,
         yield running.start()
     finally:
         running.stop()
+        infra.retire(database_url)

@@ -47,6 +47,7 @@ from afflux_plumbing.positions import Position
 from afflux_plumbing.publish import Publisher
 from afflux_plumbing.runs import Handlers, Record, RetryLater, Unprocessable
 from afflux_plumbing.seeking import SeekToStoredPositions
+from afflux_plumbing.settings import GROUP_SESSION_MS
 from afflux_plumbing.store import TrackedApplication
 from afflux_plumbing.tracing import applying_run
 
@@ -92,6 +93,7 @@ class TrackedConsumer:
         retry_later_limit: float = 300.0,
         every_partition: bool = False,
         handlers: Handlers | None = None,
+        session_timeout_ms: int = GROUP_SESSION_MS,
     ) -> None:
         """``handlers``: the run handlers (default: the store's ``@handles`` methods).
         ``every_partition``: read every partition of ``topics`` in this process, outside
@@ -120,6 +122,8 @@ class TrackedConsumer:
             auto_offset_reset="none",
             max_poll_records=500,
             fetch_max_wait_ms=fetch_max_wait_ms if fetch_max_wait_ms is not None else fetch_wait_ms(topics),
+            session_timeout_ms=session_timeout_ms,
+            heartbeat_interval_ms=max(session_timeout_ms // 4, 100),
             **client_security(),
         )
         self._listener = SeekToStoredPositions(self._consumer, store, bootstrap_servers, self.health)

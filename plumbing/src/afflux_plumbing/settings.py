@@ -9,6 +9,14 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from afflux_plumbing.http_proxies import TrustedProxies
 
+GROUP_SESSION_MS = 4000
+"""How long the group coordinator waits for a member's heartbeat (sent every quarter of
+it) before it gives the member's partitions to the others. It also sets how long a
+joining member waits: Tansu holds a JoinGroup for half the session (measured: 10 s, the
+client's default, made every consumer wait 5 s for its first partitions, 4 s waits 2 s),
+so it bounds both a service's start and the recovery after a kill -9 of an instance.
+Heartbeats run on the event loop, whose blocking work (the database) is on threads."""
+
 
 class ServiceSettings(BaseSettings):
     """What every Afflux service needs: where PostgreSQL and Kafka are, who is admin,
@@ -32,6 +40,10 @@ class ServiceSettings(BaseSettings):
     group_prefix: str = Field(default="afflux", validation_alias="AFFLUX_CONSUMER_GROUP_PREFIX")
     retry_later_limit: float = Field(default=300.0, validation_alias="AFFLUX_RETRY_LATER_LIMIT")
     """Seconds a record may wait for a fact (``RetryLater``) before it goes to the DLQ."""
+    group_session_ms: int = Field(default=GROUP_SESSION_MS, ge=1000,
+                                  validation_alias="AFFLUX_GROUP_SESSION_MS")
+    """The consumer groups' session (``GROUP_SESSION_MS``): lower moves a dead
+    instance's partitions sooner; raise it where a member's heartbeats may stall longer."""
     trusted_proxies: str = Field(default="", validation_alias="AFFLUX_TRUSTED_PROXIES")
     """Load balancers and proxies (IPs or CIDRs) whose forwarding header names the client
     (``http_proxies``); empty: every client is its TCP peer."""
