@@ -55,9 +55,9 @@ bench: install ## speed and memory figures, each beside a baseline measured in t
 	@command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
 	$(UV) run --frozen --no-sync pytest tests/load -o python_files='bench_*.py' -s -q -p no:cacheprovider $(PYTEST_ARGS)
 
-schemas: install ## write contracts/schemas/*.json and contracts/asyncapi.json (commit the result)
+schemas: install ## write contracts/schemas/*.json, and contracts/asyncapi.json from the services' wiring (commit the result)
 	$(UV) run --frozen --no-sync python -m afflux_contracts.export
-	$(UV) run --frozen --no-sync python -m afflux_contracts.asyncapi
+	$(UV) run --frozen --no-sync python -m afflux_infra.asyncapi
 
 lint: install ## ruff and mypy
 	$(UV) run --frozen --no-sync ruff check .

@@ -13,7 +13,7 @@ import pytest
 from psycopg import sql
 from tally import Note, Tally, partner_created
 
-from afflux_contracts import PARTNERS, Envelope, Event, PartnerCreated, derived_event_id
+from afflux_contracts import PARTNERS, Envelope, Event, PartnerCreated, Topic, derived_event_id
 from afflux_infra.embedded import free_port
 from afflux_infra.testing import eventually, read_envelopes, serving
 from afflux_plumbing.http import service_app
@@ -23,6 +23,7 @@ from afflux_plumbing.relay import RELAY_TRACKING_NAME, OutboxRelay
 from afflux_plumbing.service import ServiceRuntime
 from afflux_plumbing.settings import ServiceSettings
 from afflux_plumbing.store import Changes
+from afflux_plumbing.wiring import Subscription, Wiring
 
 
 class TallySettings(ServiceSettings):
@@ -95,8 +96,10 @@ async def test_service_answers_health_and_readiness_then_stops_on_request(
 ) -> None:
     settings = TallySettings(DATABASE_URL=database_url, KAFKA_BOOTSTRAP_SERVERS=kafka_bootstrap,
                              AFFLUX_CONSUMER_GROUP_PREFIX=group_prefix, port=free_port())
-    runtime = ServiceRuntime(settings)
-    runtime.consume(tally, [topic], group="tally")
+    # A scratch topic no contract event lives on: the consumer declares no event of it.
+    tallied = Subscription("tally", (Topic(topic, key_rule="test"),), frozenset())
+    runtime = ServiceRuntime(settings, Wiring("tally", subscriptions=(tallied,)))
+    runtime.consume(tally, tallied)
     app = service_app("Tally", runtime.ready)
     async with serving(runtime, app) as base_url, httpx.AsyncClient(base_url=base_url) as client:
         assert (await client.get("/healthz")).json() == {"status": "ok"}

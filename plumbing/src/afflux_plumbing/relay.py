@@ -18,13 +18,14 @@ import asyncio
 import logging
 from collections.abc import Callable, Mapping
 from contextlib import suppress
-from typing import Any
+from types import UnionType
+from typing import Any, Union, get_args, get_origin, get_type_hints
 
 import psycopg
 from eventsourcing.domain import DomainEventProtocol
 from eventsourcing.persistence import IntegrityError, Notification, Tracking
 
-from afflux_contracts import Envelope, Event, derived_event_id
+from afflux_contracts import EVENT_TYPES, Envelope, Event, derived_event_id
 from afflux_plumbing.actors import actor_of
 from afflux_plumbing.metrics import RELAY_POSITION, RELAYED
 from afflux_plumbing.outage import OUTAGES, Backoff, Health
@@ -185,10 +186,11 @@ class OutboxRelay:
 
 
 Translate = Callable[[Any], Event]
-"""Builds the public contract event from one kind of stored domain event."""
+"""Builds the public contract event from one kind of stored domain event; its return
+annotation names the contract event(s) it builds (``Publishing.events``)."""
 
 
-def publishing(producer: str, translations: Mapping[str, Translate]) -> ToEnvelope:
+class Publishing:
     """A service's ``ToEnvelope``: stored domain events whose eventsourcing ``TOPIC`` is in
     ``translations`` are published as the contract event it builds; others stay internal.
 
@@ -196,15 +198,24 @@ def publishing(producer: str, translations: Mapping[str, Translate]) -> ToEnvelo
     so a relay that re-sends after a crash re-sends the same event_id, and consumers drop
     it; occurred_at is when the change was recorded. Domain events may carry
     ``correlation_id`` / ``causation_id`` attributes, which the envelope keeps, and the
-    actor recorded with them (``actors.ActorMapper``) becomes the envelope's ``actor``."""
+    actor recorded with them (``actors.ActorMapper``) becomes the envelope's ``actor``.
 
-    def to_envelope(domain_event: Any) -> Envelope[Any] | None:
-        translate = translations.get(getattr(type(domain_event), "TOPIC", ""))
+    ``events``, read from the translations' return annotations, is what the relay
+    publishes: its ``wiring.Publication``, and so the AsyncAPI document's."""
+
+    def __init__(self, producer: str, translations: Mapping[str, Translate]) -> None:
+        self.producer = producer
+        self.translations = dict(translations)
+        self.events = frozenset(event for translate in self.translations.values()
+                                for event in returned_events(translate))
+
+    def __call__(self, domain_event: Any) -> Envelope[Any] | None:
+        translate = self.translations.get(getattr(type(domain_event), "TOPIC", ""))
         if translate is None:
             return None
         return Envelope.wrap(
             translate(domain_event),
-            producer=producer,
+            producer=self.producer,
             event_id=derived_event_id(
                 domain_event.timestamp, domain_event.originator_id, domain_event.originator_version
             ),
@@ -214,4 +225,22 @@ def publishing(producer: str, translations: Mapping[str, Translate]) -> ToEnvelo
             actor=actor_of(domain_event),
         )
 
-    return to_envelope
+
+def returned_events(translate: Translate) -> tuple[type[Event], ...]:
+    """The contract events ``translate`` is annotated to return (``A`` or ``A | B``); the
+    bare ``Event`` names none, so it is refused: the relay would publish what no
+    declaration shows."""
+    try:
+        returned = get_type_hints(translate).get("return")
+    except NameError as error:  # an annotation naming what its module does not import
+        raise TypeError(f"{getattr(translate, '__qualname__', translate)}: {error}") from error
+    events = get_args(returned) if get_origin(returned) in (Union, UnionType) else (returned,)
+    if not all(isinstance(e, type) and EVENT_TYPES.get(e.__name__) is e for e in events):
+        raise TypeError(f"{getattr(translate, '__qualname__', translate)} must be annotated with the "
+                        f"contract event(s) it returns, not {returned!r}")
+    return events
+
+
+def publishing(producer: str, translations: Mapping[str, Translate]) -> Publishing:
+    """The ``ToEnvelope`` of a service's relay (``Publishing``)."""
+    return Publishing(producer, translations)

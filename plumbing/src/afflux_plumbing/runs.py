@@ -101,16 +101,7 @@ class Handlers:
     @classmethod
     def of(cls, store: object) -> Handlers:
         """The ``@handles`` methods of ``store`` (bound to it)."""
-        found: dict[type[Event], RunHandler] = {}
-        for name in dir(type(store)):
-            types = getattr(getattr(type(store), name, None), _HANDLED, None)
-            if types is None:
-                continue
-            for event_type in types:
-                if event_type in found:
-                    raise TypeError(f"{type(store).__name__} handles {event_type.__name__} twice")
-                found[event_type] = getattr(store, name)
-        return cls(found)
+        return cls({event_type: getattr(store, name) for event_type, name in _marked(type(store)).items()})
 
     @property
     def types(self) -> frozenset[type[Event]]:
@@ -133,6 +124,24 @@ class Handlers:
             segment.append(record)
         if segment and current is not None:
             yield current, segment
+
+
+def handled_types(kind: type) -> frozenset[type[Event]]:
+    """The payload types the ``@handles`` methods of class ``kind`` take: what a consumer
+    running ``Handlers.of`` an instance of it applies, known without making one (a
+    service's declared subscriptions, ``wiring``)."""
+    return frozenset(_marked(kind))
+
+
+def _marked(kind: type) -> dict[type[Event], str]:
+    """The name of the ``@handles`` method of ``kind`` for each payload type it marks."""
+    found: dict[type[Event], str] = {}
+    for name in dir(kind):
+        for event_type in getattr(getattr(kind, name, None), _HANDLED, ()):
+            if event_type in found:
+                raise TypeError(f"{kind.__name__} handles {event_type.__name__} twice")
+            found[event_type] = name
+    return found
 
 
 def record_of(envelope: Envelope[E], position: Position) -> Record[E]:

@@ -63,6 +63,7 @@ from afflux_plumbing.publish import Publisher
 from afflux_plumbing.runs import Handlers, Record, Run, handles
 from afflux_plumbing.store import Changes, TrackedApplication, Write
 from afflux_plumbing.tables import Table, keys_param
+from afflux_plumbing.wiring import Subscription
 
 SESSION_PREFIX = "afx_staff_"
 """A staff session's bearer token: this prefix and 43 URL-safe characters (256 bits)."""
@@ -270,6 +271,11 @@ class StaffCredentials:
         return [Write(delete, keys_param([digest.hex() for digest in gone], CREDENTIALS.key))] if gone else []
 
 
+STAFF_VIEW = Subscription.of(StaffCredentials, "staff", [STAFF], every_partition=True)
+"""The staff view's consumer, which every service with admin routes declares in its wiring
+(``ServiceRuntime.credentials`` refuses to make the view otherwise)."""
+
+
 class StaffView:
     """A service's staff view at work: opened, attached and consumed only while the
     service is served (``ServiceRuntime.credentials``), so building a service for a replay
@@ -297,10 +303,10 @@ class StaffView:
             await retrying(lambda: asyncio.to_thread(self.credentials.attach, store), self.health,
                            "loading the staff view")
             self.consumer = TrackedConsumer(
-                store=store, topics=[STAFF.name], handlers=Handlers.of(self.credentials),
+                store=store, topics=STAFF_VIEW.topic_names, handlers=Handlers.of(self.credentials),
                 bootstrap_servers=self.bootstrap_servers, group_id=self.group_id,
                 dead_letters=self.dead_letters, retry_later_limit=self.retry_later_limit,
-                every_partition=True)
+                every_partition=STAFF_VIEW.every_partition)
             self.credentials.follow(self.consumer, self.bootstrap_servers)
             await self.consumer.run()
         finally:

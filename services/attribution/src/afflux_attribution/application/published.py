@@ -28,7 +28,6 @@ from afflux_contracts import (
     ConversionStatus,
     ConversionStatusChanged,
     DecisionTerms,
-    Event,
     ImpressionsPriced,
     Money,
     RejectionReason,
@@ -59,7 +58,7 @@ def _subs(event: Any) -> dict[str, str | None]:
     return {name: subs.get(name) for name in SUBS}
 
 
-def _attributed(event: Any, status: str | None = None, appeal: Appeal | None = None) -> Event:
+def _attributed(event: Any, status: str | None = None, appeal: Appeal | None = None) -> ConversionAttributed:
     """A clickless (coupon) conversion names its coupon code as its transaction_id and
     its conversion time as its click time: the published event has no empty fields."""
     coupon = getattr(event, "coupon_code", None)
@@ -86,14 +85,14 @@ def _attributed(event: Any, status: str | None = None, appeal: Appeal | None = N
     )
 
 
-def _appealed(event: Any) -> Event:
+def _appealed(event: Any) -> ConversionAttributed:
     """A conversion a rule rejected, credited on appeal: a ConversionAttributed with its
     ``appeal`` (every consumer treats it as the conversion now being credited)."""
     appeal = Appeal(rejected_reason=RejectionReason(event.rejected_reason), by=event.by, reason=event.reason)
     return _attributed(event, ConversionStatus.APPROVED.value, appeal)
 
 
-def _rejected(event: Any) -> Event:
+def _rejected(event: Any) -> ConversionRejected:
     return ConversionRejected(
         conversion_id=event.conversion_id,
         reason=RejectionReason(event.reason),
@@ -108,7 +107,7 @@ def _rejected(event: Any) -> Event:
     )
 
 
-def _status_changed(event: Any) -> Event:
+def _status_changed(event: Any) -> ConversionStatusChanged:
     return ConversionStatusChanged(
         conversion_id=event.conversion_id,
         partner_id=event.partner_id,
@@ -127,7 +126,7 @@ def _priced_terms(event: Any) -> DecisionTerms:
                          relationship_event_id=event.relationship_event_id)
 
 
-def _click_priced(event: Any) -> Event:
+def _click_priced(event: Any) -> ClickPriced:
     return ClickPriced(
         transaction_id=event.transaction_id,
         partner_id=event.partner_id,
@@ -141,7 +140,7 @@ def _click_priced(event: Any) -> Event:
     )
 
 
-def _impressions_priced(event: Any) -> Event:
+def _impressions_priced(event: Any) -> ImpressionsPriced:
     return ImpressionsPriced(
         partner_id=event.partner_id,
         offer_id=event.offer_id,

@@ -15,7 +15,15 @@ from afflux_plumbing.catch_up import LogCatchUp
 from afflux_plumbing.eventstore import open_store
 from afflux_plumbing.runs import Handlers, Run
 from afflux_plumbing.service import Built, ServiceRuntime, run_service
+from afflux_plumbing.staff_credentials import STAFF_VIEW
 from afflux_plumbing.store import Changes
+from afflux_plumbing.wiring import Publication, Subscription, Wiring
+
+PARTNERS_FEED = Subscription.of(AttributionStore, "partners", [PARTNERS])
+TRACKING_FEED = Subscription.of(AttributionStore, "tracking", [TRACKING])
+WIRING = Wiring(AttributionSettings.service_name, subscriptions=(PARTNERS_FEED, TRACKING_FEED, STAFF_VIEW),
+                publications=(Publication.of("relay", to_envelope.events),))
+"""What attribution runs on the log: its two consumers, the staff view, its relay."""
 
 
 class TrackingLog:
@@ -44,22 +52,18 @@ def build(settings: AttributionSettings) -> Built:
     store is also reachable as ``app.state.attribution`` (operators' shells and tests
     read the views through it)."""
     store = open_store(AttributionStore, settings.database_url, settings.db_schema)
-    runtime = ServiceRuntime(settings)
-    partners = runtime.consume(store, [PARTNERS.name], group="partners",
+    runtime = ServiceRuntime(settings, WIRING)
+    partners = runtime.consume(store, PARTNERS_FEED,
                                handlers=partners_handlers(store, settings.partners_delay))
     freshness = PartnersFreshness()
     store.partners_fresh = freshness
     tracking_ends = TrackingEnds(store, settings.kafka_bootstrap_servers, settings.catch_up_timeout)
     store.click_wait = tracking_ends
-    tracking = GatedConsumer(
+    tracking = runtime.consume_with(
+        GatedConsumer, store, TRACKING_FEED,
         catch_up=LogCatchUp(partners, PARTNERS.name, settings.kafka_bootstrap_servers),
         freshness=freshness, timeout=settings.catch_up_timeout, tracking_ends=tracking_ends,
-        store=store, topics=[TRACKING.name],
-        bootstrap_servers=settings.kafka_bootstrap_servers,
-        group_id=f"{settings.consumer_group}-tracking", dead_letters=runtime.publisher,
-        retry_later_limit=settings.retry_later_limit,
     )
-    runtime.consumers.append(tracking)
     runtime.relay(store, to_envelope)
     # "Never reported" is only said once every report on the tracking log is applied.
     tracking_log = TrackingLog(store, settings.kafka_bootstrap_servers)

@@ -18,7 +18,6 @@ from afflux_console.domain.staff import (
     USER_UPDATED,
 )
 from afflux_contracts import (
-    Event,
     StaffSessionEnded,
     StaffSessionStarted,
     StaffTokenIssued,
@@ -32,13 +31,13 @@ from afflux_plumbing.relay import Translate, publishing
 PRODUCER = "console"
 
 
-def _user_created(e: Any) -> Event:
+def _user_created(e: Any) -> StaffUserCreated:
     return StaffUserCreated(
         user_id=e.originator_id.hex, email=e.email, name=e.name, role=e.role, version=e.originator_version
     )
 
 
-def _user_updated(e: Any) -> Event:
+def _user_updated(e: Any) -> StaffUserDisabled | StaffUserUpdated:
     state = {
         "user_id": e.originator_id.hex,
         "email": e.email,
@@ -52,7 +51,7 @@ def _user_updated(e: Any) -> Event:
     return StaffUserUpdated(**state, changed=tuple(e.changed))
 
 
-def _session_started(e: Any) -> Event:
+def _session_started(e: Any) -> StaffSessionStarted:
     return StaffSessionStarted(
         user_id=e.user_id,
         session_id=e.originator_id.hex,
@@ -63,13 +62,13 @@ def _session_started(e: Any) -> Event:
     )
 
 
-def _session_ended(e: Any) -> Event:
+def _session_ended(e: Any) -> StaffSessionEnded:
     return StaffSessionEnded(
         user_id=e.user_id, session_id=e.originator_id.hex, token_sha256=e.token_sha256, reason=e.reason
     )
 
 
-def _token_issued(e: Any) -> Event:
+def _token_issued(e: Any) -> StaffTokenIssued:
     return StaffTokenIssued(
         user_id=e.user_id,
         token_id=e.originator_id.hex,
@@ -81,7 +80,7 @@ def _token_issued(e: Any) -> Event:
     )
 
 
-def _token_revoked(e: Any) -> Event:
+def _token_revoked(e: Any) -> StaffTokenRevoked:
     return StaffTokenRevoked(user_id=e.user_id, token_id=e.originator_id.hex, token_sha256=e.token_sha256)
 
 

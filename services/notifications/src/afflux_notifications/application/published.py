@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
-from afflux_contracts import Event, NotificationFailed, NotificationSent
+from afflux_contracts import NotificationFailed, NotificationSent
 from afflux_notifications.domain.outcome import FAILED, SENT
 from afflux_plumbing.relay import Translate, publishing
 
@@ -19,11 +19,11 @@ def _common(event: Any) -> dict[str, Any]:
             "attempts": event.attempts, "message_id": event.message_id}
 
 
-def _sent(event: Any) -> Event:
+def _sent(event: Any) -> NotificationSent:
     return NotificationSent(**_common(event), sent_at=event.timestamp)
 
 
-def _failed(event: Any) -> Event:
+def _failed(event: Any) -> NotificationFailed:
     return NotificationFailed(**_common(event), error=event.error, outcome_unknown=event.outcome_unknown,
                               failed_at=event.timestamp)
 

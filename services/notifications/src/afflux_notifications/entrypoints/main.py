@@ -29,9 +29,17 @@ from afflux_plumbing.eventstore import open_store
 from afflux_plumbing.outage import OUTAGES, Backoff
 from afflux_plumbing.runs import Handlers
 from afflux_plumbing.service import Built, ServiceRuntime, run_service
+from afflux_plumbing.staff_credentials import STAFF_VIEW
+from afflux_plumbing.wiring import Publication, Subscription, Wiring
 
 DIGEST_LOOK_EVERY = 30.0
 """Seconds between looks for dead-letter digests that are due."""
+NEWS = Subscription.per_topic(News)
+"""A consumer per topic whose events the news handles (an awaited event's topic joins once
+the event exists), each in its own group."""
+WIRING = Wiring(NotificationsSettings.service_name, subscriptions=(*NEWS, STAFF_VIEW),
+                publications=(Publication.of("relay", to_envelope.events),))
+"""What notifications runs on the log: its news, the staff view, the relay of outcomes."""
 
 
 def build(settings: NotificationsSettings) -> Built:
@@ -41,10 +49,10 @@ def build(settings: NotificationsSettings) -> Built:
     stopped by its lifespan; the store is ``app.state.notifications``."""
     server = _smtp_server(settings)
     store = open_store(NotificationsStore, settings.database_url, settings.db_schema)
-    runtime = ServiceRuntime(settings)
+    runtime = ServiceRuntime(settings, WIRING)
     news = Handlers.of(News(store, settings.staff))
-    for topic in sorted({event.topic.name for event in news.types if hasattr(event, "topic")}):
-        runtime.consume(store, [topic], group=topic.removeprefix("afflux.").split(".")[0], handlers=news)
+    for subscription in NEWS:
+        runtime.consume(store, subscription, handlers=news)
     runtime.relay(store, to_envelope)
     catcher = MailCatcher(store, port=settings.catcher_port) if server is None else None
     mailer = SmtpMailer(server or SmtpServer("127.0.0.1", 0), settings.mail_from,

@@ -4,21 +4,21 @@ from __future__ import annotations
 
 from typing import Any
 
-from afflux_contracts import Event, PartnerPostbackDelivered, PartnerPostbackFailed
+from afflux_contracts import PartnerPostbackDelivered, PartnerPostbackFailed
 from afflux_plumbing.relay import Translate, publishing
 from afflux_postbacks.domain.outcome import POSTBACK_DELIVERED, POSTBACK_FAILED
 
 PRODUCER = "postbacks"
 
 
-def _delivered(event: Any) -> Event:
+def _delivered(event: Any) -> PartnerPostbackDelivered:
     return PartnerPostbackDelivered(
         delivery_id=event.delivery_id, conversion_id=event.conversion_id, partner_id=event.partner_id,
         offer_id=event.offer_id, url=event.url, attempts=event.attempts, status_code=event.status_code,
         delivered_at=event.timestamp, **_news(event))
 
 
-def _failed(event: Any) -> Event:
+def _failed(event: Any) -> PartnerPostbackFailed:
     return PartnerPostbackFailed(
         delivery_id=event.delivery_id, conversion_id=event.conversion_id, partner_id=event.partner_id,
         offer_id=event.offer_id, url=event.url, attempts=event.attempts, status_code=event.status_code,

@@ -6,11 +6,13 @@ from __future__ import annotations
 import asyncio
 from contextlib import suppress
 
-from afflux_contracts import ATTRIBUTION, PARTNERS
+from afflux_contracts import PARTNERS
 from afflux_plumbing.catch_up import LogCatchUp
 from afflux_plumbing.eventstore import open_store
 from afflux_plumbing.runs import Handlers
 from afflux_plumbing.service import Built, ServiceRuntime, run_service
+from afflux_plumbing.staff_credentials import STAFF_VIEW
+from afflux_plumbing.wiring import Publication, Subscription, Wiring
 from afflux_postbacks.adapters.sender import PostbackSender
 from afflux_postbacks.adapters.store import PostbacksStore
 from afflux_postbacks.application.news import News
@@ -20,6 +22,12 @@ from afflux_postbacks.domain.retries import RetryPolicy
 from afflux_postbacks.entrypoints.http import create_app
 from afflux_postbacks.settings import PostbacksSettings
 
+NEWS = Subscription.per_topic(News)
+"""A consumer per topic the news handles (partners, attribution), each in its own group."""
+WIRING = Wiring(PostbacksSettings.service_name, subscriptions=(*NEWS, STAFF_VIEW),
+                publications=(Publication.of("relay", to_envelope.events),))
+"""What postbacks runs on the log: its consumers, the staff view, the relay of outcomes."""
+
 
 def build(settings: PostbacksSettings) -> Built:
     """Wire the store, its consumers (each in its own group), the worker, the relay that
@@ -27,10 +35,10 @@ def build(settings: PostbacksSettings) -> Built:
     by its lifespan: ServiceRuntime runs only consumers and relays); the store is
     ``app.state.postbacks``."""
     store = open_store(PostbacksStore, settings.database_url, settings.db_schema)
-    runtime = ServiceRuntime(settings)
+    runtime = ServiceRuntime(settings, WIRING)
     news = Handlers.of(News(store))
-    runtime.consume(store, [PARTNERS.name], group="partners", handlers=news)
-    runtime.consume(store, [ATTRIBUTION.name], group="attribution", handlers=news)
+    for subscription in NEWS:
+        runtime.consume(store, subscription, handlers=news)
     runtime.relay(store, to_envelope)
     sender = PostbackSender(timeout=settings.call_timeout, allow_private=settings.allow_private)
     partners_log = LogCatchUp(store, PARTNERS.name, settings.kafka_bootstrap_servers)
