@@ -15,6 +15,8 @@ from afflux_contracts import (
     LandingPage,
     OfferCreated,
     PayoutType,
+    RoutedOffer,
+    SmartLinkSet,
     Targeting,
     Terms,
     decode,
@@ -59,3 +61,24 @@ def test_an_offers_landing_pages_have_unique_ids_and_no_negative_weight() -> Non
     with pytest.raises(ValidationError, match="weight"):
         LandingPage(id="b", name="B", url="https://shop.example/b", weight=-1)
     assert OfferCreated(**offer, targeting=Targeting()).targeting == Targeting()
+
+
+def test_offers_and_clicks_written_before_fail_traffic_and_smart_links_decode_without_them() -> None:
+    offer = decode(wire("OfferCreated", {"offer_id": "o1", "name": "Old", "currency": "USD",
+                                         "destination_url": "https://shop.example/",
+                                         "payout": {"type": "cpa", "amount": "5"}})).payload
+    click = decode(wire("ClickRecorded", {"transaction_id": "a" * 32, "offer_id": "o1", "partner_id": "p1",
+                                          "clicked_at": "2026-11-01T10:00:00Z"})).payload
+    assert isinstance(offer, OfferCreated) and isinstance(click, ClickRecorded)
+    assert offer.fail_traffic is None
+    assert (click.rerouted_from, click.rerouted_outcome, click.smart_link_id) == (None, None, None)
+
+
+def test_a_routed_offer_has_no_negative_weight_and_a_priority_from_one() -> None:
+    assert RoutedOffer(offer_id="o2") == RoutedOffer(offer_id="o2", weight=1, priority=1)
+    with pytest.raises(ValidationError, match="weight"):
+        RoutedOffer(offer_id="o2", weight=-1)
+    with pytest.raises(ValidationError, match="priority"):
+        RoutedOffer(offer_id="o2", priority=0)
+    link = SmartLinkSet(smart_link_id="s1", name="Mix", offers=(RoutedOffer(offer_id="o2"),))
+    assert (link.partition_key(), link.fallback_url) == ("s1", None)

@@ -1,8 +1,9 @@
 """A partner program using its rules together, over real processes: a two-event offer
 with a coupon creator, a conversion cap reached by 16 postbacks at once (exactly the cap
-paid), a tier switching mid-month, a fraud hold, a CPC offer paying per click, and a
+paid), a tier switching mid-month, a fraud hold, a CPC offer paying per click, a
 relationship's new payout priced at once although attribution's partners consumer lags
-(slowed down on purpose: ``AFFLUX_ATTRIBUTION_PARTNERS_DELAY``)."""
+(slowed down on purpose: ``AFFLUX_ATTRIBUTION_PARTNERS_DELAY``), and a smart link's and a
+paused offer's fail traffic each sending a click, once, to an offer that converts it."""
 
 from __future__ import annotations
 
@@ -215,3 +216,30 @@ def test_a_new_relationship_payout_prices_the_next_conversion_although_the_view_
     assert payout(conversion) == Decimal("6.25")
     assert conversion["terms"]["payout_source"] == "relationship"
     assert conversion["terms"]["relationship_event_id"]
+
+
+def test_a_smart_link_and_a_paused_offers_fail_traffic_land_each_click_on_an_offer_that_converts_it(
+    program: Program,
+) -> None:
+    partner_id = program.partner("Router")
+    uk_only = program.offer(payout={"type": "cpa", "amount": "2.00"},
+                            targeting={"countries": {"allow": ["GB"]}})  # a loopback visitor has no country
+    anyone = program.offer(payout={"type": "cpa", "amount": "3.00"})
+    paused = program.offer(payout={"type": "cpa", "amount": "9.00"},
+                           fail_traffic={"offers": [{"offer_id": uk_only}, {"offer_id": anyone}]})
+    program.api.post("partners", f"/v1/offers/{paused}/status", {"status": "paused"})
+    for offer_id in (uk_only, anyone, paused):
+        program.relationship(offer_id, partner_id)
+    smart_link = program.api.post("partners", "/v1/smart-links", {
+        "name": "Mix", "offers": [{"offer_id": uk_only}, {"offer_id": anyone, "priority": 2}]})
+    response = program.api.get(
+        "partners", f"/v1/smart-links/{smart_link['smart_link_id']}/partners/{partner_id}/tracking-link")
+
+    by_smart_link = follow_tracking_link(response.json()["url"])
+    rerouted = program.click(paused, partner_id)
+
+    assert by_smart_link.endswith(anyone) and rerouted.endswith(anyone)
+    for transaction_id in (by_smart_link, rerouted):
+        conversion = program.decided(program.postback(anyone, transaction_id=transaction_id))
+        decided = (conversion["status"], conversion["offer_id"], conversion["partner_id"], payout(conversion))
+        assert decided == ("approved", anyone, partner_id, Decimal("3.00"))

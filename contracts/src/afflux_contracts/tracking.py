@@ -67,8 +67,9 @@ class ClickRecorded(Event):
     deep_link: bool = False
     """The visitor went to the link's own ``url=`` (a host the offer allows)."""
     reason: str | None = None
-    """For ``targeting``: the rule the visitor failed (``countries``, ``devices``,
-    ``operating_systems``, ``browsers``, ``referrer_domains``, ``day_parting``)."""
+    """For ``targeting`` (or a click rerouted from a ``targeting`` refusal): the rule the
+    visitor failed (``countries``, ``devices``, ``operating_systems``, ``browsers``,
+    ``referrer_domains``, ``day_parting``)."""
     country: str | None = None
     """The visitor's country (ISO 3166-1 alpha-2) by its address; ``None``: unknown."""
     device: str | None = None
@@ -79,6 +80,14 @@ class ClickRecorded(Event):
     browser: str | None = None
     """Its browser: ``chrome``, ``safari``, ``firefox``, ``edge``, ``opera``, ``samsung``,
     ``other``."""
+    rerouted_from: str | None = None
+    """The offer the link named, when that offer could not take the click and its fail
+    traffic sent it to this one (``offer_id``): the click is this offer's, recorded once."""
+    rerouted_outcome: ClickOutcome | None = None
+    """Why ``rerouted_from`` could not take it (for ``targeting``, ``reason`` names the rule)."""
+    smart_link_id: str | None = None
+    """The smart link clicked (``/s/{smart_link_id}/{partner_id}``): ``offer_id`` is the
+    offer it chose."""
 
     @property
     def valid(self) -> bool:

@@ -80,7 +80,7 @@ async def test_a_created_offer_has_its_defaults_and_money_as_decimal_strings(
         "conversion_security": {"token_required": True, "allowed_ips": [], "pixel_allowed": False,
                                 "pixel_review": True, "previous_token_valid_until": None},
         "max_sale_amount": None, "max_payout": None, "over_limit_action": "review", "unique_click_hours": 24,
-        "deep_link_domains": [], "landing_pages": [], "targeting": None,
+        "deep_link_domains": [], "landing_pages": [], "targeting": None, "fail_traffic": None,
         "name": "Running shoes", "destination_url": offer_body()["destination_url"], "status": "active",
         "visibility": "require_approval", "currency": "EUR",
         "payout": {"type": "cpa", "amount": "12.50", "percent": None},

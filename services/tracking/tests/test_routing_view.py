@@ -23,6 +23,8 @@ from afflux_contracts import (
     DayParting,
     Envelope,
     Event,
+    FailTraffic,
+    FailTrafficMode,
     LandingPage,
     OfferPostbackTokenRotated,
     OfferStatus,
@@ -31,6 +33,8 @@ from afflux_contracts import (
     PartnerApiKeyIssued,
     PartnerStatus,
     PartnerStatusChanged,
+    RoutedOffer,
+    SmartLinkSet,
     Targeting,
     Visibility,
     utc_now,
@@ -46,8 +50,9 @@ from afflux_tracking.adapters.store import TrackingStore
 from afflux_tracking.application.intake import Intake, IntakeSettings
 from afflux_tracking.application.routing import Routing, security_of
 from afflux_tracking.domain import destinations, targeting
+from afflux_tracking.domain.alternatives import Alternatives, Candidate
 from afflux_tracking.domain.links import new_transaction_id
-from afflux_tracking.domain.routing import LinkState, OfferRoute, PartnerRoute
+from afflux_tracking.domain.routing import LinkState, OfferRoute, PartnerRoute, SmartLinkRoute
 from afflux_tracking.domain.security import Refusal
 from afflux_tracking.entrypoints.http import create_app
 
@@ -88,7 +93,7 @@ class Feed:
         """Every view row, in a stable order: what two feeds are compared by."""
         return {name: [tuple(row.values()) for row in self.store.query(
             sql.SQL("SELECT * FROM {} ORDER BY 1, 2").format(self.store.table(name)))]
-            for name in ("offers", "partners", "relationships")}
+            for name in ("offers", "partners", "relationships", "smart_links")}
 
 
 @pytest.fixture(scope="module")
@@ -122,7 +127,12 @@ def history(offer_id: str, partner_id: str) -> list[Envelope[Event]]:
         OfferUpdated(**{**offer.model_dump(), "unique_click_hours": 6, "status": OfferStatus.PAUSED,
                         "conversion_security": rotated_security, "deep_link_domains": ("shop.example",),
                         "landing_pages": (PAGE,), "targeting": TARGETING,
-                        "changed": ("unique_click_hours", "landing_pages", "targeting")}),
+                        "fail_traffic": FailTraffic(mode=FailTrafficMode.WEIGHT,
+                                                    offers=(RoutedOffer(offer_id="o-spare", weight=2),)),
+                        "changed": ("unique_click_hours", "landing_pages", "targeting", "fail_traffic")}),
+        SmartLinkSet(smart_link_id=f"s-{offer_id}", name="Mix", offers=(RoutedOffer(offer_id=offer_id),)),
+        SmartLinkSet(smart_link_id=f"s-{offer_id}", name="Mix", fallback_url=FALLBACK,
+                     offers=(RoutedOffer(offer_id="o-spare", priority=2), RoutedOffer(offer_id=offer_id))),
         approval(offer_id, partner_id, approved=True),
         OfferStatusChanged(offer_id=offer_id, status=OfferStatus.DELETED),
         PartnerApiKeyIssued(partner_id=partner_id, key_id="key_1", key_sha256="0" * 64,
@@ -145,7 +155,8 @@ def final_link(offer_id: str, partner_id: str, rotation_ends: datetime | None) -
                              countries=targeting.AllowDeny(frozenset({"US", "CA"})),
                              referrer_domains=targeting.Domains(deny=("spam.example",)),
                              day_parting=targeting.DayParting(ZoneInfo("Europe/Paris"), frozenset({1, 2}),
-                                                              frozenset({9})))),
+                                                              frozenset({9}))),
+                         fail_traffic=Alternatives.weighted([Candidate("o-spare", 2)])),
         partner=PartnerRoute(partner_id, PartnerStatus.ACTIVE),
         approved=True,
     )
@@ -167,6 +178,9 @@ def test_the_view_ends_the_same_whatever_the_order_redelivery_and_runs(
         assert isinstance(rotation, OfferPostbackTokenRotated)
         final = final_link(offer_id, partner_id, rotation.previous_valid_until)
         assert one_at_a_time.routing.view.link(offer_id, partner_id) == final
+        tiers = ((Candidate(offer_id),), (Candidate("o-spare"),))
+        smart_link = SmartLinkRoute(f"s-{offer_id}", Alternatives(tiers), FALLBACK)
+        assert one_at_a_time.routing.view.smart_link(f"s-{offer_id}") == smart_link
 
         assert all(feed.apply(shuffle.sample(envelopes, len(envelopes)), runs=shuffle))
         # Redelivered under the same event_ids: the inbox drops them.
@@ -174,9 +188,11 @@ def test_the_view_ends_the_same_whatever_the_order_redelivery_and_runs(
         # Re-sent under new event_ids (a producer retry), in yet another order: nothing changes.
         assert all(feed.apply(shuffle.sample(republished, len(republished)), runs=shuffle))
         assert feed.routing.view.link(offer_id, partner_id) == final
+        assert feed.routing.view.smart_link(f"s-{offer_id}") == smart_link
         assert feed.tables() == one_at_a_time.tables()
         # A restart rebuilds the memory view from the committed tables.
         assert Routing(feed.store).view.link(offer_id, partner_id) == final
+        assert Routing(feed.store).view.smart_link(f"s-{offer_id}") == smart_link
     finally:
         one_at_a_time.store.close()
 

@@ -2,7 +2,9 @@
 landing pages by ``url_id`` or by weight, each with the destination's macros filled and
 the page recorded on the click; targeting by the visitor's country (its address through
 a trusted proxy), device and system (its user agent), a failed rule recorded by name and
-the visitor sent to the fallback."""
+the visitor sent to the fallback; fail traffic (a refused click lands, once, on another
+offer that takes it, never in a loop) and smart links (the first offer that takes the
+visitor, recorded with the link)."""
 
 from __future__ import annotations
 
@@ -23,11 +25,19 @@ from tracking_fixtures import (
 
 from afflux_contracts import (
     AllowDeny,
+    Cap,
+    CapMetric,
+    CapPeriod,
     ClickOutcome,
     ClickRecorded,
+    FailTraffic,
     ImpressionRecorded,
     LandingPage,
+    OfferStatus,
+    RoutedOffer,
+    SmartLinkSet,
     Targeting,
+    Visibility,
 )
 from afflux_plumbing.catch_up import LogCatchUp
 from afflux_plumbing.http import TrustedProxies
@@ -215,3 +225,227 @@ async def test_an_impression_from_a_visitor_the_offer_does_not_take_is_recorded_
     seen = sorted((r.payload.country, r.payload.outcome, r.payload.reason, r.payload.device) for r in records)
     assert seen == [("BR", ClickOutcome.TARGETING, "countries", "mobile"),
                     ("GB", ClickOutcome.VALID, None, "mobile")]
+
+
+async def offers(tracking: RunningTracking, partner_id: str, *specs: dict[str, Any]) -> list[str]:
+    """New offers, one per spec (``approved``: the partner's relationship, default true;
+    any other key: a field of the offer), each landing on ``https://<its id>.example/``."""
+    ids = [fresh_id("o") for _ in specs]
+    events: list[Any] = []
+    for offer_id, spec in zip(ids, specs, strict=True):
+        fields = {key: value for key, value in spec.items() if key != "approved"}
+        events.append(offer_created(offer_id, f"https://{offer_id}.example/?tid={{transaction_id}}",
+                                    fallback_url=FALLBACK).model_copy(update=fields))
+        if spec.get("approved", True) is not None:
+            events.append(approval(offer_id, partner_id, spec.get("approved", True)))
+    await tracking.partners.publish(*events)
+    return ids
+
+
+def only_from(country: str) -> Targeting:
+    return Targeting(countries=AllowDeny(allow=(country,)))
+
+
+def failing_over_to(*offer_ids: str) -> FailTraffic:
+    return FailTraffic(offers=tuple(RoutedOffer(offer_id=offer_id) for offer_id in offer_ids))
+
+
+async def new_partner(tracking: RunningTracking) -> str:
+    partner_id = fresh_id("p")
+    await tracking.partners.publish(partner_created(partner_id))
+    return partner_id
+
+
+def landed_on(response: httpx.Response) -> str:
+    """The offer whose page the visitor was sent to (``https://<offer id>.example/``)."""
+    return response.headers["Location"].split("//")[1].split(".example")[0]
+
+
+async def test_a_paused_offers_click_lands_once_on_the_first_fail_traffic_offer_the_partner_may_run(
+    tracking: RunningTracking, balancer: httpx.AsyncClient,
+) -> None:
+    partner_id = await new_partner(tracking)
+    unapproved, taking, second = await offers(tracking, partner_id, {"approved": False}, {}, {})
+    rerouted = failing_over_to(unapproved, taking, second)
+    [paused] = await offers(tracking, partner_id, {"status": OfferStatus.PAUSED, "fail_traffic": rerouted})
+
+    response = await visit(balancer, f"/c/{paused}/{partner_id}", IN_GB)
+
+    transaction_id = response.headers["X-Afflux-Transaction-Id"]
+    assert (response.status_code, landed_on(response)) == (302, taking)
+    assert transaction_id.endswith(taking)  # a postback on it is checked against the offer it landed on
+    [click] = await clicks(tracking, [transaction_id])
+    assert (click.offer_id, click.outcome, click.rerouted_from, click.rerouted_outcome, click.unique) == (
+        taking, ClickOutcome.VALID, paused, ClickOutcome.OFFER_PAUSED, True)
+    on_paused = await tracking_records(tracking.bootstrap,
+                                       lambda p: isinstance(p, ClickRecorded) and p.offer_id == paused)
+    assert on_paused == []  # one click, on the offer it landed on
+
+
+async def test_a_visitor_the_offer_does_not_target_goes_to_a_fail_traffic_offer_that_takes_it(
+    tracking: RunningTracking, balancer: httpx.AsyncClient,
+) -> None:
+    partner_id = await new_partner(tracking)
+    [brazil] = await offers(tracking, partner_id, {"targeting": only_from("BR")})
+    [uk_only] = await offers(tracking, partner_id, {"targeting": only_from("GB"),
+                                                    "fail_traffic": failing_over_to(brazil)})
+
+    from_gb = await visit(balancer, f"/c/{uk_only}/{partner_id}", IN_GB)
+    from_br = await visit(balancer, f"/c/{uk_only}/{partner_id}", IN_BR, url_id="spring")
+
+    assert (landed_on(from_gb), landed_on(from_br)) == (uk_only, brazil)
+    gb, br = await clicks(tracking, [r.headers["X-Afflux-Transaction-Id"] for r in (from_gb, from_br)])
+    assert (gb.offer_id, gb.rerouted_from, gb.reason) == (uk_only, None, None)
+    assert (br.offer_id, br.outcome, br.rerouted_from, br.rerouted_outcome, br.reason, br.country) == (
+        brazil, ClickOutcome.VALID, uk_only, ClickOutcome.TARGETING, "countries", "BR")
+
+
+async def test_an_unapproved_partner_or_a_click_over_the_cap_is_rerouted_by_weight(
+    tracking: RunningTracking, balancer: httpx.AsyncClient,
+) -> None:
+    partner_id = await new_partner(tracking)
+    [other] = await offers(tracking, partner_id, {})
+    weighted = FailTraffic(mode="weight", offers=(RoutedOffer(offer_id=other, weight=2),))
+    cap = Cap(metric=CapMetric.CLICKS, period=CapPeriod.DAY, limit=1)
+    refused, capped = await offers(tracking, partner_id, {"approved": False, "fail_traffic": weighted},
+                                   {"caps": (cap,), "fail_traffic": weighted})
+
+    not_approved = await visit(balancer, f"/c/{refused}/{partner_id}", IN_GB)
+    first, over = [await visit(balancer, f"/c/{capped}/{partner_id}", IN_GB) for _ in range(2)]
+
+    assert [landed_on(r) for r in (not_approved, first, over)] == [other, capped, other]
+    recorded = await clicks(tracking, [r.headers["X-Afflux-Transaction-Id"] for r in (not_approved, over)])
+    assert [(c.offer_id, c.rerouted_from, c.rerouted_outcome) for c in recorded] == [
+        (other, refused, ClickOutcome.PARTNER_NOT_APPROVED), (other, capped, ClickOutcome.OVER_CAP)]
+
+
+async def test_fail_traffic_never_loops_and_a_listed_offers_own_fail_traffic_is_not_followed(
+    tracking: RunningTracking, balancer: httpx.AsyncClient,
+) -> None:
+    partner_id = await new_partner(tracking)
+    a, b = fresh_id("o"), fresh_id("o")
+    paused = {"status": OfferStatus.PAUSED}
+    [spare] = await offers(tracking, partner_id, {})
+    await tracking.partners.publish(
+        offer_created(a, "https://a.example/", fallback_url=FALLBACK, **paused).model_copy(
+            update={"fail_traffic": failing_over_to(b)}),
+        offer_created(b, "https://b.example/", fallback_url="https://b.example/sorry", **paused).model_copy(
+            update={"fail_traffic": failing_over_to(a, spare)}),
+        approval(a, partner_id), approval(b, partner_id))
+
+    response = await visit(balancer, f"/c/{a}/{partner_id}", IN_GB)
+
+    assert (response.status_code, response.headers["Location"]) == (302, FALLBACK)  # a's own, never spare
+    [click] = await clicks(tracking, [response.headers["X-Afflux-Transaction-Id"]])
+    assert (click.offer_id, click.outcome, click.rerouted_from) == (a, ClickOutcome.OFFER_PAUSED, None)
+
+
+async def test_a_bot_on_a_refusing_offer_is_not_rerouted(tracking: RunningTracking) -> None:
+    partner_id = await new_partner(tracking)
+    [spare] = await offers(tracking, partner_id, {})
+    [paused] = await offers(tracking, partner_id, {"status": OfferStatus.PAUSED,
+                                                   "fail_traffic": failing_over_to(spare)})
+
+    crawler = {"User-Agent": "facebookexternalhit/1.1"}
+    response = await tracking.client.get(f"/c/{paused}/{partner_id}", headers=crawler)
+
+    assert response.headers["Location"] == FALLBACK
+    [click] = await clicks(tracking, [response.headers["X-Afflux-Transaction-Id"]])
+    assert (click.offer_id, click.outcome, click.rerouted_from) == (paused, ClickOutcome.OFFER_PAUSED, None)
+
+
+async def smart_link(tracking: RunningTracking, *offers_: RoutedOffer,
+                     fallback_url: str | None = None) -> str:
+    smart_link_id = fresh_id("s")
+    await tracking.partners.publish(SmartLinkSet(smart_link_id=smart_link_id, name="Mix", offers=offers_,
+                                                 fallback_url=fallback_url))
+    return smart_link_id
+
+
+async def test_a_smart_link_sends_each_visitor_to_the_first_offer_whose_targeting_matches(
+    tracking: RunningTracking, balancer: httpx.AsyncClient,
+) -> None:
+    partner_id = await new_partner(tracking)
+    uk_only, anyone = await offers(tracking, partner_id,
+                                   {"targeting": only_from("GB")}, {})
+    link_id = await smart_link(tracking, RoutedOffer(offer_id=uk_only),
+                               RoutedOffer(offer_id=anyone, priority=2))
+
+    from_gb = await visit(balancer, f"/s/{link_id}/{partner_id}", IN_GB)
+    from_br = await visit(balancer, f"/s/{link_id}/{partner_id}", IN_BR)
+
+    assert (landed_on(from_gb), landed_on(from_br)) == (uk_only, anyone)
+    gb, br = await clicks(tracking, [r.headers["X-Afflux-Transaction-Id"] for r in (from_gb, from_br)])
+    assert [(c.offer_id, c.outcome, c.smart_link_id, c.country) for c in (gb, br)] == [
+        (uk_only, ClickOutcome.VALID, link_id, "GB"), (anyone, ClickOutcome.VALID, link_id, "BR")]
+    assert from_gb.headers["X-Afflux-Transaction-Id"].endswith(uk_only)
+
+
+async def test_a_smart_links_offers_of_one_priority_share_its_clicks_by_weight(
+    tracking: RunningTracking, balancer: httpx.AsyncClient,
+) -> None:
+    partner_id = await new_partner(tracking)
+    heavy, light, private = await offers(tracking, partner_id, {}, {},
+                                         {"visibility": Visibility.PRIVATE, "approved": None})
+    link_id = await smart_link(tracking, RoutedOffer(offer_id=heavy, weight=3), RoutedOffer(offer_id=light),
+                               RoutedOffer(offer_id=private, weight=50))
+
+    responses = [await visit(balancer, f"/s/{link_id}/{partner_id}", IN_GB) for _ in range(200)]
+
+    landed = Counter(landed_on(r) for r in responses)
+    assert set(landed) == {heavy, light}  # never the private offer the partner may not run
+    assert 0.62 <= landed[heavy] / 200 <= 0.88  # 3:1, more than 4 sd either side
+
+
+async def test_a_smart_link_no_offer_takes_records_the_first_offers_refusal_and_goes_to_its_fallback(
+    tracking: RunningTracking, balancer: httpx.AsyncClient,
+) -> None:
+    partner_id = await new_partner(tracking)
+    uk_only, paused = await offers(tracking, partner_id,
+                                   {"targeting": only_from("GB")},
+                                   {"status": OfferStatus.PAUSED})
+    with_fallback = await smart_link(tracking, RoutedOffer(offer_id=uk_only), RoutedOffer(offer_id=paused),
+                                     fallback_url="https://mix.example/sorry")
+    without = await smart_link(tracking, RoutedOffer(offer_id=paused))
+
+    refused = await visit(balancer, f"/s/{with_fallback}/{partner_id}", IN_BR)
+    nowhere = await visit(balancer, f"/s/{without}/{partner_id}", IN_GB)
+
+    assert (refused.status_code, refused.headers["Location"]) == (302, "https://mix.example/sorry")
+    assert (nowhere.status_code, nowhere.headers["Location"]) == (302, FALLBACK)  # its first offer's
+    first, second = await clicks(tracking, [r.headers["X-Afflux-Transaction-Id"] for r in (refused, nowhere)])
+    assert (first.offer_id, first.outcome, first.reason, first.smart_link_id) == (
+        uk_only, ClickOutcome.TARGETING, "countries", with_fallback)
+    assert (second.offer_id, second.outcome, second.redirect_url) == (
+        paused, ClickOutcome.OFFER_PAUSED, FALLBACK)
+
+
+async def test_an_unknown_smart_link_or_partner_is_a_404_and_no_click(
+    tracking: RunningTracking, balancer: httpx.AsyncClient,
+) -> None:
+    partner_id = await new_partner(tracking)
+    [offer_id] = await offers(tracking, partner_id, {})
+    link_id = await smart_link(tracking, RoutedOffer(offer_id=offer_id))
+
+    unknown_link = await visit(balancer, f"/s/{fresh_id('s')}/{partner_id}", IN_GB)
+    unknown_partner = await visit(balancer, f"/s/{link_id}/{fresh_id('p')}", IN_GB)
+
+    assert (unknown_link.status_code, unknown_link.json()["error"]["message"]) == (
+        404, "this smart link does not exist")
+    assert (unknown_partner.status_code, unknown_partner.json()["error"]["message"]) == (
+        404, "this tracking link's partner does not exist")
+
+
+async def test_a_bot_on_a_smart_link_is_recorded_on_its_first_offer_and_sent_to_the_fallback(
+    tracking: RunningTracking,
+) -> None:
+    partner_id = await new_partner(tracking)
+    [offer_id] = await offers(tracking, partner_id, {})
+    link_id = await smart_link(tracking, RoutedOffer(offer_id=offer_id), fallback_url="https://mix.example/")
+
+    response = await tracking.client.get(f"/s/{link_id}/{partner_id}",
+                                         headers={"User-Agent": "facebookexternalhit/1.1"})
+
+    assert (response.status_code, response.headers["Location"]) == (302, "https://mix.example/")
+    [click] = await clicks(tracking, [response.headers["X-Afflux-Transaction-Id"]])
+    assert (click.offer_id, click.outcome, click.smart_link_id) == (offer_id, ClickOutcome.BOT, link_id)

@@ -28,11 +28,14 @@ from afflux_partners.application.transcodings import register_value_transcodings
 from afflux_partners.domain.offer import Offer
 from afflux_partners.domain.partner import Partner
 from afflux_partners.domain.relationship import Relationship, relationship_id
-from afflux_partners.domain.rules import Conflict
+from afflux_partners.domain.rules import Conflict, RuleViolation
+from afflux_partners.domain.smart_link import SmartLink
 from afflux_partners.domain.values import (
     ApiKey,
+    FailTraffic,
     OfferStatus,
     PartnerStatus,
+    RoutedOffer,
     Standing,
     Visibility,
 )
@@ -205,6 +208,7 @@ class Partners(TrackedApplication):
         only as its SHA-256."""
         token = new_postback_token()
         offer = Offer.create(status=status, postback_token=token, **terms)
+        self._fails_over_to_offers(offer.fail_traffic)
         self.save(offer, writes=self.views.offer_rows(offer))
         return WithToken(offer, token)
 
@@ -228,6 +232,8 @@ class Partners(TrackedApplication):
         def edit() -> tuple[Offer, tuple[str, ...]]:
             offer = self.get_offer(offer_id)
             changed = offer.edit(changes)
+            if "fail_traffic" in changed:
+                self._fails_over_to_offers(offer.fail_traffic)
             if changed:
                 self.save(offer, writes=self.views.offer_rows(offer))
             return offer, changed
@@ -323,7 +329,49 @@ class Partners(TrackedApplication):
                            f"partner {partner_id!r} has no relationship with offer {offer_id!r}")
         return relationship
 
+    # Smart links
+
+    def create_smart_link(self, **fields: Any) -> SmartLink:
+        """``fields``: name, offers and the optional fallback_url of ``SmartLink.create``."""
+        smart_link = SmartLink.create(**fields)
+        self._existing_offers(smart_link.offers, "offers")
+        self.save(smart_link)
+        return smart_link
+
+    def get_smart_link(self, smart_link_id: str) -> SmartLink:
+        return self._get(SmartLink, smart_link_id,
+                         NotFound("smart_link_not_found", f"no smart link {smart_link_id!r}"))
+
+    def edit_smart_link(self, smart_link_id: str, changes: Mapping[str, Any]) -> SmartLink:
+        def edit() -> SmartLink:
+            smart_link = self.get_smart_link(smart_link_id)
+            changed = smart_link.edit(changes)
+            if "offers" in changed:
+                self._existing_offers(smart_link.offers, "offers")
+            if changed:
+                self.save(smart_link)
+            return smart_link
+
+        return self._retrying(edit)
+
     # Helpers
+
+    def _fails_over_to_offers(self, fail_traffic: FailTraffic | None) -> None:
+        if fail_traffic is not None:
+            self._existing_offers(fail_traffic.offers, "fail_traffic.offers")
+
+    def _existing_offers(self, offers: Sequence[RoutedOffer], field: str) -> None:
+        """Each listed offer exists and is not deleted (a 422 naming the entry): a click is
+        never routed to an offer that cannot take it for good."""
+        for i, routed in enumerate(offers):
+            try:
+                offer = self.get_offer(routed.offer_id)
+            except NotFound:
+                raise RuleViolation(f"{field}.{i}.offer_id", f"no offer {routed.offer_id!r}",
+                                    "unknown_offer") from None
+            if offer.status is OfferStatus.DELETED:
+                raise RuleViolation(f"{field}.{i}.offer_id", f"offer {routed.offer_id!r} is deleted",
+                                    "offer_deleted")
 
     def _save_relationship(self, relationship: Relationship) -> None:
         self._refuse_codes_of_others(relationship)

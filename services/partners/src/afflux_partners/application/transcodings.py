@@ -23,6 +23,8 @@ from afflux_partners.domain.values import (
     Contact,
     ConversionSecurity,
     DayParting,
+    FailTraffic,
+    FailTrafficMode,
     FraudAction,
     FraudSettings,
     LandingPage,
@@ -31,6 +33,7 @@ from afflux_partners.domain.values import (
     PayoutType,
     PostbackMethod,
     RelationshipEvent,
+    RoutedOffer,
     Targeting,
     Terms,
     Tier,
@@ -232,10 +235,35 @@ class TargetingAsDict(Transcoding):
                          data["referrer_domains"], data["day_parting"])
 
 
+class RoutedOfferAsDict(Transcoding):
+    type = RoutedOffer
+    name = "partners.routed_offer"
+
+    def encode(self, obj: RoutedOffer) -> dict[str, Any]:
+        return {"offer_id": obj.offer_id, "weight": obj.weight, "priority": obj.priority}
+
+    def decode(self, data: dict[str, Any]) -> RoutedOffer:
+        return RoutedOffer(data["offer_id"], data["weight"], data["priority"])
+
+
+class FailTrafficAsDict(Transcoding):
+    """Its offers inside are transcoded by the one above."""
+
+    type = FailTraffic
+    name = "partners.fail_traffic"
+
+    def encode(self, obj: FailTraffic) -> dict[str, Any]:
+        return {"mode": obj.mode.value, "offers": list(obj.offers)}
+
+    def decode(self, data: dict[str, Any]) -> FailTraffic:
+        return FailTraffic(FailTrafficMode(data["mode"]), tuple(data["offers"]))
+
+
 def register_value_transcodings(transcoder: JSONTranscoder) -> None:
     """Teach an event-store transcoder the partners context's value objects."""
     for transcoding in (TermsAsDict(), BillingAsDict(), ConversionSecurityAsDict(), ContactAsDict(),
                         PartnerPostbackAsDict(), OfferEventAsDict(), CapAsDict(), TierAsDict(),
                         FraudSettingsAsDict(), RelationshipEventAsDict(), LandingPageAsDict(),
-                        AllowDenyAsDict(), DayPartingAsDict(), TargetingAsDict()):
+                        AllowDenyAsDict(), DayPartingAsDict(), TargetingAsDict(), RoutedOfferAsDict(),
+                        FailTrafficAsDict()):
         transcoder.register(transcoding)

@@ -12,6 +12,7 @@ from typing import Any
 from eventsourcing.domain import Aggregate, event
 
 from afflux_partners.domain.destinations import check_deep_link_domains, check_landing_pages
+from afflux_partners.domain.routed_offers import check_fail_traffic, check_not_itself
 from afflux_partners.domain.rules import (
     Conflict,
     RuleViolation,
@@ -34,6 +35,7 @@ from afflux_partners.domain.values import (
     Cap,
     ConversionSecurity,
     CouponPrecedence,
+    FailTraffic,
     FraudAction,
     FraudSettings,
     LandingPage,
@@ -52,7 +54,7 @@ DEFAULT_EVENT = "conversion"
 EDITABLE = ("name", "destination_url", "visibility", "currency", "payout", "revenue", "events", "caps",
             "tiers", "fraud", "coupon_precedence", "attribution_window_days", "fallback_url",
             "conversion_security", "max_sale_amount", "max_payout", "over_limit_action",
-            "unique_click_hours", "deep_link_domains", "landing_pages", "targeting")
+            "unique_click_hours", "deep_link_domains", "landing_pages", "targeting", "fail_traffic")
 """What an edit may name; the status has its own lifecycle (``change_status``), the
 postback token its own rotation (``rotate_postback_token``)."""
 
@@ -103,6 +105,7 @@ _CHECKS: dict[str, Any] = {
     "deep_link_domains": check_deep_link_domains,
     "landing_pages": check_landing_pages,
     "targeting": _optional(check_targeting),
+    "fail_traffic": _optional(check_fail_traffic),
 }
 
 
@@ -156,6 +159,7 @@ class Offer(Aggregate):
         deep_link_domains: Iterable[str] = (),
         landing_pages: Iterable[LandingPage] = (),
         targeting: Targeting | None = None,
+        fail_traffic: FailTraffic | None = None,
     ) -> Offer:
         """A new offer, if what it is given passes the rules. ``postback_token`` is the
         secret an advertiser's server presents with each postback (the application draws
@@ -173,6 +177,7 @@ class Offer(Aggregate):
             "max_sale_amount": max_sale_amount, "max_payout": max_payout,
             "over_limit_action": over_limit_action, "unique_click_hours": unique_click_hours,
             "deep_link_domains": deep_link_domains, "landing_pages": landing_pages, "targeting": targeting,
+            "fail_traffic": fail_traffic,
         })
         hashed = token_sha256(postback_token) if postback_token is not None else None
         return cls(status=status, postback_token_sha256=hashed, **terms)
@@ -204,6 +209,7 @@ class Offer(Aggregate):
         deep_link_domains: tuple[str, ...] = (),
         landing_pages: tuple[LandingPage, ...] = (),
         targeting: Targeting | None = None,
+        fail_traffic: FailTraffic | None = None,
     ) -> None:
         """Offers created before the token was stored hashed hold ``postback_token``
         itself: it is hashed here and never shown again (rotate it to drop it)."""
@@ -218,7 +224,8 @@ class Offer(Aggregate):
                         fallback_url=fallback_url, conversion_security=conversion_security,
                         max_sale_amount=max_sale_amount, max_payout=max_payout,
                         over_limit_action=over_limit_action, unique_click_hours=unique_click_hours,
-                        deep_link_domains=deep_link_domains, landing_pages=landing_pages, targeting=targeting)
+                        deep_link_domains=deep_link_domains, landing_pages=landing_pages, targeting=targeting,
+                        fail_traffic=fail_traffic)
 
     @property
     def offer_id(self) -> str:
@@ -257,6 +264,7 @@ class Offer(Aggregate):
         if self.status is OfferStatus.DELETED:
             raise Conflict("offer_deleted", "a deleted offer cannot be edited")
         checked = checked_terms(changes)
+        check_not_itself(self.offer_id, checked.get("fail_traffic"))
         if checked.get("currency", self.currency) != self.currency:
             raise RuleViolation("currency", f"an offer's currency cannot change (it is {self.currency}): "
                                 "its partners' custom amounts are in it; create a new offer",
@@ -296,7 +304,8 @@ class Offer(Aggregate):
                  postback_token_sha256: str | None = None, max_sale_amount: Decimal | None = None,
                  max_payout: Decimal | None = None, over_limit_action: FraudAction = FraudAction.REVIEW,
                  unique_click_hours: int = 24, deep_link_domains: tuple[str, ...] = (),
-                 landing_pages: tuple[LandingPage, ...] = (), targeting: Targeting | None = None) -> None:
+                 landing_pages: tuple[LandingPage, ...] = (), targeting: Targeting | None = None,
+                 fail_traffic: FailTraffic | None = None) -> None:
         """The whole new state (with the status and token hash it had then; events stored
         before hashing hold ``postback_token`` itself) is stored, so the event alone says
         the offer's state, as published."""
@@ -306,7 +315,8 @@ class Offer(Aggregate):
                         fallback_url=fallback_url, conversion_security=conversion_security,
                         max_sale_amount=max_sale_amount, max_payout=max_payout,
                         over_limit_action=over_limit_action, unique_click_hours=unique_click_hours,
-                        deep_link_domains=deep_link_domains, landing_pages=landing_pages, targeting=targeting)
+                        deep_link_domains=deep_link_domains, landing_pages=landing_pages, targeting=targeting,
+                        fail_traffic=fail_traffic)
 
     def _set_terms(self, *, name: str, destination_url: str, visibility: Visibility, currency: str,
                    payout: Terms, revenue: Terms | None, events: Iterable[OfferEvent], caps: Iterable[Cap],
@@ -315,7 +325,8 @@ class Offer(Aggregate):
                    conversion_security: ConversionSecurity | None, max_sale_amount: Decimal | None,
                    max_payout: Decimal | None, over_limit_action: FraudAction,
                    unique_click_hours: int, deep_link_domains: Iterable[str],
-                   landing_pages: Iterable[LandingPage], targeting: Targeting | None) -> None:
+                   landing_pages: Iterable[LandingPage], targeting: Targeting | None,
+                   fail_traffic: FailTraffic | None) -> None:
         self.name = name
         self.destination_url = destination_url
         self.visibility = Visibility(visibility)
@@ -338,3 +349,4 @@ class Offer(Aggregate):
         self.deep_link_domains = tuple(deep_link_domains)
         self.landing_pages = tuple(landing_pages)
         self.targeting = targeting
+        self.fail_traffic = fail_traffic

@@ -267,6 +267,29 @@ class Targeting:
     day_parting: DayParting | None = None
 
 
+class FailTrafficMode(StrEnum):
+    PRIORITY = "priority"
+    WEIGHT = "weight"
+
+
+@dataclass(frozen=True)
+class RoutedOffer:
+    """An offer a click may be sent to: by fail traffic (in the list's order, or by
+    ``weight``) or by a smart link (lowest ``priority`` first, by ``weight`` among equals)."""
+
+    offer_id: str
+    weight: int = 1
+    priority: int = 1
+
+
+@dataclass(frozen=True)
+class FailTraffic:
+    """Where an offer sends the clicks it cannot take, before its fallback URL."""
+
+    mode: FailTrafficMode = FailTrafficMode.PRIORITY
+    offers: tuple[RoutedOffer, ...] = ()
+
+
 @dataclass(frozen=True)
 class RelationshipEvent:
     """A partner's custom payout and/or revenue for one event of the offer."""

@@ -47,6 +47,9 @@ from afflux_partners.entrypoints.schemas import (
     RelationshipIn,
     RelationshipOut,
     RelationshipsPage,
+    SmartLinkIn,
+    SmartLinkOut,
+    SmartLinkPatch,
     TokenRotationIn,
     TrackingLinkOut,
 )
@@ -91,6 +94,7 @@ def partners_app(store: Partners, settings: PartnersSettings, readiness: Readine
     accepted = credentials or Credentials.of(settings)
     app.include_router(partner_routes(store, settings, accepted))
     app.include_router(offer_routes(store, settings, accepted))
+    app.include_router(smart_link_routes(store, settings, accepted))
     return app
 
 
@@ -100,6 +104,16 @@ def acknowledged(store: Partners, settings: PartnersSettings, body: BaseModel,
     on_log = published(store, settings.publish_timeout)
     return JSONResponse(body.model_dump(mode="json"), status_code=status_code if on_log else 202,
                         headers={"X-Afflux-Log": "published" if on_log else "pending"})
+
+
+def tracking_link_once_published(store: Partners, settings: PartnersSettings, path: str) -> Any:
+    """The tracking link at ``path`` once everything this service acknowledged is on the
+    log, else ``503 not_yet_published`` (retry): a link handed out works on its first click."""
+    if not published(store, settings.publish_timeout):
+        message = "what the link depends on is not on the event log yet; retry shortly"
+        return JSONResponse(error_body("not_yet_published", message), status_code=503,
+                            headers={"Retry-After": "1"})
+    return TrackingLinkOut(url=f"{settings.tracking_url.rstrip('/')}{path}")
 
 
 def encode_cursor(kind: str, seq: int) -> str:
@@ -312,11 +326,45 @@ def offer_routes(store: Partners, settings: PartnersSettings, credentials: Crede
         does not know)."""
         offer = store.get_offer(offer_id)
         partner = store.get_partner(partner_id)
-        if not published(store, settings.publish_timeout):
-            message = "the offer, partner or relationship is not on the event log yet; retry shortly"
-            return JSONResponse(error_body("not_yet_published", message), status_code=503,
-                                headers={"Retry-After": "1"})
-        base = settings.tracking_url.rstrip("/")
-        return TrackingLinkOut(url=f"{base}/c/{offer.offer_id}/{partner.partner_id}")
+        return tracking_link_once_published(store, settings, f"/c/{offer.offer_id}/{partner.partner_id}")
+
+    return router
+
+
+def smart_link_routes(store: Partners, settings: PartnersSettings, credentials: Credentials) -> APIRouter:
+    router = APIRouter(prefix="/v1/smart-links", tags=["smart links"], dependencies=[admin_auth(credentials)])
+
+    def ack(body: BaseModel, status_code: int = 200) -> Response:
+        return acknowledged(store, settings, body, status_code)
+
+    @router.post("", status_code=201, response_model=SmartLinkOut, responses=PENDING,
+                 openapi_extra=needs("offers.write"))
+    def create_smart_link(body: SmartLinkIn) -> Any:
+        """One link for a partner over a set of offers (``GET /s/{smart_link_id}/{partner_id}``
+        on tracking): each visitor goes to an offer of the lowest priority that takes it
+        (active, the partner approved, its targeting passed, under its caps), by weight
+        among those; published as SmartLinkSet."""
+        return ack(SmartLinkOut.of(store.create_smart_link(**body.fields())), 201)
+
+    @router.get("/{smart_link_id}", openapi_extra=needs("partners.read"))
+    def get_smart_link(smart_link_id: str) -> SmartLinkOut:
+        return SmartLinkOut.of(store.get_smart_link(smart_link_id))
+
+    @router.patch("/{smart_link_id}", response_model=SmartLinkOut, responses=PENDING,
+                  openapi_extra=needs("offers.write"))
+    def edit_smart_link(smart_link_id: str, body: SmartLinkPatch) -> Any:
+        """Change the fields given; published as SmartLinkSet with the whole new state."""
+        return ack(SmartLinkOut.of(store.edit_smart_link(smart_link_id, body.fields())))
+
+    @router.get("/{smart_link_id}/partners/{partner_id}/tracking-link", response_model=TrackingLinkOut,
+                openapi_extra=needs("partners.read"),
+                responses={503: {"description": "what the link depends on is not on the log yet"}})
+    def smart_tracking_link(smart_link_id: str, partner_id: str) -> Any:
+        """The partner's link for the smart link, handed out once the link and the partner
+        are on the log (so that it works on its first click)."""
+        smart_link = store.get_smart_link(smart_link_id)
+        partner = store.get_partner(partner_id)
+        return tracking_link_once_published(
+            store, settings, f"/s/{smart_link.smart_link_id}/{partner.partner_id}")
 
     return router

@@ -28,6 +28,8 @@ from afflux_partners.domain.values import (
     ConversionSecurity,
     CouponPrecedence,
     DayParting,
+    FailTraffic,
+    FailTrafficMode,
     FraudAction,
     FraudSettings,
     LandingPage,
@@ -38,6 +40,7 @@ from afflux_partners.domain.values import (
     PayoutType,
     PostbackMethod,
     RelationshipEvent,
+    RoutedOffer,
     Standing,
     Targeting,
     Terms,
@@ -268,6 +271,27 @@ class TargetingIn(Request):
                          self.day_parting.to_domain() if self.day_parting is not None else None)
 
 
+class FailTrafficOfferIn(Request):
+    offer_id: Annotated[str, Field(max_length=64)]
+    weight: StrictInt = Field(1, description="its share in mode `weight` (0 to 1000; 0: never)")
+
+    def to_domain(self) -> RoutedOffer:
+        return RoutedOffer(self.offer_id, self.weight)
+
+
+class FailTrafficIn(Request):
+    """Where the clicks the offer cannot take go (paused or inactive, over a hard click cap,
+    failed targeting, partner not approved), before its fallback URL."""
+
+    mode: FailTrafficMode = Field(FailTrafficMode.PRIORITY, description=(
+        "priority: the first listed offer that takes the click; weight: one drawn by weight among "
+        "those that take it"))
+    offers: list[FailTrafficOfferIn] = Field(default_factory=list, max_length=MAX_ITEMS)
+
+    def to_domain(self) -> FailTraffic:
+        return FailTraffic(self.mode, tuple(offer.to_domain() for offer in self.offers))
+
+
 _OFFER_CONVERT: dict[str, Callable[[Any], Any]] = {
     "payout": lambda v: v.to_domain() if v is not None else None,
     "revenue": _terms,
@@ -279,6 +303,7 @@ _OFFER_CONVERT: dict[str, Callable[[Any], Any]] = {
     "deep_link_domains": lambda v: tuple(v) if v is not None else None,
     "landing_pages": lambda v: tuple(p.to_domain() for p in v) if v is not None else None,
     "targeting": lambda v: v.to_domain() if v is not None else None,
+    "fail_traffic": lambda v: v.to_domain() if v is not None else None,
 }
 
 
@@ -318,6 +343,8 @@ class OfferIn(_OfferFields):
     landing_pages: list[LandingPageIn] = Field(default_factory=list, max_length=MAX_ITEMS, description=(
         "pages a link names with `url_id=`, else rotated by weight; none: `destination_url`"))
     targeting: TargetingIn | None = Field(None, description="which visitors it takes (none: everyone)")
+    fail_traffic: FailTrafficIn | None = Field(None, description=(
+        "other offers for the clicks it cannot take (none: its fallback URL)"))
 
 
 class OfferPatch(_OfferFields):
@@ -345,6 +372,7 @@ class OfferPatch(_OfferFields):
     deep_link_domains: DeepLinkDomains | None = Field(None, max_length=MAX_ITEMS)
     landing_pages: list[LandingPageIn] | None = Field(None, max_length=MAX_ITEMS)
     targeting: TargetingIn | None = None
+    fail_traffic: FailTrafficIn | None = None
 
 
 class OfferStatusIn(Request):
@@ -353,6 +381,41 @@ class OfferStatusIn(Request):
 
 class TokenRotationIn(Request):
     overlap_hours: StrictInt = Field(24, description="hours the replaced token keeps working (0 to 720)")
+
+
+class SmartLinkOfferIn(Request):
+    offer_id: Annotated[str, Field(max_length=64)]
+    weight: StrictInt = Field(1, description="its share among the offers of its priority (0 to 1000; "
+                                             "0: never)")
+    priority: StrictInt = Field(1, description="1 to 100: offers of a lower priority are tried first")
+
+    def to_domain(self) -> RoutedOffer:
+        return RoutedOffer(self.offer_id, self.weight, self.priority)
+
+
+class _SmartLinkFields(Request):
+    def fields(self) -> dict[str, Any]:
+        """The fields the request named, as the domain's values."""
+        named = {name: getattr(self, name) for name in self.model_fields_set}
+        if named.get("offers") is not None:
+            named["offers"] = tuple(offer.to_domain() for offer in named["offers"])
+        return named
+
+
+class SmartLinkIn(_SmartLinkFields):
+    name: Text
+    offers: list[SmartLinkOfferIn] = Field(max_length=MAX_ITEMS, description=(
+        "a visitor goes to an offer of the lowest priority that takes it, by weight among those"))
+    fallback_url: Text | None = Field(None, description="where a visitor no offer takes goes (else the "
+                                                        "first offer's fallback URL)")
+
+
+class SmartLinkPatch(_SmartLinkFields):
+    """Only the fields given change; ``null`` clears the fallback URL."""
+
+    name: Text | None = None
+    offers: list[SmartLinkOfferIn] | None = Field(None, max_length=MAX_ITEMS)
+    fallback_url: Text | None = None
 
 
 class RelationshipEventIn(Request):
@@ -597,6 +660,27 @@ class TargetingOut(BaseModel):
                                              hours=list(parting.hours)) if parting is not None else None)
 
 
+class RoutedOfferOut(BaseModel):
+    offer_id: str
+    weight: int
+    priority: int
+
+    @classmethod
+    def of(cls, offer: RoutedOffer) -> RoutedOfferOut:
+        return cls(offer_id=offer.offer_id, weight=offer.weight, priority=offer.priority)
+
+
+class FailTrafficOut(BaseModel):
+    mode: FailTrafficMode
+    offers: list[RoutedOfferOut]
+
+    @classmethod
+    def of(cls, fail_traffic: FailTraffic | None) -> FailTrafficOut | None:
+        if fail_traffic is None:
+            return None
+        return cls(mode=fail_traffic.mode, offers=[RoutedOfferOut.of(o) for o in fail_traffic.offers])
+
+
 class OfferOut(BaseModel):
     offer_id: str
     name: str
@@ -622,6 +706,7 @@ class OfferOut(BaseModel):
     deep_link_domains: list[str]
     landing_pages: list[LandingPageOut]
     targeting: TargetingOut | None
+    fail_traffic: FailTrafficOut | None
     created_at: datetime
     updated_at: datetime
 
@@ -642,7 +727,8 @@ class OfferOut(BaseModel):
             unique_click_hours=offer.unique_click_hours, deep_link_domains=list(offer.deep_link_domains),
             landing_pages=[LandingPageOut(id=p.id, name=p.name, url=p.url, weight=p.weight)
                            for p in offer.landing_pages],
-            targeting=TargetingOut.of(offer.targeting), created_at=offer.created_on,
+            targeting=TargetingOut.of(offer.targeting), fail_traffic=FailTrafficOut.of(offer.fail_traffic),
+            created_at=offer.created_on,
             updated_at=offer.modified_on,
         )
 
@@ -713,6 +799,22 @@ class RelationshipsPage(BaseModel):
 
 class TrackingLinkOut(BaseModel):
     url: str
+
+
+class SmartLinkOut(BaseModel):
+    smart_link_id: str
+    name: str
+    offers: list[RoutedOfferOut]
+    fallback_url: str | None
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, smart_link: Any) -> SmartLinkOut:
+        return cls(smart_link_id=smart_link.smart_link_id, name=smart_link.name,
+                   offers=[RoutedOfferOut.of(o) for o in smart_link.offers],
+                   fallback_url=smart_link.fallback_url,
+                   created_at=smart_link.created_on, updated_at=smart_link.modified_on)
 
 
 def _security_out(offer: Any) -> ConversionSecurityOut | None:

@@ -23,8 +23,10 @@ from afflux_contracts import Targeting as PublishedTargeting
 from afflux_plumbing.store import TrackedApplication, Write
 from afflux_plumbing.tables import Table
 from afflux_tracking.application.routing import security_of, targeting_of
+from afflux_tracking.domain.alternatives import Alternatives, Candidate
 from afflux_tracking.domain.click_caps import ClickCap
 from afflux_tracking.domain.destinations import Destinations, LandingPage
+from afflux_tracking.domain.routing import SmartLinkRoute
 from afflux_tracking.domain.routing_view import (
     Fact,
     OfferDetails,
@@ -35,6 +37,7 @@ from afflux_tracking.domain.routing_view import (
     Relationship,
     RelationshipFact,
     RoutingView,
+    SmartLinkFact,
     TokensFact,
 )
 from afflux_tracking.domain.security import PostbackSecurity
@@ -45,7 +48,7 @@ OFFERS = Table("offers", (
     # details: OfferCreated / OfferUpdated
     "destination_url text", "fallback_url text", "visibility text", "security jsonb", "click_caps jsonb",
     "unique_click_hours integer", "deep_link_domains text[]", "landing_pages jsonb", "targeting jsonb",
-    "details_at timestamptz",
+    "fail_traffic jsonb", "details_at timestamptz",
     # status: the same, and OfferStatusChanged
     "status text", "status_at timestamptz",
     # tokens: OfferPostbackTokenRotated
@@ -58,11 +61,15 @@ RELATIONSHIPS = Table("relationships", (
     "offer_id text", "partner_id text", "approved boolean NOT NULL", "set_at timestamptz NOT NULL",
     "coupon_codes text[] NOT NULL DEFAULT '{{}}'", "click_caps jsonb",
 ), key=("offer_id", "partner_id"))
+SMART_LINKS = Table("smart_links", (
+    "smart_link_id text", "offers jsonb NOT NULL", "fallback_url text", "set_at timestamptz NOT NULL",
+), key=("smart_link_id",))
 
 DETAILS = ("destination_url", "fallback_url", "visibility", "security", "click_caps", "unique_click_hours",
-           "deep_link_domains", "landing_pages", "targeting")
+           "deep_link_domains", "landing_pages", "targeting", "fail_traffic")
 TOKENS = ("token_sha256", "previous_token_sha256", "previous_valid_until")
 RELATIONSHIP = ("approved", "coupon_codes", "click_caps")
+SMART_LINK = ("offers", "fallback_url")
 
 
 def newest_wins(stamp: str, columns: Sequence[str]) -> dict[str, str]:
@@ -77,7 +84,7 @@ class TrackingStore(TrackedApplication):
     """The routing view's tables (``RoutingTables``), with the consumer's positions and inbox."""
 
     name = "Tracking"
-    view_ddl: ClassVar = [*OFFERS.ddl(), *PARTNERS.ddl(), *RELATIONSHIPS.ddl()]
+    view_ddl: ClassVar = [*OFFERS.ddl(), *PARTNERS.ddl(), *RELATIONSHIPS.ddl(), *SMART_LINKS.ddl()]
 
     def set_offer_details(self, facts: Sequence[OfferDetailsFact]) -> Sequence[Write]:
         rows = [{"offer_id": f.key, **_details_row(f.value), "details_at": f.at} for f in facts]
@@ -103,6 +110,11 @@ class TrackingStore(TrackedApplication):
                  "set_at": f.at} for f in facts]
         return self._upsert(RELATIONSHIPS, "set_at", RELATIONSHIP, rows)
 
+    def set_smart_links(self, facts: Sequence[SmartLinkFact]) -> Sequence[Write]:
+        rows = [{"smart_link_id": f.key, "offers": _alternatives_row(f.value.offers),
+                 "fallback_url": f.value.fallback_url, "set_at": f.at} for f in facts]
+        return self._upsert(SMART_LINKS, "set_at", SMART_LINK, rows)
+
     def load(self, view: RoutingView) -> None:
         for row in self._all(OFFERS):
             offer_id = row["offer_id"]
@@ -119,6 +131,10 @@ class TrackingStore(TrackedApplication):
         for row in self._all(RELATIONSHIPS):
             relationship = Relationship(row["approved"], tuple(row["coupon_codes"]), _caps(row["click_caps"]))
             view.set_relationship(Fact((row["offer_id"], row["partner_id"]), relationship, row["set_at"]))
+        for row in self._all(SMART_LINKS):
+            offers = _alternatives(row["offers"])
+            smart_link = SmartLinkRoute(row["smart_link_id"], offers, row["fallback_url"])
+            view.set_smart_link(Fact(row["smart_link_id"], smart_link, row["set_at"]))
 
     def _upsert(self, table: Table, stamp: str, columns: Sequence[str],
                 rows: Sequence[Mapping[str, Any]]) -> Sequence[Write]:
@@ -138,7 +154,9 @@ def _details_row(details: OfferDetails) -> dict[str, Any]:
             "deep_link_domains": list(details.destinations.deep_link_domains),
             "landing_pages": [{"id": page.id, "url": page.url, "weight": page.weight}
                               for page in details.destinations.landing_pages],
-            "targeting": _targeting_row(details.targeting)}
+            "targeting": _targeting_row(details.targeting),
+            "fail_traffic": (_alternatives_row(details.fail_traffic)
+                             if details.fail_traffic is not None else None)}
 
 
 def _details(row: Mapping[str, Any]) -> OfferDetails:
@@ -151,8 +169,10 @@ def _details(row: Mapping[str, Any]) -> OfferDetails:
     stored_targeting = row["targeting"]  # stored as the published Targeting
     targeting = (targeting_of(PublishedTargeting.model_validate(stored_targeting))
                  if stored_targeting is not None else None)
+    fail_traffic = _alternatives(row["fail_traffic"]) if row["fail_traffic"] is not None else None
     return OfferDetails(row["destination_url"], Visibility(row["visibility"]), row["fallback_url"], security,
-                        _caps(row["click_caps"]), row["unique_click_hours"] or 24, destinations, targeting)
+                        _caps(row["click_caps"]), row["unique_click_hours"] or 24, destinations, targeting,
+                        fail_traffic)
 
 
 def _security_row(security: PostbackSecurity | None) -> dict[str, Any] | None:
@@ -179,6 +199,15 @@ def _targeting_row(targeting: Targeting | None) -> dict[str, Any] | None:
             "day_parting": None if parting is None else {
                 "time_zone": getattr(parting.time_zone, "key", "UTC"), "weekdays": sorted(parting.weekdays),
                 "hours": sorted(parting.hours)}}
+
+
+def _alternatives_row(alternatives: Alternatives) -> list[list[dict[str, Any]]]:
+    """Its tiers in order, each a list of ``{offer_id, weight}``."""
+    return [[{"offer_id": c.offer_id, "weight": c.weight} for c in tier] for tier in alternatives.tiers]
+
+
+def _alternatives(stored: Any) -> Alternatives:
+    return Alternatives(tuple(tuple(Candidate(c["offer_id"], c["weight"]) for c in tier) for tier in stored))
 
 
 def _caps_row(caps: Sequence[ClickCap]) -> list[dict[str, Any]]:

@@ -15,7 +15,10 @@ instance: see ``domain/unique.py`` and ``domain/click_caps.py``.
 A click the link allows is then checked against the offer's targeting with its visitor's
 profile (``Profiles``: country by address, device, system and browser by user agent, all
 recorded on the click), then against the hard caps, and a valid one lands where
-``domain/destinations.py`` says (deep link, landing page, destination).
+``domain/destinations.py`` says (deep link, landing page, destination). A click the offer
+cannot take may land on an offer of its fail traffic instead, and a smart link's click on
+the offer it chooses (``application/placement.py``): either way it is one click, recorded
+on the offer it lands on.
 """
 
 from __future__ import annotations
@@ -40,13 +43,22 @@ from afflux_contracts import (
     ImpressionRecorded,
     utc_now,
 )
+from afflux_tracking.application.placement import Placed, Placements
 from afflux_tracking.domain.click_caps import ClickCounter
 from afflux_tracking.domain.destinations import Landing, landing
 from afflux_tracking.domain.links import Subs, click_macros, fill_macros, new_transaction_id
 from afflux_tracking.domain.postbacks import ConversionReport, InvalidPostback, conversion_id_for
-from afflux_tracking.domain.routing import ClickDecision, LinkState, OfferRoute, UnknownLink, decide_click
+from afflux_tracking.domain.routing import (
+    REROUTED,
+    ClickDecision,
+    LinkState,
+    OfferRoute,
+    SmartLinkRoute,
+    UnknownLink,
+    decide_click,
+)
 from afflux_tracking.domain.security import Refusal
-from afflux_tracking.domain.targeting import UNKNOWN_VISITOR, VisitorProfile, targeting_failure
+from afflux_tracking.domain.targeting import UNKNOWN_VISITOR, VisitorProfile
 from afflux_tracking.domain.unique import UniqueClicks
 from afflux_tracking.domain.visitors import visitor_id
 
@@ -86,6 +98,10 @@ class Routes(Protocol):
 
     def coupon_offers(self, code: str) -> list[str]: ...
 
+    def smart_link(self, smart_link_id: str) -> SmartLinkRoute | None: ...
+
+    def partner_known(self, partner_id: str) -> bool: ...
+
 
 class Profiles(Protocol):
     """What intake needs to know of a visitor beyond its request: its country by address,
@@ -120,6 +136,7 @@ class Visit:
     """One request on a tracking link, as the edge saw it."""
 
     offer_id: str
+    """The offer the link names (on a smart link, ``/s/...``, the smart link's id)."""
     partner_id: str
     subs: Subs
     ip: str | None = None
@@ -172,28 +189,59 @@ class Intake:
     def __post_init__(self) -> None:
         self.unique = UniqueClicks()
         self.click_caps = ClickCounter(self.settings.instances)
+        self.placements = Placements(self.routes, self.click_caps)
 
     async def record_click(self, visit: Visit) -> RecordedClick | UnknownLink:
         """Route the click by the view, put it on the log with its outcome, return it.
-        A link to an unknown offer or partner is not a click and is not recorded."""
+        A link to an unknown offer or partner is not a click and is not recorded. A click
+        the offer cannot take goes to an offer of its fail traffic that takes it, if any
+        (recorded there, naming where it came from), else to the offer's fallback."""
         routed = await self._route(visit)
         if isinstance(routed, UnknownLink):
             return routed
         link, decision = routed
         clicked_at = utc_now()
         profile = self.profiles.profile(visit.ip, visit.user_agent)
-        decision = self._targeted(visit, link, decision, profile, clicked_at)
-        decision = self._capped(visit, link, decision, clicked_at)
-        landed = self._landing(visit, link, decision)
+        decision = self.placements.admitted(visit, visit.offer_id, link, decision, profile, clicked_at)
+        placed = Placed(visit.offer_id, link, decision)
+        if decision.outcome in REROUTED and self.placements.reroutable(visit, link):
+            placed = self.placements.rerouted(visit, placed, profile, clicked_at) or placed
+        return await self._record(visit, placed, profile, clicked_at)
+
+    async def record_smart_click(self, visit: Visit, smart_link_id: str) -> RecordedClick | UnknownLink:
+        """A click on a smart link: recorded, valid, on the first of its offers that takes
+        it (``domain/alternatives.py``); when none does (after catching up with the
+        partners log, as for a refused link), recorded on its first offer with that
+        offer's refusal, and the visitor goes to the smart link's fallback URL."""
+        clicked_at = utc_now()
+        profile = self.profiles.profile(visit.ip, visit.user_agent)
+        placed = self.placements.smart(visit, smart_link_id, profile, clicked_at)
+        if placed is None or (not placed.decision.valid and visit.traffic is ClickOutcome.VALID):
+            # A refusal the view may have made stale (as ``_route``); a bot's is its own.
+            if not await self.partners_log.caught_up(self.settings.catch_up_timeout):
+                raise Unavailable("the partners log cannot be read to decide this smart link")
+            placed = self.placements.smart(visit, smart_link_id, profile, clicked_at)
+        if placed is None:
+            smart_link = self.routes.smart_link(smart_link_id)
+            return UnknownLink(offer_known=smart_link is not None,
+                               partner_known=self.routes.partner_known(visit.partner_id), smart_link=True)
+        return await self._record(visit, placed, profile, clicked_at)
+
+    async def _record(self, visit: Visit, placed: Placed, profile: VisitorProfile,
+                      clicked_at: datetime) -> RecordedClick:
+        """Put the click on the log as ``placed`` says, and only then answer where it goes."""
+        decision = placed.decision
+        landed = self._landing(visit, placed)
         target = landed.url if landed is not None else decision.target
-        transaction_id = new_transaction_id(visit.offer_id)
+        transaction_id = new_transaction_id(placed.offer_id)
         redirect_url = None
         if target is not None:
-            macros = click_macros(transaction_id, visit.offer_id, visit.partner_id, visit.subs)
+            macros = click_macros(transaction_id, placed.offer_id, visit.partner_id, visit.subs)
             redirect_url = fill_macros(target, macros)
+        refused = placed.refused
         click = ClickRecorded(
             transaction_id=transaction_id,
-            offer_id=visit.offer_id,
+            offer_id=placed.offer_id,
             partner_id=visit.partner_id,
             clicked_at=clicked_at,
             outcome=decision.outcome,
@@ -201,16 +249,19 @@ class Intake:
             ip=visit.ip,
             user_agent=visit.user_agent,
             referer=visit.referer,
-            unique=self._unique(visit, link, decision),
+            unique=self._unique(visit, placed),
             method=visit.method,
             visitor_id=visit.visitor_id,
             landing_page_id=landed.landing_page_id if landed is not None else None,
             deep_link=landed is not None and landed.deep_link,
-            reason=decision.reason,
+            reason=refused.reason if refused is not None else decision.reason,
             country=profile.country,
             device=profile.device,
             os=profile.os,
             browser=profile.browser,
+            rerouted_from=visit.offer_id if refused is not None else None,
+            rerouted_outcome=refused.outcome if refused is not None else None,
+            smart_link_id=placed.smart_link_id,
             **visit.subs.as_dict(),
         )
         await self._publish(Envelope.wrap(click, producer=PRODUCER, occurred_at=click.clicked_at))
@@ -226,7 +277,7 @@ class Intake:
         link, decision = routed
         impressed_at = utc_now()
         profile = self.profiles.profile(visit.ip, visit.user_agent)
-        decision = self._targeted(visit, link, decision, profile, impressed_at)
+        decision = self.placements.targeted(visit, link, decision, profile, impressed_at)
         impression = ImpressionRecorded(
             impression_id=new_transaction_id(visit.offer_id), offer_id=visit.offer_id,
             partner_id=visit.partner_id, impressed_at=impressed_at, outcome=decision.outcome,
@@ -288,43 +339,24 @@ class Intake:
         return decision if isinstance(decision, UnknownLink) else (link, decision)
 
     @staticmethod
-    def _targeted(visit: Visit, link: LinkState, decision: ClickDecision, profile: VisitorProfile,
-                  at: datetime) -> ClickDecision:
-        """A valid click from a visitor the offer does not take is refused ``targeting``,
-        naming the rule, and goes to the fallback (checked before the caps: it must not
-        use up the offer's clicks)."""
-        offer = link.offer
-        if not decision.valid or offer is None or offer.targeting is None:
-            return decision
-        failed = targeting_failure(offer.targeting, profile, visit.referer, at)
-        if failed is None:
-            return decision
-        return ClickDecision(ClickOutcome.TARGETING, offer.fallback_url or None, failed)
-
-    def _capped(self, visit: Visit, link: LinkState, decision: ClickDecision, at: datetime) -> ClickDecision:
-        """A valid click over a hard click cap is refused ``over_cap`` and goes to the fallback."""
-        if not decision.valid or not link.click_caps or link.offer is None:
-            return decision
-        if self.click_caps.admit(visit.offer_id, visit.partner_id, link.click_caps, at):
-            return decision
-        return ClickDecision(ClickOutcome.OVER_CAP, link.offer.fallback_url or None)
-
-    @staticmethod
-    def _landing(visit: Visit, link: LinkState, decision: ClickDecision) -> Landing | None:
+    def _landing(visit: Visit, placed: Placed) -> Landing | None:
         """The page a valid click lands on (``domain/destinations.py``); ``None`` for any
-        other click, which goes to the fallback."""
-        offer = link.offer
-        if not decision.valid or offer is None:
+        other click, which goes to the fallback. A ``url_id`` names a page of the link's
+        own offer: ignored on another one (rerouted, or chosen by a smart link)."""
+        offer = placed.link.offer
+        if not placed.decision.valid or offer is None:
             return None
-        return landing(offer.destination_url, offer.destinations, visit.deep_link, visit.url_id,
+        own = placed.offer_id == visit.offer_id and placed.smart_link_id is None
+        url_id = visit.url_id if own else None
+        return landing(offer.destination_url, offer.destinations, visit.deep_link, url_id,
                        random.random())  # a traffic split, not a secret: any uniform draw
 
-    def _unique(self, visit: Visit, link: LinkState, decision: ClickDecision) -> bool:
+    def _unique(self, visit: Visit, placed: Placed) -> bool:
         """The edge's mark: the visitor's first valid click on the link in its offer's window."""
-        offer = link.offer
-        if not decision.valid or offer is None:
+        offer = placed.link.offer
+        if not placed.decision.valid or offer is None:
             return False
-        return self.unique.is_unique(visit.visitor_id, visit.offer_id, visit.partner_id, time.monotonic(),
+        return self.unique.is_unique(visit.visitor_id, placed.offer_id, visit.partner_id, time.monotonic(),
                                      offer.unique_click_hours * 3600.0)
 
     async def _reported_offer(self, report: ConversionReport) -> OfferRoute:

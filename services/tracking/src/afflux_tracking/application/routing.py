@@ -22,6 +22,8 @@ from afflux_contracts import (
     Cap,
     CapMetric,
     ConversionSecurity,
+    FailTraffic,
+    FailTrafficMode,
     OfferCreated,
     OfferPostbackTokenRotated,
     OfferStatusChanged,
@@ -30,12 +32,15 @@ from afflux_contracts import (
     PartnerStatusChanged,
     PartnerUpdated,
     RelationshipSet,
+    SmartLinkSet,
 )
 from afflux_contracts import Targeting as PublishedTargeting
 from afflux_plumbing.runs import Record, Run, handles
 from afflux_plumbing.store import Changes, Write
+from afflux_tracking.domain.alternatives import Alternatives, Candidate
 from afflux_tracking.domain.click_caps import ClickCap
 from afflux_tracking.domain.destinations import Destinations, LandingPage
+from afflux_tracking.domain.routing import SmartLinkRoute
 from afflux_tracking.domain.routing_view import (
     Fact,
     OfferDetails,
@@ -46,6 +51,7 @@ from afflux_tracking.domain.routing_view import (
     Relationship,
     RelationshipFact,
     RoutingView,
+    SmartLinkFact,
     TokensFact,
     newest,
 )
@@ -71,6 +77,8 @@ class RoutingTables(Protocol):
     def set_partner_statuses(self, facts: Sequence[PartnerStatusFact]) -> Sequence[Write]: ...
 
     def set_relationships(self, facts: Sequence[RelationshipFact]) -> Sequence[Write]: ...
+
+    def set_smart_links(self, facts: Sequence[SmartLinkFact]) -> Sequence[Write]: ...
 
     def load(self, view: RoutingView) -> None:
         """Apply every stored fact to ``view``."""
@@ -113,6 +121,11 @@ class Routing:
         relationships = _applied(run, _relationship, self.view.set_relationship)
         return Changes(writes=self.tables.set_relationships(relationships))
 
+    @handles(SmartLinkSet)
+    def on_smart_links(self, run: Run) -> Changes:
+        smart_links = _applied(run, _smart_link, self.view.set_smart_link)
+        return Changes(writes=self.tables.set_smart_links(smart_links))
+
 
 def _applied(run: Run, fact_of: Callable[[Record[Any]], Fact[K, V]],
              apply: Callable[[Fact[K, V]], None]) -> list[Fact[K, V]]:
@@ -137,7 +150,8 @@ def _details(record: Record[OfferCreated | OfferUpdated]) -> OfferDetailsFact:
     offer = record.payload
     details = OfferDetails(offer.destination_url, offer.visibility, offer.fallback_url,
                            security_of(offer.conversion_security), click_caps(offer.caps),
-                           offer.unique_click_hours, destinations_of(offer), targeting_of(offer.targeting))
+                           offer.unique_click_hours, destinations_of(offer), targeting_of(offer.targeting),
+                           fail_traffic_of(offer.fail_traffic))
     return Fact(offer.offer_id, details, record.occurred_at)
 
 
@@ -151,6 +165,23 @@ def _relationship(record: Record[RelationshipSet]) -> RelationshipFact:
     payload = record.payload
     relationship = Relationship(payload.approved, payload.coupon_codes, click_caps(payload.caps))
     return Fact((payload.offer_id, payload.partner_id), relationship, record.occurred_at)
+
+
+def _smart_link(record: Record[SmartLinkSet]) -> SmartLinkFact:
+    link = record.payload
+    offers = Alternatives.ranked((o.priority, Candidate(o.offer_id, o.weight)) for o in link.offers)
+    return Fact(link.smart_link_id, SmartLinkRoute(link.smart_link_id, offers, link.fallback_url),
+                record.occurred_at)
+
+
+def fail_traffic_of(published: FailTraffic | None) -> Alternatives | None:
+    """An offer's fail traffic as tracking tries it: the listed offers one after the other
+    (priority), or one drawn by weight among them (weight)."""
+    if published is None or not published.offers:
+        return None
+    if published.mode is FailTrafficMode.PRIORITY:
+        return Alternatives.in_order(offer.offer_id for offer in published.offers)
+    return Alternatives.weighted(Candidate(offer.offer_id, offer.weight) for offer in published.offers)
 
 
 def security_of(published: ConversionSecurity | None) -> PostbackSecurity | None:

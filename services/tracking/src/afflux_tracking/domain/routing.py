@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from afflux_contracts import ClickOutcome, OfferStatus, PartnerStatus, Visibility
+from afflux_tracking.domain.alternatives import Alternatives
 from afflux_tracking.domain.click_caps import ClickCap
 from afflux_tracking.domain.destinations import NO_DESTINATIONS, Destinations
 from afflux_tracking.domain.security import PostbackSecurity
@@ -34,6 +35,18 @@ class OfferRoute:
     """Its deep-link domains and landing pages (``domain/destinations.py``)."""
     targeting: Targeting | None = None
     """Which visitors it takes (``domain/targeting.py``); ``None``: everyone."""
+    fail_traffic: Alternatives | None = None
+    """The offers that take the clicks it cannot (``REROUTED``), before its fallback URL."""
+
+
+@dataclass(frozen=True)
+class SmartLinkRoute:
+    """A smart link: its offers, tried in tiers (``domain/alternatives.py``), and where a
+    visitor none of them takes goes (``None``: the first offer's fallback URL)."""
+
+    smart_link_id: str
+    offers: Alternatives
+    fallback_url: str | None = None
 
 
 @dataclass(frozen=True)
@@ -62,9 +75,15 @@ class UnknownLink:
 
     offer_known: bool
     partner_known: bool
+    smart_link: bool = False
+    """The link is a smart link (``offer_known``: the smart link is known)."""
 
     @property
     def message(self) -> str:
+        if self.smart_link and not self.offer_known:
+            return "this smart link does not exist"
+        if self.smart_link and self.partner_known:
+            return "this smart link's offers do not exist"
         missing = "offer" if not self.offer_known else "partner"
         return f"this tracking link's {missing} does not exist"
 
@@ -120,6 +139,12 @@ def decide_click(link: LinkState, traffic: ClickOutcome = ClickOutcome.VALID) ->
     if outcome is ClickOutcome.VALID:
         return ClickDecision(outcome, link.offer.destination_url)
     return ClickDecision(outcome, link.offer.fallback_url or None)
+
+
+REROUTED = frozenset({ClickOutcome.OFFER_PAUSED, ClickOutcome.OFFER_INACTIVE,
+                      ClickOutcome.PARTNER_NOT_APPROVED, ClickOutcome.OVER_CAP, ClickOutcome.TARGETING})
+"""The refusals an offer's fail traffic takes: the offer cannot take this visitor, another
+may. An inactive partner, a bot or a prefetch is refused everywhere: never rerouted."""
 
 
 REFUSALS: dict[ClickOutcome, str] = {

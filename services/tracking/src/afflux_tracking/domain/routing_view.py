@@ -17,9 +17,10 @@ from datetime import datetime
 from typing import Generic, TypeVar
 
 from afflux_contracts import OfferStatus, PartnerStatus, Visibility
+from afflux_tracking.domain.alternatives import Alternatives
 from afflux_tracking.domain.click_caps import ClickCap
 from afflux_tracking.domain.destinations import NO_DESTINATIONS, Destinations
-from afflux_tracking.domain.routing import LinkState, OfferRoute, PartnerRoute
+from afflux_tracking.domain.routing import LinkState, OfferRoute, PartnerRoute, SmartLinkRoute
 from afflux_tracking.domain.security import PostbackSecurity
 from afflux_tracking.domain.targeting import Targeting
 
@@ -56,6 +57,7 @@ class OfferDetails:
     unique_click_hours: int = 24
     destinations: Destinations = NO_DESTINATIONS
     targeting: Targeting | None = None
+    fail_traffic: Alternatives | None = None
 
 
 @dataclass(frozen=True)
@@ -79,6 +81,7 @@ OfferStatusFact = Fact[str, OfferStatus]
 TokensFact = Fact[str, PostbackTokens]
 PartnerStatusFact = Fact[str, PartnerStatus]
 RelationshipFact = Fact[tuple[str, str], Relationship]
+SmartLinkFact = Fact[str, SmartLinkRoute]
 
 
 def _newer(current: Fact[K, V] | None, candidate: Fact[K, V]) -> bool:
@@ -115,6 +118,7 @@ class RoutingView:
     _partners: dict[str, PartnerStatusFact] = field(default_factory=dict)
     _relationships: dict[tuple[str, str], RelationshipFact] = field(default_factory=dict)
     _coupons: dict[str, set[tuple[str, str]]] = field(default_factory=dict)
+    _smart_links: dict[str, SmartLinkFact] = field(default_factory=dict)
 
     def set_offer_details(self, fact: OfferDetailsFact) -> None:
         offer = self._offers.setdefault(fact.key, _Offer())
@@ -145,6 +149,17 @@ class RoutingView:
         for code in fact.value.coupon_codes:
             self._coupons.setdefault(code.upper(), set()).add(fact.key)
 
+    def set_smart_link(self, fact: SmartLinkFact) -> None:
+        if _newer(self._smart_links.get(fact.key), fact):
+            self._smart_links[fact.key] = fact
+
+    def smart_link(self, smart_link_id: str) -> SmartLinkRoute | None:
+        fact = self._smart_links.get(smart_link_id)
+        return fact.value if fact is not None else None
+
+    def partner_known(self, partner_id: str) -> bool:
+        return partner_id in self._partners
+
     def offer(self, offer_id: str) -> OfferRoute | None:
         """A routable offer: one whose details are known (a status change can arrive first)."""
         offer = self._offers.get(offer_id)
@@ -154,7 +169,7 @@ class RoutingView:
         status = offer.status.value if offer.status is not None else OfferStatus.ACTIVE
         return OfferRoute(offer_id, details.destination_url, status, details.visibility, details.fallback_url,
                           offer.security(), details.unique_click_hours, details.destinations,
-                          details.targeting)
+                          details.targeting, details.fail_traffic)
 
     def link(self, offer_id: str, partner_id: str) -> LinkState:
         partner = self._partners.get(partner_id)

@@ -1,5 +1,6 @@
-"""The hot path as a bare ASGI layer: tracking-link clicks (``GET|HEAD /c/{offer}/{partner}``)
-and impressions (``GET /i/{offer}/{partner}``) are answered here, in front of FastAPI,
+"""The hot path as a bare ASGI layer: tracking-link clicks (``GET|HEAD /c/{offer}/{partner}``),
+smart-link clicks (``GET|HEAD /s/{smart_link}/{partner}``) and impressions
+(``GET /i/{offer}/{partner}``) are answered here, in front of FastAPI,
 which serves everything else (postbacks, direct clicks, health, metrics, OpenAPI).
 
 A click costs a dictionary lookup in the memory view, one envelope and one acks=all
@@ -23,7 +24,7 @@ from afflux_contracts import ClickOutcome
 from afflux_plumbing.http import TrustedProxies, client_address, client_scheme, error_body
 from afflux_plumbing.http_limits import MAX_QUERY_BYTES
 from afflux_plumbing.metrics import HTTP_REQUESTS, HTTP_SECONDS
-from afflux_tracking.application.intake import Intake, Unavailable, Visit
+from afflux_tracking.application.intake import Intake, RecordedClick, Unavailable, Visit
 from afflux_tracking.domain.links import SUB_NAMES, Subs
 from afflux_tracking.domain.routing import REFUSALS, UnknownLink
 from afflux_tracking.domain.visitors import is_visitor_cookie, traffic_outcome
@@ -49,6 +50,7 @@ GIF = (b"GIF89a\x01\x00\x01\x00\x80\x00\x00\x00\x00\x00\xff\xff\xff!\xf9\x04\x01
 _CONTROL = {chr(code) for code in (*range(0x20), 0x7F)}
 CLICK_ROUTE = "/c/{offer_id}/{partner_id}"
 IMPRESSION_ROUTE = "/i/{offer_id}/{partner_id}"
+SMART_LINK_ROUTE = "/s/{smart_link_id}/{partner_id}"
 
 
 @dataclass(frozen=True)
@@ -144,12 +146,29 @@ def visit_of(scope: Scope, offer_id: str, partner_id: str, proxies: TrustedProxi
     )
 
 
+Records = Callable[[Visit], Awaitable[RecordedClick | UnknownLink]]
+
+
 async def respond_click(intake: Intake, scope: Scope, offer_id: str, partner_id: str,
                         proxies: TrustedProxies) -> Raw:
     """Record a click and answer where its visitor goes."""
+    return await _clicked(scope, offer_id, partner_id, proxies, intake.record_click)
+
+
+async def respond_smart_click(intake: Intake, scope: Scope, smart_link_id: str, partner_id: str,
+                              proxies: TrustedProxies) -> Raw:
+    """Record a smart link's click on the offer it chooses and answer where its visitor goes."""
+    async def record(visit: Visit) -> RecordedClick | UnknownLink:
+        return await intake.record_smart_click(visit, smart_link_id)
+
+    return await _clicked(scope, smart_link_id, partner_id, proxies, record)
+
+
+async def _clicked(scope: Scope, link_id: str, partner_id: str, proxies: TrustedProxies,
+                   record: Records) -> Raw:
     try:
-        visit = visit_of(scope, offer_id, partner_id, proxies)
-        recorded = await intake.record_click(visit)
+        visit = visit_of(scope, link_id, partner_id, proxies)
+        recorded = await record(visit)
     except (BadVisit, Unavailable) as error:
         return _failure(error)
     if isinstance(recorded, UnknownLink):
@@ -204,7 +223,7 @@ Respond = Callable[[Intake, Scope, str, str, TrustedProxies], Awaitable[Raw]]
 
 
 class TrackingEdge:
-    """ASGI middleware: answers ``/c/..`` and ``/i/..`` itself, passes the rest to ``app``."""
+    """ASGI middleware: answers ``/c/..``, ``/s/..`` and ``/i/..`` itself, passes the rest to ``app``."""
 
     def __init__(self, app: ASGIApp, intake: Intake, proxies: TrustedProxies) -> None:
         self.app = app
@@ -215,13 +234,10 @@ class TrackingEdge:
         if scope["type"] == "http":
             link = _link(scope["path"])
             if link is not None:
-                kind, offer_id, partner_id = link
-                if kind == "c" and scope["method"] in ("GET", "HEAD"):
-                    await self._answer(respond_click, CLICK_ROUTE, scope, send, offer_id, partner_id)
-                    return
-                if kind == "i" and scope["method"] == "GET":
-                    await self._answer(respond_impression, IMPRESSION_ROUTE, scope, send,
-                                       offer_id, partner_id)
+                kind, link_id, partner_id = link
+                respond, route, methods = _ANSWERED[kind]
+                if scope["method"] in methods:
+                    await self._answer(respond, route, scope, send, link_id, partner_id)
                     return
         await self.app(scope, receive, send)
 
@@ -242,6 +258,14 @@ class TrackingEdge:
             return _error(500, "internal_error", "the request could not be completed; retry later")
 
 
+_ANSWERED: dict[str, tuple[Respond, str, tuple[str, ...]]] = {
+    "c": (respond_click, CLICK_ROUTE, ("GET", "HEAD")),
+    "s": (respond_smart_click, SMART_LINK_ROUTE, ("GET", "HEAD")),
+    "i": (respond_impression, IMPRESSION_ROUTE, ("GET",)),
+}
+"""What the edge answers per link kind: the response, its route's label, its methods."""
+
+
 @lru_cache(maxsize=64)
 def _metrics(method: str, route: str, status: int) -> tuple[Any, Any]:
     """The request counter and latency histogram children of a request's labels, looked up
@@ -250,8 +274,8 @@ def _metrics(method: str, route: str, status: int) -> tuple[Any, Any]:
 
 
 def _link(path: str) -> tuple[str, str, str] | None:
-    """``("c"|"i", offer_id, partner_id)`` for a link path, else ``None``."""
-    if len(path) < 6 or path[0] != "/" or path[2] != "/" or path[1] not in "ci":
+    """``("c"|"i"|"s", offer_id (a smart link's id), partner_id)`` for a link path, else ``None``."""
+    if len(path) < 6 or path[0] != "/" or path[2] != "/" or path[1] not in "cis":
         return None
     parts = path[3:].split("/")
     if len(parts) != 2 or not parts[0] or not parts[1]:

@@ -40,6 +40,7 @@ from afflux_tracking.entrypoints.edge import (
     TrackingEdge,
     respond_click,
     respond_impression,
+    respond_smart_click,
     visit_of,
 )
 from afflux_tracking.entrypoints.postback_params import postback_params
@@ -111,6 +112,23 @@ def _link_routes(app: FastAPI, intake: Intake, proxies: TrustedProxies) -> None:
         else one of the offer's landing pages by weight, else its destination. Bots,
         prefetches and ``HEAD`` probes are recorded as such and never reach the offer."""
         return _response(await respond_click(intake, request.scope, offer_id, partner_id, proxies))
+
+    @app.get("/s/{smart_link_id}/{partner_id}", status_code=302, tags=["tracking"],
+             responses={302: {"description": "redirect to the offer chosen (or the fallback URL)"},
+                        404: {"description": "unknown smart link or partner, or no offer takes the visitor "
+                                             "and there is no fallback URL"},
+                        503: {"description": "the click could not be recorded; retry"}})
+    async def smart_click(
+        smart_link_id: str, partner_id: str, request: Request,
+        sub1: Sub = None, sub2: Sub = None, sub3: Sub = None, sub4: Sub = None, sub5: Sub = None,
+        url: DeepLink = None,
+    ) -> Response:
+        """Record a click on a smart link and send the visitor to an offer of the lowest
+        priority that takes it (active, the partner may run it, the visitor passes its
+        targeting, room under its caps), drawn by weight among those; the click is recorded
+        on that offer, with the smart link's id. None takes it: the smart link's fallback
+        URL (else its first offer's), the click recorded on its first offer with the reason."""
+        return _response(await respond_smart_click(intake, request.scope, smart_link_id, partner_id, proxies))
 
     @app.get("/i/{offer_id}/{partner_id}", tags=["tracking"],
              responses={200: {"content": {"image/gif": {}}, "description": "a 1x1 transparent GIF"}})

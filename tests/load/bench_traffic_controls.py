@@ -1,0 +1,113 @@
+"""``make bench``, traffic controls (issue 22): durable click redirects through an offer's
+targeting, through a paused offer's fail traffic and through a smart link, each beside the
+plain click path of the same platform in the same run (alternating wrk slices, the load
+average printed beside them), with the rest of the platform consuming every click.
+
+- **targeting**: an offer with a rule of every kind the visitor passes (countries deny,
+  device, operating system and browser allow lists, a referrer deny list, day-parting over
+  every hour): the click is recorded valid on it;
+- **fail traffic**: a paused offer whose fail traffic lists an offer the visitor fails
+  (GB only: a loopback visitor has no country) and then the plain one: the click is
+  recorded once, on the plain offer, naming where it came from;
+- **smart link**: the GB-only offer first, the plain one second;
+- and, for comparison (no goal), **paused**: a paused offer without fail traffic, whose
+  click goes to its fallback. Every refused link first catches up with the partners log
+  (the view may be stale: a link handed out a moment ago must work), which fail traffic
+  pays too before it reroutes.
+
+Goal (issue 22): each within 10% of the plain click path (at least 0.9x). A missed goal fails
+the run.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from afflux_api import AdminApi
+from loadgen import Wrk, combined, load_average, wrk
+
+from afflux_infra.platform import Platform
+
+SECONDS = 4.0
+CONNECTIONS = 16
+GOAL = 0.9
+GOALED = ("targeting", "fail traffic", "smart link")
+EVERY_HOUR = list(range(24))
+PASSING_TARGETING = {
+    "countries": {"deny": ["RU", "KP"]},
+    "devices": {"allow": ["desktop", "mobile"]},
+    "operating_systems": {"allow": ["linux", "windows", "macos"]},
+    "browsers": {"allow": ["chrome", "firefox"]},
+    "referrer_domains": {"deny": ["spam.example"]},
+    "day_parting": {"time_zone": "Europe/Paris", "hours": EVERY_HOUR},
+}
+
+
+def offer(api: AdminApi, partner_id: str, **fields: Any) -> str:
+    created = api.post("partners", "/v1/offers", {
+        "name": "Bench", "currency": "USD", "payout": {"type": "cpa", "amount": "1.00"},
+        "destination_url": "https://shop.example/landing?tid={transaction_id}", **fields})
+    api.approve(created["offer_id"], partner_id)
+    return str(created["offer_id"])
+
+
+def links(api: AdminApi) -> dict[str, str]:
+    """The plain link, the three controlled ones and a paused one, all of one partner."""
+    partner_id = api.create_partner("TrafficBench")
+    plain = offer(api, partner_id)
+    targeted = offer(api, partner_id, targeting=PASSING_TARGETING)
+    gb_only = offer(api, partner_id, targeting={"countries": {"allow": ["GB"]}})
+    paused = offer(api, partner_id, fail_traffic={"offers": [{"offer_id": gb_only}, {"offer_id": plain}]})
+    paused_alone = offer(api, partner_id, fallback_url="https://shop.example/elsewhere")
+    for offer_id in (paused, paused_alone):
+        api.post("partners", f"/v1/offers/{offer_id}/status", {"status": "paused"})
+    smart = api.post("partners", "/v1/smart-links", {
+        "name": "Bench", "offers": [{"offer_id": gb_only}, {"offer_id": plain, "priority": 2}]})
+    smart_link = api.get("partners", f"/v1/smart-links/{smart['smart_link_id']}/partners/{partner_id}"
+                                     "/tracking-link")
+    assert smart_link.status_code == 200, smart_link.text
+    return {"plain": api.tracking_link(plain, partner_id),
+            "targeting": api.tracking_link(targeted, partner_id),
+            "fail traffic": api.tracking_link(paused, partner_id), "smart link": smart_link.json()["url"],
+            "paused": api.tracking_link(paused_alone, partner_id)}
+
+
+def alternating(urls: dict[str, str]) -> tuple[dict[str, Wrk], list[str]]:
+    """Every link once per round, the order rotated each round so that each link takes
+    each place once (the consumers behind tracking fall behind during a round, and a
+    later slice shares the machine with their catching up); the load average after each."""
+    slices: dict[str, list[Wrk]] = {name: [] for name in urls}
+    names, loads = list(urls), []
+    for round_ in range(len(names)):
+        for name in names[round_:] + names[:round_]:
+            slices[name].append(wrk(urls[name], seconds=SECONDS, connections=CONNECTIONS))
+        loads.append(load_average())
+    return {name: combined(runs) for name, runs in slices.items()}, loads
+
+
+@pytest.mark.timeout(600)
+def test_traffic_controls_beside_the_plain_click_path(platform: Platform,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    urls = links(AdminApi(platform))
+    results, loads = alternating(urls)
+    plain = results["plain"]
+    with capsys.disabled():
+        print(f"\n\ntraffic controls, wrk -t1 -c{CONNECTIONS}, {len(urls)} rounds of {SECONDS:g}s slices, "
+              f"each link in turn, the order rotated:")
+        print(f"  {'':<16} {'clicks/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'vs plain':>9} {'errors':>7}")
+        for name, result in results.items():
+            p = result.percentiles_ms
+            print(f"  {name:<16} {result.rate:>9,.0f} {p['50']:>8.2f} {p['99']:>8.2f} "
+                  f"{result.rate / plain.rate:>8.2f}x {result.non_2xx_3xx:>7}")
+        print(f"  rounds: {'; '.join(loads)}")
+        for name, result in results.items():
+            if name in GOALED:
+                ratio = result.rate / plain.rate
+                verdict = "met" if ratio >= GOAL else "MISSED"
+                print(f"  {name} vs plain: {ratio:.2f}x (goal ≥ {GOAL}x) {verdict}")
+        print()
+    assert all(result.non_2xx_3xx == 0 for result in results.values())
+    missed = {name: f"{results[name].rate / plain.rate:.2f}x" for name in GOALED
+              if results[name].rate / plain.rate < GOAL}
+    assert not missed, f"within 10% of the plain click path: missed {missed}"
