@@ -3,15 +3,21 @@ cross-service tests (no shortcuts into the services' internals)."""
 
 from __future__ import annotations
 
+import os
+import subprocess
 import time
 from dataclasses import dataclass
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
 
 from afflux_infra.platform import Platform
+
+ROOT = Path(__file__).resolve().parents[1]
+"""The repository (``.tools/bin/uv`` runs the ``afflux`` CLI from there)."""
 
 POSTBACK_TOKENS: dict[str, str] = {}
 """offer_id → postback token, for every offer these tests created."""
@@ -72,6 +78,15 @@ class AdminApi:
         assert response.status_code == 200, response.text
         return str(response.json()["url"])
 
+    def sale(self, offer_id: str, partner_id: str, amount: str, currency: str, order_id: str) -> str:
+        """A visitor follows the partner's link and buys for ``amount``: the conversion_id."""
+        transaction_id = follow_tracking_link(self.tracking_link(offer_id, partner_id))
+        response = httpx.post(f"{self.platform.url('tracking')}/postback", params={
+            "transaction_id": transaction_id, "amount": amount, "currency": currency, "order_id": order_id,
+            "token": postback_token(transaction_id)})
+        assert response.status_code == 200, response.text
+        return str(response.json()["conversion_id"])
+
     def balance(self, partner_id: str, currency: str = "USD") -> dict[str, Decimal]:
         response = self.get("payouts", f"/v1/partners/{partner_id}/balance")
         assert response.status_code == 200, response.text
@@ -110,3 +125,11 @@ def wait_for(check: Any, timeout: float = 60.0, interval: float = 0.05) -> Any:
         if time.monotonic() > deadline:
             raise AssertionError(f"condition not met within {timeout}s (last: {result!r})")
         time.sleep(interval)
+
+def replay_verifies(platform: Platform) -> None:
+    """``afflux replay payouts --verify`` re-derives the live ledger from the log and exits 0."""
+    env = {**os.environ, **platform.env()}
+    result = subprocess.run([str(ROOT / ".tools/bin/uv"), "run", "--frozen", "--no-sync", "afflux", "replay",
+                             "payouts", "--verify"], cwd=ROOT, env=env, capture_output=True, text=True,
+                            timeout=120, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr

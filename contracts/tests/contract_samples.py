@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from uuid import UUID
 
+from finance_samples import FINANCE
 from onboarding_samples import ONBOARDING
 
 from afflux_contracts import (
@@ -31,6 +32,8 @@ from afflux_contracts import (
     DecisionTerms,
     DeviceType,
     Event,
+    FailTraffic,
+    FailTrafficMode,
     FraudAction,
     FraudSettings,
     ImpressionRecorded,
@@ -60,8 +63,10 @@ from afflux_contracts import (
     RejectionReason,
     RelationshipEvent,
     RelationshipSet,
+    RoutedOffer,
     RuleCheck,
     RuleOutcome,
+    SmartLinkSet,
     StaffSessionEnded,
     StaffSessionStarted,
     StaffTokenIssued,
@@ -95,6 +100,7 @@ STATEMENT_LINES = (
 )
 SAMPLES: list[Event] = [
     *ONBOARDING,
+    *FINANCE,
     PartnerCreated(partner_id="p1", name="Coupon Hub", email="ops@couponhub.example",
                    type="coupon", tags=("eu", "coupon"),
                    billing=Billing(currency="usd", minimum_payout=Decimal("50.00"))),
@@ -124,7 +130,10 @@ SAMPLES: list[Event] = [
                  targeting=Targeting(countries=AllowDeny(allow=("US", "CA")),
                                      devices=AllowDeny(deny=(DeviceType.TABLET,)),
                                      day_parting=DayParting(time_zone="America/New_York", weekdays=(1, 2, 3),
-                                                            hours=(9, 10, 11)))),
+                                                            hours=(9, 10, 11))),
+                 fail_traffic=FailTraffic(mode=FailTrafficMode.WEIGHT,
+                                          offers=(RoutedOffer(offer_id="o2", weight=3),
+                                                  RoutedOffer(offer_id="o3")))),
     OfferPostbackTokenRotated(offer_id="o1", token_sha256="7" * 64, previous_token_sha256="e" * 64,
                               previous_valid_until=CONVERTED),
     OfferStatusChanged(offer_id="o1", status=OfferStatus.PAUSED),
@@ -144,6 +153,8 @@ SAMPLES: list[Event] = [
                                      max_clicks_per_visitor_per_day=5, max_impressions_per_ip_per_day=500,
                                      blocked_subs={"sub3": ("incent", "toolbar")}),
                  coupon_precedence=CouponPrecedence.COUPON_FIRST, changed=("caps", "events")),
+    SmartLinkSet(smart_link_id="s1", name="Spring mix", fallback_url="https://shop.example/",
+                 offers=(RoutedOffer(offer_id="o1", weight=3), RoutedOffer(offer_id="o2", priority=2))),
     RelationshipSet(offer_id="o1", partner_id="p1", approved=True,
                     payout=Terms(type=PayoutType.CPA, amount=Decimal("12.50")),
                     coupon_codes=("SPRING10",), postback_url="https://p1.example/pb?c={transaction_id}",
@@ -155,7 +166,8 @@ SAMPLES: list[Event] = [
                   outcome=ClickOutcome.VALID, redirect_url="https://shop.example/landing?tid=aaa",
                   sub1="newsletter week 45", ip="203.0.113.9", user_agent="Mozilla/5.0", unique=False,
                   visitor_id="5" * 32, landing_page_id="spring", country="US", device="mobile",
-                  os="ios", browser="safari"),
+                  os="ios", browser="safari", rerouted_from="o0",
+                  rerouted_outcome=ClickOutcome.TARGETING, reason="countries", smart_link_id="s1"),
     ImpressionRecorded(impression_id="b" * 32, offer_id="o1", partner_id="p1", impressed_at=CLICKED,
                        sub1="banner-300x250", ip="203.0.113.9", user_agent="Mozilla/5.0",
                        visitor_id=derived_visitor_id("203.0.113.9", "Mozilla/5.0"),

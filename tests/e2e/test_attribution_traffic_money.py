@@ -1,7 +1,7 @@
 """Paid traffic is earned traffic, over real processes: a curl loop of 300 clicks on a
 CPC offer, and of 2,000 impressions (two thousands' worth of CPM) on a CPM offer, from one
-client through tracking's own endpoints, pays what one visitor earns — in payouts' ledger, to the cent — while a
-thousand different visitors still earn their thousand."""
+client through tracking's own endpoints, pays what one visitor earns — in payouts' ledger,
+to the cent — while a thousand different visitors still earn their thousand."""
 
 from __future__ import annotations
 

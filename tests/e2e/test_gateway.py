@@ -2,20 +2,29 @@
 admin issues the partner a key, the partner applies for an offer through the gateway and
 is approved, takes its link from the gateway, drives clicks and conversions through
 tracking, and the gateway's report says exactly what was sent; the admin report's
-profit is revenue - payout."""
+profit is revenue - payout. With the tax gate on, a partner's statement is held until the
+partner records a complete tax and payment profile through the gateway; a SEPA payment run
+then has a pain.001 file that validates against its schema and, confirmed twice, pays once;
+the statement's self-billed invoice PDF shows its number, totals and VAT treatment."""
 
 from __future__ import annotations
 
+import io
 import re
 import secrets
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
-from afflux_api import AdminApi, wait_for
+import sepaxml
+import xmlschema
+from afflux_api import AdminApi, replay_verifies, wait_for
+from pypdf import PdfReader
 
 from afflux_infra.embedded import free_port
 from afflux_infra.platform import Infrastructure, Platform
@@ -47,6 +56,17 @@ def platform(
         extra_env={
             "AFFLUX_CONSUMER_GROUP_PREFIX": f"e2e-{secrets.token_hex(4)}",
             "AFFLUX_PARTNERS_URL": f"http://127.0.0.1:{ports['partners']}",
+            # The tax gate (issue 23): no statement here is paid without a complete profile.
+            "AFFLUX_PAYOUTS_TAX_GATE": "true",
+            "AFFLUX_PAYOUTS_HOLD_INTERVAL": "0.5",
+            # The network's account its SEPA payment runs debit.
+            "AFFLUX_PAYOUTS_SEPA_NAME": "Afflux Network GmbH",
+            "AFFLUX_PAYOUTS_SEPA_IBAN": "DE02120300000000202051",
+            "AFFLUX_PAYOUTS_SEPA_BIC": "BYLADEM1001",
+            # The network as it issues self-billed invoices.
+            "AFFLUX_INVOICE_ISSUER_NAME": "Afflux Network SAS",
+            "AFFLUX_INVOICE_ISSUER_COUNTRY": "FR",
+            "AFFLUX_INVOICE_ISSUER_VAT_ID": "FR40303265045",
         },
     )
     try:
@@ -199,3 +219,72 @@ def test_a_partner_applies_for_an_offer_from_the_portal(platform: Platform) -> N
         assert applied.status_code == 200 and "Application sent" in applied.text, applied.text
     relationship = api.get("partners", f"/v1/offers/{offer_id}/partners/{partner_id}").json()
     assert (relationship["approved"], relationship["application"]) == (False, True)
+
+
+def test_a_statement_is_held_until_the_partner_completes_its_tax_profile_and_a_sepa_run_pays_it_once(
+        platform: Platform) -> None:
+    api = AdminApi(platform)
+    partner_id = str(api.post("partners", "/v1/partners", {
+        "name": f"Taxed{secrets.token_hex(3)}", "email": f"tax-{secrets.token_hex(3)}@partners.example",
+        "billing": {"currency": "USD", "frequency": "monthly", "minimum_payout": "0"}})["partner_id"])
+    api_key = api.post("partners", f"/v1/partners/{partner_id}/api-keys", {})["api_key"]
+    offer_id = api.create_cps_offer(percent="10", currency="EUR")
+    api.approve(offer_id, partner_id)
+    api.sale(offer_id, partner_id, "250.00", "EUR", "tax-order-1")
+    wait_for(lambda: api.balance(partner_id, "EUR").get("accrued") == Decimal("25.00"), timeout=30)
+
+    closed = api.post("payouts", "/v1/statements/close",
+                      {"period_end": datetime.now(UTC).isoformat(), "partner_id": partner_id})
+    statement_id = closed["statements"][0]["statement_id"]
+    held = api.get("payouts", f"/v1/statements/{statement_id}").json()
+    assert (held["status"], held["hold_reason"]) == \
+        ("on_hold", "the partner has no tax and payment profile yet")
+    with api._client("payouts") as payouts:
+        assert payouts.post(f"/v1/statements/{statement_id}/paid", json={}).status_code == 409
+
+    with as_partner(platform, api_key) as gateway:
+        def mine() -> dict[str, Any] | None:
+            listed = gateway.get("/v1/me/statements").json()["statements"]
+            return next((s for s in listed if s["statement_id"] == statement_id), None)
+
+        seen = wait_for(lambda: (found := mine()) is not None and found["status"] == "on_hold" and found,
+                        timeout=30)
+        assert seen["hold_reason"] == "the partner has no tax and payment profile yet"  # why, to the partner
+        tax = gateway.put("/v1/me/tax-profile", json={
+            "legal_name": "Taxed GmbH", "country": "DE", "vat_id": "DE136695976", "tax_form": "w8ben_e",
+            "address": {"line1": "Hauptstr. 1", "city": "Berlin", "postal_code": "10115"}})
+        assert tax.status_code == 200, tax.text
+        assert (tax.json()["complete"], tax.json()["missing"]) == (False, ["payment_method"])
+        bad = gateway.put("/v1/me/payment-method", json={"type": "sepa", "account_holder": "Taxed GmbH",
+                                                          "iban": "DE89370400440532013001"})
+        assert (bad.status_code, bad.json()["error"]["field"]) == (422, "iban")
+        good = gateway.put("/v1/me/payment-method", json={"type": "sepa", "account_holder": "Taxed GmbH",
+                                                           "iban": "DE89370400440532013000"})
+        assert good.status_code == 200 and good.json()["complete"] is True, good.text
+        assert "DE8937" not in good.text  # the partner's answer shows completeness, not numbers
+
+    wait_for(lambda: api.get("payouts", f"/v1/statements/{statement_id}").json()["status"] == "payable",
+             timeout=30)
+    invoice = wait_for(lambda: (found := api.get("payouts", f"/v1/statements/{statement_id}/invoice"))
+                       .status_code == 200 and found, timeout=30)
+    with as_partner(platform, api_key) as gateway:  # the partner's own copy, through the gateway
+        pdf = gateway.get(f"/v1/me/statements/{statement_id}/invoice.pdf")
+        assert gateway.get("/v1/me/statements/st_not_mine/invoice").status_code == 404
+    assert pdf.status_code == 200 and pdf.headers["content-type"] == "application/pdf", pdf.text
+    text = "\n".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf.content)).pages)
+    number = invoice.json()["invoice_number"]
+    for shown in (f"Self-billed invoice {number}", "Total: 25.00 EUR", "VAT: 0.00 EUR", "Reverse charge"):
+        assert shown in text, text
+    run = api.post("payouts", "/v1/payment-runs", {"method": "sepa", "statement_ids": [statement_id]})
+    with api._client("payouts") as payouts:
+        sepa = payouts.get(f"/v1/payment-runs/{run['payment_run_id']}/file")
+    assert sepa.status_code == 200, sepa.text
+    pain_001 = Path(sepaxml.__file__).parent / "schemas" / "pain.001.001.03.xsd"
+    xmlschema.XMLSchema(str(pain_001)).validate(sepa.text)
+    assert "DE89370400440532013000" in sepa.text and '<InstdAmt Ccy="EUR">25.00</InstdAmt>' in sepa.text
+    confirm = f"/v1/payment-runs/{run['payment_run_id']}/confirm"
+    assert api.post("payouts", confirm, {}) == api.post("payouts", confirm, {})  # twice: paid once
+    wait_for(lambda: api.balance(partner_id, "EUR")["paid"] == Decimal("25.00"), timeout=30)
+    with api._client("payouts") as payouts:
+        assert payouts.post(f"/v1/statements/{statement_id}/paid", json={}).status_code == 409
+    replay_verifies(platform)

@@ -10,22 +10,18 @@ sale (9.60 on 120.00), its ``reviewed`` event holds conversions for approval.
 
 from __future__ import annotations
 
-import os
-import subprocess
 from datetime import UTC, datetime
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from afflux_api import AdminApi, follow_tracking_link, postback_token, wait_for
+from afflux_api import AdminApi, follow_tracking_link, postback_token, replay_verifies, wait_for
 
 from afflux_infra.platform import Platform
 
 pytestmark = pytest.mark.slow
 
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def buckets(accrued: str = "0", pending: str = "0", payable: str = "0", paid: str = "0"
@@ -116,11 +112,3 @@ def test_sales_review_statements_payment_and_a_claw_back_to_the_cent(platform: P
         [("carried_over", "9.60"), ("paid", "28.80"), ("carried_over", "-9.60"), ("payable", "22.40")]
     replay_verifies(platform)
 
-
-def replay_verifies(platform: Platform) -> None:
-    """``afflux replay payouts --verify`` re-derives the live ledger from the log and exits 0."""
-    env = {**os.environ, **platform.env()}
-    result = subprocess.run([str(ROOT / ".tools/bin/uv"), "run", "--frozen", "--no-sync", "afflux", "replay",
-                             "payouts", "--verify"], cwd=ROOT, env=env, capture_output=True, text=True,
-                            timeout=120, check=False)
-    assert result.returncode == 0, result.stdout + result.stderr

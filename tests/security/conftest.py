@@ -63,6 +63,9 @@ view only while it is served)."""
 GATEWAY_TOKEN = "security-test-gateway-token-5d1e"
 GATEWAY_SECRETS = {"session_secret": "security-test-session-secret-0123456789",
                    "service_token": GATEWAY_TOKEN}
+PROFILE_KEY = "c2VjdXJpdHktdGVzdC1wcm9maWxlLWtleS0wMTIzNDU="
+"""Seals partners' tax and payment details (a deployment must set one: without it the
+profile routes answer 503)."""
 CAUGHT_UP_WITHIN = 180.0
 
 
@@ -86,7 +89,8 @@ async def service_apps(
         urls: dict[str, str] = {}
         for name, (settings_type, build) in BUILDS.items():
             own = ({**GATEWAY_SECRETS, "payouts_url": urls["payouts"], "partners_url": urls["partners"]}
-                   if name == "gateway" else {})
+                   if name == "gateway" else {"profile_keys": PROFILE_KEY} if name in ("partners", "payouts")
+                   else {})
             settings = settings_type(
                 database_url=infra.new_database(), kafka_bootstrap_servers=security_broker,
                 admin_token=ADMIN_TOKEN, group_prefix=f"test-{secrets.token_hex(4)}", port=free_port(),

@@ -337,6 +337,40 @@ class Targeting(BaseModel):
     day_parting: DayParting | None = None
 
 
+class FailTrafficMode(StrEnum):
+    """How a refused click picks among the offers of a fail-traffic list: the first in
+    order that takes it (``priority``), or one drawn by weight among those that take it."""
+
+    PRIORITY = "priority"
+    WEIGHT = "weight"
+
+
+class RoutedOffer(BaseModel):
+    """An offer a click may be sent to instead (fail traffic) or among others (a smart
+    link). ``weight``: its share among the offers it is drawn with (0: never drawn);
+    ``priority``: a smart link's rank (lower first; fail traffic uses the list's order)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    offer_id: str = Field(min_length=1)
+    weight: int = Field(default=1, ge=0)
+    priority: int = Field(default=1, ge=1)
+
+
+class FailTraffic(BaseModel):
+    """Where an offer sends a click it cannot take (paused or inactive, over a hard click
+    cap, failed targeting, partner not approved): to one of ``offers`` that takes it (the
+    partner may run it, the visitor passes its targeting, it has room under its caps),
+    else to the offer's fallback URL. A rerouted click is recorded once, on the offer it
+    lands on, with ``ClickRecorded.rerouted_from``; a listed offer's own fail traffic is
+    never followed, so no list makes a loop."""
+
+    model_config = ConfigDict(frozen=True)
+
+    mode: FailTrafficMode = FailTrafficMode.PRIORITY
+    offers: tuple[RoutedOffer, ...] = ()
+
+
 def _unique_caps(caps: tuple[Cap, ...]) -> tuple[Cap, ...]:
     seen = {(cap.metric, cap.period, cap.per_partner, cap.hard) for cap in caps}
     if len(seen) != len(caps):
@@ -552,6 +586,8 @@ class _OfferState(Event):
     ``destination_url``."""
     targeting: Targeting | None = None
     """Which visitors it takes (``None``: everyone)."""
+    fail_traffic: FailTraffic | None = None
+    """Where the clicks it cannot take go before its fallback URL (``None``: the fallback)."""
 
     @model_validator(mode="before")
     @classmethod
@@ -630,6 +666,24 @@ class OfferPostbackTokenRotated(Event):
 
     def partition_key(self) -> str:
         return self.offer_id
+
+
+class SmartLinkSet(Event):
+    """A smart link's whole state (consumers replace their row): one tracking link for any
+    partner (``/s/{smart_link_id}/{partner_id}``) over ``offers``. A click goes to an offer
+    of the lowest ``priority`` that takes it (active, the partner may run it, the visitor
+    passes its targeting, room under its caps), drawn by ``weight`` among those of that
+    priority; none: to ``fallback_url``, else the first offer's fallback URL."""
+
+    topic: ClassVar = PARTNERS
+
+    smart_link_id: str
+    name: str
+    offers: tuple[RoutedOffer, ...]
+    fallback_url: str | None = None
+
+    def partition_key(self) -> str:
+        return self.smart_link_id
 
 
 class RelationshipSet(Event):

@@ -112,6 +112,8 @@ class StatementPaid(Event):
     reference: str | None = None
     """The payment's reference (a wire id, a PayPal transaction)."""
     paid_at: UtcDatetime
+    payment_run_id: str | None = None
+    """The payment run that paid it (None: marked paid on its own)."""
 
     def partition_key(self) -> str:
         return self.partner_id

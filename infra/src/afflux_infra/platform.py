@@ -5,6 +5,7 @@ end-to-end tests are built from these same pieces."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import os
 import secrets
 from collections.abc import Callable
@@ -19,10 +20,12 @@ from afflux_infra.scale import instance_env, instance_port
 from afflux_plumbing.auth import service_token_entry
 
 GATEWAY_SCOPES = ("partners.apply", "payouts.balance.read", "partners.applications.create",
-                  "partner_users.credentials", "partner_users.write", "notifications.send")
+                  "partner_users.credentials", "partner_users.write", "notifications.send",
+                  "partners.profiles.write", "invoices.read")
 """What the gateway's own credential may do: apply for offers, read a partner's balance,
 record a verified sign-up, check and set partner users' passwords, invite and remove them
-for an owner, send the sign-up's verification mail."""
+for an owner, send the sign-up's verification mail, record a partner's own tax profile
+and payment method, read a partner's invoices."""
 PARTNERS_SCOPES = ("notifications.send",)
 """What the partners service's own credential may do: send invitations and reset links."""
 
@@ -91,6 +94,11 @@ def start_infrastructure(stack: ExitStack, *, containers: bool = False,
                           broker=embedded)
 
 
+def new_profile_key() -> str:
+    """A Fernet key: 32 random bytes, url-safe base64 (what ``Fernet.generate_key`` makes)."""
+    return base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
+
+
 @dataclass
 class Platform:
     """The five services, started against one infrastructure with one admin token."""
@@ -103,6 +111,11 @@ class Platform:
     """The partners service's token towards notifications (invitations, reset links)."""
     session_secret: str = field(default_factory=lambda: secrets.token_urlsafe(32))
     """Signs the portal's session cookies (the gateway refuses to start without one)."""
+    profile_keys: str = field(default_factory=lambda: os.environ.get("AFFLUX_PROFILE_KEYS")
+                              or new_profile_key())
+    """Seal partners' tax and payment details (``AFFLUX_PROFILE_KEYS``: Fernet keys). The
+    environment's when set (a deployment keeps its keys across restarts), else one that
+    lives as long as the platform."""
     ports: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_PORTS))
     log_dir: Path | None = None
     extra_env: dict[str, str] = field(default_factory=dict)
@@ -132,6 +145,7 @@ class Platform:
             "AFFLUX_PARTNERS_SERVICE_TOKEN": self.partners_token,
             "AFFLUX_PORTAL_URL": f"{self._url_of('gateway')}/portal",
             "AFFLUX_GATEWAY_SESSION_SECRET": self.session_secret,
+            "AFFLUX_PROFILE_KEYS": self.profile_keys,
             **self.extra_env,
         }
 

@@ -61,6 +61,10 @@ SCOPES: Mapping[str, str] = {
                                     "(POST /v1/applications: the gateway)",
     "partner_users.write": "invite and remove a partner's portal users "
                            "(POST|DELETE /v1/partners/{partner_id}/users)",
+    "partners.profiles.write": "record a partner's tax profile and payment method "
+                               "(PUT /v1/partners/{partner_id}/tax-profile|payment-method)",
+    "partners.profiles.details": "read a partner's tax and payment details in full: bank and tax numbers "
+                                 "(GET /v1/partners/{partner_id}/payout-profile/details)",
     "partner_users.credentials": "check a partner user's password, set it with an invitation or reset "
                                  "link, send a reset link (/v1/partner-users/...: the gateway's portal)",
     # Attribution: conversions and their review
@@ -69,6 +73,8 @@ SCOPES: Mapping[str, str] = {
     # Payouts: the money
     "payouts.balance.read": "read a partner's balance (GET /v1/partners/{partner_id}/balance)",
     "statements.read": "read statements, their previews and a partner's commissions",
+    "invoices.read": "read self-billed invoices and credit notes "
+                     "(GET /v1/statements/{statement_id}/invoice, /v1/invoices/...)",
     "statements.close": "close a period: issue statements (POST /v1/statements/close)",
     "statements.pay": "mark statements paid (POST /v1/statements/{statement_id}/paid)",
     "adjustments.write": "adjust a partner's balance (POST /v1/partners/{partner_id}/adjustments)",
@@ -104,12 +110,14 @@ ROLES: Mapping[str, frozenset[str]] = {
     "manager": EVERY_ROLE | {"partners.write", "offers.write", "relationships.write", "applications.review",
                              "partner_users.write",
                              "conversions.review", "postbacks.resume", "notifications.preferences"},
-    "finance": EVERY_ROLE | {"statements.close", "statements.pay", "adjustments.write"},
+    "finance": EVERY_ROLE | {"statements.close", "statements.pay", "adjustments.write",
+                             "partners.profiles.write", "partners.profiles.details"},
     "analyst": EVERY_ROLE,
 }
 """What each staff role may do: ``owner`` everything (staff included), ``manager`` the
 program (partners, offers, relationships, applications, conversion review), ``finance``
-the money (statements, payments, adjustments), ``analyst`` reads only; every role reads,
+the money (statements, payments, adjustments, partners' tax and payment details),
+``analyst`` reads only; every role reads (a profile's completeness, not its details),
 and looks after its own account (``staff.self``)."""
 
 SCOPE_KEY = "x-afflux-scope"

@@ -20,7 +20,9 @@ from afflux_partners.application.transcodings import register_value_transcodings
 from afflux_partners.domain import values
 from afflux_partners.domain.offer import Offer
 from afflux_partners.domain.partner import Partner
+from afflux_partners.domain.payout_profile import PayoutProfile, summary_of
 from afflux_partners.domain.relationship import Relationship
+from afflux_partners.domain.smart_link import SmartLink
 
 
 def _mapper() -> Mapper[Any]:
@@ -46,11 +48,11 @@ def published(aggregate: Aggregate) -> list[Envelope[Any]]:
 def test_every_stored_event_type_is_published() -> None:
     stored_topics = {
         getattr(event_class, "TOPIC", None)
-        for aggregate in (Partner, Offer, Relationship)
+        for aggregate in (Partner, Offer, Relationship, SmartLink, PayoutProfile)
         for name, event_class in vars(aggregate).items()
         if isinstance(event_class, type) and issubclass(event_class, CanMutateAggregate) and name != "Event"
     }
-    assert len(stored_topics) == 16
+    assert len(stored_topics) == 20
     assert stored_topics == set(TRANSLATIONS)
 
 
@@ -61,6 +63,7 @@ def test_domain_vocabulary_matches_the_contract() -> None:
         (values.Visibility, contracts.Visibility),
         (values.PayoutType, contracts.PayoutType),
         (values.BillingFrequency, contracts.BillingFrequency),
+        (values.FailTrafficMode, contracts.FailTrafficMode),
     ]:
         assert {m.value for m in ours} == {m.value for m in theirs}
 
@@ -111,6 +114,23 @@ def test_relationship_created_and_updated_both_publish_the_whole_state_keyed_by_
         "events": [], "caps": [], "postback_method": "get", "postback_status_changes": False,
         "application": False,
     }
+
+
+def test_fail_traffic_and_smart_links_survive_the_store_and_publish_their_whole_state() -> None:
+    routed = (values.RoutedOffer("b" * 32, weight=3), values.RoutedOffer("c" * 32, priority=2))
+    offer = Offer.create("Shoes", "https://shop.example/", "USD", CPA_1,
+                         fail_traffic=values.FailTraffic(values.FailTrafficMode.WEIGHT, routed[:1]))
+    smart_link = SmartLink.create("Mix", routed)
+    smart_link.edit({"fallback_url": "https://shop.example/more"})
+    (created,) = published(offer)
+    first, second = published(smart_link)
+    assert created.payload.model_dump(mode="json")["fail_traffic"] == {
+        "mode": "weight", "offers": [{"offer_id": "b" * 32, "weight": 3, "priority": 1}]}
+    assert first.key == second.key == smart_link.smart_link_id
+    assert second.payload.model_dump(mode="json") == {
+        "smart_link_id": smart_link.smart_link_id, "name": "Mix", "fallback_url": "https://shop.example/more",
+        "offers": [{"offer_id": "b" * 32, "weight": 3, "priority": 1},
+                   {"offer_id": "c" * 32, "weight": 1, "priority": 2}]}
 
 
 def test_event_ids_are_derived_from_the_stored_event_so_a_resend_keeps_them() -> None:
@@ -190,3 +210,19 @@ def test_an_application_and_its_users_are_published_whole_after_a_store_round_tr
     assert (removed.email, removed.status, removed.removed_by) == ("max@trail.example", "removed",
                                                                    "usr_" + "1" * 32)
     assert {p.partner_id for p in payloads} == {partner.partner_id}
+
+
+def test_a_payout_profile_is_published_with_its_summary_and_its_details_sealed() -> None:
+    at = datetime(2026, 12, 2, tzinfo=UTC)
+    profile = PayoutProfile.record("p1", summary_of({"country": "DE"}, None), "sealed-1", ("tax_profile",),
+                                   at)
+    tax = {"country": "DE", "legal_name": "L", "address": {"line1": "x"}, "tax_form": "w8ben"}
+    profile.change(summary_of(tax, {"type": "sepa"}), "sealed-2", ("payment_method",), at)
+    first, second = (envelope.payload for envelope in published(profile))
+    assert isinstance(first, contracts.PartnerPayoutProfileSet)
+    assert (first.partner_id, first.complete, first.missing[-1], first.sealed) == \
+        ("p1", False, "payment_method", "sealed-1")
+    assert isinstance(second, contracts.PartnerPayoutProfileSet)
+    assert (second.complete, second.missing, second.payment_method, second.changed, second.set_at) == \
+        (True, (), contracts.PaymentMethodKind.SEPA, ("payment_method",), at)
+

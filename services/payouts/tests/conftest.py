@@ -9,6 +9,7 @@ from typing import Protocol
 import pytest
 from payouts_fixtures import RunningPayouts
 
+from afflux_infra.testing import broker_of_its_own
 from afflux_payouts.adapters.store import PayoutsStore
 from afflux_plumbing.eventstore import open_store
 from afflux_plumbing.publish import Publisher
@@ -44,3 +45,22 @@ def ledger(payouts: RunningPayouts) -> Iterator[PayoutsStore]:
     store = open_store(PayoutsStore, payouts.database_url, "payouts")
     yield store
     store.close()
+
+
+@pytest.fixture(scope="module")
+def own_broker(infra: SessionInfra) -> Iterator[str]:
+    """A broker of the module's own, for a module whose payouts service issues statements:
+    they reach no other module's service (each counts the statements it folded to know it
+    caught up with what it issued)."""
+    with broker_of_its_own(infra) as servers:  # type: ignore[arg-type]
+        yield servers
+
+
+@pytest.fixture(scope="module")
+async def own_log(own_broker: str) -> AsyncIterator[Publisher]:
+    """Publishes the partners' and attribution's events on the module's own broker."""
+    publisher = Publisher(own_broker, client_id="payouts-finance-test")
+    await publisher.start()
+    yield publisher
+    await publisher.stop()
+

@@ -9,6 +9,7 @@ from decimal import Decimal
 from typing import Any
 
 import httpx
+import psycopg
 from aiokafka.structs import ConsumerRecord
 
 from afflux_contracts import (
@@ -97,11 +98,14 @@ class RunningPayouts(RunningService[PayoutsSettings]):
 
     headers = ADMIN
 
-    def __init__(self, database_url: str, kafka_bootstrap: str, group_prefix: str = "") -> None:
+    def __init__(self, database_url: str, kafka_bootstrap: str, group_prefix: str = "",
+                 **settings: Any) -> None:
+        """``settings``: more of the service's settings by alias (``AFFLUX_PAYOUTS_TAX_GATE``)."""
         super().__init__(
             PayoutsSettings, build, database_url, kafka_bootstrap, group_prefix,
             AFFLUX_ADMIN_TOKEN=ADMIN_TOKEN, AFFLUX_PAYOUTS_CLOSE_INTERVAL=0,
             AFFLUX_SERVICE_TOKENS=service_token_entry("gateway", GATEWAY_TOKEN, ["payouts.balance.read"]),
+            **settings,
         )
 
     async def post(self, path: str, body: dict[str, Any] | None = None) -> httpx.Response:
@@ -180,3 +184,13 @@ def closed(store: PayoutsStore, partner_id: str, period_end: datetime) -> Statem
     (with its log position), as payouts' close decides it."""
     [issued] = Statements(store).close(period_end, partner_id)
     return issued
+
+
+def profile_folded(payouts: RunningPayouts, partner_id: str) -> bool:
+    """The service folded the partner's tax and payment profile from the partners log (a
+    close, a payment run decide from what was folded; blocking: from a thread)."""
+    with psycopg.connect(payouts.database_url) as conn:
+        row = conn.execute("SELECT 1 FROM payouts.payout_profiles WHERE partner_id = %s",
+                           (partner_id,)).fetchone()
+    return row is not None
+

@@ -35,3 +35,6 @@ class PartnersSettings(ServiceSettings):
     owed_mail_interval: float = Field(default=5.0, gt=0,
                                       validation_alias="AFFLUX_PARTNERS_OWED_MAIL_INTERVAL")
     """Seconds between two looks for mail that notifications did not take yet."""
+    profile_keys: str = Field(default="", validation_alias="AFFLUX_PROFILE_KEYS", repr=False)
+    """Fernet keys sealing partners' tax and payment details (``adapters/sealing.py``): the
+    first seals, every one opens. Without any, the profile routes answer 503."""

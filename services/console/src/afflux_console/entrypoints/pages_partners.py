@@ -93,7 +93,7 @@ async def partner_detail(
 ) -> Response:
     path = f"/v1/partners/{segment(partner_id)}"
     partner = await console.read(viewer, "partners", path)
-    keys, balance, statements, audit, relationships, report = await asyncio.gather(
+    keys, balance, statements, audit, relationships, report, profile = await asyncio.gather(
         console.read(viewer, "partners", f"{path}/api-keys"),
         optional(console.read(viewer, "payouts", f"{path}/balance")),
         optional(console.read(viewer, "payouts", "/v1/statements", partner_id=partner_id, limit=20)),
@@ -109,6 +109,7 @@ async def partner_detail(
                 **{"from": (datetime.now(UTC).date() - timedelta(days=29)).isoformat()},
             )
         ),
+        optional(console.read(viewer, "partners", f"{path}/payout-profile")),
     )
     offer_names = {str(r["offer"]["offer_id"]): str(r["offer"]["name"]) for r in relationships}
     staff = {**await console.names.staff(), **offer_names, partner_id: partner["name"]}
@@ -129,6 +130,7 @@ async def partner_detail(
         error=error,
         issued_key=issued_key,
         offer_names=offer_names,
+        profile=profile,
     )
 
 

@@ -127,6 +127,17 @@ class PayoutsClient:
             raise LedgerUnavailable(f"payouts answered the balance of {answer.partner_id!r}")
         return {currency: buckets.model_dump() for currency, buckets in answer.balances.items()}
 
+    async def invoice(self, statement_id: str, pdf: bool) -> tuple[int, bytes, str]:
+        """A statement's invoice as payouts answers it: (status, body, media type)."""
+        path = f"/v1/statements/{quote(statement_id, safe='')}/invoice" + (".pdf" if pdf else "")
+        try:
+            response = await self._client.get(path)
+        except httpx.HTTPError as error:
+            raise LedgerUnavailable(f"payouts did not answer: {error}") from error
+        if response.status_code >= 500:
+            raise LedgerUnavailable(f"payouts answered {response.status_code}")
+        return response.status_code, response.content, response.headers.get("content-type", "")
+
     async def close(self) -> None:
         await self._client.aclose()
 

@@ -200,6 +200,7 @@ STATEMENTS = Table(
         "paid_at timestamptz",
         "reference text",
         "lines jsonb NOT NULL DEFAULT '[]'",
+        "hold_reason text",
     ),
     key=("statement_id",),
 )

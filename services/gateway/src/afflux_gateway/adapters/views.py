@@ -26,8 +26,10 @@ from afflux_contracts import (
     PartnerStatusChanged,
     PartnerUpdated,
     RelationshipSet,
+    StatementHeld,
     StatementIssued,
     StatementPaid,
+    StatementReleased,
 )
 from afflux_gateway.adapters import tables as t
 from afflux_gateway.adapters.people import PEOPLE_DDL
@@ -222,6 +224,15 @@ class PostgresViews:
             map(_statement_row, issued),
         )
 
+    def hold_statements(self, changes: Sequence[StatementHeld | StatementReleased]) -> Write | None:
+        """A held statement is ``on_hold`` with its reason until released (``payable``)."""
+        rows = [{"statement_id": c.statement_id, "partner_id": c.partner_id,
+                 "status": "on_hold" if isinstance(c, StatementHeld) else "payable",
+                 "hold_reason": c.reason if isinstance(c, StatementHeld) else None} for c in changes]
+        statement = t.STATEMENTS.update(self.schema, ("status", "hold_reason"),
+                                        by=("statement_id", "partner_id"))
+        return t.STATEMENTS.write(statement, rows)
+
     def pay_statements(self, paid: Sequence[StatementPaid]) -> Write | None:
         rows = [
             {
@@ -343,7 +354,7 @@ class PostgresViews:
         return self.store.query(
             sql.SQL(
                 "SELECT statement_id, currency, total, status, period_end, issued_at, paid_at, reference, "
-                "lines FROM {} WHERE partner_id = %s ORDER BY issued_at, statement_id"
+                "lines, hold_reason FROM {} WHERE partner_id = %s ORDER BY issued_at, statement_id"
             ).format(self._table(t.STATEMENTS)),
             (partner_id,),
         )

@@ -37,8 +37,10 @@ from afflux_contracts import (
     PartnerStatusChanged,
     PartnerUpdated,
     RelationshipSet,
+    StatementHeld,
     StatementIssued,
     StatementPaid,
+    StatementReleased,
 )
 from afflux_gateway.domain import conversions as rules
 from afflux_gateway.domain.conversions import NO_SUBS, NO_VISITOR, Conversion, Kind, Move, Step
@@ -79,6 +81,7 @@ class ProjectionViews(Protocol):
     def add_figures(self, moves: Sequence[Move]) -> Write | None: ...
     def add_statements(self, issued: Sequence[StatementIssued]) -> Write | None: ...
     def pay_statements(self, paid: Sequence[StatementPaid]) -> Write | None: ...
+    def hold_statements(self, changes: Sequence[StatementHeld | StatementReleased]) -> Write | None: ...
     def save_delivered(self, delivered: Sequence[PartnerPostbackDelivered]) -> Write | None: ...
     def save_failed(self, failed: Sequence[PartnerPostbackFailed]) -> Write | None: ...
 
@@ -266,6 +269,11 @@ class Projection:
     @handles(StatementIssued)
     def on_statement_issued(self, run: Run) -> Changes:
         return changes(self.views.add_statements(first_per(run, lambda p: p.statement_id)))
+
+    @handles(StatementHeld, StatementReleased)
+    def on_statement_held(self, run: Run) -> Changes:
+        """The tax gate: the partner sees its statement held, and why, until it is released."""
+        return changes(self.views.hold_statements(last_per(run, lambda p: p.statement_id)))
 
     @handles(StatementPaid)
     def on_statement_paid(self, run: Run) -> Changes:

@@ -27,6 +27,7 @@ from afflux_gateway.domain.access import MAX_SUB_LENGTH, SUB_NAMES, may_run, tra
 from afflux_gateway.domain.conversions import Kind
 from afflux_gateway.domain.report import PARTNER_GROUPINGS, GroupBy, InvalidReport, Window, window
 from afflux_gateway.entrypoints.auth import Guard, partner_auth
+from afflux_gateway.entrypoints.payout_profile import profile_router
 from afflux_gateway.entrypoints.present import (
     STATEMENT_COLUMNS,
     conversion_out,
@@ -275,4 +276,5 @@ def mount_api(
     credentials: Credentials,
 ) -> None:
     app.include_router(partner_router(views, guard, partners, ledger, tracking_url))
+    app.include_router(profile_router(guard, partners))
     app.include_router(admin_router(views, credentials))

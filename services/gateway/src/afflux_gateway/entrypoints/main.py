@@ -8,7 +8,6 @@ import logging
 import sys
 from datetime import UTC, date, datetime, timedelta
 
-from afflux_contracts import ATTRIBUTION, PARTNERS, PAYOUTS, POSTBACKS, TRACKING
 from afflux_gateway.adapters.people import PeopleTables
 from afflux_gateway.adapters.service_clients import (
     NotificationsClient,
@@ -22,6 +21,7 @@ from afflux_gateway.application.projection import Projection
 from afflux_gateway.application.signup import Limits, SignupDesk
 from afflux_gateway.entrypoints.auth import Guard
 from afflux_gateway.entrypoints.http import mount_api
+from afflux_gateway.entrypoints.invoices import invoice_router
 from afflux_gateway.entrypoints.people import Credentials, Throttle, mount_people
 from afflux_gateway.entrypoints.portal import Portal, mount_portal
 from afflux_gateway.entrypoints.signup import SignupPages, link_maker, mount_signup
@@ -33,6 +33,8 @@ from afflux_plumbing.http import service_app
 from afflux_plumbing.outage import OUTAGES
 from afflux_plumbing.runs import Handlers
 from afflux_plumbing.service import Built, ServiceRuntime, run_service
+from afflux_plumbing.staff_credentials import STAFF_VIEW
+from afflux_plumbing.wiring import Subscription, Wiring
 
 log = logging.getLogger(__name__)
 EXPIRY_INTERVAL = 60.0
@@ -49,6 +51,13 @@ class Projections(Projection, People):
         self.people = people
 
 
+PROJECTIONS = Subscription.per_topic(Projections)
+"""A consumer per topic the projections read (each in its own group, so a review waiting
+for its conversion never holds the clicks back)."""
+WIRING = Wiring(GatewaySettings.service_name, subscriptions=(*PROJECTIONS, STAFF_VIEW))
+"""What the gateway runs on the log: its projections and the staff view; it publishes nothing."""
+
+
 def build(settings: GatewaySettings) -> Built:
     """Wire the store and its consumers (each topic in its own group, so a review waiting
     for its conversion never holds the clicks back), the API and the portal. The store is
@@ -59,20 +68,15 @@ def build(settings: GatewaySettings) -> Built:
     views = PostgresViews(store)
     people = PeopleTables(store)
     handlers = Handlers.of(Projections(views, people))
-    runtime = ServiceRuntime(settings)
-    for topic, group in (
-        (PARTNERS, "partners"),
-        (TRACKING, "tracking"),
-        (ATTRIBUTION, "attribution"),
-        (PAYOUTS, "payouts"),
-        (POSTBACKS, "postbacks"),
-    ):
-        runtime.consume(store, [topic.name], group=group, handlers=handlers)
+    runtime = ServiceRuntime(settings, WIRING)
+    for subscription in PROJECTIONS:
+        runtime.consume(store, subscription, handlers=handlers)
     guard = Guard(views, FailureThrottle(settings.failure_limit, settings.failure_period), settings.proxies)
     partners = PartnersClient(settings.partners_api, token)
     payouts = PayoutsClient(settings.payouts_api, token)
     app = service_app("Afflux gateway", runtime.ready)
     mount_api(app, views, guard, partners, payouts, settings.tracking_url, runtime.credentials())
+    app.include_router(invoice_router(views, guard, payouts))
     portal = Portal(views, guard, partners, payouts, settings.tracking_url, keys, settings.secure_cookies,
                     people)
     mount_portal(app, portal)

@@ -86,6 +86,7 @@ def statement_out(row: Row) -> dict[str, Any]:
         "paid_at": instant(row["paid_at"]),
         "reference": row["reference"],
         "lines": len(row["lines"]),
+        "hold_reason": row.get("hold_reason"),
     }
 
 

@@ -21,7 +21,8 @@ from afflux_contracts import (
     ConversionSecurity,
     CouponPrecedence,
     DayParting,
-    Event,
+    FailTraffic,
+    FailTrafficMode,
     FraudAction,
     FraudSettings,
     LandingPage,
@@ -34,15 +35,20 @@ from afflux_contracts import (
     PartnerApiKeyIssued,
     PartnerApiKeyRevoked,
     PartnerCreated,
+    PartnerPayoutProfileSet,
     PartnerPostback,
     PartnerStatus,
     PartnerStatusChanged,
     PartnerUpdated,
+    PaymentMethodKind,
     PayoutType,
     PostbackMethod,
     RelationshipEvent,
     RelationshipSet,
+    RoutedOffer,
+    SmartLinkSet,
     Targeting,
+    TaxForm,
     Terms,
     Tier,
     Visibility,
@@ -76,7 +82,9 @@ from afflux_partners.domain.partner import (
     PARTNER_USER_PASSWORD_RESET,
     PARTNER_USER_REMOVED,
 )
+from afflux_partners.domain.payout_profile import PROFILE_CREATED, PROFILE_SET
 from afflux_partners.domain.relationship import RELATIONSHIP_CREATED, RELATIONSHIP_UPDATED
+from afflux_partners.domain.smart_link import SMART_LINK_CREATED, SMART_LINK_UPDATED
 from afflux_plumbing.relay import Translate, publishing
 
 PRODUCER = "partners"
@@ -147,6 +155,17 @@ def contract_targeting(targeting: values.Targeting | None) -> Targeting | None:
                                             hours=parting.hours) if parting is not None else None)
 
 
+def contract_routed_offers(offers: Any) -> tuple[RoutedOffer, ...]:
+    return tuple(RoutedOffer(offer_id=o.offer_id, weight=o.weight, priority=o.priority) for o in offers)
+
+
+def contract_fail_traffic(fail_traffic: values.FailTraffic | None) -> FailTraffic | None:
+    if fail_traffic is None:
+        return None
+    return FailTraffic(mode=FailTrafficMode(fail_traffic.mode),
+                       offers=contract_routed_offers(fail_traffic.offers))
+
+
 def contract_postback(postback: values.PartnerPostback | None) -> PartnerPostback | None:
     if postback is None:
         return None
@@ -192,33 +211,33 @@ def _partner_state(event: Any) -> dict[str, Any]:
     }
 
 
-def _partner_created(event: Any) -> Event:
+def _partner_created(event: Any) -> PartnerCreated:
     return PartnerCreated(status=PartnerStatus(event.status), **_partner_state(event))
 
 
-def _partner_updated(event: Any) -> Event:
+def _partner_updated(event: Any) -> PartnerUpdated:
     return PartnerUpdated(status=PartnerStatus(event.status), changed=tuple(event.changed),
                           **_partner_state(event))
 
 
-def _api_key_issued(event: Any) -> Event:
+def _api_key_issued(event: Any) -> PartnerApiKeyIssued:
     return PartnerApiKeyIssued(partner_id=event.originator_id.hex, key_id=event.key_id,
                                key_sha256=event.key_sha256, prefix=event.prefix, issued_at=event.issued_at)
 
 
-def _api_key_revoked(event: Any) -> Event:
+def _api_key_revoked(event: Any) -> PartnerApiKeyRevoked:
     return PartnerApiKeyRevoked(partner_id=event.originator_id.hex, key_id=event.key_id,
                                 revoked_at=event.revoked_at)
 
 
-def _partner_status_changed(event: Any) -> Event:
+def _partner_status_changed(event: Any) -> PartnerStatusChanged:
     previous = getattr(event, "previous", None)
     return PartnerStatusChanged(partner_id=event.originator_id.hex, status=PartnerStatus(event.status),
                                 previous_status=PartnerStatus(previous) if previous else None,
                                 reason=getattr(event, "reason", None))
 
 
-def _partner_applied(event: Any) -> Event:
+def _partner_applied(event: Any) -> PartnerApplied:
     return PartnerApplied(partner_id=event.originator_id.hex, name=event.name, email=event.email,
                           company=event.company, website=event.website,
                           traffic_sources=tuple(event.traffic_sources), country=event.country,
@@ -231,20 +250,20 @@ def _user_state(event: Any, status: PartnerUserStatus) -> dict[str, Any]:
             "name": event.name, "role": PartnerUserRole(event.role), "status": status}
 
 
-def _user_invited(event: Any) -> Event:
+def _user_invited(event: Any) -> PartnerUserInvited:
     return PartnerUserInvited(**_user_state(event, PartnerUserStatus.INVITED), invited_by=event.invited_by,
                               expires_at=event.expires_at)
 
 
-def _user_activated(event: Any) -> Event:
+def _user_activated(event: Any) -> PartnerUserActivated:
     return PartnerUserActivated(**_user_state(event, PartnerUserStatus.ACTIVE))
 
 
-def _user_removed(event: Any) -> Event:
+def _user_removed(event: Any) -> PartnerUserRemoved:
     return PartnerUserRemoved(**_user_state(event, PartnerUserStatus.REMOVED), removed_by=event.removed_by)
 
 
-def _password_reset(event: Any) -> Event:
+def _password_reset(event: Any) -> PartnerUserPasswordReset:
     return PartnerUserPasswordReset(partner_id=event.originator_id.hex, user_id=event.user_id,
                                     reset_at=event.reset_at)
 
@@ -278,28 +297,29 @@ def _offer_state(event: Any) -> dict[str, Any]:
         "landing_pages": tuple(LandingPage(id=page.id, name=page.name, url=page.url, weight=page.weight)
                                for page in getattr(event, "landing_pages", ())),
         "targeting": contract_targeting(getattr(event, "targeting", None)),
+        "fail_traffic": contract_fail_traffic(getattr(event, "fail_traffic", None)),
     }
 
 
-def _offer_created(event: Any) -> Event:
+def _offer_created(event: Any) -> OfferCreated:
     return OfferCreated(**_offer_state(event))
 
 
-def _offer_updated(event: Any) -> Event:
+def _offer_updated(event: Any) -> OfferUpdated:
     return OfferUpdated(changed=tuple(event.changed), **_offer_state(event))
 
 
-def _offer_status_changed(event: Any) -> Event:
+def _offer_status_changed(event: Any) -> OfferStatusChanged:
     return OfferStatusChanged(offer_id=event.originator_id.hex, status=OfferStatus(event.status))
 
 
-def _postback_token_rotated(event: Any) -> Event:
+def _postback_token_rotated(event: Any) -> OfferPostbackTokenRotated:
     return OfferPostbackTokenRotated(offer_id=event.originator_id.hex, token_sha256=event.token_sha256,
                                      previous_token_sha256=event.previous_token_sha256,
                                      previous_valid_until=event.previous_valid_until)
 
 
-def _relationship_set(event: Any) -> Event:
+def _relationship_set(event: Any) -> RelationshipSet:
     """Created and updated alike: each event carries the relationship's whole state."""
     return RelationshipSet(
         offer_id=event.offer_id,
@@ -319,6 +339,22 @@ def _relationship_set(event: Any) -> Event:
     )
 
 
+def _smart_link_set(event: Any) -> SmartLinkSet:
+    """Created and updated alike: each event carries the smart link's whole state."""
+    return SmartLinkSet(smart_link_id=event.originator_id.hex, name=event.name,
+                        offers=contract_routed_offers(event.offers), fallback_url=event.fallback_url)
+
+
+def _payout_profile_set(event: Any) -> PartnerPayoutProfileSet:
+    """Created and set alike: the whole profile, its details sealed."""
+    return PartnerPayoutProfileSet(
+        partner_id=event.partner_id, country=event.country,
+        tax_form=TaxForm(event.tax_form) if event.tax_form else None,
+        payment_method=PaymentMethodKind(event.payment_method) if event.payment_method else None,
+        complete=not event.missing, missing=tuple(event.missing), sealed=event.sealed,
+        changed=tuple(event.changed), set_at=event.set_at)
+
+
 TRANSLATIONS: dict[str, Translate] = {
     PARTNER_CREATED: _partner_created,
     PARTNER_UPDATED: _partner_updated,
@@ -336,6 +372,10 @@ TRANSLATIONS: dict[str, Translate] = {
     OFFER_POSTBACK_TOKEN_ROTATED: _postback_token_rotated,
     RELATIONSHIP_CREATED: _relationship_set,
     RELATIONSHIP_UPDATED: _relationship_set,
+    SMART_LINK_CREATED: _smart_link_set,
+    SMART_LINK_UPDATED: _smart_link_set,
+    PROFILE_CREATED: _payout_profile_set,
+    PROFILE_SET: _payout_profile_set,
 }
 """Every stored event topic of this service and its public event."""
 

@@ -22,7 +22,7 @@ from afflux_plumbing.store import TrackedApplication
 from afflux_plumbing.tables import keys_param
 
 INFINITY = datetime.max.replace(tzinfo=UTC)
-CLAIMING = "('payable', 'paid')"
+CLAIMING = "('payable', 'on_hold', 'paid')"
 
 
 class ReadsSql:

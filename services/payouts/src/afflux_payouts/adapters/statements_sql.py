@@ -18,13 +18,23 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from functools import cache
 from typing import Any
+from uuid import UUID
 
 from psycopg import Cursor, sql
 from psycopg.rows import DictRow
 
-from afflux_contracts import LineKind, StatementLine, round_money
-from afflux_payouts.adapters.tables import ADJUSTMENTS, CHANGES, LINES, STATEMENTS
-from afflux_payouts.adapters.terms_sql import terms_of_row
+from afflux_contracts import InvoiceIssued, LineKind, StatementLine, round_money
+from afflux_payouts.adapters.tables import (
+    ADJUSTMENTS,
+    CHANGES,
+    INVOICES,
+    LINES,
+    PROFILES,
+    RUN_PAYMENTS,
+    RUNS,
+    STATEMENTS,
+)
+from afflux_payouts.adapters.terms_sql import profile_of_row, terms_of_row
 from afflux_payouts.application.statements import RecordedStatement, Snapshot
 from afflux_payouts.domain.records import STATEMENT_ISSUED, STATEMENT_PAID
 from afflux_payouts.domain.statement_fold import Folded, Standing, Stated
@@ -35,7 +45,10 @@ from afflux_plumbing.tables import json_rows, keys_param
 
 CLOSE_LOCK = "afflux-payouts-statement-close"
 STANDING = ("statement_id", "partner_id", "currency", "status", "total", "digest")
-PAID = ("status", "paid_at", "paid_known_on", "reference")
+PAID = ("status", "paid_at", "paid_known_on", "reference", "payment_failure")
+RUN_DONE = ("status", "confirmed_at")
+RUN_PAYMENT = ("status", "reason")
+HOLD = ("status", "hold_reason")
 SHAPE = ("partner_id", "currency", "known", "positions", "before", "refs")
 """The optional fields of an ``Ask``: asks answered together set the same ones."""
 
@@ -78,8 +91,17 @@ class StatementsSql:
                 for s in stated for line in s.issued.lines)),
             STATEMENTS.write(STATEMENTS.update(schema, PAID), (
                 {"statement_id": paid.statement_id, "status": "paid", "paid_at": paid.paid_at,
-                 "paid_known_on": source.known_on, "reference": paid.reference}
+                 "paid_known_on": source.known_on, "reference": paid.reference, "payment_failure": None}
                 for paid, source in folded.payments)),
+            STATEMENTS.write(STATEMENTS.update(schema, ("payment_failure",)), (
+                {"statement_id": failed.statement_id, "payment_failure": failed.reason}
+                for failed, _ in folded.failures)),
+            *_run_writes(schema, folded),
+            INVOICES.write(INVOICES.insert(schema), (_invoice_row(invoice, source.event_id)
+                                                      for invoice, source in folded.invoices)),
+            STATEMENTS.write(STATEMENTS.update(schema, HOLD), (
+                {"statement_id": statement_id, "status": "payable" if reason is None else "on_hold",
+                 "hold_reason": reason} for statement_id, reason in folded.holds.items())),
             ADJUSTMENTS.write(ADJUSTMENTS.insert(schema), (
                 {"adjustment_id": a.adjustment_id, "partner_id": a.partner_id, "currency": a.currency,
                  "amount": round_money(a.amount, a.currency), "reason": a.reason, "note": a.note,
@@ -112,7 +134,14 @@ class StatementsSql:
             lines = _by_ask(curs.fetchall()).get(ask.key, [])
             curs.execute(_select_terms(self.store.schema))
             terms = {row["partner_id"]: terms_of_row(row) for row in curs.fetchall()}
-        return Snapshot(lines, terms, positions)
+            curs.execute(_select_profiles(self.store.schema))
+            profiles = {row["partner_id"]: profile_of_row(row) for row in curs.fetchall()}
+        return Snapshot(lines, terms, positions, profiles)
+
+    def releasable(self) -> list[str]:
+        """Held statements whose partner's profile is complete now."""
+        rows = self.store.query(_select_releasable(self.store.schema))
+        return [row["statement_id"] for row in rows]
 
     def all_terms(self) -> list[PartnerTerms]:
         return [terms_of_row(row) for row in self.store.query(_select_terms(self.store.schema))]
@@ -147,6 +176,40 @@ class StatementsSql:
 UPDATED = tuple(name for name in STATEMENTS.column_names if name != "statement_id")
 
 
+def _invoice_row(invoice: InvoiceIssued, event_id: UUID) -> dict[str, Any]:
+    figures = {name: round_money(getattr(invoice, name), invoice.currency)
+               for name in ("net", "vat", "total")}
+    return {**invoice.model_dump(mode="json", exclude=set(figures)), **figures, "event_id": event_id}
+
+
+def _run_writes(schema: str, folded: Folded) -> list[Write | None]:
+    """Runs and their payments. A run's records and its statements' are on different
+    partitions, so a payment's row may come before the run's: the run's rows never
+    replace it (``skip_existing``), the payment's always do."""
+    outcomes = [{"payment_run_id": paid.payment_run_id, "statement_id": paid.statement_id,
+                 "partner_id": paid.partner_id, "currency": paid.currency,
+                 "amount": round_money(paid.amount, paid.currency), "status": "paid", "reason": None}
+                for paid, _ in folded.payments if paid.payment_run_id is not None]
+    outcomes += [{"payment_run_id": f.payment_run_id, "statement_id": f.statement_id,
+                  "partner_id": f.partner_id, "currency": f.currency,
+                  "amount": round_money(f.amount, f.currency), "status": "failed", "reason": f.reason}
+                 for f, _ in folded.failures]
+    return [
+        RUNS.write(RUNS.insert(schema), (
+            {"payment_run_id": run.payment_run_id, "method": run.method.value, "status": "open",
+             "due_by": run.due_by, "created_at": run.created_at, "confirmed_at": None,
+             "event_id": source.event_id} for run, source in folded.runs)),
+        RUN_PAYMENTS.write(RUN_PAYMENTS.insert(schema), (
+            {"payment_run_id": run.payment_run_id, "statement_id": p.statement_id, "partner_id": p.partner_id,
+             "currency": p.currency, "amount": round_money(p.amount, p.currency), "status": "pending",
+             "reason": None} for run, _ in folded.runs for p in run.payments)),
+        RUNS.write(RUNS.update(schema, RUN_DONE), (
+            {"payment_run_id": done.payment_run_id, "status": "confirmed", "confirmed_at": done.confirmed_at}
+            for done, _ in folded.confirmations)),
+        RUN_PAYMENTS.write(RUN_PAYMENTS.upsert(schema, RUN_PAYMENT), outcomes),
+    ]
+
+
 def _statement_row(stated: Stated) -> dict[str, Any]:
     issued, source, currency = stated.issued, stated.source, stated.issued.currency
     return {
@@ -159,6 +222,7 @@ def _statement_row(stated: Stated) -> dict[str, Any]:
         "digest": issued.digest, "issued_at": issued.issued_at, "known_on": source.known_on,
         "event_id": source.event_id, "paid_at": None, "paid_known_on": None, "reference": None,
         "refusal": stated.refusal, "log_offset": source.log_offset, "recorded_from": source.recorded_from,
+        "hold_reason": None, "payment_failure": None,
     }
 
 
@@ -230,7 +294,7 @@ def _open_lines(schema: str, shape: tuple[bool, ...]) -> sql.Composed:
         "claimed AS (SELECT k.ask_id, l.kind, l.ref, l.partner_id, l.currency, sum(l.amount) AS amount, "
         "  max(l.offer_id) AS offer_id, max(l.happened_at) AS happened_at FROM counted k "
         "  JOIN {lines} l ON l.statement_id = k.statement_id" + lines_join
-        + "  WHERE k.status IN ('payable', 'paid') "
+        + "  WHERE k.status IN ('payable', 'on_hold', 'paid') "
         "  GROUP BY k.ask_id, l.kind, l.ref, l.partner_id, l.currency), "
         "earned AS (SELECT ask_id, 'commission' AS kind, conversion_id AS ref, partner_id, currency, "
         "  offer_id, happened_at, CASE WHEN status = 'accrued' THEN amount ELSE 0 END AS amount FROM state "
@@ -250,6 +314,19 @@ def _open_lines(schema: str, shape: tuple[bool, ...]) -> sql.Composed:
     )
     return sql.SQL(template).format(changes=CHANGES.ident(schema), statements=STATEMENTS.ident(schema),
                                     lines=LINES.ident(schema), adjustments=ADJUSTMENTS.ident(schema))
+
+
+@cache
+def _select_profiles(schema: str) -> sql.Composed:
+    return sql.SQL("SELECT * FROM {} ORDER BY partner_id").format(PROFILES.ident(schema))
+
+
+@cache
+def _select_releasable(schema: str) -> sql.Composed:
+    return sql.SQL(
+        "SELECT s.statement_id FROM {} s JOIN {} p ON p.partner_id = s.partner_id AND p.complete "
+        "WHERE s.status = 'on_hold' ORDER BY s.statement_id"
+    ).format(STATEMENTS.ident(schema), PROFILES.ident(schema))
 
 
 @cache

@@ -7,8 +7,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import ClassVar
 
+from afflux_payouts.adapters.invoices_sql import InvoicesSql
 from afflux_payouts.adapters.ledger_sql import LedgerSql
 from afflux_payouts.adapters.reads_sql import ReadsSql
+from afflux_payouts.adapters.runs_sql import RunsSql
 from afflux_payouts.adapters.statements_sql import StatementsSql
 from afflux_payouts.adapters.tables import TABLES, VIEW_DDL
 from afflux_payouts.adapters.terms_sql import TermsSql
@@ -25,3 +27,5 @@ class PayoutsStore(Payouts):
         self.terms = TermsSql(self)
         self.books = self.desk = StatementsSql(self)
         self.reads = ReadsSql(self)
+        self.runs = RunsSql(self)
+        self.invoices = InvoicesSql(self)

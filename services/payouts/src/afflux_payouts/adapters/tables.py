@@ -17,9 +17,18 @@ recorded by K; a statement is re-derived from the rows up to its log position.
   partner's records share a partition) that happened by T;
 - ``adjustments``: BalanceAdjusted;
 - ``statements`` / ``statement_lines``: StatementIssued, with the fold's verdict
-  (``refused`` and its ``refusal``), and StatementPaid on the statement's row. A
-  payable or paid statement *claims* its lines;
-- ``partner_terms``: the billing terms closes need.
+  (``refused`` and its ``refusal``), StatementHeld / StatementReleased (``on_hold``
+  and its ``hold_reason``) and StatementPaid on the statement's row. A payable, held
+  or paid statement *claims* its lines;
+- ``partner_terms``: the billing terms closes need;
+- ``payout_profiles``: each partner's last tax and payment profile (its completeness in
+  clear, its details sealed), which decides a hold;
+- ``payment_runs`` / ``payment_run_payments``: PaymentRunCreated and PaymentRunConfirmed,
+  and each statement a run pays (``pending``, ``paid`` by a StatementPaid with the run's
+  id, ``failed`` by a StatementPaymentFailed, whose reason is also the statement's
+  ``payment_failure`` until it is paid);
+- ``invoices``: InvoiceIssued (invoices and credit notes, their figures in clear and their
+  document sealed).
 """
 
 from __future__ import annotations
@@ -81,7 +90,7 @@ ADJUSTMENTS = Table("adjustments", (
     "recorded_from text",
 ), key=("adjustment_id",))
 
-STATEMENT_STATUSES = "('payable', 'carried_over', 'paid', 'refused')"
+STATEMENT_STATUSES = "('payable', 'carried_over', 'paid', 'refused', 'on_hold')"
 
 STATEMENTS = Table("statements", (
     "statement_id text",
@@ -106,6 +115,8 @@ STATEMENTS = Table("statements", (
     "refusal text",
     "log_offset bigint",
     "recorded_from text",
+    "hold_reason text",
+    "payment_failure text",
 ), key=("statement_id",))
 
 LINES = Table("statement_lines", (
@@ -130,7 +141,56 @@ TERMS = Table("partner_terms", (
     "event_id uuid NOT NULL",
 ), key=("partner_id",))
 
-TABLES = (LEDGER, REJECTIONS, CHANGES, ADJUSTMENTS, STATEMENTS, LINES, TERMS)
+PROFILES = Table("payout_profiles", (
+    "partner_id text",
+    "complete boolean NOT NULL",
+    "missing text NOT NULL",
+    "country text",
+    "tax_form text",
+    "payment_method text",
+    "sealed text NOT NULL",
+    "event_id uuid NOT NULL",
+), key=("partner_id",))
+
+RUNS = Table("payment_runs", (
+    "payment_run_id text",
+    "method text NOT NULL",
+    "status text NOT NULL CHECK (status IN ('open', 'confirmed'))",
+    "due_by timestamptz",
+    "created_at timestamptz NOT NULL",
+    "confirmed_at timestamptz",
+    "event_id uuid NOT NULL",
+), key=("payment_run_id",))
+
+RUN_PAYMENTS = Table("payment_run_payments", (
+    "payment_run_id text",
+    "statement_id text",
+    "partner_id text NOT NULL",
+    "currency text NOT NULL",
+    "amount numeric NOT NULL",
+    "status text NOT NULL CHECK (status IN ('pending', 'paid', 'failed'))",
+    "reason text",
+), key=("payment_run_id", "statement_id"))
+
+INVOICES = Table("invoices", (
+    "invoice_number text",
+    "kind text NOT NULL CHECK (kind IN ('invoice', 'credit_note'))",
+    "statement_id text NOT NULL",
+    "partner_id text NOT NULL",
+    "issuer text NOT NULL",
+    "currency text NOT NULL",
+    "net numeric NOT NULL",
+    "vat numeric NOT NULL",
+    "total numeric NOT NULL",
+    "vat_treatment text NOT NULL",
+    "corrects text",
+    "sealed text NOT NULL",
+    "issued_at timestamptz NOT NULL",
+    "event_id uuid NOT NULL",
+), key=("invoice_number",))
+
+TABLES = (LEDGER, REJECTIONS, CHANGES, ADJUSTMENTS, STATEMENTS, LINES, TERMS, PROFILES, RUNS, RUN_PAYMENTS,
+          INVOICES)
 """The projection's tables (the rest of the schema is the event store's bookkeeping)."""
 
 
@@ -160,8 +220,11 @@ VIEW_DDL = [
     "CREATE INDEX IF NOT EXISTS statements_by_partner ON {schema}.statements (partner_id, period_end)",
     "CREATE INDEX IF NOT EXISTS statement_lines_by_ref ON {schema}.statement_lines (ref, kind)",
     "CREATE INDEX IF NOT EXISTS statement_lines_by_partner ON {schema}.statement_lines (partner_id)",
+    "CREATE INDEX IF NOT EXISTS invoices_by_statement ON {schema}.invoices (statement_id, issued_at)",
+    "CREATE INDEX IF NOT EXISTS payment_run_payments_by_statement "
+    "ON {schema}.payment_run_payments (statement_id)",
     _widened_check("ledger_entries", "bucket", BUCKETS, "void"),
-    _widened_check("statements", "status", STATEMENT_STATUSES, "refused"),
+    _widened_check("statements", "status", STATEMENT_STATUSES, "on_hold"),
     # Never written since reviews move commissions in place (kept empty until now).
     "DROP TABLE IF EXISTS {schema}.corrections",
 ]

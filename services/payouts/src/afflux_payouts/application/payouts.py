@@ -2,8 +2,8 @@
 
 It folds three topics (``FOLDED_TOPICS``), each with one run handler:
 ``afflux.attribution.v1`` (commissions, their reviews, rejections: ``ledger.py``),
-``afflux.partners.v1`` (billing terms: ``partner_terms.py``) and its own
-``afflux.payouts.v1`` (statements, payments, adjustments, which payouts decides in
+``afflux.partners.v1`` (billing terms and tax profiles: ``partner_terms.py``) and its own
+``afflux.payouts.v1`` (statements, their holds, payments, adjustments, which payouts decides in
 ``statements.py`` and which only take effect here, when they come back from the log:
 ``statement_fold.py``). A handler takes a run of records (a lone record is a run of
 one), reads what the run needs, folds it in log order through the domain's rules and
@@ -33,11 +33,18 @@ from afflux_contracts import (
     ConversionRejected,
     ConversionStatusChanged,
     ImpressionsPriced,
+    InvoiceIssued,
     PartnerCreated,
+    PartnerPayoutProfileSet,
     PartnerStatusChanged,
     PartnerUpdated,
+    PaymentRunConfirmed,
+    PaymentRunCreated,
+    StatementHeld,
     StatementIssued,
     StatementPaid,
+    StatementPaymentFailed,
+    StatementReleased,
 )
 from afflux_payouts.application.ledger import LedgerTables, fold_attribution
 from afflux_payouts.application.partner_terms import TermsTables, fold_partners
@@ -71,10 +78,11 @@ class Payouts(TrackedApplication):
     def on_attribution(self, run: Run) -> Changes:
         return fold_attribution(self.ledger, run)
 
-    @handles(PartnerCreated, PartnerUpdated, PartnerStatusChanged)
+    @handles(PartnerCreated, PartnerUpdated, PartnerStatusChanged, PartnerPayoutProfileSet)
     def on_partners(self, run: Run) -> Changes:
         return fold_partners(self.terms, run)
 
-    @handles(StatementIssued, StatementPaid, BalanceAdjusted)
+    @handles(StatementIssued, StatementPaid, BalanceAdjusted, StatementHeld, StatementReleased,
+             StatementPaymentFailed, PaymentRunCreated, PaymentRunConfirmed, InvoiceIssued)
     def on_payouts(self, run: Run) -> Changes:
         return fold_payouts(self.books, run)

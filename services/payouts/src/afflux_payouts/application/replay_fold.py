@@ -224,7 +224,8 @@ def _recorded(fold: Fold, position: Position) -> bool:
     return bool(recorded)
 
 
-FACT_TIMES = ("converted_at", "changed_at", "issued_at", "paid_at", "adjusted_at", "priced_at")
+FACT_TIMES = ("converted_at", "changed_at", "issued_at", "paid_at", "adjusted_at", "priced_at", "held_at",
+              "released_at", "set_at")
 """The payload fields that say when a fact happened (the times the projection's ``as_of``
 counts by); a fact without one happened when its envelope says (``occurred_at``)."""
 

@@ -1,5 +1,5 @@
 """Folding payouts' own log back, a run at a time: statements issued (judged before they
-move money), payments and adjustments.
+move money), their holds and releases, payments and adjustments.
 
 The handler reads, once for the run, what its records need: the statements they name
 as recorded so far, how far the fold has read each partition, and what the ledger
@@ -17,7 +17,19 @@ from afflux_contracts import StatementIssued
 from afflux_payouts.application.ledger import source_of
 from afflux_payouts.domain.ledger import Refused
 from afflux_payouts.domain.ledger_fold import NotRecordedYet, Source
-from afflux_payouts.domain.statement_fold import Books, Folded, Issued, Paid, Standing, Step, fold, step_of
+from afflux_payouts.domain.statement_fold import (
+    Books,
+    Folded,
+    Held,
+    Issued,
+    Paid,
+    PaymentFailed,
+    Released,
+    Standing,
+    Step,
+    fold,
+    step_of,
+)
 from afflux_payouts.domain.statements import Ask, OpenLine, line_key
 from afflux_plumbing.runs import RetryLater, Run, Unprocessable
 from afflux_plumbing.store import Changes, Write
@@ -59,11 +71,24 @@ def fold_payouts(books: StatementBooks, run: Run) -> Changes:
 
 def _books_for(books: StatementBooks, steps: Sequence[Step]) -> Books:
     issued = [step for step in steps if isinstance(step, Issued)]
-    paid = [step for step in steps if isinstance(step, Paid)]
-    named = [s.issued.statement_id for s in issued] + [s.paid.statement_id for s in paid]
+    named = [s.issued.statement_id for s in issued] + [_named(step) for step in steps
+                                                       if isinstance(step, NAMING)]
     known = Books(standings=books.standings(list(dict.fromkeys(named))) if named else {})
     if issued:
         known.applied = books.applied(sorted({name for step in issued for name in step.issued.log_position}))
         held = books.open_lines([judging(step.issued, step.source) for step in issued])
         known.held = {key: {line_key(o.line): o.line for o in lines} for key, lines in held.items()}
     return known
+
+
+NAMING = (Paid, Held, Released, PaymentFailed)
+"""The steps that name a statement recorded before them."""
+
+
+def _named(step: Paid | Held | Released | PaymentFailed) -> str:
+    """The statement a payment, a hold, a release or a failed payment names."""
+    if isinstance(step, Paid):
+        return step.paid.statement_id
+    if isinstance(step, PaymentFailed):
+        return step.failed.statement_id
+    return step.held.statement_id if isinstance(step, Held) else step.released.statement_id

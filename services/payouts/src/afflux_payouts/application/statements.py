@@ -1,5 +1,5 @@
-"""The statement use cases: close billing periods, preview them, re-derive them, pay a
-statement, adjust a balance.
+"""The statement use cases: close billing periods, preview them, re-derive them, hold and
+release statements (the tax gate), pay a statement, adjust a balance.
 
 They *decide*; they never move money themselves. A close reads the projection in
 one snapshot (its open lines, the partners' billing terms and the log positions it
@@ -17,6 +17,10 @@ so a commission is never stated twice. A statement's id is a pure function of it
 partner, currency and period end: a close repeated (a retry, a crash before the
 answer, the scheduler and an admin at once) issues nothing twice, and a crash
 between recording and publishing is re-sent by the relay.
+
+With the tax gate on, a close records a payable statement of a partner whose tax and
+payment profile is incomplete together with its hold (``domain/holds.py``);
+``release_ready`` releases each held statement once its partner's profile is complete.
 """
 
 from __future__ import annotations
@@ -26,8 +30,8 @@ import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any, Protocol
@@ -44,6 +48,7 @@ from afflux_contracts import (
     utc_now,
 )
 from afflux_payouts.application.payouts import FOLDED_TOPICS, Payouts
+from afflux_payouts.domain.holds import Profile, hold_reason
 from afflux_payouts.domain.periods import last_period_end
 from afflux_payouts.domain.records import Adjustment, NotPayable, Statement
 from afflux_payouts.domain.statement_fold import REFUSED, Standing
@@ -85,6 +90,8 @@ class Snapshot:
     lines: list[OpenLine]
     terms: dict[str, PartnerTerms]
     positions: dict[str, int]
+    profiles: dict[str, Profile] = field(default_factory=dict)
+    """Every partner's tax and payment profile payouts knows (the tax gate's)."""
 
 
 @dataclass(frozen=True)
@@ -130,6 +137,10 @@ class StatementDesk(Protocol):
 
     def all_terms(self) -> list[PartnerTerms]: ...
 
+    def releasable(self) -> list[str]:
+        """Held statements whose partner's profile is complete now."""
+        ...
+
     def unfolded(self) -> int:
         """Statements (and payments) recorded that the fold has not recorded yet."""
         ...
@@ -143,8 +154,11 @@ class Statements:
     """Close, preview, re-derive, pay and adjust on top of the payouts store."""
 
     def __init__(self, store: Payouts, *, clock: Callable[[], datetime] = utc_now,
-                 fold_timeout: float = 10.0) -> None:
+                 fold_timeout: float = 10.0, tax_gate: bool = False) -> None:
         self.store = store
+        self.tax_gate = tax_gate
+        """Hold each payable statement of a partner whose tax and payment profile is
+        incomplete (``AFFLUX_PAYOUTS_TAX_GATE``)."""
         self.desk: StatementDesk = store.desk
         self.clock = clock
         self.fold_timeout = fold_timeout
@@ -161,15 +175,31 @@ class Statements:
         if period_end > now:
             raise FutureClose(f"period_end {period_end.isoformat()} is in the future (now {now.isoformat()})")
         chosen = {partner_id} if partner_id is not None else (set(partners) if partners is not None else None)
-        with self._local, self.desk.exclusive():
+        with self.exclusive():
             self._wait_folded()
             snapshot = self.desk.snapshot(Ask("close", as_of=period_end, partner_id=partner_id))
             issued = list(self._decide(snapshot, period_end, chosen, closed_by, now,
                                        every=partner_id is None and partners is None))
             for start in range(0, len(issued), SAVE_CHUNK):
                 chunk = issued[start:start + SAVE_CHUNK]
-                self.store.save(*(Statement.issue(statement) for statement in chunk))
+                self.store.save(*(self._recorded(statement, snapshot) for statement in chunk))
         return issued
+
+    def _recorded(self, issued: StatementIssued, snapshot: Snapshot) -> Statement:
+        """The statement's aggregate, held at once if the tax gate says so (the hold is
+        recorded with the issue, so no payment can come between)."""
+        statement = Statement.issue(issued)
+        reason = hold_reason(snapshot.profiles.get(issued.partner_id)) if self.tax_gate else None
+        if reason is not None:
+            statement.hold(reason)
+        return statement
+
+    @contextmanager
+    def exclusive(self) -> Iterator[None]:
+        """One decision at a time (a close, a payment run), in this process and across
+        instances."""
+        with self._local, self.desk.exclusive():
+            yield
 
     def close_due(self) -> list[StatementIssued]:
         """The scheduler's round: close each billed partner's last period its frequency ended
@@ -265,12 +295,29 @@ class Statements:
         if not self.wait_folded():
             raise NotFoldedYet("payouts has not folded the statements it issued before yet: retry shortly")
 
+    # -- holds -------------------------------------------------------------------------------
+
+    def release_ready(self) -> list[str]:
+        """Release every held statement whose partner's profile is complete now (the ids
+        released); a statement released or paid meanwhile is left as it is."""
+        released = []
+        for statement_id in self.desk.releasable():
+            statement = self.statement(statement_id)
+            if not statement.release():
+                continue
+            try:
+                self.store.save(statement)
+            except IntegrityError:
+                continue  # changed concurrently: the next round sees it as it is now
+            released.append(statement_id)
+        return released
+
     # -- paying and adjusting ---------------------------------------------------------------
 
     def pay(self, statement_id: str, reference: str | None) -> StatementIssued:
         """Mark a payable statement paid (``NotPayable`` if paid already or carried over)."""
         for _attempt in range(3):
-            statement = self._statement(statement_id)
+            statement = self.statement(statement_id)
             standing = self.desk.standings([statement_id]).get(statement_id)
             if standing is not None and standing.status == REFUSED:
                 raise NotPayable(f"statement {statement_id} was refused by the fold: it pays nothing")
@@ -282,7 +329,8 @@ class Statements:
             return statement.issued
         raise NotPayable(f"statement {statement_id} is being paid concurrently")
 
-    def _statement(self, statement_id: str) -> Statement:
+    def statement(self, statement_id: str) -> Statement:
+        """The statement's aggregate (``UnknownStatement`` if none)."""
         try:
             statement: Statement = self.store.repository.get(Statement.create_id(statement_id))
         except AggregateNotFoundError as error:

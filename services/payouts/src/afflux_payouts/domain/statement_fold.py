@@ -13,6 +13,18 @@ A statement_id already recorded is the same statement published again (nothing
 changes) unless it differs: then it is refused as a conflict, except that a provable
 statement replaces a refused one of the same id (a forgery that came first cannot
 take a genuine statement's place).
+
+A payment run (``PaymentRunCreated``, ``PaymentRunConfirmed``) is kept as it is; a
+payment of a run (``StatementPaid`` with its id) is a payment like another, and a failed
+one (``StatementPaymentFailed``) leaves its statement payable with the reason. Runs are
+keyed by their id, statements by partner, so the two may be folded in either order:
+the writes do not depend on it.
+
+A hold (``StatementHeld``) moves a payable statement to ``on_hold`` with its reason and a
+release (``StatementReleased``) back to ``payable``; a held statement still claims its
+lines (they are owed) but a payment of it is refused. A hold of a statement that is not
+payable, or a release of one that is not held, changes nothing (a duplicate, or one
+that lost a race with a payment).
 """
 
 from __future__ import annotations
@@ -26,9 +38,15 @@ from afflux_contracts import (
     ATTRIBUTION,
     BalanceAdjusted,
     Event,
+    InvoiceIssued,
+    PaymentRunConfirmed,
+    PaymentRunCreated,
+    StatementHeld,
     StatementIssued,
     StatementLine,
     StatementPaid,
+    StatementPaymentFailed,
+    StatementReleased,
     StatementStatus,
     round_money,
 )
@@ -38,6 +56,8 @@ from afflux_payouts.domain.statements import CLAIMING, LineKey, line_key, refusa
 
 REFUSED = "refused"
 """The status of a statement the fold refused (not an issued status: only the fold's verdict)."""
+ON_HOLD = "on_hold"
+"""The status of a payable statement that may not be paid yet (a hold's, not an issued one)."""
 
 LINES_FROM = (ATTRIBUTION.name,)
 """The topics a statement's lines are decided from: the fold must have reached its
@@ -104,6 +124,12 @@ class Folded:
     stated: dict[str, Stated] = field(default_factory=dict)
     payments: list[tuple[StatementPaid, Source]] = field(default_factory=list)
     adjustments: list[tuple[BalanceAdjusted, Source]] = field(default_factory=list)
+    holds: dict[str, str | None] = field(default_factory=dict)
+    """statement_id -> the reason it is held (None: released), as the run leaves it."""
+    runs: list[tuple[PaymentRunCreated, Source]] = field(default_factory=list)
+    confirmations: list[tuple[PaymentRunConfirmed, Source]] = field(default_factory=list)
+    failures: list[tuple[StatementPaymentFailed, Source]] = field(default_factory=list)
+    invoices: list[tuple[InvoiceIssued, Source]] = field(default_factory=list)
 
 
 class Step(Protocol):
@@ -159,9 +185,85 @@ class Paid:
                              f"{paid.partner_id}, {paid.amount} {paid.currency}; the statement is "
                              f"{stated[0]}, {stated[2]} {stated[1]}")
         folded.payments.append((paid, self.source))
-        books.standings[paid.statement_id] = Standing(standing.statement_id, standing.partner_id,
-                                                      standing.currency, StatementStatus.PAID.value,
-                                                      standing.total, standing.digest)
+        _move(books, standing, StatementStatus.PAID.value)
+
+
+@dataclass(frozen=True)
+class Held:
+    held: StatementHeld
+    source: Source
+
+    def apply(self, books: Books, folded: Folded) -> None:
+        standing = _standing(books, self.held.statement_id, "hold")
+        if standing.status == StatementStatus.PAYABLE.value:
+            _move(books, standing, ON_HOLD)
+            folded.holds[standing.statement_id] = self.held.reason
+
+
+@dataclass(frozen=True)
+class Released:
+    released: StatementReleased
+    source: Source
+
+    def apply(self, books: Books, folded: Folded) -> None:
+        standing = _standing(books, self.released.statement_id, "release")
+        if standing.status == ON_HOLD:
+            _move(books, standing, StatementStatus.PAYABLE.value)
+            folded.holds[standing.statement_id] = None
+
+
+def _standing(books: Books, statement_id: str, what: str) -> Standing:
+    standing = books.standings.get(statement_id)
+    if standing is None:
+        raise NotRecordedYet(f"{what} of statement {statement_id}, which is not recorded yet")
+    return standing
+
+
+def _move(books: Books, standing: Standing, status: str) -> None:
+    books.standings[standing.statement_id] = Standing(standing.statement_id, standing.partner_id,
+                                                      standing.currency, status, standing.total,
+                                                      standing.digest)
+
+
+@dataclass(frozen=True)
+class RunCreated:
+    created: PaymentRunCreated
+    source: Source
+
+    def apply(self, books: Books, folded: Folded) -> None:
+        folded.runs.append((self.created, self.source))
+
+
+@dataclass(frozen=True)
+class RunConfirmed:
+    confirmed: PaymentRunConfirmed
+    source: Source
+
+    def apply(self, books: Books, folded: Folded) -> None:
+        folded.confirmations.append((self.confirmed, self.source))
+
+
+@dataclass(frozen=True)
+class Invoiced:
+    """An invoice or a credit note, kept as issued (it never changes)."""
+
+    issued: InvoiceIssued
+    source: Source
+
+    def apply(self, books: Books, folded: Folded) -> None:
+        folded.invoices.append((self.issued, self.source))
+
+
+@dataclass(frozen=True)
+class PaymentFailed:
+    """A run's payment refused: the statement stays as it is (payable), with the reason."""
+
+    failed: StatementPaymentFailed
+    source: Source
+
+    def apply(self, books: Books, folded: Folded) -> None:
+        _standing(books, self.failed.statement_id, "failed payment")
+        folded.failures.append((self.failed, self.source))
 
 
 @dataclass(frozen=True)
@@ -208,6 +310,12 @@ STEPS: dict[type[Event], Callable[[Any, Source], Step]] = {
     StatementIssued: Issued,
     StatementPaid: Paid,
     BalanceAdjusted: Adjusted,
+    StatementHeld: Held,
+    StatementReleased: Released,
+    StatementPaymentFailed: PaymentFailed,
+    PaymentRunCreated: RunCreated,
+    PaymentRunConfirmed: RunConfirmed,
+    InvoiceIssued: Invoiced,
 }
 """Payouts' own events the fold takes, and the step each becomes."""
 

@@ -91,7 +91,8 @@ def statement_json(row: Mapping[str, Any],
         "minimum_payout": format(row["minimum_payout"], "f"), "frequency": row["frequency"],
         "closed_by": row["closed_by"], "log_position": json.loads(row["log_position"]),
         "digest": row["digest"], "issued_at": iso(row["issued_at"]), "paid_at": iso(row["paid_at"]),
-        "reference": row["reference"], "refusal": row["refusal"],
+        "reference": row["reference"], "refusal": row["refusal"], "hold_reason": row["hold_reason"],
+        "payment_failure": row["payment_failure"],
     }
     if lines is not None:
         body["lines"] = [{"kind": line["kind"], "ref": line["ref"], "offer_id": line["offer_id"],
@@ -150,11 +151,12 @@ def add_statement_routes(app: FastAPI, statements: Statements, admin: list[Any])
     @app.get("/v1/statements", dependencies=admin, openapi_extra=needs("statements.read"))
     def list_statements(
         partner_id: str | None = Query(None, max_length=200),
-        status: Literal["payable", "carried_over", "paid", "refused"] | None = Query(None),
+        status: Literal["payable", "on_hold", "carried_over", "paid", "refused"] | None = Query(None),
         limit: int = Query(500, ge=1, le=5000),
     ) -> dict[str, Any]:
         """Statements by period end (then partner and currency), without their lines;
-        ``refused``: those the fold refused (each with its ``refusal``)."""
+        ``refused``: those the fold refused (each with its ``refusal``); ``on_hold``: payable
+        ones that may not be paid yet (each with its ``hold_reason``)."""
         if partner_id is not None:
             text(partner_id, "partner_id")
         return {"statements": [statement_json(row) for row in reads.statements(partner_id, status, limit)]}
@@ -191,7 +193,7 @@ def add_statement_routes(app: FastAPI, statements: Statements, admin: list[Any])
 
     @app.post("/v1/statements/{statement_id}/paid", dependencies=admin, openapi_extra=needs("statements.pay"))
     async def pay(statement_id: str, body: PaidIn | None = None) -> dict[str, Any]:
-        """Mark a payable statement paid; paying twice (or a carried-over one) is 409."""
+        """Mark a payable statement paid; paying twice (or a carried-over or held one) is 409."""
         try:
             issued = await asyncio.to_thread(statements.pay, text(statement_id, "statement_id"),
                                              body.reference if body else None)
