@@ -32,6 +32,7 @@ from selenium.common.exceptions import (
 )
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
@@ -42,6 +43,26 @@ pytestmark = pytest.mark.slow
 PASSWORD = "a long and private pass phrase"
 PEOPLE = {"manager": "Maya Manager", "finance": "Finn Finance", "analyst": "Ana Analyst"}
 SALES = ("40.00", "55.00", "61.50")
+
+
+def left_the_document(error: WebDriverException) -> bool:
+    """Chromium's answer about an element of a page being replaced: a stale reference, or
+    (mid-navigation) an "unhandled inspector error" that the node "does not belong to the
+    document"."""
+    return (isinstance(error, StaleElementReferenceException)
+            or "does not belong to the document" in str(error))
+
+
+def gone(element: WebElement) -> bool:
+    """Whether ``element``'s page has been replaced (``staleness_of``, which knows only the
+    first of Chromium's two answers)."""
+    try:
+        element.is_enabled()
+    except WebDriverException as error:
+        if left_the_document(error):
+            return True
+        raise
+    return False
 
 
 @dataclass
@@ -117,7 +138,7 @@ class Person:
         self.wait.until(lambda b: b.execute_script("return document.readyState") == "complete")
         old = self.browser.find_element(By.TAG_NAME, "html")
         self.wait.until(lambda _: self.clicked(button))
-        self.wait.until(expected_conditions.staleness_of(old))
+        self.wait.until(lambda _: gone(old))
         self.wait.until(lambda b: b.execute_script("return document.readyState") == "complete")
 
     def clicked(self, selector: str) -> bool:
@@ -126,7 +147,7 @@ class Person:
         try:
             self.css(selector).click()
         except WebDriverException as error:
-            if "does not belong to the document" in str(error):
+            if left_the_document(error):
                 return False
             raise
         return True

@@ -79,7 +79,8 @@ async def test_every_change_is_published_with_contract_fields_in_order_per_key(
     assert created.model_dump(mode="json") == {
         "partner_id": pid, "name": "Ann's Deals", "email": "ann@deals.example", "type": "coupon_site",
         "status": "active", "tags": ["deals"], "manager": None, "contacts": [], "postback": None,
-        "billing": {"currency": "USD", "frequency": "monthly", "minimum_payout": "25.00", "method": None},
+        "billing": {"currency": "USD", "frequency": "monthly", "minimum_payout": "25.00", "method": None,
+                    "conversion": "none"},
     }
     assert [e.status for e in partner_events[1:]] == ["inactive", "active"]
 
@@ -102,7 +103,7 @@ async def test_every_change_is_published_with_contract_fields_in_order_per_key(
             "token_sha256": hashlib.sha256(offer["postback_token"].encode()).hexdigest(),
         },
         "max_sale_amount": None, "max_payout": None, "over_limit_action": "review", "unique_click_hours": 24,
-        "deep_link_domains": [], "landing_pages": [], "targeting": None,
+        "deep_link_domains": [], "landing_pages": [], "targeting": None, "fail_traffic": None,
     }
     assert offer_events[1].status == "paused"
 
