@@ -174,20 +174,21 @@ async def test_relay_whose_lock_connection_dies_steps_back_and_neither_relay_die
     async with stopped_when_done(*tasks):
         await eventually(lambda: first.holds_lock)
         tasks.append(asyncio.create_task(second.run()))
-        write_notes(tally, *(f"n{i}" for i in range(40)))
-        await eventually(lambda: (relayed_up_to(tally) or 0) >= 5)
-        await terminate_lock_holder(database_url)  # the first relay's lock is gone ...
-        await eventually(lambda: second.holds_lock)  # ... and the second takes over
-        write_notes(tally, *(f"m{i}" for i in range(40)))
-        await eventually(lambda: any(t.done() for t in tasks)
-                         or relayed_up_to(tally) == last_notification(tally), timeout=60)
-        assert not any(t.done() for t in tasks), [t.exception() for t in tasks if t.done()]
-        assert not first.holds_lock  # it stepped back, and waits for the lock again
-        published = await read_envelopes(kafka_bootstrap, PARTNERS.name, PARTNERS.partitions)
-        # the session's broker: other tests' partners events are on the topic too
-        names = {e.payload.name for _, e in published if isinstance(e.payload, PartnerCreated)}
-        assert {f"n{i}" for i in range(40)} | {f"m{i}" for i in range(40)} <= names
-        assert first.health.ok and second.health.ok
+        async with stopped_when_done(tasks[1]):  # the first one's block stops only the first
+            write_notes(tally, *(f"n{i}" for i in range(40)))
+            await eventually(lambda: (relayed_up_to(tally) or 0) >= 5)
+            await terminate_lock_holder(database_url)  # the first relay's lock is gone ...
+            await eventually(lambda: second.holds_lock)  # ... and the second takes over
+            write_notes(tally, *(f"m{i}" for i in range(40)))
+            await eventually(lambda: any(t.done() for t in tasks)
+                             or relayed_up_to(tally) == last_notification(tally), timeout=60)
+            assert not any(t.done() for t in tasks), [t.exception() for t in tasks if t.done()]
+            assert not first.holds_lock  # it stepped back, and waits for the lock again
+            published = await read_envelopes(kafka_bootstrap, PARTNERS.name, PARTNERS.partitions)
+            # the session's broker: other tests' partners events are on the topic too
+            names = {e.payload.name for _, e in published if isinstance(e.payload, PartnerCreated)}
+            assert {f"n{i}" for i in range(40)} | {f"m{i}" for i in range(40)} <= names
+            assert first.health.ok and second.health.ok
 
 
 class Interleaving(Publisher):
