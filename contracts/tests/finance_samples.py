@@ -3,19 +3,23 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 
 from afflux_contracts import (
+    ConvertedLine,
     Event,
     FailedPayment,
+    FxRateSet,
     InvoiceIssued,
     InvoiceKind,
+    LineKind,
     PartnerPayoutProfileSet,
     PaymentMethodKind,
     PaymentRunConfirmed,
     PaymentRunCreated,
     RunPayment,
+    StatementConverted,
     StatementHeld,
     StatementPaymentFailed,
     StatementReleased,
@@ -48,4 +52,10 @@ FINANCE: list[Event] = [
     InvoiceIssued(**INVOICE, invoice_number="AFX-2026-000002", kind=InvoiceKind.CREDIT_NOTE,
                   net=Decimal("-40.00"), vat=Decimal("0.00"), total=Decimal("-40.00"),
                   corrects="AFX-2026-000001"),
+    FxRateSet(base="EUR", quote="USD", day=date(2026, 12, 1), rate=Decimal("1.0842"), source="ecb",
+              set_at=SET_AT),
+    StatementConverted(**STATEMENT, paid_currency="USD", total=Decimal("43.37"), converted_at=SET_AT,
+                       lines=(ConvertedLine(kind=LineKind.COMMISSION, ref="cv_1", original=Decimal("40.00"),
+                                            amount=Decimal("43.37"), pair="EUR/USD", rate=Decimal("1.0842"),
+                                            rate_day=date(2026, 12, 1)),)),
 ]

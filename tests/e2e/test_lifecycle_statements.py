@@ -4,6 +4,11 @@ partner's minimum (carried over), paid, a sale reversed after payment (a negativ
 total carried over as a deduction) and earned back; every balance and statement total
 exact to the cent. Then the ledger is re-derived from the log by ``afflux replay``.
 
+A second partner is billed in USD and paid in it (``conversion: earned_day``) for sales of
+an offer in EUR: its statement waits for the day's EUR/USD rate (held, ``missing_rate``),
+which finance uploads as the ECB's reference rates file; each line is then converted at
+that rate, rounded once, and the statement pays the sum of its converted lines.
+
 The partner is billed monthly in USD with a 20.00 minimum; the offer pays 8 % of each
 sale (9.60 on 120.00), its ``reviewed`` event holds conversions for approval.
 """
@@ -112,3 +117,53 @@ def test_sales_review_statements_payment_and_a_claw_back_to_the_cent(platform: P
         [("carried_over", "9.60"), ("paid", "28.80"), ("carried_over", "-9.60"), ("payable", "22.40")]
     replay_verifies(platform)
 
+
+
+def test_eur_sales_are_paid_to_a_usd_billed_partner_at_the_recorded_rate_to_the_cent(
+        platform: Platform) -> None:
+    api = AdminApi(platform)
+    partner_id = str(api.post("partners", "/v1/partners", {
+        "name": "Paid in dollars", "email": "dollars@partners.example",
+        "billing": {"currency": "USD", "frequency": "monthly", "minimum_payout": "0",
+                    "conversion": "earned_day"}})["partner_id"])
+    api_key = api.post("partners", f"/v1/partners/{partner_id}/api-keys", {})["api_key"]
+    offer_id = api.create_cps_offer(percent="10", currency="EUR")
+    api.approve(offer_id, partner_id)
+    api.sale(offer_id, partner_id, "120.00", "EUR", "fx-order-1")
+    api.sale(offer_id, partner_id, "33.33", "EUR", "fx-order-2")
+    wait_for(lambda: api.balance(partner_id, "EUR").get("accrued") == Decimal("15.33"), timeout=30)
+    today = datetime.now(UTC).date()
+
+    closed = api.post("payouts", "/v1/statements/close",
+                      {"period_end": datetime.now(UTC).isoformat(), "partner_id": partner_id})
+    statement_id = closed["statements"][0]["statement_id"]
+    held = api.get("payouts", f"/v1/statements/{statement_id}").json()
+    assert (held["status"], held["hold_reason"]) == ("on_hold", f"missing_rate EUR/USD {today.isoformat()}")
+
+    ecb_file = f"Date, USD, JPY, \n{today.strftime('%d %B %Y')}, 1.0842, 163.25, \n"
+    with api._client("payouts") as payouts:
+        uploaded = payouts.post("/v1/fx-rates/ecb", content=ecb_file.encode(),
+                                headers={"Content-Type": "text/csv"})
+    assert uploaded.status_code == 201 and uploaded.json()["recorded"] == 2, uploaded.text
+
+    shown = wait_for(lambda: (found := api.get("payouts", f"/v1/statements/{statement_id}").json())
+                     ["status"] == "payable" and found, timeout=30)
+    # 12.00 EUR x 1.0842 = 13.0104 -> 13.01 USD; 3.33 EUR x 1.0842 = 3.610386 -> 3.61 USD
+    assert (shown["currency"], shown["total"], shown["paid_currency"], shown["paid_total"]) == \
+        ("EUR", "15.33", "USD", "16.62")
+    assert sorted((line["amount"], line["converted"]["amount"], line["converted"]["rate"],
+                   line["converted"]["rate_day"]) for line in shown["lines"]) == \
+        [("12.00", "13.01", "1.0842", today.isoformat()), ("3.33", "3.61", "1.0842", today.isoformat())]
+    paid = api.post("payouts", f"/v1/statements/{statement_id}/paid", {"reference": "wire-usd-1"})
+    assert (paid["amount"], paid["currency"]) == ("16.62", "USD")
+    wait_for(lambda: api.balance(partner_id, "EUR").get("paid") == Decimal("15.33"), timeout=30)
+    in_dollars = api.get("payouts", f"/v1/partners/{partner_id}/balance?currency=USD").json()["total"]
+    assert (in_dollars["currency"], in_dollars["paid"]) == ("USD", "16.62")
+
+    def partner_sees() -> list[tuple[str, str | None, str | None]]:  # through the gateway, its own view
+        with httpx.Client(base_url=platform.url("gateway"), headers={"X-Api-Key": api_key}, timeout=10) as gw:
+            listed = gw.get("/v1/me/statements").json()["statements"]
+        return [(mine["status"], mine["paid_currency"], mine["paid_total"]) for mine in listed]
+
+    wait_for(lambda: partner_sees() == [("paid", "USD", "16.62")], timeout=30)
+    replay_verifies(platform)

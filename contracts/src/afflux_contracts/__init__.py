@@ -15,6 +15,7 @@ from afflux_contracts.attribution import (
     StatusChange,
 )
 from afflux_contracts.codec import DecodeError, decode, encode, headers
+from afflux_contracts.currencies import ConvertedLine, FxRateSet, StatementConverted
 from afflux_contracts.envelope import Actor, ActorKind, Envelope
 from afflux_contracts.event import EVENT_TYPES, Event
 from afflux_contracts.finance import (
@@ -38,6 +39,7 @@ from afflux_contracts.partners import (
     DEFAULT_EVENT,
     AllowDeny,
     Billing,
+    BillingConversion,
     BillingFrequency,
     Browser,
     Cap,
@@ -137,6 +139,7 @@ __all__ = [
     "AllowDeny",
     "BalanceAdjusted",
     "Billing",
+    "BillingConversion",
     "BillingFrequency",
     "Browser",
     "Cap",
@@ -153,6 +156,7 @@ __all__ = [
     "ConversionSecurity",
     "ConversionStatus",
     "ConversionStatusChanged",
+    "ConvertedLine",
     "CouponPrecedence",
     "DayParting",
     "DecisionTerms",
@@ -165,6 +169,7 @@ __all__ = [
     "FailedPayment",
     "FraudAction",
     "FraudSettings",
+    "FxRateSet",
     "ImpressionRecorded",
     "ImpressionsPriced",
     "InvoiceIssued",
@@ -213,6 +218,7 @@ __all__ = [
     "StaffUserCreated",
     "StaffUserDisabled",
     "StaffUserUpdated",
+    "StatementConverted",
     "StatementHeld",
     "StatementIssued",
     "StatementLine",

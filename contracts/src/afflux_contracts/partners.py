@@ -67,6 +67,17 @@ class BillingFrequency(StrEnum):
     MANUAL = "manual"
 
 
+class BillingConversion(StrEnum):
+    """Whether a partner is paid in its billing currency: ``none`` (the default) pays it in
+    each currency it earned; ``earned_day`` converts each statement line at the rate in
+    force on the day it was earned; ``period_end`` at the rate in force on the day its
+    period closed."""
+
+    NONE = "none"
+    EARNED_DAY = "earned_day"
+    PERIOD_END = "period_end"
+
+
 class PostbackMethod(StrEnum):
     GET = "get"
     POST = "post"
@@ -123,6 +134,9 @@ class Billing(BaseModel):
     minimum_payout: DecimalString = Field(default=Decimal(0))
     method: str | None = None
     """How the partner is paid (e.g. ``wire``, ``paypal``): shown on statements."""
+    conversion: BillingConversion = BillingConversion.NONE
+    """Paid in ``currency`` whatever it earned in (``earned_day``, ``period_end``: which
+    day's rate), or in each currency earned (``none``)."""
 
 
 class Contact(BaseModel):

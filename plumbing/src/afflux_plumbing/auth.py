@@ -78,6 +78,8 @@ SCOPES: Mapping[str, str] = {
     "statements.close": "close a period: issue statements (POST /v1/statements/close)",
     "statements.pay": "mark statements paid (POST /v1/statements/{statement_id}/paid)",
     "adjustments.write": "adjust a partner's balance (POST /v1/partners/{partner_id}/adjustments)",
+    "fx_rates.write": "record exchange rates, by hand or from the ECB's reference rates file "
+                      "(POST /v1/fx-rates, /v1/fx-rates/ecb)",
     # Postbacks, reports, mail
     "postbacks.read": "read the postback delivery log and the paused hosts",
     "postbacks.resume": "resume postbacks to a paused host",
@@ -110,7 +112,7 @@ ROLES: Mapping[str, frozenset[str]] = {
     "manager": EVERY_ROLE | {"partners.write", "offers.write", "relationships.write", "applications.review",
                              "partner_users.write",
                              "conversions.review", "postbacks.resume", "notifications.preferences"},
-    "finance": EVERY_ROLE | {"statements.close", "statements.pay", "adjustments.write",
+    "finance": EVERY_ROLE | {"statements.close", "statements.pay", "adjustments.write", "fx_rates.write",
                              "partners.profiles.write", "partners.profiles.details"},
     "analyst": EVERY_ROLE,
 }

@@ -34,8 +34,19 @@ async def test_a_created_partner_is_answered_and_read_back_in_the_documented_sha
     assert partner == {
         "name": "Ann's Deals", "email": "ann@deals.example", "type": "creator", "status": "pending",
         "tags": ["vip", "video"], "manager": None, "contacts": [], "postback": None,
-        "billing": {"currency": "USD", "frequency": "biweekly", "minimum_payout": "50", "method": None},
+        "billing": {"currency": "USD", "frequency": "biweekly", "minimum_payout": "50", "method": None,
+                    "conversion": "none"},
     }
+
+
+async def test_a_partner_paid_in_its_billing_currency_says_at_which_days_rate(
+    admin: httpx.AsyncClient,
+) -> None:
+    billing = {"currency": "usd", "frequency": "monthly", "minimum_payout": "0", "conversion": "earned_day"}
+    partner = await create(admin, "/v1/partners", partner_body(billing=billing))
+    assert (partner["billing"]["currency"], partner["billing"]["conversion"]) == ("USD", "earned_day")
+    read = (await admin.get(f"/v1/partners/{partner['partner_id']}")).json()
+    assert read["billing"] == partner["billing"]
 
 
 async def test_a_partner_gets_defaults_and_its_status_changes_stick(admin: httpx.AsyncClient) -> None:
@@ -193,6 +204,8 @@ async def test_unknown_offer_or_partner_is_not_found_naming_which(admin: httpx.A
         (partner_body(billing={"currency": "USD", "frequency": "daily"}),
          "invalid_request", "billing.frequency"),
         (partner_body(billing={"currency": "US"}), "invalid_currency", "billing.currency"),
+        (partner_body(billing={"currency": "USD", "conversion": "daily"}), "invalid_request",
+         "billing.conversion"),
         (partner_body(nickname="ann"), "invalid_request", "nickname"),
     ],
 )

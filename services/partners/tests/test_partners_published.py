@@ -78,7 +78,8 @@ def test_partner_events_keep_every_field_and_are_keyed_by_partner_id() -> None:
     assert json.loads(created.payload.model_dump_json()) == {
         "partner_id": partner.partner_id, "name": "Ann", "email": "ann@example.com", "type": "creator",
         "status": "active", "tags": ["vip"],
-        "billing": {"currency": "USD", "frequency": "weekly", "minimum_payout": "50.00", "method": None},
+        "billing": {"currency": "USD", "frequency": "weekly", "minimum_payout": "50.00", "method": None,
+                    "conversion": "none"},
         "manager": None, "contacts": [], "postback": None,
     }
     assert changed.event_type == "PartnerStatusChanged"

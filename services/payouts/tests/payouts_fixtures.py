@@ -15,6 +15,7 @@ from aiokafka.structs import ConsumerRecord
 from afflux_contracts import (
     ATTRIBUTION,
     Billing,
+    BillingConversion,
     BillingFrequency,
     ConversionAttributed,
     ConversionRejected,
@@ -146,10 +147,11 @@ def status_changed(
 
 
 def partner_created(partner_id: str, *, minimum: str = "0", frequency: str = "monthly",
-                    currency: str = "USD") -> Envelope[PartnerCreated]:
-    """The partner's billing terms, as the partners service publishes them."""
+                    currency: str = "USD", conversion: str = "none") -> Envelope[PartnerCreated]:
+    """The partner's billing terms, as the partners service publishes them (``conversion``:
+    paid in ``currency`` at recorded rates, ``earned_day`` or ``period_end``)."""
     billing = Billing(currency=currency, frequency=BillingFrequency(frequency),
-                      minimum_payout=Decimal(minimum))
+                      minimum_payout=Decimal(minimum), conversion=BillingConversion(conversion))
     return Envelope.wrap(PartnerCreated(partner_id=partner_id, name=f"Partner {partner_id}",
                                         email=f"{partner_id}@example.com", billing=billing), producer="test")
 
@@ -194,3 +196,12 @@ def profile_folded(payouts: RunningPayouts, partner_id: str) -> bool:
                            (partner_id,)).fetchone()
     return row is not None
 
+
+
+def terms_folded(payouts: RunningPayouts, partner_id: str) -> bool:
+    """The service folded the partner's billing terms from the partners log (a close converts
+    by them; blocking: from a thread)."""
+    with psycopg.connect(payouts.database_url) as conn:
+        row = conn.execute("SELECT 1 FROM payouts.partner_terms WHERE partner_id = %s",
+                           (partner_id,)).fetchone()
+    return row is not None

@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from payouts_fixtures import BASE_TIME, RunningPayouts, attributed, new_id, partner_created
+from payouts_fixtures import BASE_TIME, RunningPayouts, attributed, new_id, partner_created, terms_folded
 from pypdf import PdfReader
 
 from afflux_contracts import Envelope, PartnerPayoutProfileSet, PaymentMethodKind
@@ -43,20 +43,23 @@ async def payouts(infra: SessionInfrastructure, own_broker: str) -> AsyncIterato
 
 
 async def invoiced(payouts: RunningPayouts, own_log: Publisher, amount: str, country: str,
-                   vat_id: str | None) -> tuple[str, dict[str, Any]]:
+                   vat_id: str | None, paid_in: str | None = None) -> tuple[str, dict[str, Any]]:
     """A partner of ``country`` with a complete profile and a payable statement of ``amount``
-    EUR: (its statement_id, its invoice as JSON once issued)."""
+    EUR (paid in ``paid_in`` at the rates recorded, if named): (its statement_id, its
+    invoice as JSON once issued)."""
     partner: str = new_id("partner")
     tax = {"legal_name": f"Partner {partner} Ltd", "country": country, "vat_id": vat_id,
            "address": {"line1": "Main street 1", "city": "Town"}, "tax_form": "none_needed"}
     method = {"type": "paypal", "email": "p@x.example"}
     sealed = FernetSealer(KEY).seal({"tax": tax, "payment_method": method})
-    await own_log.publish(partner_created(partner, currency="EUR"))
+    await own_log.publish(partner_created(partner, currency=paid_in or "EUR",
+                                          conversion="earned_day" if paid_in else "none"))
     await own_log.publish(Envelope.wrap(PartnerPayoutProfileSet(
         partner_id=partner, country=country, payment_method=PaymentMethodKind.PAYPAL, complete=True,
         sealed=sealed, set_at=datetime.now(UTC)), producer="test"))
     await own_log.publish(attributed(partner, amount, "EUR"))
     await eventually(lambda: payouts.balances(partner).get("EUR", {}).get("accrued") == amount, timeout=30)
+    await eventually(lambda: terms_folded(payouts, partner), timeout=30)
     closed = await payouts.post("/v1/statements/close", {"period_end": PERIOD_END, "partner_id": partner})
     assert closed.status_code == 200, closed.text
     statement_id = str(closed.json()["statements"][0]["statement_id"])
@@ -126,6 +129,21 @@ async def test_a_credit_note_corrects_an_invoice_once_and_the_statement_is_invoi
             break
         await asyncio.sleep(0.2)
     assert sequence(reissued["invoice_number"]) == sequence(note["invoice_number"]) + 1
+
+
+async def test_a_converted_statement_is_invoiced_in_the_currency_it_is_paid_in_with_its_rates(
+        payouts: RunningPayouts, own_log: Publisher) -> None:
+    rate = await payouts.post("/v1/fx-rates", {"base": "EUR", "quote": "GBP", "rate": "0.8512",
+                                               "date": BASE_TIME.date().isoformat()})
+    assert rate.status_code == 201, rate.text
+    statement_id, invoice = await invoiced(payouts, own_log, "40.00", "US", None, paid_in="GBP")
+    # 40.00 EUR x 0.8512 = 34.048 -> 34.05 GBP
+    assert (invoice["currency"], invoice["total"]) == ("GBP", "34.05")
+    [line] = invoice["lines"]
+    assert (line["amount"], line["original_amount"], line["original_currency"], line["rate"]) == \
+        ("34.05", "40.00", "EUR", "0.8512")
+    shown = pdf_text((await payouts.fetch(f"/v1/statements/{statement_id}/invoice.pdf")).content)
+    assert "Total: 34.05 GBP" in shown and "40.00 EUR at EUR/GBP 0.8512" in shown, shown
 
 
 async def test_a_replay_re_derives_the_invoices(payouts: RunningPayouts, own_log: Publisher) -> None:

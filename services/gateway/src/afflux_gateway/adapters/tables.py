@@ -201,6 +201,8 @@ STATEMENTS = Table(
         "reference text",
         "lines jsonb NOT NULL DEFAULT '[]'",
         "hold_reason text",
+        "paid_currency text",
+        "paid_total numeric",
     ),
     key=("statement_id",),
 )

@@ -26,6 +26,7 @@ from afflux_contracts import (
     PartnerStatusChanged,
     PartnerUpdated,
     RelationshipSet,
+    StatementConverted,
     StatementHeld,
     StatementIssued,
     StatementPaid,
@@ -233,6 +234,14 @@ class PostgresViews:
                                         by=("statement_id", "partner_id"))
         return t.STATEMENTS.write(statement, rows)
 
+    def convert_statements(self, converted: Sequence[StatementConverted]) -> Write | None:
+        """A statement paid in the partner's billing currency shows what it pays in it."""
+        rows = [{"statement_id": c.statement_id, "partner_id": c.partner_id, "paid_currency": c.paid_currency,
+                 "paid_total": c.total} for c in converted]
+        statement = t.STATEMENTS.update(self.schema, ("paid_currency", "paid_total"),
+                                        by=("statement_id", "partner_id"))
+        return t.STATEMENTS.write(statement, rows)
+
     def pay_statements(self, paid: Sequence[StatementPaid]) -> Write | None:
         rows = [
             {
@@ -354,7 +363,8 @@ class PostgresViews:
         return self.store.query(
             sql.SQL(
                 "SELECT statement_id, currency, total, status, period_end, issued_at, paid_at, reference, "
-                "lines, hold_reason FROM {} WHERE partner_id = %s ORDER BY issued_at, statement_id"
+                "lines, hold_reason, paid_currency, paid_total FROM {} WHERE partner_id = %s "
+                "ORDER BY issued_at, statement_id"
             ).format(self._table(t.STATEMENTS)),
             (partner_id,),
         )

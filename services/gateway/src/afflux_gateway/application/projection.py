@@ -37,6 +37,7 @@ from afflux_contracts import (
     PartnerStatusChanged,
     PartnerUpdated,
     RelationshipSet,
+    StatementConverted,
     StatementHeld,
     StatementIssued,
     StatementPaid,
@@ -82,6 +83,7 @@ class ProjectionViews(Protocol):
     def add_statements(self, issued: Sequence[StatementIssued]) -> Write | None: ...
     def pay_statements(self, paid: Sequence[StatementPaid]) -> Write | None: ...
     def hold_statements(self, changes: Sequence[StatementHeld | StatementReleased]) -> Write | None: ...
+    def convert_statements(self, converted: Sequence[StatementConverted]) -> Write | None: ...
     def save_delivered(self, delivered: Sequence[PartnerPostbackDelivered]) -> Write | None: ...
     def save_failed(self, failed: Sequence[PartnerPostbackFailed]) -> Write | None: ...
 
@@ -274,6 +276,11 @@ class Projection:
     def on_statement_held(self, run: Run) -> Changes:
         """The tax gate: the partner sees its statement held, and why, until it is released."""
         return changes(self.views.hold_statements(last_per(run, lambda p: p.statement_id)))
+
+    @handles(StatementConverted)
+    def on_statement_converted(self, run: Run) -> Changes:
+        """A statement paid in the partner's billing currency: the partner sees that amount."""
+        return changes(self.views.convert_statements(first_per(run, lambda p: p.statement_id)))
 
     @handles(StatementPaid)
     def on_statement_paid(self, run: Run) -> Changes:

@@ -87,6 +87,8 @@ def statement_out(row: Row) -> dict[str, Any]:
         "reference": row["reference"],
         "lines": len(row["lines"]),
         "hold_reason": row.get("hold_reason"),
+        "paid_currency": row.get("paid_currency"),
+        "paid_total": money(row["paid_total"], row["paid_currency"]) if row.get("paid_currency") else None,
     }
 
 
@@ -100,6 +102,8 @@ STATEMENT_COLUMNS = (
     "paid_at",
     "reference",
     "lines",
+    "paid_currency",
+    "paid_total",
 )
 
 

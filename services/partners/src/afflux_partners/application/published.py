@@ -13,6 +13,7 @@ from typing import Any
 from afflux_contracts import (
     AllowDeny,
     Billing,
+    BillingConversion,
     BillingFrequency,
     Cap,
     CapMetric,
@@ -110,6 +111,7 @@ def contract_billing(billing: values.Billing | None) -> Billing | None:
         frequency=BillingFrequency(billing.frequency),
         minimum_payout=billing.minimum_payout,
         method=billing.method,
+        conversion=BillingConversion(billing.conversion.value),
     )
 
 

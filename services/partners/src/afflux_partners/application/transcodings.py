@@ -16,6 +16,7 @@ from eventsourcing.persistence import JSONTranscoder, Transcoding
 from afflux_partners.domain.values import (
     AllowDeny,
     Billing,
+    BillingConversion,
     BillingFrequency,
     Cap,
     CapMetric,
@@ -69,11 +70,12 @@ class BillingAsDict(Transcoding):
             "frequency": obj.frequency.value,
             "minimum_payout": str(obj.minimum_payout),
             "method": obj.method,
+            "conversion": obj.conversion.value,
         }
 
     def decode(self, data: dict[str, Any]) -> Billing:
         return Billing(data["currency"], BillingFrequency(data["frequency"]), Decimal(data["minimum_payout"]),
-                       data.get("method"))
+                       data.get("method"), BillingConversion(data.get("conversion", "none")))
 
 
 class ConversionSecurityAsDict(Transcoding):

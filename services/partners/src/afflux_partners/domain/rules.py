@@ -210,6 +210,7 @@ def check_billing(billing: Billing, field: str = "billing") -> Billing:
         frequency=billing.frequency,
         minimum_payout=check_amount(billing.minimum_payout, f"{field}.minimum_payout"),
         method=check_label(billing.method, f"{field}.method"),
+        conversion=billing.conversion,
     )
 
 

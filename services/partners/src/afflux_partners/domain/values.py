@@ -66,6 +66,15 @@ class BillingFrequency(StrEnum):
     MANUAL = "manual"
 
 
+class BillingConversion(StrEnum):
+    """Whether a partner is paid in its billing currency whatever it earned in, and at which
+    day's rate: ``none`` pays each currency earned as it is."""
+
+    NONE = "none"
+    EARNED_DAY = "earned_day"
+    PERIOD_END = "period_end"
+
+
 @dataclass(frozen=True)
 class Terms:
     """How a result is priced, for the partner (payout) or the advertiser (revenue):
@@ -85,6 +94,8 @@ class Billing:
     frequency: BillingFrequency = BillingFrequency.MONTHLY
     minimum_payout: Decimal = Decimal(0)
     method: str | None = None
+    conversion: BillingConversion = BillingConversion.NONE
+    """Paid in ``currency`` (converted at recorded rates: payouts'), or ``none``."""
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from afflux_partners.domain.values import (
     AllowDeny,
     ApiKey,
     Billing,
+    BillingConversion,
     BillingFrequency,
     Cap,
     CapMetric,
@@ -76,10 +77,14 @@ class BillingIn(Request):
     frequency: BillingFrequency = BillingFrequency.MONTHLY
     minimum_payout: Number = Decimal(0)
     method: Text | None = Field(None, description="how the partner is paid: wire, paypal...")
+    conversion: BillingConversion = Field(
+        BillingConversion.NONE,
+        description="none: paid in each currency earned; earned_day / period_end: paid in `currency`, "
+                    "each line converted at the rate in force on the day it was earned / the period closed")
 
     def to_domain(self) -> Billing:
         return Billing(currency=self.currency, frequency=self.frequency, minimum_payout=self.minimum_payout,
-                       method=self.method)
+                       method=self.method, conversion=self.conversion)
 
 
 class ContactIn(Request):
@@ -476,6 +481,7 @@ class BillingOut(BaseModel):
     frequency: BillingFrequency
     minimum_payout: DecimalString
     method: str | None
+    conversion: BillingConversion = BillingConversion.NONE
 
 
 class ContactOut(BaseModel):
@@ -512,7 +518,8 @@ class PartnerOut(BaseModel):
             status=partner.status, tags=list(partner.tags), manager=partner.manager,
             contacts=[ContactOut(name=c.name, email=c.email, role=c.role) for c in partner.contacts],
             billing=BillingOut(currency=billing.currency, frequency=billing.frequency,
-                               minimum_payout=billing.minimum_payout, method=billing.method)
+                               minimum_payout=billing.minimum_payout, method=billing.method,
+                               conversion=billing.conversion)
             if billing is not None else None,
             postback=PartnerPostbackOut(url=postback.url, method=postback.method,
                                         status_changes=postback.status_changes)

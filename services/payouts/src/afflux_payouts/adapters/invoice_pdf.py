@@ -30,7 +30,9 @@ def invoice_pdf(doc: Mapping[str, Any]) -> bytes:
     pdf.set_font("Helvetica", size=9)
     for item in doc["lines"]:
         offer = item.get("offer_id") or ""
-        _line(pdf, f"{item['kind']} {item['ref']} {offer}  {item['amount']} {doc['currency']}")
+        converted = (f" ({item['original_amount']} {item['original_currency']} at {item['rate_pair']} "
+                     f"{item['rate']} of {item['rate_day']})" if "original_amount" in item else "")
+        _line(pdf, f"{item['kind']} {item['ref']} {offer}  {item['amount']} {doc['currency']}{converted}")
     pdf.set_font("Helvetica", "B", 10)
     for name in ("net", "vat", "total"):
         _line(pdf, f"{name.upper() if name == 'vat' else name.capitalize()}: {doc[name]} {doc['currency']}")

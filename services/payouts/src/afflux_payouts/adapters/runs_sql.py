@@ -42,7 +42,8 @@ def _select_candidates(schema: str, *, named: bool) -> sql.Composed:
     where = "s.statement_id = ANY(%(ids)s)" if named else \
         "s.status = 'payable' AND (%(due_by)s::timestamptz IS NULL OR s.period_end <= %(due_by)s)"
     return sql.SQL(
-        "SELECT s.statement_id, s.partner_id, s.currency, s.total, s.status, p.payment_method, "
+        "SELECT s.statement_id, s.partner_id, coalesce(s.paid_currency, s.currency) AS currency, "
+        "coalesce(s.paid_total, s.total) AS total, s.status, p.payment_method, "
         "EXISTS (SELECT 1 FROM {payments} r JOIN {runs} u USING (payment_run_id) "
         "  WHERE r.statement_id = s.statement_id AND r.status = 'pending' AND u.status = 'open') "
         "  AS in_open_run "

@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from datetime import date
+from decimal import Decimal
 from functools import cache
 from typing import Any
 from uuid import UUID
@@ -23,10 +25,18 @@ from uuid import UUID
 from psycopg import Cursor, sql
 from psycopg.rows import DictRow
 
-from afflux_contracts import InvoiceIssued, LineKind, StatementLine, round_money
+from afflux_contracts import (
+    ConvertedLine,
+    InvoiceIssued,
+    LineKind,
+    StatementConverted,
+    StatementLine,
+    round_money,
+)
 from afflux_payouts.adapters.tables import (
     ADJUSTMENTS,
     CHANGES,
+    FX_RATES,
     INVOICES,
     LINES,
     PROFILES,
@@ -35,7 +45,8 @@ from afflux_payouts.adapters.tables import (
     STATEMENTS,
 )
 from afflux_payouts.adapters.terms_sql import profile_of_row, terms_of_row
-from afflux_payouts.application.statements import RecordedStatement, Snapshot
+from afflux_payouts.application.statements import HeldStatement, RecordedStatement, Snapshot
+from afflux_payouts.domain.fx import Rate, RateBook
 from afflux_payouts.domain.records import STATEMENT_ISSUED, STATEMENT_PAID
 from afflux_payouts.domain.statement_fold import Folded, Standing, Stated
 from afflux_payouts.domain.statements import Ask, OpenLine
@@ -44,7 +55,10 @@ from afflux_plumbing.store import TrackedApplication, Write
 from afflux_plumbing.tables import json_rows, keys_param
 
 CLOSE_LOCK = "afflux-payouts-statement-close"
-STANDING = ("statement_id", "partner_id", "currency", "status", "total", "digest")
+STANDING = ("statement_id", "partner_id", "currency", "status", "total", "digest", "paid_currency",
+            "paid_total")
+CONVERTED = ("paid_currency", "paid_total")
+LINE_CONVERTED = ("paid_amount", "rate_pair", "rate", "rate_day")
 PAID = ("status", "paid_at", "paid_known_on", "reference", "payment_failure")
 RUN_DONE = ("status", "confirmed_at")
 RUN_PAYMENT = ("status", "reason")
@@ -89,6 +103,7 @@ class StatementsSql:
                  "partner_id": s.issued.partner_id, "currency": s.issued.currency, "offer_id": line.offer_id,
                  "happened_at": line.happened_at, "amount": round_money(line.amount, s.issued.currency)}
                 for s in stated for line in s.issued.lines)),
+            *_conversion_writes(schema, folded),
             STATEMENTS.write(STATEMENTS.update(schema, PAID), (
                 {"statement_id": paid.statement_id, "status": "paid", "paid_at": paid.paid_at,
                  "paid_known_on": source.known_on, "reference": paid.reference, "payment_failure": None}
@@ -136,12 +151,26 @@ class StatementsSql:
             terms = {row["partner_id"]: terms_of_row(row) for row in curs.fetchall()}
             curs.execute(_select_profiles(self.store.schema))
             profiles = {row["partner_id"]: profile_of_row(row) for row in curs.fetchall()}
-        return Snapshot(lines, terms, positions, profiles)
+            curs.execute(_select_rates(self.store.schema))
+            rates = RateBook.of(_rate(row) for row in curs.fetchall())
+        return Snapshot(lines, terms, positions, profiles, rates)
 
-    def releasable(self) -> list[str]:
-        """Held statements whose partner's profile is complete now."""
-        rows = self.store.query(_select_releasable(self.store.schema))
-        return [row["statement_id"] for row in rows]
+    def rates(self) -> RateBook:
+        """The rates in force: the last recorded of each pair and day."""
+        return RateBook.of(_rate(row) for row in self.store.query(_select_rates(self.store.schema)))
+
+    def recorded_rates(self) -> dict[tuple[str, date], set[Decimal]]:
+        """Every rate ever recorded, per pair and day (what a conversion may name)."""
+        found: dict[tuple[str, date], set[Decimal]] = defaultdict(set)
+        for row in self.store.query(_select_all_rates(self.store.schema)):
+            found[(f"{row['base']}/{row['quote']}", row["day"])].add(row["rate"])
+        return dict(found)
+
+    def held(self) -> list[HeldStatement]:
+        """Every held statement, with whether its partner's profile is complete now."""
+        rows = self.store.query(_select_held(self.store.schema))
+        return [HeldStatement(row["held_id"], row["held_partner"],
+                              profile_of_row(row) if row["partner_id"] is not None else None) for row in rows]
 
     def all_terms(self) -> list[PartnerTerms]:
         return [terms_of_row(row) for row in self.store.query(_select_terms(self.store.schema))]
@@ -161,7 +190,7 @@ class StatementsSql:
             statement_id=row["statement_id"], partner_id=row["partner_id"], currency=row["currency"],
             period_end=row["period_end"], log_position=json.loads(row["log_position"]), digest=row["digest"],
             status=row["status"], refusal=row["refusal"], recorded_from=row["recorded_from"],
-            lines=[_line(line) for line in row["lines"] or []]) for row in rows]
+            lines=[_line(line) for line in row["lines"] or []], conversion=_conversion(row)) for row in rows]
 
     @contextmanager
     def _repeatable_read(self) -> Iterator[Cursor[DictRow]]:
@@ -180,6 +209,25 @@ def _invoice_row(invoice: InvoiceIssued, event_id: UUID) -> dict[str, Any]:
     figures = {name: round_money(getattr(invoice, name), invoice.currency)
                for name in ("net", "vat", "total")}
     return {**invoice.model_dump(mode="json", exclude=set(figures)), **figures, "event_id": event_id}
+
+
+def _conversion_writes(schema: str, folded: Folded) -> list[Write | None]:
+    """Conversions (after the statements and lines they convert are written) and rates."""
+    return [
+        STATEMENTS.write(STATEMENTS.update(schema, CONVERTED), (
+            {"statement_id": c.statement_id, "paid_currency": c.paid_currency,
+             "paid_total": round_money(c.total, c.paid_currency)} for c, _ in folded.conversions)),
+        LINES.write(LINES.update(schema, LINE_CONVERTED), (
+            {"statement_id": c.statement_id, "kind": line.kind, "ref": line.ref,
+             "paid_amount": round_money(line.amount, c.paid_currency), "rate_pair": line.pair,
+             "rate": line.rate, "rate_day": line.rate_day}
+            for c, _ in folded.conversions for line in c.lines)),
+        FX_RATES.write(FX_RATES.insert(schema), (
+            {"event_id": source.event_id, "base": rate.base, "quote": rate.quote, "day": rate.day,
+             "rate": rate.rate, "source": rate.source, "set_at": rate.set_at, "known_on": source.known_on,
+             "log_offset": source.log_offset, "recorded_from": source.recorded_from}
+            for rate, source in folded.rates)),
+    ]
 
 
 def _run_writes(schema: str, folded: Folded) -> list[Write | None]:
@@ -222,11 +270,23 @@ def _statement_row(stated: Stated) -> dict[str, Any]:
         "digest": issued.digest, "issued_at": issued.issued_at, "known_on": source.known_on,
         "event_id": source.event_id, "paid_at": None, "paid_known_on": None, "reference": None,
         "refusal": stated.refusal, "log_offset": source.log_offset, "recorded_from": source.recorded_from,
-        "hold_reason": None, "payment_failure": None,
+        "hold_reason": None, "payment_failure": None, "paid_currency": None, "paid_total": None,
     }
 
 
-def _line(row: dict[str, Any]) -> StatementLine:
+def _conversion(row: Mapping[str, Any]) -> StatementConverted | None:
+    """The conversion the fold recorded of a statement (its lines' paid amounts and rates)."""
+    if row["paid_currency"] is None:
+        return None
+    lines = [ConvertedLine(kind=LineKind(line["kind"]), ref=line["ref"], original=line["amount"],
+                           amount=line["paid_amount"], pair=line["rate_pair"], rate=line["rate"],
+                           rate_day=line["rate_day"]) for line in row["lines"] or []]
+    return StatementConverted(statement_id=row["statement_id"], partner_id=row["partner_id"],
+                              currency=row["currency"], paid_currency=row["paid_currency"],
+                              total=row["paid_total"], lines=tuple(lines), converted_at=row["issued_at"])
+
+
+def _line(row: Mapping[str, Any]) -> StatementLine:
     return StatementLine(kind=LineKind(row["kind"]), ref=row["ref"], offer_id=row["offer_id"],
                          happened_at=row["happened_at"], amount=row["amount"])
 
@@ -322,11 +382,29 @@ def _select_profiles(schema: str) -> sql.Composed:
 
 
 @cache
-def _select_releasable(schema: str) -> sql.Composed:
+def _select_held(schema: str) -> sql.Composed:
     return sql.SQL(
-        "SELECT s.statement_id FROM {} s JOIN {} p ON p.partner_id = s.partner_id AND p.complete "
-        "WHERE s.status = 'on_hold' ORDER BY s.statement_id"
+        "SELECT s.statement_id AS held_id, s.partner_id AS held_partner, p.* FROM {} s "
+        "LEFT JOIN {} p ON p.partner_id = s.partner_id WHERE s.status = 'on_hold' ORDER BY s.statement_id"
     ).format(STATEMENTS.ident(schema), PROFILES.ident(schema))
+
+
+@cache
+def _select_rates(schema: str) -> sql.Composed:
+    """The last rate recorded of each pair and day, in an order ``RateBook.of`` may take."""
+    return sql.SQL(
+        "SELECT DISTINCT ON (base, quote, day) base, quote, day, rate FROM {} "
+        "ORDER BY base, quote, day, log_offset DESC"
+    ).format(FX_RATES.ident(schema))
+
+
+@cache
+def _select_all_rates(schema: str) -> sql.Composed:
+    return sql.SQL("SELECT base, quote, day, rate FROM {}").format(FX_RATES.ident(schema))
+
+
+def _rate(row: Mapping[str, Any]) -> Rate:
+    return Rate(row["base"], row["quote"], row["day"], row["rate"])
 
 
 @cache
@@ -355,7 +433,9 @@ def _select_recorded(schema: str, *, one: bool) -> sql.Composed:
     where = sql.SQL(" WHERE s.statement_id = %s" if one else "")
     return sql.SQL(
         "SELECT s.*, (SELECT json_agg(json_build_object('kind', l.kind, 'ref', l.ref, "
-        "'offer_id', l.offer_id, 'happened_at', l.happened_at, 'amount', l.amount::text) "
+        "'offer_id', l.offer_id, 'happened_at', l.happened_at, 'amount', l.amount::text, "
+        "'paid_amount', l.paid_amount::text, 'rate_pair', l.rate_pair, 'rate', l.rate::text, "
+        "'rate_day', l.rate_day) "
         "ORDER BY l.kind, l.ref) FROM {} l WHERE l.statement_id = s.statement_id) AS lines "
         "FROM {} s{} ORDER BY split_part(s.recorded_from, '@', 1), s.log_offset"
     ).format(LINES.ident(schema), STATEMENTS.ident(schema), where)

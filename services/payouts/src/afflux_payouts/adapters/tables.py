@@ -28,7 +28,11 @@ recorded by K; a statement is re-derived from the rows up to its log position.
   id, ``failed`` by a StatementPaymentFailed, whose reason is also the statement's
   ``payment_failure`` until it is paid);
 - ``invoices``: InvoiceIssued (invoices and credit notes, their figures in clear and their
-  document sealed).
+  document sealed);
+- ``fx_rates``: every FxRateSet as recorded (the last of a pair and day, by log offset: a
+  pair's records share a partition, is the one in force); a StatementConverted sets its
+  statement's ``paid_currency`` / ``paid_total`` and each line's ``paid_amount``, rate,
+  pair and rate day.
 """
 
 from __future__ import annotations
@@ -117,6 +121,8 @@ STATEMENTS = Table("statements", (
     "recorded_from text",
     "hold_reason text",
     "payment_failure text",
+    "paid_currency text",
+    "paid_total numeric",
 ), key=("statement_id",))
 
 LINES = Table("statement_lines", (
@@ -128,6 +134,10 @@ LINES = Table("statement_lines", (
     "offer_id text",
     "happened_at timestamptz NOT NULL",
     "amount numeric NOT NULL",
+    "paid_amount numeric",
+    "rate_pair text",
+    "rate numeric",
+    "rate_day date",
 ), key=("statement_id", "kind", "ref"))
 
 TERMS = Table("partner_terms", (
@@ -139,6 +149,7 @@ TERMS = Table("partner_terms", (
     "minimum_payout numeric",
     "method text",
     "event_id uuid NOT NULL",
+    "conversion text NOT NULL DEFAULT 'none'",
 ), key=("partner_id",))
 
 PROFILES = Table("payout_profiles", (
@@ -189,8 +200,21 @@ INVOICES = Table("invoices", (
     "event_id uuid NOT NULL",
 ), key=("invoice_number",))
 
+FX_RATES = Table("fx_rates", (
+    "event_id uuid",
+    "base text NOT NULL",
+    "quote text NOT NULL",
+    "day date NOT NULL",
+    "rate numeric NOT NULL",
+    "source text NOT NULL",
+    "set_at timestamptz NOT NULL",
+    "known_on timestamptz NOT NULL",
+    "log_offset bigint NOT NULL",
+    "recorded_from text NOT NULL",
+), key=("event_id",))
+
 TABLES = (LEDGER, REJECTIONS, CHANGES, ADJUSTMENTS, STATEMENTS, LINES, TERMS, PROFILES, RUNS, RUN_PAYMENTS,
-          INVOICES)
+          INVOICES, FX_RATES)
 """The projection's tables (the rest of the schema is the event store's bookkeeping)."""
 
 
@@ -220,6 +244,7 @@ VIEW_DDL = [
     "CREATE INDEX IF NOT EXISTS statements_by_partner ON {schema}.statements (partner_id, period_end)",
     "CREATE INDEX IF NOT EXISTS statement_lines_by_ref ON {schema}.statement_lines (ref, kind)",
     "CREATE INDEX IF NOT EXISTS statement_lines_by_partner ON {schema}.statement_lines (partner_id)",
+    "CREATE INDEX IF NOT EXISTS fx_rates_by_pair ON {schema}.fx_rates (base, quote, day, log_offset)",
     "CREATE INDEX IF NOT EXISTS invoices_by_statement ON {schema}.invoices (statement_id, issued_at)",
     "CREATE INDEX IF NOT EXISTS payment_run_payments_by_statement "
     "ON {schema}.payment_run_payments (statement_id)",

@@ -106,7 +106,7 @@ class Invoices:
         return self.desk.numbers(statement_id)
 
     def _issue(self, ready: Ready, issuer: Issuer) -> str:
-        statement = self.statements.statement(ready.statement_id).statement
+        statement = self.statements.statement(ready.statement_id).billed
         supplier = self.sealer.unseal(ready.sealed_profile).get("tax") or {}
         now = utc_now()
         series = self._series(issuer, now.year)

@@ -32,6 +32,7 @@ from afflux_contracts import (
     ConversionAttributed,
     ConversionRejected,
     ConversionStatusChanged,
+    FxRateSet,
     ImpressionsPriced,
     InvoiceIssued,
     PartnerCreated,
@@ -40,6 +41,7 @@ from afflux_contracts import (
     PartnerUpdated,
     PaymentRunConfirmed,
     PaymentRunCreated,
+    StatementConverted,
     StatementHeld,
     StatementIssued,
     StatementPaid,
@@ -83,6 +85,7 @@ class Payouts(TrackedApplication):
         return fold_partners(self.terms, run)
 
     @handles(StatementIssued, StatementPaid, BalanceAdjusted, StatementHeld, StatementReleased,
-             StatementPaymentFailed, PaymentRunCreated, PaymentRunConfirmed, InvoiceIssued)
+             StatementPaymentFailed, PaymentRunCreated, PaymentRunConfirmed, InvoiceIssued,
+             StatementConverted, FxRateSet)
     def on_payouts(self, run: Run) -> Changes:
         return fold_payouts(self.books, run)

@@ -13,11 +13,13 @@ from typing import Any
 from afflux_contracts import (
     BalanceAdjusted,
     FailedPayment,
+    FxRateSet,
     InvoiceIssued,
     PaymentMethodKind,
     PaymentRunConfirmed,
     PaymentRunCreated,
     RunPayment,
+    StatementConverted,
     StatementHeld,
     StatementIssued,
     StatementPaid,
@@ -28,6 +30,8 @@ from afflux_payouts.domain.invoices import INVOICE_ISSUED
 from afflux_payouts.domain.payment_runs import PAYMENT_RUN_CONFIRMED, PAYMENT_RUN_CREATED
 from afflux_payouts.domain.records import (
     ADJUSTMENT_MADE,
+    RATE_SET,
+    STATEMENT_CONVERTED,
     STATEMENT_HELD,
     STATEMENT_ISSUED,
     STATEMENT_PAID,
@@ -77,6 +81,15 @@ def _adjusted(event: Any) -> BalanceAdjusted:
                            note=event.note, adjusted_at=event.timestamp)
 
 
+def _converted(event: Any) -> StatementConverted:
+    return StatementConverted.model_validate(event.conversion)
+
+
+def _rate_set(event: Any) -> FxRateSet:
+    return FxRateSet(base=event.base, quote=event.quote, day=event.day, rate=Decimal(event.rate),
+                     source=event.source, set_at=event.timestamp)
+
+
 def _held(event: Any) -> StatementHeld:
     return StatementHeld(**_statement_of(event), reason=event.reason, held_at=event.timestamp)
 
@@ -100,6 +113,8 @@ TRANSLATIONS: dict[str, Translate] = {
     PAYMENT_RUN_CREATED: _run_created,
     PAYMENT_RUN_CONFIRMED: _run_confirmed,
     INVOICE_ISSUED: _invoice_issued,
+    STATEMENT_CONVERTED: _converted,
+    RATE_SET: _rate_set,
 }
 
 to_envelope = publishing(PRODUCER, TRANSLATIONS)

@@ -19,6 +19,7 @@ from afflux_payouts.domain.ledger import Refused
 from afflux_payouts.domain.ledger_fold import NotRecordedYet, Source
 from afflux_payouts.domain.statement_fold import (
     Books,
+    Converted,
     Folded,
     Held,
     Issued,
@@ -81,12 +82,14 @@ def _books_for(books: StatementBooks, steps: Sequence[Step]) -> Books:
     return known
 
 
-NAMING = (Paid, Held, Released, PaymentFailed)
+NAMING = (Paid, Held, Released, PaymentFailed, Converted)
 """The steps that name a statement recorded before them."""
 
 
-def _named(step: Paid | Held | Released | PaymentFailed) -> str:
-    """The statement a payment, a hold, a release or a failed payment names."""
+def _named(step: Paid | Held | Released | PaymentFailed | Converted) -> str:
+    """The statement a payment, a hold, a release, a failed payment or a conversion names."""
+    if isinstance(step, Converted):
+        return step.converted.statement_id
     if isinstance(step, Paid):
         return step.paid.statement_id
     if isinstance(step, PaymentFailed):

@@ -18,9 +18,13 @@ partner, currency and period end: a close repeated (a retry, a crash before the
 answer, the scheduler and an admin at once) issues nothing twice, and a crash
 between recording and publishing is re-sent by the relay.
 
-With the tax gate on, a close records a payable statement of a partner whose tax and
-payment profile is incomplete together with its hold (``domain/holds.py``);
-``release_ready`` releases each held statement once its partner's profile is complete.
+A payable statement of a partner paid in another currency (its billing's ``conversion``)
+is recorded with its conversion at the rates recorded (``domain/fx.py``), or, a rate
+missing, held with the reason (``missing_rate EUR/USD 2026-12-01``). With the tax gate
+on, a close records a payable statement of a partner whose tax and payment profile is
+incomplete together with its hold (``domain/holds.py``). ``release_ready`` settles each
+held statement again: converts it once its rates are recorded, and releases it once
+nothing holds it (or holds it again with the reason left).
 """
 
 from __future__ import annotations
@@ -29,10 +33,10 @@ import secrets
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any, Protocol
 
@@ -40,7 +44,9 @@ from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import IntegrityError
 
 from afflux_contracts import (
+    BillingConversion,
     BillingFrequency,
+    StatementConverted,
     StatementIssued,
     StatementLine,
     minor_units,
@@ -48,6 +54,13 @@ from afflux_contracts import (
     utc_now,
 )
 from afflux_payouts.application.payouts import FOLDED_TOPICS, Payouts
+from afflux_payouts.domain.fx import (
+    MissingRate,
+    RateBook,
+    convert_statement,
+    needs_conversion,
+    reconversion_error,
+)
 from afflux_payouts.domain.holds import Profile, hold_reason
 from afflux_payouts.domain.periods import last_period_end
 from afflux_payouts.domain.records import Adjustment, NotPayable, Statement
@@ -76,10 +89,16 @@ class UnknownStatement(LookupError):
     pass
 
 
-class InvalidAdjustment(ValueError):
+class InvalidField(ValueError):
+    """A request's value the rules refuse, naming its field (a 422 at the edge)."""
+
     def __init__(self, field: str, message: str) -> None:
         super().__init__(message)
         self.field = field
+
+
+class InvalidAdjustment(InvalidField):
+    """An adjustment's amount that is not an exact, non-zero amount of its currency."""
 
 
 @dataclass(frozen=True)
@@ -92,6 +111,17 @@ class Snapshot:
     positions: dict[str, int]
     profiles: dict[str, Profile] = field(default_factory=dict)
     """Every partner's tax and payment profile payouts knows (the tax gate's)."""
+    rates: RateBook = field(default_factory=RateBook)
+    """The exchange rates in force (conversions')."""
+
+
+@dataclass(frozen=True)
+class HeldStatement:
+    """A statement on hold, with its partner's profile as payouts knows it now."""
+
+    statement_id: str
+    partner_id: str
+    profile: Profile | None
 
 
 @dataclass(frozen=True)
@@ -108,6 +138,8 @@ class RecordedStatement:
     refusal: str | None
     recorded_from: str | None
     lines: list[StatementLine]
+    conversion: StatementConverted | None = None
+    """What the fold recorded of its conversion (None: paid in its own currency)."""
 
 
 @dataclass(frozen=True)
@@ -117,11 +149,15 @@ class Rederived:
     statement: RecordedStatement
     digest: str
     lines: list[StatementLine]
+    conversion_error: str | None = None
+    """What is wrong with its conversion, judged from the rates on the log (None: nothing)."""
 
     @property
     def equal(self) -> bool:
-        """The re-derived digest is the statement's, and the fold did not refuse it."""
-        return self.digest == self.statement.digest and self.statement.status != REFUSED
+        """The re-derived digest is the statement's, the fold did not refuse it, and its
+        conversion (if any) is the one its lines and the rates recorded give."""
+        return (self.digest == self.statement.digest and self.statement.status != REFUSED
+                and self.conversion_error is None)
 
 
 class StatementDesk(Protocol):
@@ -137,8 +173,12 @@ class StatementDesk(Protocol):
 
     def all_terms(self) -> list[PartnerTerms]: ...
 
-    def releasable(self) -> list[str]:
-        """Held statements whose partner's profile is complete now."""
+    def held(self) -> list[HeldStatement]: ...
+
+    def rates(self) -> RateBook: ...
+
+    def recorded_rates(self) -> dict[tuple[str, date], set[Decimal]]:
+        """Every rate recorded, per pair (``EUR/USD``) and day."""
         ...
 
     def unfolded(self) -> int:
@@ -186,13 +226,30 @@ class Statements:
         return issued
 
     def _recorded(self, issued: StatementIssued, snapshot: Snapshot) -> Statement:
-        """The statement's aggregate, held at once if the tax gate says so (the hold is
-        recorded with the issue, so no payment can come between)."""
+        """The statement's aggregate, converted or held at once as ``_settle`` says (recorded
+        with the issue, so no payment can come between)."""
         statement = Statement.issue(issued)
-        reason = hold_reason(snapshot.profiles.get(issued.partner_id)) if self.tax_gate else None
+        partner = issued.partner_id
+        reason = self._settle(statement, snapshot.terms.get(partner), snapshot.profiles.get(partner),
+                              snapshot.rates)
         if reason is not None:
             statement.hold(reason)
         return statement
+
+    def _settle(self, statement: Statement, terms: PartnerTerms | None, profile: Profile | None,
+                book: RateBook) -> str | None:
+        """Convert the statement if its partner is paid in another currency and the rates are
+        recorded; the reason it is held (a missing rate, else the tax gate's), None if none."""
+        issued = statement.issued
+        if terms is not None and terms.paid_in is not None and statement.converted is None:
+            conversion = BillingConversion(terms.conversion)
+            if needs_conversion(issued, terms.paid_in, conversion):
+                try:
+                    converted = convert_statement(issued, terms.paid_in, conversion, book, self.clock())
+                    statement.convert(converted)
+                except MissingRate as missing:
+                    return missing.reason
+        return hold_reason(profile) if self.tax_gate else None
 
     @contextmanager
     def exclusive(self) -> Iterator[None]:
@@ -264,6 +321,7 @@ class Statements:
         it): what anyone can do with the log alone. Run on a fold of the log (a replay),
         this proves every statement; on the live projection it checks the live rows."""
         recorded = self.desk.recorded(statement_id)
+        rates = self.desk.recorded_rates() if any(s.conversion for s in recorded) else {}
         found: list[Rederived] = []
         for start in range(0, len(recorded), REDERIVE_CHUNK):
             chunk = recorded[start:start + REDERIVE_CHUNK]
@@ -274,7 +332,7 @@ class Statements:
                 lines = [o.line for o in open_lines.get(statement.statement_id, [])]
                 digest = statement_digest(statement.statement_id, statement.partner_id, statement.currency,
                                           statement.period_end, lines)
-                found.append(Rederived(statement, digest, lines))
+                found.append(Rederived(statement, digest, lines, _conversion_error(statement, rates)))
         return found
 
     # -- folding -------------------------------------------------------------------------
@@ -298,23 +356,37 @@ class Statements:
     # -- holds -------------------------------------------------------------------------------
 
     def release_ready(self) -> list[str]:
-        """Release every held statement whose partner's profile is complete now (the ids
-        released); a statement released or paid meanwhile is left as it is."""
+        """Settle every held statement again (``_settle``): release those nothing holds now
+        (the ids released), convert those whose rates arrived, hold again with a new reason;
+        a statement released or paid meanwhile is left as it is."""
+        held = self.desk.held()
+        if not held:
+            return []
+        terms = {found.partner_id: found for found in self.desk.all_terms()}
+        book = self.desk.rates()
         released = []
-        for statement_id in self.desk.releasable():
-            statement = self.statement(statement_id)
-            if not statement.release():
+        for found in held:
+            statement = self.statement(found.statement_id)
+            if not statement.on_hold:
+                continue
+            reason = self._settle(statement, terms.get(found.partner_id), found.profile, book)
+            if reason is None:
+                statement.release()
+            else:
+                statement.hold(reason)
+            if not statement.pending_events:
                 continue
             try:
                 self.store.save(statement)
             except IntegrityError:
                 continue  # changed concurrently: the next round sees it as it is now
-            released.append(statement_id)
+            if reason is None:
+                released.append(found.statement_id)
         return released
 
     # -- paying and adjusting ---------------------------------------------------------------
 
-    def pay(self, statement_id: str, reference: str | None) -> StatementIssued:
+    def pay(self, statement_id: str, reference: str | None) -> Statement:
         """Mark a payable statement paid (``NotPayable`` if paid already or carried over)."""
         for _attempt in range(3):
             statement = self.statement(statement_id)
@@ -326,7 +398,7 @@ class Statements:
                 self.store.save(statement)
             except IntegrityError:
                 continue  # paid concurrently: the next attempt finds it paid
-            return statement.issued
+            return statement
         raise NotPayable(f"statement {statement_id} is being paid concurrently")
 
     def statement(self, statement_id: str) -> Statement:
@@ -346,6 +418,15 @@ class Statements:
         self.store.save(made)
         return {"adjustment_id": adjustment_id, "partner_id": partner_id, "currency": currency,
                 "amount": format(exact, "f"), "reason": reason, "note": note}
+
+
+def _conversion_error(statement: RecordedStatement,
+                      rates: Mapping[tuple[str, date], set[Decimal]]) -> str | None:
+    """Its recorded conversion re-derived from its lines and the rates on the log."""
+    if statement.conversion is None:
+        return None
+    originals = {(line.kind.value, line.ref): line.amount for line in statement.lines}
+    return reconversion_error(statement.conversion, originals, rates)
 
 
 def _exact_amount(amount: str, currency: str) -> Decimal:

@@ -72,6 +72,10 @@ def figures(total: Decimal, currency: str, treatment: str, rate: Decimal) -> tup
     return net, total - net, total
 
 
+CONVERTED = ("original_amount", "original_currency", "rate_pair", "rate", "rate_day")
+"""What a line of a converted statement shows beside its amount in the paid currency."""
+
+
 def number_of(entity: str, year: int, sequence: int) -> str:
     return f"{entity}-{year}-{sequence:06d}"
 
@@ -92,7 +96,8 @@ def document(number: str, issuer: Issuer, statement: Mapping[str, Any], supplier
         "period_start": statement.get("period_start"), "period_end": statement["period_end"],
         "currency": currency,
         "lines": [{"kind": line["kind"], "ref": line["ref"], "offer_id": line.get("offer_id"),
-                   "amount": format(round_money(Decimal(line["amount"]), currency), "f")}
+                   "amount": format(round_money(Decimal(line["amount"]), currency), "f"),
+                   **{name: line[name] for name in CONVERTED if name in line}}
                   for line in statement["lines"]],
         "net": format(net, "f"), "vat": format(vat, "f"), "total": format(total, "f"),
         "vat_treatment": treatment,
@@ -106,9 +111,13 @@ def credit_note(number: str, invoice: Mapping[str, Any], reason: str, issued_at:
     def negated(amount: str) -> str:
         return format(-Decimal(amount), "f")
 
+    def negated_line(line: Mapping[str, Any]) -> dict[str, Any]:
+        amounts = [name for name in ("amount", "original_amount") if name in line]
+        return {**line, **{name: negated(line[name]) for name in amounts}}
+
     return {**invoice, "invoice_number": number, "kind": "credit_note",
             "issued_at": issued_at.isoformat(),
-            "lines": [{**line, "amount": negated(line["amount"])} for line in invoice["lines"]],
+            "lines": [negated_line(line) for line in invoice["lines"]],
             **{name: negated(invoice[name]) for name in ("net", "vat", "total")},
             "corrects": invoice["invoice_number"], "reason": reason}
 

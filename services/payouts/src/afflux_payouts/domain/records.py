@@ -14,11 +14,11 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
-from uuid import UUID, uuid5
+from uuid import UUID, uuid4, uuid5
 
 from eventsourcing.domain import Aggregate
 
-from afflux_contracts import StatementIssued, StatementStatus
+from afflux_contracts import StatementConverted, StatementIssued, StatementStatus
 
 NAMESPACE = UUID("6f1d3c55-2b0e-4c8e-9a51-0d7e7c3b9a42")
 """Statement and adjustment ids map to aggregate ids in this namespace: never change it."""
@@ -28,7 +28,9 @@ STATEMENT_PAID = "afflux_payouts:Statement.Paid"
 STATEMENT_HELD = "afflux_payouts:Statement.Held"
 STATEMENT_RELEASED = "afflux_payouts:Statement.Released"
 STATEMENT_PAYMENT_FAILED = "afflux_payouts:Statement.PaymentFailed"
+STATEMENT_CONVERTED = "afflux_payouts:Statement.Converted"
 ADJUSTMENT_MADE = "afflux_payouts:Adjustment.Made"
+RATE_SET = "afflux_payouts:ExchangeRate.Set"
 
 
 class NotPayable(Exception):
@@ -116,6 +118,17 @@ class Statement(Aggregate):
         def apply(self, aggregate: Any) -> None:
             aggregate.hold_reason = None
 
+    class Converted(Aggregate.Event):
+        """Converted to the currency its partner is paid in (``domain/fx.py``)."""
+
+        TOPIC = STATEMENT_CONVERTED
+
+        conversion: dict[str, Any]
+        """The StatementConverted payload, in its JSON form (exactly what is published)."""
+
+        def apply(self, aggregate: Any) -> None:
+            aggregate.conversion = self.conversion
+
     @staticmethod
     def create_id(statement_id: str) -> UUID:
         return uuid5(NAMESPACE, f"statement:{statement_id}")
@@ -134,9 +147,45 @@ class Statement(Aggregate):
         return getattr(self, "hold_reason", None) is not None
 
     def hold(self, reason: str) -> None:
-        """Keep a payable statement from being paid (its lines stay owed)."""
-        if self.status is StatementStatus.PAYABLE and not self.on_hold:
+        """Keep a payable statement from being paid (its lines stay owed); a held one is held
+        again when the reason changed (a missing rate arrived, the profile is still due)."""
+        if self.status is StatementStatus.PAYABLE and self.hold_reason != reason:
             self.trigger_event(self.Held, **self._names(), reason=reason)
+
+    @property
+    def converted(self) -> StatementConverted | None:
+        """Its conversion to the currency its partner is paid in (None: paid as issued)."""
+        conversion = getattr(self, "conversion", None)
+        return StatementConverted.model_validate(conversion) if conversion is not None else None
+
+    def convert(self, converted: StatementConverted) -> None:
+        """Record the conversion it is paid at (once: a conversion never changes)."""
+        if self.converted is None and self.status is StatementStatus.PAYABLE:
+            self.trigger_event(self.Converted, conversion=converted.model_dump(mode="json"))
+
+    @property
+    def billed(self) -> dict[str, Any]:
+        """The statement as it is paid (what its invoice shows): converted, in the paid
+        currency, each line with its original amount, rate and rate's day."""
+        converted = self.converted
+        if converted is None:
+            return self.statement
+        by_key = {(line.kind.value, line.ref): line for line in converted.lines}
+        lines = []
+        for line in self.statement["lines"]:
+            paid = by_key[(line["kind"], line["ref"])]
+            lines.append({**line, "amount": format(paid.amount, "f"), "original_amount": line["amount"],
+                          "original_currency": converted.currency, "rate_pair": paid.pair,
+                          "rate": format(paid.rate, "f"), "rate_day": paid.rate_day.isoformat()})
+        return {**self.statement, "currency": converted.paid_currency, "total": format(converted.total, "f"),
+                "lines": lines}
+
+    def payment(self) -> dict[str, str]:
+        """What paying it pays: its converted total when converted, else its total."""
+        converted = self.converted
+        if converted is None:
+            return {"currency": self.statement["currency"], "amount": self.statement["total"]}
+        return {"currency": converted.paid_currency, "amount": format(converted.total, "f")}
 
     def release(self) -> bool:
         """Make a held statement payable again; False if it was not held."""
@@ -153,7 +202,7 @@ class Statement(Aggregate):
         """A run's payment of this statement was refused (it stays payable)."""
         if self.status is not StatementStatus.PAYABLE:
             return
-        self.trigger_event(self.PaymentFailed, **self._names(), amount=self.statement["total"],
+        self.trigger_event(self.PaymentFailed, **{**self._names(), **self.payment()},
                            payment_run_id=payment_run_id, reason=reason)
 
     def pay(self, reference: str | None, payment_run_id: str | None = None) -> None:
@@ -168,8 +217,7 @@ class Statement(Aggregate):
                              "next statement: nothing on it is payable")
         issued = self.statement
         self.trigger_event(self.Paid, statement_id=issued["statement_id"], partner_id=issued["partner_id"],
-                           currency=issued["currency"], amount=issued["total"], reference=reference,
-                           payment_run_id=payment_run_id)
+                           reference=reference, payment_run_id=payment_run_id, **self.payment())
 
 
 class Adjustment(Aggregate):
@@ -204,3 +252,32 @@ class Adjustment(Aggregate):
              note: str | None) -> Adjustment:
         return cls._create(cls.Made, id=cls.create_id(adjustment_id), adjustment_id=adjustment_id,
                            partner_id=partner_id, currency=currency, amount=amount, reason=reason, note=note)
+
+
+class ExchangeRate(Aggregate):
+    """An exchange rate recorded by finance or imported (published as FxRateSet). Each record
+    is its own aggregate: a rate set again for a day is a later fact, not an edit."""
+
+    TOPIC = "afflux_payouts:ExchangeRate"
+
+    class Created(Aggregate.Created):
+        """Never stored on its own (a rate is created ``Set``)."""
+
+        TOPIC = "afflux_payouts:ExchangeRate.Created"
+
+    class Set(Created):
+        TOPIC = RATE_SET
+
+        base: str
+        quote: str
+        day: str
+        """ISO date."""
+        rate: str
+        source: str
+
+        def apply(self, aggregate: Any) -> None:
+            aggregate.rate = self.rate
+
+    @classmethod
+    def record(cls, base: str, quote: str, day: str, rate: str, source: str) -> ExchangeRate:
+        return cls._create(cls.Set, id=uuid4(), base=base, quote=quote, day=day, rate=rate, source=source)

@@ -20,17 +20,22 @@ one (``StatementPaymentFailed``) leaves its statement payable with the reason. R
 keyed by their id, statements by partner, so the two may be folded in either order:
 the writes do not depend on it.
 
-A hold (``StatementHeld``) moves a payable statement to ``on_hold`` with its reason and a
-release (``StatementReleased``) back to ``payable``; a held statement still claims its
+A hold (``StatementHeld``) moves a payable statement to ``on_hold`` with its reason (a
+held one held again takes the new reason) and a release (``StatementReleased``) back to
+``payable``; a held statement still claims its
 lines (they are owed) but a payment of it is refused. A hold of a statement that is not
 payable, or a release of one that is not held, changes nothing (a duplicate, or one
 that lost a race with a payment).
+
+A conversion (``StatementConverted``) makes a payable or held statement paid in its
+partner's billing currency: its payment must then pay the converted total in it. Exchange
+rates (``FxRateSet``) are kept as recorded (``domain/fx.py`` reads the one in force).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any, Protocol
 
@@ -38,9 +43,11 @@ from afflux_contracts import (
     ATTRIBUTION,
     BalanceAdjusted,
     Event,
+    FxRateSet,
     InvoiceIssued,
     PaymentRunConfirmed,
     PaymentRunCreated,
+    StatementConverted,
     StatementHeld,
     StatementIssued,
     StatementLine,
@@ -84,6 +91,16 @@ class Standing:
     status: str
     total: Decimal
     digest: str
+    paid_currency: str | None = None
+    """Set once converted: what paying it pays is ``paid_total`` in this currency."""
+    paid_total: Decimal | None = None
+
+    @property
+    def payment(self) -> tuple[str, Decimal]:
+        """The currency and amount a payment of it pays (rounded)."""
+        if self.paid_currency is not None and self.paid_total is not None:
+            return self.paid_currency, round_money(self.paid_total, self.paid_currency)
+        return self.currency, round_money(self.total, self.currency)
 
 
 Claims = dict[tuple[str, str], dict[LineKey, tuple[Decimal, StatementLine]]]
@@ -130,6 +147,8 @@ class Folded:
     confirmations: list[tuple[PaymentRunConfirmed, Source]] = field(default_factory=list)
     failures: list[tuple[StatementPaymentFailed, Source]] = field(default_factory=list)
     invoices: list[tuple[InvoiceIssued, Source]] = field(default_factory=list)
+    conversions: list[tuple[StatementConverted, Source]] = field(default_factory=list)
+    rates: list[tuple[FxRateSet, Source]] = field(default_factory=list)
 
 
 class Step(Protocol):
@@ -179,7 +198,7 @@ class Paid:
         if standing.status != StatementStatus.PAYABLE.value:
             raise NotPayable(f"payment {self.source.event_id} of statement {paid.statement_id}, which is "
                              f"{standing.status} and not payable")
-        stated = (standing.partner_id, standing.currency, round_money(standing.total, standing.currency))
+        stated = (standing.partner_id, *standing.payment)
         if (paid.partner_id, paid.currency, round_money(paid.amount, paid.currency)) != stated:
             raise NotPayable(f"payment {self.source.event_id} of statement {paid.statement_id} names "
                              f"{paid.partner_id}, {paid.amount} {paid.currency}; the statement is "
@@ -195,7 +214,7 @@ class Held:
 
     def apply(self, books: Books, folded: Folded) -> None:
         standing = _standing(books, self.held.statement_id, "hold")
-        if standing.status == StatementStatus.PAYABLE.value:
+        if standing.status in (StatementStatus.PAYABLE.value, ON_HOLD):
             _move(books, standing, ON_HOLD)
             folded.holds[standing.statement_id] = self.held.reason
 
@@ -220,9 +239,41 @@ def _standing(books: Books, statement_id: str, what: str) -> Standing:
 
 
 def _move(books: Books, standing: Standing, status: str) -> None:
-    books.standings[standing.statement_id] = Standing(standing.statement_id, standing.partner_id,
-                                                      standing.currency, status, standing.total,
-                                                      standing.digest)
+    books.standings[standing.statement_id] = replace(standing, status=status)
+
+
+@dataclass(frozen=True)
+class Converted:
+    """A payable (or held) statement converted to the currency its partner is paid in: a
+    payment of it must pay that. A conversion never changes: a second one is ignored."""
+
+    converted: StatementConverted
+    source: Source
+
+    def apply(self, books: Books, folded: Folded) -> None:
+        converted = self.converted
+        standing = _standing(books, converted.statement_id, "conversion")
+        convertible = (StatementStatus.PAYABLE.value, ON_HOLD)
+        if standing.paid_currency is not None or standing.status not in convertible:
+            return
+        if (converted.partner_id, converted.currency) != (standing.partner_id, standing.currency):
+            raise NotPayable(f"conversion {self.source.event_id} names {converted.partner_id} "
+                             f"{converted.currency}; statement {converted.statement_id} is "
+                             f"{standing.partner_id} {standing.currency}")
+        books.standings[standing.statement_id] = replace(standing, paid_currency=converted.paid_currency,
+                                                         paid_total=converted.total)
+        folded.conversions.append((converted, self.source))
+
+
+@dataclass(frozen=True)
+class RateSet:
+    """An exchange rate, kept as recorded (the last one of a pair and day is in force)."""
+
+    rate: FxRateSet
+    source: Source
+
+    def apply(self, books: Books, folded: Folded) -> None:
+        folded.rates.append((self.rate, self.source))
 
 
 @dataclass(frozen=True)
@@ -316,6 +367,8 @@ STEPS: dict[type[Event], Callable[[Any, Source], Step]] = {
     PaymentRunCreated: RunCreated,
     PaymentRunConfirmed: RunConfirmed,
     InvoiceIssued: Invoiced,
+    StatementConverted: Converted,
+    FxRateSet: RateSet,
 }
 """Payouts' own events the fold takes, and the step each becomes."""
 

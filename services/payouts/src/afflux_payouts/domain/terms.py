@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from decimal import Decimal
 from uuid import UUID
 
-from afflux_contracts import Event, PartnerCreated, PartnerStatusChanged, PartnerUpdated
+from afflux_contracts import BillingConversion, Event, PartnerCreated, PartnerStatusChanged, PartnerUpdated
 from afflux_payouts.domain.statements import Terms
 
 
@@ -29,6 +29,14 @@ class PartnerTerms:
     method: str | None
     event_id: UUID
     """The PartnerCreated/Updated they come from."""
+    conversion: str = BillingConversion.NONE.value
+    """Paid in ``billing_currency`` at recorded rates (``earned_day``, ``period_end``), or in
+    each currency earned (``none``)."""
+
+    @property
+    def paid_in(self) -> str | None:
+        """The currency every statement is paid in (None: each in its own)."""
+        return self.billing_currency if self.conversion != BillingConversion.NONE.value else None
 
     @property
     def for_close(self) -> Terms:
@@ -43,7 +51,8 @@ def terms_of(partner: PartnerCreated | PartnerUpdated, event_id: UUID) -> Partne
         billing_currency=billing.currency if billing else None,
         frequency=billing.frequency.value if billing else None,
         minimum_payout=billing.minimum_payout if billing else None,
-        method=billing.method if billing else None, event_id=event_id)
+        method=billing.method if billing else None, event_id=event_id,
+        conversion=billing.conversion.value if billing else BillingConversion.NONE.value)
 
 
 def fold_terms(known: Mapping[str, PartnerTerms],

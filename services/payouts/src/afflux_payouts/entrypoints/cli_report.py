@@ -74,6 +74,8 @@ def _verdict(found: Rederived) -> str:
         return f"[red]{name}[/]: refused by the fold: {statement.refusal}"
     if found.digest != statement.digest:
         return f"[red]{name}[/]: digest {statement.digest}, the log gives {found.digest}"
+    if found.conversion_error is not None:
+        return f"[red]{name}[/]: its conversion is not the one the log's rates give: {found.conversion_error}"
     return f"{name}: digest equal"
 
 

@@ -9,18 +9,23 @@ service's job.
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import Mapping
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, Literal
 
 from fastapi import FastAPI, Query
 from pydantic import BaseModel
 
+from afflux_contracts import utc_now
+from afflux_payouts.application.fx_rates import FxRates
 from afflux_payouts.application.payouts import Payouts
 from afflux_payouts.application.reads import PageKey
 from afflux_payouts.application.statements import Statements
-from afflux_payouts.domain.balance import format_money, formatted_balances
+from afflux_payouts.domain.balance import Balance, format_money, formatted_balances
+from afflux_payouts.domain.fx import MissingRate
 from afflux_payouts.domain.ledger import Bucket, LedgerEntry
+from afflux_payouts.entrypoints.fx_http import add_fx_routes, missing_rate, total_json
 from afflux_payouts.entrypoints.statements_http import add_statement_routes, csv_response, instant, text
 from afflux_plumbing.auth import Credentials, needs
 from afflux_plumbing.cursor import after_param, encode_cursor
@@ -29,6 +34,7 @@ from afflux_plumbing.http import ReadinessCheck, admin_auth, service_app
 CSV_PAGE = 500
 AS_OF = Query(None, description="facts that happened by then")
 AS_KNOWN_ON = Query(None, description="records on the log by then")
+TOTAL_IN = Query(None, pattern=r"^[A-Za-z]{3}$", description="also total every currency in this one")
 
 
 class BalanceOut(BaseModel):
@@ -43,6 +49,8 @@ class BalanceOut(BaseModel):
 class PartnerBalances(BaseModel):
     partner_id: str
     balances: dict[str, BalanceOut]
+    total: dict[str, Any] | None = None
+    """With ``?currency=``: each bucket totalled in that currency at the rates recorded."""
 
 
 class CommissionOut(BaseModel):
@@ -60,6 +68,19 @@ class CommissionsPage(BaseModel):
     next: str | None
 
 
+def balance_total(fx: FxRates, balances: Mapping[str, Balance], currency: str, day: date) -> dict[str, Any]:
+    """Each bucket of ``balances`` totalled in ``currency`` at the rates in force on ``day``."""
+    found: dict[str, Any] = {"currency": currency, "rate_day": day.isoformat(), "rates": {}}
+    for bucket in (Bucket.ACCRUED, Bucket.PENDING, Bucket.PAYABLE, Bucket.PAID):
+        try:
+            total = fx.total({code: getattr(b, bucket.value) for code, b in balances.items()}, currency, day)
+        except MissingRate as error:
+            raise missing_rate(error, "currency") from error
+        found[bucket.value] = format_money(total.total, currency)
+        found["rates"] = total_json(total)["rates"]
+    return found
+
+
 def commission_status(entry: LedgerEntry, claims: dict[str, tuple[Decimal, Decimal]]) -> str:
     """An approved commission is ``payable`` once statements claimed all it earns, ``paid``
     once they were paid; until then (or for what it earns beyond their claims) ``accrued``."""
@@ -74,25 +95,34 @@ def create_app(store: Payouts, readiness: ReadinessCheck, admin_token: str | Cre
     app = service_app("Afflux payouts", readiness)
     admin = [admin_auth(admin_token)]
     add_statement_routes(app, statements or Statements(store), admin)
+    fx = FxRates(store)
+    add_fx_routes(app, fx, admin)
 
     @app.get("/v1/partners/{partner_id}/balance", dependencies=admin, response_model=PartnerBalances,
-             openapi_extra=needs("payouts.balance.read"))
+             response_model_exclude_none=True, openapi_extra=needs("payouts.balance.read"))
     def balance(partner_id: str, as_of: datetime | None = AS_OF,
-                as_known_on: datetime | None = AS_KNOWN_ON) -> PartnerBalances:
+                as_known_on: datetime | None = AS_KNOWN_ON,
+                currency: str | None = TOTAL_IN) -> PartnerBalances:
         """The partner's balance per currency: ``accrued`` (earned, not on a statement yet;
         negative after a paid commission was reversed), ``pending`` (awaiting review),
         ``payable`` (on an issued statement), ``paid``. ``as_of`` / ``as_known_on``: the
         balance from the facts that happened by then / the records known by then.
 
         A partner payouts has no entries for (unknown, or nothing earned yet: payouts
-        cannot tell these apart) has ``"balances": {}``.
+        cannot tell these apart) has ``"balances": {}``. ``currency``: also ``total``, each
+        bucket in that currency at the rates in force on the day of ``as_of`` (default
+        today), each currency's amount rounded once; a rate missing is ``409 missing_rate``
+        naming the pair and day.
         """
-        found = store.reads.balances(text(partner_id, "partner_id"), instant(as_of, "as_of"),
+        moment = instant(as_of, "as_of")
+        found = store.reads.balances(text(partner_id, "partner_id"), moment,
                                      instant(as_known_on, "as_known_on"))
         balances = formatted_balances(found)
         return PartnerBalances(
             partner_id=partner_id,
-            balances={currency: BalanceOut(**buckets) for currency, buckets in balances.items()},
+            balances={code: BalanceOut(**buckets) for code, buckets in balances.items()},
+            total=balance_total(fx, found, currency.upper(), (moment or utc_now()).date())
+            if currency is not None else None,
         )
 
     @app.get("/v1/partners/{partner_id}/commissions", dependencies=admin, response_model=None,

@@ -92,13 +92,25 @@ def statement_json(row: Mapping[str, Any],
         "closed_by": row["closed_by"], "log_position": json.loads(row["log_position"]),
         "digest": row["digest"], "issued_at": iso(row["issued_at"]), "paid_at": iso(row["paid_at"]),
         "reference": row["reference"], "refusal": row["refusal"], "hold_reason": row["hold_reason"],
-        "payment_failure": row["payment_failure"],
+        "payment_failure": row["payment_failure"], "paid_currency": row["paid_currency"],
+        "paid_total": format_money(row["paid_total"], row["paid_currency"])
+        if row["paid_currency"] is not None else None,
     }
     if lines is not None:
         body["lines"] = [{"kind": line["kind"], "ref": line["ref"], "offer_id": line["offer_id"],
                           "happened_at": iso(line["happened_at"]),
-                          "amount": format_money(line["amount"], currency)} for line in lines]
+                          "amount": format_money(line["amount"], currency),
+                          "converted": _converted_json(line, row["paid_currency"])} for line in lines]
     return body
+
+
+def _converted_json(line: Mapping[str, Any], paid_currency: str | None) -> dict[str, Any] | None:
+    """A line of a converted statement in the currency it is paid in, with its rate."""
+    if paid_currency is None or line["paid_amount"] is None:
+        return None
+    return {"amount": format_money(line["paid_amount"], paid_currency), "currency": paid_currency,
+            "pair": line["rate_pair"], "rate": format(line["rate"], "f"),
+            "rate_day": line["rate_day"].isoformat()}
 
 
 def issued_json(issued: StatementIssued) -> dict[str, Any]:
@@ -195,16 +207,17 @@ def add_statement_routes(app: FastAPI, statements: Statements, admin: list[Any])
     async def pay(statement_id: str, body: PaidIn | None = None) -> dict[str, Any]:
         """Mark a payable statement paid; paying twice (or a carried-over or held one) is 409."""
         try:
-            issued = await asyncio.to_thread(statements.pay, text(statement_id, "statement_id"),
-                                             body.reference if body else None)
+            paid = await asyncio.to_thread(statements.pay, text(statement_id, "statement_id"),
+                                           body.reference if body else None)
         except UnknownStatement as error:
             raise ApiError(404, "statement_not_found", str(error), field="statement_id") from error
         except NotPayable as error:
             raise ApiError(409, "statement_not_payable", str(error), field="statement_id") from error
         await asyncio.to_thread(statements.wait_folded)
-        return {"statement_id": issued.statement_id, "status": "paid",
-                "amount": format_money(issued.total, issued.currency), "currency": issued.currency,
-                "reference": body.reference if body else None}
+        payment = paid.payment()
+        return {"statement_id": paid.issued.statement_id, "status": "paid",
+                "amount": format_money(Decimal(payment["amount"]), payment["currency"]),
+                "currency": payment["currency"], "reference": body.reference if body else None}
 
     @app.post("/v1/partners/{partner_id}/adjustments", dependencies=admin, status_code=201,
               openapi_extra=needs("adjustments.write"))
