@@ -43,6 +43,8 @@ SERVICE_TOKEN = "gateway-test-service-token"
 SESSION_SECRET = "gateway-test-session-secret-0123456789abcdef"
 DAY = datetime(2026, 3, 2, tzinfo=UTC)
 TRACKING_URL = "https://trk.example"
+PROFILE_KEY = "l3Yq0Gx1lq8r5yTn2oH0bq3mJm5b9H0d1p9wqH1aZ2k="
+"""Seals partners' tax and payment details (a Fernet key): payouts reads them to invoice."""
 
 
 class SessionInfra(Protocol):
@@ -197,6 +199,10 @@ class RunningPayouts(RunningService[Any]):
         super().__init__(
             PayoutsSettings, build_payouts, database_url, kafka_bootstrap, group_prefix,
             AFFLUX_ADMIN_TOKEN=ADMIN_TOKEN, AFFLUX_PAYOUTS_CLOSE_INTERVAL=0,
+            AFFLUX_PROFILE_KEYS=PROFILE_KEY, AFFLUX_PAYOUTS_HOLD_INTERVAL="0.2",
+            AFFLUX_INVOICE_ISSUER_NAME="Afflux Network SAS", AFFLUX_INVOICE_ISSUER_COUNTRY="FR",
+            AFFLUX_INVOICE_ISSUER_ADDRESS="1 rue de la Paix, 75002 Paris",
+            AFFLUX_INVOICE_ISSUER_VAT_ID="FR40303265045",
             AFFLUX_SERVICE_TOKENS=service_token_entry("gateway", SERVICE_TOKEN, GATEWAY_SCOPES),
         )
 

@@ -17,6 +17,7 @@ import pytest
 from gateway_fixtures import (
     ADMIN,
     DAY,
+    PROFILE_KEY,
     SERVICE_TOKEN,
     TRACKING_URL,
     RunningGateway,
@@ -34,13 +35,17 @@ from gateway_fixtures import (
     relationship,
     wrap,
 )
+from payouts_fixtures import partner_created
 
 from afflux_contracts import (
     ClickPriced,
     ConversionStatusChanged,
     ImpressionsPriced,
     Money,
+    PartnerPayoutProfileSet,
     PartnerPostbackDelivered,
+    PaymentMethodKind,
+    StatementHeld,
     StatementIssued,
     StatementLine,
     StatementPaid,
@@ -51,6 +56,7 @@ from afflux_contracts.attribution import Appeal, ConversionStatus, RejectionReas
 from afflux_contracts.payouts import LineKind, StatementStatus, statement_digest
 from afflux_infra.testing import eventually
 from afflux_plumbing.publish import Publisher
+from afflux_plumbing.sealing import FernetSealer
 
 WINDOW = {"from": "2026-03-01", "to": "2026-03-03"}
 
@@ -640,6 +646,59 @@ async def test_partner_a_portal_pages_never_show_partner_b(
     assert csrf is not None
     applied = await client.post(f"/portal/offers/{b.private_offer_id}/apply", data={"csrf": csrf.group(1)})
     assert applied.status_code == 404 and b.partner_id not in applied.text
+
+
+async def test_the_portal_balance_shows_each_invoice_with_its_pdf_and_a_held_statement_s_reason(
+    gateway: RunningGateway, payouts: RunningPayouts, scenario: Scenario, log: Publisher
+) -> None:
+    """Payouts closes and invoices a statement of a partner whose profile is complete: the
+    balance page shows its number and the PDF downloads through the portal's session (another
+    partner's statement is a 404 page, never its invoice); a held statement says why."""
+    partner_id, offer_id, api_key = new_id("p"), new_id("o"), new_key()
+    sealed = FernetSealer(PROFILE_KEY).seal({
+        "tax": {"legal_name": "Gamma Ltd", "country": "DE", "tax_form": "none_needed",
+                "address": {"line1": "Hauptstr. 1", "city": "Köln"}},
+        "payment_method": {"type": "paypal", "email": "gamma@x.example"}})
+    held_id = new_id("st")
+    line = StatementLine(kind=LineKind.COMMISSION, ref=new_id("conv"), offer_id=offer_id, happened_at=DAY,
+                         amount=Decimal("2.00"))
+    period_end = DAY + timedelta(days=2)
+    await publish(
+        log, partner_created(partner_id), key_issued(partner_id, api_key),
+        offer(offer_id, Visibility.PRIVATE), relationship(offer_id, partner_id),
+        attributed(new_id("t"), offer_id, partner_id),
+        wrap(PartnerPayoutProfileSet(partner_id=partner_id, country="DE", complete=True, sealed=sealed,
+                                     payment_method=PaymentMethodKind.PAYPAL, set_at=DAY)),
+        wrap(StatementIssued(
+            statement_id=held_id, partner_id=partner_id, currency="USD", period_end=period_end,
+            status=StatementStatus.PAYABLE, lines=(line,), total=Decimal("2.00"), issued_at=period_end,
+            digest=statement_digest(held_id, partner_id, "USD", period_end, [line]))),
+        wrap(StatementHeld(statement_id=held_id, partner_id=partner_id, currency="USD",
+                           reason="missing_rate EUR/USD 2026-03-03", held_at=period_end)))
+    await eventually(lambda: payouts.balance(partner_id)["balances"].get("USD", {}).get("accrued") == "5.00",
+                     timeout=30)
+    async with payouts.client(timeout=30) as admin:
+        closed = await admin.post("/v1/statements/close", json={"period_end": period_end.isoformat(),
+                                                                "partner_id": partner_id})
+    assert closed.status_code == 200 and closed.json()["statements"], closed.text
+    await eventually(lambda: gateway.get("/v1/me", api_key).status_code == 200)
+    client = await signed_in(gateway, api_key)
+    for _ in range(150):  # the gateway reads the statement, payouts invoices it (every 0.2 s)
+        page = (await client.get("/portal/balance")).text
+        if "invoice.pdf" in page and "missing_rate EUR/USD" in page:
+            break
+        await asyncio.sleep(0.2)
+    assert "on hold: <span class=\"hold-reason\">missing_rate EUR/USD 2026-03-03</span>" in page
+    link = re.search(r'<td class="invoice">(\S+) <a href="(/portal/statements/[^"]+/invoice\.pdf)"', page)
+    assert link is not None and link.group(1).startswith("AFX-"), page
+    pdf = await client.get(link.group(2))
+    assert pdf.status_code == 200 and pdf.headers["content-type"] == "application/pdf"
+    assert pdf.content.startswith(b"%PDF") and "attachment" in pdf.headers["content-disposition"]
+    others = (await gateway.aget("/v1/me/statements", scenario.a.api_key)).json()["statements"]
+    foreign = await client.get(f"/portal/statements/{others[0]['statement_id']}/invoice.pdf")
+    assert foreign.status_code == 404 and "%PDF" not in foreign.text and 'id="notice"' in foreign.text
+    held = await client.get(f"/portal/statements/{held_id}/invoice.pdf")
+    assert held.status_code == 404 and "no invoice yet" in held.text
 
 
 async def test_revoking_the_key_ends_its_portal_sessions(

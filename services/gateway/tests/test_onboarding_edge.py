@@ -1,7 +1,8 @@
 """Sign-up and partner users at the gateway's edge, with the real partners and
 notifications services beside it (in this test's loop, on the module's broker): bad
 input named, floods refused, links forged or expired refused, one application per
-address, a removed user's session ended, a reset ending the sessions before it.
+address, a removed user's session ended, a reset ending the sessions before it, the owner's
+tax and payment details page (a bad IBAN named in the form; a member only reads).
 
 Mail is read from notifications' embedded catcher (``GET /v1/mail``), as a person
 would read their inbox.
@@ -20,7 +21,7 @@ from typing import Any
 
 import httpx
 import pytest
-from gateway_fixtures import ADMIN, ADMIN_TOKEN, SERVICE_TOKEN, SESSION_SECRET, RunningGateway
+from gateway_fixtures import ADMIN, ADMIN_TOKEN, PROFILE_KEY, SERVICE_TOKEN, SESSION_SECRET, RunningGateway
 
 from afflux_gateway.entrypoints.session import SessionKeys, sign_link
 from afflux_infra.embedded import free_port
@@ -72,6 +73,7 @@ async def platform(infra: SessionInfrastructure, gateway_broker: str) -> AsyncIt
         partners_url = (await stack.enter_async_context(RunningService(
             PartnersSettings, build_partners, infra.new_database(), gateway_broker, prefix,
             **common, AFFLUX_NOTIFICATIONS_URL=notifications_url, AFFLUX_PORTAL_URL=portal,
+            AFFLUX_PROFILE_KEYS=PROFILE_KEY,
             AFFLUX_PARTNERS_SERVICE_TOKEN=PARTNERS_TOKEN, AFFLUX_PARTNERS_OWED_MAIL_INTERVAL=0.5))).base_url
         gateway = RunningGateway(
             infra.new_database(), gateway_broker, prefix, AFFLUX_PARTNERS_URL=partners_url,
@@ -285,3 +287,69 @@ async def test_a_reset_password_ends_the_sessions_begun_before_it_and_wrong_ones
     # the reset asked for counted once for this email: four more failures reach the limit (5)
     assert [t.status_code for t in tries] == [401] * 4 + [429] * 2
     assert int(tries[-1].headers["Retry-After"]) > 0
+
+
+async def portal_of(platform: Platform, email: str) -> httpx.AsyncClient:
+    """A browser signed in to the portal with the user's email and password."""
+    browser: httpx.AsyncClient = platform.gateway.client()
+    browser.headers.update(from_address())
+    page = await browser.get("/portal/signin")
+    csrf = re.search(r'name="csrf" value="([^"]+)"', page.text)
+    assert csrf is not None
+    done = await browser.post("/portal/signin", data={"csrf": csrf.group(1), "email": email,
+                                                      "password": PASSWORD})
+    assert done.status_code == 303 and done.headers["location"] == "/portal/dashboard", done.text
+    return browser
+
+
+def csrf_of(page: httpx.Response) -> str:
+    found = re.search(r'name="csrf" value="([^"]+)"', page.text)
+    assert found is not None, page.text
+    return found.group(1)
+
+
+async def test_the_owner_records_tax_and_payment_details_in_the_portal_and_a_member_only_reads(
+    platform: Platform,
+) -> None:
+    _, owner_email = await invited_owner(platform)
+    owner = await portal_of(platform, owner_email)
+    page = await owner.get("/portal/payment-details")
+    assert page.status_code == 200 and 'id="profile-incomplete"' in page.text
+    assert "payment_method" in page.text
+    csrf = csrf_of(page)
+
+    bad = await owner.post("/portal/payment-details/method", data={
+        "csrf": csrf, "type": "sepa", "account_holder": "Trail GmbH", "iban": "DE00370400440532013000"})
+    assert bad.status_code == 422, bad.text
+    assert 'id="method-iban-error"' in bad.text and 'aria-invalid="true"' in bad.text
+    assert "DE00370400440532013000" not in bad.text, "a refused number is not typed back"
+    assert 'value="Trail GmbH"' in bad.text, "the rest of the form is kept"
+
+    tax = await owner.post("/portal/payment-details/tax", data={
+        "csrf": csrf, "legal_name": "Trail GmbH", "line1": "Hauptstr. 1", "city": "Berlin",
+        "postal_code": "10115", "country": "de", "tax_id": "27/123/45678", "vat_id": "DE136695976",
+        "tax_form": "none_needed"})
+    assert tax.status_code == 200, tax.text
+    saved = await owner.post("/portal/payment-details/method", data={
+        "csrf": csrf, "type": "sepa", "account_holder": "Trail GmbH", "iban": "DE89370400440532013000"})
+    assert saved.status_code == 200 and 'id="profile-complete"' in saved.text, saved.text
+    assert "DE89370400440532013000" not in saved.text and "DE136695976" not in saved.text
+    assert "27/123/45678" not in tax.text, "a tax number is never shown back"
+
+    deadline = time.monotonic() + 30  # the page reads the log's summary, once the gateway has it
+    while 'id="profile-complete"' not in (page := await owner.get("/portal/payment-details")).text:
+        assert time.monotonic() < deadline, page.text
+        await asyncio.sleep(0.2)
+    assert 'id="profile-method">sepa<' in page.text and "DE89370400440532013000" not in page.text
+
+    member_email = new_email()
+    invite = await owner.post("/portal/users", data={"csrf": csrf, "email": member_email, "role": "member"})
+    assert invite.status_code == 200, invite.text
+    await set_password(platform, member_email, "You are invited")
+    member = await portal_of(platform, member_email)
+    read = await member.get("/portal/payment-details")
+    assert read.status_code == 200 and 'id="owner-only"' in read.text
+    assert 'action="/portal/payment-details' not in read.text
+    refused = await member.post("/portal/payment-details/method", data={
+        "csrf": csrf_of(read), "type": "paypal", "email": "me@x.example"})
+    assert refused.status_code == 403 and 'id="profile-complete"' in refused.text

@@ -138,6 +138,10 @@ async def test_a_failed_payment_returns_its_statement_to_payable_for_another_run
     assert (shown.json()["status"], shown.json()["payment_failure"]) == ("payable", "receiver unverified")
     retried = await run_of(payouts, {"method": "paypal", "statement_ids": [refused]})
     assert [p["statement_id"] for p in retried["payments"]] == [refused]
+    listed = (await payouts.fetch("/v1/payment-runs")).json()["payment_runs"]
+    first = next(r for r in listed if r["payment_run_id"] == run["payment_run_id"])  # confirmed: folded
+    assert (first["method"], first["status"], first["statements"], first["totals"]) == \
+        ("paypal", "confirmed", 2, {"USD": "19.50"})
 
 
 async def test_a_run_refuses_what_it_cannot_pay_and_a_replay_re_derives_the_runs(

@@ -18,6 +18,7 @@ from afflux_console.entrypoints import (
     pages_ops,
     pages_partners,
     pages_review,
+    pages_runs,
     pages_staff,
 )
 from afflux_console.entrypoints.ops_http import operations_routes
@@ -26,7 +27,8 @@ from afflux_console.settings import ConsoleSettings
 from afflux_infra.health import service_urls
 from afflux_plumbing.auth import Credentials
 
-PAGE_GROUPS = (pages_home, pages_partners, pages_offers, pages_review, pages_money, pages_ops, pages_staff)
+PAGE_GROUPS = (pages_home, pages_partners, pages_offers, pages_review, pages_money, pages_runs, pages_ops,
+               pages_staff)
 READ_BY_PAGES = ("partners", "attribution", "payouts", "postbacks", "gateway", "tracking", "notifications")
 """The services the pages call (and whose health the operations page shows)."""
 

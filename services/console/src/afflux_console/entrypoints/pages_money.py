@@ -214,6 +214,23 @@ def routes(console: Console) -> APIRouter:
             },
         )
 
+    @router.get("/console/statements/{statement_id}/invoice.pdf")
+    async def invoice_pdf(request: Request, statement_id: str) -> Response:
+        """The statement's self-billed invoice, asked of payouts with the viewer's own
+        credential (``invoices.read``); none issued yet is payouts' 404, as a page."""
+        viewer = await console.viewer(request)
+        answer = await console.apis.raw(
+            viewer.token, "payouts", f"/v1/statements/{segment(statement_id)}/invoice.pdf", {}
+        )
+        return Response(
+            answer.content,
+            media_type="application/pdf",
+            headers={
+                **SECURITY_HEADERS,
+                "Content-Disposition": f'attachment; filename="invoice-{statement_id[:80]}.pdf"',
+            },
+        )
+
     @router.get("/console/statements/{statement_id}")
     async def statement_page(request: Request, statement_id: str) -> Response:
         return await statement(console, await console.viewer(request), statement_id, request)

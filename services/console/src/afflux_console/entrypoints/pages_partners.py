@@ -113,6 +113,7 @@ async def partner_detail(
     )
     offer_names = {str(r["offer"]["offer_id"]): str(r["offer"]["name"]) for r in relationships}
     staff = {**await console.names.staff(), **offer_names, partner_id: partner["name"]}
+    listed = (statements or {}).get("statements", [])
     return console.page(
         "partner.html",
         viewer,
@@ -120,7 +121,8 @@ async def partner_detail(
         partner=partner,
         keys=keys.get("api_keys", []),
         balance=balance,
-        statements=(statements or {}).get("statements", []),
+        statements=listed,
+        invoices=await invoice_numbers(console, viewer, listed),
         audit=(audit or {}).get("items", []),
         relationships=relationships,
         report=report,
@@ -132,6 +134,21 @@ async def partner_detail(
         offer_names=offer_names,
         profile=profile,
     )
+
+
+INVOICED = ("payable", "paid")
+"""The statuses of a statement payouts invoices."""
+
+
+async def invoice_numbers(console: Console, viewer: Viewer,
+                          statements: list[dict[str, Any]]) -> dict[str, str]:
+    """Each invoiced statement's invoice number, asked of payouts as the viewer (every staff
+    role reads invoices); one not issued yet, or unreadable now, is left without one."""
+    asked = [str(s["statement_id"]) for s in statements if s.get("status") in INVOICED]
+    found = await asyncio.gather(*(
+        optional(console.read(viewer, "payouts", f"/v1/statements/{segment(sid)}/invoice")) for sid in asked))
+    return {sid: str(body["invoice_number"]) for sid, body in zip(asked, found, strict=True)
+            if isinstance(body, dict) and body.get("invoice_number")}
 
 
 async def optional(read: Any) -> Any:

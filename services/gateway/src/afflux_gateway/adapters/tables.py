@@ -56,6 +56,14 @@ PARTNERS = Table(
     ("partner_id text", "name text NOT NULL", "email text NOT NULL", "status text NOT NULL", "currency text"),
     key=("partner_id",),
 )
+PAYOUT_PROFILES = Table(
+    "payout_profiles",
+    ("partner_id text", "complete boolean NOT NULL", "missing jsonb NOT NULL DEFAULT '[]'", "country text",
+     "tax_form text", "payment_method text"),
+    key=("partner_id",),
+)
+"""What a partner's tax and payment profile is (complete, what is missing, the kinds): the
+log's summary, never a number (those stay sealed with partners)."""
 API_KEYS = Table(
     "api_keys",
     (
@@ -212,6 +220,7 @@ session on every instance, not only in the browser that held its cookie."""
 
 TABLES = (
     PARTNERS,
+    PAYOUT_PROFILES,
     API_KEYS,
     OFFERS,
     RELATIONSHIPS,

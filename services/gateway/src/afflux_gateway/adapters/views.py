@@ -21,6 +21,7 @@ from afflux_contracts import (
     PartnerApiKeyIssued,
     PartnerApiKeyRevoked,
     PartnerCreated,
+    PartnerPayoutProfileSet,
     PartnerPostbackDelivered,
     PartnerPostbackFailed,
     PartnerStatusChanged,
@@ -105,6 +106,13 @@ class PostgresViews:
             for p in partners
         ]
         return t.PARTNERS.write(t.PARTNERS.upsert(self.schema, ("name", "email", "status", "currency")), rows)
+
+    def save_payout_profiles(self, profiles: Sequence[PartnerPayoutProfileSet]) -> Write | None:
+        rows = [{"partner_id": p.partner_id, "complete": p.complete, "missing": list(p.missing),
+                 "country": p.country, "tax_form": p.tax_form.value if p.tax_form else None,
+                 "payment_method": p.payment_method.value if p.payment_method else None} for p in profiles]
+        columns = ("complete", "missing", "country", "tax_form", "payment_method")
+        return t.PAYOUT_PROFILES.write(t.PAYOUT_PROFILES.upsert(self.schema, columns), rows)
 
     def set_partner_status(self, changes: Sequence[PartnerStatusChanged]) -> Write | None:
         rows = [{"partner_id": p.partner_id, "status": p.status.value} for p in changes]
@@ -318,6 +326,11 @@ class PostgresViews:
 
     def partner(self, partner_id: str) -> Row | None:
         rows = self.store.query(t.PARTNERS.select(self.schema), keys_param([partner_id], ("partner_id",)))
+        return rows[0] if rows else None
+
+    def payout_profile(self, partner_id: str) -> Row | None:
+        rows = self.store.query(t.PAYOUT_PROFILES.select(self.schema),
+                                keys_param([partner_id], ("partner_id",)))
         return rows[0] if rows else None
 
     # -- offers, conversions, statements, postbacks ------------------------------------------

@@ -32,6 +32,7 @@ from afflux_contracts import (
     PartnerApiKeyIssued,
     PartnerApiKeyRevoked,
     PartnerCreated,
+    PartnerPayoutProfileSet,
     PartnerPostbackDelivered,
     PartnerPostbackFailed,
     PartnerStatusChanged,
@@ -71,6 +72,8 @@ class ProjectionViews(Protocol):
     def conversions_by_id(self, conversion_ids: Collection[str]) -> dict[str, Conversion]: ...
     def clicks_seen(self, transaction_ids: Collection[str]) -> dict[str, SeenClick]: ...
     def save_partners(self, partners: Sequence[PartnerCreated | PartnerUpdated]) -> Write | None: ...
+
+    def save_payout_profiles(self, profiles: Sequence[PartnerPayoutProfileSet]) -> Write | None: ...
     def set_partner_status(self, changes: Sequence[PartnerStatusChanged]) -> Write | None: ...
     def add_keys(self, issued: Sequence[PartnerApiKeyIssued]) -> Write | None: ...
     def revoke_keys(self, revoked: Sequence[PartnerApiKeyRevoked]) -> Write | None: ...
@@ -127,6 +130,12 @@ class Projection:
     @handles(PartnerCreated, PartnerUpdated)
     def on_partner_saved(self, run: Run) -> Changes:
         return changes(self.views.save_partners(last_per(run, lambda p: p.partner_id)))
+
+    @handles(PartnerPayoutProfileSet)
+    def on_payout_profile(self, run: Run) -> Changes:
+        """The portal's tax and payment page shows whether the profile is complete and what
+        is missing: the log's summary (the numbers stay sealed with partners)."""
+        return changes(self.views.save_payout_profiles(last_per(run, lambda p: p.partner_id)))
 
     @handles(PartnerStatusChanged)
     def on_partner_status(self, run: Run) -> Changes:

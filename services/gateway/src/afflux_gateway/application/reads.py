@@ -60,6 +60,11 @@ class Keys(Protocol):
 class Partners(Protocol):
     def partner(self, partner_id: str) -> Row | None: ...
 
+    def payout_profile(self, partner_id: str) -> Row | None:
+        """The partner's tax and payment profile as the log summarises it (``complete``,
+        ``missing``, ``country``, ``tax_form``, ``payment_method``), or None before any."""
+        ...
+
 
 class Offers(Protocol):
     def offer_rows(self, partner_id: str, offer_id: str | None) -> Sequence[Row]:
@@ -99,6 +104,15 @@ class Ledger(Protocol):
 
     async def balances(self, partner_id: str) -> Balances:
         """``LedgerUnavailable`` when the ledger cannot answer now."""
+        ...
+
+
+class Invoices(Protocol):
+    """Payouts' self-billed invoices (the gateway keeps none)."""
+
+    async def invoice(self, statement_id: str, pdf: bool) -> tuple[int, bytes, str]:
+        """A statement's invoice as payouts answers it: (status, body, media type);
+        ``LedgerUnavailable`` when payouts cannot answer now."""
         ...
 
 

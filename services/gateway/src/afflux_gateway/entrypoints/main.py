@@ -24,6 +24,7 @@ from afflux_gateway.entrypoints.http import mount_api
 from afflux_gateway.entrypoints.invoices import invoice_router
 from afflux_gateway.entrypoints.people import Credentials, Throttle, mount_people
 from afflux_gateway.entrypoints.portal import Portal, mount_portal
+from afflux_gateway.entrypoints.portal_payment import PaymentDetails, mount_payment_details
 from afflux_gateway.entrypoints.signup import SignupPages, link_maker, mount_signup
 from afflux_gateway.entrypoints.throttle import FailureThrottle
 from afflux_gateway.settings import GatewaySettings, MissingSecret
@@ -78,8 +79,9 @@ def build(settings: GatewaySettings) -> Built:
     mount_api(app, views, guard, partners, payouts, settings.tracking_url, runtime.credentials())
     app.include_router(invoice_router(views, guard, payouts))
     portal = Portal(views, guard, partners, payouts, settings.tracking_url, keys, settings.secure_cookies,
-                    people)
+                    people, invoices=payouts)
     mount_portal(app, portal)
+    mount_payment_details(app, PaymentDetails(portal, partners))
     mail = NotificationsClient(settings.notifications_url, token)
     limits = Limits(settings.signup_address_limit, settings.signup_email_limit,
                     timedelta(seconds=settings.signup_period), timedelta(hours=settings.verify_hours))

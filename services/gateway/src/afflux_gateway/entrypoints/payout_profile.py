@@ -24,23 +24,31 @@ PARTS = {"tax-profile": "your legal name, address, country, tax id, VAT id and t
          "payment-method": "how you are paid: paypal (email), sepa (account_holder, iban, bic) or wire"}
 
 
+async def record_part(partners: PartnersClient, part: str, partner_id: str,
+                      body: dict[str, Any]) -> dict[str, Any]:
+    """Record one part (``tax-profile`` or ``payment-method``) of ``partner_id``'s profile
+    with partners; the API and the portal's form both record through it, so both refuse
+    alike: ``ApiError`` with partners' status, code and field (503 when it cannot answer)."""
+    path = f"/v1/partners/{quote(partner_id, safe='')}/{part}"
+    try:
+        answer = await partners.call("PUT", path, body)
+    except PartnersUnavailable as error:
+        raise ApiError(503, "unavailable", "your profile cannot be recorded right now; retry later",
+                       headers={"Retry-After": "5"}) from error
+    if answer.status >= 400:
+        found = answer.body.get("error")
+        refusal = found if isinstance(found, dict) else {}
+        raise ApiError(answer.status, str(refusal.get("code", "refused")),
+                       str(refusal.get("message", "the profile was refused")), refusal.get("field"))
+    return answer.body
+
+
 def profile_router(guard: Guard, partners: PartnersClient) -> APIRouter:
     router = APIRouter(prefix="/v1/me", tags=["partner"])
     me = partner_auth(guard)
 
     async def forward(part: str, partner_id: str, body: dict[str, Any]) -> dict[str, Any]:
-        path = f"/v1/partners/{quote(partner_id, safe='')}/{part}"
-        try:
-            answer = await partners.call("PUT", path, body)
-        except PartnersUnavailable as error:
-            raise ApiError(503, "unavailable", "your profile cannot be recorded right now; retry later",
-                           headers={"Retry-After": "5"}) from error
-        if answer.status >= 400:
-            found = answer.body.get("error")
-            refusal = found if isinstance(found, dict) else {}
-            raise ApiError(answer.status, str(refusal.get("code", "refused")),
-                           str(refusal.get("message", "the profile was refused")), refusal.get("field"))
-        return answer.body
+        return await record_part(partners, part, partner_id, body)
 
     @router.put("/tax-profile")
     async def set_tax_profile(body: dict[str, Any] = Body(...),  # noqa: B008

@@ -28,12 +28,13 @@ from starlette.concurrency import run_in_threadpool
 
 from afflux_gateway.adapters.service_clients import PartnersClient, PartnersUnavailable
 from afflux_gateway.application.people import PortalUser, UserReads
-from afflux_gateway.application.reads import Ledger, LedgerUnavailable, Views, offers_for
+from afflux_gateway.application.reads import Invoices, Ledger, LedgerUnavailable, Views, offers_for
 from afflux_gateway.domain.access import MAX_SUB_LENGTH, SUB_NAMES, may_run, tracking_link
 from afflux_gateway.domain.report import GroupBy, InvalidReport, window
 from afflux_gateway.entrypoints.auth import Guard, TooManyFailures
 from afflux_gateway.entrypoints.chart import DayFigures, daily_chart
 from afflux_gateway.entrypoints.http import conversions_page, statements_csv
+from afflux_gateway.entrypoints.invoices import invoice_numbers, own_invoice
 from afflux_gateway.entrypoints.present import report_out, statement_out
 from afflux_gateway.entrypoints.session import (
     SESSION_SECONDS,
@@ -87,8 +88,11 @@ class Portal:
         keys: SessionKeys,
         secure_cookies: bool,
         people: UserReads | None = None,
+        invoices: Invoices | None = None,
     ) -> None:
         self.people = people
+        self.invoices = invoices
+        """Payouts' invoices: each statement's number and PDF on the balance page."""
         self.views = views
         self.guard = guard
         self.partners = partners
@@ -270,7 +274,8 @@ class Portal:
         return self.page("conversions.html", session, conversions=page["conversions"], next=page["next"])
 
     async def balance(self, request: Request) -> HTMLResponse:
-        """The ledger's balance (payouts'), beside the statements the gateway projects."""
+        """The ledger's balance (payouts'), beside the statements the gateway projects, each
+        with its invoice's number (payouts', asked on each view) and a held one's reason."""
         session = await run_in_threadpool(self.session, request)
         try:
             balances, unavailable = await self.ledger.balances(session.partner_id), False
@@ -279,6 +284,7 @@ class Portal:
         statements = [
             statement_out(r) for r in await run_in_threadpool(self.views.statements, session.partner_id)
         ]
+        invoices = await invoice_numbers(self.invoices, statements) if self.invoices else {}
         return await run_in_threadpool(
             self.page,
             "balance.html",
@@ -286,8 +292,29 @@ class Portal:
             503 if unavailable else 200,
             balances=balances,
             statements=statements,
+            invoices=invoices,
             unavailable=unavailable,
         )
+
+    async def invoice_pdf(self, request: Request, statement_id: str) -> Response:
+        """One of the partner's own invoices as a PDF, asked as ``/v1/me/statements/{id}/
+        invoice.pdf`` asks (the session's partner, never another's); a refusal is a page."""
+        session = await run_in_threadpool(self.session, request)
+        if self.invoices is None:
+            return await run_in_threadpool(self.page, "notice.html", session, 404, title="No invoice",
+                                           failed=True, message="Invoices are not available here.")
+        try:
+            answer = await own_invoice(self.views, self.invoices, session.partner_id, statement_id[:100],
+                                       True)
+        except ApiError as error:
+            return await run_in_threadpool(self.page, "notice.html", session, error.status,
+                                           title="No invoice", failed=True, message=error.message)
+        if answer.status_code != 200:
+            return await run_in_threadpool(self.page, "notice.html", session, 404, title="No invoice",
+                                           failed=True, message="This statement has no invoice yet.")
+        answer.headers.update({**SECURITY_HEADERS, "Content-Disposition":
+                               f'attachment; filename="invoice-{statement_id[:100]}.pdf"'})
+        return answer
 
     def statements_csv(self, session: Session) -> Response:
         return statements_csv(
@@ -388,6 +415,10 @@ def mount_portal(app: FastAPI, portal: Portal) -> None:
     @app.get("/portal/balance", include_in_schema=False)
     async def balance(request: Request) -> Response:
         return await portal.balance(request)
+
+    @app.get("/portal/statements/{statement_id}/invoice.pdf", include_in_schema=False)
+    async def invoice_pdf(request: Request, statement_id: str) -> Response:
+        return await portal.invoice_pdf(request, statement_id)
 
     @app.get("/portal/statements.csv", include_in_schema=False)
     def statements_csv(request: Request) -> Response:

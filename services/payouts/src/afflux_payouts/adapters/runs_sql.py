@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 from functools import cache
+from typing import Any
 
 from psycopg import sql
 
@@ -31,6 +32,11 @@ class RunsSql:
         rows = self.store.query(_select_sealed(self.store.schema), (list(partner_ids),))
         return {row["partner_id"]: row["sealed"] for row in rows}
 
+    def recent(self, limit: int) -> list[dict[str, Any]]:
+        """The newest runs first, each with how many statements it pays and its totals per
+        currency (the finance console's list; one run in full is its aggregate's)."""
+        return [dict(row) for row in self.store.query(_select_recent(self.store.schema), (limit,))]
+
     def unfolded(self) -> int:
         """Runs (and confirmations) this store recorded that its fold has not recorded yet."""
         return unfolded(self.store, ((PAYMENT_RUN_CREATED, RUNS, ""),
@@ -51,6 +57,18 @@ def _select_candidates(schema: str, *, named: bool) -> sql.Composed:
         "WHERE " + where + " ORDER BY s.period_end, s.partner_id, s.currency, s.statement_id"
     ).format(payments=RUN_PAYMENTS.ident(schema), runs=RUNS.ident(schema),
              statements=STATEMENTS.ident(schema), profiles=PROFILES.ident(schema))
+
+
+@cache
+def _select_recent(schema: str) -> sql.Composed:
+    return sql.SQL(
+        "SELECT u.payment_run_id, u.method, u.status, u.due_by, u.created_at, u.confirmed_at, "
+        "(SELECT count(*) FROM {payments} r WHERE r.payment_run_id = u.payment_run_id) AS statements, "
+        "(SELECT coalesce(jsonb_object_agg(currency, total), '{{}}') FROM (SELECT currency, "
+        "  sum(amount)::text AS total FROM {payments} r WHERE r.payment_run_id = u.payment_run_id "
+        "  GROUP BY currency) t) AS totals "
+        "FROM {runs} u ORDER BY u.created_at DESC, u.payment_run_id LIMIT %s"
+    ).format(runs=RUNS.ident(schema), payments=RUN_PAYMENTS.ident(schema))
 
 
 @cache

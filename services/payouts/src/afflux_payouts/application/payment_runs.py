@@ -36,6 +36,8 @@ class RunDesk(Protocol):
 
     def unfolded(self) -> int: ...
 
+    def recent(self, limit: int) -> list[dict[str, Any]]: ...
+
 
 class Opener(Protocol):
     def unseal(self, sealed: str) -> dict[str, Any]: ...
@@ -85,6 +87,10 @@ class PaymentRuns:
             run = PaymentRun.select("run_" + secrets.token_hex(12), method, payments, due_by, utc_now())
             self.store.save(run)
         return run
+
+    def recent(self, limit: int) -> list[dict[str, Any]]:
+        """The newest runs (as folded): what finance lists to open one."""
+        return self.desk.recent(limit)
 
     def run(self, payment_run_id: str) -> PaymentRun:
         try:

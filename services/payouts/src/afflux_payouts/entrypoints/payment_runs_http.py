@@ -11,7 +11,7 @@ import asyncio
 from datetime import datetime
 from typing import Any, Literal
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Query, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -98,6 +98,14 @@ def add_payment_run_routes(app: FastAPI, runs: PaymentRuns, admin: list[Any]) ->
         except NotFoldedYet as error:
             raise ApiError(503, "not_caught_up", str(error), headers={"Retry-After": "1"}) from error
         return run_json(run)
+
+    @app.get("/v1/payment-runs", dependencies=admin, openapi_extra=needs("statements.pay"))
+    def recent(limit: int = Query(50, ge=1, le=200)) -> dict[str, Any]:
+        """The newest runs first: method, status, due_by, when created and confirmed, how many
+        statements each pays and its totals per currency."""
+        return {"payment_runs": [{**row, "due_by": iso(row["due_by"]), "created_at": iso(row["created_at"]),
+                                  "confirmed_at": iso(row["confirmed_at"])}
+                                 for row in runs.recent(limit)]}
 
     @app.get("/v1/payment-runs/{payment_run_id}", dependencies=admin, openapi_extra=needs("statements.pay"))
     def show(payment_run_id: str) -> dict[str, Any]:
