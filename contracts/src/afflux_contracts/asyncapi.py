@@ -107,18 +107,19 @@ def channel_id(topic: Topic) -> str:
 
 
 def _envelope_of(events: Iterable[type[Event]]) -> Any:
-    """``Envelope[A] | Envelope[B] | ...``: what an operation's stub takes or its publisher sends."""
+    """``Envelope[A] | Envelope[B] | ...``: what an operation's declared handler takes or its
+    publisher sends."""
     return reduce(operator.or_, [Envelope[event] for event in events])  # type: ignore[valid-type]
 
 
-def _subscriber_stub(envelope: Any) -> Callable[..., Any]:
+def _declared_handler(envelope: Any) -> Callable[..., Any]:
     """A handler never called: faststream reads the message type from its annotation."""
 
-    async def stub(envelope: Any) -> None:
-        """Never called: the broker is never started."""
+    async def declared(envelope: Any) -> None:
+        """Never called: the broker is never started; only its annotation is read."""
 
-    stub.__annotations__ = {"envelope": envelope, "return": None}
-    return stub
+    declared.__annotations__ = {"envelope": envelope, "return": None}
+    return declared
 
 
 def faststream_document(operations: Sequence[Operation]) -> dict[str, Any]:
@@ -131,7 +132,7 @@ def faststream_document(operations: Sequence[Operation]) -> dict[str, Any]:
         envelope = _envelope_of(op.events)
         if op.action == "receive":
             broker.subscriber(op.topic.name, group_id=op.group_id, title=op.id,
-                              description=op.title)(_subscriber_stub(envelope))
+                              description=op.title)(_declared_handler(envelope))
         else:
             broker.publisher(op.topic.name, title=op.id, schema=envelope, description=op.title)
     spec = AsyncAPI(broker, title="Afflux events", version=VERSION, description=DESCRIPTION,
