@@ -129,6 +129,13 @@ class Roster(Tally):
             self.table("arrivals")))
         return [(row["name"], row["seen_before"]) for row in rows]
 
+    def applied_order(self) -> list[str]:
+        """The names of the partners-created records applied, in the order they were (their
+        notes' order in the notification log)."""
+        notifications = self.recorder.select_notifications(None, 1000)
+        events = [self.mapper.to_domain_event(n) for n in notifications]
+        return [e.text for e in events if isinstance(e, Note.Written)]
+
     def cards(self) -> list[str]:
         notifications = self.recorder.select_notifications(None, 1000)
         events = [self.mapper.to_domain_event(n) for n in notifications]

@@ -99,9 +99,10 @@ async def test_undecodable_record_goes_to_the_dlq_with_its_reason_and_consumptio
     tally: Tally, topic: str, kafka_bootstrap: str, publisher: Publisher,
     raw_producer: AIOKafkaProducer, group_prefix: str,
 ) -> None:
-    await send(raw_producer, topic, b"{not json")
-    await send(raw_producer, topic, b'{"event_type": "PartnerCreated", "payload": {}}')
-    await send(raw_producer, topic, encode(partner_created("fay")))
+    # Each of its own key: a dead letter holds back its key's later records (test_blocking).
+    await send(raw_producer, topic, b"{not json", key=b"k1")
+    await send(raw_producer, topic, b'{"event_type": "PartnerCreated", "payload": {}}', key=b"k2")
+    await send(raw_producer, topic, encode(partner_created("fay")), key=b"k3")
     async with running(consumer_for(tally, topic, kafka_bootstrap, publisher, group_prefix)):
         await eventually(lambda: tally.stored_offset(topic, 0) == 2)
     assert tally.counts() == {"fay": 1}
@@ -128,7 +129,7 @@ async def test_deeply_nested_json_is_dead_lettered_instead_of_crashing_the_consu
     tally: Tally, topic: str, kafka_bootstrap: str, publisher: Publisher,
     raw_producer: AIOKafkaProducer, group_prefix: str,
 ) -> None:
-    await send(raw_producer, topic, b"[" * 100_000 + b"]" * 100_000)
+    await send(raw_producer, topic, b"[" * 100_000 + b"]" * 100_000, key=b"nested")
     await send(raw_producer, topic, encode(partner_created("hal")))
     consumer = consumer_for(tally, topic, kafka_bootstrap, publisher, group_prefix)
     async with running(consumer) as task:

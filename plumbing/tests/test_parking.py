@@ -53,11 +53,12 @@ async def test_a_parked_record_holds_back_its_own_partition_and_no_other(
     assert roster.arrivals() == [("behind", 0), ("later", 0), ("other", 0), ("waits", 0)]
 
 
-async def afflux(*args: str, bootstrap: str) -> str:
+async def afflux(*args: str, bootstrap: str, database: str | None = None) -> str:
     """Run the ``afflux`` command line as an operator would; return what it printed."""
+    databases = {"DATABASE_URL": database} if database is not None else {}
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "afflux_infra.cli", *args,
-        env={**os.environ, "KAFKA_BOOTSTRAP_SERVERS": bootstrap},
+        env={**os.environ, "KAFKA_BOOTSTRAP_SERVERS": bootstrap, **databases},
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
     out, err = await process.communicate()
     assert process.returncode == 0, err.decode()

@@ -112,7 +112,9 @@ def test_reads_from_other_threads_do_not_see_a_run_before_it_commits(roster: Ros
 
 
 async def send_in_one_batch(producer: AIOKafkaProducer, topic: str, *names: str) -> None:
-    deliveries = [await producer.send(topic, encode(partner_created(name)), key=b"k") for name in names]
+    """Keyed by name: a dead letter holds back only its own key's later records (test_blocking)."""
+    deliveries = [await producer.send(topic, encode(partner_created(name)), key=name.encode())
+                  for name in names]
     for delivery in deliveries:
         await delivery
 
@@ -173,3 +175,4 @@ async def test_a_fetch_of_many_records_commits_in_runs_with_every_record_counted
     assert roster.arrivals() == sorted((f"n{k}", i) for k in range(7) for i in range(names.count(f"n{k}")))
     assert sorted(roster.cards()) == [f"n{k}" for k in range(7)]
     assert roster.attempts.total() == 250  # every run committed: no record was applied one by one
+

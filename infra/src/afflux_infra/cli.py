@@ -13,13 +13,14 @@ from urllib.parse import quote
 import typer
 from aiokafka.errors import KafkaError
 
-from afflux_infra import dlq
+from afflux_infra import blocked, dlq
 from afflux_infra.ops_cli import register as register_ops
 from afflux_infra.platform import Platform, start_infrastructure
 from afflux_infra.processes import DEFAULT_PORTS
 from afflux_infra.provision import afflux_topics, ensure_topics
 from afflux_infra.scale import parse_instances
 from afflux_payouts.entrypoints.cli import app as payouts_cli
+from afflux_plumbing import blocking
 
 app = typer.Typer(help="Afflux: partner performance-marketing backend.", no_args_is_help=True)
 
@@ -151,6 +152,15 @@ def _bootstrap() -> str:
     return bootstrap
 
 
+def _database() -> str:
+    """Where the consumers' stores keep their held letters (``afflux dlq blocked``)."""
+    url = os.environ.get("DATABASE_URL")
+    if not url:
+        typer.echo("afflux dlq: set DATABASE_URL to the services' database", err=True)
+        raise typer.Exit(2)
+    return url
+
+
 @dlq_app.command("list")
 def dlq_list(topic: str = typer.Argument(help="Source topic (or its .dlq), e.g. afflux.tracking.v1")) -> None:
     """One line per dead letter: its DLQ position, where it came from, and why."""
@@ -174,11 +184,65 @@ def dlq_show(topic: str, partition: int, offset: int) -> None:
 
 
 @dlq_app.command("redrive")
-def dlq_redrive(topic: str, partition: int, offset: int) -> None:
-    """Re-publish a dead letter's original bytes to its source topic (same event_id: applied once)."""
+def dlq_redrive(
+    topic: str,
+    partition: int | None = typer.Argument(None, help="The dead letter's DLQ partition (or --key)."),
+    offset: int | None = typer.Argument(None, help="The dead letter's DLQ offset (or --key)."),
+    key: str | None = typer.Option(None, help="Every letter the consumers hold for this key, in its order."),
+) -> None:
+    """Re-publish dead letters' original bytes to their source topic (same event_id: applied
+    once). A key's letters must go back together and in order (``--key``): a lone letter
+    that is not its key's first held one goes behind it again."""
+    if key is not None and partition is None:
+        letters = _held_for_key(topic, key.encode())
+    elif key is None and partition is not None and offset is not None:
+        letters = [_letter(topic, partition, offset)]
+    else:
+        typer.echo("afflux dlq redrive: name a letter (PARTITION OFFSET) or a key (--key)", err=True)
+        raise typer.Exit(2)
+    for letter, metadata in zip(letters, asyncio.run(dlq.redrive_all(_bootstrap(), letters)), strict=True):
+        typer.echo(f"redriven {letter.position} to {metadata.topic}#{metadata.partition}@{metadata.offset}")
+
+
+@dlq_app.command("blocked")
+def dlq_blocked(topic: str | None = typer.Argument(None, help="Only this source topic.")) -> None:
+    """The keys whose records wait behind a dead letter: per consumer store, each held
+    letter in its key's order (the first is the one the others wait for)."""
+    held = blocked.held_letters(_database(), topic.removesuffix(dlq.DLQ_SUFFIX) if topic else None)
+    for letter in held:
+        typer.echo(f"{letter.store}\t{letter.topic}\t{letter.key_text}\t{letter.source}\t{letter.dead_letter}"
+                   f"\t{letter.letters}\t{letter.reason}")
+
+
+@dlq_app.command("discard")
+def dlq_discard(
+    topic: str, partition: int, offset: int,
+    store: str | None = typer.Option(None, help="Only in this store (schema.store, as `blocked` shows)."),
+) -> None:
+    """Stop holding a dead letter: it will not be applied, and its key's later records no
+    longer wait for it (those held behind it stay on the DLQ until redriven with --key)."""
     letter = _letter(topic, partition, offset)
-    metadata = asyncio.run(dlq.redrive(_bootstrap(), letter))
-    typer.echo(f"redriven {letter.position} to {metadata.topic}#{metadata.partition}@{metadata.offset}")
+    if letter.record.key is None:
+        typer.echo(f"afflux dlq: {letter.position} has no key: it holds nothing back", err=True)
+        raise typer.Exit(1)
+    database = _database()
+    source = letter.source_topic
+    gone = blocked.discard(database, source, letter.record.key, blocking.digest(letter.record.value), store)
+    if not gone:
+        typer.echo(f"afflux dlq: no consumer holds {letter.position}", err=True)
+        raise typer.Exit(1)
+    for held in gone:
+        still = [h for h in blocked.held_letters(database, source, held.key) if h.store == held.store]
+        state = f"still waits for {still[0].source}" if still else "free"
+        typer.echo(f"discarded {held.source} in {held.store}: key {held.key_text!r} {state}")
+
+
+def _held_for_key(topic: str, key: bytes) -> list[dlq.DeadLetter]:
+    try:
+        return asyncio.run(dlq.held_for_key(_bootstrap(), _database(), topic, key))
+    except LookupError as error:
+        typer.echo(f"afflux dlq: {error}", err=True)
+        raise typer.Exit(1) from error
 
 
 def _letter(topic: str, partition: int, offset: int) -> dlq.DeadLetter:

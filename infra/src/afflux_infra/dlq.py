@@ -4,6 +4,10 @@ A dead letter keeps the original record's bytes, key and headers, plus ``dlq.*``
 headers saying why and from where. Redriving re-publishes exactly those bytes (so
 the same event_id) to the source topic: a consumer that never applied it applies it
 once, and one that did (it was redriven before) drops it by event_id.
+
+A keyed dead letter blocks its key in the consumer that sent it (``blocked``): the key's
+later records wait behind it on the DLQ. ``redrive_key`` sends back every letter the
+consumers hold for a key, in the key's order, one acknowledged before the next is sent.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from dataclasses import dataclass
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.structs import ConsumerRecord, RecordMetadata
 
+from afflux_infra import blocked
 from afflux_plumbing.kafka_security import client_security
 
 DLQ_SUFFIX = ".dlq"
@@ -87,14 +92,38 @@ async def dead_letter(bootstrap_servers: str, topic: str, partition: int, offset
 
 async def redrive(bootstrap_servers: str, letter: DeadLetter) -> RecordMetadata:
     """Re-publish ``letter``'s original bytes, key and headers to its source topic (acks=all)."""
-    headers = [(k, v) for k, v in letter.record.headers if not k.startswith("dlq.")]
-    headers.append(("dlq.redriven_from", letter.position.encode()))
+    [metadata] = await redrive_all(bootstrap_servers, [letter])
+    return metadata
+
+
+async def redrive_all(bootstrap_servers: str, letters: list[DeadLetter]) -> list[RecordMetadata]:
+    """Re-publish ``letters`` in order, each acknowledged before the next is sent (so a
+    key's letters land on its partition in that order)."""
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap_servers, acks="all", enable_idempotence=False,
                                 **client_security())
     await producer.start()
     try:
-        metadata: RecordMetadata = await producer.send_and_wait(
-            letter.source_topic, value=letter.record.value, key=letter.record.key, headers=headers)
-        return metadata
+        landed: list[RecordMetadata] = []
+        for letter in letters:
+            headers = [(k, v) for k, v in letter.record.headers if not k.startswith("dlq.")]
+            headers.append(("dlq.redriven_from", letter.position.encode()))
+            landed.append(await producer.send_and_wait(
+                letter.source_topic, value=letter.record.value, key=letter.record.key, headers=headers))
+        return landed
     finally:
         await producer.stop()
+
+
+async def held_for_key(bootstrap_servers: str, database_url: str, topic: str, key: bytes) -> list[DeadLetter]:
+    """The letters the consumers hold for ``key`` of ``topic``, one per record, in the key's
+    order; a LookupError if none is held or one of them is no longer on the DLQ (then
+    nothing may be sent: the ones after it would overtake it)."""
+    held = blocked.in_key_order(blocked.held_letters(database_url, topic.removesuffix(DLQ_SUFFIX), key))
+    if not held:
+        raise LookupError(f"no consumer holds a dead letter of key {key.decode(errors='replace')!r} "
+                          f"of {topic.removesuffix(DLQ_SUFFIX)}")
+    on_the_dlq = {letter.position: letter for letter in await dead_letters(bootstrap_servers, topic)}
+    missing = [h.dead_letter for h in held if h.dead_letter not in on_the_dlq]
+    if missing:
+        raise LookupError(f"held letters no longer on the DLQ: {', '.join(missing)}")
+    return [on_the_dlq[h.dead_letter] for h in held]

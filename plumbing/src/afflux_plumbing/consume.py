@@ -12,6 +12,10 @@ transaction with its last position
 run that fails in any way commits nothing, and its records are then applied one
 at a time, each with its own retries, parking and dead-lettering: a failure never
 lets a later offset be recorded past an earlier one that was not applied.
+
+A dead-lettered record blocks its key (``blocking``): the key's later records go to the
+DLQ behind it, in order, until its redriven copy is applied, and the runs are cut
+around them, so a key's order is never broken and other keys never wait.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from aiokafka.structs import ConsumerRecord
 from eventsourcing.persistence import IntegrityError
 
 from afflux_contracts import ATTRIBUTION, TRACKING, DecodeError, Envelope, Event, decode
+from afflux_plumbing.blocking import BEHIND, HEAD, Held, KeyBlocks, verdict
 from afflux_plumbing.consumer_lag import record_lag
 from afflux_plumbing.kafka_security import client_security
 from afflux_plumbing.logcheck import (
@@ -40,7 +45,7 @@ from afflux_plumbing.logcheck import (
     remember_cluster,
 )
 from afflux_plumbing.logs import log_context
-from afflux_plumbing.metrics import APPLY_SECONDS, CONSUMED, DEAD_LETTERED
+from afflux_plumbing.metrics import APPLY_SECONDS, CONSUMED, DEAD_LETTERED, HELD_BEHIND
 from afflux_plumbing.outage import DATABASE_OUTAGES, Health, retrying
 from afflux_plumbing.parking import Parked, Parking
 from afflux_plumbing.positions import Position
@@ -48,7 +53,7 @@ from afflux_plumbing.publish import Publisher
 from afflux_plumbing.runs import Handlers, Record, RetryLater, Unprocessable
 from afflux_plumbing.seeking import SeekToStoredPositions
 from afflux_plumbing.settings import GROUP_SESSION_MS
-from afflux_plumbing.store import TrackedApplication
+from afflux_plumbing.store import TrackedApplication, Write
 from afflux_plumbing.tracing import applying_run
 
 __all__ = ["RUN_LIMIT", "RetryLater", "TrackedConsumer", "Unprocessable"]
@@ -112,6 +117,8 @@ class TrackedConsumer:
         self.every_partition = every_partition
         self.health = Health()
         self.parking = Parking(limit=retry_later_limit, first_delay=retry_delay)
+        self.blocks = KeyBlocks(store, group_id, self.topics)
+        self._blocks_loaded_at_seeks = -1
         self._consumer = AIOKafkaConsumer(
             bootstrap_servers=bootstrap_servers,
             group_id=None if every_partition else group_id,
@@ -169,6 +176,7 @@ class TrackedConsumer:
                 batches = await self._fetch()
                 if self._listener.error is not None:
                     raise self._listener.error
+                await self._load_blocks_if_reassigned()
                 for tp, records in batches.items():
                     if tp not in self._listener.assigned:
                         # Fetched from the group's offset before the listener sought the
@@ -206,6 +214,14 @@ class TrackedConsumer:
         if not found:
             raise KafkaError(f"no partitions known yet for {self.topics}")
         return found
+
+    async def _load_blocks_if_reassigned(self) -> None:
+        """Read the blocked keys again after any (re)assignment: a partition now ours may
+        have had keys blocked by the instance that had it before."""
+        seeks = sum(self._listener.seeks.values())
+        if seeks != self._blocks_loaded_at_seeks:
+            await self._db("loading the blocked keys", self.blocks.load)
+            self._blocks_loaded_at_seeks = seeks
 
     def _pause_at(self, tp: TopicPartition, parked: Parked) -> None:
         """Hold ``tp`` back at its parked record (re-read from the log when due)."""
@@ -246,9 +262,15 @@ class TrackedConsumer:
 
     async def _consume_in_runs(self, records: Sequence[ConsumerRecord[bytes, bytes]]) -> None:
         """Apply one partition's fetched records in order: decodable ones in runs, each
-        undecodable one dead-lettered between the runs before and after it."""
+        undecodable one, and each of a blocked key, dead-lettered between the runs before
+        and after it."""
         run: list[Decoded] = []
         for record in records:
+            if self.blocks.may_block(record):
+                await self._apply_run(run)
+                run = []
+                await self._consume_blocked(record)
+                continue
             try:
                 run.append((record, decode(record.value)))
             except DecodeError as error:
@@ -274,7 +296,10 @@ class TrackedConsumer:
             log.log(level, "a run of %d records from %s did not commit (%r); applying them one by one",
                     len(run), _position(run[0][0]), error)
             for record, envelope in run:
-                await self._consume(record, envelope)
+                if self.blocks.may_block(record):  # blocked by a record before it in the run
+                    await self._consume_blocked(record)
+                else:
+                    await self._consume(record, envelope)
             return
         per_record = (time.perf_counter() - started) / len(run)
         topic = run[0][0].topic
@@ -283,35 +308,79 @@ class TrackedConsumer:
             _consumed(topic, "applied" if fresh else "duplicate").inc()
             seconds.observe(per_record)
 
-    def _commit_run(self, run: Sequence[Decoded], items: Sequence[Record[Event]]) -> list[bool]:
+    def _commit_run(self, run: Sequence[Decoded], items: Sequence[Record[Event]],
+                    also: Sequence[Write] = ()) -> list[bool]:
         """The store's ``apply_run`` (in a worker thread), inside a span per record that
         continues each record's trace context."""
         first = run[0][1]
         with log_context(first.correlation_id, str(first.event_id) if len(run) == 1 else None), \
                 applying_run([(record.headers, envelope) for record, envelope in run], run[0][0].topic):
-            return self.store.apply_run(items, self.handlers)
+            return self.store.apply_run(items, self.handlers, also)
 
-    async def _consume(self, record: ConsumerRecord[bytes, bytes], envelope: Envelope[Event]) -> None:
-        """Apply one record in a transaction of its own, with retries, parking and the DLQ."""
+    async def _consume_blocked(self, record: ConsumerRecord[bytes, bytes]) -> None:
+        """A record of a key that may be blocked (``blocking``): the copy of the key's head
+        letter is applied, settling it; any other record goes to the DLQ behind the head,
+        unless it changes nothing here (no handler) or the key was freed meanwhile."""
+        position = _position(record)
+        assert record.key is not None
+        held = await self._db(f"reading the held letters of {position}'s key", self.blocks.held,
+                              record.topic, record.key)
+        envelope, problem = _decoded(record)
+        handled = envelope is None or type(envelope.payload) in self.handlers.types
+        found = verdict(held, record.value, handled)
+        if found == HEAD:
+            await self._retry_head(record, envelope, problem, held)
+            return
+        if found == BEHIND:
+            await self._dead_letter(record, position, f"behind {held[0].source}", "held_behind")
+            HELD_BEHIND.labels(topic=record.topic).inc()
+            return
+        if not held:
+            self.blocks.free(record.topic, record.key)
+        if envelope is None:
+            await self._dead_letter(record, position, problem)
+        else:
+            await self._consume(record, envelope)
+
+    async def _retry_head(self, record: ConsumerRecord[bytes, bytes], envelope: Envelope[Event] | None,
+                          problem: str, held: list[Held]) -> None:
+        """The redriven copy of a key's head letter: applied with its row settled in the same
+        transaction (the key is free after its last one); failing again, it goes back to
+        the DLQ and stays the head."""
+        if envelope is None:
+            await self._dead_letter(record, _position(record), problem)
+            return
+        outcome = await self._consume(record, envelope, settles=held[0])
+        if outcome in ("applied", "duplicate") and len(held) == 1:
+            assert record.key is not None
+            self.blocks.free(record.topic, record.key)
+
+    async def _consume(self, record: ConsumerRecord[bytes, bytes], envelope: Envelope[Event],
+                       settles: Held | None = None) -> str:
+        """Apply one record in a transaction of its own, with retries, parking and the DLQ;
+        ``settles``: the held letter it is a copy of, settled in the same transaction."""
         position = _position(record)
         started = time.perf_counter()
+        also = [self.blocks.settling(settles)] if settles is not None else []
         if await self._db(f"checking {envelope.event_id} at {position}", self.store.has_applied,
                           envelope.event_id):
-            await self._db(f"recording {position}", self.store.record_position, position)
+            await self._db(f"recording {position}", self.store.record_position, position, also)
             _consumed(record.topic, "duplicate").inc()
-            return
-        outcome = await self._apply_with_retries(record, position, envelope)
+            return "duplicate"
+        outcome = await self._apply_with_retries(record, position, envelope, also)
         self.parking.settled(position)
         _consumed(record.topic, outcome).inc()
         _apply_seconds(record.topic).observe(time.perf_counter() - started)
+        return outcome
 
     async def _apply_with_retries(
-        self, record: ConsumerRecord[bytes, bytes], position: Position, envelope: Envelope[Event]
+        self, record: ConsumerRecord[bytes, bytes], position: Position, envelope: Envelope[Event],
+        also: Sequence[Write] = (),
     ) -> str:
         failures = 0
         while True:
             try:
-                applied = await asyncio.to_thread(self._apply_alone, record, envelope, position)
+                applied = await asyncio.to_thread(self._apply_alone, record, envelope, position, also)
                 self.health.recovered()
                 return "applied" if applied else "duplicate"
             except RetryLater as wait:
@@ -345,24 +414,30 @@ class TrackedConsumer:
                 await asyncio.sleep(self.retry_delay)
 
     def _apply_alone(self, record: ConsumerRecord[bytes, bytes], envelope: Envelope[Event],
-                     position: Position) -> bool:
+                     position: Position, also: Sequence[Write] = ()) -> bool:
         """One record as a run of one, through the same handlers as every run."""
-        return self._commit_run([(record, envelope)], [Record(envelope, position)])[0]
+        return self._commit_run([(record, envelope)], [Record(envelope, position)], also)[0]
 
     async def _dead_letter(
-        self, record: ConsumerRecord[bytes, bytes], position: Position, reason: str
+        self, record: ConsumerRecord[bytes, bytes], position: Position, reason: str,
+        outcome: str = "dead_lettered",
     ) -> None:
-        """Keep the original bytes on ``<topic>.dlq`` with the reason, then move past it."""
+        """Keep the original bytes on ``<topic>.dlq`` with the reason, then move past it; a
+        keyed record is held with the position, blocking its key (``blocking``)."""
         log.error("dead-lettering %s: %s", position, reason)
         record_headers = [*record.headers, ("dlq.reason", reason.encode()),
                           ("dlq.source", str(position).encode()),
                           ("dlq.consumer", self.group_id.encode())]
-        await retrying(lambda: self.dead_letters.send_raw(f"{record.topic}.dlq", record.value, record.key,
-                                                          record_headers),
-                       self.health, f"dead-lettering {position}")
-        await self._db(f"recording {position}", self.store.record_position, position)
+        dlq, value, key = f"{record.topic}.dlq", record.value, record.key
+        landed = await retrying(lambda: self.dead_letters.send_raw(dlq, value, key, record_headers),
+                                self.health, f"dead-lettering {position}")
+        letter = f"{landed.topic}#{landed.partition}@{landed.offset}"
+        held = [self.blocks.holding(record, letter, reason)] if record.key is not None else []
+        await self._db(f"recording {position}", self.store.record_position, position, held)
+        if record.key is not None:
+            self.blocks.block(record.topic, record.key)
         DEAD_LETTERED.labels(topic=record.topic).inc()
-        _consumed(record.topic, "dead_lettered").inc()
+        _consumed(record.topic, outcome).inc()
 
 
     async def _db(self, what: str, call: Callable[..., T], *args: object) -> T:
@@ -385,6 +460,14 @@ def _consumed(topic: str, outcome: str) -> Any:
 @lru_cache(maxsize=64)
 def _apply_seconds(topic: str) -> Any:
     return APPLY_SECONDS.labels(topic=topic)
+
+
+def _decoded(record: ConsumerRecord[bytes, bytes]) -> tuple[Envelope[Event] | None, str]:
+    """The record's envelope, or None and why it cannot be decoded."""
+    try:
+        return decode(record.value), ""
+    except DecodeError as error:
+        return None, str(error)
 
 
 def _position(record: ConsumerRecord[bytes, bytes]) -> Position:

@@ -96,6 +96,9 @@ class TrackedRecorder(PostgresProcessRecorder):
                 "position text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())"
             ).format(self.inbox_table)
         )
+        prefix = events_table_name.removesuffix("_events")
+        self.dead_letters_table = sql.Identifier(datastore.schema or "public", prefix + "_dead_letters")
+        self.sql_create_statements += _dead_letters_ddl(self.dead_letters_table, prefix)
         self._run = _RunConnection()
         self._pooled_connection = datastore.get_connection
         # Every read and write of this store goes through ``get_connection``: inside a run,
@@ -271,7 +274,8 @@ class TrackedApplication(Application[Any]):
         self._notify(recordings)
         return True
 
-    def apply_run(self, records: Run, handlers: Handlers | None = None) -> list[bool]:
+    def apply_run(self, records: Run, handlers: Handlers | None = None,
+                  also: Sequence[Write] = ()) -> list[bool]:
         """Commit a run of consecutive records of one partition in one transaction, with
         the last one's position; return, per record, whether it was applied (False: its
         event_id had been applied before, or earlier in the run).
@@ -282,7 +286,9 @@ class TrackedApplication(Application[Any]):
         handled. The run is sent in pipeline mode: a write does not wait for its answer,
         so the writes queued since the last read travel with the next read (or the
         commit) in one round trip. Whatever a handler raises propagates with nothing of
-        the run committed: the caller applies the records again as runs of one."""
+        the run committed: the caller applies the records again as runs of one. ``also``:
+        writes of the plumbing's own that commit with the run (a held dead letter settled
+        by its redriven copy, ``blocking``)."""
         chosen = handlers if handlers is not None else self.handlers
         recorder = self.tracked_recorder
         with recorder.run_transaction() as curs, curs.connection.pipeline():
@@ -290,6 +296,7 @@ class TrackedApplication(Application[Any]):
             fresh = [record for record, new in zip(records, applied, strict=True) if new]
             for handler, segment in chosen.segments(fresh):
                 self._insert_in_run(curs, handler(segment))
+            recorder.insert_in_run(curs, (), also)
             recorder.track_run(curs, records[-1].position.tracking())
         self._committed()
         return applied
@@ -307,9 +314,18 @@ class TrackedApplication(Application[Any]):
         self.tracked_recorder.insert_in_run(curs, [self.mapper.to_stored_event(e) for e in events],
                                             changes.writes)
 
-    def record_position(self, position: Position) -> None:
+    def record_position(self, position: Position, also: Sequence[Write] = ()) -> None:
+        """Move past ``position`` without applying it, with ``also``'s writes in the same
+        transaction (a dead letter held for its key, ``blocking``): a crash keeps both or
+        neither. A position recorded before is left as it is."""
+        recorder = self.tracked_recorder
         try:
-            self.tracked_recorder.insert_tracking(position.tracking())
+            if not also:
+                recorder.insert_tracking(position.tracking())
+                return
+            with recorder.datastore.transaction(commit=True) as curs:
+                _execute(curs, also)
+                recorder._insert_tracking(curs, position.tracking())
         except IntegrityError:
             if not self.tracked_recorder.has_tracking_id(position.tracking_name, position.offset):
                 raise
@@ -346,6 +362,24 @@ class TrackedApplication(Application[Any]):
         with self.tracked_recorder.datastore.get_connection() as conn, conn.cursor() as curs:
             curs.execute(statement, params)
             return curs.fetchall()
+
+
+def _dead_letters_ddl(table: sql.Identifier, prefix: str) -> list[sql.Composed]:
+    """The store's dead letters (``blocking``): one row per record its consumer sent to a
+    DLQ with a key, ``held`` while the key's later records must wait behind it. A held
+    letter is known by its key and the digest of its bytes, so a redriven copy finds it."""
+    return [
+        sql.SQL(
+            "CREATE TABLE IF NOT EXISTS {} (id bigserial PRIMARY KEY, topic text NOT NULL, "
+            "key bytea NOT NULL, digest bytea NOT NULL, source_partition int NOT NULL, "
+            "source_offset bigint NOT NULL, dead_letter text NOT NULL, reason text NOT NULL, "
+            "consumer text NOT NULL, letters int NOT NULL DEFAULT 1, "
+            "status text NOT NULL DEFAULT 'held' CHECK (status IN ('held', 'applied', 'discarded')), "
+            "held_at timestamptz NOT NULL DEFAULT now(), settled_at timestamptz)"
+        ).format(table),
+        sql.SQL("CREATE UNIQUE INDEX IF NOT EXISTS {} ON {} (topic, key, digest) WHERE status = 'held'")
+        .format(sql.Identifier(f"{prefix}_dead_letters_held"), table),
+    ]
 
 
 def _same(one: sql.Composable, other: sql.Composable) -> bool:

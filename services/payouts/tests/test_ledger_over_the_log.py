@@ -9,11 +9,14 @@ consumed: that is how "counted once" is checked without sleeping.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import re
 import secrets
 from datetime import timedelta
+from typing import Any
 
+from aiokafka.structs import ConsumerRecord
 from payouts_fixtures import (
     BASE_TIME,
     GATEWAY,
@@ -26,7 +29,7 @@ from payouts_fixtures import (
     usd,
 )
 
-from afflux_contracts import ATTRIBUTION, ConversionStatus
+from afflux_contracts import ATTRIBUTION, ConversionStatus, Envelope
 from afflux_infra.testing import eventually
 from afflux_payouts.adapters.store import PayoutsStore
 from afflux_plumbing.publish import Publisher
@@ -98,17 +101,37 @@ async def test_rejected_conversion_adds_no_money_but_keeps_its_reason(
     assert [(r.conversion_id, r.reason) for r in kept] == [(rejection.payload.conversion_id, "duplicate")]
 
 
-async def test_undecodable_bytes_are_dead_lettered_and_later_events_still_count(
+def header(record: ConsumerRecord[bytes, bytes], name: str) -> str:
+    return dict(record.headers).get(name, b"").decode()
+
+
+async def dead_lettered(bootstrap: str, envelope: Envelope[Any]) -> list[ConsumerRecord[bytes, bytes]]:
+    """The attribution DLQ once ``envelope`` is on it (a dead letter has no balance to wait on)."""
+    for _ in range(60):
+        letters = await dead_letters(bootstrap)
+        if any(header(r, "event_id") == str(envelope.event_id) for r in letters):
+            return letters
+        await asyncio.sleep(0.5)
+    raise AssertionError(f"{envelope.event_id} was not dead-lettered")
+
+
+async def test_undecodable_bytes_are_dead_lettered_and_their_partners_later_events_wait_behind_them(
     payouts: RunningPayouts, attribution_log: Publisher, kafka_bootstrap: str
 ) -> None:
-    partner = new_id("partner")
+    partner, other = new_id("partner"), new_id("partner")
     garbage = f"not an envelope {secrets.token_hex(4)}".encode()
     await attribution_log.send_raw(ATTRIBUTION.name, garbage, partner.encode(), [])
-    await attribution_log.publish(attributed(partner, "4.20"))
+    later = attributed(partner, "4.20")
+    await attribution_log.publish(later)
+    await attribution_log.publish(attributed(other, "1.00"))
 
-    await eventually(lambda: payouts.balances(partner) == {"USD": usd("4.20")})
-    [dead] = [r for r in await dead_letters(kafka_bootstrap) if r.value == garbage]
-    assert "not JSON" in dict(dead.headers)["dlq.reason"].decode()
+    await eventually(lambda: payouts.balances(other) == {"USD": usd("1.00")})  # other partners go on
+    letters = await dead_lettered(kafka_bootstrap, later)
+    [dead] = [r for r in letters if r.value == garbage]
+    assert "not JSON" in header(dead, "dlq.reason")
+    [behind] = [r for r in letters if header(r, "event_id") == str(later.event_id)]
+    assert header(behind, "dlq.reason") == f"behind {header(dead, 'dlq.source')}"
+    assert await asyncio.to_thread(payouts.balances, partner) == {}
 
 
 async def test_conflicting_decision_for_a_recorded_conversion_is_dead_lettered_not_counted(
@@ -117,14 +140,17 @@ async def test_conflicting_decision_for_a_recorded_conversion_is_dead_lettered_n
     partner = new_id("partner")
     first = attributed(partner, "5.00")
     conflicting = attributed(partner, "50.00", conversion_id=first.payload.conversion_id)
+    later = attributed(partner, "0.01")
     await attribution_log.publish(first)
     await attribution_log.publish(conflicting)
-    await attribution_log.publish(attributed(partner, "0.01"))
+    await attribution_log.publish(later)
 
-    await eventually(lambda: payouts.balances(partner) == {"USD": usd("5.01")})
-    [dead] = [r for r in await dead_letters(kafka_bootstrap)
-              if dict(r.headers).get("event_id") == str(conflicting.event_id).encode()]
-    assert "conflicting decision" in dict(dead.headers)["dlq.reason"].decode()
+    letters = await dead_lettered(kafka_bootstrap, later)  # the partner's next decision waits behind it
+    [dead] = [r for r in letters if header(r, "event_id") == str(conflicting.event_id)]
+    assert "conflicting decision" in header(dead, "dlq.reason")
+    [behind] = [r for r in letters if header(r, "event_id") == str(later.event_id)]
+    assert header(behind, "dlq.reason") == f"behind {header(dead, 'dlq.source')}"
+    assert await asyncio.to_thread(payouts.balances, partner) == {"USD": usd("5.00")}
 
 
 async def test_commissions_are_listed_by_conversion_time_across_pages(

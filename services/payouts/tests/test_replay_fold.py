@@ -18,6 +18,7 @@ import pytest
 from payouts_fixtures import RunningPayouts, attributed, new_id, rejected, republished, status_changed, usd
 
 from afflux_contracts import ATTRIBUTION, ConversionStatus, StatusChange
+from afflux_infra.blocked import held_letters
 from afflux_infra.testing import eventually
 from afflux_payouts.adapters.shadow import PostgresShadows
 from afflux_payouts.application.replay import projection_of, stretches, verify
@@ -49,13 +50,17 @@ async def history(payouts: RunningPayouts, attribution_log: Publisher) -> Histor
                                               attributed(partner, "7.50"), attributed(partner, "4.00", "EUR"))
     for envelope in (sale, sale, republished(sale), pending, reversed_sale, adjusted, rejected(partner)):
         await attribution_log.publish(envelope)
-    await attribution_log.send_raw(ATTRIBUTION.name, b"not an envelope", partner.encode(), [])
     await attribution_log.publish(
         status_changed(pending, StatusChange.APPROVED, previous=ConversionStatus.PENDING))
     await attribution_log.publish(status_changed(reversed_sale, StatusChange.REVERSED))
     await attribution_log.publish(status_changed(adjusted, StatusChange.ADJUSTED, "2.25"))
+    # Bytes that are no envelope block the partner's key: its next decision waits behind them.
+    await attribution_log.send_raw(ATTRIBUTION.name, b"not an envelope", partner.encode(), [])
+    await attribution_log.publish(attributed(partner, "1.00"))
     expected = {"EUR": usd("2.25"), "USD": usd("13.00")}
     await eventually(lambda: payouts.balances(partner) == expected, timeout=30)
+    await eventually(lambda: len({h.source for h in held_letters(payouts.database_url, ATTRIBUTION.name,
+                                                                 partner.encode())}) == 2, timeout=30)
     return History(partner, sale.payload.conversion_id)
 
 
@@ -68,6 +73,7 @@ async def test_replay_of_the_live_log_verifies_equal(payouts: RunningPayouts, hi
     assert not any(t.table.startswith("payouts_") for t in found.tables)  # bookkeeping is left out
     assert found.report.applied >= 9 and found.report.duplicates >= 1
     assert any("not JSON" in letter for letter in found.report.dead_letters)
+    assert any(": behind " in letter for letter in found.report.dead_letters)  # held as the live one is
     assert not await _schemas_like(settings.database_url, "payouts_replay_%")  # scratch dropped
 
 

@@ -7,6 +7,12 @@ run of one through the same handlers: a record waiting for another fact
 were applied; one that can never apply (undecodable, ``Unprocessable``) is left out as
 the live consumer dead-letters it (the shadow only counts it: it never writes to a
 DLQ). There is no second implementation of the rules here, and no third path.
+
+A record left out blocks its key as a dead letter does the live consumer's
+(``afflux_plumbing.blocking``): the key's later records are left out behind it, held in
+the scratch store's own table, until a redriven copy of it on the log is applied. A
+discard is an operator's act the log does not show: a replay after one differs on that
+key until the key's letters are redriven.
 """
 
 from __future__ import annotations
@@ -20,11 +26,12 @@ from eventsourcing.persistence import IntegrityError
 
 from afflux_contracts import DecodeError, Envelope, Event, decode
 from afflux_payouts.application.shadows import LogRecord
+from afflux_plumbing.blocking import BEHIND, FREE, HEAD, KeyBlocks, verdict
 from afflux_plumbing.consume import RUN_LIMIT
 from afflux_plumbing.outage import DATABASE_OUTAGES
 from afflux_plumbing.positions import Position
 from afflux_plumbing.runs import Handlers, Record, RetryLater
-from afflux_plumbing.store import TrackedApplication
+from afflux_plumbing.store import TrackedApplication, Write
 
 Transform = Callable[[Envelope[Event]], Envelope[Event]]
 """Rewrites an envelope before it is folded (a what-if); identity for a replay."""
@@ -85,6 +92,7 @@ class ShadowFold:
         self.transform = transform
         self.report = FoldReport()
         self._held: dict[tuple[str, int], _Pending] = {}
+        self._blocks: dict[int, KeyBlocks] = {}
 
     def apply(self, records: Sequence[LogRecord]) -> None:
         """Fold consecutive records of one partition (called from a worker thread)."""
@@ -131,6 +139,13 @@ class ShadowFold:
         before and after it."""
         run: list[Decoded] = []
         for index, record in enumerate(records):
+            if self._blocks_of(record).may_block(record):
+                if not self._flush(run, records[index:]):
+                    return
+                run = []
+                if not self._blocked(record, records[index + 1:]):
+                    return
+                continue
             envelope, problem = self._decoded(record)
             if envelope is None:
                 if not self._flush(run, records[index:]):
@@ -194,29 +209,86 @@ class ShadowFold:
         """Apply ``items`` as runs of one; the index of a record that had to be held back
         (then it and the ones after it wait in ``_held``), else None."""
         for index, (record, envelope) in enumerate(items):
-            fold, position = self.by_topic[record.topic], _position(record)
-            try:
-                fresh = fold.store.apply_run([Record(envelope, position)], fold.handlers)[0]
-            except RetryLater as wait:
-                waiting = [r for r, _ in items[index:]]
-                self._held[(record.topic, record.partition)] = _Pending(waiting, str(wait))
-                return index
-            except DATABASE_OUTAGES:
-                raise
-            except IntegrityError:
-                if not _recorded(fold, position):
-                    raise
-                fresh = False  # its position is recorded: a record left out before, delivered again
-            except Exception as error:
-                self._dead_letter(record, f"{type(error).__name__}: {error}")
+            waiting = [r for r, _ in items[index + 1:]]
+            if self._blocks_of(record).may_block(record):  # blocked by a record before it in the run
+                if not self._blocked(record, waiting):
+                    return index
                 continue
-            self.report.applied += int(fresh)
-            self.report.duplicates += int(not fresh)
+            wait = self._apply_one(record, envelope)
+            if wait is not None:
+                self._held[(record.topic, record.partition)] = _Pending([record, *waiting], wait)
+                return index
         return None
 
+    def _apply_one(self, record: LogRecord, envelope: Envelope[Event],
+                   also: Sequence[Write] = ()) -> str | None:
+        """Apply one record as a run of one (with ``also``); why it must wait, if it must."""
+        fold, position = self.by_topic[record.topic], _position(record)
+        try:
+            fresh = fold.store.apply_run([Record(envelope, position)], fold.handlers, also)[0]
+        except RetryLater as wait:
+            return str(wait)
+        except DATABASE_OUTAGES:
+            raise
+        except IntegrityError:
+            if not _recorded(fold, position):
+                raise
+            fresh = False  # its position is recorded: a record left out before, delivered again
+        except Exception as error:
+            self._dead_letter(record, f"{type(error).__name__}: {error}")
+            return None
+        self.report.applied += int(fresh)
+        self.report.duplicates += int(not fresh)
+        return None
+
+    def _blocked(self, record: LogRecord, rest: list[LogRecord]) -> bool:
+        """A record of a key that may be blocked, as the live consumer takes it: the copy of
+        the key's first held record is applied (settling it), another record of the key is
+        left out behind it, a record that changes nothing here goes on. False if it must
+        wait (then it and ``rest`` wait in ``_held``)."""
+        blocks = self._blocks_of(record)
+        assert record.key is not None
+        held = blocks.held(record.topic, record.key)
+        envelope, problem = self._decoded(record)
+        if envelope is None and problem is None:
+            self.report.left_out += 1
+            return True
+        handled = envelope is None or type(envelope.payload) in self.by_topic[record.topic].handlers.types
+        found = verdict(held, record.value, handled)
+        if found == BEHIND:
+            self._dead_letter(record, f"behind {held[0].source}")
+            return True
+        if found == FREE and not held:
+            blocks.free(record.topic, record.key)
+        if envelope is None:
+            self._dead_letter(record, problem or "")
+            return True
+        wait = self._apply_one(record, envelope, [blocks.settling(held[0])] if found == HEAD else [])
+        if wait is not None:
+            self._held[(record.topic, record.partition)] = _Pending([record, *rest], wait)
+            return False
+        if found == HEAD and not blocks.held(record.topic, record.key):
+            blocks.free(record.topic, record.key)
+        return True
+
     def _dead_letter(self, record: LogRecord, reason: str) -> None:
-        self.by_topic[record.topic].store.record_position(_position(record))
+        """Leave ``record`` out; keyed, it blocks its key in the scratch store."""
+        blocks = self._blocks_of(record)
+        held = [blocks.holding(record, "(shadow fold)", reason)] if record.key is not None else []
+        self.by_topic[record.topic].store.record_position(_position(record), held)
+        if record.key is not None:
+            blocks.block(record.topic, record.key)
         self.report.dead_letters.append(f"{_position(record)}: {reason}")
+
+    def _blocks_of(self, record: LogRecord) -> KeyBlocks:
+        """The blocked keys of ``record``'s fold, read from its store on first use (a fold
+        resumed on a store carries on with its blocks)."""
+        fold = self.by_topic[record.topic]
+        blocks = self._blocks.get(id(fold))
+        if blocks is None:
+            blocks = self._blocks[id(fold)] = KeyBlocks(fold.store, "shadow", fold.topics, counted=False)
+            blocks.load()
+        return blocks
 
 
 def _recorded(fold: Fold, position: Position) -> bool:

@@ -42,6 +42,9 @@ class LogRecord(Protocol):
     def offset(self) -> int: ...
 
     @property
+    def key(self) -> bytes | None: ...
+
+    @property
     def value(self) -> bytes | None: ...
 
 
