@@ -22,7 +22,7 @@ from afflux_contracts import (
 from afflux_infra.testing import eventually
 from afflux_plumbing.positions import Position
 from afflux_plumbing.publish import Publisher
-from afflux_plumbing.runs import Handlers, Record, RetryLater, Unprocessable, record_of
+from afflux_plumbing.runs import Handlers, Record, RetryLater, Unprocessable, handles, record_of
 from afflux_plumbing.store import Changes
 
 TOPIC = "test.runs"
@@ -176,3 +176,36 @@ async def test_a_fetch_of_many_records_commits_in_runs_with_every_record_counted
     assert sorted(roster.cards()) == [f"n{k}" for k in range(7)]
     assert roster.attempts.total() == 250  # every run committed: no record was applied one by one
 
+
+def test_a_type_its_handler_keeps_idempotently_is_handed_over_every_time_and_never_claimed(
+    roster: Roster,
+) -> None:
+    """An ``idempotent`` type's event_ids are not claimed in the inbox: a record given
+    twice reaches the handler twice (it keeps each by its own key), and no inbox row is
+    left behind; the other types are still claimed once."""
+    first, status = partner_created("ivy"), status_changed("ivy")
+    by_type = {PartnerCreated: roster.on_partners_created, PartnerStatusChanged: roster.on_status_changes}
+    handlers = Handlers(by_type, idempotent=frozenset({PartnerCreated}))
+
+    applied = roster.apply_run(run_of(first, first, status, status), handlers)
+
+    assert applied == [True, True, True, False]
+    assert roster.attempts == {"ivy": 2}  # both copies handed over: the handler dedupes by key
+    assert not roster.has_applied(first.event_id)
+    assert roster.has_applied(status.event_id)
+
+
+def test_only_a_handled_type_can_be_declared_idempotent() -> None:
+    with pytest.raises(TypeError, match="idempotent"):
+        handles(PartnerCreated, idempotent=(PartnerStatusChanged,))
+
+
+def test_the_idempotent_types_a_store_declares_are_the_ones_its_handlers_do_not_claim() -> None:
+    class Keyed:
+        @handles(PartnerCreated, PartnerStatusChanged, idempotent=(PartnerCreated,))
+        def on_partners(self, run: Any) -> Changes:
+            return Changes()
+
+    handlers = Handlers.of(Keyed())
+    created, changed = run_of(partner_created("jo"), status_changed("jo"))
+    assert (handlers.claims(created), handlers.claims(changed)) == (False, True)

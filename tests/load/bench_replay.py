@@ -15,7 +15,7 @@ produced straight onto ``afflux.attribution.v1`` from one encoded template (1,00
 partners), and the "live" projection is built by the same fold (``fold_log`` into the
 ``payouts`` schema, as the service's consumer would hold it). Targets (issue 12): the
 replay at least 0.5x the bare consume+decode rate; the verify under 60 s. The figures
-are printed whether or not they are met, and the verify must find the projection equal
+are printed, then a missed target fails the bench; the verify must find the projection equal
 (a fast wrong answer fails).
 """
 
@@ -155,3 +155,5 @@ async def test_replay_rate_and_a_verified_replay_of_a_million_events(settings: P
           f"{VERIFY_TARGET_SECONDS:.0f}s: {'met' if million < VERIFY_TARGET_SECONDS else 'MISSED'})")
     assert found.mismatched == 0
     assert report.applied >= EVENTS
+    assert ratio >= RATIO_TARGET, f"replay at {ratio:.2f}x the bare consume+decode"
+    assert million < VERIFY_TARGET_SECONDS, f"a million events verified in {million:.0f}s"

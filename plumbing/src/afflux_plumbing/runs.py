@@ -7,7 +7,9 @@ folds the records in order through the domain rules, and returns the run's
 changes in batch form. Everything else is the plumbing's job:
 
 - the store claims the run's event_ids in its inbox and hands the handlers only
-  the records not applied before (``TrackedApplication.apply_run``);
+  the records not applied before (``TrackedApplication.apply_run``), except those of
+  the types a handler declares ``idempotent`` (it keeps each by the record's own key,
+  so a record given twice changes nothing: no inbox row is needed, nor kept forever);
 - ``Handlers`` cuts the run into *segments*: consecutive records whose payload
   types map to the same handler. Each segment is handled in turn, inside the one
   transaction, and a segment's reads see what the segments before it wrote, so a
@@ -75,18 +77,30 @@ module). Runs in a worker thread, inside the run's transaction; reads the store 
 through it (``TrackedApplication.query``), so it sees what the run wrote before."""
 
 _HANDLED = "__afflux_handles__"
+_IDEMPOTENT = "__afflux_idempotent__"
 
 
-def handles(*types: type[Event]) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+def handles(*types: type[Event], idempotent: Sequence[type[Event]] = ()
+            ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Mark a store method as the run handler of these payload types.
 
     ``Handlers.of(store)`` collects the marked methods; each payload type has at most
-    one handler per store."""
+    one handler per store. ``idempotent``: those of ``types`` that the handler keeps by
+    the record's own key (a click by its transaction_id, written ``ON CONFLICT DO
+    NOTHING`` and judged only when new), so that a record given to it again, or twice in
+    a run, changes nothing. The store does not claim their event_ids in its inbox: the
+    claim would cost a row per record kept forever (a row per click, in every consumer
+    of the click topic) and a quarter of the click index's ingest (measured in
+    docs/decisions/click-path.md). A type is declared so only with a test that applies
+    its records twice."""
     if not types:
         raise TypeError("handles() needs at least one event type")
+    if not set(idempotent) <= set(types):
+        raise TypeError("handles(): every idempotent type must be one of the handled types")
 
     def mark(method: Callable[..., Any]) -> Callable[..., Any]:
         setattr(method, _HANDLED, types)
+        setattr(method, _IDEMPOTENT, frozenset(idempotent))
         return method
 
     return mark
@@ -95,17 +109,26 @@ def handles(*types: type[Event]) -> Callable[[Callable[..., Any]], Callable[...,
 class Handlers:
     """The run handlers of one consumer, by payload type: the one dispatch shape."""
 
-    def __init__(self, by_type: dict[type[Event], RunHandler] | None = None) -> None:
+    def __init__(self, by_type: dict[type[Event], RunHandler] | None = None,
+                 idempotent: frozenset[type[Event]] = frozenset()) -> None:
         self._by_type: dict[type[Event], RunHandler] = dict(by_type or {})
+        self._idempotent = idempotent
 
     @classmethod
     def of(cls, store: object) -> Handlers:
         """The ``@handles`` methods of ``store`` (bound to it)."""
-        return cls({event_type: getattr(store, name) for event_type, name in _marked(type(store)).items()})
+        marked = _marked(type(store))
+        return cls({event_type: getattr(store, name) for event_type, name in marked.items()},
+                   frozenset(t for t, name in marked.items() if t in _idempotent(type(store), name)))
 
     @property
     def types(self) -> frozenset[type[Event]]:
         return frozenset(self._by_type)
+
+    def claims(self, record: Record[Any]) -> bool:
+        """Whether the store claims ``record``'s event_id in its inbox before handling it:
+        yes, unless its handler declared its type ``idempotent``."""
+        return type(record.payload) not in self._idempotent
 
     def segments(self, run: Run) -> Iterator[tuple[RunHandler, list[Record[Any]]]]:
         """``run`` cut into segments of consecutive records with the same handler, in log
@@ -141,6 +164,11 @@ def _marked(kind: type) -> dict[type[Event], str]:
             if event_type in found:
                 raise TypeError(f"{kind.__name__} handles {event_type.__name__} twice")
             found[event_type] = name
+    return found
+
+
+def _idempotent(kind: type, name: str) -> frozenset[type[Event]]:
+    found: frozenset[type[Event]] = getattr(getattr(kind, name), _IDEMPOTENT, frozenset())
     return found
 
 

@@ -108,6 +108,23 @@ def test_a_thousand_clicks_of_one_client_applied_by_two_appliers_pay_one_click(s
     assert outcomes(store, "offer-loop") == {("click", "earned"): 1, ("click", "not_unique"): 999}
 
 
+def test_a_click_delivered_again_is_indexed_and_paid_once_without_an_inbox_row(store: Attribution) -> None:
+    """Clicks are kept by their transaction_id (``idempotent`` for the plumbing, so their
+    event_ids are never claimed in the inbox): the same record twice in a run, again in a
+    later run, and again one at a time, indexes one click and pays it once."""
+    deliver(store, *program("offer-again", "partner-again"))
+    [click] = clicks("offer-again", "partner-again", 1)
+
+    assert deliver(store, click, click) == [True, True]
+    deliver(store, click)
+    one_by_one(store, click)
+
+    assert priced_clicks(store, [click]) == [Decimal("0.25")]
+    assert outcomes(store, "offer-again") == {("click", "earned"): 1}
+    assert store.click(click.payload.transaction_id) is not None
+    assert not store.has_applied(click.event_id)
+
+
 def test_a_refused_click_is_indexed_with_why(store: Attribution) -> None:
     deliver(store, *program("offer-why", "partner-why"))
     first, again = clicks("offer-why", "partner-why", 2)

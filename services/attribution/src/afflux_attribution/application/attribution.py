@@ -144,7 +144,7 @@ class Attribution(TrackedApplication):
     def on_partners(self, run: Run) -> Changes:
         return handle_partners(run, self.views)
 
-    @handles(ClickRecorded, ImpressionRecorded)
+    @handles(ClickRecorded, ImpressionRecorded, idempotent=(ClickRecorded,))
     def on_traffic(self, run: Run) -> Changes:
         return handle_traffic(run, self.views, self.partners_fresh())
 

@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
+from functools import lru_cache
 
 from afflux_attribution.domain.terms import (
     CapRule,
@@ -280,10 +281,14 @@ def ip_blocked(ip: str, blocked: Iterable[str]) -> bool:
         address = ipaddress.ip_address(ip)
     except ValueError:
         return ip in blocked
-    for entry in blocked:
-        try:
-            if address in ipaddress.ip_network(entry, strict=False):
-                return True
-        except ValueError:
-            continue
-    return False
+    return any(network is not None and address in network for network in map(_network, blocked))
+
+
+@lru_cache(maxsize=4096)
+def _network(entry: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network | None:
+    """A deny list's entry as a network (``None``: not one), parsed once: every decision
+    and every click on an offer with a deny list asks (~10 µs a parse)."""
+    try:
+        return ipaddress.ip_network(entry, strict=False)
+    except ValueError:
+        return None

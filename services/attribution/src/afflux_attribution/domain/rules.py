@@ -173,7 +173,9 @@ class _Trace:
         self.checks: list[RuleCheck] = []
 
     def add(self, rule: str, outcome: RuleOutcome, detail: str | None = None) -> None:
-        self.checks.append(RuleCheck(rule=rule, outcome=outcome, detail=detail))
+        # Built from the rules' own values (a name, the enum, a string): validating each
+        # of a decision's ~17 checks again cost a twentieth of a decision's CPU.
+        self.checks.append(RuleCheck.model_construct(rule=rule, outcome=outcome, detail=detail))
 
     def passed(self, rule: str, detail: str | None = None) -> None:
         self.add(rule, RuleOutcome.PASSED, detail)

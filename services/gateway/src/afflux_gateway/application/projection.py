@@ -163,7 +163,7 @@ class Projection:
 
     # -- afflux.tracking.v1 -------------------------------------------------------------
 
-    @handles(ClickRecorded)
+    @handles(ClickRecorded, idempotent=(ClickRecorded,))
     def on_click(self, run: Run) -> Changes:
         """Valid clicks, counted once per transaction_id, in one statement for the run (the
         first of a transaction_id, as if each were applied alone)."""
