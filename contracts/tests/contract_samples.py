@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from uuid import UUID
 
+from creative_samples import CREATIVES
 from finance_samples import FINANCE
 from onboarding_samples import ONBOARDING
 
@@ -101,6 +102,7 @@ STATEMENT_LINES = (
 SAMPLES: list[Event] = [
     *ONBOARDING,
     *FINANCE,
+    *CREATIVES,
     PartnerCreated(partner_id="p1", name="Coupon Hub", email="ops@couponhub.example",
                    type="coupon", tags=("eu", "coupon"),
                    billing=Billing(currency="usd", minimum_payout=Decimal("50.00"))),
@@ -161,7 +163,9 @@ SAMPLES: list[Event] = [
                     events=(RelationshipEvent(name="sale", payout=Terms(type=PayoutType.CPS,
                                                                         percent=Decimal("9"))),),
                     caps=(Cap(metric=CapMetric.CLICKS, period=CapPeriod.WEEK, limit=Decimal("2000")),),
-                    postback_method=PostbackMethod.POST, postback_status_changes=True),
+                    postback_method=PostbackMethod.POST, postback_status_changes=True,
+                    targeting=Targeting(countries=AllowDeny(allow=("CA",)),
+                                        devices=AllowDeny(deny=("tablet",)))),
     ClickRecorded(transaction_id="a" * 32, offer_id="o1", partner_id="p1", clicked_at=CLICKED,
                   outcome=ClickOutcome.VALID, redirect_url="https://shop.example/landing?tid=aaa",
                   sub1="newsletter week 45", ip="203.0.113.9", user_agent="Mozilla/5.0", unique=False,

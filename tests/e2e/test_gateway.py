@@ -5,10 +5,14 @@ tracking, and the gateway's report says exactly what was sent; the admin report'
 profit is revenue - payout. With the tax gate on, a partner's statement is held until the
 partner records a complete tax and payment profile through the gateway; a SEPA payment run
 then has a pain.001 file that validates against its schema and, confirmed twice, pays once;
-the statement's self-billed invoice PDF shows its number, totals and VAT treatment."""
+the statement's self-billed invoice PDF shows its number, totals and VAT treatment.
+Staff make a banner through the partners API; the partner takes it from the gateway with
+its own link in the code, the image from the gateway's public route, and its click counts."""
 
 from __future__ import annotations
 
+import base64
+import html
 import io
 import re
 import secrets
@@ -24,6 +28,7 @@ import pytest
 import sepaxml
 import xmlschema
 from afflux_api import AdminApi, replay_verifies, wait_for
+from PIL import Image
 from pypdf import PdfReader
 
 from afflux_infra.embedded import free_port
@@ -288,3 +293,41 @@ def test_a_statement_is_held_until_the_partner_completes_its_tax_profile_and_a_s
     with api._client("payouts") as payouts:
         assert payouts.post(f"/v1/statements/{statement_id}/paid", json={}).status_code == 409
     replay_verifies(platform)
+
+
+def test_staff_make_a_banner_the_partner_pastes_it_with_its_own_link_and_its_click_is_recorded(
+        platform: Platform) -> None:
+    api = AdminApi(platform)
+    partner_id = api.create_partner(f"Bannered{secrets.token_hex(3)}")
+    api_key = api.post("partners", f"/v1/partners/{partner_id}/api-keys", {})["api_key"]
+    offer_id = api.post("partners", "/v1/offers", {
+        "name": "Banner sale", "currency": "USD", "visibility": "private",
+        "destination_url": "https://shop.example/landing?tid={transaction_id}&s1={sub1}",
+        "payout": {"type": "cpa", "amount": "2"}})["offer_id"]
+    api.approve(offer_id, partner_id)
+    picture = io.BytesIO()
+    Image.new("RGB", (300, 250), "navy").save(picture, "PNG")
+    image = picture.getvalue()
+    created = api.post("partners", f"/v1/offers/{offer_id}/creatives", {
+        "kind": "banner", "name": "Medium rectangle", "image_base64": base64.b64encode(image).decode(),
+        "filename": "rectangle.png", "alt_text": "Banner sale"})
+
+    with as_partner(platform, api_key) as gateway:
+        banners = wait_for(lambda: gateway.get(f"/v1/me/offers/{offer_id}/creatives",
+                                               params={"sub1": "banner"}).json().get("creatives"))
+        [banner] = banners
+        link = banner["tracking_link"]
+        assert banner["creative_id"] == created["creative_id"]
+        assert link == f"{platform.url('tracking')}/c/{offer_id}/{partner_id}?sub1=banner"
+        assert banner["html"].startswith(f'<a href="{html.escape(link)}"><img src="{banner["image_url"]}"')
+        served = httpx.get(banner["image_url"])
+        assert (served.status_code, served.headers["content-type"]) == (200, "image/png")
+        assert served.content == image
+
+        click(link, BROWSERS[0], "banner")
+
+        def recorded() -> dict[str, Any] | None:
+            totals = report(gateway)["totals"]
+            return totals[0] if totals and totals[0]["clicks"] == 1 else None
+
+        assert wait_for(recorded, timeout=60)["clicks"] == 1

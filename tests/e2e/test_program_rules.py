@@ -3,7 +3,8 @@ with a coupon creator, a conversion cap reached by 16 postbacks at once (exactly
 paid), a tier switching mid-month, a fraud hold, a CPC offer paying per click, a
 relationship's new payout priced at once although attribution's partners consumer lags
 (slowed down on purpose: ``AFFLUX_ATTRIBUTION_PARTNERS_DELAY``), and a smart link's and a
-paused offer's fail traffic each sending a click, once, to an offer that converts it."""
+paused offer's fail traffic each sending a click, once, to an offer that converts it, past
+offers whose targeting (the offer's, or the partner's relationship's) refuses the visitor."""
 
 from __future__ import annotations
 
@@ -224,14 +225,17 @@ def test_a_smart_link_and_a_paused_offers_fail_traffic_land_each_click_on_an_off
     partner_id = program.partner("Router")
     uk_only = program.offer(payout={"type": "cpa", "amount": "2.00"},
                             targeting={"countries": {"allow": ["GB"]}})  # a loopback visitor has no country
+    narrowed = program.offer(payout={"type": "cpa", "amount": "4.00"})  # takes anyone, but not from us
     anyone = program.offer(payout={"type": "cpa", "amount": "3.00"})
-    paused = program.offer(payout={"type": "cpa", "amount": "9.00"},
-                           fail_traffic={"offers": [{"offer_id": uk_only}, {"offer_id": anyone}]})
+    paused = program.offer(payout={"type": "cpa", "amount": "9.00"}, fail_traffic={
+        "offers": [{"offer_id": uk_only}, {"offer_id": narrowed}, {"offer_id": anyone}]})
     program.api.post("partners", f"/v1/offers/{paused}/status", {"status": "paused"})
     for offer_id in (uk_only, anyone, paused):
         program.relationship(offer_id, partner_id)
+    program.relationship(narrowed, partner_id, targeting={"countries": {"allow": ["GB"]}})
     smart_link = program.api.post("partners", "/v1/smart-links", {
-        "name": "Mix", "offers": [{"offer_id": uk_only}, {"offer_id": anyone, "priority": 2}]})
+        "name": "Mix", "offers": [{"offer_id": uk_only}, {"offer_id": narrowed},
+                                  {"offer_id": anyone, "priority": 2}]})
     response = program.api.get(
         "partners", f"/v1/smart-links/{smart_link['smart_link_id']}/partners/{partner_id}/tracking-link")
 

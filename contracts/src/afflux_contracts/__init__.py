@@ -15,6 +15,13 @@ from afflux_contracts.attribution import (
     StatusChange,
 )
 from afflux_contracts.codec import DecodeError, decode, encode, headers
+from afflux_contracts.creatives import (
+    BannerImage,
+    CreativeKind,
+    CreativeSet,
+    CreativeStatus,
+    ImageFormat,
+)
 from afflux_contracts.currencies import ConvertedLine, FxRateSet, StatementConverted
 from afflux_contracts.envelope import Actor, ActorKind, Envelope
 from afflux_contracts.event import EVENT_TYPES, Event
@@ -138,6 +145,7 @@ __all__ = [
     "ActorKind",
     "AllowDeny",
     "BalanceAdjusted",
+    "BannerImage",
     "Billing",
     "BillingConversion",
     "BillingFrequency",
@@ -158,6 +166,9 @@ __all__ = [
     "ConversionStatusChanged",
     "ConvertedLine",
     "CouponPrecedence",
+    "CreativeKind",
+    "CreativeSet",
+    "CreativeStatus",
     "DayParting",
     "DecisionTerms",
     "DecodeError",
@@ -170,6 +181,7 @@ __all__ = [
     "FraudAction",
     "FraudSettings",
     "FxRateSet",
+    "ImageFormat",
     "ImpressionRecorded",
     "ImpressionsPriced",
     "InvoiceIssued",

@@ -704,7 +704,9 @@ class RelationshipSet(Event):
     """The whole current state of one partner's relationship with one offer.
 
     ``application``: the partner applied for the offer and the advertiser has not
-    decided yet (always with ``approved`` false); a decision clears it."""
+    decided yet (always with ``approved`` false); a decision clears it. ``targeting``
+    narrows the offer's own for this partner's clicks: a visitor must pass both (the
+    relationship can never admit one the offer refuses)."""
 
     topic: ClassVar = PARTNERS
 
@@ -720,6 +722,10 @@ class RelationshipSet(Event):
     postback_method: PostbackMethod = PostbackMethod.GET
     postback_status_changes: bool = False
     application: bool = False
+    targeting: Targeting | None = None
+    """Which of the offer's visitors this partner's clicks may bring (``None``: those the
+    offer takes); a click failing it is recorded ``targeting`` with ``relationship_`` and
+    the rule's name as its ``reason`` (``relationship_countries``)."""
 
     @field_validator("events")
     @classmethod

@@ -42,9 +42,13 @@ from afflux_contracts import (
     ConversionStatusChanged,
     ImpressionsPriced,
     Money,
+    OfferStatus,
+    OfferStatusChanged,
     PartnerPayoutProfileSet,
     PartnerPostbackDelivered,
     PaymentMethodKind,
+    RoutedOffer,
+    SmartLinkSet,
     StatementHeld,
     StatementIssued,
     StatementLine,
@@ -791,3 +795,67 @@ async def test_bad_input_on_every_partner_route_is_a_4xx_in_the_shared_shape(
         assert response.status_code == status, (path, params, response.text)
         error = response.json()["error"]
         assert set(error) == {"code", "message", "field"} and error["message"], (path, error)
+
+
+def smart_link(smart_link_id: str, name: str, *offers: RoutedOffer) -> Any:
+    return wrap(SmartLinkSet(smart_link_id=smart_link_id, name=name, offers=offers))
+
+
+async def test_a_partner_sees_the_smart_links_holding_offers_it_may_run_and_only_those_offers(
+    gateway: RunningGateway, log: Publisher
+) -> None:
+    """A link is shown when it holds an offer the partner may run (active; public unless
+    refused, else approved) and lists only those, by priority; one holding only a private
+    offer the partner is not approved on is not shown, to it, while the partner approved on
+    that offer sees it; a new state of a link replaces the old one."""
+    a = await fresh_partner(gateway, log, "Smart A")
+    approved_elsewhere = await fresh_partner(gateway, log, "B")
+    public, refused, gated, private, paused = (new_id("o") for _ in range(5))
+    mix, secret = new_id("s"), new_id("s")
+    listed = [RoutedOffer(offer_id=o) for o in (a.offer_id, refused, gated, paused, "o-unknown")]
+    await publish(
+        log,
+        offer(public, Visibility.PUBLIC, amount="2.00", name="Public"),
+        offer(refused, Visibility.PUBLIC), relationship(refused, a.partner_id, approved=False),
+        offer(gated, Visibility.REQUIRE_APPROVAL),
+        offer(private, Visibility.PRIVATE, name="Secret"),
+        relationship(private, approved_elsewhere.partner_id),
+        offer(paused, Visibility.PUBLIC),
+        wrap(OfferStatusChanged(offer_id=paused, status=OfferStatus.PAUSED)),
+        smart_link(mix, "Mix", RoutedOffer(offer_id=private), RoutedOffer(offer_id=public, priority=2),
+                   *listed),
+        smart_link(secret, "Secret only", RoutedOffer(offer_id=private)),
+    )
+
+    def shown(partner: Partner, offers: list[int], **subs: str) -> list[dict[str, Any]] | None:
+        """The partner's links once they hold ``offers`` offers each (the views caught up)."""
+        links: list[dict[str, Any]] = gateway.get("/v1/me/smart-links", partner.api_key, **subs).json()[
+            "smart_links"]
+        return links if [len(link["offers"]) for link in links] == offers else None
+
+    others = await eventually(lambda: shown(approved_elsewhere, [3, 1]))  # "refused" refuses A only
+    links = await eventually(lambda: shown(a, [2], sub1="spring mail"))
+    assert others is not None and links is not None
+    assert [link["smart_link_id"] for link in others] == [mix, secret]  # by name
+    [only] = links
+    assert (only["smart_link_id"], only["name"]) == (mix, "Mix")
+    assert only["url"] == f"{TRACKING_URL}/s/{mix}/{a.partner_id}?sub1=spring+mail"
+    assert [(o["offer_id"], o["payout"]["amount"]) for o in only["offers"]] == [
+        (a.offer_id, "5.00"), (public, "2.00")]  # priority 1 before 2
+    assert "Secret" not in str(links)
+
+    await publish(log, smart_link(secret, "Zero weight", RoutedOffer(offer_id=private),
+                                  RoutedOffer(offer_id=public, weight=0)),
+                  smart_link(mix, "Mix", RoutedOffer(offer_id=public)))
+
+    def renamed() -> list[dict[str, Any]] | None:
+        links = shown(approved_elsewhere, [1, 1])
+        return links if links and [link["name"] for link in links] == ["Mix", "Zero weight"] else None
+
+    both = await eventually(renamed)  # both new states applied
+    assert both is not None and [o["offer_id"] for o in both[1]["offers"]] == [private]
+    assert await eventually(lambda: shown(a, [1])) == [{  # weight 0: never drawn, so "Zero weight" is not A's
+        "smart_link_id": mix, "name": "Mix", "url": f"{TRACKING_URL}/s/{mix}/{a.partner_id}",
+        "offers": [{"offer_id": public, "name": "Public", "currency": "USD",
+                    "payout": {"type": "cpa", "amount": "2.00", "percent": None}}]}]
+    assert (await gateway.aget("/v1/me/smart-links")).status_code == 401

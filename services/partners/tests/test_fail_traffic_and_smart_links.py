@@ -1,10 +1,11 @@
 """An offer's fail traffic and smart links: checked when set (a 422 naming the entry:
 unknown or deleted offers, an offer failing over to itself, weights, priorities), kept as
-given, and published whole (OfferCreated/Updated, SmartLinkSet) for tracking; a smart
-link's tracking link is handed out once it is on the log."""
+given, and published whole (OfferCreated/Updated, SmartLinkSet) for tracking; smart links
+listed a page at a time; a smart link's tracking link is handed out once it is on the log."""
 
 from __future__ import annotations
 
+import secrets
 from typing import Any
 
 import httpx
@@ -15,6 +16,7 @@ from afflux_contracts import Envelope, Event, FailTrafficMode, OfferCreated, Off
 from afflux_partners.domain.routed_offers import check_fail_traffic, check_routed_offers
 from afflux_partners.domain.rules import RuleViolation
 from afflux_partners.domain.values import FailTraffic, RoutedOffer
+from afflux_partners.entrypoints.http import encode_cursor
 
 B, C = "b" * 32, "c" * 32
 
@@ -149,3 +151,23 @@ async def test_a_bad_smart_link_is_a_422_naming_the_field(
 async def test_an_unknown_smart_link_is_a_404(admin: httpx.AsyncClient) -> None:
     assert_error(await admin.get(f"/v1/smart-links/{'e' * 32}"), 404, "smart_link_not_found")
     assert_error(await admin.patch("/v1/smart-links/nope", json={"name": "x"}), 404, "smart_link_not_found")
+
+
+async def test_smart_links_are_listed_a_page_at_a_time_and_found_by_name(admin: httpx.AsyncClient) -> None:
+    b = await offer(admin)
+    name = f"Listed mix {secrets.token_hex(4)}"
+    ids = [(await admin.post("/v1/smart-links", json={"name": f"{name} {n}", "offers": [{"offer_id": b}]}))
+           .json()["smart_link_id"] for n in range(3)]
+    renamed = await admin.patch(f"/v1/smart-links/{ids[2]}", json={"name": "Renamed away"})
+
+    first = (await admin.get("/v1/smart-links", params={"q": name, "limit": 1})).json()
+    rest = (await admin.get("/v1/smart-links", params={"q": name, "after": first["next"]})).json()
+    by_id = (await admin.get("/v1/smart-links", params={"q": ids[2]})).json()
+
+    assert renamed.status_code == 200, renamed.text
+    assert [s["smart_link_id"] for s in first["smart_links"] + rest["smart_links"]] == ids[:2]
+    assert rest["next"] is None
+    assert first["smart_links"][0] == (await admin.get(f"/v1/smart-links/{ids[0]}")).json()
+    assert [s["name"] for s in by_id["smart_links"]] == ["Renamed away"]
+    assert_error(await admin.get("/v1/smart-links", params={"after": encode_cursor("offers", 1)}), 422,
+                 "invalid_request", "after")

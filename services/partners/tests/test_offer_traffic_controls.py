@@ -1,6 +1,7 @@
-"""An offer's traffic controls (deep-link domains, landing pages, targeting): checked when
-set (a 4xx naming the field), kept as given, and published whole on the offer's events
-for tracking."""
+"""An offer's traffic controls (deep-link domains, landing pages, targeting) and a
+relationship's targeting (narrowing the offer's for one partner): checked when set (a 4xx
+naming the field), kept as given, and published whole on the offer's and the
+relationship's events for tracking."""
 
 from __future__ import annotations
 
@@ -8,9 +9,9 @@ from typing import Any
 
 import httpx
 import pytest
-from partners_fixtures import RunningPartners, assert_error, offer_body, published_until
+from partners_fixtures import RunningPartners, assert_error, offer_body, partner_body, published_until
 
-from afflux_contracts import Envelope, Event, OfferCreated, OfferUpdated
+from afflux_contracts import Envelope, Event, OfferCreated, OfferUpdated, RelationshipSet
 from afflux_partners.domain.destinations import check_deep_link_domains, check_landing_pages
 from afflux_partners.domain.rules import RuleViolation
 from afflux_partners.domain.targeting import check_targeting
@@ -161,3 +162,46 @@ async def test_bad_traffic_controls_are_a_4xx_naming_the_field(
     created = await admin.post("/v1/offers", json=offer_body())
     assert_error(await admin.patch(f"/v1/offers/{created.json()['offer_id']}", json=overrides),
                  status, code, field)
+
+
+async def relationship_path(admin: httpx.AsyncClient) -> str:
+    offer = await admin.post("/v1/offers", json=offer_body(targeting={"countries": {"allow": ["US", "CA"]}}))
+    partner = await admin.post("/v1/partners", json=partner_body())
+    return f"/v1/offers/{offer.json()['offer_id']}/partners/{partner.json()['partner_id']}"
+
+
+async def test_a_relationships_targeting_is_kept_in_canonical_form_and_published_for_tracking(
+    admin: httpx.AsyncClient, partners_service: RunningPartners,
+) -> None:
+    path = await relationship_path(admin)
+    offer_id, partner_id = path.split("/")[3], path.split("/")[5]
+
+    narrowed = await admin.put(path, json={"approved": True, "targeting": TARGETING})
+    read = await admin.get(path)
+    cleared = await admin.put(path, json={"approved": True})
+
+    assert narrowed.status_code == 200, narrowed.text
+    assert narrowed.json()["targeting"] == read.json()["targeting"] == CANONICAL
+    assert cleared.json()["targeting"] is None
+    records = await published_until(
+        partners_service.settings.kafka_bootstrap_servers,
+        lambda e: isinstance(e.payload, RelationshipSet) and e.payload.offer_id == offer_id
+        and e.payload.partner_id == partner_id, lambda found: len(found) == 2)
+    first, second = (record.envelope.payload for record in records)
+    assert first.targeting is not None and first.targeting.model_dump(mode="json") == CANONICAL
+    assert second.targeting is None
+
+
+@pytest.mark.parametrize(("targeting", "code", "field"), [
+    ({"countries": {"allow": ["Narnia"]}}, "invalid_country", "targeting.countries.allow.0"),
+    ({"browsers": {"deny": ["netscape"]}}, "invalid_value", "targeting.browsers.deny.0"),
+    ({"day_parting": {"time_zone": "Nowhere/City"}}, "invalid_time_zone", "targeting.day_parting.time_zone"),
+    ({"day_parting": {"weekdays": [8]}}, "invalid_value", "targeting.day_parting.weekdays.0"),
+    ({"ages": {"allow": ["18"]}}, "invalid_request", "targeting.ages"),
+])
+async def test_a_relationships_targeting_is_checked_as_the_offers_is(
+    admin: httpx.AsyncClient, targeting: dict[str, Any], code: str, field: str,
+) -> None:
+    path = await relationship_path(admin)
+    assert_error(await admin.put(path, json={"approved": True, "targeting": targeting}), 422, code, field)
+    assert_error(await admin.get(path), 404, "relationship_not_found")  # nothing was set

@@ -13,11 +13,13 @@ from afflux_partners.domain.partner import Partner
 from afflux_partners.domain.relationship import Relationship, relationship_id
 from afflux_partners.domain.rules import RuleViolation, StatusChangeRefused
 from afflux_partners.domain.values import (
+    AllowDeny,
     Billing,
     OfferStatus,
     PartnerStatus,
     PayoutType,
     PostbackMethod,
+    Targeting,
     Terms,
 )
 
@@ -117,11 +119,13 @@ def test_relationship_id_is_a_pure_function_of_offer_and_partner() -> None:
 def test_every_relationship_event_carries_the_whole_state() -> None:
     relationship = Relationship.create("o1", "p1", approved=False, coupon_codes=["ANN10"])
     assert relationship.update(True, payout=CPA_5, coupon_codes=["ANN10"],
-                               postback_url="https://ann.example/pb?c={sub1}")
+                               postback_url="https://ann.example/pb?c={sub1}",
+                               targeting=Targeting(devices=AllowDeny(deny=("Tablet",))))
     created, updated = relationship.collect_events()
     state = {"approved": True, "payout": CPA_5, "revenue": None, "coupon_codes": ("ANN10",),
              "postback_url": "https://ann.example/pb?c={sub1}", "events": (), "caps": (),
-             "postback_method": PostbackMethod.GET, "postback_status_changes": False, "application": False}
+             "postback_method": PostbackMethod.GET, "postback_status_changes": False, "application": False,
+             "targeting": Targeting(devices=AllowDeny(deny=("tablet",)))}
     assert {k: getattr(updated, k) for k in ("offer_id", "partner_id", *state)} == {
         "offer_id": "o1", "partner_id": "p1", **state}
     assert (created.offer_id, created.partner_id, created.approved) == ("o1", "p1", False)  # type: ignore[attr-defined]

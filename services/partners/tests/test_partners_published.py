@@ -18,6 +18,7 @@ from afflux_contracts import Envelope, RelationshipSet
 from afflux_partners.application.published import TRANSLATIONS, to_envelope
 from afflux_partners.application.transcodings import register_value_transcodings
 from afflux_partners.domain import values
+from afflux_partners.domain.creative import Creative
 from afflux_partners.domain.offer import Offer
 from afflux_partners.domain.partner import Partner
 from afflux_partners.domain.payout_profile import PayoutProfile, summary_of
@@ -48,11 +49,11 @@ def published(aggregate: Aggregate) -> list[Envelope[Any]]:
 def test_every_stored_event_type_is_published() -> None:
     stored_topics = {
         getattr(event_class, "TOPIC", None)
-        for aggregate in (Partner, Offer, Relationship, SmartLink, PayoutProfile)
+        for aggregate in (Partner, Offer, Relationship, SmartLink, PayoutProfile, Creative)
         for name, event_class in vars(aggregate).items()
         if isinstance(event_class, type) and issubclass(event_class, CanMutateAggregate) and name != "Event"
     }
-    assert len(stored_topics) == 20
+    assert len(stored_topics) == 22
     assert stored_topics == set(TRANSLATIONS)
 
 
@@ -103,7 +104,8 @@ def test_offer_terms_survive_the_store_as_exact_decimal_strings() -> None:
 def test_relationship_created_and_updated_both_publish_the_whole_state_keyed_by_the_pair() -> None:
     relationship = Relationship.create("o1", "p1", approved=False, coupon_codes=["ANN10"])
     relationship.update(True, payout=values.Terms(values.PayoutType.CPA, Decimal("9")),
-                        coupon_codes=["ANN10", "ANN20"], postback_url="https://ann.example/pb")
+                        coupon_codes=["ANN10", "ANN20"], postback_url="https://ann.example/pb",
+                        targeting=values.Targeting(countries=values.AllowDeny(("ca",))))
     first, second = published(relationship)
     assert isinstance(first.payload, RelationshipSet) and isinstance(second.payload, RelationshipSet)
     assert first.key == second.key == "o1:p1"
@@ -114,6 +116,9 @@ def test_relationship_created_and_updated_both_publish_the_whole_state_keyed_by_
         "coupon_codes": ["ANN10", "ANN20"], "postback_url": "https://ann.example/pb",
         "events": [], "caps": [], "postback_method": "get", "postback_status_changes": False,
         "application": False,
+        "targeting": {"countries": {"allow": ["CA"], "deny": []}, "day_parting": None, **{
+            rule: {"allow": [], "deny": []}
+            for rule in ("devices", "operating_systems", "browsers", "referrer_domains")}},
     }
 
 

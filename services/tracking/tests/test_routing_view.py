@@ -62,6 +62,8 @@ NEW_TOKEN = "rotated-token"
 TARGETING = Targeting(countries=AllowDeny(allow=("US", "CA")),
                       referrer_domains=AllowDeny(deny=("spam.example",)),
                       day_parting=DayParting(time_zone="Europe/Paris", weekdays=(1, 2), hours=(9,)))
+NARROWED = Targeting(countries=AllowDeny(allow=("CA",)), devices=AllowDeny(deny=("tablet",)))
+"""The relationship's targeting: this partner's clicks only from Canada, no tablets."""
 PAGE = LandingPage(id="spring", name="Spring", url="https://shop.example/spring?t={transaction_id}", weight=2)
 
 
@@ -110,8 +112,9 @@ def feed(module_database: str) -> Iterator[Feed]:
 
 
 def history(offer_id: str, partner_id: str) -> list[Envelope[Event]]:
-    """One offer's and one partner's life, oldest first; it ends deleted, active, approved,
-    with its postback token rotated (the old one good for an hour) and published again."""
+    """One offer's and one partner's life, oldest first; it ends deleted, active, approved
+    with the relationship's own targeting, with its postback token rotated (the old one
+    good for an hour) and published again."""
     start = utc_now() - timedelta(hours=1)
     offer = offer_created(offer_id, DESTINATION, visibility=Visibility.PRIVATE, fallback_url=FALLBACK)
     rotated_security = offer.conversion_security.model_copy(update={"token_sha256": sha256(NEW_TOKEN)})  # type: ignore[union-attr]
@@ -133,7 +136,7 @@ def history(offer_id: str, partner_id: str) -> list[Envelope[Event]]:
         SmartLinkSet(smart_link_id=f"s-{offer_id}", name="Mix", offers=(RoutedOffer(offer_id=offer_id),)),
         SmartLinkSet(smart_link_id=f"s-{offer_id}", name="Mix", fallback_url=FALLBACK,
                      offers=(RoutedOffer(offer_id="o-spare", priority=2), RoutedOffer(offer_id=offer_id))),
-        approval(offer_id, partner_id, approved=True),
+        approval(offer_id, partner_id, approved=True).model_copy(update={"targeting": NARROWED}),
         OfferStatusChanged(offer_id=offer_id, status=OfferStatus.DELETED),
         PartnerApiKeyIssued(partner_id=partner_id, key_id="key_1", key_sha256="0" * 64,
                             prefix="afx_live_0000", issued_at=start),  # not routed by: skipped
@@ -159,6 +162,8 @@ def final_link(offer_id: str, partner_id: str, rotation_ends: datetime | None) -
                          fail_traffic=Alternatives.weighted([Candidate("o-spare", 2)])),
         partner=PartnerRoute(partner_id, PartnerStatus.ACTIVE),
         approved=True,
+        targeting=targeting.Targeting(countries=targeting.AllowDeny(frozenset({"CA"})),
+                                      devices=targeting.AllowDeny(deny=frozenset({"tablet"}))),
     )
 
 

@@ -1,5 +1,6 @@
 """Which visitors an offer takes: each rule on its own, the first failed one as the reason,
-and an unknown value passing a deny list but failing an allow list."""
+and an unknown value passing a deny list but failing an allow list; a relationship's
+targeting narrowing the offer's for one partner, never widening it."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from afflux_tracking.domain.targeting import (
     Domains,
     Targeting,
     VisitorProfile,
+    link_targeting_failure,
     referrer_host,
     targeting_failure,
 )
@@ -104,3 +106,31 @@ def test_day_parting_is_read_in_the_offers_time_zone() -> None:
 ])
 def test_the_referrer_host_is_read_from_the_referer_header(referer: str | None, host: str | None) -> None:
     assert referrer_host(referer) == host
+
+
+def on_link(offer: Targeting | None, relationship: Targeting | None,
+            visitor: VisitorProfile = IPHONE_IN_US) -> str | None:
+    return link_targeting_failure(offer, relationship, visitor, None, MONDAY_NOON_UTC)
+
+
+def test_a_link_without_targeting_takes_everyone() -> None:
+    assert on_link(None, None) is None
+    assert on_link(Targeting(), Targeting(), VisitorProfile()) is None
+
+
+def test_a_relationship_narrows_the_offers_targeting_and_says_it_refused() -> None:
+    us_or_ca = Targeting(countries=allow("US", "CA"))
+    canada_for_this_partner = Targeting(countries=allow("CA"))
+    assert on_link(us_or_ca, None) is None
+    assert on_link(us_or_ca, canada_for_this_partner) == "relationship_countries"
+    in_canada = VisitorProfile(country="CA", device="mobile", os="ios", browser="safari")
+    assert on_link(us_or_ca, canada_for_this_partner, in_canada) is None
+    assert on_link(None, Targeting(devices=deny("mobile"))) == "relationship_devices"
+
+
+def test_a_relationship_never_admits_a_visitor_the_offer_refuses() -> None:
+    """The relationship allows the US, the offer does not: the offer's refusal stands, by
+    the offer's rule's name."""
+    no_us = Targeting(countries=deny("US"))
+    assert on_link(no_us, Targeting(countries=allow("US"))) == "countries"
+    assert on_link(Targeting(browsers=allow("chrome")), Targeting(countries=deny("US"))) == "browsers"

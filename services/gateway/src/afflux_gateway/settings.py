@@ -67,6 +67,12 @@ class GatewaySettings(ServiceSettings):
         return (self.portal_url or f"http://127.0.0.1:{self.port}/portal").rstrip("/")
 
     @property
+    def site_url(self) -> str:
+        """The gateway's public address (``public_url`` without its ``/portal``): banners'
+        images are served under it (``/creatives/...``) for partners' pages to embed."""
+        return self.public_url.removesuffix("/portal")
+
+    @property
     def partners_api(self) -> str:
         return self.partners_url or f"http://127.0.0.1:{self.partners_port}"
 

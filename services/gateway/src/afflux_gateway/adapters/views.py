@@ -34,8 +34,10 @@ from afflux_contracts import (
     StatementReleased,
 )
 from afflux_gateway.adapters import tables as t
+from afflux_gateway.adapters.creatives import CREATIVES_DDL
 from afflux_gateway.adapters.people import PEOPLE_DDL
 from afflux_gateway.adapters.report_sql import expire_recent, report_statement
+from afflux_gateway.adapters.smart_links import SMART_LINKS_DDL
 from afflux_gateway.application.projection import SeenClick
 from afflux_gateway.application.reads import ConversionKey, KeyHolder, ReportRow, Row
 from afflux_gateway.domain.conversions import Conversion, Kind, Move, hour_of
@@ -48,7 +50,7 @@ class GatewayStore(TrackedApplication):
     """The gateway's schema: its consumers' positions and inbox, and its view tables."""
 
     name = "Gateway"
-    view_ddl: ClassVar = [*t.VIEW_DDL, *PEOPLE_DDL]
+    view_ddl: ClassVar = [*t.VIEW_DDL, *PEOPLE_DDL, *SMART_LINKS_DDL, *CREATIVES_DDL]
 
 
 def _statement_row(p: StatementIssued) -> dict[str, Any]:

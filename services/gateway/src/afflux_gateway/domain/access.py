@@ -54,6 +54,15 @@ MAX_SUB_LENGTH = 500
 
 def tracking_link(tracking_url: str, offer_id: str, partner_id: str, subs: dict[str, str]) -> str:
     """The partner's link to the offer, with the subs it gave (empty ones left out)."""
-    base = f"{tracking_url.rstrip('/')}/c/{offer_id}/{partner_id}"
+    return _with_subs(f"{tracking_url.rstrip('/')}/c/{offer_id}/{partner_id}", subs)
+
+
+def smart_link_url(tracking_url: str, smart_link_id: str, partner_id: str, subs: dict[str, str]) -> str:
+    """The partner's link to a smart link (tracking chooses the offer per visitor), with
+    the subs it gave."""
+    return _with_subs(f"{tracking_url.rstrip('/')}/s/{smart_link_id}/{partner_id}", subs)
+
+
+def _with_subs(base: str, subs: dict[str, str]) -> str:
     given = [(name, subs[name]) for name in SUB_NAMES if subs.get(name)]
     return f"{base}?{urlencode(given)}" if given else base

@@ -73,6 +73,16 @@ def offer_of(views: Views, partner_id: str, offer_id: str) -> dict[str, Any]:
     return offers[0]
 
 
+def runnable_offer(views: Views, partner_id: str, offer_id: str) -> dict[str, Any]:
+    """The offer as this partner sees it, if it may run it (tracking's rule): 404 when it may
+    not see it, 403 when it may see it but not run it (not approved yet)."""
+    offer = offer_of(views, partner_id, offer_id)
+    approved = {"approved": True, "refused": False}.get(offer["relationship"])
+    if not may_run(offer["visibility"], approved):
+        raise ApiError(403, "not_approved", "you are not approved for this offer yet; apply first")
+    return offer
+
+
 async def balances_of(ledger: Ledger, partner_id: str) -> dict[str, Any]:
     """The partner's balance exactly as payouts holds it (503 while payouts cannot say)."""
     try:
@@ -175,10 +185,7 @@ def partner_router(
         sub5: str | None = Query(None, max_length=MAX_SUB_LENGTH),
     ) -> dict[str, Any]:
         """This partner's tracking link to the offer, with sub1..sub5 filled in."""
-        offer = offer_of(views, holder.partner_id, offer_id)
-        approved = {"approved": True, "refused": False}.get(offer["relationship"])
-        if not may_run(offer["visibility"], approved):
-            raise ApiError(403, "not_approved", "you are not approved for this offer yet; apply first")
+        runnable_offer(views, holder.partner_id, offer_id)
         subs = dict(zip(SUB_NAMES, (sub1, sub2, sub3, sub4, sub5), strict=True))
         return {
             "offer_id": offer_id,

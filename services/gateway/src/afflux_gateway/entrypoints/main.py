@@ -8,6 +8,7 @@ import logging
 import sys
 from datetime import UTC, date, datetime, timedelta
 
+from afflux_gateway.adapters.creatives import CreativeTables
 from afflux_gateway.adapters.people import PeopleTables
 from afflux_gateway.adapters.service_clients import (
     NotificationsClient,
@@ -15,17 +16,24 @@ from afflux_gateway.adapters.service_clients import (
     PartnersClient,
     PayoutsClient,
 )
+from afflux_gateway.adapters.smart_links import SmartLinkTables
 from afflux_gateway.adapters.views import GatewayStore, PostgresViews
+from afflux_gateway.application.creatives import CreativeShelf
 from afflux_gateway.application.people import People
 from afflux_gateway.application.projection import Projection
 from afflux_gateway.application.signup import Limits, SignupDesk
+from afflux_gateway.application.smart_links import SmartLinks
 from afflux_gateway.entrypoints.auth import Guard
+from afflux_gateway.entrypoints.creatives import creatives_router
 from afflux_gateway.entrypoints.http import mount_api
 from afflux_gateway.entrypoints.invoices import invoice_router
 from afflux_gateway.entrypoints.people import Credentials, Throttle, mount_people
 from afflux_gateway.entrypoints.portal import Portal, mount_portal
+from afflux_gateway.entrypoints.portal_creatives import CreativePages, mount_creative_pages
 from afflux_gateway.entrypoints.portal_payment import PaymentDetails, mount_payment_details
+from afflux_gateway.entrypoints.portal_smart_links import SmartLinkPages, mount_smart_link_pages
 from afflux_gateway.entrypoints.signup import SignupPages, link_maker, mount_signup
+from afflux_gateway.entrypoints.smart_links import smart_links_router
 from afflux_gateway.entrypoints.throttle import FailureThrottle
 from afflux_gateway.settings import GatewaySettings, MissingSecret
 from afflux_plumbing.background import while_served
@@ -43,13 +51,17 @@ EXPIRY_INTERVAL = 60.0
 a day; until it has, reports leave the day out by reading it from ``daily``)."""
 
 
-class Projections(Projection, People):
-    """Every projection of the gateway: the program, traffic and money (``Projection``)
-    and the partners' users (``People``)."""
+class Projections(Projection, People, SmartLinks, CreativeShelf):
+    """Every projection of the gateway: the program, traffic and money (``Projection``),
+    the partners' users (``People``), the smart links (``SmartLinks``) and the offers'
+    creatives (``CreativeShelf``)."""
 
-    def __init__(self, views: PostgresViews, people: PeopleTables) -> None:
+    def __init__(self, views: PostgresViews, people: PeopleTables, smart_links: SmartLinkTables,
+                 shelf: CreativeTables | None = None) -> None:
         super().__init__(views)
         self.people = people
+        self.smart_links = smart_links
+        self.shelf = shelf or CreativeTables(views.store)
 
 
 PROJECTIONS = Subscription.per_topic(Projections)
@@ -68,7 +80,9 @@ def build(settings: GatewaySettings) -> Built:
     store = open_store(GatewayStore, settings.database_url, settings.db_schema)
     views = PostgresViews(store)
     people = PeopleTables(store)
-    handlers = Handlers.of(Projections(views, people))
+    smart_links = SmartLinkTables(store)
+    shelf = CreativeTables(store)
+    handlers = Handlers.of(Projections(views, people, smart_links, shelf))
     runtime = ServiceRuntime(settings, WIRING)
     for subscription in PROJECTIONS:
         runtime.consume(store, subscription, handlers=handlers)
@@ -78,10 +92,14 @@ def build(settings: GatewaySettings) -> Built:
     app = service_app("Afflux gateway", runtime.ready)
     mount_api(app, views, guard, partners, payouts, settings.tracking_url, runtime.credentials())
     app.include_router(invoice_router(views, guard, payouts))
+    app.include_router(smart_links_router(smart_links, guard, settings.tracking_url))
+    app.include_router(creatives_router(views, shelf, guard, settings.tracking_url, settings.site_url))
     portal = Portal(views, guard, partners, payouts, settings.tracking_url, keys, settings.secure_cookies,
                     people, invoices=payouts)
     mount_portal(app, portal)
     mount_payment_details(app, PaymentDetails(portal, partners))
+    mount_smart_link_pages(app, SmartLinkPages(portal, smart_links))
+    mount_creative_pages(app, CreativePages(portal, shelf, settings.site_url))
     mail = NotificationsClient(settings.notifications_url, token)
     limits = Limits(settings.signup_address_limit, settings.signup_email_limit,
                     timedelta(seconds=settings.signup_period), timedelta(hours=settings.verify_hours))

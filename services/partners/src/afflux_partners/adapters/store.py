@@ -18,11 +18,13 @@ from uuid import UUID
 
 from psycopg import sql
 
+from afflux_partners.adapters.creatives import CREATIVES_DDL, CreativeTables
 from afflux_partners.adapters.people import PEOPLE_DDL, PeopleTables
 from afflux_partners.application.partners import Listing, Partners, ProgramViews
 from afflux_partners.domain.offer import OFFER_CREATED, Offer
 from afflux_partners.domain.partner import PARTNER_CREATED, Partner
 from afflux_partners.domain.relationship import RELATIONSHIP_CREATED, Relationship
+from afflux_partners.domain.smart_link import SMART_LINK_CREATED, SmartLink
 from afflux_plumbing.store import Write
 from afflux_plumbing.tables import Table, keys_param
 
@@ -35,12 +37,15 @@ OFFER_INDEX = Table("offer_index", (
 RELATIONSHIP_INDEX = Table("relationship_index", (
     "seq bigserial UNIQUE", "relationship_id text", "offer_id text NOT NULL", "partner_id text NOT NULL",
     "standing text NOT NULL"), key=("relationship_id",))
+SMART_LINK_INDEX = Table("smart_link_index", (
+    "seq bigserial UNIQUE", "smart_link_id text", "name text NOT NULL"), key=("smart_link_id",))
 COUPON_CODES = Table("coupon_codes", (
     "code_key text", "code text NOT NULL", "relationship_id uuid NOT NULL", "offer_id text NOT NULL",
     "partner_id text NOT NULL"), key=("code_key",))
 
 DDL = [
-    *PARTNER_INDEX.ddl(), *OFFER_INDEX.ddl(), *RELATIONSHIP_INDEX.ddl(), *COUPON_CODES.ddl(),
+    *PARTNER_INDEX.ddl(), *OFFER_INDEX.ddl(), *RELATIONSHIP_INDEX.ddl(), *SMART_LINK_INDEX.ddl(),
+    *COUPON_CODES.ddl(),
     "CREATE INDEX IF NOT EXISTS partner_index_by_status ON {schema}.partner_index (status, seq)",
     "CREATE INDEX IF NOT EXISTS offer_index_by_status ON {schema}.offer_index (status, seq)",
     "CREATE INDEX IF NOT EXISTS relationship_index_by_offer ON {schema}.relationship_index (offer_id, seq)",
@@ -53,7 +58,7 @@ DDL = [
 class PartnersStore(Partners):
     """``Partners`` with its views on PostgreSQL."""
 
-    view_ddl: ClassVar = [*DDL, *PEOPLE_DDL]
+    view_ddl: ClassVar = [*DDL, *PEOPLE_DDL, *CREATIVES_DDL]
 
     def open_views(self) -> ProgramViews:
         return ProgramTables(self)
@@ -61,6 +66,10 @@ class PartnersStore(Partners):
     def open_people(self) -> PeopleTables:
         """The register of applications and the users' credentials (``PeopleViews``)."""
         return PeopleTables(self)
+
+    def open_creatives(self) -> CreativeTables:
+        """The creative index (``CreativeViews``)."""
+        return CreativeTables(self)
 
 
 class ProgramTables:
@@ -79,6 +88,10 @@ class ProgramTables:
         row = {"offer_id": offer.offer_id, "name": offer.name, "status": offer.status,
                "visibility": offer.visibility}
         return self._put(OFFER_INDEX, row)
+
+    def smart_link_rows(self, smart_link: SmartLink) -> Sequence[Write]:
+        row = {"smart_link_id": smart_link.smart_link_id, "name": smart_link.name}
+        return self._put(SMART_LINK_INDEX, row)
 
     def relationship_rows(self, relationship: Relationship) -> Sequence[Write]:
         """Its index row, and exactly its coupon codes in the register."""
@@ -106,7 +119,7 @@ class ProgramTables:
         events = self.store.table(self.store.tracked_recorder.events_table_name)
         found: list[tuple[str, UUID]] = []
         for kind, topic in (("partners", PARTNER_CREATED), ("offers", OFFER_CREATED),
-                            ("relationships", RELATIONSHIP_CREATED)):
+                            ("relationships", RELATIONSHIP_CREATED), ("smart_links", SMART_LINK_CREATED)):
             index = _LISTED[kind][0]
             id_column = index.key[0]
             statement = sql.SQL(
@@ -126,13 +139,14 @@ class ProgramTables:
 
 _LISTED = {"partners": (PARTNER_INDEX, "partner_id"), "offers": (OFFER_INDEX, "offer_id"),
            "relationships": (RELATIONSHIP_INDEX, "partner_id"),
-           "partner_relationships": (RELATIONSHIP_INDEX, "offer_id")}
+           "partner_relationships": (RELATIONSHIP_INDEX, "offer_id"),
+           "smart_links": (SMART_LINK_INDEX, "smart_link_id")}
 
 
 def _page(schema: str, listing: Listing, after: int | None, limit: int) -> tuple[sql.Composed, list[object]]:
     """Ids and seqs of a page in creation order, one row more than ``limit`` (it says whether
-    a next page exists). ``q`` matches the name (or email) or is the id; an offer's
-    relationships are filtered by their standing."""
+    a next page exists). ``q`` matches the name (or email) or is the id (of an offer or a
+    smart link: the index's own); an offer's relationships are filtered by their standing."""
     table, id_column = _LISTED[listing.kind]
     clauses: list[sql.Composable] = [sql.SQL("TRUE")]
     params: list[object] = []
@@ -155,7 +169,7 @@ def _page(schema: str, listing: Listing, after: int | None, limit: int) -> tuple
         pattern = _like(listing.q)
         where("(name ILIKE %s OR email ILIKE %s OR partner_id = %s)", pattern, pattern, listing.q)
     elif listing.q is not None:
-        where("(name ILIKE %s OR offer_id = %s)", _like(listing.q), listing.q)
+        where(f"(name ILIKE %s OR {table.key[0]} = %s)", _like(listing.q), listing.q)
     statement = sql.SQL("SELECT {} AS id, seq FROM {} WHERE {} ORDER BY seq LIMIT %s").format(
         sql.Identifier(id_column), table.ident(schema), sql.SQL(" AND ").join(clauses))
     return statement, [*params, limit + 1]

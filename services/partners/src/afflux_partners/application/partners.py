@@ -71,7 +71,7 @@ class Page(Generic[T]):
 class Listing:
     """What a list asks for (``None`` is "any"): ``kind`` is partners, offers, an offer's
     relationships (``offer_id``) or a partner's (``partner_relationships``, ``partner_id``),
-    whose ``status`` is their standing."""
+    whose ``status`` is their standing, or smart links (``smart_links``)."""
 
     kind: str
     status: str | None = None
@@ -89,6 +89,8 @@ class ProgramViews(Protocol):
 
     def offer_rows(self, offer: Offer) -> Sequence[Write]: ...
 
+    def smart_link_rows(self, smart_link: SmartLink) -> Sequence[Write]: ...
+
     def relationship_rows(self, relationship: Relationship) -> Sequence[Write]:
         """Its index row, and exactly its coupon codes in the register."""
         ...
@@ -102,8 +104,8 @@ class ProgramViews(Protocol):
         ...
 
     def unindexed(self) -> list[tuple[str, UUID]]:
-        """(kind, id) of the partners, offers and relationships recorded before the indexes
-        existed: they are indexed at start."""
+        """(kind, id) of the partners, offers, relationships and smart links recorded before
+        the indexes existed: they are indexed at start."""
         ...
 
 
@@ -335,7 +337,7 @@ class Partners(TrackedApplication):
         """``fields``: name, offers and the optional fallback_url of ``SmartLink.create``."""
         smart_link = SmartLink.create(**fields)
         self._existing_offers(smart_link.offers, "offers")
-        self.save(smart_link)
+        self.save(smart_link, writes=self.views.smart_link_rows(smart_link))
         return smart_link
 
     def get_smart_link(self, smart_link_id: str) -> SmartLink:
@@ -349,10 +351,14 @@ class Partners(TrackedApplication):
             if "offers" in changed:
                 self._existing_offers(smart_link.offers, "offers")
             if changed:
-                self.save(smart_link)
+                self.save(smart_link, writes=self.views.smart_link_rows(smart_link))
             return smart_link
 
         return self._retrying(edit)
+
+    def list_smart_links(self, where: Listing, after: int | None, limit: int) -> Page[SmartLink]:
+        """Smart links in the order they were created (``q``: part of the name, or the id)."""
+        return self._page(SmartLink, where, after, limit)
 
     # Helpers
 
@@ -389,10 +395,11 @@ class Partners(TrackedApplication):
         return Page(items, page[-1]["seq"] if len(rows) > limit else None)
 
     def _index_missing(self) -> None:
-        """Index the partners, offers and relationships recorded before the indexes existed."""
+        """Index the partners, offers, relationships and smart links recorded before the
+        indexes existed."""
         rows_of: dict[str, Callable[[Any], Sequence[Write]]] = {
             "partners": self.views.partner_rows, "offers": self.views.offer_rows,
-            "relationships": self.views.relationship_rows}
+            "relationships": self.views.relationship_rows, "smart_links": self.views.smart_link_rows}
         writes = [write for kind, originator_id in self.views.unindexed()
                   for write in rows_of[kind](self.repository.get(originator_id))]
         if writes:

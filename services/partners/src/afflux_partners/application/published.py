@@ -8,6 +8,7 @@ after a crash sends the same id and consumers drop the duplicate.
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 
 from afflux_contracts import (
@@ -54,6 +55,7 @@ from afflux_contracts import (
     Tier,
     Visibility,
 )
+from afflux_contracts.creatives import BannerImage, CreativeKind, CreativeSet, CreativeStatus
 from afflux_contracts.partners import (
     PartnerApplied,
     PartnerUserActivated,
@@ -64,6 +66,7 @@ from afflux_contracts.partners import (
     PartnerUserStatus,
 )
 from afflux_partners.domain import values
+from afflux_partners.domain.creative import CREATIVE_CREATED, CREATIVE_UPDATED
 from afflux_partners.domain.offer import (
     OFFER_CREATED,
     OFFER_POSTBACK_TOKEN_ROTATED,
@@ -338,6 +341,7 @@ def _relationship_set(event: Any) -> RelationshipSet:
         postback_method=PostbackMethod(getattr(event, "postback_method", "get")),
         postback_status_changes=getattr(event, "postback_status_changes", False),
         application=getattr(event, "application", False),
+        targeting=contract_targeting(getattr(event, "targeting", None)),
     )
 
 
@@ -345,6 +349,20 @@ def _smart_link_set(event: Any) -> SmartLinkSet:
     """Created and updated alike: each event carries the smart link's whole state."""
     return SmartLinkSet(smart_link_id=event.originator_id.hex, name=event.name,
                         offers=contract_routed_offers(event.offers), fallback_url=event.fallback_url)
+
+
+def _creative_set(event: Any) -> CreativeSet:
+    """Created and updated alike: the creative's whole state, its image's bytes included."""
+    image = event.image
+    return CreativeSet(
+        creative_id=event.originator_id.hex, offer_id=event.offer_id, name=event.name,
+        kind=CreativeKind(event.kind), status=CreativeStatus(event.status),
+        image=BannerImage(format=image.format, width=image.width, height=image.height,
+                          byte_size=image.byte_size, sha256=image.sha256,
+                          data=base64.b64encode(image.data).decode(), filename=image.filename)
+        if image is not None else None,
+        alt_text=event.alt_text, link_text=event.link_text, subject_lines=tuple(event.subject_lines),
+        from_lines=tuple(event.from_lines), html_body=event.html_body)
 
 
 def _payout_profile_set(event: Any) -> PartnerPayoutProfileSet:
@@ -378,6 +396,8 @@ TRANSLATIONS: dict[str, Translate] = {
     SMART_LINK_UPDATED: _smart_link_set,
     PROFILE_CREATED: _payout_profile_set,
     PROFILE_SET: _payout_profile_set,
+    CREATIVE_CREATED: _creative_set,
+    CREATIVE_UPDATED: _creative_set,
 }
 """Every stored event topic of this service and its public event."""
 

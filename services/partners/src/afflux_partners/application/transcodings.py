@@ -8,11 +8,14 @@ default from events stored before it existed.
 
 from __future__ import annotations
 
+import base64
 from decimal import Decimal
 from typing import Any
 
 from eventsourcing.persistence import JSONTranscoder, Transcoding
 
+from afflux_contracts.creatives import ImageFormat
+from afflux_partners.domain.creative import BannerImage
 from afflux_partners.domain.values import (
     AllowDeny,
     Billing,
@@ -261,11 +264,26 @@ class FailTrafficAsDict(Transcoding):
         return FailTraffic(FailTrafficMode(data["mode"]), tuple(data["offers"]))
 
 
+class BannerImageAsDict(Transcoding):
+    """The image's bytes as base64 text (JSON has no bytes), the rest as read from them."""
+
+    type = BannerImage
+    name = "partners.banner_image"
+
+    def encode(self, obj: BannerImage) -> dict[str, Any]:
+        return {"format": obj.format.value, "width": obj.width, "height": obj.height,
+                "data": base64.b64encode(obj.data).decode(), "filename": obj.filename}
+
+    def decode(self, data: dict[str, Any]) -> BannerImage:
+        return BannerImage(ImageFormat(data["format"]), data["width"], data["height"],
+                           base64.b64decode(data["data"]), data.get("filename"))
+
+
 def register_value_transcodings(transcoder: JSONTranscoder) -> None:
     """Teach an event-store transcoder the partners context's value objects."""
     for transcoding in (TermsAsDict(), BillingAsDict(), ConversionSecurityAsDict(), ContactAsDict(),
                         PartnerPostbackAsDict(), OfferEventAsDict(), CapAsDict(), TierAsDict(),
                         FraudSettingsAsDict(), RelationshipEventAsDict(), LandingPageAsDict(),
                         AllowDenyAsDict(), DayPartingAsDict(), TargetingAsDict(), RoutedOfferAsDict(),
-                        FailTrafficAsDict()):
+                        FailTrafficAsDict(), BannerImageAsDict()):
         transcoder.register(transcoding)

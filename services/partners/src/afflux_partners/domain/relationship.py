@@ -1,6 +1,6 @@
 """What one partner has agreed with one offer: approval, custom payout and revenue
-(for the base event and per event), custom caps, coupon codes and the partner's own
-postback for this offer.
+(for the base event and per event), custom caps, coupon codes, the partner's own
+postback for this offer and the targeting that narrows the offer's for its clicks.
 
 There is at most one relationship per (offer, partner): its id is derived from the
 pair, so setting it is an upsert and two writers of the same pair collide on the
@@ -24,7 +24,8 @@ from afflux_partners.domain.rules import (
     check_relationship_events,
     check_terms,
 )
-from afflux_partners.domain.values import Cap, PostbackMethod, RelationshipEvent, Standing, Terms
+from afflux_partners.domain.targeting import check_targeting
+from afflux_partners.domain.values import Cap, PostbackMethod, RelationshipEvent, Standing, Targeting, Terms
 
 NAMESPACE = uuid5(NAMESPACE_URL, "urn:afflux:partners:relationship")
 """Fixed forever: changing it would orphan every stored relationship."""
@@ -43,11 +44,14 @@ def checked_custom(
     caps: Iterable[Cap] = (),
     postback_method: PostbackMethod = PostbackMethod.GET,
     postback_status_changes: bool = False,
+    targeting: Targeting | None = None,
     offer_events: Iterable[str] = ("conversion",),
 ) -> dict[str, Any]:
     """The customisable part of a relationship, validated like the offer's own terms.
     Custom events must be events of the offer (``offer_events``); a relationship's caps
-    are the partner's own, so they are per partner whatever the request said."""
+    are the partner's own, so they are per partner whatever the request said. Its
+    targeting only narrows the offer's (tracking checks both), so it is checked alone:
+    a rule the offer already makes stricter is no error, it just changes nothing."""
     return {
         "payout": check_terms(payout, "payout") if payout is not None else None,
         "revenue": check_terms(revenue, "revenue") if revenue is not None else None,
@@ -57,6 +61,7 @@ def checked_custom(
         "caps": check_caps(tuple(replace(cap, per_partner=True) for cap in caps)),
         "postback_method": PostbackMethod(postback_method),
         "postback_status_changes": bool(postback_status_changes),
+        "targeting": check_targeting(targeting) if targeting is not None else None,
     }
 
 
@@ -105,11 +110,12 @@ class Relationship(Aggregate):
         postback_method: PostbackMethod = PostbackMethod.GET,
         postback_status_changes: bool = False,
         application: bool = False,
+        targeting: Targeting | None = None,
     ) -> None:
         self.offer_id = offer_id
         self.partner_id = partner_id
         self._set(approved, payout, revenue, coupon_codes, postback_url, events, caps, postback_method,
-                  postback_status_changes, application)
+                  postback_status_changes, application, targeting)
 
     def update(self, approved: bool, **custom: Any) -> bool:
         """The advertiser's decision: replace the whole state (PUT semantics), which ends a
@@ -136,6 +142,7 @@ class Relationship(Aggregate):
             "postback_method": self.postback_method,
             "postback_status_changes": self.postback_status_changes,
             "application": self.application,
+            "targeting": self.targeting,
         }
 
     @property
@@ -164,9 +171,10 @@ class Relationship(Aggregate):
         postback_method: PostbackMethod = PostbackMethod.GET,
         postback_status_changes: bool = False,
         application: bool = False,
+        targeting: Targeting | None = None,
     ) -> None:
         self._set(approved, payout, revenue, coupon_codes, postback_url, events, caps, postback_method,
-                  postback_status_changes, application)
+                  postback_status_changes, application, targeting)
 
     def _set(
         self,
@@ -180,6 +188,7 @@ class Relationship(Aggregate):
         postback_method: PostbackMethod,
         postback_status_changes: bool,
         application: bool,
+        targeting: Targeting | None,
     ) -> None:
         self.approved = approved
         self.payout = payout
@@ -191,3 +200,4 @@ class Relationship(Aggregate):
         self.postback_method = PostbackMethod(postback_method)
         self.postback_status_changes = postback_status_changes
         self.application = application
+        self.targeting = targeting

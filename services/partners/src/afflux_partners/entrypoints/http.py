@@ -50,6 +50,7 @@ from afflux_partners.entrypoints.schemas import (
     SmartLinkIn,
     SmartLinkOut,
     SmartLinkPatch,
+    SmartLinksPage,
     TokenRotationIn,
     TrackingLinkOut,
 )
@@ -345,6 +346,18 @@ def smart_link_routes(store: Partners, settings: PartnersSettings, credentials: 
         (active, the partner approved, its targeting passed, under its caps), by weight
         among those; published as SmartLinkSet."""
         return ack(SmartLinkOut.of(store.create_smart_link(**body.fields())), 201)
+
+    @router.get("", response_model=SmartLinksPage, openapi_extra=needs("partners.read"))
+    def list_smart_links(
+        q: str | None = Query(None, min_length=1, max_length=200, pattern=NO_NUL,
+                              description="part of the name, or the smart_link_id"),
+        limit: int = PAGE_SIZE,
+        after: str | None = AFTER,
+    ) -> Any:
+        """Smart links in the order they were created; ``next`` is the cursor of the next page."""
+        page = store.list_smart_links(Listing("smart_links", q=q), decode_cursor("smart_links", after), limit)
+        return SmartLinksPage(smart_links=[SmartLinkOut.of(s) for s in page.items],
+                              next=encode_cursor("smart_links", page.next_after) if page.next_after else None)
 
     @router.get("/{smart_link_id}", openapi_extra=needs("partners.read"))
     def get_smart_link(smart_link_id: str) -> SmartLinkOut:

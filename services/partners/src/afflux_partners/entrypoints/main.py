@@ -5,9 +5,11 @@ from __future__ import annotations
 from afflux_partners.adapters.mail import NotificationsMailer
 from afflux_partners.adapters.passwords import Argon2Passwords
 from afflux_partners.adapters.store import PartnersStore
+from afflux_partners.application.creatives import Creatives
 from afflux_partners.application.onboarding import Links, Onboarding
 from afflux_partners.application.payout_profiles import PayoutProfiles
 from afflux_partners.application.published import to_envelope
+from afflux_partners.entrypoints.creatives import mount_creatives
 from afflux_partners.entrypoints.http import partners_app
 from afflux_partners.entrypoints.onboarding import mount_onboarding
 from afflux_partners.entrypoints.payout_profiles import mount_payout_profiles
@@ -35,6 +37,7 @@ def build(settings: PartnersSettings) -> Built:
     mount_onboarding(app, onboarding, store, settings, runtime.credentials())
     profiles = PayoutProfiles(store, FernetSealer(settings.profile_keys))
     mount_payout_profiles(app, profiles, settings, runtime.credentials())
+    mount_creatives(app, Creatives(store, store.open_creatives()), settings, runtime.credentials())
 
     def close() -> None:
         mailer.close()

@@ -444,6 +444,9 @@ class RelationshipIn(Request):
     postback_url: Text | None = None
     postback_method: PostbackMethod = PostbackMethod.GET
     postback_status_changes: StrictBool = False
+    targeting: TargetingIn | None = Field(None, description=(
+        "narrows the offer's targeting for this partner's clicks: a visitor must pass both "
+        "(none: the offer's alone)"))
 
     def custom(self) -> dict[str, Any]:
         return {
@@ -452,6 +455,7 @@ class RelationshipIn(Request):
             "caps": tuple(c.to_domain() for c in self.caps),
             "coupon_codes": tuple(self.coupon_codes), "postback_url": self.postback_url,
             "postback_method": self.postback_method, "postback_status_changes": self.postback_status_changes,
+            "targeting": self.targeting.to_domain() if self.targeting is not None else None,
         }
 
 
@@ -783,6 +787,8 @@ class RelationshipOut(BaseModel):
     postback_url: str | None
     postback_method: PostbackMethod
     postback_status_changes: bool
+    targeting: TargetingOut | None = Field(description="narrows the offer's targeting for this partner "
+                                                       "(null: the offer's alone)")
 
     @classmethod
     def of(cls, relationship: Any) -> RelationshipOut:
@@ -796,6 +802,7 @@ class RelationshipOut(BaseModel):
             caps=[CapOut.of(c) for c in relationship.caps], coupon_codes=list(relationship.coupon_codes),
             postback_url=relationship.postback_url, postback_method=relationship.postback_method,
             postback_status_changes=relationship.postback_status_changes,
+            targeting=TargetingOut.of(relationship.targeting),
         )
 
 
@@ -822,6 +829,11 @@ class SmartLinkOut(BaseModel):
                    offers=[RoutedOfferOut.of(o) for o in smart_link.offers],
                    fallback_url=smart_link.fallback_url,
                    created_at=smart_link.created_on, updated_at=smart_link.modified_on)
+
+
+class SmartLinksPage(BaseModel):
+    smart_links: list[SmartLinkOut]
+    next: str | None = Field(description="the `after` of the next page; null on the last one")
 
 
 def _security_out(offer: Any) -> ConversionSecurityOut | None:

@@ -59,7 +59,7 @@ PARTNERS = Table("partners", ("partner_id text", "status text NOT NULL", "status
                  key=("partner_id",))
 RELATIONSHIPS = Table("relationships", (
     "offer_id text", "partner_id text", "approved boolean NOT NULL", "set_at timestamptz NOT NULL",
-    "coupon_codes text[] NOT NULL DEFAULT '{{}}'", "click_caps jsonb",
+    "coupon_codes text[] NOT NULL DEFAULT '{{}}'", "click_caps jsonb", "targeting jsonb",
 ), key=("offer_id", "partner_id"))
 SMART_LINKS = Table("smart_links", (
     "smart_link_id text", "offers jsonb NOT NULL", "fallback_url text", "set_at timestamptz NOT NULL",
@@ -68,7 +68,7 @@ SMART_LINKS = Table("smart_links", (
 DETAILS = ("destination_url", "fallback_url", "visibility", "security", "click_caps", "unique_click_hours",
            "deep_link_domains", "landing_pages", "targeting", "fail_traffic")
 TOKENS = ("token_sha256", "previous_token_sha256", "previous_valid_until")
-RELATIONSHIP = ("approved", "coupon_codes", "click_caps")
+RELATIONSHIP = ("approved", "coupon_codes", "click_caps", "targeting")
 SMART_LINK = ("offers", "fallback_url")
 
 
@@ -107,7 +107,7 @@ class TrackingStore(TrackedApplication):
     def set_relationships(self, facts: Sequence[RelationshipFact]) -> Sequence[Write]:
         rows = [{"offer_id": f.key[0], "partner_id": f.key[1], "approved": f.value.approved,
                  "coupon_codes": list(f.value.coupon_codes), "click_caps": _caps_row(f.value.click_caps),
-                 "set_at": f.at} for f in facts]
+                 "targeting": _targeting_row(f.value.targeting), "set_at": f.at} for f in facts]
         return self._upsert(RELATIONSHIPS, "set_at", RELATIONSHIP, rows)
 
     def set_smart_links(self, facts: Sequence[SmartLinkFact]) -> Sequence[Write]:
@@ -129,7 +129,8 @@ class TrackingStore(TrackedApplication):
         for row in self._all(PARTNERS):
             view.set_partner_status(Fact(row["partner_id"], PartnerStatus(row["status"]), row["status_at"]))
         for row in self._all(RELATIONSHIPS):
-            relationship = Relationship(row["approved"], tuple(row["coupon_codes"]), _caps(row["click_caps"]))
+            relationship = Relationship(row["approved"], tuple(row["coupon_codes"]), _caps(row["click_caps"]),
+                                        _targeting(row["targeting"]))
             view.set_relationship(Fact((row["offer_id"], row["partner_id"]), relationship, row["set_at"]))
         for row in self._all(SMART_LINKS):
             offers = _alternatives(row["offers"])
@@ -166,9 +167,7 @@ def _details(row: Mapping[str, Any]) -> OfferDetails:
         security = security_of(ConversionSecurity.model_validate(stored))
     pages = tuple(LandingPage(page["id"], page["url"], page["weight"]) for page in row["landing_pages"] or ())
     destinations = Destinations(tuple(row["deep_link_domains"] or ()), pages)
-    stored_targeting = row["targeting"]  # stored as the published Targeting
-    targeting = (targeting_of(PublishedTargeting.model_validate(stored_targeting))
-                 if stored_targeting is not None else None)
+    targeting = _targeting(row["targeting"])
     fail_traffic = _alternatives(row["fail_traffic"]) if row["fail_traffic"] is not None else None
     return OfferDetails(row["destination_url"], Visibility(row["visibility"]), row["fallback_url"], security,
                         _caps(row["click_caps"]), row["unique_click_hours"] or 24, destinations, targeting,
@@ -181,6 +180,11 @@ def _security_row(security: PostbackSecurity | None) -> dict[str, Any] | None:
     return {"token_required": security.token_required, "token_sha256": security.token_sha256,
             "allowed_ips": [str(network) for network in security.allowed_ips],
             "pixel_allowed": security.pixel_allowed}
+
+
+def _targeting(stored: Any) -> Targeting | None:
+    """An offer's or a relationship's targeting, stored as the published ``Targeting``."""
+    return targeting_of(PublishedTargeting.model_validate(stored)) if stored is not None else None
 
 
 def _targeting_row(targeting: Targeting | None) -> dict[str, Any] | None:

@@ -3,9 +3,10 @@ the link's (targeting, then the hard caps), an offer's fail traffic (a click it 
 take goes to a listed offer that takes it), a smart link's choice among its offers.
 
 An offer "takes" a click when it runs, the partner may run it (approved, or public and
-not refused), the visitor passes its targeting and it has room under its hard caps (then
-counted there): the same rules a click on its own link obeys, so fail traffic and smart
-links never send a visitor where that offer's own link could not.
+not refused), the visitor passes its targeting (and the partner's relationship's, which
+narrows it) and it has room under its hard caps (then counted there): the same rules a
+click on its own link obeys, so fail traffic and smart links never send a visitor where
+that offer's own link could not.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from afflux_contracts import ClickMethod, ClickOutcome
 from afflux_tracking.domain.alternatives import choose
 from afflux_tracking.domain.click_caps import ClickCounter
 from afflux_tracking.domain.routing import ClickDecision, LinkState, SmartLinkRoute, decide_click
-from afflux_tracking.domain.targeting import VisitorProfile, targeting_failure
+from afflux_tracking.domain.targeting import VisitorProfile, link_targeting_failure
 
 if TYPE_CHECKING:
     from afflux_tracking.application.intake import Visit
@@ -58,13 +59,13 @@ class Placements:
     @staticmethod
     def targeted(visit: Visit, link: LinkState, decision: ClickDecision, profile: VisitorProfile,
                  at: datetime) -> ClickDecision:
-        """A valid click from a visitor the offer does not take is refused ``targeting``,
-        naming the rule, and goes to the fallback (checked before the caps: it must not
-        use up the offer's clicks)."""
+        """A valid click from a visitor the offer, or the partner's relationship with it,
+        does not take is refused ``targeting``, naming the rule, and goes to the fallback
+        (checked before the caps: it must not use up the offer's clicks)."""
         offer = link.offer
-        if not decision.valid or offer is None or offer.targeting is None:
+        if not decision.valid or offer is None or (offer.targeting is None and link.targeting is None):
             return decision
-        failed = targeting_failure(offer.targeting, profile, visit.referer, at)
+        failed = link_targeting_failure(offer.targeting, link.targeting, profile, visit.referer, at)
         if failed is None:
             return decision
         return ClickDecision(ClickOutcome.TARGETING, offer.fallback_url or None, failed)
@@ -88,7 +89,7 @@ class Placements:
     def _taken(self, visit: Visit, offer_id: str, profile: VisitorProfile, at: datetime) -> Placed | None:
         """The click placed on ``offer_id`` if that offer takes it: it runs, the partner may
         run it (approved, or public and not refused), the visitor passes its targeting and
-        it has room under its hard caps (then counted there)."""
+        the relationship's, and it has room under its hard caps (then counted there)."""
         link = self.links.link(offer_id, visit.partner_id)
         decision = decide_click(link, ClickOutcome.VALID)
         if not isinstance(decision, ClickDecision) or not decision.valid:

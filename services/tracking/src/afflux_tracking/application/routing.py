@@ -163,7 +163,8 @@ def _tokens(record: Record[OfferPostbackTokenRotated]) -> TokensFact:
 
 def _relationship(record: Record[RelationshipSet]) -> RelationshipFact:
     payload = record.payload
-    relationship = Relationship(payload.approved, payload.coupon_codes, click_caps(payload.caps))
+    relationship = Relationship(payload.approved, payload.coupon_codes, click_caps(payload.caps),
+                                targeting_of(payload.targeting))
     return Fact((payload.offer_id, payload.partner_id), relationship, record.occurred_at)
 
 
@@ -199,7 +200,7 @@ def destinations_of(offer: OfferCreated | OfferUpdated) -> Destinations:
 
 
 def targeting_of(published: PublishedTargeting | None) -> Targeting | None:
-    """An offer's published targeting as tracking checks it."""
+    """An offer's (or a relationship's) published targeting as tracking checks it."""
     if published is None:
         return None
 

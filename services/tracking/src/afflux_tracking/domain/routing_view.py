@@ -74,6 +74,8 @@ class Relationship:
     approved: bool
     coupon_codes: tuple[str, ...] = ()
     click_caps: tuple[ClickCap, ...] = ()
+    targeting: Targeting | None = None
+    """Narrows the offer's targeting for this partner's clicks (``None``: the offer's alone)."""
 
 
 OfferDetailsFact = Fact[str, OfferDetails]
@@ -184,6 +186,7 @@ class RoutingView:
             partner=PartnerRoute(partner_id, partner.value) if partner is not None else None,
             approved=relationship.value.approved if relationship is not None else None,
             click_caps=caps,
+            targeting=relationship.value.targeting if relationship is not None else None,
         )
 
     def coupon_offers(self, code: str) -> list[str]:

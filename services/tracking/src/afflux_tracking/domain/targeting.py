@@ -10,6 +10,12 @@ the order an advertiser reads them, and the first failed one is the reason.
 A visitor whose value is unknown (an address in no country, a request without a
 ``Referer``) passes a deny list and fails an allow list: an offer that takes only
 visitors from the US or from one site cannot know that this one is.
+
+A partner's relationship with the offer may narrow it for that partner's clicks
+(``link_targeting_failure``): the visitor must pass the offer's rules, then the
+relationship's, so a relationship never admits a visitor the offer refuses. A rule of
+the relationship's is named with ``relationship_`` before it (``relationship_countries``):
+the advertiser reads which of the two to change.
 """
 
 from __future__ import annotations
@@ -25,6 +31,8 @@ BROWSERS = "browsers"
 REFERRER_DOMAINS = "referrer_domains"
 DAY_PARTING = "day_parting"
 """The reasons a click fails targeting: the offer's rule that refused it."""
+RELATIONSHIP = "relationship_"
+"""Before the rule's name when the partner's relationship's targeting refused the click."""
 
 
 @dataclass(frozen=True)
@@ -116,6 +124,18 @@ def targeting_failure(targeting: Targeting, visitor: VisitorProfile, referer: st
     if targeting.day_parting is not None and not targeting.day_parting.admits(at):
         return DAY_PARTING
     return None
+
+
+def link_targeting_failure(offer: Targeting | None, relationship: Targeting | None,
+                           visitor: VisitorProfile, referer: str | None, at: datetime) -> str | None:
+    """The first rule the visitor fails of the offer's targeting, else of the partner's
+    relationship's (its name after ``relationship_``); ``None`` (either absent: no rule)
+    when it passes both."""
+    failed = targeting_failure(offer, visitor, referer, at) if offer is not None else None
+    if failed is not None or relationship is None:
+        return failed
+    narrowed = targeting_failure(relationship, visitor, referer, at)
+    return None if narrowed is None else RELATIONSHIP + narrowed
 
 
 def referrer_host(referer: str | None) -> str | None:
