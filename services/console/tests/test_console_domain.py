@@ -81,6 +81,7 @@ def test_an_events_subject_is_its_most_specific_id() -> None:
     assert subjects_of({"partner_id": "p1", "key_id": "k1"}) == ["p1", "k1"]
     assert subjects_of({"statement_id": "s1", "partner_id": "p1"})[0] == "s1"
     assert subjects_of({"smart_link_id": "s1", "name": "Mix"}) == ["s1"]
+    assert subjects_of({"creative_id": "cr1", "offer_id": "o1", "name": "Banner"}) == ["cr1", "o1"]
     assert subjects_of({"name": "nothing to point at"}) == []
 
 

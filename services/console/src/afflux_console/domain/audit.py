@@ -17,6 +17,7 @@ SUBJECT_FIELDS = (
     "adjustment_id",
     "token_id",
     "session_id",
+    "creative_id",
     "smart_link_id",
     "offer_id",
     "partner_id",

@@ -50,6 +50,8 @@ SECURITY_HEADERS = {
 }
 ASSETS = {"console.css": "text/css", "console.js": "text/javascript", "favicon.svg": "image/svg+xml"}
 
+FORM_EXPIRED = "This form has expired or did not come from the console; reload the page."
+
 NOTICES: dict[str, str] = {}
 """Messages a page shows after a change redirected to it (``?done=<key>``): only these,
 so a link cannot make the console say anything else."""
@@ -124,7 +126,7 @@ class Console:
         viewer = await self.viewer(request)
         form = await read_form(request)
         if not csrf_ok(form.get("csrf"), viewer.token):
-            raise PageError(403, "This form has expired or did not come from the console; reload the page.")
+            raise PageError(403, FORM_EXPIRED)
         return viewer, form
 
     async def read(self, viewer: Viewer, service: str, path: str, **params: Any) -> Any:

@@ -12,6 +12,7 @@ from afflux_console.adapters.names import Names
 from afflux_console.adapters.operations import Operations
 from afflux_console.adapters.service_apis import ServiceApis
 from afflux_console.entrypoints import (
+    pages_creatives,
     pages_home,
     pages_money,
     pages_offers,
@@ -27,8 +28,8 @@ from afflux_console.settings import ConsoleSettings
 from afflux_infra.health import service_urls
 from afflux_plumbing.auth import Credentials
 
-PAGE_GROUPS = (pages_home, pages_partners, pages_offers, pages_review, pages_money, pages_runs, pages_ops,
-               pages_staff)
+PAGE_GROUPS = (pages_home, pages_partners, pages_offers, pages_creatives, pages_review, pages_money,
+               pages_runs, pages_ops, pages_staff)
 READ_BY_PAGES = ("partners", "attribution", "payouts", "postbacks", "gateway", "tracking", "notifications")
 """The services the pages call (and whose health the operations page shows)."""
 
@@ -72,5 +73,6 @@ def mount_pages(
     app.include_router(asset_routes())
     for group in PAGE_GROUPS:
         app.include_router(group.routes(console), include_in_schema=False)
+    pages_creatives.bound_uploads(app, console)
     app.router.add_event_handler("shutdown", apis.close)
     return console
