@@ -129,6 +129,7 @@ async def test_put_relationship_creates_it_then_replaces_its_whole_state(admin: 
         "payout": {"type": "cps", "amount": None, "percent": "12.5"}, "revenue": None,
         "coupon_codes": ["ANN-RUN10"], "postback_url": "https://ann.example/pb?click={sub1}",
         "events": [], "caps": [], "postback_method": "get", "postback_status_changes": False,
+        "targeting": None,
     }
 
     second = await admin.put(path, json={"approved": False})
@@ -138,6 +139,7 @@ async def test_put_relationship_creates_it_then_replaces_its_whole_state(admin: 
         "application": False,
         "payout": None, "revenue": None, "coupon_codes": [], "postback_url": None,
         "events": [], "caps": [], "postback_method": "get", "postback_status_changes": False,
+        "targeting": None,
     }
     assert (await admin.get(path)).json() == second.json()
 

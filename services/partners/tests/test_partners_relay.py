@@ -119,7 +119,7 @@ async def test_every_change_is_published_with_contract_fields_in_order_per_key(
 
 
 NO_CUSTOM = {"events": [], "caps": [], "postback_method": "get", "postback_status_changes": False,
-             "application": False}
+             "application": False, "targeting": None}
 
 
 async def test_a_restarted_service_resumes_publishing_where_it_left_off(

@@ -23,6 +23,7 @@ from afflux_gateway.application.reads import KeyHolder, Views
 from afflux_gateway.domain.access import MAX_SUB_LENGTH, SUB_NAMES, tracking_link
 from afflux_gateway.entrypoints.auth import Guard, partner_auth
 from afflux_gateway.entrypoints.http import runnable_offer
+from afflux_plumbing.auth import public
 from afflux_plumbing.http import NotFound
 
 IMAGE_HEADERS = {
@@ -78,6 +79,7 @@ def creatives_router(views: Views, reads: CreativeReads, guard: Guard, tracking_
         return offer_creatives(views, reads, holder.partner_id, offer_id, subs, tracking_url, site_url)
 
     @router.get("/creatives/{creative_id}/{filename}", response_model=None,
+                openapi_extra=public("partners' pages embed a banner's image: anyone may load it"),
                 responses={200: {"content": {"image/png": {}, "image/jpeg": {}, "image/gif": {},
                                              "image/webp": {}}}})
     def image(creative_id: str, filename: str) -> Response:
