@@ -39,7 +39,6 @@ from afflux_contracts import (
     Targeting,
     Visibility,
 )
-from afflux_infra.embedded import free_port
 from afflux_plumbing.catch_up import LogCatchUp
 from afflux_plumbing.http import TrustedProxies
 from afflux_tracking.adapters.visitor_profiles import VisitorProfiles
@@ -451,30 +450,3 @@ async def test_a_bot_on_a_smart_link_is_recorded_on_its_first_offer_and_sent_to_
     [click] = await clicks(tracking, [response.headers["X-Afflux-Transaction-Id"]])
     assert (click.offer_id, click.outcome, click.smart_link_id) == (offer_id, ClickOutcome.BOT, link_id)
 
-
-async def test_a_paused_offer_refuses_from_the_view_but_an_unapproved_partner_waits_for_the_log(
-    tracking: RunningTracking,
-) -> None:
-    """A paused offer's click is decided by the view as it stands (no link's existence at
-    stake: no catch-up, so no wait), while a refusal on what a handed-out link depends on
-    (the partner's approval) is decided only after catching up with the partners log: with
-    that log unreadable, it is a 503 and no click, never a wrong refusal."""
-    partner_id = await new_partner(tracking)
-    paused, private = await offers(tracking, partner_id, {"status": OfferStatus.PAUSED},
-                                   {"visibility": Visibility.PRIVATE, "approved": None})
-    unreadable = LogCatchUp(tracking.store, "afflux.partners.v1", f"127.0.0.1:{free_port()}")
-    intake = Intake(tracking.routing.view, tracking.partners.publisher, unreadable,
-                    profiles=VisitorProfiles())
-    app = create_app(intake, _ready)
-    try:
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
-            on_paused = await client.get(f"/c/{paused}/{partner_id}", headers={"User-Agent": WINDOWS})
-            on_private = await client.get(f"/c/{private}/{partner_id}", headers={"User-Agent": WINDOWS})
-    finally:
-        await unreadable.stop()
-
-    assert (on_paused.status_code, on_paused.headers["Location"]) == (302, FALLBACK)
-    [click] = await clicks(tracking, [on_paused.headers["X-Afflux-Transaction-Id"]])
-    assert (click.offer_id, click.outcome) == (paused, ClickOutcome.OFFER_PAUSED)
-    assert on_private.status_code == 503
-    assert on_private.json()["error"]["code"] == "unavailable"

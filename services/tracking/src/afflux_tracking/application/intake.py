@@ -49,7 +49,6 @@ from afflux_tracking.domain.destinations import Landing, landing
 from afflux_tracking.domain.links import Subs, click_macros, fill_macros, new_transaction_id
 from afflux_tracking.domain.postbacks import ConversionReport, InvalidPostback, conversion_id_for
 from afflux_tracking.domain.routing import (
-    DECIDED_BY_THE_VIEW,
     REROUTED,
     ClickDecision,
     LinkState,
@@ -328,8 +327,6 @@ class Intake:
         decision = decide_click(link, visit.traffic)
         if isinstance(decision, ClickDecision) and decision.outcome is visit.traffic:
             return link, decision  # the link allows it: nothing the view could have missed matters
-        if isinstance(decision, ClickDecision) and decision.outcome in DECIDED_BY_THE_VIEW:
-            return link, decision  # the offer's own status: no link's existence at stake
         if not await self.partners_log.caught_up(self.settings.catch_up_timeout):
             # The view may be stale (a restart still joining the log, a broker away): a
             # refusal now could wrongly turn away a link handed out a moment ago, and a

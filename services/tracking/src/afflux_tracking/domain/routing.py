@@ -149,18 +149,6 @@ REROUTED = frozenset({ClickOutcome.OFFER_PAUSED, ClickOutcome.OFFER_INACTIVE,
 may. An inactive partner, a bot or a prefetch is refused everywhere: never rerouted."""
 
 
-DECIDED_BY_THE_VIEW = frozenset({ClickOutcome.OFFER_PAUSED, ClickOutcome.OFFER_INACTIVE})
-"""Refusals tracking makes from its view as it stands, without first catching up with the
-partners log: the offer's own status. The design promises the catch-up for a link tracking
-does not know (ARCHITECTURE.md, "a tracking link works on its first click"): the offer, the
-partner, the partner's status and approval are what a link handed out depends on, and a
-refusal on any of those may be a view a moment behind a link just handed out. An offer
-paused or deactivated is not a link's existence: a resume acknowledged a moment ago sends
-the clicks of that moment (the partners consumer's lag, milliseconds) to the fallback or
-the fail traffic, as a click a moment earlier would have gone. Catching up on every such
-click made a paused offer's links a quarter slower than a plain one (issue 22's bench)."""
-
-
 REFUSALS: dict[ClickOutcome, str] = {
     ClickOutcome.OFFER_PAUSED: "the offer is paused",
     ClickOutcome.OFFER_INACTIVE: "the offer is not active",
