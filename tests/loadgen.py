@@ -22,11 +22,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import psutil
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from afflux_contracts import decode
+from afflux_contracts import TRACKING, decode
 from afflux_infra.embedded import free_port
+from afflux_infra.lag import measure
+from afflux_infra.platform import Platform
 from afflux_infra.provision import ensure_topics
 
 HERE = Path(__file__).parent / "load"
@@ -159,3 +162,60 @@ async def bare_consume_decode_rate(bootstrap: str, topic: str, partitions: int, 
         return Rate(seen / (time.perf_counter() - started), (time.process_time() - cpu) / seen * 1e6)
     finally:
         await consumer.stop()
+
+
+# -- what a whole platform spends per click ------------------------------------------------
+
+DRAIN_LIMIT = 300.0
+
+
+def tracking_lags(platform: Platform) -> dict[str, int]:
+    """Per consumer of the tracking topic (``schema.store``), the clicks not applied yet."""
+    infrastructure = platform.infrastructure
+    rows = asyncio.run(measure(infrastructure.database_url, infrastructure.bootstrap_servers))
+    lags: dict[str, int] = {}
+    for row in rows:
+        if row.topic == TRACKING.name:
+            lags[row.consumer] = lags.get(row.consumer, 0) + row.lag
+    return lags
+
+
+def drained_after(platform: Platform) -> float:
+    """Seconds until every consumer of the tracking topic has applied every click."""
+    started = time.perf_counter()
+    while any(lag > 0 for lag in tracking_lags(platform).values()):
+        assert time.perf_counter() - started < DRAIN_LIMIT, f"not drained: {tracking_lags(platform)}"
+        time.sleep(0.2)
+    return time.perf_counter() - started
+
+
+def broker_process(bootstrap: str) -> psutil.Process | None:
+    """The embedded broker serving ``bootstrap``, if it runs on this machine."""
+    port = bootstrap.rsplit(":", 1)[-1]
+    for process in psutil.process_iter(["cmdline"]):
+        command = " ".join(process.info["cmdline"] or [])
+        if "tansu" in command and f":{port}" in command:
+            return process
+    return None
+
+
+def platform_processes(platform: Platform) -> dict[str, psutil.Process]:
+    """Every running service of ``platform`` by name, and its broker when it is local."""
+    processes = {name: psutil.Process(service.process.pid) for name, service in platform.services.items()
+                 if service.process is not None}
+    broker = broker_process(platform.infrastructure.bootstrap_servers)
+    if broker is not None:
+        processes["broker"] = broker
+    return processes
+
+
+def cpu_seconds(processes: dict[str, psutil.Process]) -> dict[str, float]:
+    """Each process's CPU time so far (user + system), 0 for one that is gone."""
+    seconds = {}
+    for name, process in processes.items():
+        try:
+            times = process.cpu_times()
+            seconds[name] = times.user + times.system
+        except psutil.Error:
+            seconds[name] = 0.0
+    return seconds

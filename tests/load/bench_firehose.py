@@ -21,11 +21,9 @@ from __future__ import annotations
 import asyncio
 import os
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-import psutil
 import pytest
 from afflux_api import AdminApi, follow_tracking_link
 from loadgen import (
@@ -34,12 +32,15 @@ from loadgen import (
     bare_publish_rate,
     bare_redirect_server,
     combined,
+    cpu_seconds,
+    drained_after,
     load_average,
+    platform_processes,
+    tracking_lags,
     wrk,
 )
 
 from afflux_contracts import TRACKING
-from afflux_infra.lag import measure
 from afflux_infra.platform import Platform
 
 SLICE_SECONDS = float(os.environ.get("AFFLUX_BENCH_SECONDS", "4"))
@@ -49,18 +50,6 @@ CLICKS_TARGET = 5000.0
 DRAIN_TARGET = 5.0
 """Seconds after the last click until every consumer of the tracking topic has applied it."""
 BARE_PUBLISHED = 10_000
-DRAIN_LIMIT = 300.0
-
-
-def tracking_lags(platform: Platform) -> dict[str, int]:
-    """Per consumer of the tracking topic (``schema.store``), the clicks not applied yet."""
-    infrastructure = platform.infrastructure
-    rows = asyncio.run(measure(infrastructure.database_url, infrastructure.bootstrap_servers))
-    lags: dict[str, int] = {}
-    for row in rows:
-        if row.topic == TRACKING.name:
-            lags[row.consumer] = lags.get(row.consumer, 0) + row.lag
-    return lags
 
 
 @dataclass
@@ -88,36 +77,6 @@ class LagSampler:
                 self.highest[consumer] = max(lag, self.highest.get(consumer, 0))
 
 
-def drained_after(platform: Platform) -> float:
-    """Seconds until every consumer of the tracking topic has applied every click."""
-    started = time.perf_counter()
-    while any(lag > 0 for lag in tracking_lags(platform).values()):
-        assert time.perf_counter() - started < DRAIN_LIMIT, f"not drained: {tracking_lags(platform)}"
-        time.sleep(0.2)
-    return time.perf_counter() - started
-
-
-def broker_process(bootstrap: str) -> psutil.Process | None:
-    """The embedded broker serving ``bootstrap``, if it runs on this machine."""
-    port = bootstrap.rsplit(":", 1)[-1]
-    for process in psutil.process_iter(["cmdline"]):
-        command = " ".join(process.info["cmdline"] or [])
-        if "tansu" in command and f":{port}" in command:
-            return process
-    return None
-
-
-def cpu_seconds(processes: dict[str, psutil.Process]) -> dict[str, float]:
-    seconds = {}
-    for name, process in processes.items():
-        try:
-            times = process.cpu_times()
-            seconds[name] = times.user + times.system
-        except psutil.Error:
-            seconds[name] = 0.0
-    return seconds
-
-
 @pytest.mark.timeout(1200)
 def test_durable_clicks_through_the_whole_platform(platform: Platform,
                                                    capsys: pytest.CaptureFixture[str]) -> None:
@@ -128,11 +87,7 @@ def test_durable_clicks_through_the_whole_platform(platform: Platform,
     link = api.tracking_link(offer_id, partner_id)
     follow_tracking_link(link)
     bootstrap = platform.infrastructure.bootstrap_servers
-    processes = {name: psutil.Process(service.process.pid) for name, service in platform.services.items()
-                 if service.process is not None}
-    broker = broker_process(bootstrap)
-    if broker is not None:
-        processes["broker"] = broker
+    processes = platform_processes(platform)
 
     clicks: list[Wrk] = []
     bare: list[Wrk] = []

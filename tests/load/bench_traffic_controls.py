@@ -21,11 +21,14 @@ the run.
 
 from __future__ import annotations
 
+import time
+from collections import Counter
 from typing import Any
 
+import psutil
 import pytest
 from afflux_api import AdminApi
-from loadgen import Wrk, combined, load_average, wrk
+from loadgen import Wrk, combined, cpu_seconds, drained_after, load_average, platform_processes, wrk
 
 from afflux_infra.platform import Platform
 
@@ -73,34 +76,65 @@ def links(api: AdminApi) -> dict[str, str]:
             "paused": api.tracking_link(paused_alone, partner_id)}
 
 
-def alternating(urls: dict[str, str]) -> tuple[dict[str, Wrk], list[str]]:
+def alternating(platform: Platform,
+                urls: dict[str, str]) -> tuple[dict[str, Wrk], dict[str, dict[str, float]], list[str]]:
     """Every link once per round, the order rotated each round so that each link takes
-    each place once (the consumers behind tracking fall behind during a round, and a
-    later slice shares the machine with their catching up); the load average after each."""
+    each place once; after each slice the platform drains (every consumer of the tracking
+    topic applies every click), so no slice shares the machine with the one before it.
+    Returns each link's combined run, the CPU a click of it costs each process of the
+    platform and the broker (what the process spent over the slice and its drain, less
+    what it spends idle over as long: the idle rate is measured first), and the load
+    average after each round."""
+    processes = platform_processes(platform)
+    idle = idle_rates(processes)
     slices: dict[str, list[Wrk]] = {name: [] for name in urls}
+    spent: dict[str, Counter[str]] = {name: Counter() for name in urls}
     names, loads = list(urls), []
     for round_ in range(len(names)):
         for name in names[round_:] + names[:round_]:
+            before, started = cpu_seconds(processes), time.perf_counter()
             slices[name].append(wrk(urls[name], seconds=SECONDS, connections=CONNECTIONS))
+            drained_after(platform)
+            after, elapsed = cpu_seconds(processes), time.perf_counter() - started
+            spent[name].update({process: after[process] - before[process] - idle[process] * elapsed
+                                for process in processes})
         loads.append(load_average())
-    return {name: combined(runs) for name, runs in slices.items()}, loads
+    runs = {name: combined(runs) for name, runs in slices.items()}
+    per_click = {name: {process: seconds / runs[name].requests * 1e6 for process, seconds in used.items()}
+                 for name, used in spent.items()}
+    return runs, per_click, loads
+
+
+def idle_rates(processes: dict[str, psutil.Process], seconds: float = 2 * SECONDS) -> dict[str, float]:
+    """CPU seconds per second each process spends with no traffic (consumers polling)."""
+    before, started = cpu_seconds(processes), time.perf_counter()
+    time.sleep(seconds)
+    after, elapsed = cpu_seconds(processes), time.perf_counter() - started
+    return {process: (after[process] - before[process]) / elapsed for process in processes}
 
 
 @pytest.mark.timeout(600)
 def test_traffic_controls_beside_the_plain_click_path(platform: Platform,
                                                       capsys: pytest.CaptureFixture[str]) -> None:
     urls = links(AdminApi(platform))
-    results, loads = alternating(urls)
+    results, by_process, loads = alternating(platform, urls)
+    cpu_us = {name: sum(spent.values()) for name, spent in by_process.items()}
     plain = results["plain"]
     with capsys.disabled():
         print(f"\n\ntraffic controls, wrk -t1 -c{CONNECTIONS}, {len(urls)} rounds of {SECONDS:g}s slices, "
               f"each link in turn, the order rotated:")
-        print(f"  {'':<16} {'clicks/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'vs plain':>9} {'errors':>7}")
+        print(f"  {'':<16} {'clicks/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'vs plain':>9} {'errors':>7}"
+              f" {'CPU µs/click':>13} {'vs plain':>9}")
         for name, result in results.items():
             p = result.percentiles_ms
             print(f"  {name:<16} {result.rate:>9,.0f} {p['50']:>8.2f} {p['99']:>8.2f} "
-                  f"{result.rate / plain.rate:>8.2f}x {result.non_2xx_3xx:>7}")
+                  f"{result.rate / plain.rate:>8.2f}x {result.non_2xx_3xx:>7}"
+                  f" {cpu_us[name]:>13,.0f} {cpu_us[name] / cpu_us['plain']:>8.2f}x")
         print(f"  rounds: {'; '.join(loads)}")
+        print("  CPU µs per click by process (the slices and their drains, less the idle rate):")
+        for name, spent in by_process.items():
+            print(f"    {name:<14} " + ", ".join(f"{process} {us:,.0f}" for process, us in
+                                                   sorted(spent.items(), key=lambda item: -item[1])))
         for name, result in results.items():
             if name in GOALED:
                 ratio = result.rate / plain.rate
