@@ -11,14 +11,18 @@ from __future__ import annotations
 import os
 import shutil
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 from selenium import webdriver
+from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
 from selenium.webdriver.chrome.options import Options
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver.remote.webelement import WebElement
 from selenium_axe_python.axe import Axe
 
 INSTALL = (
@@ -112,3 +116,36 @@ class PageChecks:
                 f"{counts['moderate']:>8} {counts['minor']:>6}"
             )
         return "\n".join(lines)
+
+
+def left_the_document(error: WebDriverException) -> bool:
+    """Chromium's answer about an element of a page being replaced: a stale reference, or
+    (mid-navigation) an "unhandled inspector error" that the node "does not belong to the
+    document"."""
+    return (isinstance(error, StaleElementReferenceException)
+            or "does not belong to the document" in str(error))
+
+
+def gone(element: WebElement) -> bool:
+    """Whether ``element``'s page has been replaced (``staleness_of``, which knows only the
+    first of Chromium's two answers)."""
+    try:
+        element.is_enabled()
+    except WebDriverException as error:
+        if left_the_document(error):
+            return True
+        raise
+    return False
+
+
+def across_navigation(check: Callable[[WebDriver], Any]) -> Callable[[WebDriver], Any]:
+    """``check`` for a ``WebDriverWait``, answering False (try again) while the page it reads
+    is being replaced, e.g. after a click on a form that navigates; any other error is raised."""
+    def checked(browser: WebDriver) -> Any:
+        try:
+            return check(browser)
+        except WebDriverException as error:
+            if left_the_document(error):
+                return False
+            raise
+    return checked

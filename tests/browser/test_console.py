@@ -24,7 +24,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
-from browser.browser_kit import PageChecks, chromium, start_browser
+from browser.browser_kit import PageChecks, chromium, gone, left_the_document, start_browser
 from selenium.common.exceptions import (
     NoSuchElementException,
     StaleElementReferenceException,
@@ -32,7 +32,6 @@ from selenium.common.exceptions import (
 )
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
-from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
@@ -43,26 +42,6 @@ pytestmark = pytest.mark.slow
 PASSWORD = "a long and private pass phrase"
 PEOPLE = {"manager": "Maya Manager", "finance": "Finn Finance", "analyst": "Ana Analyst"}
 SALES = ("40.00", "55.00", "61.50")
-
-
-def left_the_document(error: WebDriverException) -> bool:
-    """Chromium's answer about an element of a page being replaced: a stale reference, or
-    (mid-navigation) an "unhandled inspector error" that the node "does not belong to the
-    document"."""
-    return (isinstance(error, StaleElementReferenceException)
-            or "does not belong to the document" in str(error))
-
-
-def gone(element: WebElement) -> bool:
-    """Whether ``element``'s page has been replaced (``staleness_of``, which knows only the
-    first of Chromium's two answers)."""
-    try:
-        element.is_enabled()
-    except WebDriverException as error:
-        if left_the_document(error):
-            return True
-        raise
-    return False
 
 
 @dataclass

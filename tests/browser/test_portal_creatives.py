@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from browser.browser_kit import PageChecks, chromium, start_browser
+from browser.browser_kit import PageChecks, across_navigation, chromium, start_browser
 from gateway_fixtures import (
     TRACKING_URL,
     RunningGateway,
@@ -112,7 +112,7 @@ def browse_the_creatives(base_url: str, seeded: Seeded, pages: PageChecks) -> No
 
         browser.find_element(By.NAME, "sub1").send_keys("spring")
         browser.find_element(By.CSS_SELECTOR, "button.generate").click()
-        wait.until(lambda b: f'href="{link}?sub1=spring"' in code_of(b, seeded.banner_id))
+        wait.until(across_navigation(lambda b: f'href="{link}?sub1=spring"' in code_of(b, seeded.banner_id)))
         assert f'href="{link}?sub1=spring"' in code_of(browser, seeded.email_id)
         frame = browser.find_element(By.CSS_SELECTOR, f"#creative-{seeded.email_id} iframe.email-preview")
         assert frame.get_attribute("sandbox") == ""

@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from browser.browser_kit import PageChecks, chromium, start_browser
+from browser.browser_kit import PageChecks, across_navigation, chromium, start_browser
 from gateway_fixtures import (
     TRACKING_URL,
     RunningGateway,
@@ -97,7 +97,8 @@ def drive_the_page(base_url: str, seeded: Seeded, pages: PageChecks) -> None:
         card.find_element(By.NAME, "sub1").send_keys("spring mail")
         card.find_element(By.CSS_SELECTOR, "button.generate").click()
         expected = f"{TRACKING_URL}/s/{seeded.mix}/{seeded.partner_id}?sub1=spring+mail"
-        wait.until(lambda b: b.find_element(By.ID, field).get_attribute("value") == expected)
+        wait.until(across_navigation(
+            lambda b: b.find_element(By.ID, field).get_attribute("value") == expected))
         copy = browser.find_element(By.CSS_SELECTOR, f"#smart-link-{seeded.mix} button.copy")
         copy.click()
         wait.until(lambda _: copy.text == "Copied")
