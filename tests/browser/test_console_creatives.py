@@ -17,7 +17,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from browser.browser_kit import PageChecks, chromium, start_browser
+from browser.browser_kit import PageChecks, chromium, gone, start_browser
 from console_fixtures import PASSWORD, RunningConsole
 from partners_fixtures import ADMIN_TOKEN as PARTNERS_TOKEN
 from partners_fixtures import RunningPartners, offer_body
@@ -79,7 +79,7 @@ class Manager:
         """Click and wait for the page the click answered with."""
         old = self.browser.find_element(By.TAG_NAME, "html")
         self.css(selector).click()
-        self.wait.until(expected_conditions.staleness_of(old))
+        self.wait.until(lambda _: gone(old))
         self.wait.until(lambda b: b.execute_script("return document.readyState") == "complete")
 
     def sign_in(self, email: str, partners: RunningPartners) -> None:
