@@ -6,7 +6,8 @@ shows one or two empty rows to add more. What the form shows is exactly what it
 sends back (``form_of`` is ``body_of``'s inverse for every field the form has), so
 saving an offer unchanged changes nothing. Amounts travel as the decimal text typed
 (the API reads them exactly); whole numbers are checked here so that the person is
-told which field to fix, as the API would.
+told which field to fix, as the API would. Targeting's fields are one set for both forms,
+named by the API's paths, so a refusal from partners lands at the field it names.
 """
 
 from __future__ import annotations
@@ -148,6 +149,7 @@ def offer_body(form: Form, creating: bool) -> dict[str, Any]:
         "caps": _caps(form),
         "tiers": _tiers(form),
         "fraud": _fraud(form),
+        "targeting": targeting_body(form),
         "fallback_url": form.get("fallback_url") or None,
         "max_sale_amount": form.get("max_sale_amount") or None,
         "max_payout": form.get("max_payout") or None,
@@ -232,6 +234,7 @@ def form_of(offer: Mapping[str, Any]) -> dict[str, Any]:
     for flag in ("token_required", "pixel_allowed", "pixel_review"):
         fields[flag] = "on" if security.get(flag) else ""
     fields["allowed_ips"] = "\n".join(security.get("allowed_ips") or [])
+    fields |= targeting_form(offer.get("targeting"))
     fields["rows"] = {
         "event": len(events) + EMPTY_ROWS,
         "cap": len(offer.get("caps") or []) + EMPTY_ROWS,
@@ -276,11 +279,116 @@ NEW_OFFER: dict[str, Any] = {
 def posted_values(form: Form) -> dict[str, Any]:
     """A form as it was posted, to show it again with the service's refusal."""
     values: dict[str, Any] = {name: form.get(name) for name in form.names()}
+    for ticked in ("weekdays", "hours"):
+        values[f"targeting.day_parting.{ticked}"] = form.all(f"targeting.day_parting.{ticked}")
     values["rows"] = {
         kind: max([*(_rows(form, kind, key) or [-1])]) + 1 + EMPTY_ROWS
         for kind, key in (("event", "name"), ("cap", "limit"), ("tier", "min_conversions"))
     }
     return values
+
+
+# -- targeting (an offer's, and a relationship's that narrows it) ---------------------------
+
+TARGETING_LISTS = {
+    "countries": "Countries",
+    "devices": "Devices",
+    "operating_systems": "Operating systems",
+    "browsers": "Browsers",
+    "referrer_domains": "Referring domains",
+}
+TARGETING_HINTS = {
+    "countries": "ISO codes: GB, IE",
+    "devices": "desktop, mobile, tablet, other",
+    "operating_systems": "windows, macos, ios, android, linux, chromeos, other",
+    "browsers": "chrome, safari, firefox, edge, opera, samsung, other",
+    "referrer_domains": "news.example: it and its subdomains",
+}
+WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+
+
+def targeting_names(prefix: str = "targeting") -> tuple[str, ...]:
+    """The targeting fields' names: the API's paths (``targeting.countries.allow``), so that
+    a refusal naming ``targeting.countries.allow.0`` finds its field without a table."""
+    lists = [f"{prefix}.{dimension}.{side}" for dimension in TARGETING_LISTS for side in ("allow", "deny")]
+    return (*lists, *(f"{prefix}.day_parting.{part}" for part in ("time_zone", "weekdays", "hours")))
+
+
+def _chosen(form: Form, name: str, low: int, high: int) -> list[int]:
+    """Ticked boxes' numbers: a value outside the boxes the page offers is a forged form."""
+    try:
+        numbers = sorted({int(value) for value in form.all(name)})
+    except ValueError:
+        raise FormInvalid(name, "tick the boxes the page offers") from None
+    if any(not low <= number <= high for number in numbers):
+        raise FormInvalid(name, f"from {low} to {high}")
+    return numbers
+
+
+def targeting_body(form: Form, prefix: str = "targeting") -> dict[str, Any] | None:
+    """The API's ``targeting`` from the form's fields; None when they are all empty (no
+    targeting). Day parting is sent only with weekdays or hours ticked: a time zone alone
+    admits every hour, which is what no day parting says."""
+    targeting: dict[str, Any] = {
+        dimension: {side: _lines(form.get(f"{prefix}.{dimension}.{side}")) for side in ("allow", "deny")}
+        for dimension in TARGETING_LISTS
+    }
+    parting = f"{prefix}.day_parting."
+    weekdays, hours = _chosen(form, parting + "weekdays", 1, 7), _chosen(form, parting + "hours", 0, 23)
+    if not weekdays and not hours:
+        listed = any(lists["allow"] or lists["deny"] for lists in targeting.values())
+        return targeting if listed else None
+    time_zone = form.get(parting + "time_zone") or "UTC"
+    return targeting | {"day_parting": {"time_zone": time_zone, "weekdays": weekdays, "hours": hours}}
+
+
+def targeting_form(targeting: Mapping[str, Any] | None, prefix: str = "targeting") -> dict[str, Any]:
+    """The form's values for a targeting as the API reads it (what ``targeting_body`` reads
+    back); the ticked weekdays and hours are lists of their numbers as text."""
+    found = targeting or {}
+    fields: dict[str, Any] = {
+        f"{prefix}.{dimension}.{side}": "\n".join((found.get(dimension) or {}).get(side) or [])
+        for dimension in TARGETING_LISTS
+        for side in ("allow", "deny")
+    }
+    parting = found.get("day_parting") or {}
+    return fields | {
+        f"{prefix}.day_parting.time_zone": parting.get("time_zone") or "",
+        f"{prefix}.day_parting.weekdays": [str(day) for day in parting.get("weekdays") or []],
+        f"{prefix}.day_parting.hours": [str(hour) for hour in parting.get("hours") or []],
+    }
+
+
+def targeting_field(refused_field: str | None, prefix: str = "targeting") -> str | None:
+    """The form's field for one the API refused (``targeting.countries.allow.0`` →
+    ``targeting.countries.allow``); None when it is not a targeting field."""
+    if refused_field is None:
+        return None
+    parts = refused_field.split(".")
+    while parts and parts[-1].isdigit():
+        parts.pop()
+    name = ".".join(parts)
+    return name if name in targeting_names(prefix) else None
+
+
+def targeting_summary(targeting: Mapping[str, Any] | None) -> str:
+    """One line for a list's cell: ``Countries GB, IE; Devices not tablet; Mon, Fri 9, 10
+    (Europe/Paris)``; empty for no targeting."""
+    if not targeting:
+        return ""
+    parts = []
+    for dimension, label in TARGETING_LISTS.items():
+        lists = targeting.get(dimension) or {}
+        if lists.get("allow"):
+            parts.append(f"{label} {', '.join(lists['allow'])}")
+        if lists.get("deny"):
+            parts.append(f"{label} not {', '.join(lists['deny'])}")
+    parting = targeting.get("day_parting")
+    if parting:
+        days = ", ".join(WEEKDAYS[day - 1] for day in parting.get("weekdays") or []) or "every day"
+        hours = ", ".join(str(hour) for hour in parting.get("hours") or []) or "all day"
+        parts.append(f"{days}, hours {hours} ({parting.get('time_zone') or 'UTC'})")
+    return "; ".join(parts)
 
 
 # -- relationships ------------------------------------------------------------------------
@@ -300,6 +408,9 @@ def relationship_body(form: Form) -> dict[str, Any]:
         "postback_method": form.get("postback_method") or "get",
         "postback_status_changes": _checked(form, "postback_status_changes"),
     }
+    targeting = targeting_body(form)
+    if targeting is not None:
+        body["targeting"] = targeting
     payout = _terms(form, "payout_", required=False)
     if payout:
         body["payout"] = payout
@@ -319,6 +430,7 @@ def relationship_form(relationship: Mapping[str, Any] | None, events: list[str])
         "postback_url": found.get("postback_url") or "",
         "postback_method": found.get("postback_method") or "get",
         "postback_status_changes": "on" if found.get("postback_status_changes") else "",
+        **targeting_form(found.get("targeting")),
     }
     custom = {e["name"]: e for e in found.get("events") or []}
     for n, name in enumerate(events):

@@ -1,6 +1,6 @@
 """Offers: the list, creating and editing one (events, payouts, caps, tiers, fraud rules,
-bounds, conversion security), its status and postback token, and its partners: the
-relationships and their custom terms.
+bounds, conversion security, targeting), its status and postback token, and its partners:
+the relationships and their custom terms, with the targeting that narrows the offer's.
 
 The postback token is shown once, on the page the creation or rotation answers with
 (the partners API keeps only its hash).
@@ -23,13 +23,18 @@ from afflux_console.entrypoints.offer_forms import (
     OFFER_STATUSES,
     PAYOUT_TYPES,
     SUBS,
+    TARGETING_HINTS,
+    TARGETING_LISTS,
     VISIBILITIES,
+    WEEKDAYS,
     FormInvalid,
     form_of,
     offer_body,
     posted_values,
     relationship_body,
     relationship_form,
+    targeting_field,
+    targeting_summary,
 )
 from afflux_console.entrypoints.pages import NOTICES, Console, PageError, Viewer
 from afflux_console.entrypoints.pages_partners import optional
@@ -41,6 +46,9 @@ CHOICES = {
     "cap_periods": CAP_PERIODS,
     "visibilities": VISIBILITIES,
     "subs": SUBS,
+    "targeting_lists": TARGETING_LISTS,
+    "targeting_hints": TARGETING_HINTS,
+    "weekdays": WEEKDAYS,
 }
 
 
@@ -79,6 +87,7 @@ def offer_form_page(
         offer=offer,
         error=error,
         field=field,
+        targeting_at=targeting_field(field),
         statuses=OFFER_STATUSES,
         **CHOICES,
     )
@@ -116,6 +125,7 @@ async def offer_detail(
         standing=standing or "",
         after=after,
         names=names,
+        targeting={row["partner_id"]: targeting_summary(row.get("targeting")) for row in rows},
         audit=(audit or {}).get("items", []),
         staff={**await console.names.staff(), **names, offer_id: offer["name"]},
         traffic=(traffic or {}).get("traffic", []),
@@ -184,7 +194,10 @@ async def relationship_page(
     values: dict[str, Any] | None = None,
     error: str | None = None,
     status: int = 200,
+    field: str | None = None,
 ) -> Response:
+    """A partner's terms on an offer; after a refusal, what was posted with the message at the
+    top and, for a targeting field, at that field too."""
     offer = await console.read(viewer, "partners", f"/v1/offers/{segment(offer_id)}")
     try:
         found = await console.read(
@@ -207,7 +220,10 @@ async def relationship_page(
         partner_name=names[partner_id],
         relationship=found,
         values=values or relationship_form(found, events),
+        offer_targeting=targeting_summary(offer.get("targeting")),
         error=error,
+        field=field,
+        field_error=error if field else None,
         **CHOICES,
     )
 
@@ -221,13 +237,14 @@ async def save_relationship(console: Console, request: Request, offer_id: str, p
         )
     except FormInvalid as invalid:
         return await relationship_page(
-            console, viewer, offer_id, partner_id, _values(form), str(invalid), 422
+            console, viewer, offer_id, partner_id, _values(form), str(invalid), 422, invalid.field
         )
     except Refused as refused:
         if refused.status in (401, 403):  # signed out, or forbidden: the error page
             raise
         return await relationship_page(
-            console, viewer, offer_id, partner_id, _values(form), refused.message, refused.status
+            console, viewer, offer_id, partner_id, _values(form), refused.message, refused.status,
+            targeting_field(refused.field),
         )
     return console.done(f"/console/offers/{segment(offer_id)}", "relationship_saved")
 
