@@ -12,6 +12,7 @@ consumers hold for a key, in the key's order, one acknowledged before the next i
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
@@ -118,7 +119,9 @@ async def held_for_key(bootstrap_servers: str, database_url: str, topic: str, ke
     """The letters the consumers hold for ``key`` of ``topic``, one per record, in the key's
     order; a LookupError if none is held or one of them is no longer on the DLQ (then
     nothing may be sent: the ones after it would overtake it)."""
-    held = blocked.in_key_order(blocked.held_letters(database_url, topic.removesuffix(DLQ_SUFFIX), key))
+    # The database read on a worker thread: the console awaits this inside its event loop.
+    held = blocked.in_key_order(await asyncio.to_thread(
+        blocked.held_letters, database_url, topic.removesuffix(DLQ_SUFFIX), key))
     if not held:
         raise LookupError(f"no consumer holds a dead letter of key {key.decode(errors='replace')!r} "
                           f"of {topic.removesuffix(DLQ_SUFFIX)}")
