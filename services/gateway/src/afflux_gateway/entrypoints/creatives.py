@@ -14,15 +14,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter
 from fastapi.responses import Response
 
 from afflux_contracts import ImageFormat
 from afflux_gateway.application.creatives import CreativeReads, creatives_for
 from afflux_gateway.application.reads import KeyHolder, Views
-from afflux_gateway.domain.access import MAX_SUB_LENGTH, SUB_NAMES, tracking_link
+from afflux_gateway.domain.access import tracking_link
 from afflux_gateway.entrypoints.auth import Guard, partner_auth
 from afflux_gateway.entrypoints.http import runnable_offer
+from afflux_gateway.entrypoints.link_subs import LinkSubs
 from afflux_plumbing.auth import public
 from afflux_plumbing.http import NotFound
 
@@ -63,19 +64,13 @@ def creatives_router(views: Views, reads: CreativeReads, guard: Guard, tracking_
     @router.get("/v1/me/offers/{offer_id}/creatives")
     def my_creatives(
         offer_id: str,
+        subs: LinkSubs,
         holder: KeyHolder = me,
-        sub1: str | None = Query(None, max_length=MAX_SUB_LENGTH),
-        sub2: str | None = Query(None, max_length=MAX_SUB_LENGTH),
-        sub3: str | None = Query(None, max_length=MAX_SUB_LENGTH),
-        sub4: str | None = Query(None, max_length=MAX_SUB_LENGTH),
-        sub5: str | None = Query(None, max_length=MAX_SUB_LENGTH),
     ) -> dict[str, Any]:
         """The offer's active banners, text links and emails, each with your tracking link
         (sub1..sub5 filled in) and ready to paste: a banner's ``html`` (its public
         ``image_url``, width, height, alt text), a text link's ``html``, an email's subject
         and from lines and its ``html_body`` with your link in place."""
-        given = dict(zip(SUB_NAMES, (sub1, sub2, sub3, sub4, sub5), strict=True))
-        subs = {name: value for name, value in given.items() if value}
         return offer_creatives(views, reads, holder.partner_id, offer_id, subs, tracking_url, site_url)
 
     @router.get("/creatives/{creative_id}/{filename}", response_model=None,

@@ -23,10 +23,11 @@ from afflux_gateway.application.reads import (
     Views,
     offers_for,
 )
-from afflux_gateway.domain.access import MAX_SUB_LENGTH, SUB_NAMES, may_run, tracking_link
+from afflux_gateway.domain.access import may_run, tracking_link
 from afflux_gateway.domain.conversions import Kind
 from afflux_gateway.domain.report import PARTNER_GROUPINGS, GroupBy, InvalidReport, Window, window
 from afflux_gateway.entrypoints.auth import Guard, partner_auth
+from afflux_gateway.entrypoints.link_subs import LinkSubs
 from afflux_gateway.entrypoints.payout_profile import profile_router
 from afflux_gateway.entrypoints.present import (
     STATEMENT_COLUMNS,
@@ -177,22 +178,12 @@ def partner_router(
     @router.get("/offers/{offer_id}/tracking-link")
     def link(
         offer_id: str,
+        subs: LinkSubs,
         holder: KeyHolder = me,
-        sub1: str | None = Query(None, max_length=MAX_SUB_LENGTH),
-        sub2: str | None = Query(None, max_length=MAX_SUB_LENGTH),
-        sub3: str | None = Query(None, max_length=MAX_SUB_LENGTH),
-        sub4: str | None = Query(None, max_length=MAX_SUB_LENGTH),
-        sub5: str | None = Query(None, max_length=MAX_SUB_LENGTH),
     ) -> dict[str, Any]:
         """This partner's tracking link to the offer, with sub1..sub5 filled in."""
         runnable_offer(views, holder.partner_id, offer_id)
-        subs = dict(zip(SUB_NAMES, (sub1, sub2, sub3, sub4, sub5), strict=True))
-        return {
-            "offer_id": offer_id,
-            "url": tracking_link(
-                tracking_url, offer_id, holder.partner_id, {k: v for k, v in subs.items() if v}
-            ),
-        }
+        return {"offer_id": offer_id, "url": tracking_link(tracking_url, offer_id, holder.partner_id, subs)}
 
     @router.get("/report", response_model=None)
     def report(

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter
 
 from afflux_gateway.application.reads import KeyHolder
 from afflux_gateway.application.smart_links import SmartLinkReads, smart_links_for
-from afflux_gateway.domain.access import MAX_SUB_LENGTH, SUB_NAMES
 from afflux_gateway.entrypoints.auth import Guard, partner_auth
+from afflux_gateway.entrypoints.link_subs import LinkSubs
 
 
 def smart_links_router(reads: SmartLinkReads, guard: Guard, tracking_url: str) -> APIRouter:
@@ -19,18 +19,12 @@ def smart_links_router(reads: SmartLinkReads, guard: Guard, tracking_url: str) -
 
     @router.get("/smart-links")
     def smart_links(
+        subs: LinkSubs,
         holder: KeyHolder = me,
-        sub1: str | None = Query(None, max_length=MAX_SUB_LENGTH),
-        sub2: str | None = Query(None, max_length=MAX_SUB_LENGTH),
-        sub3: str | None = Query(None, max_length=MAX_SUB_LENGTH),
-        sub4: str | None = Query(None, max_length=MAX_SUB_LENGTH),
-        sub5: str | None = Query(None, max_length=MAX_SUB_LENGTH),
     ) -> dict[str, Any]:
         """The network's smart links holding an offer you may run, each with your own link
         (sub1..sub5 filled in) and the offers of it you may run, with your payout on each:
         tracking sends each visitor to one of them that takes the visitor."""
-        subs = {name: value for name, value in zip(SUB_NAMES, (sub1, sub2, sub3, sub4, sub5), strict=True)
-                if value}
         return {"smart_links": smart_links_for(reads, holder.partner_id, tracking_url, subs)}
 
     return router

@@ -18,7 +18,8 @@ from typing import TypeAlias
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.structs import ConsumerRecord
 
-from afflux_payouts.application.shadows import LogRecord, LogShorterThanPositions, Stretch
+from afflux_payouts.application.shadows import LogShorterThanPositions, Stretch
+from afflux_plumbing.blocking import LogRecord
 
 Record: TypeAlias = ConsumerRecord[bytes, bytes]
 

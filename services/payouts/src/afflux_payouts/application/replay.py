@@ -37,8 +37,9 @@ from afflux_payouts.application.replay_fold import (
     finish_all,
     merged,
 )
-from afflux_payouts.application.shadows import LogRecord, Replaying, Stretch, TableDiff
+from afflux_payouts.application.shadows import Replaying, Stretch, TableDiff
 from afflux_payouts.application.statements import Rederived, Statements
+from afflux_plumbing.blocking import LogRecord
 from afflux_plumbing.store import TrackedApplication
 
 Progress = Callable[[int, int], None]

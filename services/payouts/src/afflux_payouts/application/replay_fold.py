@@ -25,8 +25,7 @@ from typing import Any
 from eventsourcing.persistence import IntegrityError
 
 from afflux_contracts import DecodeError, Envelope, Event, decode
-from afflux_payouts.application.shadows import LogRecord
-from afflux_plumbing.blocking import BEHIND, FREE, HEAD, KeyBlocks, verdict
+from afflux_plumbing.blocking import BEHIND, FREE, HEAD, KeyBlocks, LogRecord, verdict
 from afflux_plumbing.consume import RUN_LIMIT
 from afflux_plumbing.outage import DATABASE_OUTAGES
 from afflux_plumbing.positions import Position

@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
+from afflux_plumbing.blocking import LogRecord
+
 
 class LogShorterThanPositions(Exception):
     """The log does not hold the records the live projection says it applied."""
@@ -27,25 +29,6 @@ class Stretch:
     @property
     def size(self) -> int:
         return max(0, self.last - self.first + 1)
-
-
-class LogRecord(Protocol):
-    """One record as read from the log (aiokafka's ``ConsumerRecord`` is one)."""
-
-    @property
-    def topic(self) -> str: ...
-
-    @property
-    def partition(self) -> int: ...
-
-    @property
-    def offset(self) -> int: ...
-
-    @property
-    def key(self) -> bytes | None: ...
-
-    @property
-    def value(self) -> bytes | None: ...
 
 
 class LogReader(Protocol):
