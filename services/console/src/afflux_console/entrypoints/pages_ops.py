@@ -59,13 +59,7 @@ async def redrive(console: Console, request: Request) -> Response:
         }
     except ValueError:
         raise PageError(422, "That dead letter's position is not valid.") from None
-    try:
-        await console.write(viewer, "POST", CONSOLE, "/v1/dead-letters/redrive", body)
-    except Refused as refused:
-        if refused.status in (401, 403):  # signed out, or forbidden: the error page
-            raise
-        return await operations(console, viewer, request, refused.message, refused.status)
-    return console.done("/console/operations", "redriven")
+    return await _act(console, viewer, request, "/v1/dead-letters/redrive", body, "redriven")
 
 
 def _discard_link(letter: dict[str, Any]) -> str:
@@ -78,13 +72,7 @@ async def redrive_key(console: Console, request: Request) -> Response:
     """Send a blocked key's held letters back to its topic, in the key's order."""
     viewer, form = await console.posted(request)
     body = {"topic": form.get("topic"), "key": form.get("key")}
-    try:
-        await console.write(viewer, "POST", CONSOLE, "/v1/dead-letters/redrive-key", body)
-    except Refused as refused:
-        if refused.status in (401, 403):
-            raise
-        return await operations(console, viewer, request, refused.message, refused.status)
-    return console.done("/console/operations", "key_redriven")
+    return await _act(console, viewer, request, "/v1/dead-letters/redrive-key", body, "key_redriven")
 
 
 async def discard_page(console: Console, request: Request) -> Response:
@@ -99,13 +87,7 @@ async def discard_page(console: Console, request: Request) -> Response:
 async def discard(console: Console, request: Request) -> Response:
     viewer, form = await console.posted(request)
     body = {name: form.get(name) for name in ("store", "topic", "key", "digest")}
-    try:
-        await console.write(viewer, "POST", CONSOLE, "/v1/dead-letters/discard", body)
-    except Refused as refused:
-        if refused.status in (401, 403):
-            raise
-        return await operations(console, viewer, request, refused.message, refused.status)
-    return console.done("/console/operations", "discarded")
+    return await _act(console, viewer, request, "/v1/dead-letters/discard", body, "discarded")
 
 
 def routes(console: Console) -> APIRouter:
@@ -139,3 +121,16 @@ def routes(console: Console) -> APIRouter:
         }
     )
     return router
+
+
+async def _act(console: Console, viewer: Viewer, request: Request, path: str, body: dict[str, Any],
+               notice: str) -> Response:
+    """Post ``body`` to the console API's ``path``; back to the page saying ``notice``, or the
+    page again with the API's refusal (signed out or forbidden: the error page)."""
+    try:
+        await console.write(viewer, "POST", CONSOLE, path, body)
+    except Refused as refused:
+        if refused.status in (401, 403):
+            raise
+        return await operations(console, viewer, request, refused.message, refused.status)
+    return console.done("/console/operations", notice)
