@@ -1,11 +1,18 @@
 """Catching a store up with the end of a topic: "a service that catches up to the log's
 end sees every write acknowledged before".
 
-Tracking asks before it refuses a link it does not know (the link may have been handed
-out a moment ago); attribution can ask before it decides. A catch-up reads the topic's
+Tracking asks before it refuses a link (the link may have been handed out, or its offer
+resumed, a moment ago); attribution asks before it decides. A catch-up reads the topic's
 end offsets *after* the caller arrived, then waits until the store's committed
-positions reach them. Callers arriving together share one catch-up, so a burst of
-clicks on a fresh link costs one offsets request, not one each.
+positions reach them.
+
+Callers share rounds: a round is joinable until its offsets request is sent, and one
+request is in flight at a time, so callers arriving while one is answered share the
+next. A stream of refused clicks costs a request per round trip to the broker, not one
+per click. What a caller pays is mostly latency, and on a busy event loop each hand-off
+between tasks waits a turn of the loop: a round is one task that asks the broker
+directly (one request per broker, no task per request) and wakes each caller through
+its own future (measured in docs/decisions/fail-traffic-and-smart-links.md).
 """
 
 from __future__ import annotations
@@ -13,17 +20,24 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import defaultdict
 from contextlib import suppress
 from typing import Protocol
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.errors import KafkaError
+from aiokafka import TopicPartition
+from aiokafka.client import AIOKafkaClient
+from aiokafka.errors import KafkaError, for_code
+from aiokafka.protocol.offset import OffsetRequest
 
 from afflux_plumbing.kafka_security import client_security
 
 log = logging.getLogger(__name__)
 
 POLL_SECONDS = 0.01
+LATEST = -1
+"""ListOffsets' timestamp for "the offset the next record will get"."""
+ROUND_SECONDS = 60.0
+"""A round nobody waits for any more ends by itself."""
 
 
 class Positions(Protocol):
@@ -32,13 +46,30 @@ class Positions(Protocol):
 
     def stored_offset(self, topic: str, partition: int) -> int | None: ...
 
+    @property
+    def positions_in_memory(self) -> bool:
+        """``stored_offset`` answers from memory: asked on the event loop, not a thread."""
+        ...
+
 
 class _Round:
-    """One catch-up: joinable until its offsets request is sent."""
+    """One catch-up: joinable until its offsets request is sent; each caller waits on a
+    future of its own (a caller that gives up cancels only its own)."""
 
     def __init__(self) -> None:
         self.sent = False
-        self.task: asyncio.Task[bool] | None = None
+        self.done = False
+        self.waiters: list[asyncio.Future[bool]] = []
+
+    def settle(self, result: bool | BaseException) -> None:
+        self.done = True
+        for waiter in self.waiters:
+            if waiter.done():
+                continue
+            if isinstance(result, BaseException):
+                waiter.set_exception(result)
+            else:
+                waiter.set_result(result)
 
 
 class LogCatchUp:
@@ -47,54 +78,109 @@ class LogCatchUp:
     def __init__(self, store: Positions, topic: str, bootstrap_servers: str) -> None:
         self.store = store
         self.topic = topic
-        self._client = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers, enable_auto_commit=False,
-                                        **client_security())
+        self._client = AIOKafkaClient(bootstrap_servers=bootstrap_servers, **client_security())
         self._started = False
         self._round: _Round | None = None
+        self._rounds: set[asyncio.Task[None]] = set()
         self._lock = asyncio.Lock()
+        self._in_memory = store.positions_in_memory
 
     async def stop(self) -> None:
+        for task in list(self._rounds):
+            task.cancel()
         if self._started:
             with suppress(KafkaError):
-                await self._client.stop()
+                await self._client.close()
 
     async def caught_up(self, timeout: float) -> bool:
         """True once every record on the topic when this was called is applied; False if
         that cannot be shown within ``timeout`` seconds (broker or database away)."""
         current = self._round
-        if current is None or current.sent or current.task is None or current.task.done():
-            current = _Round()
-            current.task = asyncio.create_task(self._catch_up(current))
-            self._round = current
-        assert current.task is not None
+        if current is None or current.sent or current.done:
+            current = self._round = _Round()
+            task = asyncio.create_task(self._run(current))
+            self._rounds.add(task)
+            task.add_done_callback(self._rounds.discard)
+        waiter: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        current.waiters.append(waiter)
         try:
-            return await asyncio.wait_for(asyncio.shield(current.task), timeout)
+            async with asyncio.timeout(timeout):
+                return await waiter
         except (TimeoutError, KafkaError, OSError) as error:
             log.warning("could not catch up with %s within %.1fs: %r", self.topic, timeout, error)
             return False
 
+    async def _run(self, round_: _Round) -> None:
+        try:
+            round_.settle(await self._catch_up(round_))
+        except asyncio.CancelledError:
+            round_.settle(KafkaError("the catch-up was stopped"))
+            raise
+        except Exception as error:  # every waiter learns why
+            round_.settle(error)
+
     async def _catch_up(self, round_: _Round) -> bool:
         ends = await self._end_offsets(round_)
-        deadline = time.monotonic() + 60.0  # a round nobody waits for ends by itself
+        deadline = time.monotonic() + ROUND_SECONDS
         while time.monotonic() < deadline:
-            if await asyncio.to_thread(self._applied_through, ends):
+            applied = (self._applied_through(ends) if self._in_memory
+                       else await asyncio.to_thread(self._applied_through, ends))
+            if applied:
                 return True
             await asyncio.sleep(POLL_SECONDS)
         return False
 
     async def _end_offsets(self, round_: _Round) -> dict[TopicPartition, int]:
+        """The topic's end offsets, asked once every caller of ``round_`` has arrived (the
+        lock: the request before it is answered first)."""
         async with self._lock:
             if not self._started:
-                await self._client.start()
+                await self._client.bootstrap()
                 self._started = True
-        partitions = self._client.partitions_for_topic(self.topic) or set()
-        if not partitions:
-            await self._client.topics()  # a client with no subscription fetches metadata on demand
-            partitions = self._client.partitions_for_topic(self.topic) or set()
-        round_.sent = True
-        tps = [TopicPartition(self.topic, p) for p in sorted(partitions)]
-        ends: dict[TopicPartition, int] = await self._client.end_offsets(tps)
+            deadline = time.monotonic() + ROUND_SECONDS
+            while True:
+                leaders = await self._leaders()
+                round_.sent = True
+                try:
+                    return await self._ask(leaders)
+                except KafkaError as error:
+                    if not error.retriable or time.monotonic() > deadline:
+                        raise
+                    await self._client.force_metadata_update()  # a leader moved: ask the new one
+
+    async def _leaders(self) -> dict[int, list[int]]:
+        """The topic's partitions by the broker that leads them."""
+        cluster = self._client.cluster
+        if not cluster.partitions_for_topic(self.topic):
+            await self._client.add_topic(self.topic)  # metadata of a topic not tracked yet
+        by_leader: dict[int, list[int]] = defaultdict(list)
+        for partition in sorted(cluster.partitions_for_topic(self.topic) or ()):
+            leader = cluster.leader_for_partition(TopicPartition(self.topic, partition))
+            if leader is None or leader < 0:
+                await self._client.force_metadata_update()
+                raise KafkaError(f"no leader known for {self.topic}#{partition}")
+            by_leader[leader].append(partition)
+        return by_leader
+
+    async def _ask(self, leaders: dict[int, list[int]]) -> dict[TopicPartition, int]:
+        """ListOffsets(latest) to each leader (one broker, the usual case: one request)."""
+        requests = [self._client.send(node, self._request(parts)) for node, parts in leaders.items()]
+        responses = [await requests[0]] if len(requests) == 1 else await asyncio.gather(*requests)
+        ends: dict[TopicPartition, int] = {}
+        for response in responses:
+            for topic, partitions in response.topics:
+                for partition, error_code, *answer in partitions:
+                    if error_code:
+                        raise for_code(error_code)(f"{topic}#{partition}")
+                    # v0: a list of offsets; v1 and later: timestamp, offset (then leader epoch)
+                    end = answer[1] if response.API_VERSION else answer[0][0]
+                    ends[TopicPartition(topic, partition)] = end
         return ends
+
+    def _request(self, partitions: list[int]) -> OffsetRequest:
+        """Replica -1 (a client, not a follower), isolation 0 (read uncommitted: the
+        design uses no transactions), the latest offset of each partition."""
+        return OffsetRequest(-1, 0, [(self.topic, [(partition, LATEST) for partition in partitions])])
 
     def _applied_through(self, ends: dict[TopicPartition, int]) -> bool:
         for tp, end in ends.items():

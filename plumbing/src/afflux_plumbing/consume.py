@@ -151,6 +151,12 @@ class TrackedConsumer:
         return applied if applied >= 0 else None
 
     @property
+    def positions_in_memory(self) -> bool:
+        """Every partition is this process's (``every_partition``): ``stored_offset`` never
+        asks the database, so a catch-up may read it on the event loop."""
+        return self.every_partition
+
+    @property
     def assigned(self) -> bool:
         return bool(self._listener.assigned)
 

@@ -352,6 +352,9 @@ class TrackedApplication(Application[Any]):
             if not self.tracked_recorder.has_tracking_id(position.tracking_name, position.offset):
                 raise
 
+    positions_in_memory = False
+    """``stored_offset`` reads the database (a catch-up asks it from a worker thread)."""
+
     def stored_offset(self, topic: str, partition: int) -> int | None:
         """The last offset of ``topic#partition`` this service applied, if any."""
         stored: int | None = self.tracked_recorder.max_tracking_id(tracking_name(topic, partition))
