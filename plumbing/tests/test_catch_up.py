@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from afflux_infra.embedded import free_port
+from afflux_infra.embedded import EmbeddedBroker, free_port
 from afflux_infra.provision import ensure_topics
 from afflux_plumbing.catch_up import LogCatchUp
 
@@ -67,13 +67,13 @@ async def caught(kafka_bootstrap: str, topic: str) -> AsyncIterator[tuple[LogCat
 def counting_requests(catch_up: LogCatchUp) -> list[Any]:
     """Every request the catch-up's client sends, in order (the client itself still sends it)."""
     sent: list[Any] = []
-    send = catch_up._client.send
+    send = catch_up.ends.client.send
 
     async def recorded(node_id: int, request: Any, **kwargs: Any) -> Any:
         sent.append(request)
         return await send(node_id, request, **kwargs)
 
-    catch_up._client.send = recorded  # type: ignore[method-assign]
+    catch_up.ends.client.send = recorded  # type: ignore[method-assign]
     return sent
 
 
@@ -171,3 +171,19 @@ async def test_a_broker_that_does_not_answer_is_not_caught_up_within_the_timeout
     finally:
         await catch_up.stop()
     assert time.monotonic() - started < 3.0
+
+
+async def test_a_broker_that_comes_back_is_caught_up_with_again() -> None:
+    """Nobody answers at the address at first; once a broker does, a catch-up works."""
+    port = free_port()
+    catch_up = LogCatchUp(Applied(), "test.catchup.back", f"127.0.0.1:{port}")
+    broker = EmbeddedBroker(port=port)
+    try:
+        assert await catch_up.caught_up(0.5) is False
+        broker.start()
+        await ensure_topics(broker.bootstrap_servers, [("test.catchup.back", PARTITIONS)])
+
+        assert await catch_up.caught_up(10.0) is True
+    finally:
+        await catch_up.stop()
+        broker.stop()

@@ -26,7 +26,7 @@ from typing import Protocol
 
 from aiokafka import TopicPartition
 from aiokafka.client import AIOKafkaClient
-from aiokafka.errors import KafkaError, for_code
+from aiokafka.errors import KafkaError, LeaderNotAvailableError, for_code
 from aiokafka.protocol.offset import OffsetRequest
 
 from afflux_plumbing.kafka_security import client_security
@@ -72,14 +72,86 @@ class _Round:
                 waiter.set_result(result)
 
 
+class TopicEnds:
+    """A topic's end offsets (the offset its next record will get, per partition), asked
+    of the brokers that lead its partitions: one ListOffsets per broker, from the caller's
+    own task (aiokafka's ``end_offsets`` adds a task per request and a retry loop)."""
+
+    def __init__(self, topic: str, bootstrap_servers: str) -> None:
+        self.topic = topic
+        self.bootstrap_servers = bootstrap_servers
+        self._client: AIOKafkaClient | None = None
+        self._bootstrapped = False
+
+    @property
+    def client(self) -> AIOKafkaClient:
+        """The client, made on first use: it belongs to the event loop that asks."""
+        if self._client is None:
+            self._client = AIOKafkaClient(bootstrap_servers=self.bootstrap_servers, **client_security())
+        return self._client
+
+    async def close(self) -> None:
+        if self._client is not None:
+            with suppress(KafkaError):
+                await self._client.close()
+
+    async def ask(self) -> dict[TopicPartition, int]:
+        """The ends now; a leader that moved is looked up again, for up to a minute."""
+        if not self._bootstrapped:
+            await self.client.bootstrap()  # raises while no broker answers: asked again next time
+            self._bootstrapped = True
+        deadline = time.monotonic() + ROUND_SECONDS
+        while True:
+            try:
+                return await self._ask(await self._leaders())
+            except KafkaError as error:
+                if not error.retriable or time.monotonic() > deadline:
+                    raise
+                await self.client.force_metadata_update()
+
+    async def _leaders(self) -> dict[int, list[int]]:
+        """The topic's partitions by the broker that leads them."""
+        cluster = self.client.cluster
+        if not cluster.partitions_for_topic(self.topic):
+            await self.client.add_topic(self.topic)  # metadata of a topic not tracked yet
+        by_leader: dict[int, list[int]] = defaultdict(list)
+        for partition in sorted(cluster.partitions_for_topic(self.topic) or ()):
+            leader = cluster.leader_for_partition(TopicPartition(self.topic, partition))
+            if leader is None or leader < 0:
+                raise LeaderNotAvailableError(f"no leader known for {self.topic}#{partition}")
+            by_leader[leader].append(partition)
+        return by_leader
+
+    async def _ask(self, leaders: dict[int, list[int]]) -> dict[TopicPartition, int]:
+        requests = [self.client.send(node, self._request(parts)) for node, parts in leaders.items()]
+        if len(requests) > 1:
+            responses = await asyncio.gather(*requests)
+        else:  # one broker leads them all (or the topic has no partition yet: nothing to ask)
+            responses = [await request for request in requests]
+        ends: dict[TopicPartition, int] = {}
+        for response in responses:
+            for topic, partitions in response.topics:
+                for partition, error_code, *answer in partitions:
+                    if error_code:
+                        raise for_code(error_code)(f"{topic}#{partition}")
+                    # v0: a list of offsets; v1 and later: timestamp, offset (then leader epoch)
+                    end = answer[1] if response.API_VERSION else answer[0][0]
+                    ends[TopicPartition(topic, partition)] = end
+        return ends
+
+    def _request(self, partitions: list[int]) -> OffsetRequest:
+        """Replica -1 (a client, not a follower), isolation 0 (read uncommitted: the
+        design uses no transactions), the latest offset of each partition."""
+        return OffsetRequest(-1, 0, [(self.topic, [(partition, LATEST) for partition in partitions])])
+
+
 class LogCatchUp:
     """Waits until ``store`` has applied ``topic`` up to the end it has now."""
 
     def __init__(self, store: Positions, topic: str, bootstrap_servers: str) -> None:
         self.store = store
         self.topic = topic
-        self._client = AIOKafkaClient(bootstrap_servers=bootstrap_servers, **client_security())
-        self._started = False
+        self.ends = TopicEnds(topic, bootstrap_servers)
         self._round: _Round | None = None
         self._rounds: set[asyncio.Task[None]] = set()
         self._lock = asyncio.Lock()
@@ -88,9 +160,7 @@ class LogCatchUp:
     async def stop(self) -> None:
         for task in list(self._rounds):
             task.cancel()
-        if self._started:
-            with suppress(KafkaError):
-                await self._client.close()
+        await self.ends.close()
 
     async def caught_up(self, timeout: float) -> bool:
         """True once every record on the topic when this was called is applied; False if
@@ -134,53 +204,8 @@ class LogCatchUp:
         """The topic's end offsets, asked once every caller of ``round_`` has arrived (the
         lock: the request before it is answered first)."""
         async with self._lock:
-            if not self._started:
-                await self._client.bootstrap()
-                self._started = True
-            deadline = time.monotonic() + ROUND_SECONDS
-            while True:
-                leaders = await self._leaders()
-                round_.sent = True
-                try:
-                    return await self._ask(leaders)
-                except KafkaError as error:
-                    if not error.retriable or time.monotonic() > deadline:
-                        raise
-                    await self._client.force_metadata_update()  # a leader moved: ask the new one
-
-    async def _leaders(self) -> dict[int, list[int]]:
-        """The topic's partitions by the broker that leads them."""
-        cluster = self._client.cluster
-        if not cluster.partitions_for_topic(self.topic):
-            await self._client.add_topic(self.topic)  # metadata of a topic not tracked yet
-        by_leader: dict[int, list[int]] = defaultdict(list)
-        for partition in sorted(cluster.partitions_for_topic(self.topic) or ()):
-            leader = cluster.leader_for_partition(TopicPartition(self.topic, partition))
-            if leader is None or leader < 0:
-                await self._client.force_metadata_update()
-                raise KafkaError(f"no leader known for {self.topic}#{partition}")
-            by_leader[leader].append(partition)
-        return by_leader
-
-    async def _ask(self, leaders: dict[int, list[int]]) -> dict[TopicPartition, int]:
-        """ListOffsets(latest) to each leader (one broker, the usual case: one request)."""
-        requests = [self._client.send(node, self._request(parts)) for node, parts in leaders.items()]
-        responses = [await requests[0]] if len(requests) == 1 else await asyncio.gather(*requests)
-        ends: dict[TopicPartition, int] = {}
-        for response in responses:
-            for topic, partitions in response.topics:
-                for partition, error_code, *answer in partitions:
-                    if error_code:
-                        raise for_code(error_code)(f"{topic}#{partition}")
-                    # v0: a list of offsets; v1 and later: timestamp, offset (then leader epoch)
-                    end = answer[1] if response.API_VERSION else answer[0][0]
-                    ends[TopicPartition(topic, partition)] = end
-        return ends
-
-    def _request(self, partitions: list[int]) -> OffsetRequest:
-        """Replica -1 (a client, not a follower), isolation 0 (read uncommitted: the
-        design uses no transactions), the latest offset of each partition."""
-        return OffsetRequest(-1, 0, [(self.topic, [(partition, LATEST) for partition in partitions])])
+            round_.sent = True
+            return await self.ends.ask()
 
     def _applied_through(self, ends: dict[TopicPartition, int]) -> bool:
         for tp, end in ends.items():

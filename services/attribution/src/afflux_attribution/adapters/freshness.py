@@ -22,17 +22,15 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Mapping
-from contextlib import suppress
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import TopicPartition
 from aiokafka.errors import KafkaError
 from aiokafka.structs import ConsumerRecord
 
 from afflux_contracts import TRACKING
-from afflux_plumbing.catch_up import LogCatchUp, Positions
+from afflux_plumbing.catch_up import LogCatchUp, Positions, TopicEnds
 from afflux_plumbing.consume import TrackedConsumer
-from afflux_plumbing.kafka_security import client_security
 
 log = logging.getLogger(__name__)
 
@@ -53,9 +51,9 @@ class TrackingEnds:
     consumer's event loop (``bind``), and whether the store's committed positions reach them."""
 
     def __init__(self, store: Positions, bootstrap_servers: str, timeout: float = 2.0) -> None:
-        self.store, self.bootstrap, self.timeout = store, bootstrap_servers, timeout
+        self.store, self.timeout = store, timeout
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._client: AIOKafkaConsumer | None = None
+        self._ends = TopicEnds(TRACKING.name, bootstrap_servers)
 
     def bind(self) -> None:
         """Ask on the running loop (the consumer's)."""
@@ -65,22 +63,13 @@ class TrackingEnds:
         if self._loop is None:
             return None
         try:
-            return asyncio.run_coroutine_threadsafe(self._ends(), self._loop).result(self.timeout)
+            return asyncio.run_coroutine_threadsafe(self._asked(), self._loop).result(self.timeout)
         except (TimeoutError, KafkaError, OSError) as error:
             log.warning("could not read the tracking log's end offsets: %r", error)
             return None
 
-    async def _ends(self) -> dict[int, int]:
-        if self._client is None:
-            self._client = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False,
-                                            **client_security())
-            await self._client.start()
-        partitions = self._client.partitions_for_topic(TRACKING.name) or set()
-        if not partitions:
-            await self._client.topics()
-            partitions = self._client.partitions_for_topic(TRACKING.name) or set()
-        ends = await self._client.end_offsets([TopicPartition(TRACKING.name, p) for p in sorted(partitions)])
-        return {tp.partition: offset for tp, offset in ends.items()}
+    async def _asked(self) -> dict[int, int]:
+        return {tp.partition: offset for tp, offset in (await self._ends.ask()).items()}
 
     def applied(self, ends: Mapping[int, int], own_partition: int) -> bool:
         for partition, end in ends.items():
@@ -92,9 +81,7 @@ class TrackingEnds:
         return True
 
     async def stop(self) -> None:
-        if self._client is not None:
-            with suppress(KafkaError):
-                await self._client.stop()
+        await self._ends.close()
 
 
 class GatedConsumer(TrackedConsumer):
