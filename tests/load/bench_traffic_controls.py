@@ -15,8 +15,9 @@ average printed beside them), with the rest of the platform consuming every clic
   (the view may be stale: a link handed out a moment ago must work), which fail traffic
   pays too before it reroutes.
 
-Goal (issue 22): each within 10% of the plain click path (at least 0.9x). A missed goal fails
-the run.
+Goal (issue 22): each within 10% of the plain click path (at least 0.9x), judged on the
+median of its rounds' ratios to the plain link of the same round (``paired_ratios``). A
+missed goal fails the run.
 
 The load is 64 connections, enough to keep the machine busy whatever a click waits for. At
 16 the run was bound by each click's latency, not by what the platform can carry (2026-12-07:
@@ -28,6 +29,7 @@ with 16 connections). The latency a control adds is printed beside each link (p5
 
 from __future__ import annotations
 
+import statistics
 import time
 from collections import Counter
 from typing import Any
@@ -84,11 +86,11 @@ def links(api: AdminApi) -> dict[str, str]:
 
 
 def alternating(platform: Platform,
-                urls: dict[str, str]) -> tuple[dict[str, Wrk], dict[str, dict[str, float]], list[str]]:
+                urls: dict[str, str]) -> tuple[dict[str, list[Wrk]], dict[str, dict[str, float]], list[str]]:
     """Every link once per round, the order rotated each round so that each link takes
     each place once; after each slice the platform drains (every consumer of the tracking
     topic applies every click), so no slice shares the machine with the one before it.
-    Returns each link's combined run, the CPU a click of it costs each process of the
+    Returns each link's slices, one per round, the CPU a click of it costs each process of the
     platform and the broker (what the process spent over the slice and its drain, less
     what it spends idle over as long: the idle rate is measured first), and the load
     average after each round."""
@@ -106,10 +108,21 @@ def alternating(platform: Platform,
             spent[name].update({process: after[process] - before[process] - idle[process] * elapsed
                                 for process in processes})
         loads.append(load_average())
-    runs = {name: combined(runs) for name, runs in slices.items()}
-    per_click = {name: {process: seconds / runs[name].requests * 1e6 for process, seconds in used.items()}
+    clicks = {name: sum(run.requests for run in runs) for name, runs in slices.items()}
+    per_click = {name: {process: seconds / clicks[name] * 1e6 for process, seconds in used.items()}
                  for name, used in spent.items()}
-    return runs, per_click, loads
+    return slices, per_click, loads
+
+
+def paired_ratios(slices: dict[str, list[Wrk]]) -> dict[str, list[float]]:
+    """Each link's rate over the plain link's in the same round, round by round. The
+    machine's pace drifts over a run (the platform's tables grow, the load average moves
+    by 2-3 within minutes), by as much as the goal's margin between two runs of the same
+    code; a round's links run within half a minute of each other, so the median of the
+    rounds' ratios is the verdict, with every round's ratio printed beside it."""
+    plain = slices["plain"]
+    return {name: [run.rate / plain[round_].rate for round_, run in enumerate(runs)]
+            for name, runs in slices.items()}
 
 
 def idle_rates(processes: dict[str, psutil.Process], seconds: float = 2 * SECONDS) -> dict[str, float]:
@@ -124,31 +137,32 @@ def idle_rates(processes: dict[str, psutil.Process], seconds: float = 2 * SECOND
 def test_traffic_controls_beside_the_plain_click_path(platform: Platform,
                                                       capsys: pytest.CaptureFixture[str]) -> None:
     urls = links(AdminApi(platform))
-    results, by_process, loads = alternating(platform, urls)
+    slices, by_process, loads = alternating(platform, urls)
+    results = {name: combined(runs) for name, runs in slices.items()}
+    paired = paired_ratios(slices)
+    ratios = {name: statistics.median(each) for name, each in paired.items()}
     cpu_us = {name: sum(spent.values()) for name, spent in by_process.items()}
     plain = results["plain"]
     with capsys.disabled():
         print(f"\n\ntraffic controls, wrk -t1 -c{CONNECTIONS}, {len(urls)} rounds of {SECONDS:g}s slices, "
               f"each link in turn, the order rotated:")
         print(f"  {'':<16} {'clicks/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'vs plain':>9} {'errors':>7}"
-              f" {'CPU µs/click':>13} {'vs plain':>9}")
+              f" {'CPU µs/click':>13} {'vs plain':>9}   vs plain, round by round (median)")
         for name, result in results.items():
             p = result.percentiles_ms
             print(f"  {name:<16} {result.rate:>9,.0f} {p['50']:>8.2f} {p['99']:>8.2f} "
                   f"{result.rate / plain.rate:>8.2f}x {result.non_2xx_3xx:>7}"
-                  f" {cpu_us[name]:>13,.0f} {cpu_us[name] / cpu_us['plain']:>8.2f}x")
+                  f" {cpu_us[name]:>13,.0f} {cpu_us[name] / cpu_us['plain']:>8.2f}x   "
+                  + " ".join(f"{ratio:.2f}" for ratio in paired[name]) + f" ({ratios[name]:.2f}x)")
         print(f"  rounds: {'; '.join(loads)}")
         print("  CPU µs per click by process (the slices and their drains, less the idle rate):")
         for name, spent in by_process.items():
             print(f"    {name:<14} " + ", ".join(f"{process} {us:,.0f}" for process, us in
                                                    sorted(spent.items(), key=lambda item: -item[1])))
-        for name, result in results.items():
-            if name in GOALED:
-                ratio = result.rate / plain.rate
-                verdict = "met" if ratio >= GOAL else "MISSED"
-                print(f"  {name} vs plain: {ratio:.2f}x (goal ≥ {GOAL}x) {verdict}")
+        for name in GOALED:
+            verdict = "met" if ratios[name] >= GOAL else "MISSED"
+            print(f"  {name} vs plain, the median round: {ratios[name]:.2f}x (goal ≥ {GOAL}x) {verdict}")
         print()
     assert all(result.non_2xx_3xx == 0 for result in results.values())
-    missed = {name: f"{results[name].rate / plain.rate:.2f}x" for name in GOALED
-              if results[name].rate / plain.rate < GOAL}
+    missed = {name: f"{ratios[name]:.2f}x" for name in GOALED if ratios[name] < GOAL}
     assert not missed, f"within 10% of the plain click path: missed {missed}"
