@@ -10,6 +10,7 @@ TEST_WORKERS ?= 2
 # make test runs the test files on TEST_WORKERS processes (pytest-xdist, one file's tests
 # on one worker, so a module's platform is started once): most of the suite waits on real
 # processes, brokers and databases rather than computing. TEST_WORKERS=0 runs in one.
+# Files that must not run side by side share a worker (afflux_infra/xdist_scopes.py).
 
 .PHONY: install run test test-fast test-tools chaos bench schemas lint clean
 
