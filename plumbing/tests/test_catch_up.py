@@ -187,3 +187,25 @@ async def test_a_broker_that_comes_back_is_caught_up_with_again() -> None:
     finally:
         await catch_up.stop()
         broker.stop()
+
+
+async def test_a_stream_of_callers_shares_one_request_per_interval(
+        kafka_bootstrap: str, topic: str, written: dict[int, int]) -> None:
+    applied = Applied()
+    applied.offsets = dict(written)
+    catch_up = LogCatchUp(applied, topic, kafka_bootstrap, interval=0.1)
+    try:
+        assert await catch_up.caught_up(5.0)  # connected, metadata known
+        await asyncio.sleep(0.1)
+        sent = counting_requests(catch_up)
+        started = time.monotonic()
+        callers = []
+        for _ in range(100):  # one caller every 5 ms for half a second
+            callers.append(asyncio.create_task(catch_up.caught_up(5.0)))
+            await asyncio.sleep(0.005)
+
+        assert await asyncio.gather(*callers) == [True] * 100
+        # a request at the start and then one per 0.1 s at most
+        assert 2 <= len(sent) <= (time.monotonic() - started) / 0.1 + 1
+    finally:
+        await catch_up.stop()

@@ -42,6 +42,12 @@ from loadgen import Wrk, combined, cpu_seconds, drained_after, load_average, pla
 from afflux_infra.platform import Platform
 
 SECONDS = 4.0
+ROTATIONS = 2
+"""Each link takes each place in the order this many times: ``ROTATIONS x links`` rounds.
+With one rotation (five rounds) one round's ratio ranged 0.6-1.3x, and a control's
+median moved by the goal's margin between runs of the same code (0.79-0.98x for fail
+traffic over four runs, 2026-12-07); ten rounds narrow it (by about a third, were the
+rounds independent)."""
 CONNECTIONS = 64
 GOAL = 0.9
 GOALED = ("targeting", "fail traffic", "smart link")
@@ -88,7 +94,7 @@ def links(api: AdminApi) -> dict[str, str]:
 def alternating(platform: Platform,
                 urls: dict[str, str]) -> tuple[dict[str, list[Wrk]], dict[str, dict[str, float]], list[str]]:
     """Every link once per round, the order rotated each round so that each link takes
-    each place once; after each slice the platform drains (every consumer of the tracking
+    each place ``ROTATIONS`` times; after each slice the platform drains (every consumer of the tracking
     topic applies every click), so no slice shares the machine with the one before it.
     Returns each link's slices, one per round, the CPU a click of it costs each process of the
     platform and the broker (what the process spent over the slice and its drain, less
@@ -99,8 +105,9 @@ def alternating(platform: Platform,
     slices: dict[str, list[Wrk]] = {name: [] for name in urls}
     spent: dict[str, Counter[str]] = {name: Counter() for name in urls}
     names, loads = list(urls), []
-    for round_ in range(len(names)):
-        for name in names[round_:] + names[:round_]:
+    for round_ in range(ROTATIONS * len(names)):
+        place = round_ % len(names)
+        for name in names[place:] + names[:place]:
             before, started = cpu_seconds(processes), time.perf_counter()
             slices[name].append(wrk(urls[name], seconds=SECONDS, connections=CONNECTIONS))
             drained_after(platform)
@@ -144,7 +151,8 @@ def test_traffic_controls_beside_the_plain_click_path(platform: Platform,
     cpu_us = {name: sum(spent.values()) for name, spent in by_process.items()}
     plain = results["plain"]
     with capsys.disabled():
-        print(f"\n\ntraffic controls, wrk -t1 -c{CONNECTIONS}, {len(urls)} rounds of {SECONDS:g}s slices, "
+        rounds = ROTATIONS * len(urls)
+        print(f"\n\ntraffic controls, wrk -t1 -c{CONNECTIONS}, {rounds} rounds of {SECONDS:g}s slices, "
               f"each link in turn, the order rotated:")
         print(f"  {'':<16} {'clicks/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'vs plain':>9} {'errors':>7}"
               f" {'CPU µs/click':>13} {'vs plain':>9}   vs plain, round by round (median)")
