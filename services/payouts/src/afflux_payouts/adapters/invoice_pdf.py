@@ -4,7 +4,7 @@ and the VAT treatment's note. The PDF's core font speaks Latin-1: a character ou
 is drawn as ``?`` (the JSON keeps it).
 
 ``fpdf`` is imported when the first PDF is drawn, not when payouts starts: with its
-font tools it was a third of the service's imports (0.85 s of 2.7 s, 2026-12-07), paid
+font tools it was over a third of the service's imports (0.85 s of 2.2 s, 2026-12-07), paid
 again on every restart after a crash, before the ledger consumes again."""
 
 from __future__ import annotations
