@@ -49,7 +49,7 @@ from afflux_plumbing.runs import Handlers, Record, record_of
 from afflux_tracking.adapters.store import TrackingStore
 from afflux_tracking.application.intake import Intake, IntakeSettings
 from afflux_tracking.application.routing import Routing, security_of
-from afflux_tracking.domain import destinations, targeting
+from afflux_tracking.domain import destinations, routing_view, targeting
 from afflux_tracking.domain.alternatives import Alternatives, Candidate
 from afflux_tracking.domain.links import new_transaction_id
 from afflux_tracking.domain.routing import LinkState, OfferRoute, PartnerRoute, SmartLinkRoute
@@ -200,6 +200,31 @@ def test_the_view_ends_the_same_whatever_the_order_redelivery_and_runs(
         assert Routing(feed.store).view.smart_link(f"s-{offer_id}") == smart_link
     finally:
         one_at_a_time.store.close()
+
+
+@pytest.mark.parametrize("seed", range(2))
+def test_a_link_looked_up_between_every_two_facts_is_never_older_than_the_view(
+    module_database: str, feed: Feed, seed: int,
+) -> None:
+    """The view keeps each link's state between changes: after each fact, in any order,
+    the link it gives is the one a view rebuilt from the committed tables gives."""
+    offer_id, partner_id = fresh_id("o"), fresh_id("p")
+    envelopes = random.Random(seed).sample(history(offer_id, partner_id), len(history(offer_id, partner_id)))
+    for envelope in envelopes:
+        feed.apply([envelope])
+        kept = feed.routing.view.link(offer_id, partner_id)
+        assert feed.routing.view.link(offer_id, partner_id) is kept  # kept, not built again
+        assert kept == Routing(feed.store).view.link(offer_id, partner_id)
+
+
+def test_made_up_links_are_not_kept_past_the_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(routing_view, "LINKS_KEPT", 3)
+    view = routing_view.RoutingView()
+    looked_up = [view.link("o-1", f"p-{n}") for n in range(10)]
+
+    assert len(view._links) == 3
+    assert view.link("o-1", "p-9") == looked_up[9]
+    assert view.link("o-1", "p-9") is not looked_up[9]  # built again, not kept
 
 
 def test_an_offer_known_only_by_a_status_change_is_not_routable_yet(feed: Feed) -> None:

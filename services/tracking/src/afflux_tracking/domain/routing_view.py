@@ -24,6 +24,9 @@ from afflux_tracking.domain.routing import LinkState, OfferRoute, PartnerRoute, 
 from afflux_tracking.domain.security import PostbackSecurity
 from afflux_tracking.domain.targeting import Targeting
 
+LINKS_KEPT = 100_000
+"""Link states kept between two changes of the view at most (a lookup past it builds one
+and keeps none)."""
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
 
@@ -114,32 +117,49 @@ class _Offer:
 
 @dataclass
 class RoutingView:
-    """Offers, partners, relationships and the coupon register, newest fact per group."""
+    """Offers, partners, relationships and the coupon register, newest fact per group.
+
+    A link's state is built once and kept until the view takes a newer fact of any kind
+    (``_links``): a click looks up one link, a rerouted one up to three, and building one
+    (offer route, security, partner, caps) was most of a lookup's cost. The view is
+    written by the partners consumer and read by intake, perhaps on another thread: a
+    write replaces the whole memory after the facts are in, and a lookup stores into the
+    memory it started with, so a state built from older facts lands in a memory no longer
+    read."""
 
     _offers: dict[str, _Offer] = field(default_factory=dict)
     _partners: dict[str, PartnerStatusFact] = field(default_factory=dict)
     _relationships: dict[tuple[str, str], RelationshipFact] = field(default_factory=dict)
     _coupons: dict[str, set[tuple[str, str]]] = field(default_factory=dict)
     _smart_links: dict[str, SmartLinkFact] = field(default_factory=dict)
+    _links: dict[tuple[str, str], LinkState] = field(default_factory=dict)
+
+    def _changed(self) -> None:
+        """Forget every link state built so far (called after a newer fact is in)."""
+        self._links = {}
 
     def set_offer_details(self, fact: OfferDetailsFact) -> None:
         offer = self._offers.setdefault(fact.key, _Offer())
         if _newer(offer.details, fact):
             offer.details = fact
+            self._changed()
 
     def set_offer_status(self, fact: OfferStatusFact) -> None:
         offer = self._offers.setdefault(fact.key, _Offer())
         if _newer(offer.status, fact):
             offer.status = fact
+            self._changed()
 
     def rotate_tokens(self, fact: TokensFact) -> None:
         offer = self._offers.setdefault(fact.key, _Offer())
         if _newer(offer.tokens, fact):
             offer.tokens = fact
+            self._changed()
 
     def set_partner_status(self, fact: PartnerStatusFact) -> None:
         if _newer(self._partners.get(fact.key), fact):
             self._partners[fact.key] = fact
+            self._changed()
 
     def set_relationship(self, fact: RelationshipFact) -> None:
         current = self._relationships.get(fact.key)
@@ -150,6 +170,7 @@ class RoutingView:
         self._relationships[fact.key] = fact
         for code in fact.value.coupon_codes:
             self._coupons.setdefault(code.upper(), set()).add(fact.key)
+        self._changed()
 
     def set_smart_link(self, fact: SmartLinkFact) -> None:
         if _newer(self._smart_links.get(fact.key), fact):
@@ -174,6 +195,15 @@ class RoutingView:
                           details.targeting, details.fail_traffic)
 
     def link(self, offer_id: str, partner_id: str) -> LinkState:
+        links = self._links  # the memory as of now: a write meanwhile replaces it
+        known = links.get((offer_id, partner_id))
+        if known is None:
+            known = self._built(offer_id, partner_id)
+            if len(links) < LINKS_KEPT:  # clicks on made-up links must not grow it without end
+                links[offer_id, partner_id] = known
+        return known
+
+    def _built(self, offer_id: str, partner_id: str) -> LinkState:
         partner = self._partners.get(partner_id)
         relationship = self._relationships.get((offer_id, partner_id))
         offer = self._offers.get(offer_id)
