@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-from collections import Counter
+from collections import Counter, defaultdict
 from decimal import Decimal
 from http.cookiejar import Cookie, CookieJar
 from typing import Any
@@ -87,13 +87,16 @@ def judged(api: AdminApi, offer_id: str) -> dict[tuple[str, str], int]:
     return {(line["kind"], line["outcome"]): line["count"] for line in response.json()["traffic"]}
 
 
-async def recorded(platform: Platform, offer_id: str) -> Counter[str]:
-    """The valid visits tracking put on its log for the offer, by user agent."""
+async def recorded(platform: Platform) -> defaultdict[str, Counter[str]]:
+    """The valid visits tracking put on its log, per offer and user agent (one read)."""
     on_log = await read_envelopes(platform.infrastructure.bootstrap_servers, TRACKING.name,
                                   TRACKING.partitions)
-    visits = [e.payload for _, e in on_log if isinstance(e.payload, ClickRecorded | ImpressionRecorded)]
-    return Counter(v.user_agent or "" for v in visits
-                   if v.offer_id == offer_id and v.outcome is ClickOutcome.VALID)
+    visits: defaultdict[str, Counter[str]] = defaultdict(Counter)
+    for _, envelope in on_log:
+        visit = envelope.payload
+        if isinstance(visit, ClickRecorded | ImpressionRecorded) and visit.outcome is ClickOutcome.VALID:
+            visits[visit.offer_id][visit.user_agent or ""] += 1
+    return visits
 
 
 def all_judged(platform: Platform, api: AdminApi, offer_id: str, expected: int) -> None:
@@ -139,7 +142,8 @@ async def test_a_curl_loop_of_clicks_and_impressions_pays_what_one_visitor_earns
     all_judged(platform, api, cpm_offer, IMPRESSIONS + 999)
     # Every visit answered is on the log; a request sent again after its connection broke
     # may be there twice (retried: the client cannot tell). Each is judged exactly once.
-    clicks, impressions = await recorded(platform, cpc_offer), await recorded(platform, cpm_offer)
+    visits = await recorded(platform)
+    clicks, impressions = visits[cpc_offer], visits[cpm_offer]
     assert list(clicks) == [CURL] and len(impressions) == 1000
     assert CLICKS <= clicks.total() <= CLICKS + retried
     assert IMPRESSIONS + 999 <= impressions.total() <= IMPRESSIONS + 999 + retried
